@@ -1,0 +1,665 @@
+//! Configuration: TOML → serde (unknown keys rejected) → validated, typed
+//! config. Every error names the file, the key, the bad value and what is
+//! expected.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use xgw_pipelines::l2fwd::MacMode;
+use xgw_pipelines::wire::ethernet::MacAddr;
+use xgw_pipelines::{MAX_BURST, MAX_PORTS};
+
+use crate::bpf::{PassRules, XdpModeRequest};
+use crate::port::afxdp::{BindRequest, XskConfig};
+
+/// The demo config compiled into the binary (`xgw run` without --config).
+pub const EMBEDDED_DEMO: &str = include_str!("../../configs/demo.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {err}")]
+    Read { file: String, err: std::io::Error },
+    #[error("{file}: {msg}")]
+    Syntax { file: String, msg: String },
+    #[error("{file}: key `{key}`: {msg}")]
+    Key { file: String, key: String, msg: String },
+}
+
+// ---------------------------------------------------------------- raw form
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    control: RawControl,
+    #[serde(default)]
+    ports: Vec<RawPort>,
+    pipeline: RawPipeline,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    #[serde(default = "default_cores")]
+    cores: Vec<usize>,
+    #[serde(default = "default_burst")]
+    burst: usize,
+    #[serde(default)]
+    idle: Idle,
+    #[serde(default)]
+    umem: RawUmem,
+}
+
+impl Default for RawEngine {
+    fn default() -> Self {
+        RawEngine { cores: default_cores(), burst: default_burst(), idle: Idle::default(), umem: RawUmem::default() }
+    }
+}
+
+fn default_cores() -> Vec<usize> {
+    vec![0]
+}
+fn default_burst() -> usize {
+    64
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUmem {
+    #[serde(default = "default_frames")]
+    frames: u32,
+    #[serde(default = "default_frame_size")]
+    frame_size: u32,
+    #[serde(default)]
+    headroom: u32,
+    #[serde(default)]
+    huge_pages: bool,
+}
+
+impl Default for RawUmem {
+    fn default() -> Self {
+        RawUmem { frames: default_frames(), frame_size: default_frame_size(), headroom: 0, huge_pages: false }
+    }
+}
+
+fn default_frames() -> u32 {
+    8192
+}
+fn default_frame_size() -> u32 {
+    4096
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    #[serde(default = "default_socket")]
+    socket: PathBuf,
+}
+
+impl Default for RawControl {
+    fn default() -> Self {
+        RawControl { socket: default_socket() }
+    }
+}
+
+/// Default control socket path.
+pub fn default_socket() -> PathBuf {
+    PathBuf::from("/run/xgw/xgw.sock")
+}
+
+/// How a worker waits when its queues are empty.
+#[derive(Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Idle {
+    /// Spin on the queues without pause (lowest latency, one full core).
+    #[default]
+    BusyPoll,
+    /// Spin, then yield, then sleep in poll(2) on the sockets (shared hosts).
+    Adaptive,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Driver {
+    AfXdp,
+    Mem,
+    Pcap,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RawXdpMode {
+    Auto,
+    Native,
+    Generic,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RawBind {
+    Auto,
+    ZeroCopy,
+    Copy,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: String,
+    driver: Driver,
+    interface: Option<String>,
+    mac: Option<String>,
+    queues: Option<u32>,
+    xdp_mode: Option<RawXdpMode>,
+    bind: Option<RawBind>,
+    rx_ring: Option<u32>,
+    tx_ring: Option<u32>,
+    fill_ring: Option<u32>,
+    comp_ring: Option<u32>,
+    need_wakeup: Option<bool>,
+    busy_poll_budget: Option<u32>,
+    pass_ethertypes: Option<Vec<u16>>,
+    pass_ipv4: Option<Vec<String>>,
+    pass_ipv6: Option<Vec<String>>,
+    capacity: Option<u32>,
+    loopback: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    kind: PipelineKind,
+    l2fwd: Option<RawL2fwd>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum PipelineKind {
+    L2fwd,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawMacMode {
+    Io,
+    Mac,
+    Macswap,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawL2fwd {
+    mode: RawMacMode,
+    pairs: Vec<RawPair>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPair {
+    a: String,
+    b: String,
+    a_peer: Option<String>,
+    b_peer: Option<String>,
+}
+
+// ---------------------------------------------------------- validated form
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it came from (a path, or `<embedded demo>`).
+    pub source: String,
+    pub cores: Vec<usize>,
+    pub burst: usize,
+    pub idle: Idle,
+    pub umem: UmemCfg,
+    pub control_socket: PathBuf,
+    pub ports: Vec<PortCfg>,
+    pub pipeline: PipelineCfg,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct UmemCfg {
+    pub frames: u32,
+    pub frame_size: u32,
+    pub headroom: u32,
+    pub huge_pages: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct PortCfg {
+    pub name: String,
+    /// Configured MAC (required for mem/pcap ports; af_xdp ports read the
+    /// device's when absent).
+    pub mac: Option<MacAddr>,
+    pub kind: PortKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum PortKind {
+    AfXdp(AfXdpCfg),
+    Mem { capacity: u32, loopback: bool },
+    Pcap,
+}
+
+impl PortKind {
+    pub fn driver(&self) -> &'static str {
+        match self {
+            PortKind::AfXdp(_) => "af_xdp",
+            PortKind::Mem { .. } => "mem",
+            PortKind::Pcap => "pcap",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AfXdpCfg {
+    pub interface: String,
+    /// Queues used; must equal the number of workers (worker i owns queue i).
+    pub queues: u32,
+    pub xdp_mode: XdpModeRequest,
+    pub bind: BindRequest,
+    pub xsk: XskConfig,
+    pub pass: PassRules,
+}
+
+#[derive(Clone, Debug)]
+pub enum PipelineCfg {
+    L2fwd { mode: MacMode, pairs: Vec<PairCfg> },
+}
+
+#[derive(Clone, Debug)]
+pub struct PairCfg {
+    pub a: usize,
+    pub b: usize,
+    pub a_peer: Option<MacAddr>,
+    pub b_peer: Option<MacAddr>,
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read { file: file.clone(), err })?;
+        Self::parse(&text, &file)
+    }
+
+    /// The embedded demo configuration.
+    pub fn embedded_demo() -> Config {
+        Self::parse(EMBEDDED_DEMO, "<embedded demo config>").expect("embedded demo config is valid")
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::Syntax { file: file.to_string(), msg: one_line(&e.to_string()) })?;
+        let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let msg = one_line(&e.inner().to_string());
+            // Name the offending key itself for unknown/missing fields.
+            for marker in ["unknown field `", "missing field `"] {
+                if let Some(rest) = msg.split(marker).nth(1) {
+                    if let Some(field) = rest.split('`').next() {
+                        if key == "." || key.is_empty() {
+                            key = field.to_string();
+                        } else if !key.ends_with(field) {
+                            key = format!("{key}.{field}");
+                        }
+                    }
+                }
+            }
+            if key == "." || key.is_empty() {
+                ConfigError::Syntax { file: file.to_string(), msg }
+            } else {
+                ConfigError::Key { file: file.to_string(), key, msg }
+            }
+        })?;
+        validate(raw, file)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    // toml errors come with a source excerpt; keep the message lines.
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let msg = lines.iter().rev().find(|l| !l.starts_with('|') && !l.starts_with('^') && !l.contains(" | ")).copied();
+    let loc = lines.first().copied().unwrap_or("");
+    match msg {
+        Some(m) if m != loc => format!("{loc}: {m}"),
+        Some(m) => m.to_string(),
+        None => s.replace('\n', " "),
+    }
+}
+
+struct V<'a> {
+    file: &'a str,
+}
+
+impl V<'_> {
+    fn err<T>(&self, key: impl Into<String>, msg: impl Into<String>) -> Result<T, ConfigError> {
+        Err(ConfigError::Key { file: self.file.to_string(), key: key.into(), msg: msg.into() })
+    }
+
+    fn mac(&self, key: String, s: &str) -> Result<MacAddr, ConfigError> {
+        match s.parse::<MacAddr>() {
+            Ok(m) => Ok(m),
+            Err(_) => self.err(key, format!("\"{s}\" is not a MAC address; expected six hex octets like 02:00:00:00:00:01")),
+        }
+    }
+
+    fn ring(&self, key: String, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+        let v = v.unwrap_or(default);
+        if !v.is_power_of_two() || !(64..=65536).contains(&v) {
+            return self.err(key, format!("{v} is not a ring size; expected a power of two from 64 to 65536"));
+        }
+        Ok(v)
+    }
+}
+
+fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
+    let v = V { file };
+    let e = &raw.engine;
+    if e.cores.is_empty() {
+        return v.err("engine.cores", "empty; expected at least one CPU core number, e.g. [1]");
+    }
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let online = core_affinity::get_core_ids().map(|ids| ids.len()).unwrap_or(ncpu).max(ncpu);
+    for (i, &c) in e.cores.iter().enumerate() {
+        if e.cores[..i].contains(&c) {
+            return v.err(format!("engine.cores[{i}]"), format!("core {c} is listed twice; each worker needs its own core"));
+        }
+        if c >= online {
+            return v.err(format!("engine.cores[{i}]"), format!("core {c} does not exist; this machine has cores 0..{}", online - 1));
+        }
+    }
+    if !(1..=MAX_BURST).contains(&e.burst) {
+        return v.err("engine.burst", format!("{} is out of range; expected 1 to {MAX_BURST}", e.burst));
+    }
+    let u = &e.umem;
+    if u.frame_size != 2048 && u.frame_size != 4096 {
+        return v.err("engine.umem.frame_size", format!("{} is not supported; expected 2048 or 4096", u.frame_size));
+    }
+    if u.headroom > u.frame_size / 2 {
+        return v.err("engine.umem.headroom", format!("{} leaves too little room for a frame; expected at most {}", u.headroom, u.frame_size / 2));
+    }
+    if !(64..=1 << 20).contains(&u.frames) {
+        return v.err("engine.umem.frames", format!("{} is out of range; expected 64 to 1048576 frames per worker", u.frames));
+    }
+
+    if raw.ports.is_empty() {
+        return v.err("ports", "no ports configured; add at least one [[ports]] table");
+    }
+    if raw.ports.len() > MAX_PORTS {
+        return v.err("ports", format!("{} ports configured; at most {MAX_PORTS} are supported", raw.ports.len()));
+    }
+    let workers = e.cores.len() as u32;
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut ifaces: HashMap<&str, usize> = HashMap::new();
+    let mut ports = Vec::new();
+    let mut ring_total = 0u64;
+    for (i, p) in raw.ports.iter().enumerate() {
+        let k = |f: &str| format!("ports[{i}].{f}");
+        if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return v.err(k("name"), format!("\"{}\" is not a port name; expected letters, digits, - or _", p.name));
+        }
+        if let Some(j) = names.insert(&p.name, i) {
+            return v.err(k("name"), format!("\"{}\" is already the name of ports[{j}]", p.name));
+        }
+        let mac = match &p.mac {
+            Some(m) => Some(v.mac(k("mac"), m)?),
+            None => None,
+        };
+        let afxdp_only: [(&str, bool); 12] = [
+            ("interface", p.interface.is_some()),
+            ("queues", p.queues.is_some()),
+            ("xdp_mode", p.xdp_mode.is_some()),
+            ("bind", p.bind.is_some()),
+            ("rx_ring", p.rx_ring.is_some()),
+            ("tx_ring", p.tx_ring.is_some()),
+            ("fill_ring", p.fill_ring.is_some()),
+            ("comp_ring", p.comp_ring.is_some()),
+            ("need_wakeup", p.need_wakeup.is_some()),
+            ("busy_poll_budget", p.busy_poll_budget.is_some()),
+            ("pass_ethertypes", p.pass_ethertypes.is_some()),
+            ("pass_ipv4", p.pass_ipv4.is_some() || p.pass_ipv6.is_some()),
+        ];
+        let kind = match p.driver {
+            Driver::AfXdp => {
+                let Some(ifname) = p.interface.as_deref() else {
+                    return v.err(k("interface"), "missing; an af_xdp port needs the network interface to bind, e.g. \"eth1\"");
+                };
+                if ifname.is_empty() || ifname.len() >= 16 || ifname.contains(['/', ' ']) {
+                    return v.err(k("interface"), format!("\"{ifname}\" is not an interface name (1-15 characters, no / or space)"));
+                }
+                if let Some(j) = ifaces.insert(ifname, i) {
+                    return v.err(k("interface"), format!("\"{ifname}\" is already used by ports[{j}]"));
+                }
+                let queues = p.queues.unwrap_or(workers);
+                if queues != workers {
+                    return v.err(
+                        k("queues"),
+                        format!("{queues} queues but {workers} workers (engine.cores); worker i owns queue i of every port, so they must match"),
+                    );
+                }
+                let xsk = XskConfig {
+                    rx_ring: v.ring(k("rx_ring"), p.rx_ring, 2048)?,
+                    tx_ring: v.ring(k("tx_ring"), p.tx_ring, 2048)?,
+                    fill_ring: v.ring(k("fill_ring"), p.fill_ring, 2048)?,
+                    comp_ring: v.ring(k("comp_ring"), p.comp_ring, 2048)?,
+                    need_wakeup: p.need_wakeup.unwrap_or(true),
+                    busy_poll_budget: p.busy_poll_budget.unwrap_or(0),
+                };
+                if xsk.busy_poll_budget > 1024 {
+                    return v.err(k("busy_poll_budget"), format!("{} is too large; expected 0 (off) to 1024", xsk.busy_poll_budget));
+                }
+                ring_total += (xsk.fill_ring + xsk.tx_ring) as u64;
+                let mut pass = PassRules { ethertypes: p.pass_ethertypes.clone().unwrap_or_default(), ..Default::default() };
+                for (j, a) in p.pass_ipv4.iter().flatten().enumerate() {
+                    match a.parse::<Ipv4Addr>() {
+                        Ok(ip) => pass.ipv4_dst.push(ip),
+                        Err(_) => return v.err(format!("ports[{i}].pass_ipv4[{j}]"), format!("\"{a}\" is not an IPv4 address")),
+                    }
+                }
+                for (j, a) in p.pass_ipv6.iter().flatten().enumerate() {
+                    match a.parse::<Ipv6Addr>() {
+                        Ok(ip) => pass.ipv6_dst.push(ip),
+                        Err(_) => return v.err(format!("ports[{i}].pass_ipv6[{j}]"), format!("\"{a}\" is not an IPv6 address")),
+                    }
+                }
+                if pass.ethertypes.len() + pass.ipv4_dst.len() + pass.ipv6_dst.len() > 64 {
+                    return v.err(k("pass_ethertypes"), "too many pass rules; at most 64 in all");
+                }
+                PortKind::AfXdp(AfXdpCfg {
+                    interface: ifname.to_string(),
+                    queues,
+                    xdp_mode: match p.xdp_mode.unwrap_or(RawXdpMode::Auto) {
+                        RawXdpMode::Auto => XdpModeRequest::Auto,
+                        RawXdpMode::Native => XdpModeRequest::Native,
+                        RawXdpMode::Generic => XdpModeRequest::Generic,
+                    },
+                    bind: match p.bind.unwrap_or(RawBind::Auto) {
+                        RawBind::Auto => BindRequest::Auto,
+                        RawBind::ZeroCopy => BindRequest::ZeroCopy,
+                        RawBind::Copy => BindRequest::Copy,
+                    },
+                    xsk,
+                    pass,
+                })
+            }
+            Driver::Mem | Driver::Pcap => {
+                if let Some((f, _)) = afxdp_only.iter().find(|(_, set)| *set) {
+                    return v.err(k(f), format!("only af_xdp ports take `{f}`; this port's driver is {:?}", p.driver).to_lowercase());
+                }
+                if p.driver == Driver::Pcap && (p.capacity.is_some() || p.loopback.is_some()) {
+                    return v.err(k(if p.capacity.is_some() { "capacity" } else { "loopback" }), "only mem ports take this key");
+                }
+                if p.driver == Driver::Mem {
+                    let capacity = p.capacity.unwrap_or(1024);
+                    if !(1..=1 << 20).contains(&capacity) {
+                        return v.err(k("capacity"), format!("{capacity} is out of range; expected 1 to 1048576"));
+                    }
+                    PortKind::Mem { capacity, loopback: p.loopback.unwrap_or(false) }
+                } else {
+                    PortKind::Pcap
+                }
+            }
+        };
+        if p.driver == Driver::AfXdp && (p.capacity.is_some() || p.loopback.is_some()) {
+            return v.err(k(if p.capacity.is_some() { "capacity" } else { "loopback" }), "only mem ports take this key");
+        }
+        ports.push(PortCfg { name: p.name.clone(), mac, kind });
+    }
+    let _ = ring_total;
+    let per_port = u.frames as usize / (2 * raw.ports.len());
+    if per_port < 64 {
+        return v.err(
+            "engine.umem.frames",
+            format!("{} frames are too few for {} ports; each port's fill ring gets half the frames shared out (at least 64 each), so use at least {}", u.frames, raw.ports.len(), 128 * raw.ports.len()),
+        );
+    }
+
+    let pipeline = match raw.pipeline.kind {
+        PipelineKind::L2fwd => {
+            let Some(l2) = &raw.pipeline.l2fwd else {
+                return v.err("pipeline.l2fwd", "missing; kind = \"l2fwd\" needs a [pipeline.l2fwd] table with mode and pairs");
+            };
+            let mode = match l2.mode {
+                RawMacMode::Io => MacMode::Io,
+                RawMacMode::Mac => MacMode::Rewrite,
+                RawMacMode::Macswap => MacMode::Swap,
+            };
+            if l2.pairs.is_empty() {
+                return v.err("pipeline.l2fwd.pairs", "empty; expected at least one { a = PORT, b = PORT } pair");
+            }
+            let mut used: HashMap<usize, String> = HashMap::new();
+            let mut pairs = Vec::new();
+            let known = || raw.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+            for (i, pr) in l2.pairs.iter().enumerate() {
+                let mut side = |f: &str, name: &str| -> Result<usize, ConfigError> {
+                    let key = format!("pipeline.l2fwd.pairs[{i}].{f}");
+                    let Some(&idx) = names.get(name) else {
+                        return v.err(key, format!("no port named \"{name}\"; configured ports: {}", known()));
+                    };
+                    if let Some(prev) = used.insert(idx, key.clone()) {
+                        return v.err(key, format!("port \"{name}\" is already cross-connected by {prev}"));
+                    }
+                    Ok(idx)
+                };
+                let a = side("a", &pr.a)?;
+                let b = side("b", &pr.b)?;
+                let peer = |f: &str, m: &Option<String>| -> Result<Option<MacAddr>, ConfigError> {
+                    let key = format!("pipeline.l2fwd.pairs[{i}].{f}");
+                    match (m, mode) {
+                        (Some(s), MacMode::Rewrite) => Ok(Some(v.mac(key, s)?)),
+                        (None, MacMode::Rewrite) => v.err(key, "missing; mode \"mac\" needs the MAC of the host behind each side"),
+                        (Some(_), _) => v.err(key, "only used in mode \"mac\"; remove it or set mode = \"mac\""),
+                        (None, _) => Ok(None),
+                    }
+                };
+                let a_peer = peer("a_peer", &pr.a_peer)?;
+                let b_peer = peer("b_peer", &pr.b_peer)?;
+                pairs.push(PairCfg { a, b, a_peer, b_peer });
+            }
+            if mode == MacMode::Rewrite {
+                for (i, p) in raw.ports.iter().enumerate() {
+                    if p.driver != Driver::AfXdp && p.mac.is_none() && used.contains_key(&i) {
+                        return v.err(format!("ports[{i}].mac"), "missing; mode \"mac\" rewrites the source MAC, and only af_xdp ports can read theirs from the device");
+                    }
+                }
+            }
+            PipelineCfg::L2fwd { mode, pairs }
+        }
+    };
+
+    Ok(Config {
+        source: file.to_string(),
+        cores: e.cores.clone(),
+        burst: e.burst,
+        idle: e.idle,
+        umem: UmemCfg { frames: u.frames, frame_size: u.frame_size, headroom: u.headroom, huge_pages: u.huge_pages },
+        control_socket: raw.control.socket,
+        ports,
+        pipeline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [engine]
+        cores = [0]
+        [[ports]]
+        name = "a"
+        driver = "mem"
+        mac = "02:00:00:00:00:01"
+        [[ports]]
+        name = "b"
+        driver = "mem"
+        mac = "02:00:00:00:00:02"
+        [pipeline]
+        kind = "l2fwd"
+        [pipeline.l2fwd]
+        mode = "mac"
+        [[pipeline.l2fwd.pairs]]
+        a = "a"
+        b = "b"
+        a_peer = "02:00:00:00:01:01"
+        b_peer = "02:00:00:00:01:02"
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_and_embedded_demo_validate() {
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        assert_eq!(c.ports.len(), 2);
+        assert_eq!(c.burst, 64);
+        assert_eq!(c.control_socket, default_socket());
+        let d = Config::embedded_demo();
+        assert_eq!(d.ports[0].kind.driver(), "af_xdp");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:01\"", "driver = \"mem\"\n        colour = 3"));
+        assert!(e.starts_with("t.toml: key `ports[0].colour`"), "{e}");
+        assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = err(&GOOD.replace("a_peer = \"02:00:00:00:01:01\"", "a_peer = \"02:00:00:00:01\""));
+        assert!(e.contains("key `pipeline.l2fwd.pairs[0].a_peer`") && e.contains("not a MAC"), "{e}");
+        let e = err(&GOOD.replace("b = \"b\"", "b = \"nope\""));
+        assert!(e.contains("key `pipeline.l2fwd.pairs[0].b`") && e.contains("no port named \"nope\""), "{e}");
+        let e = err(&GOOD.replace("cores = [0]", "cores = [0, 0]"));
+        assert!(e.contains("key `engine.cores[1]`") && e.contains("listed twice"), "{e}");
+        let e = err(&GOOD.replace("cores = [0]", "cores = [0]\nburst = 999"));
+        assert!(e.contains("key `engine.burst`"), "{e}");
+        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"af_xdp\""));
+        assert!(e.contains("key `ports[1].interface`") && e.contains("missing"), "{e}");
+        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"af_xdp\"\ninterface = \"x\"\npass_ipv4 = [\"1.2.3.999\"]"));
+        assert!(e.contains("key `ports[1].pass_ipv4[0]`") && e.contains("1.2.3.999"), "{e}");
+        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"ethernet\""));
+        assert!(e.contains("key `ports[1].driver`") && e.contains("unknown variant"), "{e}");
+        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"mem\"\nrx_ring = 64"));
+        assert!(e.contains("key `ports[1].rx_ring`") && e.contains("only af_xdp"), "{e}");
+        let e = err(&GOOD.replace("name = \"b\"", "name = \"a\""));
+        assert!(e.contains("key `ports[1].name`") && e.contains("already"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_and_missing_table() {
+        let e = err("[engine\ncores=[0]");
+        assert!(e.starts_with("t.toml:"), "{e}");
+        let e = err("[engine]\ncores=[0]\n");
+        assert!(e.contains("pipeline"), "{e}");
+    }
+}

@@ -1,0 +1,270 @@
+//! Turning a validated config into running workers, and stopping them.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use xgw_pipelines::l2fwd::{L2Fwd, Side};
+use xgw_pipelines::wire::ethernet::MacAddr;
+use xgw_pipelines::{Graph, Pipeline, PortId};
+
+use crate::bpf::XdpProgram;
+use crate::config::{Config, PipelineCfg, PortKind};
+use crate::netdev;
+use crate::port::afxdp::{BindRequest, XskQueue};
+use crate::port::mem::MemQueue;
+use crate::port::pcap::PcapQueue;
+use crate::port::PortQueue;
+use crate::stats::WorkerStats;
+use crate::umem::{FramePool, Umem};
+use crate::worker::Worker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(transparent)]
+    Bpf(#[from] crate::bpf::BpfError),
+}
+
+fn setup<T>(msg: String) -> Result<T, EngineError> {
+    Err(EngineError::Setup(msg))
+}
+
+/// Where port frames come from: the devices, or capture files.
+pub enum PortIo {
+    Live,
+    /// Every port becomes a pcap port; ports named here read/write files.
+    Replay { inputs: HashMap<String, PathBuf>, outputs: HashMap<String, PathBuf> },
+}
+
+/// What the stats side knows about a port.
+pub struct PortInfo {
+    pub name: String,
+    pub driver: &'static str,
+    pub interface: Option<String>,
+    pub mac: Option<MacAddr>,
+    pub xdp_mode: Option<&'static str>,
+    pub bind_mode: Option<&'static str>,
+    /// Duplicated AF_XDP socket fds (one per worker) for kernel counters.
+    pub xsk_fds: Vec<OwnedFd>,
+}
+
+/// Everything built from a config, not yet running.
+pub struct Built {
+    pub workers: Vec<Worker>,
+    pub ports: Vec<PortInfo>,
+    /// Attached XDP programs; dropping them detaches (after the sockets).
+    pub xdp: Vec<XdpProgram>,
+}
+
+/// Builds the pipeline instance for one worker.
+pub fn build_pipeline(cfg: &Config, macs: &[Option<MacAddr>]) -> Box<dyn Pipeline> {
+    match &cfg.pipeline {
+        PipelineCfg::L2fwd { mode, pairs } => {
+            let side = |port: usize, peer: Option<MacAddr>| Side {
+                port: PortId(port as u16),
+                mac: macs[port].unwrap_or_default(),
+                peer: peer.unwrap_or_default(),
+            };
+            let pairs: Vec<(Side, Side)> = pairs.iter().map(|p| (side(p.a, p.a_peer), side(p.b, p.b_peer))).collect();
+            Box::new(Graph::new(vec![Box::new(L2Fwd::new(*mode, &pairs))]))
+        }
+    }
+}
+
+/// Builds ports, UMEMs and workers. For live AF_XDP ports this attaches
+/// the XDP programs and binds the sockets.
+pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
+    let live = matches!(io, PortIo::Live);
+    if let PortIo::Replay { inputs, outputs } = io {
+        for name in inputs.keys().chain(outputs.keys()) {
+            if !cfg.ports.iter().any(|p| &p.name == name) {
+                let known: Vec<&str> = cfg.ports.iter().map(|p| p.name.as_str()).collect();
+                return setup(format!("no port named \"{name}\" in {}; configured ports: {}", cfg.source, known.join(", ")));
+            }
+        }
+    }
+    let uses_xdp = live && cfg.ports.iter().any(|p| matches!(p.kind, PortKind::AfXdp(_)));
+    if uses_xdp {
+        netdev::check_privileges().map_err(EngineError::Setup)?;
+        let umem_bytes = cfg.umem.frames as u64 * cfg.umem.frame_size as u64 * cfg.cores.len() as u64;
+        netdev::ensure_memlock(umem_bytes).map_err(EngineError::Setup)?;
+    }
+
+    // Resolve devices and attach programs.
+    let mut infos = Vec::new();
+    let mut ifindexes = Vec::new();
+    let mut xdp: Vec<XdpProgram> = Vec::new();
+    let mut xdp_of_port: Vec<Option<usize>> = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let mut info = PortInfo {
+            name: p.name.clone(),
+            driver: if live { p.kind.driver() } else { "pcap" },
+            interface: None,
+            mac: p.mac,
+            xdp_mode: None,
+            bind_mode: None,
+            xsk_fds: Vec::new(),
+        };
+        let mut ifx = 0;
+        let mut prog = None;
+        if let (true, PortKind::AfXdp(x)) = (live, &p.kind) {
+            let Some(idx) = netdev::ifindex(&x.interface) else {
+                return setup(format!(
+                    "interface {} (ports[{i}] \"{}\") does not exist in this network namespace; create it, fix ports[{i}].interface, or start xgw in its namespace (ip netns exec NS xgw run ...)",
+                    x.interface, p.name
+                ));
+            };
+            let have = netdev::rx_queues(&x.interface);
+            if x.queues as usize > have {
+                return setup(format!(
+                    "ports[{i}] \"{}\" needs {} queues (one per worker) but {} has {have}; use fewer engine.cores or add queues (ethtool -L {} combined N)",
+                    p.name, x.queues, x.interface, x.interface
+                ));
+            }
+            if info.mac.is_none() {
+                info.mac = netdev::mac(&x.interface).ok();
+            }
+            let program = XdpProgram::attach(&x.interface, idx, x.queues, x.xdp_mode, &x.pass)?;
+            info.xdp_mode = Some(program.mode().as_str());
+            info.interface = Some(x.interface.clone());
+            tracing::info!(port = %p.name, interface = %x.interface, mode = program.mode().as_str(), "XDP program attached (bpf_link)");
+            xdp.push(program);
+            prog = Some(xdp.len() - 1);
+            ifx = idx;
+        }
+        ifindexes.push(ifx);
+        xdp_of_port.push(prog);
+        infos.push(info);
+    }
+    let macs: Vec<Option<MacAddr>> = infos.iter().map(|i| i.mac).collect();
+
+    let mut workers = Vec::new();
+    for (w, &core) in cfg.cores.iter().enumerate() {
+        let open = |bind_override: Option<BindRequest>| -> Result<(FramePool, Vec<PortQueue>), EngineError> {
+            let umem = Umem::new(cfg.umem.frames, cfg.umem.frame_size, cfg.umem.headroom, cfg.umem.huge_pages)
+                .map_err(|e| EngineError::Setup(format!("allocating UMEM for worker {w}: {e}")))?;
+            let mut pool = FramePool::new(umem);
+            let mut queues = Vec::new();
+            let mut first_fd = None;
+            let fill_budget = cfg.umem.frames / (2 * cfg.ports.len() as u32);
+            for (i, p) in cfg.ports.iter().enumerate() {
+                let q = match (&p.kind, io) {
+                    (_, PortIo::Replay { inputs, outputs }) => PortQueue::Pcap(
+                        PcapQueue::open(inputs.get(&p.name).map(|x| x.as_path()), outputs.get(&p.name).map(|x| x.as_path()))
+                            .map_err(EngineError::Setup)?,
+                    ),
+                    (PortKind::Mem { capacity, loopback }, PortIo::Live) => {
+                        PortQueue::Mem(MemQueue::new(*capacity as usize, *loopback))
+                    }
+                    (PortKind::Pcap, PortIo::Live) => {
+                        return setup(format!("ports[{i}] \"{}\": pcap ports only work under `xgw replay`", p.name))
+                    }
+                    (PortKind::AfXdp(x), PortIo::Live) => {
+                        let bind = bind_override.unwrap_or(x.bind);
+                        let q = XskQueue::open(&pool.umem, ifindexes[i], w as u32, &x.xsk, bind, first_fd, fill_budget).map_err(|e| {
+                            let hint = match e.err.raw_os_error() {
+                                Some(libc::EOPNOTSUPP) => " (zero-copy is not supported by this driver; set bind = \"copy\" or \"auto\")",
+                                Some(libc::ENOBUFS) | Some(libc::ENOMEM) => " (memlock limit too low: run `ulimit -l unlimited` or grant CAP_IPC_LOCK)",
+                                Some(libc::EBUSY) => " (the queue is in use by another AF_XDP program; stop it first)",
+                                Some(libc::EPERM) => " (needs root / CAP_NET_RAW)",
+                                _ => "",
+                            };
+                            EngineError::Setup(format!(
+                                "ports[{i}] \"{}\": AF_XDP socket on {} queue {w}: {e}{hint}",
+                                p.name, x.interface
+                            ))
+                        })?;
+                        if first_fd.is_none() {
+                            first_fd = Some(q.fd());
+                        }
+                        if let Some(pi) = xdp_of_port[i] {
+                            xdp[pi].register_socket(w as u32, q.fd())?;
+                        }
+                        PortQueue::AfXdp(q)
+                    }
+                };
+                queues.push(q);
+            }
+            // Fill the RX side before traffic arrives.
+            for q in &mut queues {
+                q.service(&mut pool);
+            }
+            Ok((pool, queues))
+        };
+        let wants_auto = cfg.ports.iter().any(|p| matches!(&p.kind, PortKind::AfXdp(x) if x.bind == BindRequest::Auto));
+        let (pool, queues) = match open(None) {
+            Ok(r) => r,
+            Err(e) if live && wants_auto => {
+                tracing::info!(worker = w, "zero-copy bind failed ({e}); falling back to copy mode");
+                open(Some(BindRequest::Copy))?
+            }
+            Err(e) => return Err(e),
+        };
+        for (i, q) in queues.iter().enumerate() {
+            if let PortQueue::AfXdp(x) = q {
+                infos[i].bind_mode = Some(x.mode().as_str());
+                if let Ok(fd) = x.stats_fd() {
+                    infos[i].xsk_fds.push(fd);
+                }
+                tracing::info!(worker = w, port = %infos[i].name, bind = x.mode().as_str(), fd = x.fd().as_raw_fd(), "AF_XDP socket bound");
+            }
+        }
+        let pipeline = build_pipeline(cfg, &macs);
+        workers.push(Worker::new(w, Some(core), pool, queues, pipeline, cfg.burst, cfg.idle));
+    }
+    Ok(Built { workers, ports: infos, xdp })
+}
+
+/// Running workers.
+pub struct Running {
+    pub stop: Arc<AtomicBool>,
+    pub handles: Vec<JoinHandle<Worker>>,
+    pub stats: Vec<Arc<WorkerStats>>,
+}
+
+/// Starts one pinned thread per worker.
+pub fn start(workers: Vec<Worker>) -> Result<Running, EngineError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    let mut stats = Vec::new();
+    for mut w in workers {
+        stats.push(w.stats.clone());
+        let stop = stop.clone();
+        let core = w.core;
+        let h = std::thread::Builder::new()
+            .name(format!("xgw-worker-{}", w.id))
+            .spawn(move || {
+                if let Some(c) = core {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                        tracing::warn!(worker = w.id, core = c, "could not pin worker to its core");
+                    }
+                }
+                w.run(&stop);
+                w
+            })
+            .map_err(|e| EngineError::Setup(format!("spawning worker thread: {e}")))?;
+        handles.push(h);
+    }
+    Ok(Running { stop, handles, stats })
+}
+
+impl Running {
+    /// Stops the workers and waits for them to drain. Returns them so the
+    /// caller controls when sockets and UMEMs are released.
+    pub fn stop(self) -> Vec<Worker> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut out = Vec::new();
+        for h in self.handles {
+            match h.join() {
+                Ok(w) => out.push(w),
+                Err(_) => tracing::error!("a worker thread panicked"),
+            }
+        }
+        out
+    }
+}

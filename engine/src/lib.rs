@@ -1,0 +1,16 @@
+//! xgw's runtime: UMEM and frames, ports (AF_XDP, mem, pcap), pinned
+//! poll-mode workers, the burst runner, lock-free stats, the control
+//! socket and configuration. This is the only crate with `unsafe` code;
+//! every block says why it holds.
+
+pub mod bpf;
+pub mod config;
+pub mod control;
+pub mod engine;
+pub mod netdev;
+pub mod port;
+pub mod stats;
+pub mod umem;
+pub mod worker;
+
+pub use config::Config;

@@ -1,0 +1,212 @@
+//! The `xgw` command.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use xgw_engine::config::Config;
+use xgw_engine::control::{self, ControlServer, StatsSource};
+use xgw_engine::engine::{self, PortIo};
+
+#[derive(Parser)]
+#[command(name = "xgw", version, about = "xgw — a poll-mode AF_XDP packet engine and gateway")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine in the foreground until SIGINT/SIGTERM.
+    Run {
+        /// Configuration file; without it the embedded demo config is used.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and exit.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the configured pipeline offline over capture files (no root).
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// PORT=FILE.pcap: frames read into PORT (repeatable).
+        #[arg(long = "input", value_name = "PORT=FILE")]
+        inputs: Vec<String>,
+        /// PORT=FILE.pcap: frames transmitted on PORT are written here (repeatable).
+        #[arg(long = "output", value_name = "PORT=FILE")]
+        outputs: Vec<String>,
+        /// Print the counters as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show live counters of a running engine.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List every drop reason with its meaning.
+    DropReasons,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("XGW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xgw: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded_demo(),
+    })
+}
+
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Run { config } => run(load(config.as_deref())?),
+        Cmd::Check { config } => {
+            let c = Config::load(&config)?;
+            println!("ok: {} ({} ports, {} workers)", config.display(), c.ports.len(), c.cores.len());
+            Ok(())
+        }
+        Cmd::Replay { config, inputs, outputs, json } => replay(&config, &inputs, &outputs, json),
+        Cmd::Stats { json, socket, config } => {
+            let path = match (socket, config) {
+                (Some(s), _) => s,
+                (None, Some(c)) => Config::load(&c)?.control_socket,
+                (None, None) => xgw_engine::config::default_socket(),
+            };
+            let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", control::render_table(&v));
+            }
+            Ok(())
+        }
+        Cmd::DropReasons => {
+            for r in xgw_pipelines::DropReason::ALL {
+                println!("{:<24} {}", r.name(), r.description());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run(cfg: Config) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let listener = control::bind(&cfg.control_socket).map_err(anyhow::Error::msg)?;
+    let built = match engine::build(&cfg, &PortIo::Live) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = std::fs::remove_file(&cfg.control_socket);
+            bail!("{e}");
+        }
+    };
+    let xdp = built.xdp;
+    let running = engine::start(built.workers)?;
+    let src = StatsSource::new(built.ports, running.stats.clone());
+    let server = ControlServer::start(listener, cfg.control_socket.clone(), src).map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        config = %cfg.source,
+        workers = cfg.cores.len(),
+        socket = %cfg.control_socket.display(),
+        "xgw running; stop with Ctrl-C"
+    );
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("stopping: draining workers");
+    let workers = running.stop();
+    let src = server.stop();
+    // Sockets close (and UMEMs unmap) before the XDP links go.
+    drop(workers);
+    drop(xdp);
+    if let Some(mut src) = src {
+        eprint!("{}", control::render_table(&src.snapshot()));
+    }
+    tracing::info!("stopped; XDP programs detached");
+    Ok(())
+}
+
+fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {
+    let mut m = HashMap::new();
+    for a in args {
+        let Some((port, file)) = a.split_once('=') else {
+            bail!("--{flag} {a:?}: expected PORT=FILE.pcap");
+        };
+        if m.insert(port.to_string(), PathBuf::from(file)).is_some() {
+            bail!("--{flag}: port {port:?} given twice");
+        }
+    }
+    Ok(m)
+}
+
+fn replay(config: &Path, inputs: &[String], outputs: &[String], json: bool) -> Result<()> {
+    let mut cfg = Config::load(config)?;
+    if inputs.is_empty() {
+        bail!("replay needs at least one --input PORT=FILE.pcap");
+    }
+    // One worker reads every capture: replay is deterministic and ordered.
+    cfg.cores.truncate(1);
+    let io = PortIo::Replay { inputs: parse_map(inputs, "input")?, outputs: parse_map(outputs, "output")? };
+    let built = engine::build(&cfg, &io)?;
+    let mut stats = Vec::new();
+    let stop = AtomicBool::new(false);
+    let mut errors = Vec::new();
+    let mut workers = built.workers;
+    for w in &mut workers {
+        stats.push(w.stats.clone());
+        w.run(&stop);
+        for p in &mut w.ports {
+            if let xgw_engine::port::PortQueue::Pcap(q) = p {
+                if let Some(e) = q.error.take() {
+                    errors.push(e);
+                }
+            }
+        }
+        if !w.frames_accounted() {
+            errors.push(format!("worker {}: frame accounting mismatch after replay", w.id));
+        }
+    }
+    let mut src = StatsSource::new(built.ports, stats);
+    let v = src.snapshot();
+    if json {
+        println!("{v}");
+    } else {
+        print!("{}", control::render_table(&v));
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("; "));
+    }
+    Ok(())
+}

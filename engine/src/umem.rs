@@ -1,0 +1,284 @@
+//! UMEM: one anonymous, page-aligned region per worker, cut into equal
+//! chunks, plus the worker's free list. Every port of the worker (one
+//! AF_XDP socket per port queue, or an in-memory/pcap port) uses the same
+//! region, so forwarding between ports moves a descriptor, never bytes.
+//!
+//! Frame accounting: every chunk is in exactly one place at any time —
+//! the free list, a port (fill ring, kernel RX, RX ring, TX ring,
+//! completion ring, or a mem/pcap port's queue), the burst being
+//! processed, or a pipeline's pending queue. [`FramePool::total`] equals
+//! the sum of those places; the worker checks it in debug builds and
+//! reports it in `xgw stats`.
+
+use std::io;
+use std::ptr::NonNull;
+
+/// Bytes the kernel reserves in front of received data in every chunk
+/// (`XDP_PACKET_HEADROOM`). Mem and pcap ports place frames the same way so
+/// that every port gives stages the same headroom.
+pub const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// A frame descriptor: where the data starts (offset from the start of the
+/// UMEM) and how long it is. The chunk is `addr & !(frame_size - 1)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+}
+
+/// The memory region.
+pub struct Umem {
+    ptr: NonNull<u8>,
+    len: usize,
+    frame_size: u32,
+    frames: u32,
+    headroom: u32,
+}
+
+// SAFETY: the region is plain memory owned by this value; which thread may
+// touch which chunk is governed by frame ownership (one place at a time),
+// not by the pointer itself.
+unsafe impl Send for Umem {}
+
+impl Umem {
+    /// Maps `frames * frame_size` bytes. `frame_size` must be a power of
+    /// two between 2048 and 4096 (the kernel's aligned-chunk limits);
+    /// `headroom` is extra room the kernel leaves in front of each received
+    /// frame, beyond its own 256 bytes.
+    pub fn new(frames: u32, frame_size: u32, headroom: u32, huge_pages: bool) -> io::Result<Self> {
+        if !frame_size.is_power_of_two() || !(2048..=4096).contains(&frame_size) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame_size must be 2048 or 4096"));
+        }
+        if frames == 0 || headroom + XDP_PACKET_HEADROOM + 128 > frame_size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad UMEM geometry"));
+        }
+        let len = frames as usize * frame_size as usize;
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
+        if huge_pages {
+            flags |= libc::MAP_HUGETLB;
+        }
+        // SAFETY: anonymous mapping with no address hint; the result is
+        // checked before use and unmapped exactly once in Drop.
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Umem { ptr, len, frame_size, frames, headroom })
+    }
+
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Size of the region in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Extra headroom configured for the kernel (beyond 256 bytes).
+    pub fn headroom(&self) -> u32 {
+        self.headroom
+    }
+
+    /// Offset inside a chunk where a freshly received frame starts.
+    #[inline]
+    pub fn data_offset(&self) -> u32 {
+        XDP_PACKET_HEADROOM + self.headroom
+    }
+
+    /// Start of the chunk holding `addr`.
+    #[inline]
+    pub fn chunk_of(&self, addr: u64) -> u64 {
+        addr & !(self.frame_size as u64 - 1)
+    }
+
+    /// Index of the chunk holding `addr`.
+    #[inline]
+    pub fn chunk_index(&self, addr: u64) -> usize {
+        (addr / self.frame_size as u64) as usize
+    }
+
+    /// Whether a descriptor lies inside one chunk of this region.
+    #[inline]
+    pub fn valid(&self, d: Desc) -> bool {
+        let end = d.addr + d.len as u64;
+        (end as usize) <= self.len && self.chunk_of(d.addr) == self.chunk_of(end.saturating_sub(1).max(d.addr))
+    }
+
+    /// The whole chunk holding `addr`, writable.
+    ///
+    /// # Safety
+    /// The caller must own that chunk (it is in the burst or being filled
+    /// by a port), so no other reference to it and no kernel access exist
+    /// while the returned slice lives. `addr` must be inside the region.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn chunk_mut(&self, addr: u64) -> &mut [u8] {
+        let base = self.chunk_of(addr) as usize;
+        debug_assert!(base + self.frame_size as usize <= self.len);
+        // SAFETY: base is a chunk start inside the mapping (caller's
+        // contract), the chunk is frame_size long, and exclusive ownership
+        // of the chunk is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(base), self.frame_size as usize) }
+    }
+}
+
+impl Drop for Umem {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len came from a successful mmap in `new` and are
+        // unmapped only here. Sockets using the region are closed first
+        // (workers drop their ports before their pool).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+/// A worker's frames: the region, the free list (chunk addresses) and a
+/// per-chunk timestamp slot (pcap ports keep the capture time of each frame
+/// there so replayed output carries the input's timestamps).
+pub struct FramePool {
+    pub umem: Umem,
+    free: Vec<u64>,
+    stamps: Box<[u64]>,
+}
+
+impl FramePool {
+    pub fn new(umem: Umem) -> Self {
+        let n = umem.frames() as usize;
+        let fs = umem.frame_size() as u64;
+        // Hand chunks out from the low addresses first.
+        let free: Vec<u64> = (0..n as u64).rev().map(|i| i * fs).collect();
+        FramePool { umem, free, stamps: vec![0; n].into_boxed_slice() }
+    }
+
+    /// Number of chunks in the region.
+    pub fn total(&self) -> usize {
+        self.umem.frames() as usize
+    }
+
+    /// Chunks on the free list.
+    #[inline]
+    pub fn free_len(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Takes a free chunk (its start address).
+    #[inline]
+    pub fn alloc(&mut self) -> Option<u64> {
+        self.free.pop()
+    }
+
+    /// Returns the chunk holding `addr` to the free list.
+    #[inline]
+    pub fn release(&mut self, addr: u64) {
+        debug_assert!(self.free.len() < self.free.capacity(), "free list overflow: a frame was freed twice");
+        let c = self.umem.chunk_of(addr);
+        self.free.push(c);
+    }
+
+    /// Takes up to `out.len()` chunks; returns how many.
+    #[inline]
+    pub fn alloc_many(&mut self, out: &mut [u64]) -> usize {
+        let n = out.len().min(self.free.len());
+        let start = self.free.len() - n;
+        out[..n].copy_from_slice(&self.free[start..]);
+        self.free.truncate(start);
+        n
+    }
+
+    #[inline]
+    pub fn stamp(&self, addr: u64) -> u64 {
+        self.stamps[self.umem.chunk_index(addr)]
+    }
+
+    #[inline]
+    pub fn set_stamp(&mut self, addr: u64, t: u64) {
+        let i = self.umem.chunk_index(addr);
+        self.stamps[i] = t;
+    }
+
+    /// Copies `bytes` into a fresh chunk at the standard data offset.
+    /// `None` if no chunk is free or the bytes do not fit.
+    pub fn alloc_with(&mut self, bytes: &[u8]) -> Option<Desc> {
+        let off = self.umem.data_offset();
+        if bytes.len() > (self.umem.frame_size() - off) as usize {
+            return None;
+        }
+        let c = self.alloc()?;
+        // SAFETY: the chunk was just taken off the free list, so we own it.
+        let chunk = unsafe { self.umem.chunk_mut(c) };
+        chunk[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+        Some(Desc { addr: c + off as u64, len: bytes.len() as u32 })
+    }
+
+    /// The bytes a descriptor points at.
+    ///
+    /// # Safety
+    /// As [`Umem::chunk_mut`]: the caller owns the frame.
+    #[inline]
+    pub unsafe fn bytes(&self, d: Desc) -> &[u8] {
+        let base = self.umem.chunk_of(d.addr);
+        // SAFETY: caller owns the frame.
+        let chunk = unsafe { self.umem.chunk_mut(d.addr) };
+        let off = (d.addr - base) as usize;
+        &chunk[off..off + d.len as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_hands_out_each_chunk_once() {
+        let mut p = FramePool::new(Umem::new(8, 2048, 0, false).unwrap());
+        assert_eq!(p.total(), 8);
+        let mut seen = std::collections::HashSet::new();
+        while let Some(c) = p.alloc() {
+            assert_eq!(c % 2048, 0);
+            assert!(seen.insert(c));
+        }
+        assert_eq!(seen.len(), 8);
+        for c in seen {
+            p.release(c + 300); // any address inside the chunk frees it
+        }
+        assert_eq!(p.free_len(), 8);
+        let mut out = [0u64; 5];
+        assert_eq!(p.alloc_many(&mut out), 5);
+        assert_eq!(p.free_len(), 3);
+    }
+
+    #[test]
+    fn alloc_with_places_data_after_kernel_headroom() {
+        let mut p = FramePool::new(Umem::new(2, 4096, 64, false).unwrap());
+        let d = p.alloc_with(&[1, 2, 3]).unwrap();
+        assert_eq!(d.addr % 4096, 256 + 64);
+        // SAFETY: test owns the frame.
+        assert_eq!(unsafe { p.bytes(d) }, &[1, 2, 3]);
+        assert!(p.umem.valid(d));
+        assert!(!p.umem.valid(Desc { addr: 4000, len: 200 }));
+        assert!(p.alloc_with(&vec![0; 4096]).is_none());
+    }
+
+    #[test]
+    fn rejects_bad_geometry() {
+        assert!(Umem::new(4, 3000, 0, false).is_err());
+        assert!(Umem::new(4, 8192, 0, false).is_err());
+        assert!(Umem::new(0, 4096, 0, false).is_err());
+        assert!(Umem::new(4, 2048, 2000, false).is_err());
+    }
+}

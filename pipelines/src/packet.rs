@@ -1,0 +1,154 @@
+//! A frame of the current burst as the stages see it.
+//!
+//! The engine lends each stage a `Packet` per frame: the whole UMEM chunk
+//! (headroom, data, tailroom) and the data window inside it. Prepending an
+//! outer header moves the window's start into the headroom; stripping one
+//! moves it forward. No byte is copied to do either.
+
+use core::fmt;
+
+/// Index of a configured port (its position in the config's port list).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PortId(pub u16);
+
+impl PortId {
+    #[inline]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Debug for PortId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "port#{}", self.0)
+    }
+}
+
+/// One frame: a view into its chunk plus the metadata stages fill in.
+pub struct Packet<'a> {
+    chunk: &'a mut [u8],
+    head: u32,
+    len: u32,
+    /// Port the frame arrived on.
+    pub port: PortId,
+}
+
+impl<'a> Packet<'a> {
+    /// Wraps a chunk whose data window is `chunk[head..head + len]`.
+    /// Returns `None` when the window does not fit in the chunk.
+    #[inline]
+    pub fn new(chunk: &'a mut [u8], head: u32, len: u32, port: PortId) -> Option<Self> {
+        let end = (head as usize).checked_add(len as usize)?;
+        if end > chunk.len() {
+            return None;
+        }
+        Some(Packet { chunk, head, len, port })
+    }
+
+    /// Offset of the first data byte inside the chunk.
+    #[inline]
+    pub fn head(&self) -> u32 {
+        self.head
+    }
+
+    /// Length of the frame in bytes.
+    #[inline]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The frame's bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        &self.chunk[self.head as usize..(self.head + self.len) as usize]
+    }
+
+    /// The frame's bytes, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.chunk[self.head as usize..(self.head + self.len) as usize]
+    }
+
+    /// Bytes free in front of the frame.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        self.head as usize
+    }
+
+    /// Bytes free behind the frame.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        self.chunk.len() - (self.head + self.len) as usize
+    }
+
+    /// Grows the frame by `n` bytes at the front (into the headroom) and
+    /// returns the new first `n` bytes for the caller to fill. `None` if the
+    /// headroom is too small; the frame is then unchanged.
+    #[inline]
+    pub fn push_head(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.head as usize {
+            return None;
+        }
+        self.head -= n as u32;
+        self.len += n as u32;
+        let h = self.head as usize;
+        Some(&mut self.chunk[h..h + n])
+    }
+
+    /// Removes `n` bytes from the front (e.g. an outer header). `false` if
+    /// the frame is shorter than `n`; the frame is then unchanged.
+    #[inline]
+    pub fn pull_head(&mut self, n: usize) -> bool {
+        if n > self.len as usize {
+            return false;
+        }
+        self.head += n as u32;
+        self.len -= n as u32;
+        true
+    }
+
+    /// Sets the frame length (trim, or grow into the tailroom). `false` if
+    /// the new length does not fit in the chunk.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if self.head as usize + len > self.chunk.len() {
+            return false;
+        }
+        self.len = len as u32;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_moves_without_copy() {
+        let mut chunk = [0u8; 64];
+        chunk[16..20].copy_from_slice(&[1, 2, 3, 4]);
+        let mut p = Packet::new(&mut chunk, 16, 4, PortId(0)).unwrap();
+        assert_eq!(p.data(), &[1, 2, 3, 4]);
+        assert_eq!(p.headroom(), 16);
+        assert_eq!(p.tailroom(), 44);
+        p.push_head(2).unwrap().copy_from_slice(&[9, 9]);
+        assert_eq!(p.data(), &[9, 9, 1, 2, 3, 4]);
+        assert!(p.push_head(15).is_none(), "only 14 bytes of headroom left");
+        assert_eq!(p.len(), 6);
+        assert!(p.pull_head(3));
+        assert_eq!(p.data(), &[2, 3, 4]);
+        assert!(!p.pull_head(4));
+        assert!(p.set_len(2));
+        assert_eq!(p.data(), &[2, 3]);
+        assert!(!p.set_len(64));
+    }
+
+    #[test]
+    fn rejects_window_outside_chunk() {
+        let mut chunk = [0u8; 8];
+        assert!(Packet::new(&mut chunk, 4, 5, PortId(0)).is_none());
+        assert!(Packet::new(&mut chunk, u32::MAX, 2, PortId(0)).is_none());
+        assert!(Packet::new(&mut chunk, 4, 4, PortId(0)).is_some());
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The xgw test command.  Run as root on a Debian 12 machine (a fresh one is
+# fine: it installs what it needs):
+#
+#   tests/run.sh              # everything
+#   tests/run.sh l2fwd        # build + cargo tests + only tests/netns/l2fwd.sh
+#
+# Steps, in order:
+#   1. install missing Debian packages (apt-get update only if something is
+#      missing): iproute2 iputils-ping ethtool tcpdump tshark iperf3 python3
+#      python3-scapy procps
+#   2. cargo build --release --workspace
+#   3. cargo test --release --workspace   (unit, golden and allocation tests)
+#   4. every tests/netns/*.sh (lib.sh excepted), in name order
+# then a summary.  Exit status 0 only when every step passed.
+# Environment: XT_KEEP=1 keeps the netns tests' namespaces and logs.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+if [[ $(id -u) != 0 ]]; then
+  echo "tests/run.sh: must run as root: the netns tests create network namespaces and attach XDP programs." >&2
+  echo "  try: sudo $0 $*" >&2
+  exit 1
+fi
+
+XT_NAME=run
+# shellcheck source-path=SCRIPTDIR source=netns/lib.sh
+source "$ROOT/tests/netns/lib.sh"
+
+NAMES=()
+RESULTS=()
+TIMES=()
+FAILED=0
+record() { # NAME RC SECONDS
+  NAMES+=("$1"); TIMES+=("$3")
+  if (($2 == 0)); then RESULTS+=(PASS); else RESULTS+=("FAIL($2)"); FAILED=$((FAILED + 1)); fi
+}
+run_step() { # NAME CMD...
+  local name=$1 t0 rc=0; shift
+  printf '\n%s==== %s: %s%s\n' "$XT_C_BLD" "$name" "$*" "$XT_C_OFF"
+  t0=$(date +%s)
+  "$@" || rc=$?
+  record "$name" "$rc" $(($(date +%s) - t0))
+  if ((rc == 0)); then printf '%s==== %s: passed%s\n' "$XT_C_GRN" "$name" "$XT_C_OFF"
+  else printf '%s==== %s: FAILED (exit %d)%s\n' "$XT_C_RED" "$name" "$rc" "$XT_C_OFF"; fi
+  return "$rc"
+}
+summary() {
+  local i pass=$((${#NAMES[@]} - FAILED))
+  printf '\n==== summary\n'
+  for i in "${!NAMES[@]}"; do
+    printf '  %-8s %-28s %5ss\n' "${RESULTS[$i]}" "${NAMES[$i]}" "${TIMES[$i]}"
+  done
+  printf 'tests: %d passed, %d failed\n' "$pass" "$FAILED"
+}
+
+# cargo may live in root's rustup directory without being on PATH (sudo)
+if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
+  PATH=${CARGO_HOME:-$HOME/.cargo}/bin:$PATH
+fi
+if ! command -v cargo >/dev/null; then
+  echo "tests/run.sh: cargo not found: install the Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+
+run_step packages xt_install_pkgs
+built=0
+run_step "cargo build" cargo build --release --workspace && built=1
+run_step "cargo test" cargo test --release --workspace
+
+tests=()
+if (($# > 0)); then
+  for n in "$@"; do tests+=("tests/netns/${n%.sh}.sh"); done
+else
+  for t in tests/netns/*.sh; do
+    [[ $(basename "$t") == lib.sh ]] || tests+=("$t")
+  done
+fi
+for t in "${tests[@]}"; do
+  name="netns/$(basename "${t%.sh}")"
+  if [[ ! -f $t ]]; then
+    echo "no such test: $t" >&2; record "$name" 2 0
+  elif ((built)); then
+    run_step "$name" bash "$t"
+  else
+    echo "skipping $name: the build failed" >&2; record "$name" 3 0
+  fi
+done
+
+summary
+((FAILED == 0))
