@@ -158,9 +158,9 @@ if ((DEMO_TCP_SECS > 0)); then
 fi
 
 # ---------------------------------------------------------------------------
-say "6/7  What xgw counted:  xgw stats"
+say "6/7  What xgw counted:  xgw stats --socket $SOCK"
 sleep 0.5
-if ! "$XGW" stats; then bad "xgw stats failed"; fi
+if ! "$XGW" stats --socket "$SOCK"; then bad "xgw stats failed"; fi
 info ""
 info "rx/tx are frames received and sent per port; they include the ARP, ICMP,"
 info "UDP and TCP frames above, in both directions."

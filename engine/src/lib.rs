@@ -9,6 +9,7 @@ pub mod control;
 pub mod engine;
 pub mod netdev;
 pub mod port;
+pub mod replay;
 pub mod stats;
 pub mod umem;
 pub mod worker;

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("XGW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     let cli = Cli::parse();
@@ -172,41 +173,16 @@ fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {
 }
 
 fn replay(config: &Path, inputs: &[String], outputs: &[String], json: bool) -> Result<()> {
-    let mut cfg = Config::load(config)?;
+    let cfg = Config::load(config)?;
     if inputs.is_empty() {
         bail!("replay needs at least one --input PORT=FILE.pcap");
     }
-    // One worker reads every capture: replay is deterministic and ordered.
-    cfg.cores.truncate(1);
-    let io = PortIo::Replay { inputs: parse_map(inputs, "input")?, outputs: parse_map(outputs, "output")? };
-    let built = engine::build(&cfg, &io)?;
-    let mut stats = Vec::new();
-    let stop = AtomicBool::new(false);
-    let mut errors = Vec::new();
-    let mut workers = built.workers;
-    for w in &mut workers {
-        stats.push(w.stats.clone());
-        w.run(&stop);
-        for p in &mut w.ports {
-            if let xgw_engine::port::PortQueue::Pcap(q) = p {
-                if let Some(e) = q.error.take() {
-                    errors.push(e);
-                }
-            }
-        }
-        if !w.frames_accounted() {
-            errors.push(format!("worker {}: frame accounting mismatch after replay", w.id));
-        }
-    }
-    let mut src = StatsSource::new(built.ports, stats);
-    let v = src.snapshot();
+    let v = xgw_engine::replay::run(&cfg, parse_map(inputs, "input")?, parse_map(outputs, "output")?)
+        .map_err(anyhow::Error::msg)?;
     if json {
         println!("{v}");
     } else {
         print!("{}", control::render_table(&v));
-    }
-    if !errors.is_empty() {
-        bail!("{}", errors.join("; "));
     }
     Ok(())
 }

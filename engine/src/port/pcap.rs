@@ -44,7 +44,7 @@ impl PcapQueue {
         let writer = match output {
             Some(p) => {
                 let f = File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let hdr = PcapHeader { datalink: DataLink::ETHERNET, snaplen: 65535, ..Default::default() };
+                let hdr = PcapHeader { datalink: DataLink::ETHERNET, snaplen: 65535, endianness: pcap_file::Endianness::Little, ..Default::default() };
                 Some(PcapWriter::with_header(BufWriter::new(f), hdr).map_err(|e| format!("{}: {e}", p.display()))?)
             }
             None => None,
