@@ -436,13 +436,15 @@ print(json.dumps(res))
 EOF
 }
 
-# xt_udp_recv_start NS BIND_IP PORT EXPECTED OUT_JSON [IDLE] [TOTAL]: starts
-# the receiver in the background (XT_RECV_PID) and waits until it is bound.
+# xt_udp_recv_start NS BIND_IP PORT EXPECTED OUT_JSON [IDLE] [TOTAL] [CPU]:
+# starts the receiver in the background (XT_RECV_PID), pinned to CPU
+# (default 0: keep the host side off the engine's core), and waits until it
+# is bound.
 xt_udp_recv_start() {
-  local ns=$1 ip=$2 port=$3 n=$4 out=$5 idle=${6:-3} total=${7:-120} i
+  local ns=$1 ip=$2 port=$3 n=$4 out=$5 idle=${6:-3} total=${7:-120} cpu=${8:-0} i
   local ready=$XT_WORK/recv.ready.$port
   rm -f "$ready"
-  ip netns exec "$ns" "$XT_PY" "$XT_WORK/udp_recv.py" "$ip" "$port" "$n" "$ready" "$out" "$idle" "$total" \
+  ip netns exec "$ns" taskset -c "$cpu" "$XT_PY" "$XT_WORK/udp_recv.py" "$ip" "$port" "$n" "$ready" "$out" "$idle" "$total" \
     >"$out.log" 2>&1 &
   XT_RECV_PID=$!
   XT_PIDS+=("$XT_RECV_PID")
