@@ -75,7 +75,7 @@ xt_init   # from here on, the lab is removed on exit, whatever happens
 # A previous demo killed hard may have left its namespaces behind: remove
 # them, unless a demo is running right now.
 for ns in "$NS_X" "$NS_W" "$NS_E"; do
-  if ip netns list | grep -qw "^$ns"; then
+  if ip netns list | awk '{ print $1 }' | grep -qx "$ns"; then
     if [[ -n $(ip netns pids "$ns" 2>/dev/null) ]]; then
       die "namespace $ns is in use (pids: $(ip netns pids "$ns" | tr '\n' ' ')): is another demo running?"
     fi
@@ -186,7 +186,7 @@ say "Cleaning up"
 trap - EXIT
 xt_cleanup || true
 for ns in "$NS_X" "$NS_W" "$NS_E"; do
-  if ip netns list | grep -qw "^$ns"; then bad "namespace $ns is still there"; fi
+  if ip netns list | awk '{ print $1 }' | grep -qx "$ns"; then bad "namespace $ns is still there"; fi
 done
 good "namespaces removed"
 

@@ -16,9 +16,15 @@ fn runtime(c: &mut Criterion) {
             for _ in 0..100 {
                 w.poll_once();
             }
-            assert_eq!(w.poll_once(), 2 * burst, "steady state moves two full bursts per poll");
+            assert_eq!(
+                w.poll_once(),
+                2 * burst,
+                "steady state moves two full bursts per poll"
+            );
             g.throughput(Throughput::Elements(2 * burst as u64));
-            g.bench_with_input(BenchmarkId::new(mode, burst), &burst, |b, _| b.iter(|| w.poll_once()));
+            g.bench_with_input(BenchmarkId::new(mode, burst), &burst, |b, _| {
+                b.iter(|| w.poll_once())
+            });
             assert!(w.frames_accounted());
         }
     }
@@ -27,7 +33,11 @@ fn runtime(c: &mut Criterion) {
 
 /// The stage alone, without the runtime around it.
 fn stage(c: &mut Criterion) {
-    let side = |p: u16| Side { port: PortId(p), mac: Default::default(), peer: Default::default() };
+    let side = |p: u16| Side {
+        port: PortId(p),
+        mac: Default::default(),
+        peer: Default::default(),
+    };
     let mut st = L2Fwd::new(MacMode::Rewrite, &[(side(0), side(1))]);
     let mut bufs: Vec<Vec<u8>> = (0..64).map(|_| udp4_frame()).collect();
     let sel: Vec<u16> = (0..64).collect();
@@ -36,7 +46,10 @@ fn stage(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     g.bench_function("mac/64", |b| {
         b.iter(|| {
-            let mut pkts: Vec<Packet<'_>> = bufs.iter_mut().map(|f| Packet::new(f, 0, 60, PortId(0)).unwrap()).collect();
+            let mut pkts: Vec<Packet<'_>> = bufs
+                .iter_mut()
+                .map(|f| Packet::new(f, 0, 60, PortId(0)).unwrap())
+                .collect();
             st.process(&mut pkts, &sel, &mut v);
         })
     });

@@ -10,7 +10,11 @@ use xgw_engine::Config;
 /// ("io", "mac" or "macswap"), with `frames` copies of `frame` circulating.
 /// Every `poll_once` then moves exactly `2 * burst` frames once warm.
 pub fn l2fwd_worker(mode: &str, burst: usize, frames: usize, frame: &[u8]) -> Worker {
-    let peers = if mode == "mac" { "a_peer = \"02:00:00:00:01:0a\"\nb_peer = \"02:00:00:00:01:0b\"" } else { "" };
+    let peers = if mode == "mac" {
+        "a_peer = \"02:00:00:00:01:0a\"\nb_peer = \"02:00:00:00:01:0b\""
+    } else {
+        ""
+    };
     let cfg = format!(
         r#"
 [engine]
@@ -41,9 +45,14 @@ b = "b"
 "#
     );
     let cfg = Config::parse(&cfg, "bench").expect("bench config");
-    let mut w = build(&cfg, &PortIo::Live).expect("mem ports need no privileges").workers.remove(0);
+    let mut w = build(&cfg, &PortIo::Live)
+        .expect("mem ports need no privileges")
+        .workers
+        .remove(0);
     for _ in 0..frames {
-        let PortQueue::Mem(q) = &mut w.ports[0] else { unreachable!("mem port") };
+        let PortQueue::Mem(q) = &mut w.ports[0] else {
+            unreachable!("mem port")
+        };
         assert!(q.inject(&mut w.pool, frame));
     }
     w

@@ -24,7 +24,11 @@ pub enum ConfigError {
     #[error("{file}: {msg}")]
     Syntax { file: String, msg: String },
     #[error("{file}: key `{key}`: {msg}")]
-    Key { file: String, key: String, msg: String },
+    Key {
+        file: String,
+        key: String,
+        msg: String,
+    },
 }
 
 // ---------------------------------------------------------------- raw form
@@ -56,7 +60,12 @@ struct RawEngine {
 
 impl Default for RawEngine {
     fn default() -> Self {
-        RawEngine { cores: default_cores(), burst: default_burst(), idle: Idle::default(), umem: RawUmem::default() }
+        RawEngine {
+            cores: default_cores(),
+            burst: default_burst(),
+            idle: Idle::default(),
+            umem: RawUmem::default(),
+        }
     }
 }
 
@@ -82,7 +91,12 @@ struct RawUmem {
 
 impl Default for RawUmem {
     fn default() -> Self {
-        RawUmem { frames: default_frames(), frame_size: default_frame_size(), headroom: 0, huge_pages: false }
+        RawUmem {
+            frames: default_frames(),
+            frame_size: default_frame_size(),
+            headroom: 0,
+            huge_pages: false,
+        }
     }
 }
 
@@ -102,7 +116,9 @@ struct RawControl {
 
 impl Default for RawControl {
     fn default() -> Self {
-        RawControl { socket: default_socket() }
+        RawControl {
+            socket: default_socket(),
+        }
     }
 }
 
@@ -284,7 +300,10 @@ impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read { file: file.clone(), err })?;
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            file: file.clone(),
+            err,
+        })?;
         Self::parse(&text, &file)
     }
 
@@ -295,8 +314,10 @@ impl Config {
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text)
-            .map_err(|e| ConfigError::Syntax { file: file.to_string(), msg: one_line(&e.to_string()) })?;
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            msg: one_line(&e.to_string()),
+        })?;
         let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
             let mut key = e.path().to_string();
             let msg = one_line(&e.inner().to_string());
@@ -313,9 +334,16 @@ impl Config {
                 }
             }
             if key == "." || key.is_empty() {
-                ConfigError::Syntax { file: file.to_string(), msg }
+                ConfigError::Syntax {
+                    file: file.to_string(),
+                    msg,
+                }
             } else {
-                ConfigError::Key { file: file.to_string(), key, msg }
+                ConfigError::Key {
+                    file: file.to_string(),
+                    key,
+                    msg,
+                }
             }
         })?;
         validate(raw, file)
@@ -325,7 +353,11 @@ impl Config {
 fn one_line(s: &str) -> String {
     // toml errors come with a source excerpt; keep the message lines.
     let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let msg = lines.iter().rev().find(|l| !l.starts_with('|') && !l.starts_with('^') && !l.contains(" | ")).copied();
+    let msg = lines
+        .iter()
+        .rev()
+        .find(|l| !l.starts_with('|') && !l.starts_with('^') && !l.contains(" | "))
+        .copied();
     let loc = lines.first().copied().unwrap_or("");
     match msg {
         Some(m) if m != loc => format!("{loc}: {m}"),
@@ -340,20 +372,32 @@ struct V<'a> {
 
 impl V<'_> {
     fn err<T>(&self, key: impl Into<String>, msg: impl Into<String>) -> Result<T, ConfigError> {
-        Err(ConfigError::Key { file: self.file.to_string(), key: key.into(), msg: msg.into() })
+        Err(ConfigError::Key {
+            file: self.file.to_string(),
+            key: key.into(),
+            msg: msg.into(),
+        })
     }
 
     fn mac(&self, key: String, s: &str) -> Result<MacAddr, ConfigError> {
         match s.parse::<MacAddr>() {
             Ok(m) => Ok(m),
-            Err(_) => self.err(key, format!("\"{s}\" is not a MAC address; expected six hex octets like 02:00:00:00:00:01")),
+            Err(_) => self.err(
+                key,
+                format!(
+                    "\"{s}\" is not a MAC address; expected six hex octets like 02:00:00:00:00:01"
+                ),
+            ),
         }
     }
 
     fn ring(&self, key: String, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
         let v = v.unwrap_or(default);
         if !v.is_power_of_two() || !(64..=65536).contains(&v) {
-            return self.err(key, format!("{v} is not a ring size; expected a power of two from 64 to 65536"));
+            return self.err(
+                key,
+                format!("{v} is not a ring size; expected a power of two from 64 to 65536"),
+            );
         }
         Ok(v)
     }
@@ -363,37 +407,82 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let v = V { file };
     let e = &raw.engine;
     if e.cores.is_empty() {
-        return v.err("engine.cores", "empty; expected at least one CPU core number, e.g. [1]");
+        return v.err(
+            "engine.cores",
+            "empty; expected at least one CPU core number, e.g. [1]",
+        );
     }
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let online = core_affinity::get_core_ids().map(|ids| ids.len()).unwrap_or(ncpu).max(ncpu);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let online = core_affinity::get_core_ids()
+        .map(|ids| ids.len())
+        .unwrap_or(ncpu)
+        .max(ncpu);
     for (i, &c) in e.cores.iter().enumerate() {
         if e.cores[..i].contains(&c) {
-            return v.err(format!("engine.cores[{i}]"), format!("core {c} is listed twice; each worker needs its own core"));
+            return v.err(
+                format!("engine.cores[{i}]"),
+                format!("core {c} is listed twice; each worker needs its own core"),
+            );
         }
         if c >= online {
-            return v.err(format!("engine.cores[{i}]"), format!("core {c} does not exist; this machine has cores 0..{}", online - 1));
+            return v.err(
+                format!("engine.cores[{i}]"),
+                format!(
+                    "core {c} does not exist; this machine has cores 0..{}",
+                    online - 1
+                ),
+            );
         }
     }
     if !(1..=MAX_BURST).contains(&e.burst) {
-        return v.err("engine.burst", format!("{} is out of range; expected 1 to {MAX_BURST}", e.burst));
+        return v.err(
+            "engine.burst",
+            format!("{} is out of range; expected 1 to {MAX_BURST}", e.burst),
+        );
     }
     let u = &e.umem;
     if u.frame_size != 2048 && u.frame_size != 4096 {
-        return v.err("engine.umem.frame_size", format!("{} is not supported; expected 2048 or 4096", u.frame_size));
+        return v.err(
+            "engine.umem.frame_size",
+            format!("{} is not supported; expected 2048 or 4096", u.frame_size),
+        );
     }
     if u.headroom > u.frame_size / 2 {
-        return v.err("engine.umem.headroom", format!("{} leaves too little room for a frame; expected at most {}", u.headroom, u.frame_size / 2));
+        return v.err(
+            "engine.umem.headroom",
+            format!(
+                "{} leaves too little room for a frame; expected at most {}",
+                u.headroom,
+                u.frame_size / 2
+            ),
+        );
     }
     if !(64..=1 << 20).contains(&u.frames) {
-        return v.err("engine.umem.frames", format!("{} is out of range; expected 64 to 1048576 frames per worker", u.frames));
+        return v.err(
+            "engine.umem.frames",
+            format!(
+                "{} is out of range; expected 64 to 1048576 frames per worker",
+                u.frames
+            ),
+        );
     }
 
     if raw.ports.is_empty() {
-        return v.err("ports", "no ports configured; add at least one [[ports]] table");
+        return v.err(
+            "ports",
+            "no ports configured; add at least one [[ports]] table",
+        );
     }
     if raw.ports.len() > MAX_PORTS {
-        return v.err("ports", format!("{} ports configured; at most {MAX_PORTS} are supported", raw.ports.len()));
+        return v.err(
+            "ports",
+            format!(
+                "{} ports configured; at most {MAX_PORTS} are supported",
+                raw.ports.len()
+            ),
+        );
     }
     let workers = e.cores.len() as u32;
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -402,11 +491,25 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let mut ring_total = 0u64;
     for (i, p) in raw.ports.iter().enumerate() {
         let k = |f: &str| format!("ports[{i}].{f}");
-        if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return v.err(k("name"), format!("\"{}\" is not a port name; expected letters, digits, - or _", p.name));
+        if p.name.is_empty()
+            || !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return v.err(
+                k("name"),
+                format!(
+                    "\"{}\" is not a port name; expected letters, digits, - or _",
+                    p.name
+                ),
+            );
         }
         if let Some(j) = names.insert(&p.name, i) {
-            return v.err(k("name"), format!("\"{}\" is already the name of ports[{j}]", p.name));
+            return v.err(
+                k("name"),
+                format!("\"{}\" is already the name of ports[{j}]", p.name),
+            );
         }
         let mac = match &p.mac {
             Some(m) => Some(v.mac(k("mac"), m)?),
@@ -435,7 +538,10 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
                     return v.err(k("interface"), format!("\"{ifname}\" is not an interface name (1-15 characters, no / or space)"));
                 }
                 if let Some(j) = ifaces.insert(ifname, i) {
-                    return v.err(k("interface"), format!("\"{ifname}\" is already used by ports[{j}]"));
+                    return v.err(
+                        k("interface"),
+                        format!("\"{ifname}\" is already used by ports[{j}]"),
+                    );
                 }
                 let queues = p.queues.unwrap_or(workers);
                 if queues != workers {
@@ -453,24 +559,46 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
                     busy_poll_budget: p.busy_poll_budget.unwrap_or(0),
                 };
                 if xsk.busy_poll_budget > 1024 {
-                    return v.err(k("busy_poll_budget"), format!("{} is too large; expected 0 (off) to 1024", xsk.busy_poll_budget));
+                    return v.err(
+                        k("busy_poll_budget"),
+                        format!(
+                            "{} is too large; expected 0 (off) to 1024",
+                            xsk.busy_poll_budget
+                        ),
+                    );
                 }
                 ring_total += (xsk.fill_ring + xsk.tx_ring) as u64;
-                let mut pass = PassRules { ethertypes: p.pass_ethertypes.clone().unwrap_or_default(), ..Default::default() };
+                let mut pass = PassRules {
+                    ethertypes: p.pass_ethertypes.clone().unwrap_or_default(),
+                    ..Default::default()
+                };
                 for (j, a) in p.pass_ipv4.iter().flatten().enumerate() {
                     match a.parse::<Ipv4Addr>() {
                         Ok(ip) => pass.ipv4_dst.push(ip),
-                        Err(_) => return v.err(format!("ports[{i}].pass_ipv4[{j}]"), format!("\"{a}\" is not an IPv4 address")),
+                        Err(_) => {
+                            return v.err(
+                                format!("ports[{i}].pass_ipv4[{j}]"),
+                                format!("\"{a}\" is not an IPv4 address"),
+                            )
+                        }
                     }
                 }
                 for (j, a) in p.pass_ipv6.iter().flatten().enumerate() {
                     match a.parse::<Ipv6Addr>() {
                         Ok(ip) => pass.ipv6_dst.push(ip),
-                        Err(_) => return v.err(format!("ports[{i}].pass_ipv6[{j}]"), format!("\"{a}\" is not an IPv6 address")),
+                        Err(_) => {
+                            return v.err(
+                                format!("ports[{i}].pass_ipv6[{j}]"),
+                                format!("\"{a}\" is not an IPv6 address"),
+                            )
+                        }
                     }
                 }
                 if pass.ethertypes.len() + pass.ipv4_dst.len() + pass.ipv6_dst.len() > 64 {
-                    return v.err(k("pass_ethertypes"), "too many pass rules; at most 64 in all");
+                    return v.err(
+                        k("pass_ethertypes"),
+                        "too many pass rules; at most 64 in all",
+                    );
                 }
                 PortKind::AfXdp(AfXdpCfg {
                     interface: ifname.to_string(),
@@ -491,26 +619,57 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             }
             Driver::Mem | Driver::Pcap => {
                 if let Some((f, _)) = afxdp_only.iter().find(|(_, set)| *set) {
-                    return v.err(k(f), format!("only af_xdp ports take `{f}`; this port's driver is {:?}", p.driver).to_lowercase());
+                    return v.err(
+                        k(f),
+                        format!(
+                            "only af_xdp ports take `{f}`; this port's driver is {:?}",
+                            p.driver
+                        )
+                        .to_lowercase(),
+                    );
                 }
                 if p.driver == Driver::Pcap && (p.capacity.is_some() || p.loopback.is_some()) {
-                    return v.err(k(if p.capacity.is_some() { "capacity" } else { "loopback" }), "only mem ports take this key");
+                    return v.err(
+                        k(if p.capacity.is_some() {
+                            "capacity"
+                        } else {
+                            "loopback"
+                        }),
+                        "only mem ports take this key",
+                    );
                 }
                 if p.driver == Driver::Mem {
                     let capacity = p.capacity.unwrap_or(1024);
                     if !(1..=1 << 20).contains(&capacity) {
-                        return v.err(k("capacity"), format!("{capacity} is out of range; expected 1 to 1048576"));
+                        return v.err(
+                            k("capacity"),
+                            format!("{capacity} is out of range; expected 1 to 1048576"),
+                        );
                     }
-                    PortKind::Mem { capacity, loopback: p.loopback.unwrap_or(false) }
+                    PortKind::Mem {
+                        capacity,
+                        loopback: p.loopback.unwrap_or(false),
+                    }
                 } else {
                     PortKind::Pcap
                 }
             }
         };
         if p.driver == Driver::AfXdp && (p.capacity.is_some() || p.loopback.is_some()) {
-            return v.err(k(if p.capacity.is_some() { "capacity" } else { "loopback" }), "only mem ports take this key");
+            return v.err(
+                k(if p.capacity.is_some() {
+                    "capacity"
+                } else {
+                    "loopback"
+                }),
+                "only mem ports take this key",
+            );
         }
-        ports.push(PortCfg { name: p.name.clone(), mac, kind });
+        ports.push(PortCfg {
+            name: p.name.clone(),
+            mac,
+            kind,
+        });
     }
     let _ = ring_total;
     let per_port = u.frames as usize / (2 * raw.ports.len());
@@ -524,7 +683,10 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let pipeline = match raw.pipeline.kind {
         PipelineKind::L2fwd => {
             let Some(l2) = &raw.pipeline.l2fwd else {
-                return v.err("pipeline.l2fwd", "missing; kind = \"l2fwd\" needs a [pipeline.l2fwd] table with mode and pairs");
+                return v.err(
+                    "pipeline.l2fwd",
+                    "missing; kind = \"l2fwd\" needs a [pipeline.l2fwd] table with mode and pairs",
+                );
             };
             let mode = match l2.mode {
                 RawMacMode::Io => MacMode::Io,
@@ -532,19 +694,34 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
                 RawMacMode::Macswap => MacMode::Swap,
             };
             if l2.pairs.is_empty() {
-                return v.err("pipeline.l2fwd.pairs", "empty; expected at least one { a = PORT, b = PORT } pair");
+                return v.err(
+                    "pipeline.l2fwd.pairs",
+                    "empty; expected at least one { a = PORT, b = PORT } pair",
+                );
             }
             let mut used: HashMap<usize, String> = HashMap::new();
             let mut pairs = Vec::new();
-            let known = || raw.ports.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+            let known = || {
+                raw.ports
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             for (i, pr) in l2.pairs.iter().enumerate() {
                 let mut side = |f: &str, name: &str| -> Result<usize, ConfigError> {
                     let key = format!("pipeline.l2fwd.pairs[{i}].{f}");
                     let Some(&idx) = names.get(name) else {
-                        return v.err(key, format!("no port named \"{name}\"; configured ports: {}", known()));
+                        return v.err(
+                            key,
+                            format!("no port named \"{name}\"; configured ports: {}", known()),
+                        );
                     };
                     if let Some(prev) = used.insert(idx, key.clone()) {
-                        return v.err(key, format!("port \"{name}\" is already cross-connected by {prev}"));
+                        return v.err(
+                            key,
+                            format!("port \"{name}\" is already cross-connected by {prev}"),
+                        );
                     }
                     Ok(idx)
                 };
@@ -554,14 +731,25 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
                     let key = format!("pipeline.l2fwd.pairs[{i}].{f}");
                     match (m, mode) {
                         (Some(s), MacMode::Rewrite) => Ok(Some(v.mac(key, s)?)),
-                        (None, MacMode::Rewrite) => v.err(key, "missing; mode \"mac\" needs the MAC of the host behind each side"),
-                        (Some(_), _) => v.err(key, "only used in mode \"mac\"; remove it or set mode = \"mac\""),
+                        (None, MacMode::Rewrite) => v.err(
+                            key,
+                            "missing; mode \"mac\" needs the MAC of the host behind each side",
+                        ),
+                        (Some(_), _) => v.err(
+                            key,
+                            "only used in mode \"mac\"; remove it or set mode = \"mac\"",
+                        ),
                         (None, _) => Ok(None),
                     }
                 };
                 let a_peer = peer("a_peer", &pr.a_peer)?;
                 let b_peer = peer("b_peer", &pr.b_peer)?;
-                pairs.push(PairCfg { a, b, a_peer, b_peer });
+                pairs.push(PairCfg {
+                    a,
+                    b,
+                    a_peer,
+                    b_peer,
+                });
             }
             if mode == MacMode::Rewrite {
                 for (i, p) in raw.ports.iter().enumerate() {
@@ -579,7 +767,12 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
         cores: e.cores.clone(),
         burst: e.burst,
         idle: e.idle,
-        umem: UmemCfg { frames: u.frames, frame_size: u.frame_size, headroom: u.headroom, huge_pages: u.huge_pages },
+        umem: UmemCfg {
+            frames: u.frames,
+            frame_size: u.frame_size,
+            headroom: u.headroom,
+            huge_pages: u.huge_pages,
+        },
         control_socket: raw.control.socket,
         ports,
         pipeline,
@@ -628,31 +821,73 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:01\"", "driver = \"mem\"\n        colour = 3"));
+        let e = err(&GOOD.replace(
+            "driver = \"mem\"\n        mac = \"02:00:00:00:00:01\"",
+            "driver = \"mem\"\n        colour = 3",
+        ));
         assert!(e.starts_with("t.toml: key `ports[0].colour`"), "{e}");
         assert!(e.contains("unknown field"), "{e}");
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let e = err(&GOOD.replace("a_peer = \"02:00:00:00:01:01\"", "a_peer = \"02:00:00:00:01\""));
-        assert!(e.contains("key `pipeline.l2fwd.pairs[0].a_peer`") && e.contains("not a MAC"), "{e}");
+        let e = err(&GOOD.replace(
+            "a_peer = \"02:00:00:00:01:01\"",
+            "a_peer = \"02:00:00:00:01\"",
+        ));
+        assert!(
+            e.contains("key `pipeline.l2fwd.pairs[0].a_peer`") && e.contains("not a MAC"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("b = \"b\"", "b = \"nope\""));
-        assert!(e.contains("key `pipeline.l2fwd.pairs[0].b`") && e.contains("no port named \"nope\""), "{e}");
+        assert!(
+            e.contains("key `pipeline.l2fwd.pairs[0].b`") && e.contains("no port named \"nope\""),
+            "{e}"
+        );
         let e = err(&GOOD.replace("cores = [0]", "cores = [0, 0]"));
-        assert!(e.contains("key `engine.cores[1]`") && e.contains("listed twice"), "{e}");
+        assert!(
+            e.contains("key `engine.cores[1]`") && e.contains("listed twice"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("cores = [0]", "cores = [0]\nburst = 999"));
         assert!(e.contains("key `engine.burst`"), "{e}");
-        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"af_xdp\""));
-        assert!(e.contains("key `ports[1].interface`") && e.contains("missing"), "{e}");
-        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"af_xdp\"\ninterface = \"x\"\npass_ipv4 = [\"1.2.3.999\"]"));
-        assert!(e.contains("key `ports[1].pass_ipv4[0]`") && e.contains("1.2.3.999"), "{e}");
-        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"ethernet\""));
-        assert!(e.contains("key `ports[1].driver`") && e.contains("unknown variant"), "{e}");
-        let e = err(&GOOD.replace("driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"", "driver = \"mem\"\nrx_ring = 64"));
-        assert!(e.contains("key `ports[1].rx_ring`") && e.contains("only af_xdp"), "{e}");
+        let e = err(&GOOD.replace(
+            "driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"",
+            "driver = \"af_xdp\"",
+        ));
+        assert!(
+            e.contains("key `ports[1].interface`") && e.contains("missing"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"",
+            "driver = \"af_xdp\"\ninterface = \"x\"\npass_ipv4 = [\"1.2.3.999\"]",
+        ));
+        assert!(
+            e.contains("key `ports[1].pass_ipv4[0]`") && e.contains("1.2.3.999"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"",
+            "driver = \"ethernet\"",
+        ));
+        assert!(
+            e.contains("key `ports[1].driver`") && e.contains("unknown variant"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "driver = \"mem\"\n        mac = \"02:00:00:00:00:02\"",
+            "driver = \"mem\"\nrx_ring = 64",
+        ));
+        assert!(
+            e.contains("key `ports[1].rx_ring`") && e.contains("only af_xdp"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("name = \"b\"", "name = \"a\""));
-        assert!(e.contains("key `ports[1].name`") && e.contains("already"), "{e}");
+        assert!(
+            e.contains("key `ports[1].name`") && e.contains("already"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -52,7 +52,12 @@ fn pct(h: &hdrhistogram::Histogram<u64>) -> Value {
 impl StatsSource {
     pub fn new(ports: Vec<PortInfo>, workers: Vec<Arc<WorkerStats>>) -> Self {
         let hists = workers.iter().map(|_| Hists::new()).collect();
-        StatsSource { started: Instant::now(), ports, workers, hists }
+        StatsSource {
+            started: Instant::now(),
+            ports,
+            workers,
+            hists,
+        }
     }
 
     /// Merges the histograms workers have handed over and gives the
@@ -84,11 +89,22 @@ impl StatsSource {
                 dropped += s.dropped;
             }
             let wp = w.frames_pending.load(Ordering::Relaxed);
+            let mut wdrops = Map::new();
+            for r in DropReason::ALL {
+                let n: u64 = snap
+                    .iter()
+                    .map(|s| s.drops.get(r.index()).copied().unwrap_or(0))
+                    .sum();
+                if n > 0 {
+                    wdrops.insert(r.name().into(), json!(n));
+                }
+            }
             pending += wp;
             workers.push(json!({
                 "id": w.id,
                 "core": w.core,
                 "rx": rx, "tx": tx, "dropped": dropped,
+                "drops": wdrops,
                 "bursts": w.bursts.load(Ordering::Relaxed),
                 "idle_polls": w.idle_polls.load(Ordering::Relaxed),
                 "burst_size": pct(&h.burst_size),
@@ -101,7 +117,7 @@ impl StatsSource {
                 },
             }));
         }
-        let mut all_drops = vec![0u64; DropReason::COUNT];
+        let mut all_drops = [0u64; DropReason::COUNT];
         let mut ports = Vec::new();
         for (info, s) in self.ports.iter().zip(&per_port) {
             let mut drops = Map::new();
@@ -141,7 +157,10 @@ impl StatsSource {
         let mut drops = Map::new();
         for r in DropReason::ALL {
             if all_drops[r.index()] > 0 {
-                drops.insert(r.name().into(), json!({"count": all_drops[r.index()], "description": r.description()}));
+                drops.insert(
+                    r.name().into(),
+                    json!({"count": all_drops[r.index()], "description": r.description()}),
+                );
             }
         }
         json!({
@@ -161,7 +180,9 @@ impl StatsSource {
             match serde_json::from_str::<Value>(line) {
                 Ok(v) => match v.get("cmd").and_then(Value::as_str) {
                     Some(c) => c.to_string(),
-                    None => return json!({"error": "request has no \"cmd\" string; expected {\"cmd\":\"stats\"}"}),
+                    None => {
+                        return json!({"error": "request has no \"cmd\" string; expected {\"cmd\":\"stats\"}"})
+                    }
                 },
                 Err(e) => return json!({"error": format!("request is not valid JSON: {e}")}),
             }
@@ -172,7 +193,10 @@ impl StatsSource {
             "stats" => self.snapshot(),
             "ping" => json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
             "drop-reasons" => Value::Array(
-                DropReason::ALL.iter().map(|r| json!({"name": r.name(), "description": r.description()})).collect(),
+                DropReason::ALL
+                    .iter()
+                    .map(|r| json!({"name": r.name(), "description": r.description()}))
+                    .collect(),
             ),
             other => {
                 let shown: String = other.chars().take(40).collect();
@@ -187,7 +211,12 @@ pub fn render_table(v: &Value) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let u = |x: &Value| x.as_u64().unwrap_or(0);
-    let _ = writeln!(o, "xgw {} — up {} s", v["version"].as_str().unwrap_or("?"), v["uptime_s"]);
+    let _ = writeln!(
+        o,
+        "xgw {} — up {} s",
+        v["version"].as_str().unwrap_or("?"),
+        v["uptime_s"]
+    );
     let _ = writeln!(
         o,
         "{:<10} {:<7} {:<12} {:<16} {:>12} {:>12} {:>10} {:>14} {:>14}",
@@ -241,7 +270,13 @@ pub fn render_table(v: &Value) -> String {
     if drops.is_some_and(|d| !d.is_empty()) {
         let _ = writeln!(o, "drops:");
         for (name, d) in drops.into_iter().flatten() {
-            let _ = writeln!(o, "  {:<22} {:>12}  {}", name, u(&d["count"]), d["description"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                o,
+                "  {:<22} {:>12}  {}",
+                name,
+                u(&d["count"]),
+                d["description"].as_str().unwrap_or("")
+            );
         }
     } else {
         let _ = writeln!(o, "drops: none");
@@ -276,7 +311,11 @@ pub fn render_table(v: &Value) -> String {
     let _ = writeln!(
         o,
         "totals: rx {rx} = tx {tx} + dropped {dr} + pending {pe}{}",
-        if rx == tx + dr + pe { "" } else { "  (MISMATCH: frames unaccounted for)" }
+        if rx == tx + dr + pe {
+            ""
+        } else {
+            "  (MISMATCH: frames unaccounted for)"
+        }
     );
     o
 }
@@ -303,7 +342,8 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
                 path.display()
             ));
         }
-        std::fs::remove_file(path).map_err(|e| format!("removing stale {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("removing stale {}: {e}", path.display()))?;
     }
     // SAFETY: umask only changes this process's file-creation mask; it is
     // restored right after bind so the socket is created 0600 without a
@@ -335,10 +375,19 @@ fn handle(stream: UnixStream, src: &mut StatsSource) {
     };
     let mut w = &stream;
     let _ = writeln!(w, "{answer}");
+    // Discard what an oversized request left unread, so the client sees the
+    // answer and EOF rather than a reset.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let _ = std::io::copy(&mut (&stream).take(1 << 16), &mut std::io::sink());
 }
 
 impl ControlServer {
-    pub fn start(listener: UnixListener, path: PathBuf, mut src: StatsSource) -> Result<Self, String> {
+    pub fn start(
+        listener: UnixListener,
+        path: PathBuf,
+        mut src: StatsSource,
+    ) -> Result<Self, String> {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
@@ -364,7 +413,11 @@ impl ControlServer {
                 src
             })
             .map_err(|e| e.to_string())?;
-        Ok(ControlServer { stop, thread: Some(thread), path })
+        Ok(ControlServer {
+            stop,
+            thread: Some(thread),
+            path,
+        })
     }
 
     /// Stops the thread, removes the socket and returns the stats source
@@ -385,10 +438,79 @@ pub fn request(path: &Path, cmd: &str) -> Result<Value, String> {
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     writeln!(s, "{}", json!({"cmd": cmd})).map_err(|e| e.to_string())?;
     let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| format!("reading answer from {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(out.trim()).map_err(|e| format!("bad answer from xgw: {e}"))?;
+    s.read_to_string(&mut out)
+        .map_err(|e| format!("reading answer from {}: {e}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(out.trim()).map_err(|e| format!("bad answer from xgw: {e}"))?;
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         return Err(format!("xgw answered: {e}"));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn source() -> StatsSource {
+        let w = Arc::new(WorkerStats::new(0, Some(0), 1));
+        let port = PortInfo {
+            name: "p".into(),
+            driver: "mem",
+            interface: None,
+            mac: None,
+            xdp_mode: None,
+            bind_mode: None,
+            xsk_fds: Vec::new(),
+        };
+        StatsSource::new(vec![port], vec![w])
+    }
+
+    fn raw(path: &Path, bytes: &[u8]) -> Value {
+        let mut s = UnixStream::connect(path).unwrap();
+        s.write_all(bytes).unwrap();
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        serde_json::from_str(out.trim()).unwrap()
+    }
+
+    #[test]
+    fn garbage_gets_errors_and_the_server_keeps_answering() {
+        let dir = std::env::temp_dir().join(format!("xgw-ctl-{}", std::process::id()));
+        let path = dir.join("sub/ctl.sock");
+        let l = bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(bind(&path).unwrap_err().contains("already answering"));
+        let srv = ControlServer::start(l, path.clone(), source()).unwrap();
+        let cases: [&[u8]; 6] = [
+            b"\xff\xfe\x00garbage\n",
+            b"{not json\n",
+            b"{\"cmd\": 5}\n",
+            b"reboot\n",
+            &[b'x'; 5000],
+            b"",
+        ];
+        for c in cases {
+            let v = raw(&path, c);
+            assert!(
+                v["error"].is_string(),
+                "{:?} -> {v}",
+                String::from_utf8_lossy(c)
+            );
+        }
+        let v = raw(&path, b"{\"cmd\":\"stats\"}\n");
+        assert_eq!(v["totals"]["rx"], 0);
+        assert_eq!(v["ports"][0]["name"], "p");
+        assert!(request(&path, "stats").is_ok());
+        assert!(request(&path, "nope")
+            .unwrap_err()
+            .contains("unknown command"));
+        assert_eq!(raw(&path, b"ping\n")["ok"], true);
+        srv.stop();
+        assert!(!path.exists(), "socket removed on stop");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

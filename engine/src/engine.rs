@@ -38,7 +38,10 @@ fn setup<T>(msg: String) -> Result<T, EngineError> {
 pub enum PortIo {
     Live,
     /// Every port becomes a pcap port; ports named here read/write files.
-    Replay { inputs: HashMap<String, PathBuf>, outputs: HashMap<String, PathBuf> },
+    Replay {
+        inputs: HashMap<String, PathBuf>,
+        outputs: HashMap<String, PathBuf>,
+    },
 }
 
 /// What the stats side knows about a port.
@@ -70,7 +73,10 @@ pub fn build_pipeline(cfg: &Config, macs: &[Option<MacAddr>]) -> Box<dyn Pipelin
                 mac: macs[port].unwrap_or_default(),
                 peer: peer.unwrap_or_default(),
             };
-            let pairs: Vec<(Side, Side)> = pairs.iter().map(|p| (side(p.a, p.a_peer), side(p.b, p.b_peer))).collect();
+            let pairs: Vec<(Side, Side)> = pairs
+                .iter()
+                .map(|p| (side(p.a, p.a_peer), side(p.b, p.b_peer)))
+                .collect();
             Box::new(Graph::new(vec![Box::new(L2Fwd::new(*mode, &pairs))]))
         }
     }
@@ -84,14 +90,23 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
         for name in inputs.keys().chain(outputs.keys()) {
             if !cfg.ports.iter().any(|p| &p.name == name) {
                 let known: Vec<&str> = cfg.ports.iter().map(|p| p.name.as_str()).collect();
-                return setup(format!("no port named \"{name}\" in {}; configured ports: {}", cfg.source, known.join(", ")));
+                return setup(format!(
+                    "no port named \"{name}\" in {}; configured ports: {}",
+                    cfg.source,
+                    known.join(", ")
+                ));
             }
         }
     }
-    let uses_xdp = live && cfg.ports.iter().any(|p| matches!(p.kind, PortKind::AfXdp(_)));
+    let uses_xdp = live
+        && cfg
+            .ports
+            .iter()
+            .any(|p| matches!(p.kind, PortKind::AfXdp(_)));
     if uses_xdp {
         netdev::check_privileges().map_err(EngineError::Setup)?;
-        let umem_bytes = cfg.umem.frames as u64 * cfg.umem.frame_size as u64 * cfg.cores.len() as u64;
+        let umem_bytes =
+            cfg.umem.frames as u64 * cfg.umem.frame_size as u64 * cfg.cores.len() as u64;
         netdev::ensure_memlock(umem_bytes).map_err(EngineError::Setup)?;
     }
 
@@ -196,11 +211,17 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
             }
             Ok((pool, queues))
         };
-        let wants_auto = cfg.ports.iter().any(|p| matches!(&p.kind, PortKind::AfXdp(x) if x.bind == BindRequest::Auto));
+        let wants_auto = cfg
+            .ports
+            .iter()
+            .any(|p| matches!(&p.kind, PortKind::AfXdp(x) if x.bind == BindRequest::Auto));
         let (pool, queues) = match open(None) {
             Ok(r) => r,
             Err(e) if live && wants_auto => {
-                tracing::info!(worker = w, "zero-copy bind failed ({e}); falling back to copy mode");
+                tracing::info!(
+                    worker = w,
+                    "zero-copy bind failed ({e}); falling back to copy mode"
+                );
                 open(Some(BindRequest::Copy))?
             }
             Err(e) => return Err(e),
@@ -215,9 +236,21 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
             }
         }
         let pipeline = build_pipeline(cfg, &macs);
-        workers.push(Worker::new(w, Some(core), pool, queues, pipeline, cfg.burst, cfg.idle));
+        workers.push(Worker::new(
+            w,
+            Some(core),
+            pool,
+            queues,
+            pipeline,
+            cfg.burst,
+            cfg.idle,
+        ));
     }
-    Ok(Built { workers, ports: infos, xdp })
+    Ok(Built {
+        workers,
+        ports: infos,
+        xdp,
+    })
 }
 
 /// Running workers.
@@ -250,7 +283,11 @@ pub fn start(workers: Vec<Worker>) -> Result<Running, EngineError> {
             .map_err(|e| EngineError::Setup(format!("spawning worker thread: {e}")))?;
         handles.push(h);
     }
-    Ok(Running { stop, handles, stats })
+    Ok(Running {
+        stop,
+        handles,
+        stats,
+    })
 }
 
 impl Running {

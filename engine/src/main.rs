@@ -14,7 +14,11 @@ use xgw_engine::control::{self, ControlServer, StatsSource};
 use xgw_engine::engine::{self, PortIo};
 
 #[derive(Parser)]
-#[command(name = "xgw", version, about = "xgw — a poll-mode AF_XDP packet engine and gateway")]
+#[command(
+    name = "xgw",
+    version,
+    about = "xgw — a poll-mode AF_XDP packet engine and gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -65,7 +69,8 @@ enum Cmd {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("XGW_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("XGW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -93,11 +98,25 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Run { config } => run(load(config.as_deref())?),
         Cmd::Check { config } => {
             let c = Config::load(&config)?;
-            println!("ok: {} ({} ports, {} workers)", config.display(), c.ports.len(), c.cores.len());
+            println!(
+                "ok: {} ({} ports, {} workers)",
+                config.display(),
+                c.ports.len(),
+                c.cores.len()
+            );
             Ok(())
         }
-        Cmd::Replay { config, inputs, outputs, json } => replay(&config, &inputs, &outputs, json),
-        Cmd::Stats { json, socket, config } => {
+        Cmd::Replay {
+            config,
+            inputs,
+            outputs,
+            json,
+        } => replay(&config, &inputs, &outputs, json),
+        Cmd::Stats {
+            json,
+            socket,
+            config,
+        } => {
             let path = match (socket, config) {
                 (Some(s), _) => s,
                 (None, Some(c)) => Config::load(&c)?.control_socket,
@@ -136,7 +155,8 @@ fn run(cfg: Config) -> Result<()> {
     let xdp = built.xdp;
     let running = engine::start(built.workers)?;
     let src = StatsSource::new(built.ports, running.stats.clone());
-    let server = ControlServer::start(listener, cfg.control_socket.clone(), src).map_err(anyhow::Error::msg)?;
+    let server = ControlServer::start(listener, cfg.control_socket.clone(), src)
+        .map_err(anyhow::Error::msg)?;
     tracing::info!(
         config = %cfg.source,
         workers = cfg.cores.len(),
@@ -177,8 +197,12 @@ fn replay(config: &Path, inputs: &[String], outputs: &[String], json: bool) -> R
     if inputs.is_empty() {
         bail!("replay needs at least one --input PORT=FILE.pcap");
     }
-    let v = xgw_engine::replay::run(&cfg, parse_map(inputs, "input")?, parse_map(outputs, "output")?)
-        .map_err(anyhow::Error::msg)?;
+    let v = xgw_engine::replay::run(
+        &cfg,
+        parse_map(inputs, "input")?,
+        parse_map(outputs, "output")?,
+    )
+    .map_err(anyhow::Error::msg)?;
     if json {
         println!("{v}");
     } else {

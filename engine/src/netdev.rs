@@ -17,13 +17,19 @@ pub fn ifindex(name: &str) -> Option<u32> {
 /// The device's MAC address.
 pub fn mac(name: &str) -> io::Result<MacAddr> {
     let s = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))?;
-    s.trim().parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad MAC {s:?}")))
+    s.trim()
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad MAC {s:?}")))
 }
 
 /// Number of RX queues the device has (at least 1).
 pub fn rx_queues(name: &str) -> usize {
     std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
-        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
         .unwrap_or(1)
         .max(1)
 }
@@ -38,7 +44,9 @@ fn effective_caps() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(0)
 }
@@ -72,12 +80,18 @@ pub fn ensure_memlock(bytes: u64) -> Result<(), String> {
     if effective_caps() & (1u64 << CAP_IPC_LOCK) != 0 {
         return Ok(());
     }
-    let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let inf = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain setrlimit with a valid struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) } == 0 {
         return Ok(());
     }
-    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into cur.
     unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) };
     if cur.rlim_cur == libc::RLIM_INFINITY || cur.rlim_cur >= bytes {

@@ -14,10 +14,15 @@ use crate::engine::{self, PortIo};
 use crate::port::PortQueue;
 
 /// Runs the replay and returns the `stats` JSON of the run.
-pub fn run(cfg: &Config, inputs: HashMap<String, PathBuf>, outputs: HashMap<String, PathBuf>) -> Result<Value, String> {
+pub fn run(
+    cfg: &Config,
+    inputs: HashMap<String, PathBuf>,
+    outputs: HashMap<String, PathBuf>,
+) -> Result<Value, String> {
     let mut cfg = cfg.clone();
     cfg.cores.truncate(1);
-    let built = engine::build(&cfg, &PortIo::Replay { inputs, outputs }).map_err(|e| e.to_string())?;
+    let built =
+        engine::build(&cfg, &PortIo::Replay { inputs, outputs }).map_err(|e| e.to_string())?;
     let stop = AtomicBool::new(false);
     let mut stats = Vec::new();
     let mut errors = Vec::new();
@@ -33,7 +38,10 @@ pub fn run(cfg: &Config, inputs: HashMap<String, PathBuf>, outputs: HashMap<Stri
             }
         }
         if !w.frames_accounted() {
-            errors.push(format!("worker {}: frame accounting mismatch after replay (an xgw bug)", w.id));
+            errors.push(format!(
+                "worker {}: frame accounting mismatch after replay (an xgw bug)",
+                w.id
+            ));
         }
     }
     let v = StatsSource::new(built.ports, stats).snapshot();

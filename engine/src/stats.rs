@@ -135,7 +135,9 @@ impl WorkerStats {
             id,
             core,
             seq: CachePadded::new(AtomicU64::new(0)),
-            ports: (0..ports).map(|_| CachePadded::new(PortCounters::default())).collect(),
+            ports: (0..ports)
+                .map(|_| CachePadded::new(PortCounters::default()))
+                .collect(),
             bursts: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
             frames_total: AtomicU64::new(0),

@@ -47,10 +47,16 @@ impl Umem {
     /// frame, beyond its own 256 bytes.
     pub fn new(frames: u32, frame_size: u32, headroom: u32, huge_pages: bool) -> io::Result<Self> {
         if !frame_size.is_power_of_two() || !(2048..=4096).contains(&frame_size) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame_size must be 2048 or 4096"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "frame_size must be 2048 or 4096",
+            ));
         }
         if frames == 0 || headroom + XDP_PACKET_HEADROOM + 128 > frame_size {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad UMEM geometry"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad UMEM geometry",
+            ));
         }
         let len = frames as usize * frame_size as usize;
         let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
@@ -59,12 +65,28 @@ impl Umem {
         }
         // SAFETY: anonymous mapping with no address hint; the result is
         // checked before use and unmapped exactly once in Drop.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                -1,
+                0,
+            )
+        };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let ptr = NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Umem { ptr, len, frame_size, frames, headroom })
+        let ptr =
+            NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Umem {
+            ptr,
+            len,
+            frame_size,
+            frames,
+            headroom,
+        })
     }
 
     pub fn as_ptr(&self) -> *mut u8 {
@@ -115,7 +137,8 @@ impl Umem {
     #[inline]
     pub fn valid(&self, d: Desc) -> bool {
         let end = d.addr + d.len as u64;
-        (end as usize) <= self.len && self.chunk_of(d.addr) == self.chunk_of(end.saturating_sub(1).max(d.addr))
+        (end as usize) <= self.len
+            && self.chunk_of(d.addr) == self.chunk_of(end.saturating_sub(1).max(d.addr))
     }
 
     /// The whole chunk holding `addr`, writable.
@@ -132,7 +155,9 @@ impl Umem {
         // SAFETY: base is a chunk start inside the mapping (caller's
         // contract), the chunk is frame_size long, and exclusive ownership
         // of the chunk is the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(base), self.frame_size as usize) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(base), self.frame_size as usize)
+        }
     }
 }
 
@@ -162,7 +187,11 @@ impl FramePool {
         let fs = umem.frame_size() as u64;
         // Hand chunks out from the low addresses first.
         let free: Vec<u64> = (0..n as u64).rev().map(|i| i * fs).collect();
-        FramePool { umem, free, stamps: vec![0; n].into_boxed_slice() }
+        FramePool {
+            umem,
+            free,
+            stamps: vec![0; n].into_boxed_slice(),
+        }
     }
 
     /// Number of chunks in the region.
@@ -185,7 +214,10 @@ impl FramePool {
     /// Returns the chunk holding `addr` to the free list.
     #[inline]
     pub fn release(&mut self, addr: u64) {
-        debug_assert!(self.free.len() < self.free.capacity(), "free list overflow: a frame was freed twice");
+        debug_assert!(
+            self.free.len() < self.free.capacity(),
+            "free list overflow: a frame was freed twice"
+        );
         let c = self.umem.chunk_of(addr);
         self.free.push(c);
     }
@@ -222,7 +254,10 @@ impl FramePool {
         // SAFETY: the chunk was just taken off the free list, so we own it.
         let chunk = unsafe { self.umem.chunk_mut(c) };
         chunk[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
-        Some(Desc { addr: c + off as u64, len: bytes.len() as u32 })
+        Some(Desc {
+            addr: c + off as u64,
+            len: bytes.len() as u32,
+        })
     }
 
     /// The bytes a descriptor points at.
@@ -270,7 +305,10 @@ mod tests {
         // SAFETY: test owns the frame.
         assert_eq!(unsafe { p.bytes(d) }, &[1, 2, 3]);
         assert!(p.umem.valid(d));
-        assert!(!p.umem.valid(Desc { addr: 4000, len: 200 }));
+        assert!(!p.umem.valid(Desc {
+            addr: 4000,
+            len: 200
+        }));
         assert!(p.alloc_with(&vec![0; 4096]).is_none());
     }
 

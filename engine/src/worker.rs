@@ -52,7 +52,11 @@ impl Worker {
         let pollfds = ports
             .iter()
             .filter_map(|p| p.poll_fd())
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         let w = Worker {
             id,
@@ -111,7 +115,10 @@ impl Worker {
             let t0 = Instant::now();
             self.burst(p, n);
             let t1 = Instant::now();
-            let _ = self.hists.latency_ns.record(t1.duration_since(t0).as_nanos() as u64);
+            let _ = self
+                .hists
+                .latency_ns
+                .record(t1.duration_since(t0).as_nanos() as u64);
             let _ = self.hists.burst_size.record(n as u64);
             if t1.duration_since(self.last_publish) >= PUBLISH_EVERY {
                 self.publish(t1);
@@ -136,7 +143,8 @@ impl Worker {
                 let chunk = unsafe { umem.chunk_mut(d.addr) };
                 let head = ((d.addr - base) as u32).min(chunk.len() as u32);
                 let len = d.len.min(chunk.len() as u32 - head);
-                let pkt = Packet::new(chunk, head, len, port).expect("window clamped into the chunk");
+                let pkt =
+                    Packet::new(chunk, head, len, port).expect("window clamped into the chunk");
                 pkts.push(pkt);
             }
             self.pipeline.process(&mut pkts, &mut self.verdicts[..n]);
@@ -196,16 +204,23 @@ impl Worker {
 
     fn publish_gauges(&self) {
         let s = &self.stats;
-        s.frames_total.store(self.pool.total() as u64, Ordering::Relaxed);
-        s.frames_free.store(self.pool.free_len() as u64, Ordering::Relaxed);
-        s.frames_in_ports.store(self.frames_in_ports() as u64, Ordering::Relaxed);
+        s.frames_total
+            .store(self.pool.total() as u64, Ordering::Relaxed);
+        s.frames_free
+            .store(self.pool.free_len() as u64, Ordering::Relaxed);
+        s.frames_in_ports
+            .store(self.frames_in_ports() as u64, Ordering::Relaxed);
         s.frames_pending.store(0, Ordering::Relaxed);
     }
 
     fn publish(&mut self, now: Instant) {
         self.last_publish = now;
         self.publish_gauges();
-        debug_assert!(self.frames_accounted(), "frame accounting broken on worker {}", self.id);
+        debug_assert!(
+            self.frames_accounted(),
+            "frame accounting broken on worker {}",
+            self.id
+        );
         if self.hists.burst_size.is_empty() {
             return;
         }
@@ -222,7 +237,7 @@ impl Worker {
     fn idle(&mut self) {
         bump(&self.stats.idle_polls, 1);
         self.empty_polls = self.empty_polls.saturating_add(1);
-        if self.empty_polls % 1024 == 0 {
+        if self.empty_polls.is_multiple_of(1024) {
             let now = Instant::now();
             if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
                 self.publish(now);
@@ -238,7 +253,11 @@ impl Worker {
                 } else if !self.pollfds.is_empty() {
                     // SAFETY: pollfds is a valid array of pollfd for its length.
                     unsafe {
-                        libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, 1);
+                        libc::poll(
+                            self.pollfds.as_mut_ptr(),
+                            self.pollfds.len() as libc::nfds_t,
+                            1,
+                        );
                     }
                 } else {
                     std::thread::sleep(Duration::from_micros(200));
@@ -250,12 +269,18 @@ impl Worker {
     /// Runs until `stop` is set (or every finite source is exhausted and
     /// drained), then drains what it can.
     pub fn run(&mut self, stop: &AtomicBool) {
-        let finite = !self.ports.is_empty() && self.ports.iter().any(|p| matches!(p, PortQueue::Pcap(_)));
+        let finite =
+            !self.ports.is_empty() && self.ports.iter().any(|p| matches!(p, PortQueue::Pcap(_)));
         while !stop.load(Ordering::Relaxed) {
             if self.poll_once() > 0 {
                 self.empty_polls = 0;
             } else {
-                if finite && self.ports.iter().all(|p| !matches!(p, PortQueue::Pcap(_)) || p.exhausted()) {
+                if finite
+                    && self
+                        .ports
+                        .iter()
+                        .all(|p| !matches!(p, PortQueue::Pcap(_)) || p.exhausted())
+                {
                     break;
                 }
                 self.idle();

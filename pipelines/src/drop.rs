@@ -78,7 +78,10 @@ mod tests {
             assert!(seen.insert(r.name()), "duplicate name {}", r.name());
             let (area, what) = r.name().split_once('.').expect("dotted");
             assert!(!area.is_empty() && !what.is_empty());
-            assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'));
+            assert!(r
+                .name()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'));
             assert!(r.description().len() > 10);
             assert_eq!(DropReason::from_name(r.name()), Some(*r));
         }

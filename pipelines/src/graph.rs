@@ -61,7 +61,10 @@ impl Graph {
     /// Builds a graph; at least one stage and at most 255.
     pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
         assert!(!stages.is_empty() && stages.len() < StageId::MAX as usize);
-        Graph { stages, sel: [0; MAX_BURST] }
+        Graph {
+            stages,
+            sel: [0; MAX_BURST],
+        }
     }
 
     /// Stage names in order.
@@ -115,7 +118,11 @@ mod tests {
         fn process(&mut self, pkts: &mut [Packet<'_>], sel: &[u16], v: &mut [Verdict]) {
             for &i in sel {
                 let i = i as usize;
-                v[i] = if pkts[i].len() % 2 == 0 { Verdict::Next(1) } else { Verdict::Tx(PortId(1)) };
+                v[i] = if pkts[i].len().is_multiple_of(2) {
+                    Verdict::Next(1)
+                } else {
+                    Verdict::Tx(PortId(1))
+                };
             }
         }
     }

@@ -48,8 +48,16 @@ impl L2Fwd {
     pub fn new(mode: MacMode, pairs: &[(Side, Side)]) -> Self {
         let mut xc = [None; MAX_PORTS];
         for (a, b) in pairs {
-            xc[a.port.index()] = Some(Xc { out: b.port, src: b.mac, dst: b.peer });
-            xc[b.port.index()] = Some(Xc { out: a.port, src: a.mac, dst: a.peer });
+            xc[a.port.index()] = Some(Xc {
+                out: b.port,
+                src: b.mac,
+                dst: b.peer,
+            });
+            xc[b.port.index()] = Some(Xc {
+                out: a.port,
+                src: a.mac,
+                dst: a.peer,
+            });
         }
         L2Fwd { mode, xc }
     }
@@ -97,7 +105,11 @@ mod tests {
     use super::*;
 
     fn side(port: u16) -> Side {
-        Side { port: PortId(port), mac: MacAddr([2, 0, 0, 0, port as u8, 1]), peer: MacAddr([2, 0, 0, 0, port as u8, 2]) }
+        Side {
+            port: PortId(port),
+            mac: MacAddr([2, 0, 0, 0, port as u8, 1]),
+            peer: MacAddr([2, 0, 0, 0, port as u8, 2]),
+        }
     }
 
     fn run(mode: MacMode, frames: &mut [(u16, Vec<u8>)]) -> Vec<Verdict> {
@@ -145,7 +157,10 @@ mod tests {
     fn swap_mode_and_drops() {
         let mut frames = vec![(0, frame()), (0, vec![0u8; 13]), (5, frame())];
         let v = run(MacMode::Swap, &mut frames);
-        assert_eq!(&frames[0].1[..12], &[0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]);
+        assert_eq!(
+            &frames[0].1[..12],
+            &[0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]
+        );
         assert_eq!(v[1], Verdict::Drop(DropReason::L2Runt));
         assert_eq!(v[2], Verdict::Drop(DropReason::L2NoCrossConnect));
     }

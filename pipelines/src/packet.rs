@@ -42,7 +42,12 @@ impl<'a> Packet<'a> {
         if end > chunk.len() {
             return None;
         }
-        Some(Packet { chunk, head, len, port })
+        Some(Packet {
+            chunk,
+            head,
+            len,
+            port,
+        })
     }
 
     /// Offset of the first data byte inside the chunk.

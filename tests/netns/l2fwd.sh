@@ -129,9 +129,10 @@ xt_check_no_xdp "$NS_X" "$IF_W" 2
 # ---------------------------------------------------------------------------
 step "start xgw in $NS_X"
 xt_xgw_start "$NS_X" "$CFG" "$LOG"
-[[ $(cat "/proc/$XT_XGW_PID/comm" 2>/dev/null) == xgw ]] || sleep 0.2
 xt_xgw_wait_ready "$XT_XGW_PID" "$SOCK" "$LOG" 30 || die "xgw did not come up"
-pass "xgw is up (pid $XT_XGW_PID, comm $(cat "/proc/$XT_XGW_PID/comm" 2>/dev/null))"
+pass "xgw is up (pid $XT_XGW_PID)"
+# the pid we hold must be xgw itself (ip netns exec execs), not a wrapper
+check_eq "the captured pid is xgw's own" xgw "$(cat "/proc/$XT_XGW_PID/comm" 2>/dev/null)"
 xt_xgw_stats "$SOCK" --json >"$XT_WORK/s0.json"
 for p in west east; do
   log "port $p: interface=$(xt_port "$XT_WORK/s0.json" $p interface) driver=$(xt_port "$XT_WORK/s0.json" $p driver)" \

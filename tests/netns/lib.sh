@@ -94,7 +94,7 @@ xt_require_root() {
 xt_init() {
   xt_require_root
   local t
-  for t in ip ethtool "$XT_PY"; do
+  for t in ip ethtool ping taskset timeout "$XT_PY"; do
     command -v "$t" >/dev/null || die "missing tool: $t (run tests/run.sh, which installs it)"
   done
   XT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/xgw-$XT_NAME.XXXXXX")

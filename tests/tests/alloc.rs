@@ -72,7 +72,9 @@ fn steady_state_bursts_do_not_allocate() {
         f
     };
     for _ in 0..512 {
-        let PortQueue::Mem(q) = &mut w.ports[0] else { panic!("mem port expected") };
+        let PortQueue::Mem(q) = &mut w.ports[0] else {
+            panic!("mem port expected")
+        };
         assert!(q.inject(&mut w.pool, &frame));
     }
     // Warm up: histogram buckets touched, hand-off queues cycled.
@@ -99,10 +101,15 @@ fn steady_state_bursts_do_not_allocate() {
     let after_rx: u64 = w.stats.snapshot().iter().map(|p| p.rx).sum();
     assert!(moved > 100_000, "only {moved} frames moved");
     assert_eq!(after_rx - before_rx, moved as u64);
-    assert_eq!(allocs, 0, "{allocs} allocations while forwarding {moved} frames");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations while forwarding {moved} frames"
+    );
     assert!(w.frames_accounted(), "every frame is in exactly one place");
     let snap = w.stats.snapshot();
-    let (rx, tx, dropped): (u64, u64, u64) = snap.iter().fold((0, 0, 0), |a, p| (a.0 + p.rx, a.1 + p.tx, a.2 + p.dropped));
+    let (rx, tx, dropped): (u64, u64, u64) = snap
+        .iter()
+        .fold((0, 0, 0), |a, p| (a.0 + p.rx, a.1 + p.tx, a.2 + p.dropped));
     assert_eq!(rx, tx + dropped);
     assert_eq!(dropped, 0);
 }

@@ -8,29 +8,64 @@ use std::process::Command;
 fn xgw() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(Path::parent).unwrap().join("xgw");
-    assert!(bin.exists(), "{} missing: build the workspace first (cargo build --workspace)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace first (cargo build --workspace)",
+        bin.display()
+    );
     bin
 }
 
 fn check(path: &Path) -> (bool, String) {
-    let out = Command::new(xgw()).arg("check").arg("--config").arg(path).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    let out = Command::new(xgw())
+        .arg("check")
+        .arg("--config")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
 }
 
 #[test]
 fn bad_configs_name_their_key() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bad-configs");
     let cases = [
-        ("unknown-key.toml", "key `ports[0].rx_ring_size`", "unknown field"),
-        ("bad-address.toml", "key `ports[0].pass_ipv4[0]`", "\"192.0.2.300\" is not an IPv4 address"),
-        ("missing-port.toml", "key `pipeline.l2fwd.pairs[0].b`", "no port named \"eats\""),
-        ("duplicate-core.toml", "key `engine.cores[1]`", "listed twice"),
+        (
+            "unknown-key.toml",
+            "key `ports[0].rx_ring_size`",
+            "unknown field",
+        ),
+        (
+            "bad-address.toml",
+            "key `ports[0].pass_ipv4[0]`",
+            "\"192.0.2.300\" is not an IPv4 address",
+        ),
+        (
+            "missing-port.toml",
+            "key `pipeline.l2fwd.pairs[0].b`",
+            "no port named \"eats\"",
+        ),
+        (
+            "duplicate-core.toml",
+            "key `engine.cores[1]`",
+            "listed twice",
+        ),
     ];
     for (file, key, what) in cases {
         let (ok, msg) = check(&dir.join(file));
         assert!(!ok, "{file} was accepted");
-        assert!(msg.contains(file) && msg.contains(key) && msg.contains(what), "{file}: {msg}");
-        assert_eq!(msg.trim_end().lines().count(), 1, "{file}: not one line: {msg}");
+        assert!(
+            msg.contains(file) && msg.contains(key) && msg.contains(what),
+            "{file}: {msg}"
+        );
+        assert_eq!(
+            msg.trim_end().lines().count(),
+            1,
+            "{file}: not one line: {msg}"
+        );
     }
 }
 

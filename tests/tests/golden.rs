@@ -20,7 +20,14 @@ fn tmp(name: &str) -> PathBuf {
 
 fn assert_same(got: &Path, want: &Path) {
     let (g, w) = (std::fs::read(got).unwrap(), std::fs::read(want).unwrap());
-    assert!(g == w, "{} differs from {} ({} vs {} bytes)", got.display(), want.display(), g.len(), w.len());
+    assert!(
+        g == w,
+        "{} differs from {} ({} vs {} bytes)",
+        got.display(),
+        want.display(),
+        g.len(),
+        w.len()
+    );
 }
 
 #[test]
@@ -28,8 +35,14 @@ fn l2fwd_mac_mode_replay_is_byte_exact() {
     let g = golden();
     let cfg = Config::load(&g.join("config.toml")).unwrap();
     let (e_out, w_out) = (tmp("lib-east.pcap"), tmp("lib-west.pcap"));
-    let inputs = HashMap::from([("west".into(), g.join("west-in.pcap")), ("east".into(), g.join("east-in.pcap"))]);
-    let outputs = HashMap::from([("east".into(), e_out.clone()), ("west".into(), w_out.clone())]);
+    let inputs = HashMap::from([
+        ("west".into(), g.join("west-in.pcap")),
+        ("east".into(), g.join("east-in.pcap")),
+    ]);
+    let outputs = HashMap::from([
+        ("east".into(), e_out.clone()),
+        ("west".into(), w_out.clone()),
+    ]);
     let v = xgw_engine::replay::run(&cfg, inputs, outputs).unwrap();
     assert_same(&e_out, &g.join("east-out.pcap"));
     assert_same(&w_out, &g.join("west-out.pcap"));
@@ -42,7 +55,10 @@ fn l2fwd_mac_mode_replay_is_byte_exact() {
     assert_eq!(v["drops"]["l2.runt"]["count"], 1);
     let t = &v["totals"];
     assert_eq!(t["rx"], 29);
-    assert_eq!(t["tx"].as_u64().unwrap() + t["dropped"].as_u64().unwrap() + t["pending"].as_u64().unwrap(), 29);
+    assert_eq!(
+        t["tx"].as_u64().unwrap() + t["dropped"].as_u64().unwrap() + t["pending"].as_u64().unwrap(),
+        29
+    );
 }
 
 /// The same through the command line, as an operator would run it.
@@ -51,7 +67,11 @@ fn xgw_replay_cli_matches_golden() {
     // target/<profile>/deps/golden-* → target/<profile>/xgw
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(Path::parent).unwrap().join("xgw");
-    assert!(bin.exists(), "{} missing: build the workspace first (cargo build --workspace)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace first (cargo build --workspace)",
+        bin.display()
+    );
     let g = golden();
     let (e_out, w_out) = (tmp("cli-east.pcap"), tmp("cli-west.pcap"));
     let out = Command::new(&bin)
@@ -65,7 +85,11 @@ fn xgw_replay_cli_matches_golden() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "xgw replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "xgw replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["dropped"], 1);
     assert_same(&e_out, &g.join("east-out.pcap"));
@@ -80,7 +104,10 @@ fn xgw_replay_cli_matches_golden() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no port named \"north\"") && err.contains("west, east"), "{err}");
+    assert!(
+        err.contains("no port named \"north\"") && err.contains("west, east"),
+        "{err}"
+    );
 }
 
 /// A capture that is not a pcap file is an error naming the file.
@@ -90,6 +117,14 @@ fn garbage_capture_is_rejected() {
     let cfg = Config::load(&g.join("config.toml")).unwrap();
     let junk = tmp("junk.pcap");
     std::fs::write(&junk, b"definitely not a capture").unwrap();
-    let err = xgw_engine::replay::run(&cfg, HashMap::from([("west".into(), junk.clone())]), HashMap::new()).unwrap_err();
-    assert!(err.contains("junk.pcap") && err.contains("not a pcap"), "{err}");
+    let err = xgw_engine::replay::run(
+        &cfg,
+        HashMap::from([("west".into(), junk.clone())]),
+        HashMap::new(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("junk.pcap") && err.contains("not a pcap"),
+        "{err}"
+    );
 }

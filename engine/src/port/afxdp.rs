@@ -188,7 +188,18 @@ impl<E: Copy> Ring<E> {
                 b.add(off.desc as usize) as *mut E,
             )
         };
-        Ok(Ring { producer, consumer, flags, descs, mask: size - 1, size, local: 0, peer: 0, map, map_len })
+        Ok(Ring {
+            producer,
+            consumer,
+            flags,
+            descs,
+            mask: size - 1,
+            size,
+            local: 0,
+            peer: 0,
+            map,
+            map_len,
+        })
     }
 
     #[inline]
@@ -285,6 +296,7 @@ pub struct XskQueue {
     fd: OwnedFd,
     mode: BindMode,
     busy_poll: bool,
+    need_wakeup: bool,
     /// Frames given to the kernel through the fill ring and not yet
     /// received back through RX.
     in_fill: u32,
@@ -303,7 +315,13 @@ unsafe impl Send for XskQueue {}
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
     // SAFETY: passes a pointer to a live T and its exact size.
     let r = unsafe {
-        libc::setsockopt(fd, level, name, v as *const T as *const libc::c_void, std::mem::size_of::<T>() as u32)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as u32,
+        )
     };
     if r != 0 {
         return Err(io::Error::last_os_error());
@@ -315,7 +333,15 @@ fn getsockopt<T: Default>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> i
     let mut v = T::default();
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: the kernel writes at most `len` bytes into v.
-    let r = unsafe { libc::getsockopt(fd, level, name, &mut v as *mut T as *mut libc::c_void, &mut len) };
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            &mut v as *mut T as *mut libc::c_void,
+            &mut len,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -355,7 +381,10 @@ impl XskQueue {
         // SAFETY: plain socket(2) call; result checked.
         let raw = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
-            return Err(XskError { step: "socket(AF_XDP)", err: io::Error::last_os_error() });
+            return Err(XskError {
+                step: "socket(AF_XDP)",
+                err: io::Error::last_os_error(),
+            });
         }
         // SAFETY: raw is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -371,15 +400,39 @@ impl XskQueue {
             };
             step("XDP_UMEM_REG", setsockopt(f, SOL_XDP, XDP_UMEM_REG, &reg))?;
         }
-        step("XDP_UMEM_FILL_RING", setsockopt(f, SOL_XDP, XDP_UMEM_FILL_RING, &cfg.fill_ring))?;
-        step("XDP_UMEM_COMPLETION_RING", setsockopt(f, SOL_XDP, XDP_UMEM_COMPLETION_RING, &cfg.comp_ring))?;
-        step("XDP_RX_RING", setsockopt(f, SOL_XDP, XDP_RX_RING, &cfg.rx_ring))?;
-        step("XDP_TX_RING", setsockopt(f, SOL_XDP, XDP_TX_RING, &cfg.tx_ring))?;
+        step(
+            "XDP_UMEM_FILL_RING",
+            setsockopt(f, SOL_XDP, XDP_UMEM_FILL_RING, &cfg.fill_ring),
+        )?;
+        step(
+            "XDP_UMEM_COMPLETION_RING",
+            setsockopt(f, SOL_XDP, XDP_UMEM_COMPLETION_RING, &cfg.comp_ring),
+        )?;
+        step(
+            "XDP_RX_RING",
+            setsockopt(f, SOL_XDP, XDP_RX_RING, &cfg.rx_ring),
+        )?;
+        step(
+            "XDP_TX_RING",
+            setsockopt(f, SOL_XDP, XDP_TX_RING, &cfg.tx_ring),
+        )?;
         let off: MmapOffsets = step("XDP_MMAP_OFFSETS", getsockopt(f, SOL_XDP, XDP_MMAP_OFFSETS))?;
-        let rx = step("mmap RX ring", Ring::map(f, &off.rx, cfg.rx_ring, XDP_PGOFF_RX_RING))?;
-        let tx = step("mmap TX ring", Ring::map(f, &off.tx, cfg.tx_ring, XDP_PGOFF_TX_RING))?;
-        let fill = step("mmap fill ring", Ring::map(f, &off.fr, cfg.fill_ring, XDP_UMEM_PGOFF_FILL_RING))?;
-        let comp = step("mmap completion ring", Ring::map(f, &off.cr, cfg.comp_ring, XDP_UMEM_PGOFF_COMPLETION_RING))?;
+        let rx = step(
+            "mmap RX ring",
+            Ring::map(f, &off.rx, cfg.rx_ring, XDP_PGOFF_RX_RING),
+        )?;
+        let tx = step(
+            "mmap TX ring",
+            Ring::map(f, &off.tx, cfg.tx_ring, XDP_PGOFF_TX_RING),
+        )?;
+        let fill = step(
+            "mmap fill ring",
+            Ring::map(f, &off.fr, cfg.fill_ring, XDP_UMEM_PGOFF_FILL_RING),
+        )?;
+        let comp = step(
+            "mmap completion ring",
+            Ring::map(f, &off.cr, cfg.comp_ring, XDP_UMEM_PGOFF_COMPLETION_RING),
+        )?;
 
         let mut busy_poll = false;
         if cfg.busy_poll_budget > 0 {
@@ -392,7 +445,9 @@ impl XskQueue {
             if ok {
                 busy_poll = true;
             } else {
-                tracing::warn!("busy polling not available on this kernel/socket; continuing without it");
+                tracing::warn!(
+                    "busy polling not available on this kernel/socket; continuing without it"
+                );
             }
         }
 
@@ -402,7 +457,11 @@ impl XskQueue {
             (Some(_), _) => XDP_SHARED_UMEM,
             (None, BindRequest::ZeroCopy | BindRequest::Auto) => XDP_ZEROCOPY,
             (None, BindRequest::Copy) => XDP_COPY,
-        } | if shared_with.is_none() && cfg.need_wakeup { XDP_USE_NEED_WAKEUP } else { 0 };
+        } | if shared_with.is_none() && cfg.need_wakeup {
+            XDP_USE_NEED_WAKEUP
+        } else {
+            0
+        };
         let sa = SockaddrXdp {
             family: AF_XDP as u16,
             flags,
@@ -416,7 +475,11 @@ impl XskQueue {
         loop {
             // SAFETY: sa is a valid sockaddr_xdp of the given size.
             let r = unsafe {
-                libc::bind(f, &sa as *const SockaddrXdp as *const libc::sockaddr, std::mem::size_of::<SockaddrXdp>() as u32)
+                libc::bind(
+                    f,
+                    &sa as *const SockaddrXdp as *const libc::sockaddr,
+                    std::mem::size_of::<SockaddrXdp>() as u32,
+                )
             };
             if r == 0 {
                 break;
@@ -427,12 +490,32 @@ impl XskQueue {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 continue;
             }
-            return Err(XskError { step: "bind", err: e });
+            return Err(XskError {
+                step: "bind",
+                err: e,
+            });
         }
         let opts: u32 = getsockopt(f, SOL_XDP, XDP_OPTIONS).unwrap_or(0);
-        let mode = if opts & XDP_OPTIONS_ZEROCOPY != 0 { BindMode::ZeroCopy } else { BindMode::Copy };
+        let mode = if opts & XDP_OPTIONS_ZEROCOPY != 0 {
+            BindMode::ZeroCopy
+        } else {
+            BindMode::Copy
+        };
         let fill_target = cfg.fill_ring.min(fill_budget).max(1);
-        Ok(XskQueue { rx, tx, fill, comp, fd, mode, busy_poll, in_fill: 0, in_tx: 0, fill_target, frame_size: umem.frame_size() })
+        Ok(XskQueue {
+            rx,
+            tx,
+            fill,
+            comp,
+            fd,
+            mode,
+            busy_poll,
+            need_wakeup: cfg.need_wakeup,
+            in_fill: 0,
+            in_tx: 0,
+            fill_target,
+            frame_size: umem.frame_size(),
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -465,7 +548,14 @@ impl XskQueue {
         // Fill: keep the ring as full as the pool allows, in batches so
         // that the kernel sees one producer update per batch.
         let room = self.fill_target.saturating_sub(self.in_fill);
-        let give = if room == 0 { 0 } else { self.fill.free_slots(room).min(room).min(pool.free_len() as u32) };
+        let give = if room == 0 {
+            0
+        } else {
+            self.fill
+                .free_slots(room)
+                .min(room)
+                .min(pool.free_len() as u32)
+        };
         if give >= 16 || (give > 0 && self.in_fill < 64) {
             let start = self.fill.local;
             for i in 0..give {
@@ -479,7 +569,14 @@ impl XskQueue {
             // SAFETY: zero-length non-blocking recvfrom on our socket only
             // wakes the kernel's RX processing (or busy-polls its NAPI).
             unsafe {
-                libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut());
+                libc::recvfrom(
+                    self.fd(),
+                    std::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                );
             }
         }
     }
@@ -493,7 +590,10 @@ impl XskQueue {
         let start = self.rx.local;
         for (i, o) in out.iter_mut().take(n as usize).enumerate() {
             let d = self.rx.read(start.wrapping_add(i as u32));
-            *o = Desc { addr: d.addr, len: d.len };
+            *o = Desc {
+                addr: d.addr,
+                len: d.len,
+            };
         }
         self.rx.release(n);
         self.in_fill -= n;
@@ -511,7 +611,14 @@ impl XskQueue {
         let n = want.min(free);
         let start = self.tx.local;
         for (i, d) in descs.iter().take(n as usize).enumerate() {
-            self.tx.write(start.wrapping_add(i as u32), XdpDesc { addr: d.addr, len: d.len, options: 0 });
+            self.tx.write(
+                start.wrapping_add(i as u32),
+                XdpDesc {
+                    addr: d.addr,
+                    len: d.len,
+                    options: 0,
+                },
+            );
         }
         if n > 0 {
             self.tx.submit(n);
@@ -530,13 +637,24 @@ impl XskQueue {
         if pending == 0 {
             return;
         }
-        if self.mode == BindMode::ZeroCopy && !self.tx.needs_wakeup() {
+        // Zero-copy drivers send from their NAPI; with need_wakeup they
+        // say when a kick is needed. Copy mode always needs one.
+        if self.mode == BindMode::ZeroCopy && self.need_wakeup && !self.tx.needs_wakeup() {
             return;
         }
         let kicks = pending.div_ceil(COPY_TX_PER_KICK).min(16);
         for _ in 0..kicks {
             // SAFETY: zero-length non-blocking sendto on our own socket.
-            let r = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+            let r = unsafe {
+                libc::sendto(
+                    self.fd(),
+                    std::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null(),
+                    0,
+                )
+            };
             if r < 0 {
                 // EAGAIN/EBUSY/ENOBUFS: the kernel is busy; the frames stay
                 // on the ring and the next kick sends them.

@@ -20,7 +20,12 @@ impl MemQueue {
     /// A queue whose RX and TX buffers hold `capacity` frames each
     /// (allocated here, never grown).
     pub fn new(capacity: usize, loopback: bool) -> Self {
-        MemQueue { rx: VecDeque::with_capacity(capacity), tx: VecDeque::with_capacity(capacity), capacity, loopback }
+        MemQueue {
+            rx: VecDeque::with_capacity(capacity),
+            tx: VecDeque::with_capacity(capacity),
+            capacity,
+            loopback,
+        }
     }
 
     /// Copies `bytes` into a fresh frame and queues it for RX. `false` if
@@ -58,7 +63,11 @@ impl MemQueue {
 
     #[inline]
     pub fn tx(&mut self, descs: &[Desc]) -> usize {
-        let q = if self.loopback { &mut self.rx } else { &mut self.tx };
+        let q = if self.loopback {
+            &mut self.rx
+        } else {
+            &mut self.tx
+        };
         let n = descs.len().min(self.capacity - q.len());
         q.extend(&descs[..n]);
         n

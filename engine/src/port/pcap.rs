@@ -33,9 +33,14 @@ impl PcapQueue {
         let reader = match input {
             Some(p) => {
                 let f = File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let r = PcapReader::new(BufReader::new(f)).map_err(|e| format!("{}: not a pcap file: {e}", p.display()))?;
+                let r = PcapReader::new(BufReader::new(f))
+                    .map_err(|e| format!("{}: not a pcap file: {e}", p.display()))?;
                 if r.header().datalink != DataLink::ETHERNET {
-                    return Err(format!("{}: link type {:?}, expected Ethernet", p.display(), r.header().datalink));
+                    return Err(format!(
+                        "{}: link type {:?}, expected Ethernet",
+                        p.display(),
+                        r.header().datalink
+                    ));
                 }
                 Some(r)
             }
@@ -44,12 +49,26 @@ impl PcapQueue {
         let writer = match output {
             Some(p) => {
                 let f = File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let hdr = PcapHeader { datalink: DataLink::ETHERNET, snaplen: 65535, endianness: pcap_file::Endianness::Little, ..Default::default() };
-                Some(PcapWriter::with_header(BufWriter::new(f), hdr).map_err(|e| format!("{}: {e}", p.display()))?)
+                let hdr = PcapHeader {
+                    datalink: DataLink::ETHERNET,
+                    snaplen: 65535,
+                    endianness: pcap_file::Endianness::Little,
+                    ..Default::default()
+                };
+                Some(
+                    PcapWriter::with_header(BufWriter::new(f), hdr)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                )
             }
             None => None,
         };
-        Ok(PcapQueue { done: reader.is_none(), reader, writer, oversize: 0, error: None })
+        Ok(PcapQueue {
+            done: reader.is_none(),
+            reader,
+            writer,
+            oversize: 0,
+            error: None,
+        })
     }
 
     pub fn exhausted(&self) -> bool {
@@ -62,7 +81,9 @@ impl PcapQueue {
     }
 
     pub fn rx(&mut self, pool: &mut FramePool, out: &mut [Desc]) -> usize {
-        let Some(r) = self.reader.as_mut() else { return 0 };
+        let Some(r) = self.reader.as_mut() else {
+            return 0;
+        };
         let mut n = 0;
         while n < out.len() && pool.free_len() > 0 {
             match r.next_packet() {
@@ -71,7 +92,8 @@ impl PcapQueue {
                     break;
                 }
                 Some(Err(e)) => {
-                    self.error.get_or_insert_with(|| format!("reading capture: {e}"));
+                    self.error
+                        .get_or_insert_with(|| format!("reading capture: {e}"));
                     self.done = true;
                     break;
                 }
@@ -97,7 +119,8 @@ impl PcapQueue {
                 let ts = Duration::from_nanos(pool.stamp(d.addr));
                 let rec = PcapPacket::new(ts, data.len() as u32, data);
                 if let Err(e) = w.write_packet(&rec) {
-                    self.error.get_or_insert_with(|| format!("writing capture: {e}"));
+                    self.error
+                        .get_or_insert_with(|| format!("writing capture: {e}"));
                 }
             }
             pool.release(d.addr);
@@ -109,7 +132,8 @@ impl PcapQueue {
         if let Some(w) = self.writer.take() {
             let mut inner = w.into_writer();
             if let Err(e) = std::io::Write::flush(&mut inner) {
-                self.error.get_or_insert_with(|| format!("writing capture: {e}"));
+                self.error
+                    .get_or_insert_with(|| format!("writing capture: {e}"));
             }
         }
     }

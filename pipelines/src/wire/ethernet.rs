@@ -43,7 +43,11 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let a = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", a[0], a[1], a[2], a[3], a[4], a[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            a[0], a[1], a[2], a[3], a[4], a[5]
+        )
     }
 }
 
@@ -157,9 +161,18 @@ mod tests {
     #[test]
     fn too_short_and_bad_text() {
         assert!(Frame::new_checked(&FRAME[..13]).is_none());
-        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:01:03", "2:0:0:0:0:1", "zz:00:00:00:00:01"] {
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:03",
+            "2:0:0:0:0:1",
+            "zz:00:00:00:00:01",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
-        assert_eq!("02-00-00-00-00-0A".parse::<MacAddr>().unwrap().to_string(), "02:00:00:00:00:0a");
+        assert_eq!(
+            "02-00-00-00-00-0A".parse::<MacAddr>().unwrap().to_string(),
+            "02:00:00:00:00:0a"
+        );
     }
 }
