@@ -412,13 +412,10 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             "empty; expected at least one CPU core number, e.g. [1]",
         );
     }
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let online = core_affinity::get_core_ids()
-        .map(|ids| ids.len())
-        .unwrap_or(ncpu)
-        .max(ncpu);
+    // Online CPUs, not this process's affinity: `taskset -c 1 xgw run` with
+    // cores = [1] is legitimate.
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
     for (i, &c) in e.cores.iter().enumerate() {
         if e.cores[..i].contains(&c) {
             return v.err(
