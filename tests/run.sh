@@ -10,7 +10,8 @@
 #      missing): iproute2 iputils-ping ethtool tcpdump tshark iperf3 python3
 #      python3-scapy procps
 #   2. cargo build --release --workspace
-#   3. cargo test --release --workspace   (unit, golden and allocation tests)
+#   3. cargo test --release --workspace --no-fail-fast
+#      (unit, golden and allocation tests)
 #   4. every tests/netns/*.sh (lib.sh excepted), in name order
 # then a summary.  Exit status 0 only when every step passed.
 # Environment: XT_KEEP=1 keeps the netns tests' namespaces and logs.
@@ -68,7 +69,8 @@ fi
 run_step packages xt_install_pkgs
 built=0
 run_step "cargo build" cargo build --release --workspace && built=1
-run_step "cargo test" cargo test --release --workspace
+# --no-fail-fast: one failing test binary must not hide the others' results
+run_step "cargo test" cargo test --release --workspace --no-fail-fast
 
 tests=()
 if (($# > 0)); then

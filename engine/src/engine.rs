@@ -110,11 +110,9 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
         netdev::ensure_memlock(umem_bytes).map_err(EngineError::Setup)?;
     }
 
-    // Resolve devices and attach programs.
+    // Resolve every device first, so a bad config attaches nothing.
     let mut infos = Vec::new();
     let mut ifindexes = Vec::new();
-    let mut xdp: Vec<XdpProgram> = Vec::new();
-    let mut xdp_of_port: Vec<Option<usize>> = Vec::new();
     for (i, p) in cfg.ports.iter().enumerate() {
         let mut info = PortInfo {
             name: p.name.clone(),
@@ -126,7 +124,6 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
             xsk_fds: Vec::new(),
         };
         let mut ifx = 0;
-        let mut prog = None;
         if let (true, PortKind::AfXdp(x)) = (live, &p.kind) {
             let Some(idx) = netdev::ifindex(&x.interface) else {
                 return setup(format!(
@@ -144,17 +141,27 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
             if info.mac.is_none() {
                 info.mac = netdev::mac(&x.interface).ok();
             }
-            let program = XdpProgram::attach(&x.interface, idx, x.queues, x.xdp_mode, &x.pass)?;
-            info.xdp_mode = Some(program.mode().as_str());
             info.interface = Some(x.interface.clone());
-            tracing::info!(port = %p.name, interface = %x.interface, mode = program.mode().as_str(), "XDP program attached (bpf_link)");
-            xdp.push(program);
-            prog = Some(xdp.len() - 1);
             ifx = idx;
         }
         ifindexes.push(ifx);
-        xdp_of_port.push(prog);
         infos.push(info);
+    }
+
+    // Attach one XDP program per AF_XDP port.
+    let mut xdp: Vec<XdpProgram> = Vec::new();
+    let mut xdp_of_port: Vec<Option<usize>> = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let mut prog = None;
+        if let (true, PortKind::AfXdp(x)) = (live, &p.kind) {
+            let program =
+                XdpProgram::attach(&x.interface, ifindexes[i], x.queues, x.xdp_mode, &x.pass)?;
+            infos[i].xdp_mode = Some(program.mode().as_str());
+            tracing::info!(port = %p.name, interface = %x.interface, mode = program.mode().as_str(), "XDP program attached (bpf_link)");
+            xdp.push(program);
+            prog = Some(xdp.len() - 1);
+        }
+        xdp_of_port.push(prog);
     }
     let macs: Vec<Option<MacAddr>> = infos.iter().map(|i| i.mac).collect();
 

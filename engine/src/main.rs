@@ -120,7 +120,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             let path = match (socket, config) {
                 (Some(s), _) => s,
                 (None, Some(c)) => Config::load(&c)?.control_socket,
-                (None, None) => xgw_engine::config::default_socket(),
+                (None, None) => find_socket()?,
             };
             let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
             if json {
@@ -136,6 +136,35 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The default socket if it exists, else the only socket in its directory
+/// (e.g. the demo's), so `xgw run` then `xgw stats` just works.
+fn find_socket() -> Result<PathBuf> {
+    let default = xgw_engine::config::default_socket();
+    if default.exists() {
+        return Ok(default);
+    }
+    let dir = default.parent().unwrap_or(Path::new("/run/xgw"));
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Ok(default),
+        many => bail!(
+            "several control sockets in {}: {}; pick one with --socket or --config",
+            dir.display(),
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -231,6 +231,12 @@ burst() {
   check_eq "$label: corrupt datagrams" 0 "$(xt_json "$R" 'd["corrupt"]')"
   local rs; rs=$(xt_json "$R" 'd["reordered"]')
   ((rs == 0)) || warn "$label: $rs datagrams arrived out of order"
+  if (($(xt_json "$R" 'd["missing"]') > 0)); then
+    # help tell an engine problem from a machine that was busy elsewhere
+    log "$label: losses; xgw workers: $(xt_json "$XT_WORK/after.json" 'd.get("workers")')"
+    log "$label: busiest processes right after the burst:"
+    top -b -n 1 -w 120 2>/dev/null | sed -n '7,13p' | sed 's/^/    | /'
+  fi
 }
 
 # account: compare xgw's counters with the kernels' over base..after
@@ -260,6 +266,10 @@ account() {
   check_eq "$label: totals.rx = tx + dropped + pending ($tx + $dr + $pe)" "$rx" "$((tx + dr + pe))"
   check_eq "$label: totals.pending once traffic settled" 0 "$pe"
   check_eq "$label: xgw totals.dropped in window" 0 "$(td dropped)"
+  if (($(td dropped) != 0)); then
+    log "$label: xgw drop reasons (since start): $(xt_json "$XT_WORK/after.json" \
+      '{p["name"]: {k: v for k, v in p.get("drops", {}).items() if v} for p in d["ports"]}')"
+  fi
   # losses, wherever the kernels count them
   local k v bad=()
   for k in "$IF_A.tx_dropped" "$IF_W.rx_dropped" "$IF_E.tx_dropped" "$IF_B.rx_dropped" \

@@ -56,7 +56,9 @@ warn() { printf '%s[%s] WARNING: %s%s\n' "$XT_C_YEL" "$XT_NAME" "$*" "$XT_C_OFF"
 die()  {
   printf '%s[%s] FATAL: %s%s\n' "$XT_C_RED" "$XT_NAME" "$*" "$XT_C_OFF" >&2
   XT_FAILED=$((XT_FAILED + 1))
-  printf '%s: %d passed, %d failed (aborted)\n' "$XT_NAME" "$XT_PASSED" "$XT_FAILED"
+  if [[ ${XT_SUMMARY:-1} == 1 ]]; then
+    printf '%s: %d passed, %d failed (aborted)\n' "$XT_NAME" "$XT_PASSED" "$XT_FAILED"
+  fi
   exit 1
 }
 pass() { XT_PASSED=$((XT_PASSED + 1)); printf '  %sPASS%s %s\n' "$XT_C_GRN" "$XT_C_OFF" "$*"; }

@@ -535,6 +535,11 @@ impl XskQueue {
     /// Completions back to the pool; the fill ring topped up from it.
     #[inline]
     pub fn service(&mut self, pool: &mut FramePool) {
+        // Frames left on the TX ring by a kick the kernel refused (EAGAIN
+        // when the peer is busy) must not wait for the next burst.
+        if self.in_tx > 0 && self.tx.in_flight() > 0 {
+            self.kick();
+        }
         // Completions.
         let n = self.comp.available(self.comp.size);
         if n > 0 {
