@@ -647,8 +647,12 @@ impl XskQueue {
         if self.mode == BindMode::ZeroCopy && self.need_wakeup && !self.tx.needs_wakeup() {
             return;
         }
-        let kicks = pending.div_ceil(COPY_TX_PER_KICK).min(16);
-        for _ in 0..kicks {
+        // Copy mode answers EAGAIN both when it stopped after its 32-frame
+        // batch (call again) and when the device or completion ring is
+        // full (calling again is useless). So kick again only while the
+        // previous kick made progress.
+        let mut left = pending;
+        for _ in 0..pending.div_ceil(COPY_TX_PER_KICK).min(16) {
             // SAFETY: zero-length non-blocking sendto on our own socket.
             let r = unsafe {
                 libc::sendto(
@@ -661,13 +665,21 @@ impl XskQueue {
                 )
             };
             if r < 0 {
-                // EAGAIN/EBUSY/ENOBUFS: the kernel is busy; the frames stay
-                // on the ring and the next kick sends them.
+                let e = io::Error::last_os_error().raw_os_error();
+                if !matches!(
+                    e,
+                    Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+                ) {
+                    // ENETDOWN, ENXIO…: nothing to do from here; the frames
+                    // stay on the ring and are retried on the next service.
+                    break;
+                }
+            }
+            let now = self.tx.in_flight();
+            if now == 0 || now >= left {
                 break;
             }
-            if self.tx.in_flight() == 0 {
-                break;
-            }
+            left = now;
         }
     }
 
