@@ -11,6 +11,7 @@ pub mod netdev;
 pub mod port;
 pub mod replay;
 pub mod stats;
+pub mod testing;
 pub mod umem;
 pub mod worker;
 

@@ -5,9 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use xgw_engine::engine::{build, PortIo};
-use xgw_engine::port::PortQueue;
-use xgw_engine::Config;
+use xgw_engine::testing::{l2fwd_worker, udp4_frame};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -33,50 +31,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const CONFIG: &str = r#"
-[engine]
-cores = [0]
-burst = 64
-[engine.umem]
-frames = 2048
-[[ports]]
-name = "a"
-driver = "mem"
-mac = "02:00:00:00:00:0a"
-loopback = true
-capacity = 1024
-[[ports]]
-name = "b"
-driver = "mem"
-mac = "02:00:00:00:00:0b"
-loopback = true
-capacity = 1024
-[pipeline]
-kind = "l2fwd"
-[pipeline.l2fwd]
-mode = "mac"
-[[pipeline.l2fwd.pairs]]
-a = "a"
-b = "b"
-a_peer = "02:00:00:00:01:0a"
-b_peer = "02:00:00:00:01:0b"
-"#;
-
 #[test]
 fn steady_state_bursts_do_not_allocate() {
-    let cfg = Config::parse(CONFIG, "alloc-test").unwrap();
-    let mut w = build(&cfg, &PortIo::Live).unwrap().workers.remove(0);
-    let frame = {
-        let mut f = vec![0u8; 60];
-        f[12] = 0x08;
-        f
-    };
-    for _ in 0..512 {
-        let PortQueue::Mem(q) = &mut w.ports[0] else {
-            panic!("mem port expected")
-        };
-        assert!(q.inject(&mut w.pool, &frame));
-    }
+    let mut w = l2fwd_worker("mac", 64, 512, &udp4_frame());
     // Warm up: histogram buckets touched, hand-off queues cycled.
     for _ in 0..2_000 {
         w.poll_once();

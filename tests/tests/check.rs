@@ -2,22 +2,11 @@
 //! message naming the file and the offending key, and accepts the shipped
 //! configs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn xgw() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("xgw");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace first (cargo build --workspace)",
-        bin.display()
-    );
-    bin
-}
-
 fn check(path: &Path) -> (bool, String) {
-    let out = Command::new(xgw())
+    let out = Command::new(xgw_tests::xgw_bin())
         .arg("check")
         .arg("--config")
         .arg(path)

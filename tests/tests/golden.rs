@@ -64,14 +64,7 @@ fn l2fwd_mac_mode_replay_is_byte_exact() {
 /// The same through the command line, as an operator would run it.
 #[test]
 fn xgw_replay_cli_matches_golden() {
-    // target/<profile>/deps/golden-* → target/<profile>/xgw
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("xgw");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace first (cargo build --workspace)",
-        bin.display()
-    );
+    let bin = xgw_tests::xgw_bin();
     let g = golden();
     let (e_out, w_out) = (tmp("cli-east.pcap"), tmp("cli-west.pcap"));
     let out = Command::new(&bin)
