@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use xgw_bench::{l2fwd_worker, udp4_frame};
 use xgw_pipelines::l2fwd::{L2Fwd, MacMode, Side};
-use xgw_pipelines::{Packet, PortId, Stage, Verdict};
+use xgw_pipelines::{Ctx, NoEmit, Packet, PortId, Stage, Verdict};
 
 fn runtime(c: &mut Criterion) {
     let mut g = c.benchmark_group("l2fwd_runtime");
@@ -50,7 +50,7 @@ fn stage(c: &mut Criterion) {
                 .iter_mut()
                 .map(|f| Packet::new(f, 0, 60, PortId(0)).unwrap())
                 .collect();
-            st.process(&mut pkts, &sel, &mut v);
+            st.process(&mut Ctx::new(0, &mut NoEmit), &mut pkts, &sel, &mut v);
         })
     });
     g.finish();

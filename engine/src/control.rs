@@ -106,6 +106,7 @@ impl StatsSource {
                 "rx": rx, "tx": tx, "dropped": dropped,
                 "drops": wdrops,
                 "bursts": w.bursts.load(Ordering::Relaxed),
+                "emit_failed": w.emit_failed.load(Ordering::Relaxed),
                 "idle_polls": w.idle_polls.load(Ordering::Relaxed),
                 "burst_size": pct(&h.burst_size),
                 "burst_latency_ns": pct(&h.latency_ns),
@@ -144,7 +145,7 @@ impl StatsSource {
                 "mac": info.mac.map(|m| m.to_string()),
                 "xdp_mode": info.xdp_mode,
                 "bind_mode": info.bind_mode,
-                "rx": s.rx, "rx_bytes": s.rx_bytes,
+                "rx": s.rx, "rx_bytes": s.rx_bytes, "emitted": s.emitted,
                 "tx": s.tx, "tx_bytes": s.tx_bytes,
                 "dropped": s.dropped,
                 "drops": drops,
@@ -154,6 +155,7 @@ impl StatsSource {
         let rx: u64 = per_port.iter().map(|s| s.rx).sum();
         let tx: u64 = per_port.iter().map(|s| s.tx).sum();
         let dropped: u64 = per_port.iter().map(|s| s.dropped).sum();
+        let emitted: u64 = per_port.iter().map(|s| s.emitted).sum();
         let mut drops = Map::new();
         for r in DropReason::ALL {
             if all_drops[r.index()] > 0 {
@@ -166,7 +168,7 @@ impl StatsSource {
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "totals": {"rx": rx, "tx": tx, "dropped": dropped, "pending": pending},
+            "totals": {"rx": rx, "emitted": emitted, "tx": tx, "dropped": dropped, "pending": pending},
             "drops": drops,
             "ports": ports,
             "workers": workers,
@@ -307,11 +309,17 @@ pub fn render_table(v: &Value) -> String {
         let _ = writeln!(o, "{line}");
     }
     let t = &v["totals"];
-    let (rx, tx, dr, pe) = (u(&t["rx"]), u(&t["tx"]), u(&t["dropped"]), u(&t["pending"]));
+    let (rx, em, tx, dr, pe) = (
+        u(&t["rx"]),
+        u(&t["emitted"]),
+        u(&t["tx"]),
+        u(&t["dropped"]),
+        u(&t["pending"]),
+    );
     let _ = writeln!(
         o,
-        "totals: rx {rx} = tx {tx} + dropped {dr} + pending {pe}{}",
-        if rx == tx + dr + pe {
+        "totals: rx {rx} + emitted {em} = tx {tx} + dropped {dr} + pending {pe}{}",
+        if rx + em == tx + dr + pe {
             ""
         } else {
             "  (MISMATCH: frames unaccounted for)"

@@ -28,6 +28,9 @@ pub struct PortCounters {
     pub rx_bytes: AtomicU64,
     pub tx: AtomicU64,
     pub tx_bytes: AtomicU64,
+    /// Frames xgw made itself (ARP requests, solicitations…) for this port;
+    /// they are part of `tx` (or of `dropped` if the TX ring was full).
+    pub emitted: AtomicU64,
     /// Frames that arrived on this port and were dropped (sum of `drops`).
     pub dropped: AtomicU64,
     pub drops: [AtomicU64; DropReason::COUNT],
@@ -40,6 +43,7 @@ impl Default for PortCounters {
             rx_bytes: AtomicU64::new(0),
             tx: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),
+            emitted: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -53,6 +57,7 @@ pub struct PortSnapshot {
     pub rx_bytes: u64,
     pub tx: u64,
     pub tx_bytes: u64,
+    pub emitted: u64,
     pub dropped: u64,
     pub drops: Vec<u64>,
 }
@@ -63,6 +68,7 @@ impl PortSnapshot {
         self.rx_bytes += o.rx_bytes;
         self.tx += o.tx;
         self.tx_bytes += o.tx_bytes;
+        self.emitted += o.emitted;
         self.dropped += o.dropped;
         if self.drops.len() < o.drops.len() {
             self.drops.resize(o.drops.len(), 0);
@@ -115,6 +121,9 @@ pub struct WorkerStats {
     pub ports: Box<[CachePadded<PortCounters>]>,
     pub bursts: AtomicU64,
     pub idle_polls: AtomicU64,
+    /// Frames a stage wanted to emit but could not (no free frame, emit
+    /// queue full).
+    pub emit_failed: AtomicU64,
     /// Gauges: where the worker's frames are (refreshed every ~100 ms).
     pub frames_total: AtomicU64,
     pub frames_free: AtomicU64,
@@ -140,6 +149,7 @@ impl WorkerStats {
                 .collect(),
             bursts: AtomicU64::new(0),
             idle_polls: AtomicU64::new(0),
+            emit_failed: AtomicU64::new(0),
             frames_total: AtomicU64::new(0),
             frames_free: AtomicU64::new(0),
             frames_in_ports: AtomicU64::new(0),
@@ -188,6 +198,7 @@ impl WorkerStats {
                     rx_bytes: p.rx_bytes.load(Relaxed),
                     tx: p.tx.load(Relaxed),
                     tx_bytes: p.tx_bytes.load(Relaxed),
+                    emitted: p.emitted.load(Relaxed),
                     dropped: p.dropped.load(Relaxed),
                     drops: p.drops.iter().map(|d| d.load(Relaxed)).collect(),
                 })

@@ -172,12 +172,49 @@ impl Drop for Umem {
     }
 }
 
-/// A worker's frames: the region, the free list (chunk addresses) and a
-/// per-chunk timestamp slot (pcap ports keep the capture time of each frame
-/// there so replayed output carries the input's timestamps).
+/// The free chunks of one UMEM (their start addresses). Kept apart from
+/// the region so a burst can lend frames to stages (borrowing the region)
+/// while an emitter takes fresh ones (borrowing the list).
+pub struct FreeList {
+    stack: Vec<u64>,
+    chunk_mask: u64,
+}
+
+impl FreeList {
+    /// Chunks on the list.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.stack.len()
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.stack.is_empty()
+    }
+
+    /// Takes a free chunk (its start address).
+    #[inline]
+    pub fn alloc(&mut self) -> Option<u64> {
+        self.stack.pop()
+    }
+
+    /// Returns the chunk holding `addr` to the list.
+    #[inline]
+    pub fn release(&mut self, addr: u64) {
+        debug_assert!(
+            self.stack.len() < self.stack.capacity(),
+            "free list overflow: a frame was freed twice"
+        );
+        self.stack.push(addr & self.chunk_mask);
+    }
+}
+
+/// A worker's frames: the region, the free list and a per-chunk timestamp
+/// slot (pcap ports keep the capture time of each frame there so replayed
+/// output carries the input's timestamps).
 pub struct FramePool {
     pub umem: Umem,
-    free: Vec<u64>,
+    pub free: FreeList,
     stamps: Box<[u64]>,
 }
 
@@ -186,10 +223,13 @@ impl FramePool {
         let n = umem.frames() as usize;
         let fs = umem.frame_size() as u64;
         // Hand chunks out from the low addresses first.
-        let free: Vec<u64> = (0..n as u64).rev().map(|i| i * fs).collect();
+        let stack: Vec<u64> = (0..n as u64).rev().map(|i| i * fs).collect();
         FramePool {
+            free: FreeList {
+                stack,
+                chunk_mask: !(fs - 1),
+            },
             umem,
-            free,
             stamps: vec![0; n].into_boxed_slice(),
         }
     }
@@ -208,28 +248,13 @@ impl FramePool {
     /// Takes a free chunk (its start address).
     #[inline]
     pub fn alloc(&mut self) -> Option<u64> {
-        self.free.pop()
+        self.free.alloc()
     }
 
     /// Returns the chunk holding `addr` to the free list.
     #[inline]
     pub fn release(&mut self, addr: u64) {
-        debug_assert!(
-            self.free.len() < self.free.capacity(),
-            "free list overflow: a frame was freed twice"
-        );
-        let c = self.umem.chunk_of(addr);
-        self.free.push(c);
-    }
-
-    /// Takes up to `out.len()` chunks; returns how many.
-    #[inline]
-    pub fn alloc_many(&mut self, out: &mut [u64]) -> usize {
-        let n = out.len().min(self.free.len());
-        let start = self.free.len() - n;
-        out[..n].copy_from_slice(&self.free[start..]);
-        self.free.truncate(start);
-        n
+        self.free.release(addr);
     }
 
     #[inline]
@@ -292,9 +317,8 @@ mod tests {
             p.release(c + 300); // any address inside the chunk frees it
         }
         assert_eq!(p.free_len(), 8);
-        let mut out = [0u64; 5];
-        assert_eq!(p.alloc_many(&mut out), 5);
-        assert_eq!(p.free_len(), 3);
+        assert!(p.alloc().is_some());
+        assert_eq!(p.free_len(), 7);
     }
 
     #[test]
@@ -319,4 +343,17 @@ mod tests {
         assert!(Umem::new(0, 4096, 0, false).is_err());
         assert!(Umem::new(4, 2048, 2000, false).is_err());
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the time base stages see (`Ctx::now_ns`),
+/// shared by all workers.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into ts; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrayvec::ArrayVec;
-use xgw_pipelines::{DropReason, Packet, Pipeline, PortId, Verdict, MAX_BURST};
+use xgw_pipelines::{Ctx, DropReason, Emit, Packet, Pipeline, PortId, Verdict, MAX_BURST};
 
 use crate::config::Idle;
 use crate::port::PortQueue;
 use crate::stats::{bump, Hists, WorkerStats};
-use crate::umem::{Desc, FramePool};
+use crate::umem::{now_ns, Desc, FramePool, FreeList, Umem};
 
 /// How often gauges and histograms are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -36,6 +36,54 @@ pub struct Worker {
     last_publish: Instant,
     empty_polls: u32,
     pollfds: Vec<libc::pollfd>,
+    /// Frames stages emitted during the current burst or tick.
+    emitq: ArrayVec<(u16, Desc), MAX_EMIT>,
+    emit_failed: u32,
+    last_tick: u64,
+}
+
+/// Most frames stages may emit per burst or tick.
+const MAX_EMIT: usize = 64;
+/// How often the pipeline's timers run.
+const TICK_NS: u64 = 10_000_000;
+
+/// Hands stages fresh frames from the worker's free list.
+struct Emitter<'a> {
+    umem: &'a Umem,
+    free: &'a mut FreeList,
+    q: &'a mut ArrayVec<(u16, Desc), MAX_EMIT>,
+    nports: usize,
+    failed: u32,
+}
+
+impl Emit for Emitter<'_> {
+    fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        if port.index() >= self.nports || self.q.is_full() {
+            self.failed += 1;
+            return false;
+        }
+        let Some(c) = self.free.alloc() else {
+            self.failed += 1;
+            return false;
+        };
+        let off = self.umem.data_offset() as usize;
+        // SAFETY: the chunk was just taken off the free list, so nothing
+        // else refers to it; it is either queued for TX or released below.
+        let chunk = unsafe { self.umem.chunk_mut(c) };
+        let len = build(&mut chunk[off..]).min(chunk.len() - off);
+        if len == 0 {
+            self.free.release(c);
+            return false;
+        }
+        self.q.push((
+            port.0,
+            Desc {
+                addr: c + off as u64,
+                len: len as u32,
+            },
+        ));
+        true
+    }
 }
 
 impl Worker {
@@ -74,6 +122,9 @@ impl Worker {
             last_publish: Instant::now(),
             empty_polls: 0,
             pollfds,
+            emitq: ArrayVec::new(),
+            emit_failed: 0,
+            last_tick: 0,
         };
         w.publish_gauges();
         w
@@ -92,6 +143,10 @@ impl Worker {
     /// One pass over all ports: service, receive a burst, process, send.
     /// Returns the number of frames received.
     pub fn poll_once(&mut self) -> usize {
+        let now = now_ns();
+        if now.wrapping_sub(self.last_tick) >= TICK_NS {
+            self.tick(now);
+        }
         let mut work = 0;
         for p in 0..self.ports.len() {
             self.ports[p].service(&mut self.pool);
@@ -131,8 +186,16 @@ impl Worker {
     #[inline]
     fn burst(&mut self, p: usize, n: usize) {
         let port = PortId(p as u16);
+        let now = now_ns();
         {
             let umem = &self.pool.umem;
+            let mut em = Emitter {
+                umem,
+                free: &mut self.pool.free,
+                q: &mut self.emitq,
+                nports: self.txq.len(),
+                failed: 0,
+            };
             let mut pkts: ArrayVec<Packet<'_>, MAX_BURST> = ArrayVec::new();
             for d in &self.rx[..n] {
                 let base = umem.chunk_of(d.addr);
@@ -147,7 +210,11 @@ impl Worker {
                     Packet::new(chunk, head, len, port).expect("window clamped into the chunk");
                 pkts.push(pkt);
             }
-            self.pipeline.process(&mut pkts, &mut self.verdicts[..n]);
+            let mut cx = Ctx::new(now, &mut em);
+            self.pipeline
+                .process(&mut cx, &mut pkts, &mut self.verdicts[..n]);
+            drop(cx);
+            self.emit_failed += em.failed;
             for (d, pk) in self.rx[..n].iter_mut().zip(pkts.iter()) {
                 d.addr = umem.chunk_of(d.addr) + pk.head() as u64;
                 d.len = pk.len() as u32;
@@ -199,7 +266,67 @@ impl Worker {
             self.txq[q].clear();
         }
         bump(&stats.bursts, 1);
-        stats.end();
+        self.flush_emitted();
+        self.stats.end();
+    }
+
+    /// Sends the frames stages made themselves (inside a stats section).
+    fn flush_emitted(&mut self) {
+        let stats = &*self.stats;
+        if self.emit_failed > 0 {
+            bump(&stats.emit_failed, self.emit_failed as u64);
+            self.emit_failed = 0;
+        }
+        if self.emitq.is_empty() {
+            return;
+        }
+        for q in 0..self.ports.len() {
+            let mut batch: ArrayVec<Desc, MAX_EMIT> = ArrayVec::new();
+            for (port, d) in &self.emitq {
+                if *port as usize == q {
+                    batch.push(*d);
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            bump(&stats.ports[q].emitted, batch.len() as u64);
+            let sent = self.ports[q].tx(&mut self.pool, &batch);
+            bump(&stats.ports[q].tx, sent as u64);
+            bump(
+                &stats.ports[q].tx_bytes,
+                batch[..sent].iter().map(|d| d.len as u64).sum(),
+            );
+            for d in &batch[sent..] {
+                // Our own frame: counted on the port it was meant to leave by.
+                stats.drop_one(q, DropReason::TxRingFull);
+                self.pool.release(d.addr);
+            }
+        }
+        self.emitq.clear();
+    }
+
+    /// Gives the pipeline its periodic turn (timers: retransmissions,
+    /// aging, announcements) and sends what it emitted.
+    fn tick(&mut self, now: u64) {
+        self.last_tick = now;
+        let mut em = Emitter {
+            umem: &self.pool.umem,
+            free: &mut self.pool.free,
+            q: &mut self.emitq,
+            nports: self.txq.len(),
+            failed: 0,
+        };
+        let mut cx = Ctx::new(now, &mut em);
+        self.pipeline.tick(&mut cx);
+        drop(cx);
+        self.emit_failed += em.failed;
+        if self.emitq.is_empty() && self.emit_failed == 0 {
+            return;
+        }
+        self.stats.begin();
+        self.flush_emitted();
+        self.stats.end();
     }
 
     fn publish_gauges(&self) {
@@ -301,5 +428,69 @@ impl Worker {
             let full = std::mem::take(&mut self.hists);
             let _ = self.stats.full.push(full);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::mem::MemQueue;
+
+    /// Forwards everything to port 1, emits one frame on port 0 per burst
+    /// and one on port 1 per tick.
+    struct Emitting {
+        ticks: u32,
+    }
+
+    impl Pipeline for Emitting {
+        fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+            for (p, v) in pkts.iter().zip(verdicts.iter_mut()) {
+                *v = if p.len() >= 14 { Verdict::Tx(PortId(1)) } else { Verdict::Drop(DropReason::L2Runt) };
+            }
+            assert!(cx.emit(PortId(0), &mut |b: &mut [u8]| {
+                b[..42].fill(0xee);
+                42
+            }));
+            // Impossible port: refused and counted.
+            assert!(!cx.emit(PortId(9), &mut |_: &mut [u8]| 42));
+        }
+
+        fn tick(&mut self, cx: &mut Ctx<'_>) {
+            self.ticks += 1;
+            cx.emit(PortId(1), &mut |b: &mut [u8]| {
+                b[..60].fill(0x77);
+                60
+            });
+        }
+    }
+
+    #[test]
+    fn emitted_frames_are_sent_counted_and_accounted() {
+        let pool = FramePool::new(Umem::new(256, 2048, 0, false).unwrap());
+        let ports = vec![PortQueue::Mem(MemQueue::new(128, false)), PortQueue::Mem(MemQueue::new(128, false))];
+        let mut w = Worker::new(0, None, pool, ports, Box::new(Emitting { ticks: 0 }), 32, Idle::BusyPoll);
+        for len in [60usize, 60, 10] {
+            let PortQueue::Mem(q) = &mut w.ports[0] else { unreachable!() };
+            assert!(q.inject(&mut w.pool, &vec![1u8; len]));
+        }
+        assert_eq!(w.poll_once(), 3); // first poll also ticks
+        let s = w.stats.snapshot();
+        assert_eq!(s[0].rx, 3);
+        assert_eq!(s[0].emitted, 1);
+        assert_eq!(s[1].emitted, 1, "tick emission");
+        assert_eq!(s[1].tx, 2 + 1);
+        assert_eq!(s[0].tx, 1);
+        assert_eq!(s[0].dropped, 1);
+        let rx: u64 = s.iter().map(|p| p.rx).sum();
+        let emitted: u64 = s.iter().map(|p| p.emitted).sum();
+        let tx: u64 = s.iter().map(|p| p.tx).sum();
+        let dropped: u64 = s.iter().map(|p| p.dropped).sum();
+        assert_eq!(rx + emitted, tx + dropped);
+        assert_eq!(w.stats.emit_failed.load(Ordering::Relaxed), 1);
+        let mut out0 = Vec::new();
+        let PortQueue::Mem(q) = &mut w.ports[0] else { unreachable!() };
+        q.take_tx(&mut w.pool, |b| out0.push(b.to_vec()));
+        assert_eq!(out0, vec![vec![0xee; 42]]);
+        assert!(w.frames_accounted());
     }
 }

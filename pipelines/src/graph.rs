@@ -24,6 +24,64 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+/// Sends frames that a stage makes itself (ARP requests, Neighbor
+/// Solicitations, gratuitous ARP). The engine takes a fresh frame, lets
+/// `build` write it from the standard data offset (returning its length,
+/// 0 to give up) and queues it for TX on `port` after the burst. Returns
+/// `false` if no frame could be had; the engine counts that.
+pub trait Emit {
+    fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+}
+
+/// An emitter that refuses everything (pipelines that never emit).
+pub struct NoEmit;
+
+impl Emit for NoEmit {
+    fn emit(&mut self, _: PortId, _: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        false
+    }
+}
+
+/// An emitter that keeps what is emitted, for tests and offline tools
+/// (it allocates; never use it on the fast path).
+#[derive(Default)]
+pub struct CollectEmit {
+    pub frames: Vec<(PortId, Vec<u8>)>,
+}
+
+impl Emit for CollectEmit {
+    fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let mut buf = vec![0u8; 2048];
+        let n = build(&mut buf).min(buf.len());
+        if n == 0 {
+            return false;
+        }
+        buf.truncate(n);
+        self.frames.push((port, buf));
+        true
+    }
+}
+
+/// What a stage gets besides the frames.
+pub struct Ctx<'a> {
+    /// Monotonic time of this burst, in nanoseconds (CLOCK_MONOTONIC; the
+    /// same time base on every worker).
+    pub now_ns: u64,
+    emit: &'a mut dyn Emit,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(now_ns: u64, emit: &'a mut dyn Emit) -> Self {
+        Ctx { now_ns, emit }
+    }
+
+    /// See [`Emit::emit`].
+    #[inline]
+    pub fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        self.emit.emit(port, build)
+    }
+}
+
 /// One processing step.
 pub trait Stage: Send {
     /// Short name used in traces and errors.
@@ -31,13 +89,23 @@ pub trait Stage: Send {
 
     /// Looks at `pkts[i]` for every `i` in `sel` and sets `verdicts[i]`.
     /// Frames not in `sel` must not be touched.
-    fn process(&mut self, pkts: &mut [Packet<'_>], sel: &[u16], verdicts: &mut [Verdict]);
+    fn process(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        verdicts: &mut [Verdict],
+    );
 }
 
 /// What the engine's burst runner calls: one verdict per frame, final
 /// (`Tx`, `Local` or `Drop`; never `Next`).
 pub trait Pipeline: Send {
-    fn process(&mut self, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]);
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]);
+
+    /// Called about every 10 ms, between bursts: timers (retransmissions,
+    /// aging, periodic announcements). May emit frames.
+    fn tick(&mut self, _cx: &mut Ctx<'_>) {}
 }
 
 const fn identity() -> [u16; MAX_BURST] {
@@ -74,11 +142,11 @@ impl Graph {
 }
 
 impl Pipeline for Graph {
-    fn process(&mut self, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
         let n = pkts.len().min(verdicts.len()).min(MAX_BURST);
         let (pkts, verdicts) = (&mut pkts[..n], &mut verdicts[..n]);
         // Stage 0 sees the whole burst.
-        self.stages[0].process(pkts, &IDENTITY[..n], verdicts);
+        self.stages[0].process(cx, pkts, &IDENTITY[..n], verdicts);
         for s in 1..self.stages.len() {
             let mut k = 0;
             for (i, v) in verdicts.iter_mut().enumerate() {
@@ -94,7 +162,7 @@ impl Pipeline for Graph {
                 }
             }
             if k > 0 {
-                self.stages[s].process(pkts, &self.sel[..k], verdicts);
+                self.stages[s].process(cx, pkts, &self.sel[..k], verdicts);
             }
         }
         for v in verdicts.iter_mut() {
@@ -115,7 +183,13 @@ mod tests {
         fn name(&self) -> &'static str {
             "split"
         }
-        fn process(&mut self, pkts: &mut [Packet<'_>], sel: &[u16], v: &mut [Verdict]) {
+        fn process(
+            &mut self,
+            _cx: &mut Ctx<'_>,
+            pkts: &mut [Packet<'_>],
+            sel: &[u16],
+            v: &mut [Verdict],
+        ) {
             for &i in sel {
                 let i = i as usize;
                 v[i] = if pkts[i].len().is_multiple_of(2) {
@@ -133,7 +207,13 @@ mod tests {
         fn name(&self) -> &'static str {
             "mark"
         }
-        fn process(&mut self, pkts: &mut [Packet<'_>], sel: &[u16], v: &mut [Verdict]) {
+        fn process(
+            &mut self,
+            _cx: &mut Ctx<'_>,
+            pkts: &mut [Packet<'_>],
+            sel: &[u16],
+            v: &mut [Verdict],
+        ) {
             for &i in sel {
                 let i = i as usize;
                 self.0 += 1;
@@ -163,7 +243,7 @@ mod tests {
             .collect();
         let mut v = [Verdict::Local; 4];
         let mut g = Graph::new(vec![Box::new(Split), Box::new(Mark(0))]);
-        g.process(&mut pkts, &mut v);
+        g.process(&mut Ctx::new(0, &mut NoEmit), &mut pkts, &mut v);
         assert_eq!(v[0], Verdict::Drop(DropReason::L2Runt));
         assert_eq!(v[1], Verdict::Tx(PortId(1)));
         assert_eq!(v[2], Verdict::Drop(DropReason::PipelineBadNext));

@@ -3,7 +3,7 @@
 //! It exists so the runtime can be measured with no protocol work.
 
 use crate::wire::ethernet::{self, Frame, MacAddr};
-use crate::{DropReason, Packet, PortId, Stage, Verdict, MAX_PORTS};
+use crate::{Ctx, DropReason, Packet, PortId, Stage, Verdict, MAX_PORTS};
 
 /// How the Ethernet header is treated on the way through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,13 @@ impl Stage for L2Fwd {
         "l2fwd"
     }
 
-    fn process(&mut self, pkts: &mut [Packet<'_>], sel: &[u16], verdicts: &mut [Verdict]) {
+    fn process(
+        &mut self,
+        _cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        verdicts: &mut [Verdict],
+    ) {
         for &i in sel {
             let i = i as usize;
             verdicts[i] = self.one(&mut pkts[i]);
@@ -123,7 +129,12 @@ mod tests {
             .collect();
         let mut v = vec![Verdict::Local; pkts.len()];
         let sel: Vec<u16> = (0..pkts.len() as u16).collect();
-        st.process(&mut pkts, &sel, &mut v);
+        st.process(
+            &mut Ctx::new(0, &mut crate::graph::NoEmit),
+            &mut pkts,
+            &sel,
+            &mut v,
+        );
         v
     }
 

@@ -11,8 +11,8 @@ pub mod packet;
 pub mod wire;
 
 pub use drop::DropReason;
-pub use graph::{Graph, Pipeline, Stage, StageId, Verdict};
-pub use packet::{Packet, PortId};
+pub use graph::{CollectEmit, Ctx, Emit, Graph, NoEmit, Pipeline, Stage, StageId, Verdict};
+pub use packet::{Meta, Packet, PortId};
 
 /// Largest burst any port or stage is asked to handle. Per-burst scratch
 /// arrays are sized by it, so a burst never allocates.

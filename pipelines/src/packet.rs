@@ -24,6 +24,41 @@ impl fmt::Debug for PortId {
     }
 }
 
+/// What parsing learned about a frame, filled in once by the parse stage
+/// and read by every stage after it. Offsets are from the start of the
+/// frame's data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Offset of the L3 header (after Ethernet and any VLAN tag).
+    pub l3: u16,
+    /// Offset of the L4 header (after IPv4 options or IPv6 extension
+    /// headers); 0 when there is none or it was not reached.
+    pub l4: u16,
+    /// EtherType of the L3 payload (inner one for VLAN-tagged frames).
+    pub ethertype: u16,
+    /// 802.1Q VLAN ID; 0 for untagged frames.
+    pub vlan: u16,
+    /// Logical interface the frame arrived on (port + VLAN).
+    pub iface: u16,
+    /// IPv4 protocol / IPv6 upper-layer protocol.
+    pub proto: u8,
+    /// `meta::*` flags.
+    pub flags: u8,
+    /// Next hop chosen by the FIB (meaning owned by the routing stages).
+    pub nh: u32,
+}
+
+impl Meta {
+    /// The frame is an IP fragment.
+    pub const FRAGMENT: u8 = 1 << 0;
+    /// Addressed to one of our own addresses.
+    pub const TO_US: u8 = 1 << 1;
+    /// Destination MAC is broadcast or multicast.
+    pub const L2_MULTICAST: u8 = 1 << 2;
+    /// Destination IP is multicast (or IPv4 broadcast).
+    pub const L3_MULTICAST: u8 = 1 << 3;
+}
+
 /// One frame: a view into its chunk plus the metadata stages fill in.
 pub struct Packet<'a> {
     chunk: &'a mut [u8],
@@ -31,6 +66,8 @@ pub struct Packet<'a> {
     len: u32,
     /// Port the frame arrived on.
     pub port: PortId,
+    /// Parse results (zeroed on arrival).
+    pub meta: Meta,
 }
 
 impl<'a> Packet<'a> {
@@ -47,6 +84,7 @@ impl<'a> Packet<'a> {
             head,
             len,
             port,
+            meta: Meta::default(),
         })
     }
 

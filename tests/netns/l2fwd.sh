@@ -14,7 +14,7 @@
 #      counted by sequence number in B (and a smaller one B->A)
 #   c. xgw's counters equal the kernels' (deltas over the test window):
 #      west.rx = A tx, east.tx = B rx, east.rx = B tx, west.tx = A rx;
-#      totals.rx = tx + dropped + pending; no drops anywhere
+#      totals.rx + emitted = tx + dropped + pending; no drops anywhere
 #   d. SIGTERM: exit status 0, no XDP program left, traffic stops crossing
 #   e. kill -9: no XDP program left (bpf_link); a fresh xgw starts on the
 #      same interfaces and forwards again
@@ -263,7 +263,9 @@ account() {
   local T=$XT_WORK/after.json rx tx dr pe
   rx=$(xt_json "$T" 'd["totals"]["rx"]'); tx=$(xt_json "$T" 'd["totals"]["tx"]')
   dr=$(xt_json "$T" 'd["totals"]["dropped"]'); pe=$(xt_json "$T" 'd["totals"]["pending"]')
-  check_eq "$label: totals.rx = tx + dropped + pending ($tx + $dr + $pe)" "$rx" "$((tx + dr + pe))"
+  em=$(xt_json "$T" 'd["totals"]["emitted"]')
+  check_eq "$label: the L2 forwarder originates no frames (totals.emitted)" 0 "$em"
+  check_eq "$label: totals.rx + emitted = tx + dropped + pending ($tx + $dr + $pe)" "$((rx + em))" "$((tx + dr + pe))"
   check_eq "$label: totals.pending once traffic settled" 0 "$pe"
   check_eq "$label: xgw totals.dropped in window" 0 "$(td dropped)"
   if (($(td dropped) != 0)); then
