@@ -7,9 +7,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use std::net::IpAddr;
 use xgw_pipelines::l2fwd::MacMode;
+use xgw_pipelines::router::spec::{
+    network, IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec, RpfMode,
+};
 use xgw_pipelines::wire::ethernet::MacAddr;
-use xgw_pipelines::{MAX_BURST, MAX_PORTS};
+use xgw_pipelines::{PortId, MAX_BURST, MAX_PORTS};
 
 use crate::bpf::{PassRules, XdpModeRequest};
 use crate::port::afxdp::{BindRequest, XskConfig};
@@ -43,6 +47,61 @@ struct Raw {
     #[serde(default)]
     ports: Vec<RawPort>,
     pipeline: RawPipeline,
+    #[serde(default)]
+    interfaces: Vec<RawIface>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    neighbors: Vec<RawNeighbor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIface {
+    name: String,
+    port: String,
+    vlan: Option<u16>,
+    mac: Option<String>,
+    #[serde(default)]
+    ipv4: Vec<String>,
+    #[serde(default)]
+    ipv6: Vec<String>,
+    link_local: Option<String>,
+    mtu: Option<u16>,
+    rpf: Option<RawRpf>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawRpf {
+    Off,
+    Loose,
+    Strict,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    via: Option<String>,
+    interface: Option<String>,
+    kind: Option<RawRouteKind>,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawRouteKind {
+    Forward,
+    Blackhole,
+    Unreachable,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbor {
+    interface: String,
+    ip: String,
+    mac: String,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +255,7 @@ struct RawPipeline {
 #[serde(rename_all = "snake_case")]
 enum PipelineKind {
     L2fwd,
+    Router,
 }
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,6 +346,84 @@ pub struct AfXdpCfg {
 #[derive(Clone, Debug)]
 pub enum PipelineCfg {
     L2fwd { mode: MacMode, pairs: Vec<PairCfg> },
+    Router(RouterCfg),
+}
+
+/// The router's configuration; interface MACs and link-local addresses
+/// that default to the device's are filled in when the ports are opened
+/// ([`RouterCfg::spec`]).
+#[derive(Clone, Debug)]
+pub struct RouterCfg {
+    pub ifaces: Vec<IfaceCfg>,
+    pub routes: Vec<RouteSpec>,
+    pub neighbors: Vec<NeighborSpec>,
+}
+
+#[derive(Clone, Debug)]
+pub struct IfaceCfg {
+    pub name: String,
+    pub port: usize,
+    pub vlan: u16,
+    pub mac: Option<MacAddr>,
+    pub ipv4: Vec<(Ipv4Addr, u8)>,
+    pub ipv6: Vec<(Ipv6Addr, u8)>,
+    pub link_local: Option<Ipv6Addr>,
+    pub mtu: u16,
+    pub rpf: RpfMode,
+}
+
+impl RouterCfg {
+    /// The router spec, given each port's MAC (`None` if unknown).
+    pub fn spec(&self, port_macs: &[Option<MacAddr>]) -> Result<RouterSpec, String> {
+        let mut ifaces = Vec::new();
+        for f in &self.ifaces {
+            let Some(mac) = f.mac.or(port_macs.get(f.port).copied().flatten()) else {
+                return Err(format!(
+                    "interface \"{}\": no MAC known for its port; set interfaces[].mac",
+                    f.name
+                ));
+            };
+            ifaces.push(IfaceSpec {
+                name: f.name.clone(),
+                port: PortId(f.port as u16),
+                vlan: f.vlan,
+                mac,
+                ipv4: f.ipv4.clone(),
+                ipv6: f.ipv6.clone(),
+                link_local: f.link_local.unwrap_or_else(|| link_local_from_mac(mac)),
+                mtu: f.mtu,
+                rpf: f.rpf,
+            });
+        }
+        Ok(RouterSpec {
+            ifaces,
+            routes: self.routes.clone(),
+            neighbors: self.neighbors.clone(),
+        })
+    }
+}
+
+/// fe80::/64 with a modified EUI-64 interface identifier (RFC 4291 App. A).
+pub fn link_local_from_mac(mac: MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 2,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ])
 }
 
 #[derive(Clone, Debug)]
@@ -401,6 +539,275 @@ impl V<'_> {
         }
         Ok(v)
     }
+}
+
+fn parse_cidr<A: std::str::FromStr>(
+    v: &V<'_>,
+    key: String,
+    s: &str,
+    max: u8,
+    fam: &str,
+) -> Result<(A, u8), ConfigError> {
+    let bad = || {
+        format!(
+            "\"{s}\" is not an {fam} address with a prefix length, e.g. {}",
+            if fam == "IPv4" {
+                "10.0.0.1/24"
+            } else {
+                "2001:db8::1/64"
+            }
+        )
+    };
+    let Some((a, l)) = s.split_once('/') else {
+        return v.err(key, bad());
+    };
+    match (a.parse::<A>(), l.parse::<u8>()) {
+        (Ok(a), Ok(l)) if l <= max => Ok((a, l)),
+        _ => v.err(key, bad()),
+    }
+}
+
+fn validate_router(
+    v: &V<'_>,
+    raw: &Raw,
+    ports: &HashMap<&str, usize>,
+) -> Result<RouterCfg, ConfigError> {
+    if raw.interfaces.is_empty() {
+        return v.err(
+            "interfaces",
+            "the router needs at least one [[interfaces]] table (name, port, addresses)",
+        );
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut seen_l2: HashMap<(usize, u16), usize> = HashMap::new();
+    let mut ifaces = Vec::new();
+    for (i, f) in raw.interfaces.iter().enumerate() {
+        let k = |x: &str| format!("interfaces[{i}].{x}");
+        if f.name.is_empty()
+            || !f
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return v.err(
+                k("name"),
+                format!(
+                    "\"{}\" is not an interface name; expected letters, digits, - _ .",
+                    f.name
+                ),
+            );
+        }
+        if let Some(j) = names.insert(&f.name, i) {
+            return v.err(
+                k("name"),
+                format!("\"{}\" is already the name of interfaces[{j}]", f.name),
+            );
+        }
+        let Some(&port) = ports.get(f.port.as_str()) else {
+            let known: Vec<&str> = raw.ports.iter().map(|p| p.name.as_str()).collect();
+            return v.err(
+                k("port"),
+                format!(
+                    "no port named \"{}\"; configured ports: {}",
+                    f.port,
+                    known.join(", ")
+                ),
+            );
+        };
+        let vlan = f.vlan.unwrap_or(0);
+        if vlan > 4094 || f.vlan == Some(0) {
+            return v.err(
+                k("vlan"),
+                format!("{vlan} is not a VLAN ID; expected 1 to 4094 (omit the key for untagged)"),
+            );
+        }
+        if let Some(j) = seen_l2.insert((port, vlan), i) {
+            return v.err(
+                k("vlan"),
+                format!("port \"{}\" VLAN {vlan} is already interfaces[{j}]", f.port),
+            );
+        }
+        let mac = match &f.mac {
+            Some(m) => Some(v.mac(k("mac"), m)?),
+            None => None,
+        };
+        let mut ipv4 = Vec::new();
+        for (j, a) in f.ipv4.iter().enumerate() {
+            ipv4.push(parse_cidr::<Ipv4Addr>(
+                v,
+                format!("interfaces[{i}].ipv4[{j}]"),
+                a,
+                32,
+                "IPv4",
+            )?);
+        }
+        let mut ipv6 = Vec::new();
+        for (j, a) in f.ipv6.iter().enumerate() {
+            let (addr, len) =
+                parse_cidr::<Ipv6Addr>(v, format!("interfaces[{i}].ipv6[{j}]"), a, 128, "IPv6")?;
+            if addr.is_multicast() || addr.is_unspecified() {
+                return v.err(
+                    format!("interfaces[{i}].ipv6[{j}]"),
+                    format!("\"{a}\" cannot be an interface address"),
+                );
+            }
+            ipv6.push((addr, len));
+        }
+        let link_local = match &f.link_local {
+            Some(s) => match s.parse::<Ipv6Addr>() {
+                Ok(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => Some(a),
+                _ => {
+                    return v.err(
+                        k("link_local"),
+                        format!("\"{s}\" is not an IPv6 link-local address (fe80::/10)"),
+                    )
+                }
+            },
+            None => None,
+        };
+        let mtu = f.mtu.unwrap_or(1500);
+        if !(1280..=9000).contains(&mtu) {
+            return v.err(
+                k("mtu"),
+                format!("{mtu} is out of range; expected 1280 (the IPv6 minimum) to 9000"),
+            );
+        }
+        let rpf = match f.rpf.unwrap_or(RawRpf::Off) {
+            RawRpf::Off => RpfMode::Off,
+            RawRpf::Loose => RpfMode::Loose,
+            RawRpf::Strict => RpfMode::Strict,
+        };
+        ifaces.push(IfaceCfg {
+            name: f.name.clone(),
+            port,
+            vlan,
+            mac,
+            ipv4,
+            ipv6,
+            link_local,
+            mtu,
+            rpf,
+        });
+    }
+    let iface_named = |key: String, name: &str| -> Result<u16, ConfigError> {
+        match names.get(name) {
+            Some(&i) => Ok(i as u16),
+            None => {
+                let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
+                v.err(
+                    key,
+                    format!(
+                        "no interface named \"{name}\"; configured interfaces: {}",
+                        known.join(", ")
+                    ),
+                )
+            }
+        }
+    };
+    let on_link = |ip: IpAddr| -> Option<u16> {
+        ifaces
+            .iter()
+            .position(|f| match ip {
+                IpAddr::V4(a) => f
+                    .ipv4
+                    .iter()
+                    .any(|&(p, l)| network(IpAddr::V4(p), l) == network(IpAddr::V4(a), l)),
+                IpAddr::V6(a) => {
+                    (a.segments()[0] & 0xffc0) == 0xfe80
+                        || f.ipv6
+                            .iter()
+                            .any(|&(p, l)| network(IpAddr::V6(p), l) == network(IpAddr::V6(a), l))
+                }
+            })
+            .map(|i| i as u16)
+    };
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let k = |x: &str| format!("routes[{i}].{x}");
+        let bad = || {
+            format!(
+                "\"{}\" is not a prefix like 10.2.0.0/16 or 2001:db8:2::/48",
+                r.prefix
+            )
+        };
+        let Some((a, l)) = r.prefix.split_once('/') else {
+            return v.err(k("prefix"), bad());
+        };
+        let (Ok(addr), Ok(len)) = (a.parse::<IpAddr>(), l.parse::<u8>()) else {
+            return v.err(k("prefix"), bad());
+        };
+        if len > if addr.is_ipv4() { 32 } else { 128 } {
+            return v.err(k("prefix"), bad());
+        }
+        if network(addr, len) != addr {
+            return v.err(
+                k("prefix"),
+                format!(
+                    "\"{}\" has host bits set; did you mean {}/{len}?",
+                    r.prefix,
+                    network(addr, len)
+                ),
+            );
+        }
+        let kind = r.kind.unwrap_or(RawRouteKind::Forward);
+        let target = match kind {
+            RawRouteKind::Blackhole | RawRouteKind::Unreachable => {
+                if r.via.is_some() || r.interface.is_some() {
+                    return v.err(k(if r.via.is_some() { "via" } else { "interface" }), "a blackhole/unreachable route has no next hop; remove this key");
+                }
+                if kind == RawRouteKind::Blackhole { RouteTarget::Blackhole } else { RouteTarget::Unreachable }
+            }
+            RawRouteKind::Forward => match (&r.via, &r.interface) {
+                (Some(g), ifn) => {
+                    let Ok(gw) = g.parse::<IpAddr>() else {
+                        return v.err(k("via"), format!("\"{g}\" is not an IP address"));
+                    };
+                    if gw.is_ipv4() != addr.is_ipv4() {
+                        return v.err(k("via"), format!("gateway {gw} is not of the prefix's address family"));
+                    }
+                    let iface = match ifn {
+                        Some(n) => iface_named(k("interface"), n)?,
+                        None => match on_link(gw) {
+                            Some(i) => i,
+                            None => return v.err(k("via"), format!("gateway {gw} is on none of the interfaces' subnets; add `interface = NAME`")),
+                        },
+                    };
+                    RouteTarget::Via { gateway: gw, iface }
+                }
+                (None, Some(n)) => RouteTarget::Connected { iface: iface_named(k("interface"), n)? },
+                (None, None) => return v.err(k("via"), "missing; a route needs `via = GATEWAY`, `interface = NAME`, or kind = \"blackhole\"/\"unreachable\""),
+            },
+        };
+        if routes
+            .iter()
+            .any(|x: &RouteSpec| x.prefix == addr && x.len == len)
+        {
+            return v.err(k("prefix"), format!("{} is configured twice", r.prefix));
+        }
+        routes.push(RouteSpec {
+            prefix: addr,
+            len,
+            target,
+        });
+    }
+    let mut neighbors = Vec::new();
+    for (i, n) in raw.neighbors.iter().enumerate() {
+        let k = |x: &str| format!("neighbors[{i}].{x}");
+        let iface = iface_named(k("interface"), &n.interface)?;
+        let Ok(ip) = n.ip.parse::<IpAddr>() else {
+            return v.err(k("ip"), format!("\"{}\" is not an IP address", n.ip));
+        };
+        let mac = v.mac(k("mac"), &n.mac)?;
+        if mac.is_multicast() || mac.0 == [0; 6] {
+            return v.err(k("mac"), format!("{mac} cannot be a neighbour's address"));
+        }
+        neighbors.push(NeighborSpec { iface, ip, mac });
+    }
+    Ok(RouterCfg {
+        ifaces,
+        routes,
+        neighbors,
+    })
 }
 
 fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
@@ -677,7 +1084,22 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
         );
     }
 
+    if raw.pipeline.kind != PipelineKind::Router {
+        for (what, n) in [
+            ("interfaces", raw.interfaces.len()),
+            ("routes", raw.routes.len()),
+            ("neighbors", raw.neighbors.len()),
+        ] {
+            if n > 0 {
+                return v.err(
+                    what,
+                    "only the router pipeline (pipeline.kind = \"router\") uses this table",
+                );
+            }
+        }
+    }
     let pipeline = match raw.pipeline.kind {
+        PipelineKind::Router => PipelineCfg::Router(validate_router(&v, &raw, &names)?),
         PipelineKind::L2fwd => {
             let Some(l2) = &raw.pipeline.l2fwd else {
                 return v.err(
@@ -893,5 +1315,122 @@ mod tests {
         assert!(e.starts_with("t.toml:"), "{e}");
         let e = err("[engine]\ncores=[0]\n");
         assert!(e.contains("pipeline"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod router_tests {
+    use super::*;
+
+    const ROUTER: &str = r#"
+        [engine]
+        cores = [0]
+        [[ports]]
+        name = "p0"
+        driver = "mem"
+        mac = "02:00:00:00:00:01"
+        [[ports]]
+        name = "p1"
+        driver = "mem"
+        mac = "02:00:00:00:00:02"
+        [pipeline]
+        kind = "router"
+        [[interfaces]]
+        name = "lan"
+        port = "p0"
+        ipv4 = ["10.1.0.1/24"]
+        ipv6 = ["2001:db8:1::1/64"]
+        rpf = "strict"
+        [[interfaces]]
+        name = "wan"
+        port = "p1"
+        vlan = 100
+        ipv4 = ["192.0.2.1/30"]
+        mtu = 1400
+        [[routes]]
+        prefix = "0.0.0.0/0"
+        via = "192.0.2.2"
+        [[routes]]
+        prefix = "203.0.113.0/24"
+        kind = "blackhole"
+        [[neighbors]]
+        interface = "wan"
+        ip = "192.0.2.2"
+        mac = "02:00:00:00:99:99"
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, "r.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn router_config_validates_and_resolves() {
+        let c = Config::parse(ROUTER, "r.toml").unwrap();
+        let PipelineCfg::Router(r) = &c.pipeline else {
+            panic!()
+        };
+        assert_eq!(r.ifaces[1].vlan, 100);
+        assert_eq!(r.ifaces[1].mtu, 1400);
+        assert_eq!(r.ifaces[0].rpf, RpfMode::Strict);
+        assert_eq!(
+            r.routes[0].target,
+            RouteTarget::Via {
+                gateway: "192.0.2.2".parse().unwrap(),
+                iface: 1
+            },
+            "gateway resolved to the interface whose subnet holds it"
+        );
+        assert!(r
+            .spec(&[Some(MacAddr([2, 0, 0, 0, 0, 1])), None])
+            .unwrap_err()
+            .contains("\"wan\""));
+        let spec = r
+            .spec(&[
+                Some(MacAddr([2, 0, 0, 0, 0, 1])),
+                Some(MacAddr([2, 0, 0, 0, 0, 2])),
+            ])
+            .unwrap();
+        assert_eq!(
+            spec.ifaces[1].mac,
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            "the port's MAC by default"
+        );
+        assert_eq!(
+            spec.ifaces[0].link_local,
+            "fe80::ff:fe00:1".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn router_errors_name_their_key() {
+        let e = err(&ROUTER.replace("via = \"192.0.2.2\"", "via = \"198.51.100.1\""));
+        assert!(
+            e.contains("key `routes[0].via`") && e.contains("none of the interfaces"),
+            "{e}"
+        );
+        let e = err(&ROUTER.replace(
+            "interface = \"wan\"\n        ip",
+            "interface = \"dmz\"\n        ip",
+        ));
+        assert!(
+            e.contains("key `neighbors[0].interface`") && e.contains("no interface named \"dmz\""),
+            "{e}"
+        );
+        let e = err(&ROUTER.replace("10.1.0.1/24", "10.1.0.1/33"));
+        assert!(e.contains("key `interfaces[0].ipv4[0]`"), "{e}");
+        let e = err(&ROUTER.replace("203.0.113.0/24", "203.0.113.7/24"));
+        assert!(
+            e.contains("key `routes[1].prefix`") && e.contains("host bits"),
+            "{e}"
+        );
+        let e = err(&ROUTER.replace("vlan = 100", "vlan = 5000"));
+        assert!(e.contains("key `interfaces[1].vlan`"), "{e}");
+        let e = err(&ROUTER.replace("port = \"p1\"", "port = \"p7\""));
+        assert!(e.contains("key `interfaces[1].port`"), "{e}");
+        let e = err(&ROUTER.replace("kind = \"router\"", "kind = \"l2fwd\""));
+        assert!(
+            e.contains("key `interfaces`") || e.contains("pipeline.l2fwd"),
+            "{e}"
+        );
     }
 }

@@ -88,7 +88,7 @@ impl StatsSource {
                 tx += s.tx;
                 dropped += s.dropped;
             }
-            let wp = w.frames_pending.load(Ordering::Relaxed);
+            let wp: u64 = snap.iter().map(|s| s.parked - s.unparked).sum();
             let mut wdrops = Map::new();
             for r in DropReason::ALL {
                 let n: u64 = snap
@@ -145,7 +145,8 @@ impl StatsSource {
                 "mac": info.mac.map(|m| m.to_string()),
                 "xdp_mode": info.xdp_mode,
                 "bind_mode": info.bind_mode,
-                "rx": s.rx, "rx_bytes": s.rx_bytes, "emitted": s.emitted,
+                "rx": s.rx, "rx_bytes": s.rx_bytes, "emitted": s.emitted, "local": s.local,
+                "pending": s.parked - s.unparked,
                 "tx": s.tx, "tx_bytes": s.tx_bytes,
                 "dropped": s.dropped,
                 "drops": drops,
@@ -156,6 +157,7 @@ impl StatsSource {
         let tx: u64 = per_port.iter().map(|s| s.tx).sum();
         let dropped: u64 = per_port.iter().map(|s| s.dropped).sum();
         let emitted: u64 = per_port.iter().map(|s| s.emitted).sum();
+        let local: u64 = per_port.iter().map(|s| s.local).sum();
         let mut drops = Map::new();
         for r in DropReason::ALL {
             if all_drops[r.index()] > 0 {
@@ -168,7 +170,7 @@ impl StatsSource {
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "totals": {"rx": rx, "emitted": emitted, "tx": tx, "dropped": dropped, "pending": pending},
+            "totals": {"rx": rx, "emitted": emitted, "tx": tx, "local": local, "dropped": dropped, "pending": pending},
             "drops": drops,
             "ports": ports,
             "workers": workers,
@@ -309,17 +311,18 @@ pub fn render_table(v: &Value) -> String {
         let _ = writeln!(o, "{line}");
     }
     let t = &v["totals"];
-    let (rx, em, tx, dr, pe) = (
+    let (rx, em, tx, lo, dr, pe) = (
         u(&t["rx"]),
         u(&t["emitted"]),
         u(&t["tx"]),
+        u(&t["local"]),
         u(&t["dropped"]),
         u(&t["pending"]),
     );
     let _ = writeln!(
         o,
-        "totals: rx {rx} + emitted {em} = tx {tx} + dropped {dr} + pending {pe}{}",
-        if rx + em == tx + dr + pe {
+        "totals: rx {rx} + emitted {em} = tx {tx} + local {lo} + dropped {dr} + pending {pe}{}",
+        if rx + em == tx + lo + dr + pe {
             ""
         } else {
             "  (MISMATCH: frames unaccounted for)"

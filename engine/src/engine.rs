@@ -65,8 +65,11 @@ pub struct Built {
 }
 
 /// Builds the pipeline instance for one worker.
-pub fn build_pipeline(cfg: &Config, macs: &[Option<MacAddr>]) -> Box<dyn Pipeline> {
-    match &cfg.pipeline {
+pub fn build_pipeline(
+    cfg: &Config,
+    macs: &[Option<MacAddr>],
+) -> Result<Box<dyn Pipeline>, EngineError> {
+    Ok(match &cfg.pipeline {
         PipelineCfg::L2fwd { mode, pairs } => {
             let side = |port: usize, peer: Option<MacAddr>| Side {
                 port: PortId(port as u16),
@@ -79,7 +82,11 @@ pub fn build_pipeline(cfg: &Config, macs: &[Option<MacAddr>]) -> Box<dyn Pipelin
                 .collect();
             Box::new(Graph::new(vec![Box::new(L2Fwd::new(*mode, &pairs))]))
         }
-    }
+        PipelineCfg::Router(r) => {
+            let spec = r.spec(macs).map_err(EngineError::Setup)?;
+            xgw_pipelines::router::build(&spec).map_err(EngineError::Setup)?
+        }
+    })
 }
 
 /// Builds ports, UMEMs and workers. For live AF_XDP ports this attaches
@@ -242,7 +249,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
                 tracing::info!(worker = w, port = %infos[i].name, bind = x.mode().as_str(), fd = x.fd().as_raw_fd(), "AF_XDP socket bound");
             }
         }
-        let pipeline = build_pipeline(cfg, &macs);
+        let pipeline = build_pipeline(cfg, &macs)?;
         workers.push(Worker::new(
             w,
             Some(core),

@@ -31,6 +31,13 @@ pub struct PortCounters {
     /// Frames xgw made itself (ARP requests, solicitations…) for this port;
     /// they are part of `tx` (or of `dropped` if the TX ring was full).
     pub emitted: AtomicU64,
+    /// Frames that arrived on this port and were consumed by xgw itself
+    /// (`Verdict::Local`: ARP replies and advertisements it learned from).
+    pub local: AtomicU64,
+    /// Frames from this port the pipeline parked / that left the lot again
+    /// (pending = parked − unparked).
+    pub parked: AtomicU64,
+    pub unparked: AtomicU64,
     /// Frames that arrived on this port and were dropped (sum of `drops`).
     pub dropped: AtomicU64,
     pub drops: [AtomicU64; DropReason::COUNT],
@@ -44,6 +51,9 @@ impl Default for PortCounters {
             tx: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),
             emitted: AtomicU64::new(0),
+            local: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
+            unparked: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -58,6 +68,9 @@ pub struct PortSnapshot {
     pub tx: u64,
     pub tx_bytes: u64,
     pub emitted: u64,
+    pub local: u64,
+    pub parked: u64,
+    pub unparked: u64,
     pub dropped: u64,
     pub drops: Vec<u64>,
 }
@@ -69,6 +82,9 @@ impl PortSnapshot {
         self.tx += o.tx;
         self.tx_bytes += o.tx_bytes;
         self.emitted += o.emitted;
+        self.local += o.local;
+        self.parked += o.parked;
+        self.unparked += o.unparked;
         self.dropped += o.dropped;
         if self.drops.len() < o.drops.len() {
             self.drops.resize(o.drops.len(), 0);
@@ -199,6 +215,9 @@ impl WorkerStats {
                     tx: p.tx.load(Relaxed),
                     tx_bytes: p.tx_bytes.load(Relaxed),
                     emitted: p.emitted.load(Relaxed),
+                    local: p.local.load(Relaxed),
+                    parked: p.parked.load(Relaxed),
+                    unparked: p.unparked.load(Relaxed),
                     dropped: p.dropped.load(Relaxed),
                     drops: p.drops.iter().map(|d| d.load(Relaxed)).collect(),
                 })
@@ -231,6 +250,11 @@ mod tests {
                 w2.drop_one(0, DropReason::L2Runt);
                 w2.end();
                 i += 1;
+                // A real worker spends most of its time between sections
+                // (polling, processing); give the reader those gaps too.
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
             }
             i
         });
@@ -243,14 +267,14 @@ mod tests {
             assert_eq!(s[0].rx, s[1].tx + s[0].dropped, "{s:?}");
             assert_eq!(s[0].drops[DropReason::L2Runt.index()], s[0].dropped);
             reads += 1;
-            if (s[0].dropped >= 50_000 && reads >= 10_000) || std::time::Instant::now() > deadline {
+            if (s[0].dropped >= 10_000 && reads >= 1_000) || std::time::Instant::now() > deadline {
                 break;
             }
         }
         stop.store(true, Relaxed);
         let writes = writer.join().unwrap();
         assert!(
-            writes >= 50_000,
+            writes >= 10_000,
             "writer only managed {writes} bursts in 20 s"
         );
     }

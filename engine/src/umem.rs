@@ -299,6 +299,19 @@ impl FramePool {
     }
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the time base stages see (`Ctx::now_ns`),
+/// shared by all workers.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into ts; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,17 +356,4 @@ mod tests {
         assert!(Umem::new(0, 4096, 0, false).is_err());
         assert!(Umem::new(4, 2048, 2000, false).is_err());
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: the time base stages see (`Ctx::now_ns`),
-/// shared by all workers.
-#[inline]
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into ts; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

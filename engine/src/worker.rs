@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrayvec::ArrayVec;
-use xgw_pipelines::{Ctx, DropReason, Emit, Packet, Pipeline, PortId, Verdict, MAX_BURST};
+use xgw_pipelines::{
+    Ctx, DropReason, Emit, Meta, Packet, Pipeline, PortId, StageId, Verdict, MAX_BURST,
+};
 
 use crate::config::Idle;
 use crate::port::PortQueue;
@@ -17,6 +19,29 @@ use crate::umem::{now_ns, Desc, FramePool, FreeList, Umem};
 
 /// How often gauges and histograms are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// Most frames stages may emit per burst or tick.
+const MAX_EMIT: usize = 64;
+/// Most release/discard requests per burst or tick.
+const MAX_PARK_OPS: usize = 64;
+/// How often the pipeline's timers run.
+const TICK_NS: u64 = 10_000_000;
+/// Default size of the lot for parked frames.
+pub const DEFAULT_PENDING: usize = 1024;
+
+/// A frame the pipeline asked the engine to hold.
+#[derive(Clone, Copy)]
+struct Parked {
+    desc: Desc,
+    port: u16,
+    meta: Meta,
+    token: u32,
+}
+
+#[derive(Clone, Copy)]
+enum ParkOp {
+    Release(u32, StageId),
+    Discard(u32, DropReason),
+}
 
 pub struct Worker {
     pub id: usize,
@@ -28,10 +53,16 @@ pub struct Worker {
     pub stats: Arc<WorkerStats>,
     burst: usize,
     idle: Idle,
+    /// The current burst: descriptors, their ingress ports and metadata
+    /// (metadata matters for resumed frames), and one verdict each.
     rx: [Desc; MAX_BURST],
+    rx_port: [u16; MAX_BURST],
+    rx_meta: [Meta; MAX_BURST],
     verdicts: [Verdict; MAX_BURST],
     /// Per egress port, the frames of the current burst going there.
     txq: Vec<ArrayVec<Desc, MAX_BURST>>,
+    /// The ingress port of each frame in `txq` (drops count there).
+    txq_ingress: Vec<ArrayVec<u16, MAX_BURST>>,
     hists: Box<Hists>,
     last_publish: Instant,
     empty_polls: u32,
@@ -40,23 +71,24 @@ pub struct Worker {
     emitq: ArrayVec<(u16, Desc), MAX_EMIT>,
     emit_failed: u32,
     last_tick: u64,
+    /// Parked frames (fixed capacity) and what stages asked about them.
+    lot: Vec<Parked>,
+    lot_cap: usize,
+    park_ops: ArrayVec<ParkOp, MAX_PARK_OPS>,
 }
 
-/// Most frames stages may emit per burst or tick.
-const MAX_EMIT: usize = 64;
-/// How often the pipeline's timers run.
-const TICK_NS: u64 = 10_000_000;
-
-/// Hands stages fresh frames from the worker's free list.
-struct Emitter<'a> {
+/// What stages reach through [`Ctx`]: fresh frames from the worker's free
+/// list, and release/discard requests for parked frames.
+struct Effects<'a> {
     umem: &'a Umem,
     free: &'a mut FreeList,
     q: &'a mut ArrayVec<(u16, Desc), MAX_EMIT>,
+    ops: &'a mut ArrayVec<ParkOp, MAX_PARK_OPS>,
     nports: usize,
     failed: u32,
 }
 
-impl Emit for Emitter<'_> {
+impl Emit for Effects<'_> {
     fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
         if port.index() >= self.nports || self.q.is_full() {
             self.failed += 1;
@@ -84,6 +116,16 @@ impl Emit for Emitter<'_> {
         ));
         true
     }
+
+    fn release(&mut self, token: u32, at: StageId) {
+        // A full op list loses the request; the stage's own timeout then
+        // discards the frames, so nothing is held forever.
+        let _ = self.ops.try_push(ParkOp::Release(token, at));
+    }
+
+    fn discard(&mut self, token: u32, reason: DropReason) {
+        let _ = self.ops.try_push(ParkOp::Discard(token, reason));
+    }
 }
 
 impl Worker {
@@ -95,6 +137,30 @@ impl Worker {
         pipeline: Box<dyn Pipeline>,
         burst: usize,
         idle: Idle,
+    ) -> Self {
+        Self::with_pending(
+            id,
+            core,
+            pool,
+            ports,
+            pipeline,
+            burst,
+            idle,
+            DEFAULT_PENDING,
+        )
+    }
+
+    /// As [`Worker::new`], with the size of the lot for parked frames.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_pending(
+        id: usize,
+        core: Option<usize>,
+        pool: FramePool,
+        ports: Vec<PortQueue>,
+        pipeline: Box<dyn Pipeline>,
+        burst: usize,
+        idle: Idle,
+        pending: usize,
     ) -> Self {
         let stats = Arc::new(WorkerStats::new(id, core, ports.len()));
         let pollfds = ports
@@ -111,12 +177,15 @@ impl Worker {
             core,
             pool,
             txq: (0..ports.len()).map(|_| ArrayVec::new()).collect(),
+            txq_ingress: (0..ports.len()).map(|_| ArrayVec::new()).collect(),
             ports,
             pipeline,
             stats,
             burst: burst.clamp(1, MAX_BURST),
             idle,
             rx: [Desc::default(); MAX_BURST],
+            rx_port: [0; MAX_BURST],
+            rx_meta: [Meta::default(); MAX_BURST],
             verdicts: [Verdict::Local; MAX_BURST],
             hists: Box::new(Hists::new()),
             last_publish: Instant::now(),
@@ -125,6 +194,9 @@ impl Worker {
             emitq: ArrayVec::new(),
             emit_failed: 0,
             last_tick: 0,
+            lot: Vec::with_capacity(pending),
+            lot_cap: pending,
+            park_ops: ArrayVec::new(),
         };
         w.publish_gauges();
         w
@@ -135,13 +207,18 @@ impl Worker {
         self.ports.iter().map(|p| p.outstanding()).sum()
     }
 
-    /// Checks that every frame is in exactly one place (between bursts).
-    pub fn frames_accounted(&self) -> bool {
-        self.pool.free_len() + self.frames_in_ports() == self.pool.total()
+    /// Frames parked by the pipeline.
+    pub fn frames_pending(&self) -> usize {
+        self.lot.len()
     }
 
-    /// One pass over all ports: service, receive a burst, process, send.
-    /// Returns the number of frames received.
+    /// Checks that every frame is in exactly one place (between bursts).
+    pub fn frames_accounted(&self) -> bool {
+        self.pool.free_len() + self.frames_in_ports() + self.lot.len() == self.pool.total()
+    }
+
+    /// One pass over all ports: timers, then per port service, receive a
+    /// burst, process, send. Returns the number of frames received.
     pub fn poll_once(&mut self) -> usize {
         let now = now_ns();
         if now.wrapping_sub(self.last_tick) >= TICK_NS {
@@ -168,7 +245,10 @@ impl Worker {
             }
             work += n;
             let t0 = Instant::now();
-            self.burst(p, n);
+            self.rx_port[..n].fill(p as u16);
+            self.run_pipeline(n, None);
+            self.dispatch(n, false);
+            self.settle_parked();
             let t1 = Instant::now();
             let _ = self
                 .hists
@@ -182,73 +262,110 @@ impl Worker {
         work
     }
 
-    /// Runs one burst of `n` frames received on port `p`.
+    /// Runs the pipeline over `rx[..n]`: a fresh burst (`at = None`) or
+    /// released frames resumed at a stage.
     #[inline]
-    fn burst(&mut self, p: usize, n: usize) {
-        let port = PortId(p as u16);
+    fn run_pipeline(&mut self, n: usize, at: Option<StageId>) {
         let now = now_ns();
-        {
-            let umem = &self.pool.umem;
-            let mut em = Emitter {
-                umem,
-                free: &mut self.pool.free,
-                q: &mut self.emitq,
-                nports: self.txq.len(),
-                failed: 0,
-            };
-            let mut pkts: ArrayVec<Packet<'_>, MAX_BURST> = ArrayVec::new();
-            for d in &self.rx[..n] {
-                let base = umem.chunk_of(d.addr);
-                // SAFETY: each descriptor of the burst names a distinct
-                // chunk that the worker owns from RX until dispatch below
-                // (frame accounting: one place per frame); the borrow ends
-                // with `pkts` at the end of this block.
-                let chunk = unsafe { umem.chunk_mut(d.addr) };
-                let head = ((d.addr - base) as u32).min(chunk.len() as u32);
-                let len = d.len.min(chunk.len() as u32 - head);
-                let pkt =
-                    Packet::new(chunk, head, len, port).expect("window clamped into the chunk");
-                pkts.push(pkt);
-            }
-            let mut cx = Ctx::new(now, &mut em);
-            self.pipeline
-                .process(&mut cx, &mut pkts, &mut self.verdicts[..n]);
-            drop(cx);
-            self.emit_failed += em.failed;
-            for (d, pk) in self.rx[..n].iter_mut().zip(pkts.iter()) {
-                d.addr = umem.chunk_of(d.addr) + pk.head() as u64;
-                d.len = pk.len() as u32;
-            }
-        }
-        self.dispatch(p, n);
-    }
-
-    /// Sends each frame where its verdict says and counts everything.
-    #[inline]
-    fn dispatch(&mut self, p: usize, n: usize) {
-        let stats = &*self.stats;
-        stats.begin();
-        let mut rx_bytes = 0u64;
+        let umem = &self.pool.umem;
+        let mut fx = Effects {
+            umem,
+            free: &mut self.pool.free,
+            q: &mut self.emitq,
+            ops: &mut self.park_ops,
+            nports: self.txq.len(),
+            failed: 0,
+        };
+        let mut pkts: ArrayVec<Packet<'_>, MAX_BURST> = ArrayVec::new();
         for i in 0..n {
             let d = self.rx[i];
-            rx_bytes += d.len as u64;
+            let base = umem.chunk_of(d.addr);
+            // SAFETY: each descriptor of the burst names a distinct chunk
+            // that the worker owns from RX (or unparking) until dispatch
+            // (frame accounting: one place per frame); the borrow ends with
+            // `pkts` at the end of this function.
+            let chunk = unsafe { umem.chunk_mut(d.addr) };
+            let head = ((d.addr - base) as u32).min(chunk.len() as u32);
+            let len = d.len.min(chunk.len() as u32 - head);
+            let Some(mut pkt) = Packet::new(chunk, head, len, PortId(self.rx_port[i])) else {
+                unreachable!("window clamped into the chunk")
+            };
+            if at.is_some() {
+                pkt.meta = self.rx_meta[i];
+            }
+            pkts.push(pkt);
+        }
+        let mut cx = Ctx::new(now, &mut fx);
+        match at {
+            None => self
+                .pipeline
+                .process(&mut cx, &mut pkts, &mut self.verdicts[..n]),
+            Some(s) => self
+                .pipeline
+                .resume(&mut cx, &mut pkts, &mut self.verdicts[..n], s),
+        }
+        self.emit_failed += fx.failed;
+        for ((d, m), pk) in self.rx[..n]
+            .iter_mut()
+            .zip(self.rx_meta[..n].iter_mut())
+            .zip(pkts.iter())
+        {
+            d.addr = umem.chunk_of(d.addr) + pk.head() as u64;
+            d.len = pk.len() as u32;
+            *m = pk.meta;
+        }
+    }
+
+    /// Sends each frame of `rx[..n]` where its verdict says and counts
+    /// everything. `resumed` frames were counted as received (and parked)
+    /// before, so they are counted as unparked instead.
+    #[inline]
+    fn dispatch(&mut self, n: usize, resumed: bool) {
+        let stats = &*self.stats;
+        stats.begin();
+        for i in 0..n {
+            let d = self.rx[i];
+            let p = self.rx_port[i] as usize;
+            if resumed {
+                bump(&stats.ports[p].unparked, 1);
+            } else {
+                bump(&stats.ports[p].rx, 1);
+                bump(&stats.ports[p].rx_bytes, d.len as u64);
+            }
             let reason = match self.verdicts[i] {
                 Verdict::Tx(q) => match self.txq.get_mut(q.index()) {
                     Some(batch) => {
                         batch.push(d);
+                        self.txq_ingress[q.index()].push(p as u16);
                         continue;
                     }
                     None => DropReason::TxNoSuchPort,
                 },
                 Verdict::Drop(r) => r,
-                Verdict::Local => DropReason::LocalUnhandled,
+                Verdict::Local => {
+                    // Consumed by xgw itself (ARP/NDP it learned from…).
+                    bump(&stats.ports[p].local, 1);
+                    self.pool.release(d.addr);
+                    continue;
+                }
+                Verdict::Park(token) => {
+                    if self.lot.len() < self.lot_cap {
+                        self.lot.push(Parked {
+                            desc: d,
+                            port: p as u16,
+                            meta: self.rx_meta[i],
+                            token,
+                        });
+                        bump(&stats.ports[p].parked, 1);
+                        continue;
+                    }
+                    DropReason::PendingFull
+                }
                 Verdict::Next(_) => DropReason::PipelineBadNext,
             };
             stats.drop_one(p, reason);
             self.pool.release(d.addr);
         }
-        bump(&stats.ports[p].rx, n as u64);
-        bump(&stats.ports[p].rx_bytes, rx_bytes);
         for q in 0..self.txq.len() {
             if self.txq[q].is_empty() {
                 continue;
@@ -258,16 +375,72 @@ impl Worker {
             let bytes: u64 = batch[..sent].iter().map(|d| d.len as u64).sum();
             bump(&stats.ports[q].tx, sent as u64);
             bump(&stats.ports[q].tx_bytes, bytes);
-            for d in &batch[sent..] {
+            for (d, &ingress) in batch[sent..].iter().zip(&self.txq_ingress[q][sent..]) {
                 // Counted on the ingress port, like every drop.
-                stats.drop_one(p, DropReason::TxRingFull);
+                stats.drop_one(ingress as usize, DropReason::TxRingFull);
                 self.pool.release(d.addr);
             }
             self.txq[q].clear();
+            self.txq_ingress[q].clear();
         }
-        bump(&stats.bursts, 1);
+        if !resumed {
+            bump(&stats.bursts, 1);
+        }
         self.flush_emitted();
         self.stats.end();
+    }
+
+    /// Carries out the release/discard requests stages made, running
+    /// released frames through the pipeline again (bounded: a request made
+    /// while resuming is served in the same loop, at most 8 rounds).
+    fn settle_parked(&mut self) {
+        for _ in 0..8 {
+            if self.park_ops.is_empty() {
+                return;
+            }
+            let ops = std::mem::take(&mut self.park_ops);
+            for op in ops {
+                match op {
+                    ParkOp::Discard(token, reason) => {
+                        self.stats.begin();
+                        let mut i = 0;
+                        while i < self.lot.len() {
+                            if self.lot[i].token == token {
+                                let f = self.lot.swap_remove(i);
+                                bump(&self.stats.ports[f.port as usize].unparked, 1);
+                                self.stats.drop_one(f.port as usize, reason);
+                                self.pool.release(f.desc.addr);
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        self.stats.end();
+                    }
+                    ParkOp::Release(token, at) => loop {
+                        // Gather up to a burst of this token's frames, in
+                        // the order they were parked.
+                        let mut n = 0;
+                        let mut i = 0;
+                        while i < self.lot.len() && n < MAX_BURST {
+                            if self.lot[i].token == token {
+                                let f = self.lot.remove(i);
+                                self.rx[n] = f.desc;
+                                self.rx_port[n] = f.port;
+                                self.rx_meta[n] = f.meta;
+                                n += 1;
+                            } else {
+                                i += 1;
+                            }
+                        }
+                        if n == 0 {
+                            break;
+                        }
+                        self.run_pipeline(n, Some(at));
+                        self.dispatch(n, true);
+                    },
+                }
+            }
+        }
     }
 
     /// Sends the frames stages made themselves (inside a stats section).
@@ -307,26 +480,27 @@ impl Worker {
     }
 
     /// Gives the pipeline its periodic turn (timers: retransmissions,
-    /// aging, announcements) and sends what it emitted.
+    /// aging, announcements), sends what it emitted and serves its
+    /// release/discard requests.
     fn tick(&mut self, now: u64) {
         self.last_tick = now;
-        let mut em = Emitter {
+        let mut fx = Effects {
             umem: &self.pool.umem,
             free: &mut self.pool.free,
             q: &mut self.emitq,
+            ops: &mut self.park_ops,
             nports: self.txq.len(),
             failed: 0,
         };
-        let mut cx = Ctx::new(now, &mut em);
+        let mut cx = Ctx::new(now, &mut fx);
         self.pipeline.tick(&mut cx);
-        drop(cx);
-        self.emit_failed += em.failed;
-        if self.emitq.is_empty() && self.emit_failed == 0 {
-            return;
+        self.emit_failed += fx.failed;
+        if !self.emitq.is_empty() || self.emit_failed > 0 {
+            self.stats.begin();
+            self.flush_emitted();
+            self.stats.end();
         }
-        self.stats.begin();
-        self.flush_emitted();
-        self.stats.end();
+        self.settle_parked();
     }
 
     fn publish_gauges(&self) {
@@ -337,7 +511,8 @@ impl Worker {
             .store(self.pool.free_len() as u64, Ordering::Relaxed);
         s.frames_in_ports
             .store(self.frames_in_ports() as u64, Ordering::Relaxed);
-        s.frames_pending.store(0, Ordering::Relaxed);
+        s.frames_pending
+            .store(self.lot.len() as u64, Ordering::Relaxed);
     }
 
     fn publish(&mut self, now: Instant) {
@@ -418,6 +593,14 @@ impl Worker {
 
     /// Returns frames from ports, flushes outputs and publishes final stats.
     pub fn shutdown(&mut self) {
+        self.stats.begin();
+        for f in std::mem::take(&mut self.lot) {
+            bump(&self.stats.ports[f.port as usize].unparked, 1);
+            self.stats
+                .drop_one(f.port as usize, DropReason::ShutdownFlush);
+            self.pool.release(f.desc.addr);
+        }
+        self.stats.end();
         for p in &mut self.ports {
             p.drain(&mut self.pool);
         }
@@ -445,7 +628,11 @@ mod tests {
     impl Pipeline for Emitting {
         fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
             for (p, v) in pkts.iter().zip(verdicts.iter_mut()) {
-                *v = if p.len() >= 14 { Verdict::Tx(PortId(1)) } else { Verdict::Drop(DropReason::L2Runt) };
+                *v = if p.len() >= 14 {
+                    Verdict::Tx(PortId(1))
+                } else {
+                    Verdict::Drop(DropReason::L2Runt)
+                };
             }
             assert!(cx.emit(PortId(0), &mut |b: &mut [u8]| {
                 b[..42].fill(0xee);
@@ -467,10 +654,23 @@ mod tests {
     #[test]
     fn emitted_frames_are_sent_counted_and_accounted() {
         let pool = FramePool::new(Umem::new(256, 2048, 0, false).unwrap());
-        let ports = vec![PortQueue::Mem(MemQueue::new(128, false)), PortQueue::Mem(MemQueue::new(128, false))];
-        let mut w = Worker::new(0, None, pool, ports, Box::new(Emitting { ticks: 0 }), 32, Idle::BusyPoll);
+        let ports = vec![
+            PortQueue::Mem(MemQueue::new(128, false)),
+            PortQueue::Mem(MemQueue::new(128, false)),
+        ];
+        let mut w = Worker::new(
+            0,
+            None,
+            pool,
+            ports,
+            Box::new(Emitting { ticks: 0 }),
+            32,
+            Idle::BusyPoll,
+        );
         for len in [60usize, 60, 10] {
-            let PortQueue::Mem(q) = &mut w.ports[0] else { unreachable!() };
+            let PortQueue::Mem(q) = &mut w.ports[0] else {
+                unreachable!()
+            };
             assert!(q.inject(&mut w.pool, &vec![1u8; len]));
         }
         assert_eq!(w.poll_once(), 3); // first poll also ticks
@@ -488,9 +688,116 @@ mod tests {
         assert_eq!(rx + emitted, tx + dropped);
         assert_eq!(w.stats.emit_failed.load(Ordering::Relaxed), 1);
         let mut out0 = Vec::new();
-        let PortQueue::Mem(q) = &mut w.ports[0] else { unreachable!() };
+        let PortQueue::Mem(q) = &mut w.ports[0] else {
+            unreachable!()
+        };
         q.take_tx(&mut w.pool, |b| out0.push(b.to_vec()));
         assert_eq!(out0, vec![vec![0xee; 42]]);
+        assert!(w.frames_accounted());
+    }
+
+    /// Parks long frames under token 1 and short ones under token 2; the
+    /// test then releases 1 (resumed frames go out on port 1) and discards 2.
+    struct Parking {
+        resumed: usize,
+        op: Option<(bool, u32)>,
+    }
+
+    impl Pipeline for Parking {
+        fn process(
+            &mut self,
+            _cx: &mut Ctx<'_>,
+            pkts: &mut [Packet<'_>],
+            verdicts: &mut [Verdict],
+        ) {
+            for (p, v) in pkts.iter_mut().zip(verdicts.iter_mut()) {
+                p.meta.nh = p.len() as u32;
+                *v = Verdict::Park(if p.len() > 30 { 1 } else { 2 });
+            }
+        }
+
+        fn resume(
+            &mut self,
+            _cx: &mut Ctx<'_>,
+            pkts: &mut [Packet<'_>],
+            verdicts: &mut [Verdict],
+            at: StageId,
+        ) {
+            assert_eq!(at, 3);
+            for (p, v) in pkts.iter().zip(verdicts.iter_mut()) {
+                assert_eq!(p.meta.nh as usize, p.len(), "metadata survives parking");
+                assert_eq!(p.port, PortId(0), "ingress port survives parking");
+                self.resumed += 1;
+                *v = Verdict::Tx(PortId(1));
+            }
+        }
+
+        fn tick(&mut self, cx: &mut Ctx<'_>) {
+            match self.op.take() {
+                Some((true, t)) => cx.release(t, 3),
+                Some((false, t)) => cx.discard(t, DropReason::L2Runt),
+                None => {}
+            }
+        }
+    }
+
+    #[test]
+    fn parked_frames_are_pending_then_released_or_discarded() {
+        let pool = FramePool::new(Umem::new(256, 2048, 0, false).unwrap());
+        let ports = vec![
+            PortQueue::Mem(MemQueue::new(128, false)),
+            PortQueue::Mem(MemQueue::new(128, false)),
+        ];
+        let pipe = Box::new(Parking {
+            resumed: 0,
+            op: None,
+        });
+        let mut w = Worker::with_pending(0, None, pool, ports, pipe, 32, Idle::BusyPoll, 4);
+        for len in [60usize, 61, 62, 20, 21] {
+            let PortQueue::Mem(q) = &mut w.ports[0] else {
+                unreachable!()
+            };
+            assert!(q.inject(&mut w.pool, &vec![1u8; len]));
+        }
+        assert_eq!(w.poll_once(), 5);
+        let total = |w: &Worker| {
+            let s = w.stats.snapshot();
+            let f = |g: fn(&crate::stats::PortSnapshot) -> u64| s.iter().map(g).sum::<u64>();
+            (
+                f(|p| p.rx),
+                f(|p| p.tx),
+                f(|p| p.dropped),
+                f(|p| p.parked - p.unparked),
+            )
+        };
+        // A lot of 4: the fifth frame is dropped as pending.full.
+        assert_eq!(total(&w), (5, 0, 1, 4));
+        assert_eq!(w.frames_pending(), 4);
+        assert!(w.frames_accounted());
+        // Release token 1: the three long frames (the fifth frame, a short
+        // one, found the lot full).
+        let release = |w: &mut Worker, op| {
+            w.last_tick = 0;
+            w.pipeline = Box::new(Parking {
+                resumed: 0,
+                op: Some(op),
+            });
+            w.poll_once();
+        };
+        release(&mut w, (true, 1));
+        assert_eq!(total(&w), (5, 3, 1, 1));
+        let mut out = Vec::new();
+        let PortQueue::Mem(q) = &mut w.ports[1] else {
+            unreachable!()
+        };
+        q.take_tx(&mut w.pool, |b| out.push(b.len()));
+        assert_eq!(out, vec![60, 61, 62], "released in the order parked");
+        release(&mut w, (false, 2));
+        assert_eq!(total(&w), (5, 3, 2, 0));
+        assert_eq!(
+            w.stats.snapshot()[0].drops[DropReason::PendingFull.index()],
+            1
+        );
         assert!(w.frames_accounted());
     }
 }

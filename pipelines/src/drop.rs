@@ -44,10 +44,10 @@ drop_reasons! {
     TxNoSuchPort = "tx.no_such_port": "a stage sent the frame to a port that is not configured (internal error)",
     /// A stage named a next stage that does not come after it.
     PipelineBadNext = "pipeline.bad_next": "a stage named a next stage that does not follow it (internal error)",
-    /// The frame is for xgw itself but this pipeline has no local handler.
-    LocalUnhandled = "local.unhandled": "frame addressed to xgw itself, but the pipeline has no local handler",
     /// A frame read from a capture does not fit in a UMEM chunk.
     RxOversize = "rx.oversize": "frame larger than a UMEM chunk minus headroom (captures only; AF_XDP enforces it in the kernel)",
+    /// The worker's lot for parked frames was full.
+    PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.
     ShutdownFlush = "engine.shutdown": "frame still queued inside xgw when the engine stopped",
 }

@@ -18,10 +18,16 @@ pub enum Verdict {
     Next(StageId),
     /// Transmit on this port.
     Tx(PortId),
-    /// Addressed to xgw itself; handed to the pipeline's local handler.
+    /// Consumed by xgw itself (an ARP reply or advertisement it learned
+    /// from); counted as `local`.
     Local,
     /// Drop and count under this reason.
     Drop(DropReason),
+    /// Hold the frame until the pipeline releases or discards `token`
+    /// (e.g. a neighbour being resolved). The engine keeps it, with its
+    /// port and metadata, in a bounded per-worker lot; when the lot is full
+    /// the frame is dropped as `pending.full`.
+    Park(u32),
 }
 
 /// Sends frames that a stage makes itself (ARP requests, Neighbor
@@ -31,6 +37,13 @@ pub enum Verdict {
 /// `false` if no frame could be had; the engine counts that.
 pub trait Emit {
     fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+
+    /// Re-runs every frame parked under `token` from stage `at`, right
+    /// after the current burst or tick.
+    fn release(&mut self, _token: u32, _at: StageId) {}
+
+    /// Drops every frame parked under `token`, counted under `reason`.
+    fn discard(&mut self, _token: u32, _reason: DropReason) {}
 }
 
 /// An emitter that refuses everything (pipelines that never emit).
@@ -80,6 +93,16 @@ impl<'a> Ctx<'a> {
     pub fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
         self.emit.emit(port, build)
     }
+
+    /// See [`Emit::release`].
+    pub fn release(&mut self, token: u32, at: StageId) {
+        self.emit.release(token, at)
+    }
+
+    /// See [`Emit::discard`].
+    pub fn discard(&mut self, token: u32, reason: DropReason) {
+        self.emit.discard(token, reason)
+    }
 }
 
 /// One processing step.
@@ -96,12 +119,27 @@ pub trait Stage: Send {
         sel: &[u16],
         verdicts: &mut [Verdict],
     );
+
+    /// Timers, about every 10 ms (see [`Pipeline::tick`]).
+    fn tick(&mut self, _cx: &mut Ctx<'_>) {}
 }
 
 /// What the engine's burst runner calls: one verdict per frame, final
-/// (`Tx`, `Local` or `Drop`; never `Next`).
+/// (`Tx`, `Local`, `Drop` or `Park`; never `Next`).
 pub trait Pipeline: Send {
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]);
+
+    /// Runs released frames (see [`Verdict::Park`]) from stage `at`.
+    fn resume(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        verdicts: &mut [Verdict],
+        at: StageId,
+    ) {
+        let _ = at;
+        self.process(cx, pkts, verdicts)
+    }
 
     /// Called about every 10 ms, between bursts: timers (retransmissions,
     /// aging, periodic announcements). May emit frames.
@@ -141,13 +179,25 @@ impl Graph {
     }
 }
 
-impl Pipeline for Graph {
-    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+impl Graph {
+    fn run_from(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        verdicts: &mut [Verdict],
+        at: usize,
+    ) {
         let n = pkts.len().min(verdicts.len()).min(MAX_BURST);
         let (pkts, verdicts) = (&mut pkts[..n], &mut verdicts[..n]);
-        // Stage 0 sees the whole burst.
-        self.stages[0].process(cx, pkts, &IDENTITY[..n], verdicts);
-        for s in 1..self.stages.len() {
+        let first = if at == 0 {
+            // Stage 0 sees the whole burst.
+            self.stages[0].process(cx, pkts, &IDENTITY[..n], verdicts);
+            1
+        } else {
+            verdicts.fill(Verdict::Next(at.min(StageId::MAX as usize) as StageId));
+            at
+        };
+        for s in first..self.stages.len() {
             let mut k = 0;
             for (i, v) in verdicts.iter_mut().enumerate() {
                 match *v {
@@ -169,6 +219,28 @@ impl Pipeline for Graph {
             if let Verdict::Next(_) = v {
                 *v = Verdict::Drop(DropReason::PipelineBadNext);
             }
+        }
+    }
+}
+
+impl Pipeline for Graph {
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+        self.run_from(cx, pkts, verdicts, 0)
+    }
+
+    fn resume(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        verdicts: &mut [Verdict],
+        at: StageId,
+    ) {
+        self.run_from(cx, pkts, verdicts, at as usize)
+    }
+
+    fn tick(&mut self, cx: &mut Ctx<'_>) {
+        for s in &mut self.stages {
+            s.tick(cx);
         }
     }
 }

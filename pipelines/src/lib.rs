@@ -8,6 +8,7 @@ pub mod drop;
 pub mod graph;
 pub mod l2fwd;
 pub mod packet;
+pub mod router;
 pub mod wire;
 
 pub use drop::DropReason;

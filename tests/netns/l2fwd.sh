@@ -14,7 +14,7 @@
 #      counted by sequence number in B (and a smaller one B->A)
 #   c. xgw's counters equal the kernels' (deltas over the test window):
 #      west.rx = A tx, east.tx = B rx, east.rx = B tx, west.tx = A rx;
-#      totals.rx + emitted = tx + dropped + pending; no drops anywhere
+#      totals.rx + emitted = tx + local + dropped + pending; no drops anywhere
 #   d. SIGTERM: exit status 0, no XDP program left, traffic stops crossing
 #   e. kill -9: no XDP program left (bpf_link); a fresh xgw starts on the
 #      same interfaces and forwards again
@@ -263,9 +263,10 @@ account() {
   local T=$XT_WORK/after.json rx tx dr pe
   rx=$(xt_json "$T" 'd["totals"]["rx"]'); tx=$(xt_json "$T" 'd["totals"]["tx"]')
   dr=$(xt_json "$T" 'd["totals"]["dropped"]'); pe=$(xt_json "$T" 'd["totals"]["pending"]')
-  em=$(xt_json "$T" 'd["totals"]["emitted"]')
+  em=$(xt_json "$T" 'd["totals"]["emitted"]'); lo=$(xt_json "$T" 'd["totals"]["local"]')
   check_eq "$label: the L2 forwarder originates no frames (totals.emitted)" 0 "$em"
-  check_eq "$label: totals.rx + emitted = tx + dropped + pending ($tx + $dr + $pe)" "$((rx + em))" "$((tx + dr + pe))"
+  check_eq "$label: the L2 forwarder consumes no frames (totals.local)" 0 "$lo"
+  check_eq "$label: totals.rx + emitted = tx + local + dropped + pending ($tx + $lo + $dr + $pe)" "$((rx + em))" "$((tx + lo + dr + pe))"
   check_eq "$label: totals.pending once traffic settled" 0 "$pe"
   check_eq "$label: xgw totals.dropped in window" 0 "$(td dropped)"
   if (($(td dropped) != 0)); then

@@ -1,0 +1,564 @@
+//! The neighbour cache (RFC 826 / RFC 4861 §7.3), one per worker.
+//!
+//! A fixed-capacity open-addressing table (linear probing, backward-shift
+//! deletion): nothing is allocated after start, and a lookup is a hash and
+//! one or two probes. States, with the simplification we document:
+//!
+//! - `Incomplete`: a request/solicitation is out; frames for it are parked
+//!   (bounded per entry); retransmitted every `RETRANS` up to `MAX_PROBES`,
+//!   then the entry is removed and its frames dropped as
+//!   `neigh.resolution_failed`.
+//! - `Reachable`: confirmed within `REACHABLE_TIME`.
+//! - `Stale`: older, still used for forwarding. The first use starts a
+//!   delay (`DELAY`) after which unicast probes are sent (RFC 4861's DELAY
+//!   and PROBE states merged into `Probe`); a reply makes it `Reachable`,
+//!   no reply after `MAX_PROBES` removes it.
+//! - `Static`: from the config; never changes.
+//!
+//! Workers learn independently; what one learns from a reply is broadcast
+//! to the others through [`NeighborBus`] (bounded lock-free queues), so a
+//! reply landing on another worker's queue still completes resolution.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use super::spec::IfaceId;
+use crate::wire::ethernet::MacAddr;
+
+pub const REACHABLE_TIME_NS: u64 = 30_000_000_000;
+pub const RETRANS_NS: u64 = 1_000_000_000;
+pub const DELAY_NS: u64 = 5_000_000_000;
+pub const MAX_PROBES: u8 = 3;
+/// Frames parked per unresolved neighbour (Linux's default unres_qlen_bytes
+/// is about 100 kB; we count frames).
+pub const MAX_PARKED_PER_ENTRY: u16 = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Incomplete,
+    Reachable,
+    Stale,
+    Probe,
+    Static,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Incomplete => "INCOMPLETE",
+            State::Reachable => "REACHABLE",
+            State::Stale => "STALE",
+            State::Probe => "PROBE",
+            State::Static => "PERMANENT",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub iface: IfaceId,
+    pub ip: IpAddr,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub key: Key,
+    pub mac: MacAddr,
+    pub state: State,
+    /// Last confirmation (or creation).
+    pub confirmed_ns: u64,
+    /// When the next probe is due (Incomplete/Probe), or the delay ends.
+    pub next_ns: u64,
+    pub probes: u8,
+    /// Frames parked waiting for this entry.
+    pub parked: u16,
+    /// Park token (stable while the entry lives).
+    pub token: u32,
+}
+
+/// What to do with a frame for a next hop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Send to this MAC.
+    Hit(MacAddr),
+    /// Send to this MAC and also probe it now (entry went to Probe).
+    HitProbe(MacAddr),
+    /// Park under this token; `probe` says whether to send a request now.
+    Park { token: u32, probe: bool },
+    /// The entry's pending queue is full.
+    QueueFull,
+    /// The table is full of entries that cannot be evicted.
+    TableFull,
+}
+
+/// Something a timer decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Send a (multicast) request / solicitation again.
+    Retransmit(Key),
+    /// Send a unicast probe to the known MAC.
+    Probe(Key, MacAddr),
+    /// Resolution failed: drop the frames parked under the token.
+    Failed(Key, u32),
+}
+
+/// A learned binding, as broadcast between workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub key: Key,
+    pub mac: MacAddr,
+    /// A solicited reply (confirms reachability) rather than a hint.
+    pub confirmed: bool,
+}
+
+/// Per-worker inboxes for learned bindings.
+pub struct NeighborBus {
+    inboxes: Vec<ArrayQueue<Learned>>,
+}
+
+impl NeighborBus {
+    pub fn new(workers: usize) -> Arc<Self> {
+        Arc::new(NeighborBus {
+            inboxes: (0..workers.max(1)).map(|_| ArrayQueue::new(1024)).collect(),
+        })
+    }
+
+    /// Tells every worker but `from`. A full inbox loses the message; that
+    /// worker then resolves by itself.
+    pub fn publish(&self, from: usize, l: Learned) {
+        for (i, q) in self.inboxes.iter().enumerate() {
+            if i != from {
+                let _ = q.push(l);
+            }
+        }
+    }
+
+    pub fn take(&self, worker: usize) -> Option<Learned> {
+        self.inboxes.get(worker)?.pop()
+    }
+}
+
+fn hash(k: &Key) -> u64 {
+    // A multiply-xorshift mix of the key (not adversary-resistant; the
+    // table is bounded and entries need a request/reply to be created).
+    let ip = match k.ip {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a) ^ (1 << 127),
+    };
+    let mut h = (ip as u64) ^ ((ip >> 64) as u64).rotate_left(29) ^ ((k.iface as u64) << 48);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+pub struct NeighCache {
+    slots: Vec<Option<Entry>>,
+    mask: usize,
+    len: usize,
+    max: usize,
+    next_token: u32,
+}
+
+impl NeighCache {
+    /// A cache holding up to `max` entries (table sized 2× for probing).
+    pub fn new(max: usize) -> Self {
+        let size = (max.max(8) * 2).next_power_of_two();
+        NeighCache {
+            slots: vec![None; size],
+            mask: size - 1,
+            len: 0,
+            max: max.max(8),
+            next_token: 1,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn find(&self, k: &Key) -> Result<usize, usize> {
+        let mut i = hash(k) as usize & self.mask;
+        loop {
+            match &self.slots[i] {
+                Some(e) if e.key == *k => return Ok(i),
+                Some(_) => i = (i + 1) & self.mask,
+                None => return Err(i),
+            }
+        }
+    }
+
+    pub fn get(&self, k: &Key) -> Option<&Entry> {
+        self.find(k).ok().and_then(|i| self.slots[i].as_ref())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.iter().flatten()
+    }
+
+    fn remove_at(&mut self, mut i: usize) -> Option<Entry> {
+        let out = self.slots[i].take();
+        self.len -= out.is_some() as usize;
+        // Backward-shift deletion keeps probe chains intact.
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let Some(e) = self.slots[j] else { break };
+            let home = hash(&e.key) as usize & self.mask;
+            // Move e into the hole if its home is not in (i, j].
+            let in_range = if i <= j {
+                home > i && home <= j
+            } else {
+                home > i || home <= j
+            };
+            if !in_range {
+                self.slots[i] = self.slots[j].take();
+                i = j;
+            }
+        }
+        out
+    }
+
+    pub fn remove(&mut self, k: &Key) -> Option<Entry> {
+        let i = self.find(k).ok()?;
+        self.remove_at(i)
+    }
+
+    fn insert_new(&mut self, e: Entry) -> bool {
+        if self.len >= self.max && !self.evict_one() {
+            return false;
+        }
+        match self.find(&e.key) {
+            Ok(i) => self.slots[i] = Some(e),
+            Err(i) => {
+                self.slots[i] = Some(e);
+                self.len += 1;
+            }
+        }
+        true
+    }
+
+    /// Drops the oldest Stale entry with nothing parked, if any.
+    fn evict_one(&mut self) -> bool {
+        let victim = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+            .filter(|(_, e)| e.state == State::Stale && e.parked == 0)
+            .min_by_key(|(_, e)| e.confirmed_ns)
+            .map(|(i, _)| i);
+        match victim {
+            Some(i) => {
+                self.remove_at(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token(&mut self) -> u32 {
+        let t = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1).max(1);
+        t
+    }
+
+    /// Adds a static entry from the config.
+    pub fn add_static(&mut self, key: Key, mac: MacAddr) -> bool {
+        let token = self.token();
+        self.insert_new(Entry {
+            key,
+            mac,
+            state: State::Static,
+            confirmed_ns: 0,
+            next_ns: 0,
+            probes: 0,
+            parked: 0,
+            token,
+        })
+    }
+
+    /// The forwarding decision for a frame whose next hop is `k`.
+    pub fn lookup(&mut self, k: Key, now: u64) -> Lookup {
+        match self.find(&k) {
+            Ok(i) => {
+                let Some(e) = self.slots[i].as_mut() else {
+                    return Lookup::TableFull;
+                };
+                match e.state {
+                    State::Static | State::Probe => Lookup::Hit(e.mac),
+                    State::Reachable if now.saturating_sub(e.confirmed_ns) < REACHABLE_TIME_NS => {
+                        Lookup::Hit(e.mac)
+                    }
+                    State::Reachable | State::Stale => {
+                        // First use of a stale entry: probe after a delay.
+                        e.state = State::Probe;
+                        e.probes = 0;
+                        e.next_ns = now + DELAY_NS;
+                        Lookup::Hit(e.mac)
+                    }
+                    State::Incomplete => {
+                        if e.parked >= MAX_PARKED_PER_ENTRY {
+                            return Lookup::QueueFull;
+                        }
+                        e.parked += 1;
+                        Lookup::Park {
+                            token: e.token,
+                            probe: false,
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                let token = self.token();
+                let e = Entry {
+                    key: k,
+                    mac: MacAddr::default(),
+                    state: State::Incomplete,
+                    confirmed_ns: now,
+                    next_ns: now + RETRANS_NS,
+                    probes: 1,
+                    parked: 1,
+                    token,
+                };
+                if self.insert_new(e) {
+                    Lookup::Park { token, probe: true }
+                } else {
+                    Lookup::TableFull
+                }
+            }
+        }
+    }
+
+    /// Records a binding seen on the wire. `confirmed`: a reply to our
+    /// request (or a solicited advertisement) rather than a hint from a
+    /// request/unsolicited message. `create`: whether an unknown neighbour
+    /// may be added (RFC 826's merge rule: only when the packet was for us).
+    /// Returns the park token to release if the entry was waiting.
+    pub fn learn(
+        &mut self,
+        key: Key,
+        mac: MacAddr,
+        confirmed: bool,
+        create: bool,
+        now: u64,
+    ) -> Option<u32> {
+        match self.find(&key) {
+            Ok(i) => {
+                let e = self.slots[i].as_mut()?;
+                match e.state {
+                    State::Static => None,
+                    State::Incomplete => {
+                        e.mac = mac;
+                        e.state = if confirmed {
+                            State::Reachable
+                        } else {
+                            State::Stale
+                        };
+                        e.confirmed_ns = now;
+                        e.probes = 0;
+                        let parked = std::mem::take(&mut e.parked);
+                        (parked > 0).then_some(e.token)
+                    }
+                    _ => {
+                        let changed = e.mac != mac;
+                        e.mac = mac;
+                        if confirmed {
+                            e.state = State::Reachable;
+                            e.confirmed_ns = now;
+                            e.probes = 0;
+                        } else if changed {
+                            e.state = State::Stale;
+                        }
+                        None
+                    }
+                }
+            }
+            Err(_) if create => {
+                let token = self.token();
+                let state = if confirmed {
+                    State::Reachable
+                } else {
+                    State::Stale
+                };
+                self.insert_new(Entry {
+                    key,
+                    mac,
+                    state,
+                    confirmed_ns: now,
+                    next_ns: 0,
+                    probes: 0,
+                    parked: 0,
+                    token,
+                });
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Runs timers; calls `f` for each thing to do (at most `budget`).
+    pub fn tick(&mut self, now: u64, budget: usize, mut f: impl FnMut(Timer)) {
+        let mut done = 0;
+        let mut i = 0;
+        while i < self.slots.len() && done < budget {
+            let Some(e) = self.slots[i].as_mut() else {
+                i += 1;
+                continue;
+            };
+            match e.state {
+                State::Incomplete if now >= e.next_ns => {
+                    if e.probes >= MAX_PROBES {
+                        let (k, t) = (e.key, e.token);
+                        self.remove_at(i);
+                        f(Timer::Failed(k, t));
+                        done += 1;
+                        continue; // slot i now holds a shifted entry
+                    }
+                    e.probes += 1;
+                    e.next_ns = now + RETRANS_NS;
+                    f(Timer::Retransmit(e.key));
+                    done += 1;
+                }
+                State::Probe if now >= e.next_ns => {
+                    if e.probes >= MAX_PROBES {
+                        self.remove_at(i);
+                        done += 1;
+                        continue;
+                    }
+                    e.probes += 1;
+                    e.next_ns = now + RETRANS_NS;
+                    f(Timer::Probe(e.key, e.mac));
+                    done += 1;
+                }
+                State::Reachable if now.saturating_sub(e.confirmed_ns) >= REACHABLE_TIME_NS => {
+                    e.state = State::Stale;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(i: u32) -> Key {
+        Key {
+            iface: 0,
+            ip: IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)),
+        }
+    }
+    const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    #[test]
+    fn resolution_lifecycle() {
+        let mut c = NeighCache::new(16);
+        let Lookup::Park { token, probe: true } = c.lookup(k(1), 0) else {
+            panic!()
+        };
+        assert_eq!(
+            c.lookup(k(1), 1),
+            Lookup::Park {
+                token,
+                probe: false
+            }
+        );
+        assert_eq!(c.get(&k(1)).unwrap().parked, 2);
+        // A hint from an unrelated host does not create entries…
+        assert_eq!(c.learn(k(2), M, false, false, 2), None);
+        assert!(c.get(&k(2)).is_none());
+        // …but the reply completes the waiting one and releases its frames.
+        assert_eq!(c.learn(k(1), M, true, false, 3), Some(token));
+        assert_eq!(c.lookup(k(1), 4), Lookup::Hit(M));
+        // After the reachable time it is used once more, then probed.
+        assert_eq!(c.lookup(k(1), 3 + REACHABLE_TIME_NS), Lookup::Hit(M));
+        assert_eq!(c.get(&k(1)).unwrap().state, State::Probe);
+        let mut probes = Vec::new();
+        let t0 = 3 + REACHABLE_TIME_NS + DELAY_NS;
+        for s in 0..5u64 {
+            c.tick(t0 + s * RETRANS_NS, 10, |t| probes.push(t));
+        }
+        assert_eq!(probes.len(), 3, "{probes:?}");
+        assert!(c.get(&k(1)).is_none(), "no answer to the probes: removed");
+    }
+
+    #[test]
+    fn unanswered_resolution_fails_and_frames_are_bounded() {
+        let mut c = NeighCache::new(16);
+        let Lookup::Park { token, .. } = c.lookup(k(5), 0) else {
+            panic!()
+        };
+        for _ in 1..MAX_PARKED_PER_ENTRY {
+            assert!(matches!(c.lookup(k(5), 0), Lookup::Park { .. }));
+        }
+        assert_eq!(c.lookup(k(5), 0), Lookup::QueueFull);
+        let mut ev = Vec::new();
+        for s in 1..=4u64 {
+            c.tick(s * RETRANS_NS, 10, |t| ev.push(t));
+        }
+        assert_eq!(
+            ev.iter()
+                .filter(|t| matches!(t, Timer::Retransmit(_)))
+                .count(),
+            2
+        );
+        assert_eq!(ev.last(), Some(&Timer::Failed(k(5), token)));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn bounded_table_evicts_only_stale_and_deletes_cleanly() {
+        let mut c = NeighCache::new(8);
+        for i in 0..8 {
+            c.learn(k(i), M, false, true, i as u64);
+        }
+        assert_eq!(c.len(), 8);
+        // Full of stale entries: the oldest goes to make room.
+        assert!(matches!(c.lookup(k(100), 50), Lookup::Park { .. }));
+        assert!(c.get(&k(0)).is_none());
+        // Remove everything in a scrambled order; lookups stay right.
+        for i in [3u32, 7, 1, 100, 5, 2, 6, 4] {
+            assert!(c.remove(&k(i)).is_some(), "{i}");
+            for j in 0..8u32 {
+                if let Some(e) = c.get(&k(j)) {
+                    assert_eq!(e.key, k(j));
+                }
+            }
+        }
+        assert!(c.is_empty());
+        assert!(c.add_static(k(9), M));
+        assert_eq!(c.learn(k(9), MacAddr([2; 6]), true, true, 0), None);
+        assert_eq!(
+            c.lookup(k(9), 0),
+            Lookup::Hit(M),
+            "static entries never change"
+        );
+    }
+
+    #[test]
+    fn bus_delivers_to_others_only() {
+        let bus = NeighborBus::new(3);
+        bus.publish(
+            1,
+            Learned {
+                key: k(1),
+                mac: M,
+                confirmed: true,
+            },
+        );
+        assert!(bus.take(1).is_none());
+        assert!(bus.take(0).is_some());
+        assert!(bus.take(2).is_some());
+        assert!(bus.take(7).is_none());
+    }
+}
