@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use xgw_pipelines::l2fwd::{L2Fwd, Side};
+use xgw_pipelines::router::neigh::NeighborBus;
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::{Graph, Pipeline, PortId};
 
@@ -68,6 +69,8 @@ pub struct Built {
 pub fn build_pipeline(
     cfg: &Config,
     macs: &[Option<MacAddr>],
+    worker: usize,
+    bus: &Arc<NeighborBus>,
 ) -> Result<Box<dyn Pipeline>, EngineError> {
     Ok(match &cfg.pipeline {
         PipelineCfg::L2fwd { mode, pairs } => {
@@ -84,7 +87,10 @@ pub fn build_pipeline(
         }
         PipelineCfg::Router(r) => {
             let spec = r.spec(macs).map_err(EngineError::Setup)?;
-            xgw_pipelines::router::build(&spec).map_err(EngineError::Setup)?
+            Box::new(
+                xgw_pipelines::router::build_worker(&spec, worker, bus.clone())
+                    .map_err(EngineError::Setup)?,
+            )
         }
     })
 }
@@ -172,6 +178,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
     }
     let macs: Vec<Option<MacAddr>> = infos.iter().map(|i| i.mac).collect();
 
+    let bus = NeighborBus::new(cfg.cores.len());
     let mut workers = Vec::new();
     for (w, &core) in cfg.cores.iter().enumerate() {
         let open = |bind_override: Option<BindRequest>| -> Result<(FramePool, Vec<PortQueue>), EngineError> {
@@ -249,7 +256,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
                 tracing::info!(worker = w, port = %infos[i].name, bind = x.mode().as_str(), fd = x.fd().as_raw_fd(), "AF_XDP socket bound");
             }
         }
-        let pipeline = build_pipeline(cfg, &macs)?;
+        let pipeline = build_pipeline(cfg, &macs, w, &bus)?;
         workers.push(Worker::new(
             w,
             Some(core),

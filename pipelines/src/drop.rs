@@ -46,6 +46,42 @@ drop_reasons! {
     PipelineBadNext = "pipeline.bad_next": "a stage named a next stage that does not follow it (internal error)",
     /// A frame read from a capture does not fit in a UMEM chunk.
     RxOversize = "rx.oversize": "frame larger than a UMEM chunk minus headroom (captures only; AF_XDP enforces it in the kernel)",
+    // ---- router: parse / classify
+    L2NotForUs = "l2.not_for_us": "unicast frame for another host's MAC address",
+    L2NoInterface = "l2.no_interface": "frame on a port/VLAN with no interface configured",
+    L2UnknownEthertype = "l2.unknown_ethertype": "EtherType the router does not handle (not ARP, IPv4 or IPv6)",
+    ArpMalformed = "arp.malformed": "ARP packet that is not Ethernet/IPv4 or is truncated",
+    ArpNotForUs = "arp.not_for_us": "ARP request for an address that is not ours",
+    Ip4Malformed = "ip4.malformed": "IPv4 header truncated or invalid (version, IHL, total length)",
+    Ip4BadChecksum = "ip4.bad_checksum": "IPv4 header checksum is wrong",
+    Ip4MartianSource = "ip4.martian_source": "IPv4 source is multicast, broadcast, 0.0.0.0 or loopback",
+    Ip4NotForwarded = "ip4.multicast_not_forwarded": "IPv4 multicast/broadcast not addressed to us (no multicast routing)",
+    Ip6Malformed = "ip6.malformed": "IPv6 header truncated or not version 6",
+    Ip6BadExtHeader = "ip6.bad_ext_header": "IPv6 extension header chain truncated, too long or misordered",
+    Ip6MartianSource = "ip6.martian_source": "IPv6 source is multicast or loopback",
+    Ip6NotForwarded = "ip6.multicast_not_forwarded": "IPv6 multicast not for us (no multicast routing)",
+    Ip6LinkLocalNotForwarded = "ip6.link_local_not_forwarded": "IPv6 packet with a link-local source or destination cannot be forwarded (RFC 4291)",
+    // ---- router: local delivery
+    LocalFragment = "local.fragment": "fragmented packet addressed to xgw itself (no reassembly)",
+    LocalNoService = "local.no_service": "TCP or other traffic to xgw's own address with nothing listening",
+    LocalEchoToBroadcast = "local.echo_to_broadcast": "ICMP echo to a broadcast address is ignored",
+    IcmpBadChecksum = "icmp.bad_checksum": "ICMP/ICMPv6 message with a wrong checksum",
+    NdpInvalid = "ndp.invalid": "Neighbor Discovery message failing RFC 4861 validation (hop limit, code, options)",
+    NdpNotForUs = "ndp.not_for_us": "Neighbor Solicitation for a target that is not ours",
+    // ---- router: forwarding
+    RpfStrict = "rpf.strict_failed": "strict reverse-path check: the route back to the source uses another interface",
+    RpfLoose = "rpf.loose_failed": "loose reverse-path check: no usable route back to the source",
+    RouteBlackhole = "route.blackhole": "destination matched a blackhole route",
+    RouteNone = "route.no_route": "no route to the destination (ICMP error not sent)",
+    FragOptions = "ip4.frag_with_options": "IPv4 packet with options (IHL > 5) needs fragmenting; xgw fragments only option-less packets",
+    IcmpRateLimited = "icmp.rate_limited": "an ICMP error was due but the per-worker rate limit was exhausted",
+    IcmpSuppressed = "icmp.suppressed": "an ICMP error was due but not allowed (about an ICMP error, a fragment, or to/from multicast)",
+    IcmpNoSource = "icmp.no_source": "an ICMP error was due but the interface has no address of that family to send it from",
+    // ---- router: neighbours
+    NeighQueueFull = "neigh.queue_full": "frames waiting for this neighbour's resolution exceeded the per-neighbour limit",
+    NeighTableFull = "neigh.table_full": "the neighbour table is full of entries that cannot be evicted",
+    NeighFailed = "neigh.resolution_failed": "the next hop never answered ARP / Neighbor Solicitation",
+    NeighNoSource = "neigh.no_source_address": "cannot resolve: the egress interface has no address of that family",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod drop;
+pub mod fib;
 pub mod graph;
 pub mod l2fwd;
 pub mod packet;

@@ -57,6 +57,11 @@ impl Meta {
     pub const L2_MULTICAST: u8 = 1 << 2;
     /// Destination IP is multicast (or IPv4 broadcast).
     pub const L3_MULTICAST: u8 = 1 << 3;
+    /// Made or rewritten by xgw itself (an echo reply, an ICMP error): not
+    /// subject to TTL decrement, reverse-path checks or further ICMP errors.
+    pub const ORIGINATED: u8 = 1 << 4;
+    /// Larger than the egress MTU with DF clear: fragment on the way out.
+    pub const NEEDS_FRAG: u8 = 1 << 5;
 }
 
 /// One frame: a view into its chunk plus the metadata stages fill in.

@@ -1,15 +1,327 @@
 //! The router core: parse/classify, local delivery (ARP, NDP, ICMP echo),
-//! IPv4/IPv6 forwarding, ICMP errors, neighbour resolution, reverse-path
-//! filtering.
+//! IPv4/IPv6 forwarding with ICMP errors and reverse-path filtering, and
+//! neighbour resolution with a pending queue.
+//!
+//! One [`Router`] per worker owns its tables (interfaces, FIB, neighbour
+//! cache), so its steps share state without locks. It runs like a
+//! [`crate::Graph`]: each step takes the frames whose verdict names it.
+//!
+//! ```text
+//!  PARSE ─┬─ ARP ───────────────(reply)────────────────┐
+//!         ├─ LOCAL4 (echo, errors) ──┐                  │
+//!         ├─ LOCAL6 (NDP, echo) ─────┼─(reply)──┐       │
+//!         ├─ FWD4 ◄──────────────────┘          │       │
+//!         └─ FWD6 ◄─────────────────────────────┘       │
+//!              └──► RESOLVE (neighbour, MAC/VLAN) ──► Tx ◄┘
+//! ```
+//! Internally every frame is untagged after PARSE (a VLAN tag is removed
+//! and remembered as the ingress interface); RESOLVE writes the egress
+//! Ethernet header, with a tag if the egress interface has one.
 
+pub mod forward;
+pub mod icmp;
+pub mod local;
+pub mod neigh;
+pub mod parse;
+pub mod resolve;
 pub mod spec;
 
-/// Builds the router pipeline for one worker.
-pub fn build(_spec: &spec::RouterSpec) -> Result<Box<dyn crate::Pipeline>, String> {
-    Err(
-        "pipeline.kind = \"router\": the router's forwarding stages are not in this build yet \
-         (configuration is validated; see issue 3)"
-            .into(),
-    )
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::fib::{Fib4, Fib6, NextHopId};
+use crate::graph::StageId;
+use crate::wire::ethernet::MacAddr;
+use crate::{Ctx, DropReason, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
+use neigh::{NeighCache, NeighborBus};
+use spec::{IfaceId, IfaceSpec, RouteTarget, RouterSpec};
+
+pub const PARSE: StageId = 0;
+pub const ARP: StageId = 1;
+pub const LOCAL4: StageId = 2;
+pub const LOCAL6: StageId = 3;
+pub const FWD4: StageId = 4;
+pub const FWD6: StageId = 5;
+pub const RESOLVE: StageId = 6;
+const STEPS: usize = 7;
+
+/// Internal L2 header length (VLAN tags are stripped at parse).
+pub const L2: usize = 14;
+
+/// A resolved route target, indexed by [`NextHopId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    Via { iface: IfaceId, gateway: IpAddr },
+    Connected { iface: IfaceId },
+    Blackhole,
+    Unreachable,
 }
-pub mod neigh;
+
+/// ICMP error token bucket (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8).
+pub struct RateLimit {
+    tokens: u64,
+    burst: u64,
+    per_sec: u64,
+    last_ns: u64,
+}
+
+impl RateLimit {
+    pub fn new(per_sec: u64, burst: u64) -> Self {
+        RateLimit {
+            tokens: burst,
+            burst,
+            per_sec,
+            last_ns: 0,
+        }
+    }
+
+    pub fn take(&mut self, now: u64) -> bool {
+        let elapsed = now.saturating_sub(self.last_ns);
+        let add = elapsed.saturating_mul(self.per_sec) / 1_000_000_000;
+        if add > 0 {
+            self.tokens = (self.tokens + add).min(self.burst);
+            self.last_ns = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// The router pipeline of one worker.
+pub struct Router {
+    pub(crate) ifaces: Vec<IfaceSpec>,
+    /// Per port: (VLAN, interface) pairs.
+    by_port: Vec<Vec<(u16, IfaceId)>>,
+    pub(crate) local4: Vec<(Ipv4Addr, IfaceId)>,
+    pub(crate) local6: Vec<(Ipv6Addr, IfaceId)>,
+    pub(crate) fib4: Fib4,
+    pub(crate) fib6: Fib6,
+    pub(crate) nexthops: Vec<NextHop>,
+    pub(crate) neigh: NeighCache,
+    pub(crate) bus: Arc<NeighborBus>,
+    pub(crate) worker: usize,
+    pub(crate) icmp_limit: RateLimit,
+    announced: bool,
+    sel: [u16; MAX_BURST],
+}
+
+/// Builds the router pipeline for worker `worker` of `workers`, sharing
+/// `bus` with the others.
+pub fn build_worker(
+    spec: &RouterSpec,
+    worker: usize,
+    bus: Arc<NeighborBus>,
+) -> Result<Router, String> {
+    let mut by_port: Vec<Vec<(u16, IfaceId)>> = vec![Vec::new(); MAX_PORTS];
+    let mut local4 = Vec::new();
+    let mut local6 = Vec::new();
+    for (i, f) in spec.ifaces.iter().enumerate() {
+        let id = i as IfaceId;
+        by_port
+            .get_mut(f.port.index())
+            .ok_or_else(|| format!("interface {}: port out of range", f.name))?
+            .push((f.vlan, id));
+        local4.extend(f.ipv4.iter().map(|&(a, _)| (a, id)));
+        local6.extend(f.ipv6.iter().map(|&(a, _)| (a, id)));
+        local6.push((f.link_local, id));
+    }
+    // Next hops 0..n are "connected on interface i": link-local
+    // destinations are routed by interface with them.
+    let mut nexthops: Vec<NextHop> = (0..spec.ifaces.len())
+        .map(|i| NextHop::Connected {
+            iface: i as IfaceId,
+        })
+        .collect();
+    let mut fib4 = Fib4::new();
+    let mut fib6 = Fib6::new();
+    for r in spec.all_routes() {
+        let nh = match r.target {
+            RouteTarget::Via { gateway, iface } => NextHop::Via { iface, gateway },
+            RouteTarget::Connected { iface } => NextHop::Connected { iface },
+            RouteTarget::Blackhole => NextHop::Blackhole,
+            RouteTarget::Unreachable => NextHop::Unreachable,
+        };
+        // fe80::/64 is per interface: link-local destinations are routed
+        // by interface, never through the FIB.
+        if matches!(r.prefix, IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80) {
+            continue;
+        }
+        let id = nexthops.iter().position(|&n| n == nh).unwrap_or_else(|| {
+            nexthops.push(nh);
+            nexthops.len() - 1
+        }) as NextHopId;
+        let res = match r.prefix {
+            IpAddr::V4(p) => fib4.insert(p, r.len, id),
+            IpAddr::V6(p) => fib6.insert(p, r.len, id),
+        };
+        res.map_err(|e| format!("route {}/{}: {e}", r.prefix, r.len))?;
+    }
+    let mut neigh = NeighCache::new(4096);
+    for n in &spec.neighbors {
+        neigh.add_static(
+            neigh::Key {
+                iface: n.iface,
+                ip: n.ip,
+            },
+            n.mac,
+        );
+    }
+    Ok(Router {
+        ifaces: spec.ifaces.clone(),
+        by_port,
+        local4,
+        local6,
+        fib4,
+        fib6,
+        nexthops,
+        neigh,
+        bus,
+        worker,
+        icmp_limit: RateLimit::new(200, 100),
+        announced: false,
+        sel: [0; MAX_BURST],
+    })
+}
+
+/// Builds a single-worker router pipeline (tests, replay).
+pub fn build(spec: &RouterSpec) -> Result<Box<dyn Pipeline>, String> {
+    Ok(Box::new(build_worker(spec, 0, NeighborBus::new(1))?))
+}
+
+impl Router {
+    pub(crate) fn iface_of(&self, port: usize, vlan: u16) -> Option<IfaceId> {
+        self.by_port
+            .get(port)?
+            .iter()
+            .find(|&&(v, _)| v == vlan)
+            .map(|&(_, i)| i)
+    }
+
+    pub(crate) fn iface(&self, id: IfaceId) -> &IfaceSpec {
+        &self.ifaces[id as usize]
+    }
+
+    pub(crate) fn is_local4(&self, a: Ipv4Addr) -> bool {
+        self.local4.iter().any(|&(x, _)| x == a)
+    }
+
+    /// Our address on `iface` to send from towards `dst` (same subnet
+    /// preferred), else any address of the interface.
+    pub(crate) fn src4(&self, iface: IfaceId, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let f = self.iface(iface);
+        f.ipv4
+            .iter()
+            .find(|&&(a, l)| spec::contains(IpAddr::V4(a), l, IpAddr::V4(dst)))
+            .or(f.ipv4.first())
+            .map(|&(a, _)| a)
+    }
+
+    /// Our IPv6 source towards `dst` on `iface` (RFC 6724 in brief: the
+    /// link-local for link-local destinations, else a global in the same
+    /// prefix, else the first global, else the link-local).
+    pub(crate) fn src6(&self, iface: IfaceId, dst: Ipv6Addr) -> Ipv6Addr {
+        let f = self.iface(iface);
+        if (dst.segments()[0] & 0xffc0) == 0xfe80
+            || dst.is_multicast() && (dst.segments()[0] & 0x000f) <= 2
+        {
+            return f.link_local;
+        }
+        f.ipv6
+            .iter()
+            .find(|&&(a, l)| spec::contains(IpAddr::V6(a), l, IpAddr::V6(dst)))
+            .or(f.ipv6.first())
+            .map(|&(a, _)| a)
+            .unwrap_or(f.link_local)
+    }
+
+    /// The neighbour entries, for `xgw neigh`.
+    pub fn neighbours(&self) -> impl Iterator<Item = &neigh::Entry> {
+        self.neigh.iter()
+    }
+
+    fn step(
+        &mut self,
+        s: StageId,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let i = i as usize;
+            let p = &mut pkts[i];
+            v[i] = match s {
+                PARSE => self.parse(p),
+                ARP => self.arp(cx, p),
+                LOCAL4 => self.local4(cx, p),
+                LOCAL6 => self.local6(cx, p),
+                FWD4 => self.forward4(cx, p),
+                FWD6 => self.forward6(cx, p),
+                RESOLVE => self.resolve(cx, p),
+                _ => Verdict::Drop(DropReason::PipelineBadNext),
+            };
+        }
+    }
+
+    fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: StageId) {
+        let n = pkts.len().min(v.len()).min(MAX_BURST);
+        let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
+        v.fill(Verdict::Next(at));
+        for s in at as usize..STEPS {
+            let mut k = 0;
+            for (i, x) in v.iter_mut().enumerate() {
+                match *x {
+                    Verdict::Next(t) if t as usize == s => {
+                        self.sel[k] = i as u16;
+                        k += 1;
+                    }
+                    Verdict::Next(t) if (t as usize) < s => {
+                        *x = Verdict::Drop(DropReason::PipelineBadNext)
+                    }
+                    _ => {}
+                }
+            }
+            if k > 0 {
+                let sel = self.sel;
+                self.step(s as StageId, cx, pkts, &sel[..k], v);
+            }
+        }
+        for x in v.iter_mut() {
+            if let Verdict::Next(_) = x {
+                *x = Verdict::Drop(DropReason::PipelineBadNext);
+            }
+        }
+    }
+}
+
+impl Pipeline for Router {
+    fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+        self.run(cx, pkts, verdicts, PARSE)
+    }
+
+    fn resume(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        verdicts: &mut [Verdict],
+        at: StageId,
+    ) {
+        self.run(cx, pkts, verdicts, at)
+    }
+
+    fn tick(&mut self, cx: &mut Ctx<'_>) {
+        if !self.announced {
+            self.announced = true;
+            if self.worker == 0 {
+                self.announce(cx);
+            }
+        }
+        self.neigh_tick(cx);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,433 @@
+//! The multibit trie shared by [`Fib4`](super::Fib4) (24-bit root, one 8-bit
+//! level: DIR-24-8) and [`Fib6`](super::Fib6) (16-bit root, up to fourteen
+//! 8-bit levels), with copy-on-write chunks so that a snapshot is a few
+//! hundred reference-count increments rather than a 64 MB copy.
+//!
+//! Keys are left-aligned in a `u128` (an IPv4 address `a` is `a << 96`), so
+//! bit positions mean the same thing for both families.
+//!
+//! Entries are `u32`:
+//! - `0`: no route;
+//! - bit 31 set ([`EXT`]): the rest is a group index, look one level deeper;
+//! - otherwise `(depth + 1) << 22 | next_hop`: a route of prefix length
+//!   `depth` (kept so updates know which entries a route owns; DPDK's
+//!   scheme) and its next hop (22 bits).
+//!
+//! Invariants: every leaf entry holds the longest route covering its whole
+//! range; a leaf entry in a level ending at bit `B` has depth `<= B`; a group
+//! exists only while some entry in it is deeper than its parent's level (or
+//! points deeper still), so removing every route frees every group.
+
+use std::sync::Arc;
+
+use super::FibError;
+
+pub(crate) const EXT: u32 = 1 << 31;
+const IDX_MASK: u32 = !EXT;
+const DEPTH_SHIFT: u32 = 22;
+pub(crate) const NH_MASK: u32 = (1 << DEPTH_SHIFT) - 1;
+
+/// Entries per root chunk (the unit of copy-on-write at the root: 256 KiB).
+pub(crate) const ROOT_CHUNK: usize = 1 << 16;
+/// Entries per group (8-bit stride).
+pub(crate) const GROUP: usize = 256;
+/// Groups per pool chunk (the unit of copy-on-write below the root: 64 KiB).
+pub(crate) const GROUPS_PER_CHUNK: usize = 64;
+const GCHUNK: usize = GROUP * GROUPS_PER_CHUNK;
+
+type RootChunk = [u32; ROOT_CHUNK];
+type GroupChunk = [u32; GCHUNK];
+
+#[inline(always)]
+pub(crate) fn encode(len: u8, nh: u32) -> u32 {
+    ((u32::from(len) + 1) << DEPTH_SHIFT) | (nh & NH_MASK)
+}
+
+/// Decodes a leaf (non-[`EXT`]) entry.
+#[inline(always)]
+pub(crate) fn decode(e: u32) -> Option<u32> {
+    if e >> DEPTH_SHIFT != 0 {
+        Some(e & NH_MASK)
+    } else {
+        None
+    }
+}
+
+/// Depth of a leaf entry, `None` for "no route".
+#[inline]
+fn depth(e: u32) -> Option<u32> {
+    (e >> DEPTH_SHIFT).checked_sub(1)
+}
+
+fn zeroed<const N: usize>() -> Arc<[u32; N]> {
+    // Built on the heap: `Arc::new([0; N])` would go through the stack.
+    let s: Arc<[u32]> = vec![0u32; N].into();
+    match s.try_into() {
+        Ok(a) => a,
+        Err(_) => unreachable!("the slice has N elements"),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    /// Overwrite entries whose route is no longer than `len` (or empty).
+    Insert(u8),
+    /// Overwrite entries owned by the route of length `len`.
+    Remove(u8),
+}
+
+impl Op {
+    #[inline]
+    fn matches(self, e: u32) -> bool {
+        match (self, depth(e)) {
+            (Op::Insert(_), None) => true,
+            (Op::Insert(l), Some(d)) => d <= u32::from(l),
+            (Op::Remove(_), None) => false,
+            (Op::Remove(l), Some(d)) => d == u32::from(l),
+        }
+    }
+}
+
+/// The groups below the root: `max` groups of 256 entries, allocated in
+/// chunks of 64 groups that are shared between snapshots until written.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    dir: Box<[Arc<GroupChunk>]>,
+    zero: Arc<GroupChunk>,
+    free: Vec<u32>,
+    /// Groups `[0, next)` have been handed out at least once.
+    next: u32,
+    used: u32,
+    max: u32,
+}
+
+impl Pool {
+    fn new(max: u32) -> Self {
+        let zero = zeroed::<GCHUNK>();
+        let chunks = (max as usize).div_ceil(GROUPS_PER_CHUNK);
+        Pool {
+            dir: vec![zero.clone(); chunks].into_boxed_slice(),
+            zero,
+            free: Vec::new(),
+            next: 0,
+            used: 0,
+            max,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn entry(&self, g: u32, byte: u32) -> u32 {
+        match self.dir.get((g as usize) / GROUPS_PER_CHUNK) {
+            Some(c) => c[((g as usize % GROUPS_PER_CHUNK) << 8) | (byte as usize & 0xff)],
+            None => 0,
+        }
+    }
+
+    fn group(&self, g: u32) -> &[u32] {
+        let c = &self.dir[g as usize / GROUPS_PER_CHUNK];
+        let o = (g as usize % GROUPS_PER_CHUNK) * GROUP;
+        &c[o..o + GROUP]
+    }
+
+    fn group_mut(&mut self, g: u32) -> &mut [u32] {
+        let c = Arc::make_mut(&mut self.dir[g as usize / GROUPS_PER_CHUNK]);
+        let o = (g as usize % GROUPS_PER_CHUNK) * GROUP;
+        &mut c[o..o + GROUP]
+    }
+
+    fn available(&self) -> u32 {
+        self.max - self.used
+    }
+
+    /// Caller checked [`available`](Self::available).
+    fn alloc(&mut self, fill: u32) -> u32 {
+        let g = match self.free.pop() {
+            Some(g) => g,
+            None => {
+                self.next += 1;
+                self.next - 1
+            }
+        };
+        self.used += 1;
+        self.group_mut(g).fill(fill);
+        g
+    }
+
+    fn release(&mut self, g: u32) {
+        self.used -= 1;
+        self.free.push(g);
+    }
+
+    /// Applies `op` to every entry of group `g` and of the groups below it.
+    fn apply_all(&mut self, g: u32, op: Op, new: u32) {
+        let mut stack = vec![g];
+        while let Some(g) = stack.pop() {
+            for e in self.group_mut(g) {
+                if *e & EXT != 0 {
+                    stack.push(*e & IDX_MASK);
+                } else if op.matches(*e) {
+                    *e = new;
+                }
+            }
+        }
+    }
+
+    /// The value group `g` can be replaced by, if it is redundant: all
+    /// entries equal leaves no deeper than `start` (the group's first bit).
+    fn collapsible(&self, g: u32, start: u32) -> Option<u32> {
+        let grp = self.group(g);
+        let first = grp[0];
+        let ok = first & EXT == 0
+            && !matches!(depth(first), Some(d) if d > start)
+            && grp.iter().all(|&e| e == first);
+        ok.then_some(first)
+    }
+
+    fn bytes(&self) -> usize {
+        let chunks = self
+            .dir
+            .iter()
+            .filter(|c| !Arc::ptr_eq(c, &self.zero))
+            .count();
+        chunks * std::mem::size_of::<GroupChunk>()
+            + self.dir.len() * std::mem::size_of::<Arc<GroupChunk>>()
+            + self.free.capacity() * 4
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Loc {
+    Root(usize),
+    Group(u32, usize),
+}
+
+/// Root of `R * 65536` entries (`F = 16 + log2 R` bits), then 8-bit groups.
+#[derive(Clone)]
+pub(crate) struct Trie<const R: usize> {
+    root: [Arc<RootChunk>; R],
+    zero: Arc<RootChunk>,
+    pub(crate) pool: Pool,
+}
+
+impl<const R: usize> Trie<R> {
+    /// Bits resolved by the root.
+    pub(crate) const F: u32 = 16 + R.trailing_zeros();
+
+    pub(crate) fn new(max_groups: u32) -> Self {
+        let zero = zeroed::<ROOT_CHUNK>();
+        Trie {
+            root: std::array::from_fn(|_| zero.clone()),
+            zero,
+            pool: Pool::new(max_groups.min(IDX_MASK)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn root_entry(&self, chunk: usize, off: usize) -> u32 {
+        self.root[chunk % R][off % ROOT_CHUNK]
+    }
+
+    fn root_index(k: u128) -> usize {
+        (k >> (128 - Self::F)) as usize
+    }
+
+    fn root_get(&self, i: usize) -> u32 {
+        self.root[i / ROOT_CHUNK][i % ROOT_CHUNK]
+    }
+
+    fn root_set(&mut self, i: usize, v: u32) {
+        Arc::make_mut(&mut self.root[i / ROOT_CHUNK])[i % ROOT_CHUNK] = v;
+    }
+
+    /// The 8 key bits starting at bit `s`.
+    fn byte(k: u128, s: u32) -> usize {
+        ((k >> (120 - s)) & 0xff) as usize
+    }
+
+    /// Generic lookup of a left-aligned key (Fib4 has a faster special case).
+    #[inline]
+    pub(crate) fn lookup(&self, k: u128) -> Option<u32> {
+        let i = Self::root_index(k);
+        let mut e = self.root_entry(i / ROOT_CHUNK, i);
+        let mut s = Self::F;
+        while e & EXT != 0 {
+            e = self
+                .pool
+                .entry(e & IDX_MASK, k.wrapping_shr(120u32.wrapping_sub(s)) as u32);
+            s += 8;
+        }
+        decode(e)
+    }
+
+    /// [`lookup`](Self::lookup) of many keys, one level at a time across
+    /// the burst so that the cache misses of different keys overlap.
+    /// Answers `min(keys.len(), out.len())` keys.
+    #[inline]
+    pub(crate) fn lookup_burst(&self, keys: &[u128], out: &mut [Option<u32>]) {
+        const N: usize = 64;
+        for (ks, os) in keys.chunks(N).zip(out.chunks_mut(N)) {
+            let n = ks.len().min(os.len());
+            let mut e = [0u32; N];
+            for (e, &k) in e.iter_mut().zip(&ks[..n]) {
+                let i = Self::root_index(k);
+                *e = self.root_entry(i / ROOT_CHUNK, i);
+            }
+            let mut s = Self::F;
+            while s < 128 {
+                let mut deeper = false;
+                for (e, &k) in e.iter_mut().zip(&ks[..n]) {
+                    if *e & EXT != 0 {
+                        *e = self.pool.entry(*e & IDX_MASK, (k >> (120 - s)) as u32);
+                        deeper = true;
+                    }
+                }
+                if !deeper {
+                    break;
+                }
+                s += 8;
+            }
+            for (o, &e) in os[..n].iter_mut().zip(&e) {
+                *o = decode(e);
+            }
+        }
+    }
+
+    /// Groups an insert of `k/len` would allocate.
+    fn groups_needed(&self, k: u128, len: u8) -> u32 {
+        let len = u32::from(len);
+        let mut s = Self::F;
+        if len <= s {
+            return 0;
+        }
+        let mut e = self.root_get(Self::root_index(k));
+        loop {
+            if e & EXT == 0 {
+                return (len - s).div_ceil(8);
+            }
+            if len <= s + 8 {
+                return 0;
+            }
+            e = self.pool.group(e & IDX_MASK)[Self::byte(k, s)];
+            s += 8;
+        }
+    }
+
+    /// Points every address of `k/len` not covered by a longer route at
+    /// `new` (an encoded leaf of depth `len`).
+    pub(crate) fn insert(&mut self, k: u128, len: u8, new: u32) -> Result<(), FibError> {
+        let need = self.groups_needed(k, len);
+        if need > self.pool.available() {
+            return Err(FibError::Full {
+                max_groups: self.pool.max,
+            });
+        }
+        self.apply(k, len, Op::Insert(len), new);
+        Ok(())
+    }
+
+    /// Points the addresses owned by route `k/len` at `new` (the covering
+    /// route's encoded leaf, or 0) and frees groups left redundant.
+    pub(crate) fn remove(&mut self, k: u128, len: u8, new: u32) {
+        self.apply(k, len, Op::Remove(len), new);
+    }
+
+    fn apply(&mut self, k: u128, len: u8, op: Op, new: u32) {
+        let f = Self::F;
+        let l = u32::from(len);
+        if l <= f {
+            let start = Self::root_index(k);
+            let end = start + (1usize << (f - l));
+            let mut i = start;
+            while i < end {
+                let c = i / ROOT_CHUNK;
+                let stop = end.min((c + 1) * ROOT_CHUNK);
+                let chunk = Arc::make_mut(&mut self.root[c]);
+                for e in &mut chunk[i % ROOT_CHUNK..=(stop - 1) % ROOT_CHUNK] {
+                    if *e & EXT != 0 {
+                        self.pool.apply_all(*e & IDX_MASK, op, new);
+                    } else if op.matches(*e) {
+                        *e = new;
+                    }
+                }
+                i = stop;
+            }
+            return;
+        }
+        let ri = Self::root_index(k);
+        let mut e = self.root_get(ri);
+        if e & EXT == 0 {
+            if let Op::Remove(_) = op {
+                return;
+            }
+            let g = self.pool.alloc(e);
+            e = EXT | g;
+            self.root_set(ri, e);
+        }
+        let mut parent = Loc::Root(ri);
+        let mut s = f;
+        let mut path: Vec<(Loc, u32, u32)> = Vec::with_capacity(16);
+        loop {
+            let g = e & IDX_MASK;
+            path.push((parent, g, s));
+            let b = Self::byte(k, s);
+            if l <= s + 8 {
+                let n = 1usize << (s + 8 - l);
+                let mut deeper = Vec::new();
+                for e in &mut self.pool.group_mut(g)[b..b + n] {
+                    if *e & EXT != 0 {
+                        deeper.push(*e & IDX_MASK);
+                    } else if op.matches(*e) {
+                        *e = new;
+                    }
+                }
+                for d in deeper {
+                    self.pool.apply_all(d, op, new);
+                }
+                break;
+            }
+            e = self.pool.group(g)[b];
+            if e & EXT == 0 {
+                if let Op::Remove(_) = op {
+                    break;
+                }
+                let child = self.pool.alloc(e);
+                e = EXT | child;
+                self.pool.group_mut(g)[b] = e;
+            }
+            parent = Loc::Group(g, b);
+            s += 8;
+        }
+        if let Op::Remove(_) = op {
+            for &(parent, g, s) in path.iter().rev() {
+                let Some(v) = self.pool.collapsible(g, s) else {
+                    break;
+                };
+                match parent {
+                    Loc::Root(i) => self.root_set(i, v),
+                    Loc::Group(pg, b) => self.pool.group_mut(pg)[b] = v,
+                }
+                self.pool.release(g);
+            }
+        }
+    }
+
+    pub(crate) fn groups_used(&self) -> u32 {
+        self.pool.used
+    }
+
+    pub(crate) fn max_groups(&self) -> u32 {
+        self.pool.max
+    }
+
+    /// Bytes of table memory this instance references (shared chunks are
+    /// counted in full; untouched root chunks are one shared zero chunk).
+    pub(crate) fn bytes(&self) -> usize {
+        let root_chunks = self
+            .root
+            .iter()
+            .filter(|c| !Arc::ptr_eq(c, &self.zero))
+            .count()
+            + 1;
+        root_chunks * std::mem::size_of::<RootChunk>() + self.pool.bytes()
+    }
+}

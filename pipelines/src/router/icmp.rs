@@ -1,0 +1,170 @@
+//! ICMP / ICMPv6 errors, built in place: the offending packet becomes the
+//! error's payload (RFC 792, RFC 1812 §4.3.2.3: as much of it as fits in
+//! 576 bytes; RFC 4443 §2.4(c): as much as fits in the minimum MTU), a new
+//! IP and ICMP header are written into the headroom in front of it, and
+//! the result is routed back to the source like any packet we originate.
+//!
+//! Never sent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)): about an ICMP error,
+//! about a non-first fragment, about a packet to or from a multicast or
+//! broadcast address, or about a packet we originated ourselves; and at
+//! most as fast as the per-worker token bucket allows.
+
+use super::{Router, FWD4, FWD6, L2};
+use crate::wire::{icmpv4, icmpv6, ipv4, ipv6};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+const V4_LIMIT: usize = 576;
+const V6_LIMIT: usize = 1280;
+
+impl Router {
+    fn icmp_allowed(
+        &mut self,
+        cx: &Ctx<'_>,
+        m: &Meta,
+        is_error_msg: bool,
+    ) -> Result<(), DropReason> {
+        if m.flags & (Meta::ORIGINATED | Meta::L2_MULTICAST | Meta::L3_MULTICAST) != 0
+            || (m.flags & Meta::FRAGMENT != 0 && m.l4 == 0)
+            || is_error_msg
+        {
+            return Err(DropReason::IcmpSuppressed);
+        }
+        if !self.icmp_limit.take(cx.now_ns) {
+            return Err(DropReason::IcmpRateLimited);
+        }
+        Ok(())
+    }
+
+    /// Replaces the IPv4 packet in `p` by an ICMP error about it and
+    /// returns `Next(FWD4)` (or a drop when no error may be sent).
+    pub(crate) fn icmp4_error(
+        &mut self,
+        cx: &Ctx<'_>,
+        p: &mut Packet<'_>,
+        msg_type: u8,
+        code: u8,
+        rest: u32,
+    ) -> Verdict {
+        let m = p.meta;
+        let d = p.data();
+        let Ok(ip) = ipv4::Packet::new_checked(&d[L2.min(d.len())..]) else {
+            return Verdict::Drop(DropReason::Ip4Malformed);
+        };
+        let orig_src = ip.src_addr();
+        let about_error = ip.protocol() == ipv4::proto::ICMP
+            && m.l4 != 0
+            && d.get(m.l4 as usize).is_some_and(|&t| icmpv4::is_error(t));
+        if let Err(r) = self.icmp_allowed(cx, &m, about_error) {
+            return Verdict::Drop(r);
+        }
+        let Some(src) = self.src4(m.iface, orig_src) else {
+            return Verdict::Drop(DropReason::IcmpNoSource);
+        };
+        let keep = (d.len() - L2).min(V4_LIMIT - ipv4::HEADER_LEN - icmpv4::HEADER_LEN);
+        let hdr = ipv4::HEADER_LEN + icmpv4::HEADER_LEN;
+        if p.push_head(hdr).is_none() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        p.set_len(L2 + hdr + keep);
+        let d = p.data_mut();
+        d[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let repr = ipv4::Repr {
+            src,
+            dst: orig_src,
+            protocol: ipv4::proto::ICMP,
+            ttl: 64,
+            payload_len: (icmpv4::HEADER_LEN + keep) as u16,
+            dscp_ecn: 0xc0, // CS6, network control (RFC 4594)
+            dont_frag: false,
+            ident: 0,
+        };
+        if repr.emit(&mut d[L2..L2 + ipv4::HEADER_LEN]).is_err() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        let icmp = icmpv4::Repr {
+            msg_type,
+            code,
+            rest_of_header: rest,
+        };
+        if icmp.emit(&mut d[L2 + ipv4::HEADER_LEN..]).is_err() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        p.meta = Meta {
+            l3: L2 as u16,
+            l4: (L2 + ipv4::HEADER_LEN) as u16,
+            ethertype: 0x0800,
+            proto: ipv4::proto::ICMP,
+            flags: Meta::ORIGINATED,
+            ..m
+        };
+        Verdict::Next(FWD4)
+    }
+
+    /// Replaces the IPv6 packet in `p` by an ICMPv6 error about it and
+    /// returns `Next(FWD6)` (or a drop).
+    pub(crate) fn icmp6_error(
+        &mut self,
+        cx: &Ctx<'_>,
+        p: &mut Packet<'_>,
+        msg_type: u8,
+        code: u8,
+        word1: u32,
+    ) -> Verdict {
+        let m = p.meta;
+        let d = p.data();
+        let Ok(ip) = ipv6::Packet::new_checked(&d[L2.min(d.len())..]) else {
+            return Verdict::Drop(DropReason::Ip6Malformed);
+        };
+        let orig_src = ip.src_addr();
+        let about_error = m.proto == icmpv6::NEXT_HEADER
+            && m.l4 != 0
+            && d.get(m.l4 as usize).is_some_and(|&t| icmpv6::is_error(t));
+        if orig_src.is_unspecified() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        if let Err(r) = self.icmp_allowed(cx, &m, about_error) {
+            return Verdict::Drop(r);
+        }
+        let src = self.src6(m.iface, orig_src);
+        let hdr = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+        let keep = (d.len() - L2).min(V6_LIMIT - hdr);
+        if p.push_head(hdr).is_none() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        p.set_len(L2 + hdr + keep);
+        let d = p.data_mut();
+        d[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        let repr = ipv6::Repr {
+            src,
+            dst: orig_src,
+            next_header: icmpv6::NEXT_HEADER,
+            hop_limit: 64,
+            payload_len: (icmpv6::HEADER_LEN + keep) as u16,
+            traffic_class: 0xc0,
+            flow_label: 0,
+        };
+        if repr.emit(&mut d[L2..L2 + ipv6::HEADER_LEN]).is_err() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        let icmp = icmpv6::Repr {
+            msg_type,
+            code,
+            word1,
+        };
+        if icmp
+            .emit(&mut d[L2 + ipv6::HEADER_LEN..], src, orig_src)
+            .is_err()
+        {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        p.meta = Meta {
+            l3: L2 as u16,
+            l4: (L2 + ipv6::HEADER_LEN) as u16,
+            ethertype: 0x86dd,
+            proto: icmpv6::NEXT_HEADER,
+            flags: Meta::ORIGINATED,
+            ..m
+        };
+        Verdict::Next(FWD6)
+    }
+}

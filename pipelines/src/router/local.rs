@@ -1,0 +1,290 @@
+//! ARP, LOCAL4, LOCAL6: what is addressed to xgw itself. ARP requests and
+//! Neighbor Solicitations for our addresses are answered in place (the
+//! NA always carries the Target Link-Layer Address option, with R/S/O set
+//! as RFC 4861 §7.2.4 says); echo requests become echo replies; replies
+//! and advertisements feed the neighbour cache.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::neigh::Key;
+use super::{Router, FWD4, FWD6, L2};
+use crate::wire::ethernet::MacAddr;
+use crate::wire::ndp::{emit_tlla, NeighborAdvert, NeighborAdvertRepr, NeighborSolicit};
+use crate::wire::{arp, icmpv4, icmpv6, ipv4, ipv6};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const NO_NEXT_HEADER: u8 = 59;
+
+impl Router {
+    pub(crate) fn arp(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        let iface = p.meta.iface;
+        let Some(Ok(a)) = p.data().get(L2..).map(arp::Packet::new_checked) else {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        };
+        let (oper, sha, spa, tpa) = (a.oper(), a.sha(), a.spa(), a.tpa());
+        if sha.is_multicast() || (oper != arp::REQUEST && oper != arp::REPLY) {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        }
+        let f = self.iface(iface);
+        let for_us = f.ipv4.iter().any(|&(x, _)| x == tpa);
+        let mac = f.mac;
+        // RFC 826 merge: refresh a known sender; add it only when the
+        // packet is for us (a reply to us confirms reachability).
+        if !spa.is_unspecified() {
+            self.learned(
+                cx,
+                Key {
+                    iface,
+                    ip: IpAddr::V4(spa),
+                },
+                sha,
+                for_us && oper == arp::REPLY,
+                for_us,
+            );
+        }
+        if oper == arp::REPLY || (spa == tpa && !for_us) {
+            return Verdict::Local; // replies and gratuitous ARP: learned
+        }
+        if !for_us {
+            return Verdict::Drop(DropReason::ArpNotForUs);
+        }
+        let reply = arp::Repr {
+            oper: arp::REPLY,
+            sha: mac,
+            spa: tpa,
+            tha: sha,
+            tpa: spa,
+        };
+        p.set_len(L2 + arp::PACKET_LEN);
+        if reply.emit(&mut p.data_mut()[L2..]).is_err() {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        }
+        p.meta.ethertype = 0x0806;
+        self.send_on(p, iface, sha)
+    }
+
+    pub(crate) fn local4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        use icmpv4::{dest_unreach as du, DEST_UNREACH};
+        let m = p.meta;
+        let bcast = m.flags & Meta::L3_MULTICAST != 0;
+        if m.flags & Meta::FRAGMENT != 0 {
+            return Verdict::Drop(DropReason::LocalFragment);
+        }
+        match m.proto {
+            ipv4::proto::ICMP => {
+                let Some(Ok(icmp)) = p
+                    .data()
+                    .get(m.l4 as usize..)
+                    .map(icmpv4::Packet::new_checked)
+                else {
+                    return Verdict::Drop(DropReason::Ip4Malformed);
+                };
+                if !icmp.verify_checksum() {
+                    return Verdict::Drop(DropReason::IcmpBadChecksum);
+                }
+                if icmp.msg_type() != icmpv4::ECHO_REQUEST || icmp.code() != 0 {
+                    return Verdict::Local;
+                }
+                if bcast {
+                    return Verdict::Drop(DropReason::LocalEchoToBroadcast);
+                }
+                self.echo_reply4(p)
+            }
+            UDP if !bcast => self.icmp4_error(cx, p, DEST_UNREACH, du::PORT, 0),
+            TCP if !bcast => Verdict::Drop(DropReason::LocalNoService),
+            _ if bcast => Verdict::Local,
+            _ => self.icmp4_error(cx, p, DEST_UNREACH, du::PROTO, 0),
+        }
+    }
+
+    fn echo_reply4(&mut self, p: &mut Packet<'_>) -> Verdict {
+        let l4 = p.meta.l4 as usize;
+        let d = p.data_mut();
+        let Ok(mut ip) = ipv4::Packet::new_checked(&mut d[L2..]) else {
+            return Verdict::Drop(DropReason::Ip4Malformed);
+        };
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src(dst);
+        ip.set_dst(src);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+        let Ok(mut icmp) = icmpv4::Packet::new_checked(&mut d[l4..]) else {
+            return Verdict::Drop(DropReason::Ip4Malformed);
+        };
+        icmp.set_msg_type(icmpv4::ECHO_REPLY);
+        icmp.fill_checksum();
+        p.meta.flags = (p.meta.flags & !(Meta::TO_US | Meta::L2_MULTICAST)) | Meta::ORIGINATED;
+        Verdict::Next(FWD4)
+    }
+
+    pub(crate) fn local6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        use icmpv6::{dest_unreach as du, DEST_UNREACH};
+        let m = p.meta;
+        let mcast = m.flags & Meta::L3_MULTICAST != 0;
+        if m.flags & Meta::FRAGMENT != 0 {
+            return Verdict::Drop(DropReason::LocalFragment);
+        }
+        let Some(Ok(ip)) = p.data().get(L2..).map(ipv6::Packet::new_checked) else {
+            return Verdict::Drop(DropReason::Ip6Malformed);
+        };
+        let (src, dst, hops) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+        match m.proto {
+            icmpv6::NEXT_HEADER => {
+                let Some(Ok(icmp)) = p
+                    .data()
+                    .get(m.l4 as usize..)
+                    .map(icmpv6::Packet::new_checked)
+                else {
+                    return Verdict::Drop(DropReason::Ip6Malformed);
+                };
+                if !icmp.verify_checksum(src, dst) {
+                    return Verdict::Drop(DropReason::IcmpBadChecksum);
+                }
+                match icmp.msg_type() {
+                    icmpv6::NS => self.ndp_ns(cx, p, src, dst, hops),
+                    icmpv6::NA => self.ndp_na(cx, p, dst, hops),
+                    icmpv6::RS | icmpv6::RA | icmpv6::REDIRECT => {
+                        if hops != 255 || icmp.code() != 0 {
+                            Verdict::Drop(DropReason::NdpInvalid)
+                        } else {
+                            Verdict::Local
+                        }
+                    }
+                    icmpv6::ECHO_REQUEST if icmp.code() == 0 => self.echo_reply6(p, src, dst),
+                    _ => Verdict::Local,
+                }
+            }
+            UDP if !mcast => self.icmp6_error(cx, p, DEST_UNREACH, du::PORT, 0),
+            NO_NEXT_HEADER => Verdict::Local,
+            _ if mcast => Verdict::Local,
+            _ => Verdict::Drop(DropReason::LocalNoService),
+        }
+    }
+
+    fn echo_reply6(&mut self, p: &mut Packet<'_>, src: Ipv6Addr, dst: Ipv6Addr) -> Verdict {
+        // A ping to a multicast group is answered from our own address.
+        let from = if dst.is_multicast() {
+            self.src6(p.meta.iface, src)
+        } else {
+            dst
+        };
+        let l4 = p.meta.l4 as usize;
+        let d = p.data_mut();
+        let Ok(mut ip) = ipv6::Packet::new_checked(&mut d[L2..]) else {
+            return Verdict::Drop(DropReason::Ip6Malformed);
+        };
+        ip.set_src(from);
+        ip.set_dst(src);
+        ip.set_hop_limit(64);
+        let Ok(mut icmp) = icmpv6::Packet::new_checked(&mut d[l4..]) else {
+            return Verdict::Drop(DropReason::Ip6Malformed);
+        };
+        icmp.set_msg_type(icmpv6::ECHO_REPLY);
+        icmp.fill_checksum(from, src);
+        p.meta.flags = (p.meta.flags & !(Meta::TO_US | Meta::L2_MULTICAST | Meta::L3_MULTICAST))
+            | Meta::ORIGINATED;
+        Verdict::Next(FWD6)
+    }
+
+    /// RFC 4861 §7.1.1 validation, §7.2.3 processing, §7.2.4 response.
+    fn ndp_ns(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hops: u8,
+    ) -> Verdict {
+        let iface = p.meta.iface;
+        let l4 = p.meta.l4 as usize;
+        let Some(Ok(ns)) = p.data().get(l4..).map(NeighborSolicit::new_checked) else {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        };
+        if hops != 255 || ns.options().check().is_err() {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        let target = ns.target();
+        let slla = ns.source_lladdr();
+        let dad = src.is_unspecified();
+        if target.is_multicast() || (dad && (slla.is_some() || !dst.is_multicast())) {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        let f = self.iface(iface);
+        if f.link_local != target && !f.ipv6.iter().any(|&(a, _)| a == target) {
+            return Verdict::Drop(DropReason::NdpNotForUs);
+        }
+        let mac = f.mac;
+        let eth_src = {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&p.data()[6..12]);
+            MacAddr(m)
+        };
+        if let (false, Some(l)) = (dad, slla) {
+            self.learned(
+                cx,
+                Key {
+                    iface,
+                    ip: IpAddr::V6(src),
+                },
+                l,
+                false,
+                true,
+            );
+        }
+        let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        let (na_dst, mac_dst) = if dad {
+            (all_nodes, ipv6::multicast_mac(&all_nodes))
+        } else {
+            (src, slla.unwrap_or(eth_src))
+        };
+        let na = NeighborAdvertRepr {
+            router: true,
+            solicited: !dad,
+            override_: true,
+            target,
+        };
+        p.set_len(L2 + ipv6::HEADER_LEN + 32);
+        let n = super::resolve::ndp_message(&mut p.data_mut()[L2..], target, na_dst, |msg| {
+            let n = na.emit(msg).ok()?;
+            Some(n + emit_tlla(&mut msg[n..], mac).ok()?)
+        });
+        if n == 0 {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        p.set_len(L2 + n);
+        p.meta.ethertype = 0x86dd;
+        self.send_on(p, iface, mac_dst)
+    }
+
+    /// RFC 4861 §7.1.2 validation, §7.2.5 processing.
+    fn ndp_na(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, dst: Ipv6Addr, hops: u8) -> Verdict {
+        let iface = p.meta.iface;
+        let l4 = p.meta.l4 as usize;
+        let Some(Ok(na)) = p.data().get(l4..).map(NeighborAdvert::new_checked) else {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        };
+        if hops != 255
+            || na.options().check().is_err()
+            || na.target().is_multicast()
+            || (na.solicited() && dst.is_multicast())
+        {
+            return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        if let Some(mac) = na.target_lladdr() {
+            let (target, solicited) = (na.target(), na.solicited());
+            self.learned(
+                cx,
+                Key {
+                    iface,
+                    ip: IpAddr::V6(target),
+                },
+                mac,
+                solicited,
+                false,
+            );
+        }
+        Verdict::Local
+    }
+}

@@ -1,0 +1,170 @@
+//! PARSE: Ethernet (+802.1Q), interface lookup, ARP/IPv4/IPv6 validation,
+//! the IPv6 extension-header walk, and the one decision per frame: to us,
+//! to forward, or drop.
+
+use super::{Router, ARP, FWD4, FWD6, L2, LOCAL4, LOCAL6};
+use crate::wire::{ethernet, ipv4, ipv6, vlan};
+use crate::{DropReason, Meta, Packet, Verdict};
+
+const ETH_ARP: u16 = 0x0806;
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+/// Extension headers walked at most (RFC 8200 leaves the chain unbounded;
+/// RFC 7045 lets a router drop what it cannot walk).
+const MAX_EXT_HEADERS: usize = 8;
+
+impl Router {
+    pub(crate) fn parse(&mut self, p: &mut Packet<'_>) -> Verdict {
+        use DropReason::*;
+        let d = p.data();
+        let Some(eth) = ethernet::Frame::new_checked(d) else {
+            return Verdict::Drop(L2Runt);
+        };
+        let dst = eth.dst();
+        let mut ethertype = eth.ethertype();
+        let mut vid = 0;
+        if vlan::is_tpid(ethertype) {
+            let Some(tag) = vlan::parse_tag(d) else {
+                return Verdict::Drop(L2Runt);
+            };
+            vid = tag.vid;
+            ethertype = tag.inner_ethertype;
+            // Strip the tag: move the two MACs over it.
+            p.data_mut().copy_within(0..12, vlan::TAG_LEN);
+            p.pull_head(vlan::TAG_LEN);
+        }
+        let Some(iface) = self.iface_of(p.port.index(), vid) else {
+            return Verdict::Drop(L2NoInterface);
+        };
+        let mut meta = Meta {
+            l3: L2 as u16,
+            ethertype,
+            vlan: vid,
+            iface,
+            ..Meta::default()
+        };
+        if dst.is_multicast() {
+            meta.flags |= Meta::L2_MULTICAST;
+        } else if dst != self.iface(iface).mac {
+            return Verdict::Drop(L2NotForUs);
+        }
+        let v = match ethertype {
+            ETH_ARP => Verdict::Next(ARP),
+            ETH_IPV4 => self.parse4(p, &mut meta),
+            ETH_IPV6 => self.parse6(p, &mut meta),
+            _ => Verdict::Drop(L2UnknownEthertype),
+        };
+        p.meta = meta;
+        v
+    }
+
+    fn parse4(&self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
+        use DropReason::*;
+        let Some(l3) = p.data().get(L2..) else {
+            return Verdict::Drop(Ip4Malformed);
+        };
+        let ip = match ipv4::Packet::new_checked(l3) {
+            Ok(ip) => ip,
+            Err(_) => return Verdict::Drop(Ip4Malformed),
+        };
+        if !ip.verify_checksum() {
+            return Verdict::Drop(Ip4BadChecksum);
+        }
+        let (src, dst, total, hl) = (
+            ip.src_addr(),
+            ip.dst_addr(),
+            ip.total_len() as usize,
+            ip.header_len(),
+        );
+        m.proto = ip.protocol();
+        if ip.is_fragment() {
+            m.flags |= Meta::FRAGMENT;
+        }
+        m.l4 = if ip.frag_offset() == 0 {
+            (L2 + hl) as u16
+        } else {
+            0
+        };
+        // Ethernet padding is not part of the packet.
+        p.set_len(L2 + total);
+        if src.is_multicast() || src.is_broadcast() || src.is_unspecified() || src.is_loopback() {
+            return Verdict::Drop(Ip4MartianSource);
+        }
+        let bcast = dst.is_broadcast()
+            || self
+                .iface(m.iface)
+                .ipv4
+                .iter()
+                .any(|&(a, l)| l < 31 && u32::from(dst) == u32::from(a) | (u32::MAX >> l));
+        if dst.is_multicast() || bcast {
+            m.flags |= Meta::L3_MULTICAST;
+            // Only broadcasts (and no multicast groups) are for us.
+            return if bcast {
+                Verdict::Next(LOCAL4)
+            } else {
+                Verdict::Drop(Ip4NotForwarded)
+            };
+        }
+        if self.is_local4(dst) {
+            m.flags |= Meta::TO_US;
+            return Verdict::Next(LOCAL4);
+        }
+        Verdict::Next(FWD4)
+    }
+
+    fn parse6(&self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
+        use DropReason::*;
+        let Some(l3) = p.data().get(L2..) else {
+            return Verdict::Drop(Ip6Malformed);
+        };
+        let ip = match ipv6::Packet::new_checked(l3) {
+            Ok(ip) => ip,
+            Err(_) => return Verdict::Drop(Ip6Malformed),
+        };
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let walk = match ip.walk_ext_headers(MAX_EXT_HEADERS) {
+            Ok(w) => w,
+            Err(_) => return Verdict::Drop(Ip6BadExtHeader),
+        };
+        m.proto = walk.upper_proto;
+        m.l4 = (L2 + ipv6::HEADER_LEN + walk.upper_offset) as u16;
+        if walk.fragment.is_some() {
+            m.flags |= Meta::FRAGMENT;
+        }
+        let total = L2 + ipv6::HEADER_LEN + ip.payload_len() as usize;
+        p.set_len(total);
+        if src.is_multicast() || src.is_loopback() {
+            return Verdict::Drop(Ip6MartianSource);
+        }
+        if dst.is_multicast() {
+            m.flags |= Meta::L3_MULTICAST;
+            // All-nodes, all-routers, or the solicited-node group of one of
+            // our addresses on this interface.
+            let seg = dst.segments();
+            let ours = seg == [0xff02, 0, 0, 0, 0, 0, 0, 1]
+                || seg == [0xff02, 0, 0, 0, 0, 0, 0, 2]
+                || self
+                    .local6
+                    .iter()
+                    .any(|&(a, f)| f == m.iface && ipv6::solicited_node(&a) == dst);
+            return if ours {
+                Verdict::Next(LOCAL6)
+            } else {
+                Verdict::Drop(Ip6NotForwarded)
+            };
+        }
+        let is_ll = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
+        if self
+            .local6
+            .iter()
+            .any(|&(a, f)| a == dst && (!is_ll(a) || f == m.iface))
+        {
+            m.flags |= Meta::TO_US;
+            return Verdict::Next(LOCAL6);
+        }
+        if is_ll(dst) || is_ll(src) {
+            return Verdict::Drop(Ip6LinkLocalNotForwarded);
+        }
+        Verdict::Next(FWD6)
+    }
+}

@@ -1,0 +1,334 @@
+//! RESOLVE: next hop → MAC (neighbour cache), the egress Ethernet header
+//! (with an 802.1Q tag if the egress interface has one), IPv4
+//! fragmentation; and what the cache needs: ARP requests / Neighbor
+//! Solicitations, timers, announcements at start.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use arrayvec::ArrayVec;
+
+use super::neigh::{Key, Learned, Lookup, Timer};
+use super::spec::IfaceId;
+use super::{NextHop, Router, L2, RESOLVE};
+use crate::wire::ethernet::MacAddr;
+use crate::wire::ndp::{emit_slla, emit_tlla, NeighborAdvertRepr, NeighborSolicitRepr};
+use crate::wire::{arp, icmpv6, ipv4, ipv6, vlan};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+/// Writes the Ethernet header (18 bytes with a tag, else 14) for
+/// `iface` into `buf`; returns its length.
+fn l2_header(buf: &mut [u8], src: MacAddr, vid: u16, dst: MacAddr, ethertype: u16) -> usize {
+    buf[0..6].copy_from_slice(&dst.0);
+    buf[6..12].copy_from_slice(&src.0);
+    if vid == 0 {
+        buf[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        14
+    } else {
+        buf[12..14].copy_from_slice(&vlan::TPID_8021Q.to_be_bytes());
+        buf[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+        buf[16..18].copy_from_slice(&ethertype.to_be_bytes());
+        18
+    }
+}
+
+impl Router {
+    /// Gives `p` (internal layout: 14-byte L2 header) its egress Ethernet
+    /// header and sends it out of `iface`'s port.
+    pub(crate) fn send_on(&self, p: &mut Packet<'_>, iface: IfaceId, dst: MacAddr) -> Verdict {
+        let f = self.iface(iface);
+        if f.vlan != 0 && p.push_head(vlan::TAG_LEN).is_none() {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
+        let ethertype = p.meta.ethertype;
+        l2_header(p.data_mut(), f.mac, f.vlan, dst, ethertype);
+        Verdict::Tx(f.port)
+    }
+
+    /// Emits a frame on `iface` whose L3 part `l3` writes (returning its
+    /// length). `false` if no frame could be had.
+    fn emit_on(
+        &self,
+        cx: &mut Ctx<'_>,
+        iface: IfaceId,
+        dst: MacAddr,
+        ethertype: u16,
+        l3: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
+        let f = self.iface(iface);
+        let (mac, vid, port) = (f.mac, f.vlan, f.port);
+        cx.emit(port, &mut |buf: &mut [u8]| {
+            let h = l2_header(buf, mac, vid, dst, ethertype);
+            match l3(&mut buf[h..]) {
+                0 => 0,
+                n => h + n,
+            }
+        })
+    }
+
+    pub(crate) fn resolve(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        let m = p.meta;
+        let d = p.data();
+        let (iface, target) = match self.nexthops.get(m.nh as usize) {
+            Some(&NextHop::Via { iface, gateway }) => (iface, gateway),
+            Some(&NextHop::Connected { iface }) => {
+                let dst = match m.ethertype {
+                    0x0800 => d
+                        .get(L2 + 16..L2 + 20)
+                        .map(|b| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+                    _ => d.get(L2 + 24..L2 + 40).map(|b| {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        IpAddr::V6(Ipv6Addr::from(a))
+                    }),
+                };
+                match dst {
+                    Some(t) => (iface, t),
+                    None => return Verdict::Drop(DropReason::Ip4Malformed),
+                }
+            }
+            _ => return Verdict::Drop(DropReason::RouteNone),
+        };
+        let key = Key { iface, ip: target };
+        match self.neigh.lookup(key, cx.now_ns) {
+            Lookup::Hit(mac) => self.transmit(cx, p, iface, mac),
+            Lookup::HitProbe(mac) => {
+                self.solicit(cx, key, Some(mac));
+                self.transmit(cx, p, iface, mac)
+            }
+            Lookup::Park { token, probe } => {
+                if probe && !self.solicit(cx, key, None) {
+                    self.neigh.remove(&key);
+                    return Verdict::Drop(DropReason::NeighNoSource);
+                }
+                Verdict::Park(token)
+            }
+            Lookup::QueueFull => Verdict::Drop(DropReason::NeighQueueFull),
+            Lookup::TableFull => Verdict::Drop(DropReason::NeighTableFull),
+        }
+    }
+
+    fn transmit(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        iface: IfaceId,
+        mac: MacAddr,
+    ) -> Verdict {
+        if p.meta.flags & Meta::NEEDS_FRAG != 0 {
+            self.fragment4(cx, p, iface, mac);
+        }
+        self.send_on(p, iface, mac)
+    }
+
+    /// RFC 791 fragmentation of an option-less IPv4 packet to the egress
+    /// MTU: the first fragment stays in `p`, the others are emitted.
+    fn fragment4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
+        let mtu = self.iface(iface).mtu as usize;
+        let chunk = (mtu - ipv4::HEADER_LEN) / 8 * 8;
+        let (hdr, payload_len, orig_off, orig_mf) = {
+            let d = p.data();
+            let Ok(ip) = ipv4::Packet::new_checked(&d[L2..]) else {
+                return;
+            };
+            let mut h = [0u8; ipv4::HEADER_LEN];
+            h.copy_from_slice(&d[L2..L2 + ipv4::HEADER_LEN]);
+            (
+                h,
+                ip.total_len() as usize - ipv4::HEADER_LEN,
+                ip.frag_offset(),
+                ip.more_frags(),
+            )
+        };
+        let mut off = chunk;
+        while off < payload_len {
+            let len = chunk.min(payload_len - off);
+            let last = off + len == payload_len;
+            let data = &p.data()[L2 + ipv4::HEADER_LEN + off..L2 + ipv4::HEADER_LEN + off + len];
+            let frag_off = orig_off + off as u16;
+            self.emit_on(cx, iface, mac, 0x0800, &mut |b: &mut [u8]| {
+                let n = ipv4::HEADER_LEN + len;
+                if b.len() < n {
+                    return 0;
+                }
+                b[..ipv4::HEADER_LEN].copy_from_slice(&hdr);
+                b[ipv4::HEADER_LEN..n].copy_from_slice(data);
+                let Ok(mut ip) = ipv4::Packet::new_checked(&mut b[..n]) else {
+                    return 0;
+                };
+                ip.set_total_len(n as u16);
+                ip.set_flags_frag(false, !last || orig_mf, frag_off);
+                ip.fill_checksum();
+                n
+            });
+            off += len;
+        }
+        p.set_len(L2 + ipv4::HEADER_LEN + chunk);
+        if let Ok(mut ip) = ipv4::Packet::new_checked(&mut p.data_mut()[L2..]) {
+            ip.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
+            ip.set_flags_frag(false, true, orig_off);
+            ip.fill_checksum();
+        }
+        p.meta.flags &= !Meta::NEEDS_FRAG;
+    }
+
+    /// Sends an ARP request / Neighbor Solicitation for `key`: broadcast /
+    /// solicited-node multicast, or unicast to `known` (a reachability
+    /// probe). `false` if the interface has no address to send it from.
+    pub(crate) fn solicit(&self, cx: &mut Ctx<'_>, key: Key, known: Option<MacAddr>) -> bool {
+        let mac = self.iface(key.iface).mac;
+        match key.ip {
+            IpAddr::V4(t) => {
+                let Some(src) = self.src4(key.iface, t) else {
+                    return false;
+                };
+                let req = arp::Repr::request(mac, src, t);
+                self.emit_on(
+                    cx,
+                    key.iface,
+                    known.unwrap_or(MacAddr::BROADCAST),
+                    0x0806,
+                    &mut |b: &mut [u8]| req.emit(b).map(|_| arp::PACKET_LEN).unwrap_or(0),
+                );
+                true
+            }
+            IpAddr::V6(t) => {
+                let src = self.src6(key.iface, t);
+                let (dst_ip, dst_mac) = match known {
+                    Some(m) => (t, m),
+                    None => {
+                        let g = ipv6::solicited_node(&t);
+                        (g, ipv6::multicast_mac(&g))
+                    }
+                };
+                self.emit_on(cx, key.iface, dst_mac, 0x86dd, &mut |b: &mut [u8]| {
+                    ndp_message(b, src, dst_ip, |msg| {
+                        let n = NeighborSolicitRepr { target: t }.emit(msg).ok()?;
+                        Some(n + emit_slla(&mut msg[n..], mac).ok()?)
+                    })
+                });
+                true
+            }
+        }
+    }
+
+    /// Records a binding learned on this worker, releases what waited for
+    /// it and tells the other workers.
+    pub(crate) fn learned(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        key: Key,
+        mac: MacAddr,
+        confirmed: bool,
+        create: bool,
+    ) {
+        if let Some(token) = self.neigh.learn(key, mac, confirmed, create, cx.now_ns) {
+            cx.release(token, RESOLVE);
+        }
+        self.bus.publish(
+            self.worker,
+            Learned {
+                key,
+                mac,
+                confirmed,
+            },
+        );
+    }
+
+    /// Timers: bindings learned by other workers, retransmissions, probes,
+    /// failures.
+    pub(crate) fn neigh_tick(&mut self, cx: &mut Ctx<'_>) {
+        while let Some(l) = self.bus.take(self.worker) {
+            if let Some(token) = self.neigh.learn(l.key, l.mac, l.confirmed, true, cx.now_ns) {
+                cx.release(token, RESOLVE);
+            }
+        }
+        let mut due: ArrayVec<Timer, 64> = ArrayVec::new();
+        self.neigh.tick(cx.now_ns, 64, |t| {
+            let _ = due.try_push(t);
+        });
+        for t in due {
+            match t {
+                Timer::Retransmit(k) => {
+                    self.solicit(cx, k, None);
+                }
+                Timer::Probe(k, mac) => {
+                    self.solicit(cx, k, Some(mac));
+                }
+                Timer::Failed(_, token) => cx.discard(token, DropReason::NeighFailed),
+            }
+        }
+    }
+
+    /// Gratuitous ARP and unsolicited Neighbor Advertisements for every
+    /// address, so neighbours update stale entries at start (RFC 5227 §3,
+    /// RFC 4861 §7.2.6).
+    pub(crate) fn announce(&self, cx: &mut Ctx<'_>) {
+        let all_nodes: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        for (i, f) in self.ifaces.iter().enumerate() {
+            let id = i as IfaceId;
+            for &(a, _) in &f.ipv4 {
+                let garp = arp::Repr::request(f.mac, a, a);
+                self.emit_on(cx, id, MacAddr::BROADCAST, 0x0806, &mut |b: &mut [u8]| {
+                    garp.emit(b).map(|_| arp::PACKET_LEN).unwrap_or(0)
+                });
+            }
+            for &a in f
+                .ipv6
+                .iter()
+                .map(|(a, _)| a)
+                .chain(std::iter::once(&f.link_local))
+            {
+                let na = NeighborAdvertRepr {
+                    router: true,
+                    solicited: false,
+                    override_: true,
+                    target: a,
+                };
+                let mac = f.mac;
+                self.emit_on(
+                    cx,
+                    id,
+                    ipv6::multicast_mac(&all_nodes),
+                    0x86dd,
+                    &mut |b: &mut [u8]| {
+                        ndp_message(b, a, all_nodes, |msg| {
+                            let n = na.emit(msg).ok()?;
+                            Some(n + emit_tlla(&mut msg[n..], mac).ok()?)
+                        })
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Writes an IPv6 header (hop limit 255, as NDP requires) and an ICMPv6
+/// message built by `body` into `b`, with its checksum; returns the length.
+pub(crate) fn ndp_message(
+    b: &mut [u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    body: impl FnOnce(&mut [u8]) -> Option<usize>,
+) -> usize {
+    let Some(msg) = b.get_mut(ipv6::HEADER_LEN..) else {
+        return 0;
+    };
+    let Some(n) = body(msg) else { return 0 };
+    let Ok(mut icmp) = icmpv6::Packet::new_checked(&mut msg[..n]) else {
+        return 0;
+    };
+    icmp.fill_checksum(src, dst);
+    let repr = ipv6::Repr {
+        src,
+        dst,
+        next_header: icmpv6::NEXT_HEADER,
+        hop_limit: 255,
+        payload_len: n as u16,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    if repr.emit(&mut b[..ipv6::HEADER_LEN]).is_err() {
+        return 0;
+    }
+    ipv6::HEADER_LEN + n
+}

@@ -1,0 +1,272 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! ```text
+//!   [RFC 1071 § 1] (1) Adjacent octets to be checksummed are paired to form
+//!   16-bit integers, and the 1's complement sum of these 16-bit integers is
+//!   formed.  (2) To generate a checksum, the checksum field itself is
+//!   cleared, the 16-bit 1's complement sum is computed over the octets
+//!   concerned, and the 1's complement of this sum is placed in the checksum
+//!   field.  (3) To check a checksum, the 1's complement sum is computed over
+//!   the same set of octets, including the checksum field.  If the result is
+//!   all 1 bits (-0 in 1's complement arithmetic), the check succeeds.
+//! ```
+//!
+//! Partial sums are `u32` values that callers may add together (`sum(a) +
+//! sum(b) + pseudo_v4(..)`) before calling [`finish`]. [`sum`] returns a
+//! value already folded to 16 bits, so a handful of additions never
+//! overflows. Each summed slice must start at an even offset of the
+//! checksummed data, since an odd-length slice is padded with a zero octet.
+
+/// Ones' complement sum of `data` as big-endian 16-bit words; an odd final
+/// octet is padded with zero on the right ([RFC 1071 § 4.1]).
+///
+/// The result is folded to at most 16 significant bits.
+pub fn sum(data: &[u8]) -> u32 {
+    // A u64 accumulator cannot overflow for any slice that fits in memory
+    // (2^48 words of 0xffff), so the carries are folded once at the end.
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(2);
+    for w in &mut words {
+        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u32
+}
+
+/// Folds the carries of a 32-bit partial sum into 16 bits (end-around
+/// carry, [RFC 1071 § 2 (B)]).
+pub fn fold(mut sum: u32) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The value to store in a checksum field: the ones' complement of the
+/// folded sum.
+pub fn finish(sum: u32) -> u16 {
+    !fold(sum)
+}
+
+/// Partial sum of the IPv4 pseudo-header used by UDP and TCP
+/// ([RFC 768], [RFC 9293 § 3.1]): source, destination, zero, protocol,
+/// upper-layer length.
+pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u32 {
+    u32::from(u16::from_be_bytes([src[0], src[1]]))
+        + u32::from(u16::from_be_bytes([src[2], src[3]]))
+        + u32::from(u16::from_be_bytes([dst[0], dst[1]]))
+        + u32::from(u16::from_be_bytes([dst[2], dst[3]]))
+        + u32::from(proto)
+        + u32::from(len)
+}
+
+/// Partial sum of the IPv6 pseudo-header ([RFC 8200 § 8.1]): source,
+/// destination, 32-bit upper-layer packet length, three zero octets, next
+/// header.
+pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], proto: u8, len: u32) -> u32 {
+    sum(src) + sum(dst) + (len >> 16) + (len & 0xffff) + u32::from(proto)
+}
+
+/// Updates checksum `csum` after a 16-bit word of the covered data changed
+/// from `old` to `new`.
+///
+/// ```text
+///   [RFC 1624 § 3] HC' = ~(~HC + ~m + m')    -- [Eqn. 3]
+/// ```
+///
+/// Eqn. 3 rather than Eqn. 2 (`HC - ~m - m'`) because it never produces the
+/// 0xFFFF that a full recomputation can not produce ([RFC 1624 § 4]).
+pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
+    !fold(u32::from(!csum) + u32::from(!old) + u32::from(new))
+}
+
+/// [`update16`] for an aligned 32-bit field (an IPv4 address, a TCP
+/// sequence number).
+pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
+    let s = u32::from(!csum)
+        + u32::from(!(old >> 16) as u16)
+        + u32::from(!old as u16)
+        + (new >> 16)
+        + (new & 0xffff);
+    !fold(s)
+}
+
+/// [`update16`] for a run of octets that changed from `old` to `new`
+/// (e.g. an IPv6 address, or a whole pseudo-header when translating
+/// between IPv4 and IPv6). Both runs must start at an even offset of the
+/// covered data; they are normally of equal, even length, but a length
+/// change is handled as "remove `old`, add `new`".
+pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    // ~m summed word by word equals ~(sum m) in ones' complement.
+    let s = u32::from(!csum) + u32::from(!fold(sum(old))) + sum(new);
+    !fold(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic xorshift so the "random" inputs are reproducible.
+    fn xorshift(state: &mut u64) -> u64 {
+        let mut x = *state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *state = x;
+        x
+    }
+
+    // [RFC 1071 § 3] worked example: bytes 00 01 f2 03 f4 f5 f6 f7.
+    #[test]
+    fn rfc1071_example() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&data)), 0xddf2);
+        assert_eq!(finish(sum(&data)), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_pads_right() {
+        assert_eq!(sum(&[0xab]), 0xab00);
+        assert_eq!(sum(&[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
+        assert_eq!(sum(&[]), 0);
+        assert_eq!(finish(0), 0xffff);
+    }
+
+    #[test]
+    fn large_input_does_not_overflow() {
+        let data = vec![0xff; 200_000];
+        assert_eq!(fold(sum(&data)), 0xffff);
+    }
+
+    #[test]
+    fn verify_yields_all_ones() {
+        // An IPv4 header with a valid checksum sums to 0xffff.
+        let hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(fold(sum(&hdr)), 0xffff);
+    }
+
+    #[test]
+    fn pseudo_headers() {
+        let v4 = pseudo_v4([192, 168, 0, 1], [10, 0, 0, 2], 17, 20);
+        let manual = sum(&[192, 168, 0, 1, 10, 0, 0, 2, 0, 17, 0, 20]);
+        assert_eq!(fold(v4), fold(manual));
+
+        let mut s = [0u8; 16];
+        s[0] = 0x20;
+        s[1] = 0x01;
+        s[15] = 1;
+        let mut d = s;
+        d[15] = 2;
+        let v6 = pseudo_v6(&s, &d, 58, 0x0001_0020);
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&s);
+        bytes.extend_from_slice(&d);
+        bytes.extend_from_slice(&0x0001_0020u32.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 58]);
+        assert_eq!(fold(v6), fold(sum(&bytes)));
+    }
+
+    // [RFC 1624 § 4]: m = 0x5555 -> 0x3285, sum of the other octets 0xCD7A.
+    // Eqn. 2 would give 0xFFFF; Eqn. 3 gives the recomputed 0x0000.
+    #[test]
+    fn rfc1624_corner_case() {
+        let hc = finish(0xcd7a + 0x5555);
+        assert_eq!(hc, 0xdd2f);
+        let recomputed = finish(0xcd7a + 0x3285);
+        assert_eq!(recomputed, 0x0000);
+        assert_eq!(update16(hc, 0x5555, 0x3285), recomputed);
+    }
+
+    #[test]
+    fn incremental_equals_recompute_for_all_ones_and_zero_words() {
+        // Words 0x0000 and 0xffff are both "zero" in ones' complement; the
+        // update must still agree with recomputation.
+        for (other, old, new) in [
+            (0x1234u16, 0x0000u16, 0xffffu16),
+            (0x1234, 0xffff, 0x0000),
+            (0xffff, 0x0000, 0x0001),
+            (0x0001, 0xfffe, 0x0000),
+            (0x0000, 0x0001, 0xffff),
+            (0x8000, 0x7fff, 0x0000),
+        ] {
+            let mut data = [0u8; 4];
+            data[..2].copy_from_slice(&other.to_be_bytes());
+            data[2..].copy_from_slice(&old.to_be_bytes());
+            let hc = finish(sum(&data));
+            data[2..].copy_from_slice(&new.to_be_bytes());
+            let full = finish(sum(&data));
+            let inc = update16(hc, old, new);
+            // Both are valid encodings of the same sum; when the covered
+            // data is not all zero they are bit-identical.
+            assert_eq!(
+                fold(u32::from(!inc)),
+                fold(u32::from(!full)),
+                "{other:04x} {old:04x}->{new:04x}"
+            );
+            if data != [0; 4] {
+                assert_eq!(inc, full, "{other:04x} {old:04x}->{new:04x}");
+            }
+        }
+    }
+
+    #[test]
+    fn incremental_equals_recompute_random() {
+        let mut st = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let len = 2 * (2 + (xorshift(&mut st) % 40) as usize);
+            let mut data: Vec<u8> = (0..len).map(|_| xorshift(&mut st) as u8).collect();
+            let hc = finish(sum(&data));
+
+            // One 16-bit word.
+            let i = 2 * ((xorshift(&mut st) as usize) % (len / 2));
+            let old = u16::from_be_bytes([data[i], data[i + 1]]);
+            let new = xorshift(&mut st) as u16;
+            data[i..i + 2].copy_from_slice(&new.to_be_bytes());
+            let hc2 = update16(hc, old, new);
+            assert_eq!(hc2, finish(sum(&data)));
+
+            // One aligned 32-bit word.
+            let j = 2 * ((xorshift(&mut st) as usize) % (len / 2 - 1));
+            let old = u32::from_be_bytes([data[j], data[j + 1], data[j + 2], data[j + 3]]);
+            let new = xorshift(&mut st) as u32;
+            data[j..j + 4].copy_from_slice(&new.to_be_bytes());
+            let hc3 = update32(hc2, old, new);
+            assert_eq!(hc3, finish(sum(&data)));
+
+            // A run of bytes at an even offset.
+            let k = 2 * ((xorshift(&mut st) as usize) % (len / 2));
+            let n = (len - k).min(16) & !1;
+            let old: Vec<u8> = data[k..k + n].to_vec();
+            for b in &mut data[k..k + n] {
+                *b = xorshift(&mut st) as u8;
+            }
+            let hc4 = update_bytes(hc3, &old, &data[k..k + n]);
+            assert_eq!(hc4, finish(sum(&data)));
+        }
+    }
+
+    #[test]
+    fn update_bytes_changes_length() {
+        // Replacing an IPv4 pseudo-header by an IPv6 one (NAT64).
+        let payload = [0x12u8, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+        let p4 = [192u8, 0, 2, 1, 198, 51, 100, 7, 0, 17, 0, 6];
+        let mut p6 = [0u8; 40];
+        p6[0] = 0x20;
+        p6[15] = 1;
+        p6[16] = 0x20;
+        p6[31] = 7;
+        p6[35] = 6;
+        p6[39] = 17;
+        let c4 = finish(sum(&p4) + sum(&payload));
+        let c6 = finish(sum(&p6) + sum(&payload));
+        assert_eq!(update_bytes(c4, &p4, &p6), c6);
+    }
+}
