@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use xgw_pipelines::l2fwd::MacMode;
 use xgw_pipelines::router::spec::{
-    network, IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec, RpfMode,
+    network, parse_route, IfaceSpec, NeighborSpec, RouteInput, RouteSpec, RouterSpec, RpfMode,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::{PortId, MAX_BURST, MAX_PORTS};
@@ -724,71 +724,39 @@ fn validate_router(
     let mut routes = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let k = |x: &str| format!("routes[{i}].{x}");
-        let bad = || {
-            format!(
-                "\"{}\" is not a prefix like 10.2.0.0/16 or 2001:db8:2::/48",
-                r.prefix
-            )
+        let input = RouteInput {
+            prefix: &r.prefix,
+            via: r.via.as_deref(),
+            interface: r.interface.as_deref(),
+            kind: r.kind.map(|k| match k {
+                RawRouteKind::Forward => "forward",
+                RawRouteKind::Blackhole => "blackhole",
+                RawRouteKind::Unreachable => "unreachable",
+            }),
         };
-        let Some((a, l)) = r.prefix.split_once('/') else {
-            return v.err(k("prefix"), bad());
-        };
-        let (Ok(addr), Ok(len)) = (a.parse::<IpAddr>(), l.parse::<u8>()) else {
-            return v.err(k("prefix"), bad());
-        };
-        if len > if addr.is_ipv4() { 32 } else { 128 } {
-            return v.err(k("prefix"), bad());
-        }
-        if network(addr, len) != addr {
-            return v.err(
-                k("prefix"),
-                format!(
-                    "\"{}\" has host bits set; did you mean {}/{len}?",
-                    r.prefix,
-                    network(addr, len)
-                ),
-            );
-        }
-        let kind = r.kind.unwrap_or(RawRouteKind::Forward);
-        let target = match kind {
-            RawRouteKind::Blackhole | RawRouteKind::Unreachable => {
-                if r.via.is_some() || r.interface.is_some() {
-                    return v.err(k(if r.via.is_some() { "via" } else { "interface" }), "a blackhole/unreachable route has no next hop; remove this key");
+        let route = parse_route(&input, |n| names.get(n).map(|&i| i as u16), on_link).map_err(
+            |(f, msg)| {
+                let msg = if f == "interface" {
+                    let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
+                    format!("{msg}; configured interfaces: {}", known.join(", "))
+                } else {
+                    msg
+                };
+                ConfigError::Key {
+                    file: v.file.to_string(),
+                    key: k(f),
+                    msg,
                 }
-                if kind == RawRouteKind::Blackhole { RouteTarget::Blackhole } else { RouteTarget::Unreachable }
-            }
-            RawRouteKind::Forward => match (&r.via, &r.interface) {
-                (Some(g), ifn) => {
-                    let Ok(gw) = g.parse::<IpAddr>() else {
-                        return v.err(k("via"), format!("\"{g}\" is not an IP address"));
-                    };
-                    if gw.is_ipv4() != addr.is_ipv4() {
-                        return v.err(k("via"), format!("gateway {gw} is not of the prefix's address family"));
-                    }
-                    let iface = match ifn {
-                        Some(n) => iface_named(k("interface"), n)?,
-                        None => match on_link(gw) {
-                            Some(i) => i,
-                            None => return v.err(k("via"), format!("gateway {gw} is on none of the interfaces' subnets; add `interface = NAME`")),
-                        },
-                    };
-                    RouteTarget::Via { gateway: gw, iface }
-                }
-                (None, Some(n)) => RouteTarget::Connected { iface: iface_named(k("interface"), n)? },
-                (None, None) => return v.err(k("via"), "missing; a route needs `via = GATEWAY`, `interface = NAME`, or kind = \"blackhole\"/\"unreachable\""),
             },
-        };
+        )?;
+        let (addr, len) = (route.prefix, route.len);
         if routes
             .iter()
             .any(|x: &RouteSpec| x.prefix == addr && x.len == len)
         {
             return v.err(k("prefix"), format!("{} is configured twice", r.prefix));
         }
-        routes.push(RouteSpec {
-            prefix: addr,
-            len,
-            target,
-        });
+        routes.push(route);
     }
     let mut neighbors = Vec::new();
     for (i, n) in raw.neighbors.iter().enumerate() {
@@ -1321,6 +1289,7 @@ mod tests {
 #[cfg(test)]
 mod router_tests {
     use super::*;
+    use xgw_pipelines::router::spec::RouteTarget;
 
     const ROUTER: &str = r#"
         [engine]

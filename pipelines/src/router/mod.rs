@@ -31,7 +31,6 @@ use std::sync::Arc;
 
 use crate::fib::{Fib4, Fib6, NextHopId};
 use crate::graph::StageId;
-use crate::wire::ethernet::MacAddr;
 use crate::{Ctx, DropReason, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
 use neigh::{NeighCache, NeighborBus};
 use spec::{IfaceId, IfaceSpec, RouteTarget, RouterSpec};

@@ -167,3 +167,89 @@ mod tests {
         assert!(contains("::".parse().unwrap(), 0, b));
     }
 }
+
+/// A route as an operator writes it, in the config or with `xgw route add`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteInput<'a> {
+    pub prefix: &'a str,
+    pub via: Option<&'a str>,
+    pub interface: Option<&'a str>,
+    /// "forward" (default), "blackhole" or "unreachable".
+    pub kind: Option<&'a str>,
+}
+
+/// Checks a route and resolves its interface. Errors name the field
+/// (`prefix`, `via`, `interface`, `kind`) and say what is expected.
+pub fn parse_route(
+    r: &RouteInput<'_>,
+    iface_named: impl Fn(&str) -> Option<IfaceId>,
+    on_link: impl Fn(IpAddr) -> Option<IfaceId>,
+) -> Result<RouteSpec, (&'static str, String)> {
+    let bad = || {
+        (
+            "prefix",
+            format!(
+                "\"{}\" is not a prefix like 10.2.0.0/16 or 2001:db8:2::/48",
+                r.prefix
+            ),
+        )
+    };
+    let (a, l) = r.prefix.split_once('/').ok_or_else(bad)?;
+    let (Ok(addr), Ok(len)) = (a.parse::<IpAddr>(), l.parse::<u8>()) else {
+        return Err(bad());
+    };
+    if len > if addr.is_ipv4() { 32 } else { 128 } {
+        return Err(bad());
+    }
+    if network(addr, len) != addr {
+        return Err((
+            "prefix",
+            format!(
+                "\"{}\" has host bits set; did you mean {}/{len}?",
+                r.prefix,
+                network(addr, len)
+            ),
+        ));
+    }
+    let iface = |n: &str| {
+        iface_named(n).ok_or_else(|| ("interface", format!("no interface named \"{n}\"")))
+    };
+    let target = match r.kind.unwrap_or("forward") {
+        k @ ("blackhole" | "unreachable") => {
+            if r.via.is_some() || r.interface.is_some() {
+                let f = if r.via.is_some() { "via" } else { "interface" };
+                return Err((f, format!("a {k} route has no next hop; remove `{f}`")));
+            }
+            if k == "blackhole" {
+                RouteTarget::Blackhole
+            } else {
+                RouteTarget::Unreachable
+            }
+        }
+        "forward" => match (r.via, r.interface) {
+            (Some(g), ifn) => {
+                let gw: IpAddr = g.parse().map_err(|_| ("via", format!("\"{g}\" is not an IP address")))?;
+                if gw.is_ipv4() != addr.is_ipv4() {
+                    return Err(("via", format!("gateway {gw} is not of the prefix's address family")));
+                }
+                let iface = match ifn {
+                    Some(n) => iface(n)?,
+                    None => on_link(gw).ok_or_else(|| {
+                        ("via", format!("gateway {gw} is on none of the interfaces' subnets; name the interface too"))
+                    })?,
+                };
+                RouteTarget::Via { gateway: gw, iface }
+            }
+            (None, Some(n)) => RouteTarget::Connected { iface: iface(n)? },
+            (None, None) => {
+                return Err(("via", "missing; a route needs a gateway (via), an interface, or kind blackhole/unreachable".into()))
+            }
+        },
+        other => return Err(("kind", format!("\"{other}\" is not a route kind; expected forward, blackhole or unreachable"))),
+    };
+    Ok(RouteSpec {
+        prefix: addr,
+        len,
+        target,
+    })
+}
