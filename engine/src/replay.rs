@@ -3,9 +3,12 @@
 //! and runs until they are exhausted, so output is deterministic.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+use pcap_file::pcap::PcapReader;
 use serde_json::Value;
 
 use crate::config::Config;
@@ -21,6 +24,7 @@ pub fn run(
 ) -> Result<Value, String> {
     let mut cfg = cfg.clone();
     cfg.cores.truncate(1);
+    let start = inputs.values().filter_map(|p| first_stamp(p)).min();
     let built =
         engine::build(&cfg, &PortIo::Replay { inputs, outputs }).map_err(|e| e.to_string())?;
     let stop = AtomicBool::new(false);
@@ -29,6 +33,9 @@ pub fn run(
     let mut workers = built.workers;
     for w in &mut workers {
         stats.push(w.stats.clone());
+        if let Some(t) = start {
+            w.set_capture_clock(t);
+        }
         w.run(&stop);
         for p in &mut w.ports {
             if let PortQueue::Pcap(q) = p {
@@ -50,4 +57,14 @@ pub fn run(
     } else {
         Err(errors.join("; "))
     }
+}
+
+/// Timestamp (ns) of the first record of a capture, if it has one: the
+/// replay's clock starts there, so what the pipeline sends before it has
+/// received anything (start-up announcements) is stamped with it.
+fn first_stamp(path: &Path) -> Option<u64> {
+    let f = File::open(path).ok()?;
+    let mut r = PcapReader::new(BufReader::new(f)).ok()?;
+    let pkt = r.next_packet()?.ok()?;
+    Some(pkt.timestamp.as_nanos() as u64)
 }
