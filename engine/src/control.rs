@@ -21,6 +21,7 @@ use xgw_pipelines::DropReason;
 use crate::engine::PortInfo;
 use crate::port::afxdp::read_stats;
 use crate::port::XskStats;
+use crate::routectl::{self, RouterControl};
 use crate::stats::{Hists, PortSnapshot, WorkerStats};
 
 /// Largest request line accepted.
@@ -32,6 +33,7 @@ pub struct StatsSource {
     ports: Vec<PortInfo>,
     workers: Vec<Arc<WorkerStats>>,
     hists: Vec<Hists>,
+    router: Option<RouterControl>,
 }
 
 fn pct(h: &hdrhistogram::Histogram<u64>) -> Value {
@@ -57,7 +59,14 @@ impl StatsSource {
             ports,
             workers,
             hists,
+            router: None,
         }
+    }
+
+    /// Adds the router's commands (routes, neighbours).
+    pub fn with_router(mut self, router: Option<RouterControl>) -> Self {
+        self.router = router;
+        self
     }
 
     /// Merges the histograms workers have handed over and gives the
@@ -180,10 +189,10 @@ impl StatsSource {
     /// Answers one request line.
     pub fn answer(&mut self, line: &str) -> Value {
         let line = line.trim();
-        let cmd = if line.starts_with('{') {
+        let (cmd, req) = if line.starts_with('{') {
             match serde_json::from_str::<Value>(line) {
                 Ok(v) => match v.get("cmd").and_then(Value::as_str) {
-                    Some(c) => c.to_string(),
+                    Some(c) => (c.to_string(), v),
                     None => {
                         return json!({"error": "request has no \"cmd\" string; expected {\"cmd\":\"stats\"}"})
                     }
@@ -191,7 +200,7 @@ impl StatsSource {
                 Err(e) => return json!({"error": format!("request is not valid JSON: {e}")}),
             }
         } else {
-            line.to_string()
+            (line.to_string(), json!({}))
         };
         match cmd.as_str() {
             "stats" => self.snapshot(),
@@ -202,9 +211,13 @@ impl StatsSource {
                     .map(|r| json!({"name": r.name(), "description": r.description()}))
                     .collect(),
             ),
+            c if routectl::COMMANDS.contains(&c) => match &mut self.router {
+                Some(r) => r.answer(c, &req),
+                None => json!({"error": format!("{c}: this engine runs no router pipeline")}),
+            },
             other => {
                 let shown: String = other.chars().take(40).collect();
-                json!({"error": format!("unknown command {shown:?}; expected one of: stats, ping, drop-reasons")})
+                json!({"error": format!("unknown command {shown:?}; expected one of: stats, ping, drop-reasons, {}", routectl::COMMANDS.join(", "))})
             }
         }
     }
@@ -443,11 +456,16 @@ impl ControlServer {
 
 /// Client side: sends one request and returns the JSON answer.
 pub fn request(path: &Path, cmd: &str) -> Result<Value, String> {
+    request_json(path, &json!({"cmd": cmd}))
+}
+
+/// Client side: sends one JSON request object and returns the answer.
+pub fn request_json(path: &Path, req: &Value) -> Result<Value, String> {
     let mut s = UnixStream::connect(path).map_err(|e| {
         format!("cannot reach xgw at {}: {e}; is `xgw run` running (and is this the socket from its [control] section)?", path.display())
     })?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    writeln!(s, "{}", json!({"cmd": cmd})).map_err(|e| e.to_string())?;
+    writeln!(s, "{req}").map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out)
         .map_err(|e| format!("reading answer from {}: {e}", path.display()))?;

@@ -19,6 +19,7 @@ use crate::port::afxdp::{BindRequest, XskQueue};
 use crate::port::mem::MemQueue;
 use crate::port::pcap::PcapQueue;
 use crate::port::PortQueue;
+use crate::routectl::RouterControl;
 use crate::stats::WorkerStats;
 use crate::umem::{FramePool, Umem};
 use crate::worker::Worker;
@@ -63,6 +64,12 @@ pub struct Built {
     pub ports: Vec<PortInfo>,
     /// Attached XDP programs; dropping them detaches (after the sockets).
     pub xdp: Vec<XdpProgram>,
+    /// The router's control side (routes, neighbour views), if the
+    /// pipeline is the router.
+    pub router: Option<RouterControl>,
+    /// Multicast groups joined on the devices for the router (released
+    /// when dropped).
+    pub memberships: Vec<netdev::Memberships>,
 }
 
 /// Builds the pipeline instance for one worker.
@@ -70,7 +77,7 @@ pub fn build_pipeline(
     cfg: &Config,
     macs: &[Option<MacAddr>],
     worker: usize,
-    bus: &Arc<NeighborBus>,
+    router: Option<&RouterControl>,
 ) -> Result<Box<dyn Pipeline>, EngineError> {
     Ok(match &cfg.pipeline {
         PipelineCfg::L2fwd { mode, pairs } => {
@@ -86,13 +93,34 @@ pub fn build_pipeline(
             Box::new(Graph::new(vec![Box::new(L2Fwd::new(*mode, &pairs))]))
         }
         PipelineCfg::Router(r) => {
-            let spec = r.spec(macs).map_err(EngineError::Setup)?;
+            let owned;
+            let rc = match router {
+                Some(rc) => rc,
+                None => {
+                    owned = router_control(r, macs, 1)?;
+                    &owned
+                }
+            };
             Box::new(
-                xgw_pipelines::router::build_worker(&spec, worker, bus.clone())
-                    .map_err(EngineError::Setup)?,
+                xgw_pipelines::router::build_worker(
+                    rc.spec(),
+                    worker,
+                    rc.bus().clone(),
+                    rc.routes(),
+                )
+                .map_err(EngineError::Setup)?,
             )
         }
     })
+}
+
+fn router_control(
+    r: &crate::config::RouterCfg,
+    macs: &[Option<MacAddr>],
+    workers: usize,
+) -> Result<RouterControl, EngineError> {
+    let spec = r.spec(macs).map_err(EngineError::Setup)?;
+    RouterControl::new(spec, NeighborBus::new(workers)).map_err(EngineError::Setup)
 }
 
 /// Builds ports, UMEMs and workers. For live AF_XDP ports this attaches
@@ -178,7 +206,35 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
     }
     let macs: Vec<Option<MacAddr>> = infos.iter().map(|i| i.mac).collect();
 
-    let bus = NeighborBus::new(cfg.cores.len());
+    let router = match &cfg.pipeline {
+        PipelineCfg::Router(r) => Some(router_control(r, &macs, cfg.cores.len())?),
+        _ => None,
+    };
+    let mut memberships = Vec::new();
+    if let (true, Some(rc)) = (live, &router) {
+        for (i, p) in cfg.ports.iter().enumerate() {
+            let PortKind::AfXdp(x) = &p.kind else { continue };
+            // All-routers (Router Solicitations) and the solicited-node
+            // group of every IPv6 address on the port (NS for us).
+            let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
+            for f in rc.spec().ifaces.iter().filter(|f| f.port.index() == i) {
+                for a in f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]) {
+                    let g = netdev::ipv6_multicast_mac(netdev::solicited_node(a));
+                    if !groups.contains(&g) {
+                        groups.push(g);
+                    }
+                }
+            }
+            let m = netdev::join_multicast(ifindexes[i], &groups).map_err(|e| {
+                EngineError::Setup(format!(
+                    "ports[{i}] \"{}\": joining IPv6 multicast groups on {}: {e}",
+                    p.name, x.interface
+                ))
+            })?;
+            tracing::info!(port = %p.name, interface = %x.interface, groups = m.groups.len(), "joined solicited-node and all-routers groups");
+            memberships.push(m);
+        }
+    }
     let mut workers = Vec::new();
     for (w, &core) in cfg.cores.iter().enumerate() {
         let open = |bind_override: Option<BindRequest>| -> Result<(FramePool, Vec<PortQueue>), EngineError> {
@@ -256,7 +312,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
                 tracing::info!(worker = w, port = %infos[i].name, bind = x.mode().as_str(), fd = x.fd().as_raw_fd(), "AF_XDP socket bound");
             }
         }
-        let pipeline = build_pipeline(cfg, &macs, w, &bus)?;
+        let pipeline = build_pipeline(cfg, &macs, w, router.as_ref())?;
         workers.push(Worker::new(
             w,
             Some(core),
@@ -271,6 +327,8 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
         workers,
         ports: infos,
         xdp,
+        router,
+        memberships,
     })
 }
 

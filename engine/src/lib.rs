@@ -10,6 +10,7 @@ pub mod engine;
 pub mod netdev;
 pub mod port;
 pub mod replay;
+pub mod routectl;
 pub mod stats;
 pub mod testing;
 pub mod umem;

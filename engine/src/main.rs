@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use xgw_engine::config::Config;
 use xgw_engine::control::{self, ControlServer, StatsSource};
 use xgw_engine::engine::{self, PortIo};
+use xgw_engine::routectl;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +65,76 @@ enum Cmd {
     },
     /// List every drop reason with its meaning.
     DropReasons,
+    /// Show, add or delete routes of a running router (applied at once, no restart).
+    Route {
+        #[command(subcommand)]
+        op: RouteOp,
+    },
+    /// Show the neighbour (ARP / NDP) cache of a running router.
+    Neigh {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+/// Which running engine to talk to.
+#[derive(clap::Args)]
+struct Endpoint {
+    /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Read the control socket path from this config.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum RouteOp {
+    /// List every route with its origin (connected, config, runtime).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Add a route: `xgw route add 10.9.0.0/16 --via 10.2.0.2`,
+    /// `--interface lan-b`, or `--kind blackhole|unreachable`.
+    Add {
+        prefix: String,
+        /// Gateway address (its interface is found from the subnets unless --interface is given).
+        #[arg(long)]
+        via: Option<String>,
+        /// Interface name from the config's [[interfaces]].
+        #[arg(long, short = 'i', alias = "dev")]
+        interface: Option<String>,
+        /// forward (default), blackhole (silent drop) or unreachable (ICMP error).
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Delete a configured or runtime route (connected routes stay).
+    Del {
+        prefix: String,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+impl Endpoint {
+    fn path(self) -> Result<PathBuf> {
+        Ok(match (self.socket, self.config) {
+            (Some(s), _) => s,
+            (None, Some(c)) => Config::load(&c)?.control_socket,
+            (None, None) => find_socket()?,
+        })
+    }
+}
+
+fn ask(at: Endpoint, req: serde_json::Value) -> Result<serde_json::Value> {
+    control::request_json(&at.path()?, &req).map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {
@@ -130,6 +201,46 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Route { op } => match op {
+            RouteOp::List { json, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "route-list"}))?;
+                if json {
+                    println!("{v}");
+                } else {
+                    print!("{}", routectl::render_routes(&v));
+                }
+                Ok(())
+            }
+            RouteOp::Add {
+                prefix,
+                via,
+                interface,
+                kind,
+                at,
+            } => {
+                let v = ask(
+                    at,
+                    serde_json::json!({"cmd": "route-add", "prefix": prefix, "via": via,
+                                       "interface": interface, "kind": kind}),
+                )?;
+                println!("added {}", routectl::render_routes(&serde_json::json!({"routes": [v["route"]]})).trim_end());
+                Ok(())
+            }
+            RouteOp::Del { prefix, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "route-del", "prefix": prefix}))?;
+                println!("deleted {}", routectl::render_routes(&serde_json::json!({"routes": [v["route"]]})).trim_end());
+                Ok(())
+            }
+        },
+        Cmd::Neigh { json, at } => {
+            let v = ask(at, serde_json::json!({"cmd": "neigh"}))?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", routectl::render_neigh(&v));
+            }
+            Ok(())
+        }
         Cmd::DropReasons => {
             for r in xgw_pipelines::DropReason::ALL {
                 println!("{:<24} {}", r.name(), r.description());
@@ -182,8 +293,9 @@ fn run(cfg: Config) -> Result<()> {
         }
     };
     let xdp = built.xdp;
+    let memberships = built.memberships;
     let running = engine::start(built.workers)?;
-    let src = StatsSource::new(built.ports, running.stats.clone());
+    let src = StatsSource::new(built.ports, running.stats.clone()).with_router(built.router);
     let server = ControlServer::start(listener, cfg.control_socket.clone(), src)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(
@@ -200,6 +312,7 @@ fn run(cfg: Config) -> Result<()> {
     let src = server.stop();
     // Sockets close (and UMEMs unmap) before the XDP links go.
     drop(workers);
+    drop(memberships);
     drop(xdp);
     if let Some(mut src) = src {
         eprint!("{}", control::render_table(&src.snapshot()));

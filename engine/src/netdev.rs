@@ -103,3 +103,92 @@ pub fn ensure_memlock(bytes: u64) -> Result<(), String> {
         bytes.div_ceil(1024)
     ))
 }
+
+/// Link-layer multicast groups joined on a device for as long as this
+/// value lives (an `AF_PACKET` socket with `PACKET_ADD_MEMBERSHIP`; the
+/// kernel drops the memberships when the socket closes, also after a
+/// crash). Without them a NIC's multicast filter would hide Neighbor
+/// Solicitations for our addresses (sent to their solicited-node groups)
+/// and Router Solicitations from AF_XDP.
+pub struct Memberships {
+    _fd: std::os::fd::OwnedFd,
+    pub groups: Vec<MacAddr>,
+}
+
+/// Joins `groups` on interface `ifindex`.
+pub fn join_multicast(ifindex: u32, groups: &[MacAddr]) -> io::Result<Memberships> {
+    use std::os::fd::FromRawFd;
+    // Protocol 0: the socket receives nothing, it only holds memberships.
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket we own.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    for g in groups {
+        let mut mr = libc::packet_mreq {
+            mr_ifindex: ifindex as i32,
+            mr_type: libc::PACKET_MR_MULTICAST as u16,
+            mr_alen: 6,
+            mr_address: [0; 8],
+        };
+        mr.mr_address[..6].copy_from_slice(&g.0);
+        // SAFETY: mr is a valid packet_mreq for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                (&mr as *const libc::packet_mreq).cast(),
+                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(Memberships {
+        _fd: owned,
+        groups: groups.to_vec(),
+    })
+}
+
+/// The Ethernet group of an IPv6 multicast address (RFC 2464 §7).
+pub fn ipv6_multicast_mac(a: std::net::Ipv6Addr) -> MacAddr {
+    let o = a.octets();
+    MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
+}
+
+/// The solicited-node multicast address of `a` (RFC 4291 §2.7.1).
+pub fn solicited_node(a: std::net::Ipv6Addr) -> std::net::Ipv6Addr {
+    let o = a.octets();
+    std::net::Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | o[13] as u16,
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
+#[cfg(test)]
+mod multicast_tests {
+    use super::*;
+
+    #[test]
+    fn solicited_node_group_and_mac() {
+        let a: std::net::Ipv6Addr = "2001:db8:1::1:2345:6789".parse().unwrap();
+        assert_eq!(
+            solicited_node(a),
+            "ff02::1:ff45:6789".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+        assert_eq!(
+            ipv6_multicast_mac(solicited_node(a)),
+            MacAddr([0x33, 0x33, 0xff, 0x45, 0x67, 0x89])
+        );
+    }
+}

@@ -9,7 +9,7 @@ use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 impl Router {
     /// RFC 3704 feasibility of `src` arriving on interface `iface`.
     fn rpf_ok(&self, mode: RpfMode, nh: Option<u32>, iface: u16) -> Result<(), DropReason> {
-        let nh = nh.and_then(|n| self.nexthops.get(n as usize).copied());
+        let nh = nh.and_then(|n| self.table.nexthops.get(n as usize).copied());
         match (mode, nh) {
             (RpfMode::Off, _) => Ok(()),
             (_, None | Some(NextHop::Blackhole | NextHop::Unreachable)) => {
@@ -63,7 +63,7 @@ impl Router {
         if !originated {
             let mode = self.iface(m.iface).rpf;
             if mode != RpfMode::Off {
-                if let Err(r) = self.rpf_ok(mode, self.fib4.lookup(src), m.iface) {
+                if let Err(r) = self.rpf_ok(mode, self.table.fib4.lookup(src), m.iface) {
                     return Verdict::Drop(r);
                 }
             }
@@ -71,14 +71,14 @@ impl Router {
                 return self.icmp4_error(cx, p, TIME_EXCEEDED, icmpv4::time_exceeded::TTL, 0);
             }
         }
-        let Some(nh) = self.fib4.lookup(dst) else {
+        let Some(nh) = self.table.fib4.lookup(dst) else {
             return if originated {
                 Verdict::Drop(DropReason::RouteNone)
             } else {
                 self.icmp4_error(cx, p, DEST_UNREACH, du::NET, 0)
             };
         };
-        let egress = match self.nexthops.get(nh as usize) {
+        let egress = match self.table.nexthops.get(nh as usize) {
             Some(NextHop::Via { iface, .. } | NextHop::Connected { iface }) => *iface,
             Some(NextHop::Blackhole) => return Verdict::Drop(DropReason::RouteBlackhole),
             Some(NextHop::Unreachable) | None => {
@@ -137,7 +137,7 @@ impl Router {
         if !originated {
             let mode = self.iface(m.iface).rpf;
             if mode != RpfMode::Off {
-                if let Err(r) = self.rpf_ok(mode, self.fib6.lookup(src), m.iface) {
+                if let Err(r) = self.rpf_ok(mode, self.table.fib6.lookup(src), m.iface) {
                     return Verdict::Drop(r);
                 }
             }
@@ -150,7 +150,7 @@ impl Router {
         let nh = if link_local && originated {
             m.iface as u32
         } else {
-            match self.fib6.lookup(dst) {
+            match self.table.fib6.lookup(dst) {
                 Some(nh) => nh,
                 None => {
                     return if originated {
@@ -161,7 +161,7 @@ impl Router {
                 }
             }
         };
-        let egress = match self.nexthops.get(nh as usize) {
+        let egress = match self.table.nexthops.get(nh as usize) {
             Some(NextHop::Via { iface, .. } | NextHop::Connected { iface }) => *iface,
             Some(NextHop::Blackhole) => return Verdict::Drop(DropReason::RouteBlackhole),
             Some(NextHop::Unreachable) | None => {

@@ -145,7 +145,8 @@ impl Router {
                 match icmp.msg_type() {
                     icmpv6::NS => self.ndp_ns(cx, p, src, dst, hops),
                     icmpv6::NA => self.ndp_na(cx, p, dst, hops),
-                    icmpv6::RS | icmpv6::RA | icmpv6::REDIRECT => {
+                    icmpv6::RS => self.router_solicit(cx, p, src, hops),
+                    icmpv6::RA | icmpv6::REDIRECT => {
                         if hops != 255 || icmp.code() != 0 {
                             Verdict::Drop(DropReason::NdpInvalid)
                         } else {

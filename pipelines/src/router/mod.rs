@@ -23,17 +23,19 @@ pub mod icmp;
 pub mod local;
 pub mod neigh;
 pub mod parse;
+pub mod ra;
 pub mod resolve;
 pub mod spec;
+pub mod table;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::fib::{Fib4, Fib6, NextHopId};
 use crate::graph::StageId;
 use crate::{Ctx, DropReason, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
 use neigh::{NeighCache, NeighborBus};
-use spec::{IfaceId, IfaceSpec, RouteTarget, RouterSpec};
+use spec::{IfaceId, IfaceSpec, RouterSpec};
+use table::{Rib, RouteHandle, RouteTable};
 
 pub const PARSE: StageId = 0;
 pub const ARP: StageId = 1;
@@ -96,23 +98,30 @@ pub struct Router {
     by_port: Vec<Vec<(u16, IfaceId)>>,
     pub(crate) local4: Vec<(Ipv4Addr, IfaceId)>,
     pub(crate) local6: Vec<(Ipv6Addr, IfaceId)>,
-    pub(crate) fib4: Fib4,
-    pub(crate) fib6: Fib6,
-    pub(crate) nexthops: Vec<NextHop>,
+    /// The route handle, and the table this worker currently uses
+    /// (refreshed once per burst when the version moves).
+    routes: Arc<RouteHandle>,
+    pub(crate) table: Arc<RouteTable>,
     pub(crate) neigh: NeighCache,
     pub(crate) bus: Arc<NeighborBus>,
     pub(crate) worker: usize,
     pub(crate) icmp_limit: RateLimit,
     announced: bool,
+    /// Router Advertisement timers (see [`ra`]).
+    pub(crate) ra: ra::RaTimers,
+    /// When this worker last published its neighbour view.
+    viewed_ns: u64,
     sel: [u16; MAX_BURST],
 }
 
-/// Builds the router pipeline for worker `worker` of `workers`, sharing
-/// `bus` with the others.
+/// Builds the router pipeline for worker `worker`, sharing `bus` (learned
+/// neighbours) with the other workers and reading routes from `routes`
+/// (see [`table::Rib`]).
 pub fn build_worker(
     spec: &RouterSpec,
     worker: usize,
     bus: Arc<NeighborBus>,
+    routes: Arc<RouteHandle>,
 ) -> Result<Router, String> {
     let mut by_port: Vec<Vec<(u16, IfaceId)>> = vec![Vec::new(); MAX_PORTS];
     let mut local4 = Vec::new();
@@ -127,38 +136,7 @@ pub fn build_worker(
         local6.extend(f.ipv6.iter().map(|&(a, _)| (a, id)));
         local6.push((f.link_local, id));
     }
-    // Next hops 0..n are "connected on interface i": link-local
-    // destinations are routed by interface with them.
-    let mut nexthops: Vec<NextHop> = (0..spec.ifaces.len())
-        .map(|i| NextHop::Connected {
-            iface: i as IfaceId,
-        })
-        .collect();
-    let mut fib4 = Fib4::new();
-    let mut fib6 = Fib6::new();
-    for r in spec.all_routes() {
-        let nh = match r.target {
-            RouteTarget::Via { gateway, iface } => NextHop::Via { iface, gateway },
-            RouteTarget::Connected { iface } => NextHop::Connected { iface },
-            RouteTarget::Blackhole => NextHop::Blackhole,
-            RouteTarget::Unreachable => NextHop::Unreachable,
-        };
-        // fe80::/64 is per interface: link-local destinations are routed
-        // by interface, never through the FIB.
-        if matches!(r.prefix, IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80) {
-            continue;
-        }
-        let id = nexthops.iter().position(|&n| n == nh).unwrap_or_else(|| {
-            nexthops.push(nh);
-            nexthops.len() - 1
-        }) as NextHopId;
-        let res = match r.prefix {
-            IpAddr::V4(p) => fib4.insert(p, r.len, id),
-            IpAddr::V6(p) => fib6.insert(p, r.len, id),
-        };
-        res.map_err(|e| format!("route {}/{}: {e}", r.prefix, r.len))?;
-    }
-    let mut neigh = NeighCache::new(4096);
+    let mut neigh = NeighCache::new(neigh::NEIGH_CAPACITY);
     for n in &spec.neighbors {
         neigh.add_static(
             neigh::Key {
@@ -173,21 +151,29 @@ pub fn build_worker(
         by_port,
         local4,
         local6,
-        fib4,
-        fib6,
-        nexthops,
+        table: routes.load(),
+        routes,
         neigh,
         bus,
         worker,
         icmp_limit: RateLimit::new(200, 100),
         announced: false,
+        ra: ra::RaTimers::new(&spec.ifaces, worker),
+        viewed_ns: 0,
         sel: [0; MAX_BURST],
     })
 }
 
-/// Builds a single-worker router pipeline (tests, replay).
+/// Builds a single-worker router pipeline with the configured routes only
+/// (tests, replay).
 pub fn build(spec: &RouterSpec) -> Result<Box<dyn Pipeline>, String> {
-    Ok(Box::new(build_worker(spec, 0, NeighborBus::new(1))?))
+    let rib = Rib::new(spec)?;
+    Ok(Box::new(build_worker(
+        spec,
+        0,
+        NeighborBus::new(1),
+        rib.handle(),
+    )?))
 }
 
 impl Router {
@@ -265,7 +251,16 @@ impl Router {
         }
     }
 
+    /// Takes the newest route table if the control thread published one.
+    #[inline]
+    fn refresh_routes(&mut self) {
+        if self.routes.version() != self.table.version {
+            self.table = self.routes.load();
+        }
+    }
+
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: StageId) {
+        self.refresh_routes();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
         v.fill(Verdict::Next(at));
@@ -312,6 +307,7 @@ impl Pipeline for Router {
     }
 
     fn tick(&mut self, cx: &mut Ctx<'_>) {
+        self.refresh_routes();
         if !self.announced {
             self.announced = true;
             if self.worker == 0 {
@@ -319,6 +315,12 @@ impl Pipeline for Router {
             }
         }
         self.neigh_tick(cx);
+        self.ra_tick(cx);
+        if cx.now_ns.saturating_sub(self.viewed_ns) >= neigh::VIEW_INTERVAL_NS
+            && self.bus.publish_view(self.worker, cx.now_ns, self.neigh.iter())
+        {
+            self.viewed_ns = cx.now_ns;
+        }
     }
 }
 

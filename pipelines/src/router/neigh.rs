@@ -20,7 +20,7 @@
 //! reply landing on another worker's queue still completes resolution.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -113,16 +113,71 @@ pub struct Learned {
     pub confirmed: bool,
 }
 
-/// Per-worker inboxes for learned bindings.
+/// Entries per worker cache.
+pub const NEIGH_CAPACITY: usize = 4096;
+
+/// How often a worker republishes its cache for `xgw neigh`.
+pub const VIEW_INTERVAL_NS: u64 = 500_000_000;
+
+/// A worker's cache as last published for the control thread.
+#[derive(Default)]
+pub struct NeighView {
+    pub entries: Vec<Entry>,
+    /// The worker's clock when it published (0: never).
+    pub at_ns: u64,
+}
+
+/// Per-worker inboxes for learned bindings, and the published views of
+/// every worker's cache.
 pub struct NeighborBus {
     inboxes: Vec<ArrayQueue<Learned>>,
+    views: Vec<Mutex<NeighView>>,
 }
 
 impl NeighborBus {
     pub fn new(workers: usize) -> Arc<Self> {
+        let n = workers.max(1);
         Arc::new(NeighborBus {
-            inboxes: (0..workers.max(1)).map(|_| ArrayQueue::new(1024)).collect(),
+            inboxes: (0..n).map(|_| ArrayQueue::new(1024)).collect(),
+            views: (0..n)
+                .map(|_| {
+                    Mutex::new(NeighView {
+                        entries: Vec::with_capacity(NEIGH_CAPACITY),
+                        at_ns: 0,
+                    })
+                })
+                .collect(),
         })
+    }
+
+    /// Replaces worker `worker`'s view with `entries`, unless the control
+    /// thread is reading it right now (then the next interval will do).
+    /// Never blocks and never allocates while the cache stays within
+    /// [`NEIGH_CAPACITY`].
+    pub fn publish_view<'a>(
+        &self,
+        worker: usize,
+        now_ns: u64,
+        entries: impl Iterator<Item = &'a Entry>,
+    ) -> bool {
+        let Some(m) = self.views.get(worker) else {
+            return false;
+        };
+        let Ok(mut v) = m.try_lock() else {
+            return false;
+        };
+        v.entries.clear();
+        v.entries.extend(entries.take(NEIGH_CAPACITY));
+        v.at_ns = now_ns;
+        true
+    }
+
+    /// Calls `f` with each worker's view (control thread).
+    pub fn read_views(&self, mut f: impl FnMut(usize, &NeighView)) {
+        for (i, m) in self.views.iter().enumerate() {
+            let v = m.lock().unwrap_or_else(|e| e.into_inner());
+            f(i, &v);
+        }
     }
 
     /// Tells every worker but `from`. A full inbox loses the message; that

@@ -46,7 +46,7 @@ impl Router {
 
     /// Emits a frame on `iface` whose L3 part `l3` writes (returning its
     /// length). `false` if no frame could be had.
-    fn emit_on(
+    pub(crate) fn emit_on(
         &self,
         cx: &mut Ctx<'_>,
         iface: IfaceId,
@@ -68,7 +68,7 @@ impl Router {
     pub(crate) fn resolve(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
         let m = p.meta;
         let d = p.data();
-        let (iface, target) = match self.nexthops.get(m.nh as usize) {
+        let (iface, target) = match self.table.nexthops.get(m.nh as usize) {
             Some(&NextHop::Via { iface, gateway }) => (iface, gateway),
             Some(&NextHop::Connected { iface }) => {
                 let dst = match m.ethertype {

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::wire::ethernet::MacAddr;
+use crate::wire::ndp::PrefixInfo;
 use crate::PortId;
 
 /// Index of an interface in [`RouterSpec::ifaces`].
@@ -40,6 +41,112 @@ pub struct IfaceSpec {
     /// IP MTU (bytes of IP packet, without the Ethernet header).
     pub mtu: u16,
     pub rpf: RpfMode,
+    /// Router Advertisements sent on this interface; `None`: none.
+    pub ra: Option<RaSpec>,
+}
+
+impl Default for IfaceSpec {
+    /// An unnamed untagged interface on port 0 with no addresses, MTU
+    /// 1500 and no router advertisements; set what matters with
+    /// `IfaceSpec { name, port, mac, .., ..Default::default() }`.
+    fn default() -> Self {
+        IfaceSpec {
+            name: String::new(),
+            port: PortId(0),
+            vlan: 0,
+            mac: MacAddr::default(),
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            link_local: Ipv6Addr::UNSPECIFIED,
+            mtu: 1500,
+            rpf: RpfMode::Off,
+            ra: None,
+        }
+    }
+}
+
+/// Router Advertisements on one interface ([RFC 4861 § 6.2.1] variables),
+/// with the RDNSS ([RFC 8106]) and PREF64 ([RFC 8781]) options. Every
+/// value is final: the config loader fills in the defaults (prefixes from
+/// the interface's /64s, MTU from the interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaSpec {
+    /// MaxRtrAdvInterval, milliseconds (4 s to 1800 s).
+    pub max_interval_ms: u32,
+    /// MinRtrAdvInterval, milliseconds (3 s to 0.75 × the maximum).
+    pub min_interval_ms: u32,
+    /// Cur Hop Limit advertised; 0 = unspecified.
+    pub hop_limit: u8,
+    /// M flag: addresses via DHCPv6.
+    pub managed: bool,
+    /// O flag: other configuration via DHCPv6.
+    pub other_config: bool,
+    /// Seconds; 0 = not a default router.
+    pub router_lifetime: u16,
+    /// Milliseconds; 0 = unspecified.
+    pub reachable_time: u32,
+    /// Milliseconds; 0 = unspecified.
+    pub retrans_timer: u32,
+    /// MTU option value; `None`: no MTU option.
+    pub mtu: Option<u32>,
+    /// Prefix Information options, in order.
+    pub prefixes: Vec<PrefixInfo>,
+    /// Recursive DNS Server option.
+    pub rdnss: Option<RdnssSpec>,
+    /// NAT64 prefix option.
+    pub pref64: Option<Pref64Spec>,
+}
+
+/// DNS servers advertised in one RDNSS option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RdnssSpec {
+    /// 1 to 127 addresses.
+    pub servers: Vec<Ipv6Addr>,
+    /// Seconds.
+    pub lifetime: u32,
+}
+
+/// The NAT64 prefix advertised in a PREF64 option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pref64Spec {
+    pub prefix: Ipv6Addr,
+    /// 32, 40, 48, 56, 64 or 96.
+    pub len: u8,
+    /// Seconds, at most 65528 (sent in units of 8 s, rounded up).
+    pub lifetime: u32,
+}
+
+impl Default for RaSpec {
+    /// The RFC 4861 defaults: MaxRtrAdvInterval 600 s, MinRtrAdvInterval
+    /// 0.33 × that, hop limit 64, router lifetime 1800 s; no options.
+    fn default() -> Self {
+        RaSpec {
+            max_interval_ms: 600_000,
+            min_interval_ms: 198_000,
+            hop_limit: 64,
+            managed: false,
+            other_config: false,
+            router_lifetime: 1800,
+            reachable_time: 0,
+            retrans_timer: 0,
+            mtu: None,
+            prefixes: Vec::new(),
+            rdnss: None,
+            pref64: None,
+        }
+    }
+}
+
+impl RaSpec {
+    /// Length of the ICMPv6 message (fixed part and every option, the
+    /// Source Link-Layer Address option included).
+    pub fn message_len(&self) -> usize {
+        16 + 8
+            + if self.mtu.is_some() { 8 } else { 0 }
+            + 32 * self.prefixes.len()
+            + self.rdnss.as_ref().map_or(0, |r| 8 + 16 * r.servers.len())
+            + if self.pref64.is_some() { 16 } else { 0 }
+    }
 }
 
 /// Where a route sends packets.
@@ -110,6 +217,26 @@ pub fn contains(prefix: IpAddr, len: u8, addr: IpAddr) -> bool {
 }
 
 impl RouterSpec {
+    /// The interface whose subnet holds `ip` (any interface for an IPv6
+    /// link-local address: the first).
+    pub fn on_link(&self, ip: IpAddr) -> Option<IfaceId> {
+        self.ifaces
+            .iter()
+            .position(|f| match ip {
+                IpAddr::V4(a) => f
+                    .ipv4
+                    .iter()
+                    .any(|&(p, l)| contains(IpAddr::V4(p), l, IpAddr::V4(a))),
+                IpAddr::V6(a) => {
+                    (a.segments()[0] & 0xffc0) == 0xfe80
+                        || f.ipv6
+                            .iter()
+                            .any(|&(p, l)| contains(IpAddr::V6(p), l, IpAddr::V6(a)))
+                }
+            })
+            .map(|i| i as IfaceId)
+    }
+
     /// Routes for the interfaces' own subnets (connected routes), plus the
     /// configured ones. Configured routes win on an identical prefix.
     pub fn all_routes(&self) -> Vec<RouteSpec> {

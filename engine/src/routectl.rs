@@ -1,0 +1,390 @@
+//! The router's control side: the RIB (routes added and removed at run
+//! time, published to the workers as snapshots) and the neighbour views
+//! the workers publish. The control thread owns it; its commands are
+//! `route-list`, `route-add`, `route-del` and `neigh` on the control socket.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use xgw_pipelines::router::neigh::NeighborBus;
+use xgw_pipelines::router::spec::{parse_route, IfaceId, RouteInput, RouteTarget, RouterSpec};
+use xgw_pipelines::router::table::{Origin, Rib, RouteHandle};
+
+/// Commands this module answers.
+pub const COMMANDS: &[&str] = &["route-list", "route-add", "route-del", "neigh"];
+
+pub struct RouterControl {
+    spec: RouterSpec,
+    rib: Rib,
+    bus: Arc<NeighborBus>,
+}
+
+impl RouterControl {
+    pub fn new(spec: RouterSpec, bus: Arc<NeighborBus>) -> Result<Self, String> {
+        let rib = Rib::new(&spec)?;
+        Ok(RouterControl { spec, rib, bus })
+    }
+
+    pub fn spec(&self) -> &RouterSpec {
+        &self.spec
+    }
+
+    pub fn bus(&self) -> &Arc<NeighborBus> {
+        &self.bus
+    }
+
+    pub fn routes(&self) -> Arc<RouteHandle> {
+        self.rib.handle()
+    }
+
+    fn iface_name(&self, i: IfaceId) -> &str {
+        self.spec
+            .ifaces
+            .get(i as usize)
+            .map(|f| f.name.as_str())
+            .unwrap_or("?")
+    }
+
+    fn route_json(&self, prefix: IpAddr, len: u8, t: RouteTarget, origin: Origin) -> Value {
+        let mut v = json!({
+            "prefix": format!("{prefix}/{len}"),
+            "origin": origin.as_str(),
+        });
+        match t {
+            RouteTarget::Via { gateway, iface } => {
+                v["kind"] = json!("forward");
+                v["via"] = json!(gateway.to_string());
+                v["interface"] = json!(self.iface_name(iface));
+            }
+            RouteTarget::Connected { iface } => {
+                v["kind"] = json!("forward");
+                v["interface"] = json!(self.iface_name(iface));
+            }
+            RouteTarget::Blackhole => v["kind"] = json!("blackhole"),
+            RouteTarget::Unreachable => v["kind"] = json!("unreachable"),
+        }
+        v
+    }
+
+    /// Answers one of [`COMMANDS`]; `req` is the whole request object.
+    pub fn answer(&mut self, cmd: &str, req: &Value) -> Value {
+        self.rib.reap();
+        match cmd {
+            "route-list" => {
+                let routes: Vec<Value> = self
+                    .rib
+                    .iter()
+                    .map(|r| self.route_json(r.prefix, r.len, r.target, r.origin))
+                    .collect();
+                json!({"version": self.rib.version(), "routes": routes})
+            }
+            "route-add" => self.add(req),
+            "route-del" => self.del(req),
+            "neigh" => self.neigh(),
+            other => json!({"error": format!("unknown router command {other:?}")}),
+        }
+    }
+
+    fn field<'a>(req: &'a Value, k: &str) -> Result<Option<&'a str>, Value> {
+        match req.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(json!({"error": format!("\"{k}\" must be a string")})),
+        }
+    }
+
+    fn add(&mut self, req: &Value) -> Value {
+        let get = |k| Self::field(req, k);
+        let (prefix, via, interface, kind) = match (get("prefix"), get("via"), get("interface"), get("kind")) {
+            (Ok(Some(p)), Ok(v), Ok(i), Ok(k)) => (p, v, i, k),
+            (Ok(None), ..) => {
+                return json!({"error": "route-add needs \"prefix\", e.g. {\"cmd\":\"route-add\",\"prefix\":\"10.9.0.0/16\",\"via\":\"10.2.0.2\"}"})
+            }
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return e,
+        };
+        if let Some(Value::Object(m)) = Some(req) {
+            if let Some(k) = m
+                .keys()
+                .find(|k| !["cmd", "prefix", "via", "interface", "kind"].contains(&k.as_str()))
+            {
+                return json!({"error": format!("unknown field \"{k}\"; route-add takes prefix, via, interface, kind")});
+            }
+        }
+        let input = RouteInput {
+            prefix,
+            via,
+            interface,
+            kind,
+        };
+        let spec = &self.spec;
+        let names: HashMap<&str, IfaceId> = spec
+            .ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), i as IfaceId))
+            .collect();
+        let on_link = |ip: IpAddr| spec.on_link(ip);
+        let route = match parse_route(&input, |n| names.get(n).copied(), on_link) {
+            Ok(r) => r,
+            Err((f, msg)) => return json!({"error": format!("{f}: {msg}")}),
+        };
+        match self.rib.insert(route, Origin::Runtime) {
+            Ok(()) => {
+                self.rib.publish();
+                tracing::info!(route = %format!("{}/{}", route.prefix, route.len), version = self.rib.version(), "route added");
+                json!({"ok": true, "version": self.rib.version(),
+                       "route": self.route_json(route.prefix, route.len, route.target, Origin::Runtime)})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        }
+    }
+
+    fn del(&mut self, req: &Value) -> Value {
+        let prefix = match Self::field(req, "prefix") {
+            Ok(Some(p)) => p,
+            Ok(None) => return json!({"error": "route-del needs \"prefix\""}),
+            Err(e) => return e,
+        };
+        let parsed = prefix
+            .split_once('/')
+            .and_then(|(a, l)| Some((a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?)));
+        let Some((addr, len)) = parsed else {
+            return json!({"error": format!("prefix: \"{prefix}\" is not a prefix like 10.2.0.0/16")});
+        };
+        match self.rib.remove(addr, len) {
+            Ok(r) => {
+                self.rib.publish();
+                tracing::info!(route = %prefix, version = self.rib.version(), "route deleted");
+                json!({"ok": true, "version": self.rib.version(),
+                       "route": self.route_json(r.prefix, r.len, r.target, r.origin)})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        }
+    }
+
+    fn neigh(&self) -> Value {
+        let mut rows = Vec::new();
+        self.bus.read_views(|w, v| {
+            for e in &v.entries {
+                rows.push(json!({
+                    "worker": w,
+                    "interface": self.iface_name(e.key.iface),
+                    "ip": e.key.ip.to_string(),
+                    "mac": if e.state == xgw_pipelines::router::neigh::State::Incomplete {
+                        Value::Null
+                    } else {
+                        json!(e.mac.to_string())
+                    },
+                    "state": e.state.as_str(),
+                    "confirmed_ms_ago": v.at_ns.saturating_sub(e.confirmed_ns) / 1_000_000,
+                    "parked": e.parked,
+                }));
+            }
+        });
+        rows.sort_by(|a, b| {
+            (a["interface"].as_str(), a["ip"].as_str(), a["worker"].as_u64()).cmp(&(
+                b["interface"].as_str(),
+                b["ip"].as_str(),
+                b["worker"].as_u64(),
+            ))
+        });
+        json!({"neighbors": rows})
+    }
+}
+
+/// Renders a `route-list` answer for people.
+pub fn render_routes(v: &Value) -> String {
+    let mut out = String::new();
+    for r in v["routes"].as_array().into_iter().flatten() {
+        let s = |k: &str| r[k].as_str().unwrap_or("");
+        let mut line = format!("{:<28}", s("prefix"));
+        match s("kind") {
+            "forward" => {
+                if !s("via").is_empty() {
+                    line += &format!(" via {}", s("via"));
+                }
+                line += &format!(" dev {}", s("interface"));
+            }
+            k => line += &format!(" {k}"),
+        }
+        line += &format!("  ({})\n", s("origin"));
+        out += &line;
+    }
+    out
+}
+
+/// Renders a `neigh` answer for people (like `ip neigh`).
+pub fn render_neigh(v: &Value) -> String {
+    let rows = v["neighbors"].as_array().cloned().unwrap_or_default();
+    let multi = rows.iter().any(|r| r["worker"].as_u64().unwrap_or(0) > 0);
+    let mut out = String::new();
+    for r in rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("");
+        let mac = r["mac"].as_str().map(|m| format!(" lladdr {m}")).unwrap_or_default();
+        out += &format!("{} dev {}{mac} {}", s("ip"), s("interface"), s("state"));
+        if r["parked"].as_u64().unwrap_or(0) > 0 {
+            out += &format!(" parked {}", r["parked"]);
+        }
+        if multi {
+            out += &format!(" worker {}", r["worker"]);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, PipelineCfg};
+    use xgw_pipelines::router::NextHop;
+    use xgw_pipelines::wire::ethernet::MacAddr;
+
+    const CFG: &str = r#"
+        [engine]
+        cores = [0]
+        [[ports]]
+        name = "p0"
+        driver = "mem"
+        mac = "02:00:00:00:00:01"
+        [[ports]]
+        name = "p1"
+        driver = "mem"
+        mac = "02:00:00:00:00:02"
+        [pipeline]
+        kind = "router"
+        [[interfaces]]
+        name = "lan"
+        port = "p0"
+        ipv4 = ["10.1.0.1/24"]
+        ipv6 = ["2001:db8:1::1/64"]
+        [[interfaces]]
+        name = "wan"
+        port = "p1"
+        ipv4 = ["192.0.2.1/30"]
+        ipv6 = ["2001:db8:2::1/64"]
+        [[routes]]
+        prefix = "0.0.0.0/0"
+        via = "192.0.2.2"
+    "#;
+
+    fn control() -> RouterControl {
+        let cfg = Config::parse(CFG, "test.toml").unwrap();
+        let PipelineCfg::Router(r) = &cfg.pipeline else {
+            panic!("not a router")
+        };
+        let macs = [Some(MacAddr([2, 0, 0, 0, 0, 1])), Some(MacAddr([2, 0, 0, 0, 0, 2]))];
+        RouterControl::new(r.spec(&macs).unwrap(), NeighborBus::new(1)).unwrap()
+    }
+
+    fn ask(c: &mut RouterControl, req: Value) -> Value {
+        let cmd = req["cmd"].as_str().unwrap().to_string();
+        c.answer(&cmd, &req)
+    }
+
+    fn lookup6(c: &RouterControl, a: &str) -> Option<NextHop> {
+        let t = c.routes().load();
+        t.fib6
+            .lookup(a.parse().unwrap())
+            .map(|n| t.nexthops[n as usize])
+    }
+
+    #[test]
+    fn routes_are_added_listed_and_deleted_at_run_time() {
+        let mut c = control();
+        let h = c.routes();
+        let v0 = h.version();
+        let v = ask(
+            &mut c,
+            json!({"cmd":"route-add","prefix":"2001:db8:9::/48","via":"2001:db8:2::2"}),
+        );
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(v["route"]["interface"], "wan", "gateway's interface found from subnets");
+        assert_eq!(h.version(), v0 + 1);
+        assert_eq!(
+            lookup6(&c, "2001:db8:9::5"),
+            Some(NextHop::Via {
+                iface: 1,
+                gateway: "2001:db8:2::2".parse().unwrap()
+            })
+        );
+        let list = ask(&mut c, json!({"cmd":"route-list"}));
+        let rows = list["routes"].as_array().unwrap();
+        let find = |p: &str| rows.iter().find(|r| r["prefix"] == p).cloned();
+        assert_eq!(find("2001:db8:9::/48").unwrap()["origin"], "runtime");
+        assert_eq!(find("0.0.0.0/0").unwrap()["origin"], "config");
+        assert_eq!(find("10.1.0.0/24").unwrap()["origin"], "connected");
+        let text = render_routes(&list);
+        assert!(text.contains("2001:db8:9::/48"), "{text}");
+        assert!(text.contains("via 2001:db8:2::2 dev wan  (runtime)"), "{text}");
+
+        let v = ask(&mut c, json!({"cmd":"route-del","prefix":"2001:db8:9::/48"}));
+        assert_eq!(v["ok"], true, "{v}");
+        assert_eq!(lookup6(&c, "2001:db8:9::5"), None);
+        // The configured default route can go too; connected ones cannot.
+        let v = ask(&mut c, json!({"cmd":"route-del","prefix":"0.0.0.0/0"}));
+        assert_eq!(v["ok"], true, "{v}");
+        let v = ask(&mut c, json!({"cmd":"route-del","prefix":"10.1.0.0/24"}));
+        assert!(v["error"].as_str().unwrap().contains("connected"), "{v}");
+    }
+
+    #[test]
+    fn bad_route_requests_get_errors_naming_the_field() {
+        let mut c = control();
+        let v0 = c.routes().version();
+        for (req, want) in [
+            (json!({"cmd":"route-add"}), "needs \"prefix\""),
+            (json!({"cmd":"route-add","prefix":5}), "\"prefix\" must be a string"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/33","via":"192.0.2.2"}), "prefix:"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.1/16","via":"192.0.2.2"}), "host bits"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"bogus"}), "via:"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"2001:db8::1"}), "family"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"172.16.0.1"}), "none of the interfaces"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","interface":"nope"}), "no interface named"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"teleport"}), "kind:"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"blackhole","via":"192.0.2.2"}), "no next hop"),
+            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","gateway":"192.0.2.2"}), "unknown field \"gateway\""),
+            (json!({"cmd":"route-add","prefix":"fe80::/64","interface":"lan"}), "fe80::/10"),
+            (json!({"cmd":"route-add","prefix":"10.1.0.0/24","interface":"lan"}), "already exists"),
+            (json!({"cmd":"route-del","prefix":"10.77.0.0/16"}), "no route"),
+            (json!({"cmd":"route-del","prefix":"garbage"}), "not a prefix"),
+        ] {
+            let v = ask(&mut c, req.clone());
+            let e = v["error"].as_str().unwrap_or_else(|| panic!("{req} gave {v}"));
+            assert!(e.contains(want), "{req}: {e:?} lacks {want:?}");
+        }
+        assert_eq!(c.routes().version(), v0, "a failed request published a table");
+    }
+
+    #[test]
+    fn neigh_lists_what_workers_published() {
+        use xgw_pipelines::router::neigh::{Entry, Key, State};
+        let c = control();
+        let e = Entry {
+            key: Key {
+                iface: 1,
+                ip: "192.0.2.2".parse().unwrap(),
+            },
+            mac: MacAddr([2, 0, 0, 0, 0x99, 0x99]),
+            state: State::Reachable,
+            confirmed_ns: 1_000_000_000,
+            next_ns: 0,
+            probes: 0,
+            parked: 0,
+            token: 1,
+        };
+        assert!(c.bus().publish_view(0, 3_000_000_000, [e].iter()));
+        let v = c.neigh();
+        let r = &v["neighbors"][0];
+        assert_eq!(r["ip"], "192.0.2.2");
+        assert_eq!(r["interface"], "wan");
+        assert_eq!(r["state"], "REACHABLE");
+        assert_eq!(r["confirmed_ms_ago"], 2000);
+        assert_eq!(
+            render_neigh(&v),
+            format!("192.0.2.2 dev wan lladdr {} REACHABLE\n", e.mac)
+        );
+    }
+}
