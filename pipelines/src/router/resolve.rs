@@ -152,22 +152,26 @@ impl Router {
                 }
                 b[..ipv4::HEADER_LEN].copy_from_slice(&hdr);
                 b[ipv4::HEADER_LEN..n].copy_from_slice(data);
+                // Total Length first: new_checked rejects a header whose
+                // (original, whole-datagram) length exceeds the fragment.
+                b[2..4].copy_from_slice(&(n as u16).to_be_bytes());
                 let Ok(mut ip) = ipv4::Packet::new_checked(&mut b[..n]) else {
                     return 0;
                 };
-                ip.set_total_len(n as u16);
                 ip.set_flags_frag(false, !last || orig_mf, frag_off);
                 ip.fill_checksum();
                 n
             });
             off += len;
         }
-        p.set_len(L2 + ipv4::HEADER_LEN + chunk);
+        // Shorten the header's Total Length before the frame, so that the
+        // checked view below accepts the truncated buffer.
         if let Ok(mut ip) = ipv4::Packet::new_checked(&mut p.data_mut()[L2..]) {
             ip.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
             ip.set_flags_frag(false, true, orig_off);
             ip.fill_checksum();
         }
+        p.set_len(L2 + ipv4::HEADER_LEN + chunk);
         p.meta.flags &= !Meta::NEEDS_FRAG;
     }
 
