@@ -164,8 +164,8 @@ impl Router {
             });
             off += len;
         }
-        // Shorten the header's Total Length before the frame, so that the
-        // checked view below accepts the truncated buffer.
+        // Shorten Total Length while the frame is still whole: once it is
+        // cut, new_checked would reject the header.
         if let Ok(mut ip) = ipv4::Packet::new_checked(&mut p.data_mut()[L2..]) {
             ip.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
             ip.set_flags_frag(false, true, orig_off);
