@@ -10,8 +10,8 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use xgw_pipelines::l2fwd::MacMode;
 use xgw_pipelines::router::spec::{
-    network, parse_route, IfaceSpec, NeighborSpec, Pref64Spec, RaSpec, RdnssSpec, RouteInput,
-    RouteSpec, RouterSpec, RpfMode,
+    network, parse_route, parse_tunnel, IfaceSpec, NeighborSpec, Pref64Spec, RaSpec, RdnssSpec,
+    RouteInput, RouteSpec, RouterSpec, RpfMode, TunnelInput, TunnelSpec, MAX_TUNNELS, TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::wire::ndp::PrefixInfo;
@@ -55,6 +55,44 @@ struct Raw {
     routes: Vec<RawRoute>,
     #[serde(default)]
     neighbors: Vec<RawNeighbor>,
+    #[serde(default)]
+    tunnels: Vec<RawTunnel>,
+}
+
+/// A number or a word (`ttl = 64` or `ttl = "inherit"`).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(untagged)]
+enum NumOrWord {
+    Num(i64),
+    Word(String),
+}
+
+impl NumOrWord {
+    fn text(&self) -> String {
+        match self {
+            NumOrWord::Num(n) => n.to_string(),
+            NumOrWord::Word(w) => w.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTunnel {
+    name: String,
+    kind: String,
+    local: String,
+    remote: String,
+    #[serde(default)]
+    ipv4: Vec<String>,
+    #[serde(default)]
+    ipv6: Vec<String>,
+    mtu: Option<u32>,
+    ttl: Option<NumOrWord>,
+    dscp: Option<NumOrWord>,
+    df: Option<String>,
+    ecn: Option<String>,
+    rpf: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -404,6 +442,7 @@ pub struct RouterCfg {
     pub ifaces: Vec<IfaceCfg>,
     pub routes: Vec<RouteSpec>,
     pub neighbors: Vec<NeighborSpec>,
+    pub tunnels: Vec<TunnelSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -449,6 +488,7 @@ impl RouterCfg {
             ifaces,
             routes: self.routes.clone(),
             neighbors: self.neighbors.clone(),
+            tunnels: self.tunnels.clone(),
         })
     }
 }
@@ -989,6 +1029,66 @@ fn validate_router(
             ra,
         });
     }
+    let is_ours = |ip: IpAddr| {
+        ifaces.iter().any(|f: &IfaceCfg| match ip {
+            IpAddr::V4(a) => f.ipv4.iter().any(|&(x, _)| x == a),
+            IpAddr::V6(a) => f.ipv6.iter().any(|&(x, _)| x == a),
+        })
+    };
+    let mut tunnels: Vec<TunnelSpec> = Vec::new();
+    for (i, t) in raw.tunnels.iter().enumerate() {
+        let k = |x: &str| format!("tunnels[{i}].{x}");
+        let input = TunnelInput {
+            name: &t.name,
+            kind: &t.kind,
+            local: &t.local,
+            remote: &t.remote,
+            ipv4: t.ipv4.iter().map(String::as_str).collect(),
+            ipv6: t.ipv6.iter().map(String::as_str).collect(),
+            mtu: t.mtu,
+            ttl: t.ttl.as_ref().map(NumOrWord::text),
+            dscp: t.dscp.as_ref().map(NumOrWord::text),
+            df: t.df.as_deref(),
+            ecn: t.ecn.as_deref(),
+            rpf: t.rpf.as_deref(),
+        };
+        let spec = parse_tunnel(&input, is_ours).map_err(|(f, msg)| ConfigError::Key {
+            file: v.file.to_string(),
+            key: k(f),
+            msg,
+        })?;
+        if names.contains_key(t.name.as_str()) || tunnels.iter().any(|x| x.name == t.name) {
+            return v.err(
+                k("name"),
+                format!(
+                    "\"{}\" is already the name of an interface or tunnel",
+                    t.name
+                ),
+            );
+        }
+        if let Some(o) = tunnels
+            .iter()
+            .find(|x| x.kind == spec.kind && x.local == spec.local && x.remote == spec.remote)
+        {
+            return v.err(
+                k("remote"),
+                format!(
+                    "tunnel \"{}\" has the same kind and endpoints; decapsulation could not tell them apart",
+                    o.name
+                ),
+            );
+        }
+        if tunnels.len() >= MAX_TUNNELS {
+            return v.err(k("name"), format!("at most {MAX_TUNNELS} tunnels"));
+        }
+        tunnels.push(spec);
+    }
+    let tunnel_id = |name: &str| {
+        tunnels
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| TUN_BASE + i as u16)
+    };
     let iface_named = |key: String, name: &str| -> Result<u16, ConfigError> {
         match names.get(name) {
             Some(&i) => Ok(i as u16),
@@ -1020,6 +1120,22 @@ fn validate_router(
                 }
             })
             .map(|i| i as u16)
+            .or_else(|| {
+                tunnels
+                    .iter()
+                    .position(|t| {
+                        let f = t.iface();
+                        match ip {
+                            IpAddr::V4(a) => f.ipv4.iter().any(|&(p, l)| {
+                                network(IpAddr::V4(p), l) == network(IpAddr::V4(a), l)
+                            }),
+                            IpAddr::V6(a) => f.ipv6.iter().any(|&(p, l)| {
+                                network(IpAddr::V6(p), l) == network(IpAddr::V6(a), l)
+                            }),
+                        }
+                    })
+                    .map(|i| TUN_BASE + i as u16)
+            })
     };
     let mut routes = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
@@ -1034,21 +1150,20 @@ fn validate_router(
                 RawRouteKind::Unreachable => "unreachable",
             }),
         };
-        let route = parse_route(&input, |n| names.get(n).map(|&i| i as u16), on_link).map_err(
-            |(f, msg)| {
-                let msg = if f == "interface" {
-                    let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
-                    format!("{msg}; configured interfaces: {}", known.join(", "))
-                } else {
-                    msg
-                };
-                ConfigError::Key {
-                    file: v.file.to_string(),
-                    key: k(f),
-                    msg,
-                }
-            },
-        )?;
+        let named = |n: &str| names.get(n).map(|&i| i as u16).or_else(|| tunnel_id(n));
+        let route = parse_route(&input, named, on_link).map_err(|(f, msg)| {
+            let msg = if f == "interface" {
+                let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
+                format!("{msg}; configured interfaces: {}", known.join(", "))
+            } else {
+                msg
+            };
+            ConfigError::Key {
+                file: v.file.to_string(),
+                key: k(f),
+                msg,
+            }
+        })?;
         let (addr, len) = (route.prefix, route.len);
         if routes
             .iter()
@@ -1075,6 +1190,7 @@ fn validate_router(
         ifaces,
         routes,
         neighbors,
+        tunnels,
     })
 }
 

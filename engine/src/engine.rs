@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use xgw_pipelines::l2fwd::{L2Fwd, Side};
 use xgw_pipelines::router::neigh::NeighborBus;
 use xgw_pipelines::wire::ethernet::MacAddr;
+use xgw_pipelines::wire::ipv6;
 use xgw_pipelines::{Graph, Pipeline, PortId};
 
 use crate::bpf::XdpProgram;
@@ -213,13 +214,15 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
     let mut memberships = Vec::new();
     if let (true, Some(rc)) = (live, &router) {
         for (i, p) in cfg.ports.iter().enumerate() {
-            let PortKind::AfXdp(x) = &p.kind else { continue };
+            let PortKind::AfXdp(x) = &p.kind else {
+                continue;
+            };
             // All-routers (Router Solicitations) and the solicited-node
             // group of every IPv6 address on the port (NS for us).
             let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
             for f in rc.spec().ifaces.iter().filter(|f| f.port.index() == i) {
                 for a in f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]) {
-                    let g = netdev::ipv6_multicast_mac(netdev::solicited_node(a));
+                    let g = ipv6::multicast_mac(&ipv6::solicited_node(&a));
                     if !groups.contains(&g) {
                         groups.push(g);
                     }

@@ -70,6 +70,11 @@ enum Cmd {
         #[command(subcommand)]
         op: RouteOp,
     },
+    /// Show, add or delete IP-in-IP tunnels of a running router.
+    Tunnel {
+        #[command(subcommand)]
+        op: TunnelOp,
+    },
     /// Show the neighbour (ARP / NDP) cache of a running router.
     Neigh {
         #[arg(long)]
@@ -118,6 +123,62 @@ enum RouteOp {
     /// Delete a configured or runtime route (connected routes stay).
     Del {
         prefix: String,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+#[derive(Subcommand)]
+enum TunnelOp {
+    /// List tunnels with their counters.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Add a tunnel: `xgw tunnel add tun0 --kind 4in4 --local 192.0.2.1 --remote 198.51.100.1 --ipv4 1.1.1.1/24`.
+    Add {
+        name: String,
+        /// 4in4 (IP proto 4), 6in4 (proto 41), 4in6, 6in6.
+        #[arg(long)]
+        kind: String,
+        /// Outer source: one of xgw's interface addresses.
+        #[arg(long)]
+        local: String,
+        /// Outer destination: the other end.
+        #[arg(long)]
+        remote: String,
+        /// Tunnel interface IPv4 address with prefix length (repeatable).
+        #[arg(long)]
+        ipv4: Vec<String>,
+        /// Tunnel interface IPv6 address with prefix length (repeatable).
+        #[arg(long)]
+        ipv6: Vec<String>,
+        /// Largest inner packet (default 1500 minus the outer header).
+        #[arg(long)]
+        mtu: Option<u32>,
+        /// Outer TTL / hop limit: 1..255 or "inherit" (default 64).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Outer DSCP: 0..63 or "copy" (default copy).
+        #[arg(long)]
+        dscp: Option<String>,
+        /// Outer IPv4 DF: copy (default), set, clear.
+        #[arg(long)]
+        df: Option<String>,
+        /// RFC 6040 mode: normal (default) or compatibility.
+        #[arg(long)]
+        ecn: Option<String>,
+        /// Reverse-path filter on decapsulated packets: off (default), loose, strict.
+        #[arg(long)]
+        rpf: Option<String>,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Delete a tunnel and every route into it.
+    Del {
+        name: String,
         #[command(flatten)]
         at: Endpoint,
     },
@@ -223,12 +284,69 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                     serde_json::json!({"cmd": "route-add", "prefix": prefix, "via": via,
                                        "interface": interface, "kind": kind}),
                 )?;
-                println!("added {}", routectl::render_routes(&serde_json::json!({"routes": [v["route"]]})).trim_end());
+                println!(
+                    "added {}",
+                    routectl::render_routes(&serde_json::json!({"routes": [v["route"]]}))
+                        .trim_end()
+                );
                 Ok(())
             }
             RouteOp::Del { prefix, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "route-del", "prefix": prefix}))?;
-                println!("deleted {}", routectl::render_routes(&serde_json::json!({"routes": [v["route"]]})).trim_end());
+                let v = ask(
+                    at,
+                    serde_json::json!({"cmd": "route-del", "prefix": prefix}),
+                )?;
+                println!(
+                    "deleted {}",
+                    routectl::render_routes(&serde_json::json!({"routes": [v["route"]]}))
+                        .trim_end()
+                );
+                Ok(())
+            }
+        },
+        Cmd::Tunnel { op } => match op {
+            TunnelOp::List { json, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "tunnel-list"}))?;
+                if json {
+                    println!("{v}");
+                } else {
+                    print!("{}", routectl::render_tunnels(&v));
+                }
+                Ok(())
+            }
+            TunnelOp::Add {
+                name,
+                kind,
+                local,
+                remote,
+                ipv4,
+                ipv6,
+                mtu,
+                ttl,
+                dscp,
+                df,
+                ecn,
+                rpf,
+                at,
+            } => {
+                let v = ask(
+                    at,
+                    serde_json::json!({"cmd": "tunnel-add", "name": name, "kind": kind,
+                        "local": local, "remote": remote, "ipv4": ipv4, "ipv6": ipv6, "mtu": mtu,
+                        "ttl": ttl, "dscp": dscp, "df": df, "ecn": ecn, "rpf": rpf}),
+                )?;
+                print!(
+                    "added {}",
+                    routectl::render_tunnels(&serde_json::json!({"tunnels": [v["tunnel"]]}))
+                );
+                Ok(())
+            }
+            TunnelOp::Del { name, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "tunnel-del", "name": name}))?;
+                println!(
+                    "deleted {name} ({} routes into it removed)",
+                    v["routes_removed"]
+                );
                 Ok(())
             }
         },

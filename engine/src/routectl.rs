@@ -3,17 +3,31 @@
 //! the workers publish. The control thread owns it; its commands are
 //! `route-list`, `route-add`, `route-del` and `neigh` on the control socket.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use xgw_pipelines::router::neigh::NeighborBus;
-use xgw_pipelines::router::spec::{parse_route, IfaceId, RouteInput, RouteTarget, RouterSpec};
+use xgw_pipelines::router::spec::{
+    parse_route, parse_tunnel, DfMode, DscpMode, EcnMode, IfaceId, RouteInput, RouteTarget,
+    RouterSpec, RpfMode, TtlMode, TunnelInput, TunnelSpec, TUN_BASE,
+};
 use xgw_pipelines::router::table::{Origin, Rib, RouteHandle};
+use xgw_pipelines::router::tunnel::{
+    TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N,
+};
+use xgw_pipelines::DropReason;
 
 /// Commands this module answers.
-pub const COMMANDS: &[&str] = &["route-list", "route-add", "route-del", "neigh"];
+pub const COMMANDS: &[&str] = &[
+    "route-list",
+    "route-add",
+    "route-del",
+    "neigh",
+    "tunnel-list",
+    "tunnel-add",
+    "tunnel-del",
+];
 
 pub struct RouterControl {
     spec: RouterSpec,
@@ -39,12 +53,15 @@ impl RouterControl {
         self.rib.handle()
     }
 
-    fn iface_name(&self, i: IfaceId) -> &str {
-        self.spec
-            .ifaces
-            .get(i as usize)
-            .map(|f| f.name.as_str())
-            .unwrap_or("?")
+    fn iface_name(&self, i: IfaceId) -> String {
+        if let Some(f) = self.spec.ifaces.get(i as usize) {
+            return f.name.clone();
+        }
+        self.rib
+            .tunnels()
+            .find(|&(id, _)| id == i)
+            .map(|(_, t)| t.spec.name.clone())
+            .unwrap_or_else(|| "?".into())
     }
 
     fn route_json(&self, prefix: IpAddr, len: u8, t: RouteTarget, origin: Origin) -> Value {
@@ -83,6 +100,9 @@ impl RouterControl {
             "route-add" => self.add(req),
             "route-del" => self.del(req),
             "neigh" => self.neigh(),
+            "tunnel-list" => self.tunnel_list(),
+            "tunnel-add" => self.tunnel_add(req),
+            "tunnel-del" => self.tunnel_del(req),
             other => json!({"error": format!("unknown router command {other:?}")}),
         }
     }
@@ -97,7 +117,12 @@ impl RouterControl {
 
     fn add(&mut self, req: &Value) -> Value {
         let get = |k| Self::field(req, k);
-        let (prefix, via, interface, kind) = match (get("prefix"), get("via"), get("interface"), get("kind")) {
+        let (prefix, via, interface, kind) = match (
+            get("prefix"),
+            get("via"),
+            get("interface"),
+            get("kind"),
+        ) {
             (Ok(Some(p)), Ok(v), Ok(i), Ok(k)) => (p, v, i, k),
             (Ok(None), ..) => {
                 return json!({"error": "route-add needs \"prefix\", e.g. {\"cmd\":\"route-add\",\"prefix\":\"10.9.0.0/16\",\"via\":\"10.2.0.2\"}"})
@@ -119,14 +144,9 @@ impl RouterControl {
             kind,
         };
         let spec = &self.spec;
-        let names: HashMap<&str, IfaceId> = spec
-            .ifaces
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.as_str(), i as IfaceId))
-            .collect();
-        let on_link = |ip: IpAddr| spec.on_link(ip);
-        let route = match parse_route(&input, |n| names.get(n).copied(), on_link) {
+        let rib = &self.rib;
+        let on_link = |ip: IpAddr| spec.on_link(ip).or_else(|| rib.tunnel_on_link(ip));
+        let route = match parse_route(&input, |n| rib.iface_named(n), on_link) {
             Ok(r) => r,
             Err((f, msg)) => return json!({"error": format!("{f}: {msg}")}),
         };
@@ -164,6 +184,178 @@ impl RouterControl {
         }
     }
 
+    fn tunnel_json(&self, id: IfaceId, t: &TunnelSpec, serial: u64) -> Value {
+        let mut counts = [0u64; TC_N];
+        self.bus.read_views(|_, v| {
+            if let Some(c) = v.tunnels.get((id - TUN_BASE) as usize) {
+                if c.serial == serial {
+                    for (a, b) in counts.iter_mut().zip(c.c.iter()) {
+                        *a += b;
+                    }
+                }
+            }
+        });
+        let mut drops = serde_json::Map::new();
+        for r in DropReason::ALL {
+            let n = counts[TC_DROPS + r.index()];
+            if n > 0 {
+                drops.insert(r.name().into(), json!(n));
+            }
+        }
+        let cidrs = |v: Vec<String>| json!(v);
+        json!({
+            "name": t.name,
+            "kind": t.kind.name(),
+            "local": t.local.to_string(),
+            "remote": t.remote.to_string(),
+            "ipv4": cidrs(t.ipv4.iter().map(|(a, l)| format!("{a}/{l}")).collect()),
+            "ipv6": cidrs(t.ipv6.iter().map(|(a, l)| format!("{a}/{l}")).collect()),
+            "mtu": t.mtu,
+            "ttl": match t.ttl { TtlMode::Inherit => json!("inherit"), TtlMode::Fixed(x) => json!(x) },
+            "dscp": match t.dscp { DscpMode::Copy => json!("copy"), DscpMode::Fixed(x) => json!(x) },
+            "df": match t.df { DfMode::Copy => "copy", DfMode::Set => "set", DfMode::Clear => "clear" },
+            "ecn": match t.ecn { EcnMode::Normal => "normal", EcnMode::Compatibility => "compatibility" },
+            "rpf": match t.rpf { RpfMode::Off => "off", RpfMode::Loose => "loose", RpfMode::Strict => "strict" },
+            "encap": {"packets": counts[TC_ENC_PKTS], "bytes": counts[TC_ENC_BYTES]},
+            "decap": {"packets": counts[TC_DEC_PKTS], "bytes": counts[TC_DEC_BYTES]},
+            "drops": drops,
+        })
+    }
+
+    fn tunnel_list(&self) -> Value {
+        let tunnels: Vec<Value> = self
+            .rib
+            .tunnels()
+            .map(|(id, t)| self.tunnel_json(id, &t.spec, t.serial))
+            .collect();
+        json!({"tunnels": tunnels})
+    }
+
+    fn tunnel_add(&mut self, req: &Value) -> Value {
+        const FIELDS: &[&str] = &[
+            "cmd", "name", "kind", "local", "remote", "ipv4", "ipv6", "mtu", "ttl", "dscp", "df",
+            "ecn", "rpf",
+        ];
+        let Some(m) = req.as_object() else {
+            return json!({"error": "tunnel-add takes a JSON object"});
+        };
+        if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return json!({"error": format!("unknown field \"{k}\"; tunnel-add takes {}", FIELDS[1..].join(", "))});
+        }
+        let text = |k: &str| -> Result<Option<String>, Value> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(_) => Err(json!({"error": format!("\"{k}\" must be a string or number")})),
+            }
+        };
+        let list = |k: &str| -> Result<Vec<String>, Value> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(vec![]),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str().map(String::from).ok_or_else(
+                            || json!({"error": format!("\"{k}\" must be a list of strings")}),
+                        )
+                    })
+                    .collect(),
+                Some(Value::String(s)) => Ok(vec![s.clone()]),
+                Some(_) => Err(json!({"error": format!("\"{k}\" must be a list of strings")})),
+            }
+        };
+        let fields = (|| -> Result<_, Value> {
+            Ok((
+                text("name")?,
+                text("kind")?,
+                text("local")?,
+                text("remote")?,
+                list("ipv4")?,
+                list("ipv6")?,
+                text("mtu")?,
+                text("ttl")?,
+                text("dscp")?,
+                text("df")?,
+                text("ecn")?,
+                text("rpf")?,
+            ))
+        })();
+        let (name, kind, local, remote, ipv4, ipv6, mtu, ttl, dscp, df, ecn, rpf) = match fields {
+            Ok(f) => f,
+            Err(e) => return e,
+        };
+        for (k, v) in [
+            ("name", &name),
+            ("kind", &kind),
+            ("local", &local),
+            ("remote", &remote),
+        ] {
+            if v.is_none() {
+                return json!({"error": format!("tunnel-add needs \"{k}\" (and name, kind, local, remote)")});
+            }
+        }
+        let mtu = match mtu.map(|x| x.parse::<u32>()) {
+            None => None,
+            Some(Ok(x)) => Some(x),
+            Some(Err(_)) => return json!({"error": "mtu: expected a number"}),
+        };
+        let input = TunnelInput {
+            name: name.as_deref().unwrap_or_default(),
+            kind: kind.as_deref().unwrap_or_default(),
+            local: local.as_deref().unwrap_or_default(),
+            remote: remote.as_deref().unwrap_or_default(),
+            ipv4: ipv4.iter().map(String::as_str).collect(),
+            ipv6: ipv6.iter().map(String::as_str).collect(),
+            mtu,
+            ttl,
+            dscp,
+            df: df.as_deref(),
+            ecn: ecn.as_deref(),
+            rpf: rpf.as_deref(),
+        };
+        let spec = &self.spec;
+        let is_ours = |ip: IpAddr| {
+            spec.ifaces.iter().any(|f| match ip {
+                IpAddr::V4(a) => f.ipv4.iter().any(|&(x, _)| x == a),
+                IpAddr::V6(a) => f.ipv6.iter().any(|&(x, _)| x == a),
+            })
+        };
+        let t = match parse_tunnel(&input, is_ours) {
+            Ok(t) => t,
+            Err((f, msg)) => return json!({"error": format!("{f}: {msg}")}),
+        };
+        match self.rib.add_tunnel(t) {
+            Ok(id) => {
+                self.rib.publish();
+                let (_, t) = self
+                    .rib
+                    .tunnels()
+                    .find(|&(i, _)| i == id)
+                    .expect("just added");
+                tracing::info!(tunnel = %t.spec.name, kind = t.spec.kind.name(), "tunnel added");
+                json!({"ok": true, "version": self.rib.version(), "tunnel": self.tunnel_json(id, &t.spec, t.serial)})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        }
+    }
+
+    fn tunnel_del(&mut self, req: &Value) -> Value {
+        let name = match Self::field(req, "name") {
+            Ok(Some(n)) => n,
+            Ok(None) => return json!({"error": "tunnel-del needs \"name\""}),
+            Err(e) => return e,
+        };
+        match self.rib.remove_tunnel(name) {
+            Ok((t, routes)) => {
+                self.rib.publish();
+                tracing::info!(tunnel = %name, routes, "tunnel deleted");
+                json!({"ok": true, "version": self.rib.version(), "name": t.spec.name, "routes_removed": routes})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        }
+    }
+
     fn neigh(&self) -> Value {
         let mut rows = Vec::new();
         self.bus.read_views(|w, v| {
@@ -184,11 +376,16 @@ impl RouterControl {
             }
         });
         rows.sort_by(|a, b| {
-            (a["interface"].as_str(), a["ip"].as_str(), a["worker"].as_u64()).cmp(&(
-                b["interface"].as_str(),
-                b["ip"].as_str(),
-                b["worker"].as_u64(),
-            ))
+            (
+                a["interface"].as_str(),
+                a["ip"].as_str(),
+                a["worker"].as_u64(),
+            )
+                .cmp(&(
+                    b["interface"].as_str(),
+                    b["ip"].as_str(),
+                    b["worker"].as_u64(),
+                ))
         });
         json!({"neighbors": rows})
     }
@@ -215,6 +412,47 @@ pub fn render_routes(v: &Value) -> String {
     out
 }
 
+/// Renders a `tunnel-list` answer for people.
+pub fn render_tunnels(v: &Value) -> String {
+    let mut out = String::new();
+    for t in v["tunnels"].as_array().into_iter().flatten() {
+        let s = |k: &str| t[k].as_str().unwrap_or("").to_string();
+        let addrs: Vec<String> = ["ipv4", "ipv6"]
+            .iter()
+            .flat_map(|k| t[*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        out += &format!(
+            "{}: {} {} -> {} mtu {} ttl {} dscp {} df {} ecn {} rpf {}{}\n",
+            s("name"),
+            s("kind"),
+            s("local"),
+            s("remote"),
+            t["mtu"],
+            t["ttl"].to_string().trim_matches('"'),
+            t["dscp"].to_string().trim_matches('"'),
+            s("df"),
+            s("ecn"),
+            s("rpf"),
+            if addrs.is_empty() {
+                String::new()
+            } else {
+                format!(" addr {}", addrs.join(" "))
+            }
+        );
+        out += &format!(
+            "    encap {} pkts {} bytes, decap {} pkts {} bytes\n",
+            t["encap"]["packets"], t["encap"]["bytes"], t["decap"]["packets"], t["decap"]["bytes"]
+        );
+        if let Some(d) = t["drops"].as_object() {
+            for (k, n) in d {
+                out += &format!("    drop {k}: {n}\n");
+            }
+        }
+    }
+    out
+}
+
 /// Renders a `neigh` answer for people (like `ip neigh`).
 pub fn render_neigh(v: &Value) -> String {
     let rows = v["neighbors"].as_array().cloned().unwrap_or_default();
@@ -222,7 +460,10 @@ pub fn render_neigh(v: &Value) -> String {
     let mut out = String::new();
     for r in rows {
         let s = |k: &str| r[k].as_str().unwrap_or("");
-        let mac = r["mac"].as_str().map(|m| format!(" lladdr {m}")).unwrap_or_default();
+        let mac = r["mac"]
+            .as_str()
+            .map(|m| format!(" lladdr {m}"))
+            .unwrap_or_default();
         out += &format!("{} dev {}{mac} {}", s("ip"), s("interface"), s("state"));
         if r["parked"].as_u64().unwrap_or(0) > 0 {
             out += &format!(" parked {}", r["parked"]);
@@ -275,7 +516,10 @@ mod tests {
         let PipelineCfg::Router(r) = &cfg.pipeline else {
             panic!("not a router")
         };
-        let macs = [Some(MacAddr([2, 0, 0, 0, 0, 1])), Some(MacAddr([2, 0, 0, 0, 0, 2]))];
+        let macs = [
+            Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            Some(MacAddr([2, 0, 0, 0, 0, 2])),
+        ];
         RouterControl::new(r.spec(&macs).unwrap(), NeighborBus::new(1)).unwrap()
     }
 
@@ -301,7 +545,10 @@ mod tests {
             json!({"cmd":"route-add","prefix":"2001:db8:9::/48","via":"2001:db8:2::2"}),
         );
         assert_eq!(v["ok"], true, "{v}");
-        assert_eq!(v["route"]["interface"], "wan", "gateway's interface found from subnets");
+        assert_eq!(
+            v["route"]["interface"], "wan",
+            "gateway's interface found from subnets"
+        );
         assert_eq!(h.version(), v0 + 1);
         assert_eq!(
             lookup6(&c, "2001:db8:9::5"),
@@ -318,9 +565,15 @@ mod tests {
         assert_eq!(find("10.1.0.0/24").unwrap()["origin"], "connected");
         let text = render_routes(&list);
         assert!(text.contains("2001:db8:9::/48"), "{text}");
-        assert!(text.contains("via 2001:db8:2::2 dev wan  (runtime)"), "{text}");
+        assert!(
+            text.contains("via 2001:db8:2::2 dev wan  (runtime)"),
+            "{text}"
+        );
 
-        let v = ask(&mut c, json!({"cmd":"route-del","prefix":"2001:db8:9::/48"}));
+        let v = ask(
+            &mut c,
+            json!({"cmd":"route-del","prefix":"2001:db8:9::/48"}),
+        );
         assert_eq!(v["ok"], true, "{v}");
         assert_eq!(lookup6(&c, "2001:db8:9::5"), None);
         // The configured default route can go too; connected ones cannot.
@@ -336,26 +589,74 @@ mod tests {
         let v0 = c.routes().version();
         for (req, want) in [
             (json!({"cmd":"route-add"}), "needs \"prefix\""),
-            (json!({"cmd":"route-add","prefix":5}), "\"prefix\" must be a string"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/33","via":"192.0.2.2"}), "prefix:"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.1/16","via":"192.0.2.2"}), "host bits"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"bogus"}), "via:"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"2001:db8::1"}), "family"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"172.16.0.1"}), "none of the interfaces"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","interface":"nope"}), "no interface named"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"teleport"}), "kind:"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"blackhole","via":"192.0.2.2"}), "no next hop"),
-            (json!({"cmd":"route-add","prefix":"10.9.0.0/16","gateway":"192.0.2.2"}), "unknown field \"gateway\""),
-            (json!({"cmd":"route-add","prefix":"fe80::/64","interface":"lan"}), "fe80::/10"),
-            (json!({"cmd":"route-add","prefix":"10.1.0.0/24","interface":"lan"}), "already exists"),
-            (json!({"cmd":"route-del","prefix":"10.77.0.0/16"}), "no route"),
-            (json!({"cmd":"route-del","prefix":"garbage"}), "not a prefix"),
+            (
+                json!({"cmd":"route-add","prefix":5}),
+                "\"prefix\" must be a string",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/33","via":"192.0.2.2"}),
+                "prefix:",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.1/16","via":"192.0.2.2"}),
+                "host bits",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"bogus"}),
+                "via:",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"2001:db8::1"}),
+                "family",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","via":"172.16.0.1"}),
+                "none of the interfaces",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","interface":"nope"}),
+                "no interface named",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"teleport"}),
+                "kind:",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","kind":"blackhole","via":"192.0.2.2"}),
+                "no next hop",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.9.0.0/16","gateway":"192.0.2.2"}),
+                "unknown field \"gateway\"",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"fe80::/64","interface":"lan"}),
+                "fe80::/10",
+            ),
+            (
+                json!({"cmd":"route-add","prefix":"10.1.0.0/24","interface":"lan"}),
+                "already exists",
+            ),
+            (
+                json!({"cmd":"route-del","prefix":"10.77.0.0/16"}),
+                "no route",
+            ),
+            (
+                json!({"cmd":"route-del","prefix":"garbage"}),
+                "not a prefix",
+            ),
         ] {
             let v = ask(&mut c, req.clone());
-            let e = v["error"].as_str().unwrap_or_else(|| panic!("{req} gave {v}"));
+            let e = v["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{req} gave {v}"));
             assert!(e.contains(want), "{req}: {e:?} lacks {want:?}");
         }
-        assert_eq!(c.routes().version(), v0, "a failed request published a table");
+        assert_eq!(
+            c.routes().version(),
+            v0,
+            "a failed request published a table"
+        );
     }
 
     #[test]
@@ -375,7 +676,7 @@ mod tests {
             parked: 0,
             token: 1,
         };
-        assert!(c.bus().publish_view(0, 3_000_000_000, [e].iter()));
+        assert!(c.bus().publish_view(0, 3_000_000_000, [e].iter(), &[]));
         let v = c.neigh();
         let r = &v["neighbors"][0];
         assert_eq!(r["ip"], "192.0.2.2");

@@ -82,6 +82,14 @@ drop_reasons! {
     NeighTableFull = "neigh.table_full": "the neighbour table is full of entries that cannot be evicted",
     NeighFailed = "neigh.resolution_failed": "the next hop never answered ARP / Neighbor Solicitation",
     NeighNoSource = "neigh.no_source_address": "cannot resolve: the egress interface has no address of that family",
+    // ---- tunnels
+    TunnelNoMatch = "tunnel.no_match": "IP-in-IP packet to us from an outer source/destination/protocol that matches no configured tunnel (no open relay)",
+    TunnelNested = "tunnel.nested": "a decapsulated packet is itself a tunnel packet to us (nested decapsulation is not done)",
+    TunnelInnerMalformed = "tunnel.inner_malformed": "the decapsulated packet is truncated or not of the tunnel's inner family",
+    TunnelEcnDrop = "tunnel.ecn_ce_not_ect": "outer header marked CE but the inner packet is Not-ECT (RFC 6040 §4.2: drop)",
+    TunnelOuterFragment = "tunnel.outer_fragment": "fragmented outer IP-in-IP packet (xgw does not reassemble; the sender should lower the tunnel MTU)",
+    TunnelNoHeadroom = "tunnel.no_headroom": "no headroom left in the frame for the outer header",
+    TunnelGone = "tunnel.gone": "the route pointed to a tunnel that was removed",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

@@ -62,6 +62,9 @@ impl Meta {
     pub const ORIGINATED: u8 = 1 << 4;
     /// Larger than the egress MTU with DF clear: fragment on the way out.
     pub const NEEDS_FRAG: u8 = 1 << 5;
+    /// Decapsulated from a tunnel (its ingress interface is the tunnel):
+    /// never decapsulated again.
+    pub const DECAPPED: u8 = 1 << 6;
 }
 
 /// One frame: a view into its chunk plus the metadata stages fill in.

@@ -2,7 +2,8 @@
 //! MTU, and the ICMP errors these call for.
 
 use super::spec::RpfMode;
-use super::{NextHop, Router, FWD4, FWD6, L2, RESOLVE};
+use super::spec::TUN_BASE;
+use super::{NextHop, Router, ENCAP, FWD4, FWD6, L2, RESOLVE};
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
@@ -107,6 +108,9 @@ impl Router {
             ip.decrement_ttl();
         }
         p.meta.nh = nh;
+        if egress >= TUN_BASE {
+            return Verdict::Next(ENCAP);
+        }
         Verdict::Next(RESOLVE)
     }
 
@@ -184,6 +188,9 @@ impl Router {
             ip.decrement_hop_limit();
         }
         p.meta.nh = nh;
+        if egress >= TUN_BASE {
+            return Verdict::Next(ENCAP);
+        }
         Verdict::Next(RESOLVE)
     }
 }

@@ -27,6 +27,7 @@ pub mod ra;
 pub mod resolve;
 pub mod spec;
 pub mod table;
+pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -43,8 +44,9 @@ pub const LOCAL4: StageId = 2;
 pub const LOCAL6: StageId = 3;
 pub const FWD4: StageId = 4;
 pub const FWD6: StageId = 5;
-pub const RESOLVE: StageId = 6;
-const STEPS: usize = 7;
+pub const ENCAP: StageId = 6;
+pub const RESOLVE: StageId = 7;
+const STEPS: usize = 8;
 
 /// Internal L2 header length (VLAN tags are stripped at parse).
 pub const L2: usize = 14;
@@ -111,6 +113,12 @@ pub struct Router {
     pub(crate) ra: ra::RaTimers,
     /// When this worker last published its neighbour view.
     viewed_ns: u64,
+    /// Per-tunnel counters, by slot.
+    pub(crate) tcount: Vec<tunnel::TunnelCount>,
+    /// IPv4 identification for headers we write (outer tunnel headers).
+    pub(crate) ip_ident: u16,
+    /// What `iface()` answers for a tunnel removed under a packet.
+    gone: IfaceSpec,
     sel: [u16; MAX_BURST],
 }
 
@@ -160,6 +168,12 @@ pub fn build_worker(
         announced: false,
         ra: ra::RaTimers::new(&spec.ifaces, worker),
         viewed_ns: 0,
+        tcount: tunnel::new_counts(),
+        ip_ident: (worker as u16) << 12,
+        gone: IfaceSpec {
+            name: "(removed tunnel)".into(),
+            ..IfaceSpec::default()
+        },
         sel: [0; MAX_BURST],
     })
 }
@@ -185,12 +199,35 @@ impl Router {
             .map(|&(_, i)| i)
     }
 
+    /// A physical interface or a tunnel.
     pub(crate) fn iface(&self, id: IfaceId) -> &IfaceSpec {
-        &self.ifaces[id as usize]
+        match self.ifaces.get(id as usize) {
+            Some(f) => f,
+            None => self.table.tunnel(id).map_or(&self.gone, |t| &t.iface),
+        }
     }
 
     pub(crate) fn is_local4(&self, a: Ipv4Addr) -> bool {
         self.local4.iter().any(|&(x, _)| x == a)
+            || self
+                .table
+                .tunnels
+                .iter()
+                .flatten()
+                .any(|t| t.iface.ipv4.iter().any(|&(x, _)| x == a))
+    }
+
+    pub(crate) fn is_tunnel_local6(&self, a: Ipv6Addr) -> bool {
+        self.table
+            .tunnels
+            .iter()
+            .flatten()
+            .any(|t| t.iface.ipv6.iter().any(|&(x, _)| x == a))
+    }
+
+    /// Any IPv4 address of ours (ICMP errors from an interface without one).
+    fn any4(&self) -> Option<Ipv4Addr> {
+        self.local4.first().map(|&(a, _)| a)
     }
 
     /// Our address on `iface` to send from towards `dst` (same subnet
@@ -202,6 +239,7 @@ impl Router {
             .find(|&&(a, l)| spec::contains(IpAddr::V4(a), l, IpAddr::V4(dst)))
             .or(f.ipv4.first())
             .map(|&(a, _)| a)
+            .or_else(|| self.any4())
     }
 
     /// Our IPv6 source towards `dst` on `iface` (RFC 6724 in brief: the
@@ -219,6 +257,12 @@ impl Router {
             .find(|&&(a, l)| spec::contains(IpAddr::V6(a), l, IpAddr::V6(dst)))
             .or(f.ipv6.first())
             .map(|&(a, _)| a)
+            .or_else(|| (!f.link_local.is_unspecified()).then_some(f.link_local))
+            .or_else(|| {
+                self.ifaces
+                    .iter()
+                    .find_map(|g| g.ipv6.first().map(|&(a, _)| a))
+            })
             .unwrap_or(f.link_local)
     }
 
@@ -245,9 +289,16 @@ impl Router {
                 LOCAL6 => self.local6(cx, p),
                 FWD4 => self.forward4(cx, p),
                 FWD6 => self.forward6(cx, p),
+                ENCAP => self.encap(cx, p),
                 RESOLVE => self.resolve(cx, p),
                 _ => Verdict::Drop(DropReason::PipelineBadNext),
             };
+            // Drops of decapsulated packets count against their tunnel
+            // (PARSE counts its own).
+            if let (Verdict::Drop(r), true) = (v[i], s != PARSE) {
+                let m = pkts[i].meta;
+                self.tunnel_drop(&m, r);
+            }
         }
     }
 
@@ -317,7 +368,9 @@ impl Pipeline for Router {
         self.neigh_tick(cx);
         self.ra_tick(cx);
         if cx.now_ns.saturating_sub(self.viewed_ns) >= neigh::VIEW_INTERVAL_NS
-            && self.bus.publish_view(self.worker, cx.now_ns, self.neigh.iter())
+            && self
+                .bus
+                .publish_view(self.worker, cx.now_ns, self.neigh.iter(), &self.tcount)
         {
             self.viewed_ns = cx.now_ns;
         }

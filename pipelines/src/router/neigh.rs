@@ -123,6 +123,8 @@ pub const VIEW_INTERVAL_NS: u64 = 500_000_000;
 #[derive(Default)]
 pub struct NeighView {
     pub entries: Vec<Entry>,
+    /// The worker's per-tunnel counters, by slot.
+    pub tunnels: Vec<super::tunnel::TunnelCount>,
     /// The worker's clock when it published (0: never).
     pub at_ns: u64,
 }
@@ -143,6 +145,7 @@ impl NeighborBus {
                 .map(|_| {
                     Mutex::new(NeighView {
                         entries: Vec::with_capacity(NEIGH_CAPACITY),
+                        tunnels: super::tunnel::new_counts(),
                         at_ns: 0,
                     })
                 })
@@ -159,6 +162,7 @@ impl NeighborBus {
         worker: usize,
         now_ns: u64,
         entries: impl Iterator<Item = &'a Entry>,
+        tunnels: &[super::tunnel::TunnelCount],
     ) -> bool {
         let Some(m) = self.views.get(worker) else {
             return false;
@@ -168,6 +172,8 @@ impl NeighborBus {
         };
         v.entries.clear();
         v.entries.extend(entries.take(NEIGH_CAPACITY));
+        let n = tunnels.len().min(v.tunnels.len());
+        v.tunnels[..n].copy_from_slice(&tunnels[..n]);
         v.at_ns = now_ns;
         true
     }

@@ -9,6 +9,9 @@ use crate::{DropReason, Meta, Packet, Verdict};
 const ETH_ARP: u16 = 0x0806;
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
+/// IP-in-IP protocol numbers (RFC 2003, RFC 4213).
+const IPIP: u8 = 4;
+const IPV6_IN_IP: u8 = 41;
 /// Extension headers walked at most (RFC 8200 leaves the chain unbounded;
 /// RFC 7045 lets a router drop what it cannot walk).
 const MAX_EXT_HEADERS: usize = 8;
@@ -58,7 +61,7 @@ impl Router {
         v
     }
 
-    fn parse4(&self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
+    pub(crate) fn parse4(&mut self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
         use DropReason::*;
         let Some(l3) = p.data().get(L2..) else {
             return Verdict::Drop(Ip4Malformed);
@@ -90,11 +93,15 @@ impl Router {
         if src.is_multicast() || src.is_broadcast() || src.is_unspecified() || src.is_loopback() {
             return Verdict::Drop(Ip4MartianSource);
         }
+        // The limited broadcast, or the directed broadcast of any of our
+        // subnets: received, never forwarded (RFC 2644 makes not
+        // forwarding directed broadcasts the default; forwarding one as
+        // unicast would ARP for the broadcast address).
         let bcast = dst.is_broadcast()
             || self
-                .iface(m.iface)
-                .ipv4
+                .ifaces
                 .iter()
+                .flat_map(|f| f.ipv4.iter())
                 .any(|&(a, l)| l < 31 && u32::from(dst) == u32::from(a) | (u32::MAX >> l));
         if dst.is_multicast() || bcast {
             m.flags |= Meta::L3_MULTICAST;
@@ -107,12 +114,21 @@ impl Router {
         }
         if self.is_local4(dst) {
             m.flags |= Meta::TO_US;
+            if m.proto == IPIP || m.proto == IPV6_IN_IP {
+                return self.decap(p, m);
+            }
             return Verdict::Next(LOCAL4);
+        }
+        // RFC 1812 §5.3.4: a unicast packet received as a link-layer
+        // broadcast or multicast is never forwarded (every router on the
+        // link would forward a copy), and no error is sent about it.
+        if m.flags & Meta::L2_MULTICAST != 0 {
+            return Verdict::Drop(Ip4NotForwarded);
         }
         Verdict::Next(FWD4)
     }
 
-    fn parse6(&self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
+    pub(crate) fn parse6(&mut self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
         use DropReason::*;
         let Some(l3) = p.data().get(L2..) else {
             return Verdict::Drop(Ip6Malformed);
@@ -158,12 +174,26 @@ impl Router {
             .local6
             .iter()
             .any(|&(a, f)| a == dst && (!is_ll(a) || f == m.iface))
+            || self.is_tunnel_local6(dst)
         {
             m.flags |= Meta::TO_US;
+            if m.proto == IPIP || m.proto == IPV6_IN_IP {
+                return self.decap(p, m);
+            }
             return Verdict::Next(LOCAL6);
         }
         if is_ll(dst) || is_ll(src) {
             return Verdict::Drop(Ip6LinkLocalNotForwarded);
+        }
+        // As for IPv4 (RFC 1812 §5.3.4; RFC 4443 §2.4(e.4) forbids the
+        // error too): unicast in a link-layer multicast is not forwarded.
+        if m.flags & Meta::L2_MULTICAST != 0 {
+            return Verdict::Drop(Ip6NotForwarded);
+        }
+        // RFC 4291 §2.5.2: "An IPv6 packet with a source address of
+        // unspecified must never be forwarded by an IPv6 router."
+        if src.is_unspecified() {
+            return Verdict::Drop(Ip6MartianSource);
         }
         Verdict::Next(FWD6)
     }

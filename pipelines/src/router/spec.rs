@@ -182,6 +182,8 @@ pub struct RouterSpec {
     pub ifaces: Vec<IfaceSpec>,
     pub routes: Vec<RouteSpec>,
     pub neighbors: Vec<NeighborSpec>,
+    /// Tunnel `i` is interface `TUN_BASE + i` at start.
+    pub tunnels: Vec<TunnelSpec>,
 }
 
 /// Masks host bits off an address.
@@ -379,4 +381,364 @@ pub fn parse_route(
         len,
         target,
     })
+}
+
+/// The first interface id of tunnels: tunnel slot `s` is interface
+/// `TUN_BASE + s`. Physical interfaces are `0..TUN_BASE`.
+pub const TUN_BASE: IfaceId = 0x8000;
+
+/// Tunnels a router holds at most (config and run time together).
+pub const MAX_TUNNELS: usize = 256;
+
+/// An IP-in-IP tunnel's encapsulation: inner family in outer family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// IPv4 in IPv4, IP protocol 4 (RFC 2003).
+    FourInFour,
+    /// IPv6 in IPv4, IP protocol 41 (RFC 4213).
+    SixInFour,
+    /// IPv4 in IPv6, next header 4 (RFC 2473).
+    FourInSix,
+    /// IPv6 in IPv6, next header 41 (RFC 2473).
+    SixInSix,
+}
+
+impl TunnelKind {
+    pub const ALL: [TunnelKind; 4] = [
+        TunnelKind::FourInFour,
+        TunnelKind::SixInFour,
+        TunnelKind::FourInSix,
+        TunnelKind::SixInSix,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::FourInFour => "4in4",
+            TunnelKind::SixInFour => "6in4",
+            TunnelKind::FourInSix => "4in6",
+            TunnelKind::SixInSix => "6in6",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<TunnelKind> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub fn outer_v6(self) -> bool {
+        matches!(self, TunnelKind::FourInSix | TunnelKind::SixInSix)
+    }
+
+    pub fn inner_v6(self) -> bool {
+        matches!(self, TunnelKind::SixInFour | TunnelKind::SixInSix)
+    }
+
+    /// The outer header's protocol / next header.
+    pub fn proto(self) -> u8 {
+        if self.inner_v6() {
+            41
+        } else {
+            4
+        }
+    }
+
+    /// Bytes the outer header adds.
+    pub fn overhead(self) -> usize {
+        if self.outer_v6() {
+            40
+        } else {
+            20
+        }
+    }
+}
+
+/// Outer TTL / hop limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TtlMode {
+    Fixed(u8),
+    /// The inner packet's (after this router's decrement).
+    Inherit,
+}
+
+/// Outer DSCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DscpMode {
+    Fixed(u8),
+    Copy,
+}
+
+/// Outer IPv4 DF bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DfMode {
+    /// The inner IPv4 packet's DF; always set for IPv6 inside.
+    Copy,
+    Set,
+    Clear,
+}
+
+/// RFC 6040 §4.1 encapsulation mode (decapsulation always follows
+/// RFC 6040 §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EcnMode {
+    /// Copy the inner ECN field to the outer header.
+    Normal,
+    /// Outer ECN field Not-ECT (for legacy decapsulators).
+    Compatibility,
+}
+
+/// One tunnel, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunnelSpec {
+    pub name: String,
+    pub kind: TunnelKind,
+    /// Outer source: one of our interface addresses.
+    pub local: IpAddr,
+    /// Outer destination: the other end.
+    pub remote: IpAddr,
+    /// Addresses on the tunnel interface (its connected routes).
+    pub ipv4: Vec<(Ipv4Addr, u8)>,
+    pub ipv6: Vec<(Ipv6Addr, u8)>,
+    /// Largest inner packet.
+    pub mtu: u16,
+    pub ttl: TtlMode,
+    pub dscp: DscpMode,
+    pub df: DfMode,
+    pub ecn: EcnMode,
+    /// Reverse-path filter applied to decapsulated packets.
+    pub rpf: RpfMode,
+}
+
+impl TunnelSpec {
+    /// A tunnel with the defaults: MTU 1500 minus the outer header, TTL
+    /// 64, DSCP copied, DF copied, ECN normal mode, no reverse-path filter.
+    pub fn new(name: &str, kind: TunnelKind, local: IpAddr, remote: IpAddr) -> Self {
+        TunnelSpec {
+            name: name.to_string(),
+            kind,
+            local,
+            remote,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            mtu: (1500 - kind.overhead()) as u16,
+            ttl: TtlMode::Fixed(64),
+            dscp: DscpMode::Copy,
+            df: DfMode::Copy,
+            ecn: EcnMode::Normal,
+            rpf: RpfMode::Off,
+        }
+    }
+
+    /// The interface view of the tunnel (addresses, MTU, RPF).
+    pub fn iface(&self) -> IfaceSpec {
+        IfaceSpec {
+            name: self.name.clone(),
+            port: PortId(u16::MAX),
+            ipv4: self.ipv4.clone(),
+            ipv6: self.ipv6.clone(),
+            mtu: self.mtu,
+            rpf: self.rpf,
+            ..IfaceSpec::default()
+        }
+    }
+
+    /// Checks what the config and `tunnel-add` share. Errors name the
+    /// field.
+    pub fn check(&self, is_ours: impl Fn(IpAddr) -> bool) -> Result<(), (&'static str, String)> {
+        let v6 = self.kind.outer_v6();
+        for (f, a) in [("local", self.local), ("remote", self.remote)] {
+            if a.is_ipv6() != v6 {
+                return Err((
+                    f,
+                    format!(
+                        "{a} is not an IPv{} address, as a {} tunnel's outer header needs",
+                        if v6 { 6 } else { 4 },
+                        self.kind.name()
+                    ),
+                ));
+            }
+            let bad = match a {
+                IpAddr::V4(x) => x.is_multicast() || x.is_broadcast() || x.is_unspecified(),
+                IpAddr::V6(x) => x.is_multicast() || x.is_unspecified(),
+            };
+            if bad {
+                return Err((f, format!("{a} cannot be a tunnel endpoint")));
+            }
+        }
+        if !is_ours(self.local) {
+            return Err((
+                "local",
+                format!("{} is none of the interfaces' addresses", self.local),
+            ));
+        }
+        let min = if self.kind.inner_v6() || !self.ipv6.is_empty() {
+            1280
+        } else {
+            68
+        };
+        if !(min..=9000).contains(&self.mtu) {
+            return Err((
+                "mtu",
+                format!("{} is out of range; expected {min} to 9000", self.mtu),
+            ));
+        }
+        if self.ttl == TtlMode::Fixed(0) {
+            return Err(("ttl", "0; expected 1 to 255 or \"inherit\"".into()));
+        }
+        if matches!(self.dscp, DscpMode::Fixed(d) if d > 63) {
+            return Err(("dscp", "expected 0 to 63 or \"copy\"".into()));
+        }
+        if v6 && self.df != DfMode::Copy {
+            return Err((
+                "df",
+                "an IPv6 outer header has no DF bit; remove this key".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A tunnel as an operator writes it (config or `xgw tunnel add`).
+#[derive(Clone, Debug, Default)]
+pub struct TunnelInput<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub local: &'a str,
+    pub remote: &'a str,
+    pub ipv4: Vec<&'a str>,
+    pub ipv6: Vec<&'a str>,
+    pub mtu: Option<u32>,
+    /// "inherit" or 1..255.
+    pub ttl: Option<String>,
+    /// "copy" or 0..63.
+    pub dscp: Option<String>,
+    /// "copy", "set" or "clear".
+    pub df: Option<&'a str>,
+    /// "normal" or "compatibility".
+    pub ecn: Option<&'a str>,
+    /// "off", "loose" or "strict".
+    pub rpf: Option<&'a str>,
+}
+
+/// `a.b.c.d/len` or `x::y/len`, an address with its prefix length.
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    let (a, l) = s.split_once('/')?;
+    let a: IpAddr = a.parse().ok()?;
+    let l: u8 = l.parse().ok()?;
+    (l <= if a.is_ipv4() { 32 } else { 128 }).then_some((a, l))
+}
+
+/// Builds and checks a tunnel. `is_ours` says whether an address belongs
+/// to one of the router's interfaces. Errors name the field.
+pub fn parse_tunnel(
+    t: &TunnelInput<'_>,
+    is_ours: impl Fn(IpAddr) -> bool,
+) -> Result<TunnelSpec, (&'static str, String)> {
+    if t.name.is_empty()
+        || t.name.len() > 32
+        || !t
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err((
+            "name",
+            format!(
+                "\"{}\" is not a name; expected 1-32 letters, digits, - _ .",
+                t.name
+            ),
+        ));
+    }
+    let kind = TunnelKind::from_name(t.kind).ok_or_else(|| {
+        (
+            "kind",
+            format!(
+                "\"{}\" is not a tunnel kind; expected 4in4, 6in4, 4in6 or 6in6",
+                t.kind
+            ),
+        )
+    })?;
+    let addr = |f: &'static str, s: &str| {
+        s.parse::<IpAddr>()
+            .map_err(|_| (f, format!("\"{s}\" is not an IP address")))
+    };
+    let mut spec = TunnelSpec::new(
+        t.name,
+        kind,
+        addr("local", t.local)?,
+        addr("remote", t.remote)?,
+    );
+    for s in &t.ipv4 {
+        match parse_cidr(s) {
+            Some((IpAddr::V4(a), l)) => spec.ipv4.push((a, l)),
+            _ => {
+                return Err((
+                    "ipv4",
+                    format!("\"{s}\" is not an IPv4 address with prefix length, like 1.1.1.1/24"),
+                ))
+            }
+        }
+    }
+    for s in &t.ipv6 {
+        match parse_cidr(s) {
+            Some((IpAddr::V6(a), l)) => spec.ipv6.push((a, l)),
+            _ => {
+                return Err((
+                    "ipv6",
+                    format!(
+                        "\"{s}\" is not an IPv6 address with prefix length, like 2001:db8:ff::1/64"
+                    ),
+                ))
+            }
+        }
+    }
+    if let Some(m) = t.mtu {
+        spec.mtu = u16::try_from(m).unwrap_or(u16::MAX);
+    }
+    if let Some(x) = &t.ttl {
+        spec.ttl = match x.as_str() {
+            "inherit" => TtlMode::Inherit,
+            n => match n.parse::<u8>() {
+                Ok(v) if v > 0 => TtlMode::Fixed(v),
+                _ => return Err(("ttl", format!("\"{n}\"; expected 1 to 255 or \"inherit\""))),
+            },
+        };
+    }
+    if let Some(x) = &t.dscp {
+        spec.dscp = match x.as_str() {
+            "copy" => DscpMode::Copy,
+            n => match n.parse::<u8>() {
+                Ok(v) if v < 64 => DscpMode::Fixed(v),
+                _ => return Err(("dscp", format!("\"{n}\"; expected 0 to 63 or \"copy\""))),
+            },
+        };
+    }
+    if let Some(x) = t.df {
+        spec.df = match x {
+            "copy" => DfMode::Copy,
+            "set" => DfMode::Set,
+            "clear" => DfMode::Clear,
+            n => return Err(("df", format!("\"{n}\"; expected copy, set or clear"))),
+        };
+    }
+    if let Some(x) = t.ecn {
+        spec.ecn = match x {
+            "normal" => EcnMode::Normal,
+            "compatibility" => EcnMode::Compatibility,
+            n => {
+                return Err((
+                    "ecn",
+                    format!("\"{n}\"; expected normal or compatibility (RFC 6040)"),
+                ))
+            }
+        };
+    }
+    if let Some(x) = t.rpf {
+        spec.rpf = match x {
+            "off" => RpfMode::Off,
+            "loose" => RpfMode::Loose,
+            "strict" => RpfMode::Strict,
+            n => return Err(("rpf", format!("\"{n}\"; expected off, loose or strict"))),
+        };
+    }
+    spec.check(is_ours)?;
+    Ok(spec)
 }

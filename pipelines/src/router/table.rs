@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::spec::{IfaceId, RouteSpec, RouteTarget, RouterSpec};
+use super::spec::{
+    IfaceId, IfaceSpec, RouteSpec, RouteTarget, RouterSpec, TunnelSpec, MAX_TUNNELS, TUN_BASE,
+};
 use super::NextHop;
 use crate::fib::{Fib4, Fib4Table, Fib6, Fib6Table, FibError, NextHopId, MAX_NEXT_HOP};
 
@@ -36,7 +38,27 @@ pub struct RouteTable {
     pub fib6: Fib6Table,
     /// Indexed by [`NextHopId`]; freed slots hold `Unreachable`.
     pub nexthops: Vec<NextHop>,
+    /// Indexed by tunnel slot (interface `TUN_BASE + slot`).
+    pub tunnels: Vec<Option<Tunnel>>,
     pub version: u64,
+}
+
+/// A tunnel with its interface view.
+#[derive(Clone, Debug)]
+pub struct Tunnel {
+    pub spec: TunnelSpec,
+    pub iface: IfaceSpec,
+    /// Unique over the RIB's life: counters of a reused slot start over.
+    pub serial: u64,
+}
+
+impl RouteTable {
+    /// The tunnel behind interface `id`, if `id` is a live tunnel.
+    #[inline]
+    pub fn tunnel(&self, id: IfaceId) -> Option<&Tunnel> {
+        let slot = id.checked_sub(TUN_BASE)? as usize;
+        self.tunnels.get(slot)?.as_ref()
+    }
 }
 
 /// Where workers find the current [`RouteTable`].
@@ -94,7 +116,9 @@ pub enum RouteError {
     Exists(IpAddr, u8),
     #[error("no route {0}/{1}")]
     NotFound(IpAddr, u8),
-    #[error("{0}/{1} is the connected route of an interface address; change the interface instead")]
+    #[error(
+        "{0}/{1} is the connected route of an interface address; change the interface instead"
+    )]
     Connected(IpAddr, u8),
     #[error("fe80::/10 destinations are routed by interface and cannot have routes")]
     LinkLocal,
@@ -102,6 +126,14 @@ pub enum RouteError {
     Full(usize),
     #[error("no free next-hop id (at most {MAX_NEXT_HOP} distinct next hops)")]
     NextHopsFull,
+    #[error("a tunnel or interface named \"{0}\" exists already")]
+    TunnelExists(String),
+    #[error("tunnel {0} has the same kind and endpoints; decapsulation could not tell them apart")]
+    TunnelSameEndpoints(String),
+    #[error("no tunnel named \"{0}\"")]
+    TunnelNotFound(String),
+    #[error("at most {MAX_TUNNELS} tunnels")]
+    TunnelsFull,
     #[error(transparent)]
     Fib(#[from] FibError),
 }
@@ -122,6 +154,11 @@ pub struct Rib {
     max_routes: usize,
     /// Next hops 0..n_ifaces are "connected on interface i".
     n_ifaces: usize,
+    iface_names: Vec<String>,
+    tunnels: Vec<Option<Tunnel>>,
+    /// Freed tunnel slots with the version that freed them.
+    tunnels_freed: Vec<(usize, u64)>,
+    serial: u64,
 }
 
 fn is_link_local(a: IpAddr) -> bool {
@@ -156,6 +193,7 @@ impl Rib {
             fib4: Fib4::new().snapshot(),
             fib6: Fib6::new().snapshot(),
             nexthops: nexthops.clone(),
+            tunnels: Vec::new(),
             version: 0,
         });
         let mut rib = Rib {
@@ -173,7 +211,15 @@ impl Rib {
             version: 0,
             max_routes,
             n_ifaces: n,
+            iface_names: spec.ifaces.iter().map(|f| f.name.clone()).collect(),
+            tunnels: Vec::new(),
+            tunnels_freed: Vec::new(),
+            serial: 0,
         };
+        for t in &spec.tunnels {
+            rib.add_tunnel(t.clone())
+                .map_err(|e| format!("tunnel {}: {e}", t.name))?;
+        }
         let configured: Vec<&RouteSpec> = spec.routes.iter().collect();
         for r in spec.all_routes() {
             if is_link_local(r.prefix) {
@@ -262,6 +308,14 @@ impl Rib {
         if r.origin == Origin::Connected {
             return Err(RouteError::Connected(prefix, len));
         }
+        self.remove_any(prefix, len)
+    }
+
+    /// Removes any route, connected ones included.
+    fn remove_any(&mut self, prefix: IpAddr, len: u8) -> Result<RibRoute, RouteError> {
+        let Some(r) = self.routes.get(&(prefix, len)).copied() else {
+            return Err(RouteError::NotFound(prefix, len));
+        };
         let id = match prefix {
             IpAddr::V4(p) => self.fib4.remove(p, len),
             IpAddr::V6(p) => self.fib6.remove(p, len),
@@ -313,6 +367,122 @@ impl Rib {
         }
     }
 
+    /// The live tunnels with their interface ids.
+    pub fn tunnels(&self) -> impl Iterator<Item = (IfaceId, &Tunnel)> {
+        self.tunnels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((TUN_BASE + i as IfaceId, t.as_ref()?)))
+    }
+
+    /// The interface id of a physical interface or tunnel by name.
+    pub fn iface_named(&self, name: &str) -> Option<IfaceId> {
+        if let Some(i) = self.iface_names.iter().position(|n| n == name) {
+            return Some(i as IfaceId);
+        }
+        self.tunnels()
+            .find(|(_, t)| t.spec.name == name)
+            .map(|(id, _)| id)
+    }
+
+    /// The interface (physical or tunnel) whose subnet holds `ip`.
+    pub fn tunnel_on_link(&self, ip: IpAddr) -> Option<IfaceId> {
+        self.tunnels()
+            .find(|(_, t)| match ip {
+                IpAddr::V4(a) => t
+                    .iface
+                    .ipv4
+                    .iter()
+                    .any(|&(p, l)| super::spec::contains(IpAddr::V4(p), l, IpAddr::V4(a))),
+                IpAddr::V6(a) => t
+                    .iface
+                    .ipv6
+                    .iter()
+                    .any(|&(p, l)| super::spec::contains(IpAddr::V6(p), l, IpAddr::V6(a))),
+            })
+            .map(|(id, _)| id)
+    }
+
+    /// Adds a tunnel and the connected routes of its addresses (not yet
+    /// published). Returns its interface id.
+    pub fn add_tunnel(&mut self, spec: TunnelSpec) -> Result<IfaceId, RouteError> {
+        if self.iface_named(&spec.name).is_some() {
+            return Err(RouteError::TunnelExists(spec.name));
+        }
+        if let Some((_, t)) = self.tunnels().find(|(_, t)| {
+            t.spec.kind == spec.kind && t.spec.local == spec.local && t.spec.remote == spec.remote
+        }) {
+            return Err(RouteError::TunnelSameEndpoints(t.spec.name.clone()));
+        }
+        let ready = self
+            .tunnels_freed
+            .iter()
+            .position(|&(_, at)| self.version >= at + NH_REUSE_GRACE);
+        let slot = match ready {
+            Some(k) => self.tunnels_freed.swap_remove(k).0,
+            None if self.tunnels.len() < MAX_TUNNELS => {
+                self.tunnels.push(None);
+                self.tunnels.len() - 1
+            }
+            None => return Err(RouteError::TunnelsFull),
+        };
+        let id = TUN_BASE + slot as IfaceId;
+        let iface = spec.iface();
+        let connected: Vec<RouteSpec> = iface
+            .ipv4
+            .iter()
+            .map(|&(a, l)| (IpAddr::V4(a), l))
+            .chain(iface.ipv6.iter().map(|&(a, l)| (IpAddr::V6(a), l)))
+            .map(|(a, l)| RouteSpec {
+                prefix: super::spec::network(a, l),
+                len: l,
+                target: RouteTarget::Connected { iface: id },
+            })
+            .collect();
+        self.serial += 1;
+        self.tunnels[slot] = Some(Tunnel {
+            spec,
+            iface,
+            serial: self.serial,
+        });
+        let mut done = Vec::new();
+        for r in connected {
+            if let Err(e) = self.insert(r, Origin::Connected) {
+                for (p, l) in done {
+                    let _ = self.remove_any(p, l);
+                }
+                self.tunnels[slot] = None;
+                self.tunnels_freed.push((slot, 0));
+                return Err(e);
+            }
+            done.push((r.prefix, r.len));
+        }
+        Ok(id)
+    }
+
+    /// Removes a tunnel and every route into it (not yet published).
+    /// Returns it and the number of routes removed.
+    pub fn remove_tunnel(&mut self, name: &str) -> Result<(Tunnel, usize), RouteError> {
+        let Some((id, _)) = self.tunnels().find(|(_, t)| t.spec.name == name) else {
+            return Err(RouteError::TunnelNotFound(name.to_string()));
+        };
+        let into: Vec<(IpAddr, u8)> = self
+            .routes
+            .values()
+            .filter(|r| {
+                matches!(r.target, RouteTarget::Via { iface, .. } | RouteTarget::Connected { iface } if iface == id)
+            })
+            .map(|r| (r.prefix, r.len))
+            .collect();
+        for &(p, l) in &into {
+            let _ = self.remove_any(p, l);
+        }
+        let slot = (id - TUN_BASE) as usize;
+        let t = self.tunnels[slot].take().expect("found above");
+        self.tunnels_freed.push((slot, self.version));
+        Ok((t, into.len()))
+    }
+
     /// Publishes the current state as a new table version.
     pub fn publish(&mut self) {
         self.version += 1;
@@ -320,6 +490,7 @@ impl Rib {
             fib4: self.fib4.snapshot(),
             fib6: self.fib6.snapshot(),
             nexthops: self.nexthops.clone(),
+            tunnels: self.tunnels.clone(),
             version: self.version,
         });
         let old = self.handle.current.swap(t);
@@ -378,6 +549,7 @@ mod tests {
                 },
             }],
             neighbors: vec![],
+            tunnels: vec![],
         }
     }
 
