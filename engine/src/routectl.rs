@@ -14,7 +14,7 @@ use xgw_pipelines::router::spec::{
 };
 use xgw_pipelines::router::table::{Origin, Rib, RouteHandle};
 use xgw_pipelines::router::tunnel::{
-    TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N,
+    TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N, TC_RELAYED,
 };
 use xgw_pipelines::DropReason;
 
@@ -218,6 +218,7 @@ impl RouterControl {
             "rpf": match t.rpf { RpfMode::Off => "off", RpfMode::Loose => "loose", RpfMode::Strict => "strict" },
             "encap": {"packets": counts[TC_ENC_PKTS], "bytes": counts[TC_ENC_BYTES]},
             "decap": {"packets": counts[TC_DEC_PKTS], "bytes": counts[TC_DEC_BYTES]},
+            "icmp_relayed": counts[TC_RELAYED],
             "drops": drops,
         })
     }
@@ -441,8 +442,12 @@ pub fn render_tunnels(v: &Value) -> String {
             }
         );
         out += &format!(
-            "    encap {} pkts {} bytes, decap {} pkts {} bytes\n",
-            t["encap"]["packets"], t["encap"]["bytes"], t["decap"]["packets"], t["decap"]["bytes"]
+            "    encap {} pkts {} bytes, decap {} pkts {} bytes, icmp relayed {}\n",
+            t["encap"]["packets"],
+            t["encap"]["bytes"],
+            t["decap"]["packets"],
+            t["decap"]["bytes"],
+            t["icmp_relayed"]
         );
         if let Some(d) = t["drops"].as_object() {
             for (k, n) in d {

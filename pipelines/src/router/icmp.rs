@@ -54,6 +54,25 @@ impl Router {
         let about_error = ip.protocol() == ipv4::proto::ICMP
             && m.l4 != 0
             && d.get(m.l4 as usize).is_some_and(|&t| icmpv4::is_error(t));
+        self.icmp4_error_about(cx, p, orig_src, about_error, msg_type, code, rest)
+    }
+
+    /// As [`Router::icmp4_error`], for a packet at `L2..` that may be
+    /// truncated (a quoted packet being relayed): the caller read its
+    /// source and whether it is an ICMP error.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn icmp4_error_about(
+        &mut self,
+        cx: &Ctx<'_>,
+        p: &mut Packet<'_>,
+        orig_src: std::net::Ipv4Addr,
+        about_error: bool,
+        msg_type: u8,
+        code: u8,
+        rest: u32,
+    ) -> Verdict {
+        let m = p.meta;
+        let d = p.data();
         if let Err(r) = self.icmp_allowed(cx, &m, about_error) {
             return Verdict::Drop(r);
         }
@@ -119,6 +138,24 @@ impl Router {
         let about_error = m.proto == icmpv6::NEXT_HEADER
             && m.l4 != 0
             && d.get(m.l4 as usize).is_some_and(|&t| icmpv6::is_error(t));
+        self.icmp6_error_about(cx, p, orig_src, about_error, msg_type, code, word1)
+    }
+
+    /// As [`Router::icmp6_error`], for a packet at `L2..` that may be
+    /// truncated (a quoted packet being relayed).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn icmp6_error_about(
+        &mut self,
+        cx: &Ctx<'_>,
+        p: &mut Packet<'_>,
+        orig_src: std::net::Ipv6Addr,
+        about_error: bool,
+        msg_type: u8,
+        code: u8,
+        word1: u32,
+    ) -> Verdict {
+        let m = p.meta;
+        let d = p.data();
         if orig_src.is_unspecified() {
             return Verdict::Drop(DropReason::IcmpSuppressed);
         }

@@ -84,7 +84,18 @@ impl Router {
                 if !icmp.verify_checksum() {
                     return Verdict::Drop(DropReason::IcmpBadChecksum);
                 }
-                if icmp.msg_type() != icmpv4::ECHO_REQUEST || icmp.code() != 0 {
+                let (ty, code) = (icmp.msg_type(), icmp.code());
+                if ty == icmpv4::DEST_UNREACH && code == du::FRAG_NEEDED && !bcast {
+                    let l4 = m.l4 as usize;
+                    let mtu = p
+                        .data()
+                        .get(l4 + 6..l4 + 8)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                    if let Some(v) = self.tunnel_relay(cx, p, l4, mtu as u32) {
+                        return v;
+                    }
+                }
+                if ty != icmpv4::ECHO_REQUEST || code != 0 {
                     return Verdict::Local;
                 }
                 if bcast {
@@ -154,6 +165,14 @@ impl Router {
                         }
                     }
                     icmpv6::ECHO_REQUEST if icmp.code() == 0 => self.echo_reply6(p, src, dst),
+                    icmpv6::PACKET_TOO_BIG if !mcast => {
+                        let l4 = m.l4 as usize;
+                        let mtu = p
+                            .data()
+                            .get(l4 + 4..l4 + 8)
+                            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        self.tunnel_relay(cx, p, l4, mtu).unwrap_or(Verdict::Local)
+                    }
                     _ => Verdict::Local,
                 }
             }

@@ -21,12 +21,14 @@ use crate::wire::{checksum, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
 /// Counter slots per tunnel: encapsulated packets and bytes (inner),
-/// decapsulated packets and bytes (inner), then one per drop reason.
+/// decapsulated packets and bytes (inner), ICMP errors relayed to inner
+/// senders, then one per drop reason.
 pub const TC_ENC_PKTS: usize = 0;
 pub const TC_ENC_BYTES: usize = 1;
 pub const TC_DEC_PKTS: usize = 2;
 pub const TC_DEC_BYTES: usize = 3;
-pub const TC_DROPS: usize = 4;
+pub const TC_RELAYED: usize = 4;
+pub const TC_DROPS: usize = 5;
 pub const TC_N: usize = TC_DROPS + DropReason::COUNT;
 
 /// One tunnel's counters in one worker.
@@ -319,6 +321,105 @@ impl Router {
         v
     }
 
+    /// RFC 2003 §4 / RFC 2473 §8.3: an ICMP Fragmentation Needed or
+    /// Packet Too Big from inside the tunnel about an outer packet we sent
+    /// is relayed to the inner packet's sender, with the MTU lowered by the
+    /// outer header. `icmp` is the offset of the ICMP header in `p`,
+    /// `reported` the MTU the message carries. `None` when the message is
+    /// not about one of our tunnels (or quotes too little to relay).
+    pub(crate) fn tunnel_relay(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        icmp: usize,
+        reported: u32,
+    ) -> Option<Verdict> {
+        let d = p.data();
+        let q = icmp + 8;
+        let first = *d.get(q)?;
+        let (src, dst, proto, ohl): (IpAddr, IpAddr, u8, usize) = match first >> 4 {
+            4 => {
+                let h = d.get(q..q + 20)?;
+                let hl = (first & 0x0f) as usize * 4;
+                if hl < 20 {
+                    return None;
+                }
+                let a = |o: usize| IpAddr::from([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+                (a(12), a(16), h[9], hl)
+            }
+            6 => {
+                let h = d.get(q..q + 40)?;
+                let a = |o: usize| {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(&h[o..o + 16]);
+                    IpAddr::from(b)
+                };
+                (a(8), a(24), h[6], 40)
+            }
+            _ => return None,
+        };
+        let (id, kind, tmtu) = self.table.tunnels.iter().enumerate().find_map(|(i, t)| {
+            let t = t.as_ref()?;
+            (t.spec.local == src && t.spec.remote == dst && t.spec.kind.proto() == proto)
+                .then_some((TUN_BASE + i as u16, t.spec.kind, t.spec.mtu as u32))
+        })?;
+        let inner = q + ohl;
+        let (isrc, about_error): (IpAddr, bool) = if kind.inner_v6() {
+            let h = d.get(inner..inner + 40).filter(|h| h[0] >> 4 == 6)?;
+            let s = <[u8; 16]>::try_from(&h[8..24]).ok()?;
+            let err = h[6] == crate::wire::icmpv6::NEXT_HEADER
+                && d.get(inner + 40)
+                    .is_some_and(|&t| crate::wire::icmpv6::is_error(t));
+            (IpAddr::from(s), err)
+        } else {
+            let h = d.get(inner..inner + 20).filter(|h| h[0] >> 4 == 4)?;
+            let s = <[u8; 4]>::try_from(&h[12..16]).ok()?;
+            let hl = (h[0] & 0x0f) as usize * 4;
+            let err = h[9] == ipv4::proto::ICMP
+                && d.get(inner + hl)
+                    .is_some_and(|&t| crate::wire::icmpv4::is_error(t));
+            (IpAddr::from(s), err)
+        };
+        let floor = if kind.inner_v6() { 1280 } else { 68 };
+        let mtu = reported
+            .saturating_sub(kind.overhead() as u32)
+            .clamp(floor, tmtu.max(floor));
+        // The quoted inner packet becomes the packet the error is about.
+        let m = p.meta;
+        let cut = inner - L2;
+        p.data_mut().copy_within(0..12, cut);
+        p.pull_head(cut);
+        let et: u16 = if kind.inner_v6() { 0x86dd } else { 0x0800 };
+        p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
+        p.meta = Meta {
+            l3: L2 as u16,
+            ethertype: et,
+            iface: m.iface,
+            ..Meta::default()
+        };
+        self.tunnel_count(id, TC_RELAYED, 1);
+        Some(match isrc {
+            IpAddr::V4(s) => self.icmp4_error_about(
+                cx,
+                p,
+                s,
+                about_error,
+                crate::wire::icmpv4::DEST_UNREACH,
+                crate::wire::icmpv4::dest_unreach::FRAG_NEEDED,
+                mtu,
+            ),
+            IpAddr::V6(s) => self.icmp6_error_about(
+                cx,
+                p,
+                s,
+                about_error,
+                crate::wire::icmpv6::PACKET_TOO_BIG,
+                0,
+                mtu,
+            ),
+        })
+    }
+
     /// This worker's per-tunnel counters (indexed by slot).
     pub fn tunnel_counts(&self) -> &[TunnelCount] {
         &self.tcount
@@ -333,6 +434,205 @@ pub fn new_counts() -> Vec<TunnelCount> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::spec::{IfaceSpec, NeighborSpec, RouterSpec, TunnelKind, TunnelSpec};
+    use crate::wire::ethernet::MacAddr;
+    use crate::{CollectEmit, Pipeline, PortId};
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+    const LAN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const WAN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+    const HOST: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+    const PEER: [u8; 6] = [2, 0, 0, 0, 0, 0x20];
+
+    fn spec() -> RouterSpec {
+        let mut t = TunnelSpec::new(
+            "tun0",
+            TunnelKind::FourInFour,
+            "192.168.0.1".parse().unwrap(),
+            "192.168.0.2".parse().unwrap(),
+        );
+        t.ipv4 = vec![("1.1.1.1".parse().unwrap(), 24)];
+        RouterSpec {
+            ifaces: vec![
+                IfaceSpec {
+                    name: "lan".into(),
+                    port: PortId(0),
+                    mac: LAN_MAC,
+                    ipv4: vec![("10.1.5.1".parse().unwrap(), 24)],
+                    ..IfaceSpec::default()
+                },
+                IfaceSpec {
+                    name: "wan".into(),
+                    port: PortId(1),
+                    mac: WAN_MAC,
+                    ipv4: vec![("192.168.0.1".parse().unwrap(), 24)],
+                    ..IfaceSpec::default()
+                },
+            ],
+            routes: vec![crate::router::spec::RouteSpec {
+                prefix: "10.1.8.0".parse().unwrap(),
+                len: 24,
+                target: crate::router::spec::RouteTarget::Via {
+                    gateway: "1.1.1.2".parse().unwrap(),
+                    iface: TUN_BASE,
+                },
+            }],
+            neighbors: vec![
+                NeighborSpec {
+                    iface: 0,
+                    ip: "10.1.5.10".parse().unwrap(),
+                    mac: MacAddr(HOST),
+                },
+                NeighborSpec {
+                    iface: 1,
+                    ip: "192.168.0.2".parse().unwrap(),
+                    mac: MacAddr(PEER),
+                },
+            ],
+            tunnels: vec![t],
+        }
+    }
+
+    /// Runs one frame received on `port`; the verdict and the frame after.
+    fn rx(r: &mut dyn Pipeline, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>) {
+        let mut buf = vec![0u8; 4096];
+        buf[256..256 + frame.len()].copy_from_slice(frame);
+        let mut pkts =
+            [crate::Packet::new(&mut buf, 256, frame.len() as u32, PortId(port)).unwrap()];
+        let mut v = [Verdict::Local];
+        let mut e = CollectEmit::default();
+        r.process(&mut Ctx::new(1_000_000_000, &mut e), &mut pkts, &mut v);
+        (v[0], pkts[0].data().to_vec())
+    }
+
+    fn udp(src: [u8; 4], dst: [u8; 4], ttl: u8, tos: u8, len: usize) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(HOST, LAN_MAC.0)
+            .ipv4(src, dst, ttl)
+            .udp(5000, 6000);
+        let mut out = Vec::new();
+        b.write(&mut out, &vec![0xab; len]).unwrap();
+        out[15] = tos;
+        let mut ip = ipv4::Packet::new_checked(&mut out[14..]).unwrap();
+        ip.fill_checksum();
+        out
+    }
+
+    /// `inner` (an IPv4 packet) inside 192.168.0.2 → 192.168.0.1, from PEER.
+    fn outer(src: [u8; 4], inner: &[u8], tos: u8) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(PEER, WAN_MAC.0).ipv4(src, [192, 168, 0, 1], 60);
+        let mut out = Vec::new();
+        b.write(&mut out, etherparse::IpNumber(4), inner).unwrap();
+        out[15] = tos;
+        let mut ip = ipv4::Packet::new_checked(&mut out[14..]).unwrap();
+        ip.fill_checksum();
+        out
+    }
+
+    #[test]
+    fn encap_builds_the_outer_header_and_routes_it() {
+        let mut r = crate::router::build(&spec()).unwrap();
+        let f = udp([10, 1, 5, 10], [10, 1, 8, 10], 64, 0xb8 | ECT0, 100);
+        let (v, out) = rx(r.as_mut(), 0, &f);
+        assert_eq!(v, Verdict::Tx(PortId(1)), "{v:?}");
+        assert_eq!(&out[0..6], &PEER);
+        assert_eq!(&out[6..12], &WAN_MAC.0);
+        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        let Some(NetSlice::Ipv4(o)) = p.net else {
+            panic!("no outer IPv4")
+        };
+        let h = o.header();
+        assert_eq!(h.source(), [192, 168, 0, 1]);
+        assert_eq!(h.destination(), [192, 168, 0, 2]);
+        assert_eq!(h.protocol().0, 4);
+        assert_eq!(h.ttl(), 64);
+        assert_eq!(h.dcp().value(), 0xb8 >> 2, "DSCP copied");
+        assert_eq!(h.ecn().value(), ECT0, "ECN copied (RFC 6040 normal mode)");
+        assert!(h.dont_fragment(), "DF copied from the inner packet");
+        assert_eq!(h.total_len() as usize, out.len() - 14);
+        assert!(ipv4::Packet::new_checked(&out[14..])
+            .unwrap()
+            .verify_checksum());
+        let inner = ipv4::Packet::new_checked(&out[34..]).unwrap();
+        assert_eq!(inner.ttl(), 63, "the inner packet was routed (TTL - 1)");
+        assert!(inner.verify_checksum());
+    }
+
+    #[test]
+    fn decap_routes_the_inner_packet_and_applies_rfc6040() {
+        let mut r = crate::router::build(&spec()).unwrap();
+        let inner = &udp([10, 1, 8, 10], [10, 1, 5, 10], 64, ECT0, 40)[14..];
+        let (v, out) = rx(r.as_mut(), 1, &outer([192, 168, 0, 2], inner, CE));
+        assert_eq!(v, Verdict::Tx(PortId(0)), "{v:?}");
+        assert_eq!(&out[0..6], &HOST);
+        let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(ip.src_addr(), std::net::Ipv4Addr::new(10, 1, 8, 10));
+        assert_eq!(ip.ttl(), 63);
+        assert_eq!(ip.ecn(), CE, "outer CE marks the ECT inner packet");
+        assert!(ip.verify_checksum(), "checksum fixed after the ECN change");
+        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        assert!(matches!(p.transport, Some(TransportSlice::Udp(_))));
+
+        // CE over Not-ECT: dropped (RFC 6040 §4.2).
+        let inner = &udp([10, 1, 8, 10], [10, 1, 5, 10], 64, NOT_ECT, 40)[14..];
+        let (v, _) = rx(r.as_mut(), 1, &outer([192, 168, 0, 2], inner, CE));
+        assert_eq!(v, Verdict::Drop(DropReason::TunnelEcnDrop));
+        // An unknown outer source: no open relay.
+        let (v, _) = rx(r.as_mut(), 1, &outer([192, 168, 0, 99], inner, 0));
+        assert_eq!(v, Verdict::Drop(DropReason::TunnelNoMatch));
+        // IPv6 inside a 4in4 tunnel.
+        let mut bad = inner.to_vec();
+        bad[0] = 0x60;
+        let (v, _) = rx(r.as_mut(), 1, &outer([192, 168, 0, 2], &bad, 0));
+        assert_eq!(v, Verdict::Drop(DropReason::TunnelInnerMalformed));
+    }
+
+    #[test]
+    fn frag_needed_from_the_underlay_is_relayed_to_the_inner_sender() {
+        let mut r = crate::router::build(&spec()).unwrap();
+        // What gw sent: 10.1.5.10 → 10.1.8.10 inside 192.168.0.1 → .2.
+        let sent = udp([10, 1, 5, 10], [10, 1, 8, 10], 63, 0, 1400);
+        let mut outer_pkt = Vec::new();
+        PacketBuilder::ipv4([192, 168, 0, 1], [192, 168, 0, 2], 64)
+            .write(&mut outer_pkt, etherparse::IpNumber(4), &sent[14..])
+            .unwrap();
+        // A router in the underlay quotes 548 bytes of it (576 in all).
+        let quote = &outer_pkt[..548];
+        let b = PacketBuilder::ethernet2(PEER, WAN_MAC.0)
+            .ipv4([192, 168, 0, 254], [192, 168, 0, 1], 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: 1400,
+                },
+            ));
+        let mut f = Vec::new();
+        b.write(&mut f, quote).unwrap();
+        let (v, out) = rx(r.as_mut(), 1, &f);
+        assert_eq!(v, Verdict::Tx(PortId(0)), "{v:?}");
+        assert_eq!(&out[0..6], &HOST);
+        let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(ip.dst_addr(), std::net::Ipv4Addr::new(10, 1, 5, 10));
+        assert!(ip.verify_checksum());
+        let icmp = &out[34..];
+        assert_eq!((icmp[0], icmp[1]), (3, 4), "Fragmentation Needed");
+        assert_eq!(
+            u16::from_be_bytes([icmp[6], icmp[7]]),
+            1380,
+            "1400 - 20 bytes of outer header"
+        );
+        assert_eq!(&icmp[8..28], &sent[14..34], "quotes the inner header");
+        assert_eq!(
+            crate::wire::checksum::finish(crate::wire::checksum::sum(icmp)),
+            0
+        );
+        // Not about one of our tunnels: just received.
+        let mut other = f.clone();
+        other[14 + 28 + 16..14 + 28 + 20].copy_from_slice(&[192, 168, 0, 77]);
+        other[36..38].fill(0);
+        let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&other[34..]));
+        other[36..38].copy_from_slice(&c.to_be_bytes());
+        let (v, _) = rx(r.as_mut(), 1, &other);
+        assert_eq!(v, Verdict::Local);
+    }
 
     #[test]
     fn rfc6040_decap_table() {
