@@ -91,7 +91,10 @@ impl Router {
             }
         };
         let mtu = self.iface(egress).mtu as usize;
-        if total > mtu {
+        // An inner packet ENCAP marked for fragmentation is fragmented
+        // inside this (outer) header at RESOLVE, whatever its size.
+        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0 && m.proto == 4;
+        if total > mtu && !inner_frag {
             if df {
                 // RFC 1191: Fragmentation Needed carries the next-hop MTU.
                 return self.icmp4_error(cx, p, DEST_UNREACH, du::FRAG_NEEDED, mtu as u32 & 0xffff);
@@ -177,8 +180,10 @@ impl Router {
             }
         };
         let mtu = self.iface(egress).mtu as usize;
-        if total > mtu {
-            // Routers never fragment IPv6 (RFC 8200 §5).
+        // Routers never fragment IPv6 (RFC 8200 §5); an IPv4 packet we put
+        // in a 4in6 tunnel with DF clear is fragmented inside (RESOLVE).
+        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0 && m.proto == 4;
+        if total > mtu && !inner_frag {
             return self.icmp6_error(cx, p, PACKET_TOO_BIG, 0, mtu as u32);
         }
         if !originated {

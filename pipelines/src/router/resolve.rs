@@ -12,8 +12,36 @@ use super::spec::IfaceId;
 use super::{NextHop, Router, L2, RESOLVE};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndp::{emit_slla, emit_tlla, NeighborAdvertRepr, NeighborSolicitRepr};
-use crate::wire::{arp, icmpv6, ipv4, ipv6, vlan};
+use crate::wire::{arp, checksum, icmpv6, ipv4, ipv6, vlan};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+/// Sets the length of an outer (tunnel) header `o` in front of an inner
+/// packet of `inner` bytes, and its IPv4 identification if given, then
+/// its checksum. Nothing to do for an empty `o`.
+fn set_outer_len(o: &mut [u8], v4: bool, inner: usize, ident: Option<u16>) -> bool {
+    if o.is_empty() {
+        return true;
+    }
+    if v4 {
+        // The header alone: a checked view would refuse it (its Total
+        // Length covers the packet behind it).
+        let hl = ((o[0] & 0x0f) as usize) * 4;
+        if hl < ipv4::HEADER_LEN || hl > o.len() {
+            return false;
+        }
+        let total = (o.len() + inner) as u16;
+        o[2..4].copy_from_slice(&total.to_be_bytes());
+        if let Some(id) = ident {
+            o[4..6].copy_from_slice(&id.to_be_bytes());
+        }
+        o[10..12].fill(0);
+        let c = checksum::finish(checksum::sum(&o[..hl]));
+        o[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        o[4..6].copy_from_slice(&(inner as u16).to_be_bytes());
+    }
+    true
+}
 
 /// Writes the Ethernet header (18 bytes with a tag, else 14) for
 /// `iface` into `buf`; returns its length.
@@ -123,15 +151,32 @@ impl Router {
     /// RFC 791 fragmentation of an option-less IPv4 packet to the egress
     /// MTU: the first fragment stays in `p`, the others are emitted.
     fn fragment4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
+        // An IPv4 packet we encapsulated (ENCAP keeps NEEDS_FRAG for the
+        // inner packet): the inner packet is fragmented and each fragment
+        // gets a copy of the outer header, so the far end never has to
+        // reassemble outer fragments.
+        let m = p.meta;
+        let pre = if m.flags & Meta::ORIGINATED != 0 && m.proto == 4 && m.l4 as usize > L2 {
+            m.l4 as usize - L2
+        } else {
+            0
+        };
         let mtu = self.iface(iface).mtu as usize;
-        let chunk = (mtu - ipv4::HEADER_LEN) / 8 * 8;
+        let Some(chunk) = mtu
+            .checked_sub(pre + ipv4::HEADER_LEN)
+            .map(|c| c / 8 * 8)
+            .filter(|&c| c >= 8)
+        else {
+            return;
+        };
+        let at = L2 + pre;
         let (hdr, payload_len, orig_off, orig_mf) = {
             let d = p.data();
-            let Ok(ip) = ipv4::Packet::new_checked(&d[L2..]) else {
+            let Ok(ip) = ipv4::Packet::new_checked(&d[at..]) else {
                 return;
             };
             let mut h = [0u8; ipv4::HEADER_LEN];
-            h.copy_from_slice(&d[L2..L2 + ipv4::HEADER_LEN]);
+            h.copy_from_slice(&d[at..at + ipv4::HEADER_LEN]);
             (
                 h,
                 ip.total_len() as usize - ipv4::HEADER_LEN,
@@ -139,39 +184,60 @@ impl Router {
                 ip.more_frags(),
             )
         };
+        if payload_len <= chunk {
+            p.meta.flags &= !Meta::NEEDS_FRAG;
+            return;
+        }
+        let mut outer = [0u8; 40];
+        outer[..pre].copy_from_slice(&p.data()[L2..at]);
+        let outer_v4 = m.ethertype == 0x0800;
         let mut off = chunk;
         while off < payload_len {
             let len = chunk.min(payload_len - off);
             let last = off + len == payload_len;
-            let data = &p.data()[L2 + ipv4::HEADER_LEN + off..L2 + ipv4::HEADER_LEN + off + len];
+            let data = &p.data()[at + ipv4::HEADER_LEN + off..at + ipv4::HEADER_LEN + off + len];
             let frag_off = orig_off + off as u16;
-            self.emit_on(cx, iface, mac, 0x0800, &mut |b: &mut [u8]| {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            let ident = self.ip_ident;
+            self.emit_on(cx, iface, mac, m.ethertype, &mut |b: &mut [u8]| {
                 let n = ipv4::HEADER_LEN + len;
-                if b.len() < n {
+                if b.len() < pre + n {
                     return 0;
                 }
-                b[..ipv4::HEADER_LEN].copy_from_slice(&hdr);
-                b[ipv4::HEADER_LEN..n].copy_from_slice(data);
+                b[..pre].copy_from_slice(&outer[..pre]);
+                let b = &mut b[..pre + n];
+                let (o, inner) = b.split_at_mut(pre);
+                inner[..ipv4::HEADER_LEN].copy_from_slice(&hdr);
+                inner[ipv4::HEADER_LEN..].copy_from_slice(data);
                 // Total Length first: new_checked rejects a header whose
                 // (original, whole-datagram) length exceeds the fragment.
-                b[2..4].copy_from_slice(&(n as u16).to_be_bytes());
-                let Ok(mut ip) = ipv4::Packet::new_checked(&mut b[..n]) else {
+                inner[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                let Ok(mut ip) = ipv4::Packet::new_checked(&mut *inner) else {
                     return 0;
                 };
                 ip.set_flags_frag(false, !last || orig_mf, frag_off);
                 ip.fill_checksum();
-                n
+                if !set_outer_len(o, outer_v4, n, Some(ident)) {
+                    return 0;
+                }
+                pre + n
             });
             off += len;
         }
         // Shorten Total Length while the frame is still whole: once it is
         // cut, new_checked would reject the header.
-        if let Ok(mut ip) = ipv4::Packet::new_checked(&mut p.data_mut()[L2..]) {
+        if let Ok(mut ip) = ipv4::Packet::new_checked(&mut p.data_mut()[at..]) {
             ip.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
             ip.set_flags_frag(false, true, orig_off);
             ip.fill_checksum();
         }
-        p.set_len(L2 + ipv4::HEADER_LEN + chunk);
+        set_outer_len(
+            &mut p.data_mut()[L2..at],
+            outer_v4,
+            ipv4::HEADER_LEN + chunk,
+            None,
+        );
+        p.set_len(at + ipv4::HEADER_LEN + chunk);
         p.meta.flags &= !Meta::NEEDS_FRAG;
     }
 

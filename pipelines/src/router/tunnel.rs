@@ -200,7 +200,9 @@ impl Router {
             l4: (L2 + oh) as u16,
             ethertype,
             proto: kind.proto(),
-            flags: Meta::ORIGINATED,
+            // An inner IPv4 packet too big for the tunnel with DF clear is
+            // fragmented at RESOLVE, inside the outer header.
+            flags: Meta::ORIGINATED | (m.flags & Meta::NEEDS_FRAG),
             ..m
         };
         self.tunnel_count(id, TC_ENC_PKTS, 1);
@@ -495,6 +497,16 @@ mod tests {
 
     /// Runs one frame received on `port`; the verdict and the frame after.
     fn rx(r: &mut dyn Pipeline, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>) {
+        let (v, f, _) = rx_emit(r, port, frame);
+        (v, f)
+    }
+
+    /// As [`rx`], with the frames the router emitted.
+    fn rx_emit(
+        r: &mut dyn Pipeline,
+        port: u16,
+        frame: &[u8],
+    ) -> (Verdict, Vec<u8>, Vec<(PortId, Vec<u8>)>) {
         let mut buf = vec![0u8; 4096];
         buf[256..256 + frame.len()].copy_from_slice(frame);
         let mut pkts =
@@ -502,7 +514,53 @@ mod tests {
         let mut v = [Verdict::Local];
         let mut e = CollectEmit::default();
         r.process(&mut Ctx::new(1_000_000_000, &mut e), &mut pkts, &mut v);
-        (v[0], pkts[0].data().to_vec())
+        (v[0], pkts[0].data().to_vec(), e.frames)
+    }
+
+    #[test]
+    fn df_clear_inner_packets_are_fragmented_inside_the_outer_header() {
+        let mut r = crate::router::build(&spec()).unwrap();
+        let mut f = udp([10, 1, 5, 10], [10, 1, 8, 10], 64, 0, 1700);
+        // DF clear.
+        f[20] = 0;
+        let mut ip = ipv4::Packet::new_checked(&mut f[14..]).unwrap();
+        ip.fill_checksum();
+        let (v, first, rest) = rx_emit(r.as_mut(), 0, &f);
+        assert_eq!(v, Verdict::Tx(PortId(1)), "{v:?}");
+        let frames: Vec<Vec<u8>> = std::iter::once(first)
+            .chain(rest.into_iter().map(|(port, b)| {
+                assert_eq!(port, PortId(1));
+                b
+            }))
+            .collect();
+        assert_eq!(
+            frames.len(),
+            2,
+            "{:?}",
+            frames.iter().map(|f| f.len()).collect::<Vec<_>>()
+        );
+        let mut payload = Vec::new();
+        let mut ids = Vec::new();
+        for (i, b) in frames.iter().enumerate() {
+            assert!(b.len() - 14 <= 1500, "fits the underlay MTU");
+            let o = ipv4::Packet::new_checked(&b[14..]).unwrap();
+            assert!(o.verify_checksum());
+            assert!(!o.is_fragment(), "the outer header is never fragmented");
+            assert_eq!(o.total_len() as usize, b.len() - 14);
+            assert_eq!(o.protocol(), 4);
+            ids.push(o.ident());
+            let inner = ipv4::Packet::new_checked(&b[34..]).unwrap();
+            assert!(inner.verify_checksum());
+            assert_eq!(inner.more_frags(), i == 0);
+            assert_eq!(inner.frag_offset() as usize, payload.len());
+            payload.extend_from_slice(inner.payload());
+        }
+        assert_ne!(ids[0], ids[1], "outer headers without DF need distinct IDs");
+        assert_eq!(
+            payload,
+            f[34..],
+            "the fragments carry the whole UDP datagram"
+        );
     }
 
     fn udp(src: [u8; 4], dst: [u8; 4], ttl: u8, tos: u8, len: usize) -> Vec<u8> {
