@@ -1153,8 +1153,16 @@ fn validate_router(
         let named = |n: &str| names.get(n).map(|&i| i as u16).or_else(|| tunnel_id(n));
         let route = parse_route(&input, named, on_link).map_err(|(f, msg)| {
             let msg = if f == "interface" {
-                let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
-                format!("{msg}; configured interfaces: {}", known.join(", "))
+                let known: Vec<&str> = raw
+                    .interfaces
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .chain(raw.tunnels.iter().map(|t| t.name.as_str()))
+                    .collect();
+                format!(
+                    "{msg}; configured interfaces and tunnels: {}",
+                    known.join(", ")
+                )
             } else {
                 msg
             };

@@ -42,6 +42,26 @@ fn bad_configs_name_their_key() {
             "key `engine.cores[1]`",
             "listed twice",
         ),
+        (
+            "tunnel-local-not-ours.toml",
+            "key `tunnels[0].local`",
+            "192.168.0.9 is none of the interfaces' addresses",
+        ),
+        (
+            "tunnel-bad-kind.toml",
+            "key `tunnels[0].kind`",
+            "expected 4in4, 6in4, 4in6 or 6in6",
+        ),
+        (
+            "route-unknown-interface.toml",
+            "key `routes[0].interface`",
+            "no interface named \"tun1\"; configured interfaces and tunnels: lan, wan, tun0",
+        ),
+        (
+            "route-gateway-off-link.toml",
+            "key `routes[0].via`",
+            "172.16.0.1 is on none of the interfaces' subnets",
+        ),
     ];
     for (file, key, what) in cases {
         let (ok, msg) = check(&dir.join(file));
