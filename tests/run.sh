@@ -7,8 +7,8 @@
 #
 # Steps, in order:
 #   1. install missing Debian packages (apt-get update only if something is
-#      missing): iproute2 iputils-ping ethtool tcpdump tshark iperf3 python3
-#      python3-scapy procps
+#      missing): iproute2 iputils-ping iputils-tracepath traceroute ethtool
+#      tcpdump tshark iperf3 python3 python3-scapy procps
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
 #      (unit, golden and allocation tests)

@@ -469,7 +469,7 @@ xt_udp_send() {
 # ---------------------------------------------------------------------------
 # packages
 
-XT_DEB_PKGS=(iproute2 iputils-ping ethtool tcpdump tshark iperf3 python3 python3-scapy procps)
+XT_DEB_PKGS=(iproute2 iputils-ping iputils-tracepath traceroute ethtool tcpdump tshark iperf3 python3 python3-scapy procps)
 
 # xt_install_pkgs [PKG...]: install whichever of XT_DEB_PKGS + PKG... is
 # missing.  Runs apt-get update only when something has to be installed.
