@@ -217,8 +217,9 @@ impl Router {
             self.ra.start(&self.ifaces, now);
         }
         for i in 0..self.ifaces.len() {
-            if !self.ra.ifaces[i].due().is_some_and(|d| d <= now) {
-                continue;
+            match self.ra.ifaces[i].due() {
+                Some(d) if d <= now => {}
+                _ => continue,
             }
             if self.send_ra(cx, i as IfaceId) {
                 if let Some(ra) = &self.ifaces[i].ra {
