@@ -501,12 +501,10 @@ mod tests {
         (v, f)
     }
 
+    type Emitted = Vec<(PortId, Vec<u8>)>;
+
     /// As [`rx`], with the frames the router emitted.
-    fn rx_emit(
-        r: &mut dyn Pipeline,
-        port: u16,
-        frame: &[u8],
-    ) -> (Verdict, Vec<u8>, Vec<(PortId, Vec<u8>)>) {
+    fn rx_emit(r: &mut dyn Pipeline, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>, Emitted) {
         let mut buf = vec![0u8; 4096];
         buf[256..256 + frame.len()].copy_from_slice(frame);
         let mut pkts =
