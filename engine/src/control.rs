@@ -156,6 +156,7 @@ impl StatsSource {
                 "bind_mode": info.bind_mode,
                 "rx": s.rx, "rx_bytes": s.rx_bytes, "emitted": s.emitted, "local": s.local,
                 "pending": s.parked - s.unparked,
+                "parked": s.parked, "unparked": s.unparked,
                 "tx": s.tx, "tx_bytes": s.tx_bytes,
                 "dropped": s.dropped,
                 "drops": drops,
@@ -167,6 +168,8 @@ impl StatsSource {
         let dropped: u64 = per_port.iter().map(|s| s.dropped).sum();
         let emitted: u64 = per_port.iter().map(|s| s.emitted).sum();
         let local: u64 = per_port.iter().map(|s| s.local).sum();
+        let parked: u64 = per_port.iter().map(|s| s.parked).sum();
+        let unparked: u64 = per_port.iter().map(|s| s.unparked).sum();
         let mut drops = Map::new();
         for r in DropReason::ALL {
             if all_drops[r.index()] > 0 {
@@ -179,7 +182,7 @@ impl StatsSource {
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "totals": {"rx": rx, "emitted": emitted, "tx": tx, "local": local, "dropped": dropped, "pending": pending},
+            "totals": {"rx": rx, "emitted": emitted, "tx": tx, "local": local, "dropped": dropped, "pending": pending, "parked": parked, "unparked": unparked},
             "drops": drops,
             "ports": ports,
             "workers": workers,

@@ -53,6 +53,11 @@ impl RouterControl {
         self.rib.handle()
     }
 
+    /// The RIB itself (bulk loading in benchmarks and tests; publish after).
+    pub fn rib_mut(&mut self) -> &mut Rib {
+        &mut self.rib
+    }
+
     fn iface_name(&self, i: IfaceId) -> String {
         if let Some(f) = self.spec.ifaces.get(i as usize) {
             return f.name.clone();

@@ -67,3 +67,95 @@ pub fn udp4_frame() -> Vec<u8> {
     f[14] = 0x45;
     f
 }
+
+/// MAC addresses of [`router_worker`]'s ports and the hosts behind them.
+pub const ROUTER_PORT_A: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
+pub const ROUTER_PORT_B: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
+pub const ROUTER_HOST_A: [u8; 6] = [2, 0, 0, 0, 1, 0x0a];
+pub const ROUTER_HOST_B: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
+
+/// A router worker on two mem ports (not loopback: the caller injects and
+/// takes frames). Port `a` is interface `lan` (10.1.0.1/24,
+/// 2001:db8:1::1/64), port `b` is `wan` (10.2.0.1/24, 2001:db8:2::1/64);
+/// the hosts 10.1.0.2 / 2001:db8:1::2 and the gateway 10.2.0.2 /
+/// 2001:db8:2::2 are static neighbours, so RESOLVE always hits. `extra`
+/// is TOML appended to the config (routes, tunnels). The router's control
+/// side comes back too, for adding routes in bulk.
+pub fn router_worker(burst: usize, extra: &str) -> (Worker, crate::routectl::RouterControl) {
+    let cfg = format!(
+        r#"
+[engine]
+cores = [0]
+burst = {burst}
+[engine.umem]
+frames = 4096
+[[ports]]
+name = "a"
+driver = "mem"
+mac = "02:00:00:00:00:0a"
+capacity = 2048
+[[ports]]
+name = "b"
+driver = "mem"
+mac = "02:00:00:00:00:0b"
+capacity = 2048
+[pipeline]
+kind = "router"
+[[interfaces]]
+name = "lan"
+port = "a"
+ipv4 = ["10.1.0.1/24"]
+ipv6 = ["2001:db8:1::1/64"]
+[[interfaces]]
+name = "wan"
+port = "b"
+ipv4 = ["10.2.0.1/24"]
+ipv6 = ["2001:db8:2::1/64"]
+[[neighbors]]
+interface = "lan"
+ip = "10.1.0.2"
+mac = "02:00:00:00:01:0a"
+[[neighbors]]
+interface = "lan"
+ip = "2001:db8:1::2"
+mac = "02:00:00:00:01:0a"
+[[neighbors]]
+interface = "wan"
+ip = "10.2.0.2"
+mac = "02:00:00:00:01:0b"
+[[neighbors]]
+interface = "wan"
+ip = "2001:db8:2::2"
+mac = "02:00:00:00:01:0b"
+{extra}
+"#
+    );
+    let cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
+    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
+    let rc = built.router.take().expect("a router pipeline");
+    (built.workers.remove(0), rc)
+}
+
+/// Puts `frames` on port `port`'s RX queue, runs one burst and frees what
+/// the ports transmitted. Returns (frames processed, frames transmitted).
+pub fn router_round(w: &mut Worker, port: usize, frames: &[Vec<u8>]) -> (usize, usize) {
+    let PortQueue::Mem(q) = &mut w.ports[port] else {
+        unreachable!("mem port")
+    };
+    for f in frames {
+        assert!(q.inject(&mut w.pool, f), "mem port RX full");
+    }
+    let n = w.poll_once();
+    (n, router_drain(w))
+}
+
+/// Frees every frame the ports transmitted; returns how many.
+pub fn router_drain(w: &mut Worker) -> usize {
+    let mut out = 0;
+    for p in &mut w.ports {
+        if let PortQueue::Mem(q) = p {
+            out += q.take_tx(&mut w.pool, |_| {});
+        }
+    }
+    out
+}
