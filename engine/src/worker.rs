@@ -71,9 +71,9 @@ pub struct Worker {
     emitq: ArrayVec<(u16, Desc), MAX_EMIT>,
     emit_failed: u32,
     /// Capture clock: the latest capture timestamp received (pcap ports
-    /// only; 0 otherwise). Frames stages emit are stamped with it, i.e.
-    /// with the time of the burst (or tick) that caused them, so replayed
-    /// output is deterministic.
+    /// only; 0 otherwise). Frames stages emit, and parked frames when they
+    /// are released, are stamped with it, i.e. with the time of the burst
+    /// (or tick) that caused them, so replayed output is deterministic.
     capture_ns: u64,
     last_tick: u64,
     /// Parked frames (fixed capacity) and what stages asked about them.
@@ -442,6 +442,8 @@ impl Worker {
                         while i < self.lot.len() && n < MAX_BURST {
                             if self.lot[i].token == token {
                                 let f = self.lot.remove(i);
+                                // It leaves now, not when it arrived.
+                                self.pool.set_stamp(f.desc.addr, self.capture_ns);
                                 self.rx[n] = f.desc;
                                 self.rx_port[n] = f.port;
                                 self.rx_meta[n] = f.meta;
