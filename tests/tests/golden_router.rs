@@ -1,0 +1,468 @@
+//! Router golden replays: for each case under tests/golden/router/, the
+//! capture(s) go through `xgw replay`; every output must equal, byte for
+//! byte and timestamp for timestamp, the expectation scapy built from the
+//! RFCs (tests/golden/make_router.py), the counters must match
+//! expect.json exactly (every drop reason), and tshark must dissect every
+//! frame xgw sent without a malformed packet, a checksum complaint or any
+//! warning.
+//!
+//! tshark is required: without it these tests fail (tests/run.sh and CI
+//! install it).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+const PORTS: [&str; 2] = ["west", "east"];
+
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/router")
+}
+
+fn tmp_dir(case: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xgw-golden-router-{}/{case}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One pcap record: timestamp (ns) and bytes.
+#[derive(PartialEq, Eq)]
+struct Rec {
+    ts_ns: u64,
+    data: Vec<u8>,
+}
+
+/// A minimal pcap reader (either byte order, µs or ns timestamps).
+fn read_pcap(path: &Path) -> Vec<Rec> {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(b.len() >= 24, "{}: no pcap header", path.display());
+    let magic = u32::from_le_bytes(b[0..4].try_into().unwrap());
+    let (le, nanos) = match magic {
+        0xa1b2c3d4 => (true, false),
+        0xa1b23c4d => (true, true),
+        0xd4c3b2a1 => (false, false),
+        0x4d3cb2a1 => (false, true),
+        m => panic!("{}: not a pcap file (magic {m:#x})", path.display()),
+    };
+    let u32_at = |o: usize| {
+        let w: [u8; 4] = b[o..o + 4].try_into().unwrap();
+        if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        }
+    };
+    assert_eq!(
+        u32_at(20),
+        1,
+        "{}: link type is not Ethernet",
+        path.display()
+    );
+    let mut out = Vec::new();
+    let mut o = 24;
+    while o < b.len() {
+        assert!(
+            o + 16 <= b.len(),
+            "{}: truncated record header",
+            path.display()
+        );
+        let (sec, frac, incl) = (
+            u32_at(o) as u64,
+            u32_at(o + 4) as u64,
+            u32_at(o + 8) as usize,
+        );
+        let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        o += 16;
+        assert!(o + incl <= b.len(), "{}: truncated record", path.display());
+        out.push(Rec {
+            ts_ns,
+            data: b[o..o + incl].to_vec(),
+        });
+        o += incl;
+    }
+    out
+}
+
+fn hex_window(d: &[u8], at: usize) -> String {
+    let start = at.saturating_sub(16) & !15;
+    let end = (start + 48).min(d.len());
+    let mut s = String::new();
+    for line in (start..end).step_by(16) {
+        let _ = write!(s, "\n      {line:04x}:");
+        for i in line..(line + 16).min(end) {
+            let mark = if i == at { '>' } else { ' ' };
+            let _ = write!(s, "{mark}{:02x}", d[i]);
+        }
+    }
+    s
+}
+
+/// Describes how frame `i` differs, or None if it does not.
+fn frame_diff(i: usize, got: &Rec, want: &Rec) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let mut s = format!("  frame {} (1-based, as tshark numbers it):", i + 1);
+    if got.ts_ns != want.ts_ns {
+        let _ = write!(
+            s,
+            "\n    timestamp {} ns, expected {} ns",
+            got.ts_ns, want.ts_ns
+        );
+    }
+    if got.data != want.data {
+        let first = got
+            .data
+            .iter()
+            .zip(&want.data)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.data.len().min(want.data.len()));
+        let _ = write!(
+            s,
+            "\n    {} bytes, expected {}; first difference at offset {first} ({first:#x})\n    got:{}\n    expected:{}",
+            got.data.len(),
+            want.data.len(),
+            hex_window(&got.data, first),
+            hex_window(&want.data, first)
+        );
+    }
+    Some(s)
+}
+
+/// Compares a whole capture; returns the problems found.
+fn compare(what: &str, got: &[Rec], want: &[Rec]) -> Vec<String> {
+    let mut errs = Vec::new();
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if let Some(d) = frame_diff(i, g, w) {
+            errs.push(format!("{what}:\n{d}"));
+        }
+    }
+    if got.len() != want.len() {
+        let extra = if got.len() > want.len() {
+            format!(
+                "first unexpected frame: {} bytes{}",
+                got[want.len()].data.len(),
+                hex_window(&got[want.len()].data, 0)
+            )
+        } else {
+            format!(
+                "first missing frame: {} bytes{}",
+                want[got.len()].data.len(),
+                hex_window(&want[got.len()].data, 0)
+            )
+        };
+        errs.push(format!(
+            "{what}: {} frames, expected {}; {extra}",
+            got.len(),
+            want.len()
+        ));
+    }
+    errs
+}
+
+/// Runs tshark over `pcap` with checksum validation on and returns one
+/// line per frame that is malformed, has a checksum complaint, or any
+/// expert item of severity warning or error.
+fn tshark_problems(pcap: &Path) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args([
+            "-n",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+        ])
+        .args(["-o", "udp.check_checksum:TRUE"])
+        .args([
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "separator=\t",
+            "-E",
+            "aggregator=|",
+        ])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "_ws.expert.severity",
+            "-e",
+            "_ws.expert.group",
+        ])
+        .args([
+            "-e",
+            "_ws.expert.message",
+            "-e",
+            "_ws.malformed",
+            "-e",
+            "frame.protocols",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running tshark: {e}"));
+    assert!(
+        out.status.success(),
+        "tshark -r {} failed: {}",
+        pcap.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // epan/proto.h: severity PI_WARN = 0x00600000, PI_ERROR = 0x00800000;
+    // groups PI_CHECKSUM = 0x01000000, PI_MALFORMED = 0x07000000.
+    const PI_WARN: u64 = 0x0060_0000;
+    const PI_CHECKSUM: u64 = 0x0100_0000;
+    const PI_MALFORMED: u64 = 0x0700_0000;
+    let mut bad = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let nums = |s: Option<&&str>| -> Vec<u64> {
+            s.map(|s| s.split('|').filter_map(|x| x.trim().parse().ok()).collect())
+                .unwrap_or_default()
+        };
+        let sev = nums(f.get(1));
+        let grp = nums(f.get(2));
+        let malformed = f.get(4).is_some_and(|s| !s.is_empty());
+        if malformed
+            || sev.iter().any(|&s| s >= PI_WARN)
+            || grp.iter().any(|&g| g == PI_CHECKSUM || g == PI_MALFORMED)
+        {
+            bad.push(format!(
+                "  frame {}: {} [{}]",
+                f.first().unwrap_or(&"?"),
+                f.get(3).unwrap_or(&""),
+                f.get(5).unwrap_or(&"")
+            ));
+        }
+    }
+    bad
+}
+
+fn tshark_present() {
+    match Command::new("tshark").arg("-v").output() {
+        Ok(o) if o.status.success() => {}
+        _ => panic!(
+            "tshark is not on PATH: the router golden tests need it to dissect xgw's output \
+             (install it: apt-get install tshark, or run tests/run.sh which does)"
+        ),
+    }
+}
+
+fn check_counters(case: &str, v: &Value, expect: &Value, errs: &mut Vec<String>) {
+    let tolerant = &expect["tolerant"];
+    for (i, port) in PORTS.iter().enumerate() {
+        let got = &v["ports"][i];
+        let want = &expect["ports"][port];
+        assert_eq!(got["name"], *port, "port order in the stats");
+        for k in ["rx", "tx", "emitted", "local", "dropped", "pending"] {
+            if tolerant["port"] == *port && (k == "tx" || k == "dropped") {
+                continue;
+            }
+            if got[k] != want[k] {
+                errs.push(format!(
+                    "{case}: {port}.{k} = {}, expected {}",
+                    got[k], want[k]
+                ));
+            }
+        }
+        let drops = got["drops"].as_object().expect("drops object");
+        for (reason, n) in drops {
+            if tolerant["port"] == *port && tolerant["reason"] == reason.as_str() {
+                continue;
+            }
+            let w = want["drops"][reason].as_u64().unwrap_or(0);
+            if n.as_u64() != Some(w) {
+                errs.push(format!("{case}: {port} drop {reason} = {n}, expected {w}"));
+            }
+        }
+        if let Some(w) = want["drops"].as_object() {
+            for r in w.keys() {
+                if !drops.contains_key(r) {
+                    errs.push(format!("{case}: xgw has no drop reason named {r}"));
+                }
+            }
+        }
+    }
+    let t = &v["totals"];
+    let n = |k: &str| t[k].as_u64().unwrap_or(u64::MAX);
+    if n("rx") + n("emitted") != n("tx") + n("local") + n("dropped") + n("pending") {
+        errs.push(format!("{case}: totals do not add up: {t}"));
+    }
+}
+
+/// The rate-limit case: the announcements and the first `min_errors`
+/// errors exactly, then an in-order subset of the remaining expected
+/// errors (tokens refilled while the replay ran), and tx + drops = frames.
+fn check_tolerant(
+    case: &str,
+    t: &Value,
+    v: &Value,
+    got: &[Rec],
+    want: &[Rec],
+    errs: &mut Vec<String>,
+) {
+    let port = t["port"].as_str().unwrap();
+    let i = PORTS.iter().position(|p| *p == port).unwrap();
+    let (min, frames) = (
+        t["min_errors"].as_u64().unwrap() as usize,
+        t["frames"].as_u64().unwrap(),
+    );
+    let ann = want.len() - frames as usize;
+    let head = ann + min;
+    if got.len() < head {
+        errs.push(format!(
+            "{case}: {port} sent {} frames, expected at least {head}",
+            got.len()
+        ));
+        return;
+    }
+    errs.extend(compare(
+        &format!("{case}/{port}-out.pcap"),
+        &got[..head],
+        &want[..head],
+    ));
+    let mut rest = want[head..].iter();
+    for (k, g) in got[head..].iter().enumerate() {
+        if !rest.any(|w| w == g) {
+            errs.push(format!(
+                "{case}: {port} frame {} is none of the expected later errors (in order)",
+                head + k + 1
+            ));
+            break;
+        }
+    }
+    let p = &v["ports"][i];
+    let errors = p["tx"].as_u64().unwrap() - ann as u64;
+    let limited = p["drops"][t["reason"].as_str().unwrap()].as_u64().unwrap();
+    if errors + limited != frames || limited == 0 || errors < min as u64 {
+        errs.push(format!(
+            "{case}: {errors} errors sent and {limited} rate-limited of {frames}; expected at least {min} \
+             sent, at least one limited, and the two adding up"
+        ));
+    }
+    if p["dropped"].as_u64() != Some(limited) {
+        errs.push(format!(
+            "{case}: {port}.dropped = {}, expected {limited}",
+            p["dropped"]
+        ));
+    }
+    if errors as usize + ann != got.len() {
+        errs.push(format!(
+            "{case}: {port}.tx = {} but the capture has {} frames",
+            p["tx"],
+            got.len()
+        ));
+    }
+}
+
+fn run_case(case: &str) {
+    tshark_present();
+    let g = golden();
+    let dir = g.join(case);
+    let expect: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expect.json")).unwrap()).unwrap();
+    let out = tmp_dir(case);
+    let mut cmd = Command::new(xgw_tests::xgw_bin());
+    cmd.arg("replay")
+        .arg("--config")
+        .arg(g.join("config.toml"))
+        .arg("--json");
+    for port in PORTS {
+        let input = dir.join(format!("{port}-in.pcap"));
+        if input.exists() {
+            cmd.arg(format!("--input={port}={}", input.display()));
+        }
+        cmd.arg(format!(
+            "--output={port}={}",
+            out.join(format!("{port}-out.pcap")).display()
+        ));
+    }
+    let res = cmd.output().unwrap();
+    assert!(
+        res.status.success(),
+        "{case}: xgw replay failed: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let v: Value = serde_json::from_slice(&res.stdout).unwrap();
+    let mut errs = Vec::new();
+    check_counters(case, &v, &expect, &mut errs);
+    for port in PORTS {
+        let got_path = out.join(format!("{port}-out.pcap"));
+        let want_path = dir.join(format!("{port}-out.pcap"));
+        let (got, want) = (read_pcap(&got_path), read_pcap(&want_path));
+        if expect["tolerant"]["port"] == port {
+            check_tolerant(case, &expect["tolerant"], &v, &got, &want, &mut errs);
+        } else {
+            errs.extend(compare(&format!("{case}/{port}-out.pcap"), &got, &want));
+        }
+        let bad = tshark_problems(&got_path);
+        if !bad.is_empty() {
+            errs.push(format!(
+                "{case}: tshark finds problems in {}:\n{}",
+                got_path.display(),
+                bad.join("\n")
+            ));
+        }
+    }
+    if errs.is_empty() {
+        let _ = std::fs::remove_dir_all(&out);
+    } else {
+        panic!(
+            "{case} ({}):\n{}\n(xgw's output kept in {}; expectations: tests/golden/make_router.py)",
+            expect["doc"].as_str().unwrap_or(""),
+            errs.join("\n"),
+            out.display()
+        );
+    }
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case(stringify!($name));
+            }
+        )*
+
+        /// Every case directory has a test above (and vice versa).
+        #[test]
+        fn every_case_is_run() {
+            let mut dirs: Vec<String> = std::fs::read_dir(golden())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            dirs.sort();
+            let mut listed = vec![$(stringify!($name).to_string()),*];
+            listed.sort();
+            assert_eq!(dirs, listed, "tests/golden/router/ cases vs. the cases! list");
+        }
+    };
+}
+
+cases!(arp, ndp, echo, forward, vlan, ttl, unreach, mtu, resolve, no_error, malformed, ratelimit,);
+
+/// The expectations themselves dissect cleanly (a fixture bug shows here
+/// rather than as a puzzling xgw failure).
+#[test]
+fn expectations_dissect_cleanly() {
+    tshark_present();
+    let mut errs = Vec::new();
+    for e in std::fs::read_dir(golden()).unwrap().flatten() {
+        for port in PORTS {
+            let p = e.path().join(format!("{port}-out.pcap"));
+            if p.exists() {
+                let bad = tshark_problems(&p);
+                if !bad.is_empty() {
+                    errs.push(format!("{}:\n{}", p.display(), bad.join("\n")));
+                }
+            }
+        }
+    }
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+}
