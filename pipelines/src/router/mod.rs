@@ -99,6 +99,8 @@ pub struct Router {
     /// Per port: (VLAN, interface) pairs.
     by_port: Vec<Vec<(u16, IfaceId)>>,
     pub(crate) local4: Vec<(Ipv4Addr, IfaceId)>,
+    /// Directed broadcast addresses of our IPv4 subnets (not /31, /32).
+    pub(crate) bcast4: Vec<Ipv4Addr>,
     pub(crate) local6: Vec<(Ipv6Addr, IfaceId)>,
     /// The route handle, and the table this worker currently uses
     /// (refreshed once per burst when the version moves).
@@ -119,7 +121,8 @@ pub struct Router {
     pub(crate) ip_ident: u16,
     /// What `iface()` answers for a tunnel removed under a packet.
     gone: IfaceSpec,
-    sel: [u16; MAX_BURST],
+    /// Gateway next hop → MAC answers (see `resolve`).
+    pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
 }
 
 /// Builds the router pipeline for worker `worker`, sharing `bus` (learned
@@ -154,8 +157,16 @@ pub fn build_worker(
             n.mac,
         );
     }
+    let bcast4 = spec
+        .ifaces
+        .iter()
+        .flat_map(|f| f.ipv4.iter())
+        .filter(|&&(_, l)| l < 31)
+        .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
+        .collect();
     Ok(Router {
         ifaces: spec.ifaces.clone(),
+        bcast4,
         by_port,
         local4,
         local6,
@@ -174,7 +185,7 @@ pub fn build_worker(
             name: "(removed tunnel)".into(),
             ..IfaceSpec::default()
         },
-        sel: [0; MAX_BURST],
+        nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
     })
 }
 
@@ -271,6 +282,8 @@ impl Router {
         self.neigh.iter()
     }
 
+    /// Runs step `s` over the frames in `sel`; returns the steps their
+    /// verdicts name (a bit per step).
     fn step(
         &mut self,
         s: StageId,
@@ -278,11 +291,12 @@ impl Router {
         pkts: &mut [Packet<'_>],
         sel: &[u16],
         v: &mut [Verdict],
-    ) {
+    ) -> u32 {
+        let mut next = 0u32;
         for &i in sel {
             let i = i as usize;
             let p = &mut pkts[i];
-            v[i] = match s {
+            let out = match s {
                 PARSE => self.parse(p),
                 ARP => self.arp(cx, p),
                 LOCAL4 => self.local4(cx, p),
@@ -293,13 +307,26 @@ impl Router {
                 RESOLVE => self.resolve(cx, p),
                 _ => Verdict::Drop(DropReason::PipelineBadNext),
             };
-            // Drops of decapsulated packets count against their tunnel
-            // (PARSE counts its own).
-            if let (Verdict::Drop(r), true) = (v[i], s != PARSE) {
-                let m = pkts[i].meta;
-                self.tunnel_drop(&m, r);
-            }
+            v[i] = match out {
+                // Only later steps: every burst ends in at most STEPS passes.
+                Verdict::Next(t) if t <= s || t as usize >= STEPS => {
+                    Verdict::Drop(DropReason::PipelineBadNext)
+                }
+                Verdict::Next(t) => {
+                    next |= 1 << t;
+                    out
+                }
+                // Drops of decapsulated packets count against their
+                // tunnel (PARSE counts its own).
+                Verdict::Drop(r) if s != PARSE => {
+                    let m = p.meta;
+                    self.tunnel_drop(&m, r);
+                    out
+                }
+                _ => out,
+            };
         }
+        next
     }
 
     /// Takes the newest route table if the control thread published one.
@@ -314,30 +341,26 @@ impl Router {
         self.refresh_routes();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
+        if at as usize >= STEPS {
+            v.fill(Verdict::Drop(DropReason::PipelineBadNext));
+            return;
+        }
         v.fill(Verdict::Next(at));
+        let mut sel = [0u16; MAX_BURST];
+        // Steps some frame is waiting for: the others are skipped.
+        let mut pending = 1u32 << at;
         for s in at as usize..STEPS {
+            if pending & (1 << s) == 0 {
+                continue;
+            }
             let mut k = 0;
-            for (i, x) in v.iter_mut().enumerate() {
-                match *x {
-                    Verdict::Next(t) if t as usize == s => {
-                        self.sel[k] = i as u16;
-                        k += 1;
-                    }
-                    Verdict::Next(t) if (t as usize) < s => {
-                        *x = Verdict::Drop(DropReason::PipelineBadNext)
-                    }
-                    _ => {}
+            for (i, x) in v.iter().enumerate() {
+                if *x == Verdict::Next(s as StageId) {
+                    sel[k] = i as u16;
+                    k += 1;
                 }
             }
-            if k > 0 {
-                let sel = self.sel;
-                self.step(s as StageId, cx, pkts, &sel[..k], v);
-            }
-        }
-        for x in v.iter_mut() {
-            if let Verdict::Next(_) = x {
-                *x = Verdict::Drop(DropReason::PipelineBadNext);
-            }
+            pending |= self.step(s as StageId, cx, pkts, &sel[..k], v);
         }
     }
 }

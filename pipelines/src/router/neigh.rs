@@ -222,6 +222,8 @@ pub struct NeighCache {
     len: usize,
     max: usize,
     next_token: u32,
+    /// Moves whenever an entry may have changed (see [`NeighCache::gen`]).
+    gen: u64,
 }
 
 impl NeighCache {
@@ -234,11 +236,21 @@ impl NeighCache {
             len: 0,
             max: max.max(8),
             next_token: 1,
+            gen: 0,
         }
     }
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// A generation number that changes whenever any entry may have
+    /// changed (learned, aged, probed, added, removed): a caller may keep
+    /// what a lookup answered for as long as it stays the same (and the
+    /// entry's reachable time lasts).
+    #[inline]
+    pub fn gen(&self) -> u64 {
+        self.gen
     }
 
     pub fn is_empty(&self) -> bool {
@@ -265,6 +277,7 @@ impl NeighCache {
     }
 
     fn remove_at(&mut self, mut i: usize) -> Option<Entry> {
+        self.gen += 1;
         let out = self.slots[i].take();
         self.len -= out.is_some() as usize;
         // Backward-shift deletion keeps probe chains intact.
@@ -293,6 +306,7 @@ impl NeighCache {
     }
 
     fn insert_new(&mut self, e: Entry) -> bool {
+        self.gen += 1;
         if self.len >= self.max && !self.evict_one() {
             return false;
         }
@@ -333,6 +347,7 @@ impl NeighCache {
 
     /// Adds a static entry from the config.
     pub fn add_static(&mut self, key: Key, mac: MacAddr) -> bool {
+        self.gen += 1;
         let token = self.token();
         self.insert_new(Entry {
             key,
@@ -360,6 +375,7 @@ impl NeighCache {
                     }
                     State::Reachable | State::Stale => {
                         // First use of a stale entry: probe after a delay.
+                        self.gen += 1;
                         e.state = State::Probe;
                         e.probes = 0;
                         e.next_ns = now + DELAY_NS;
@@ -411,6 +427,7 @@ impl NeighCache {
         create: bool,
         now: u64,
     ) -> Option<u32> {
+        self.gen += 1;
         match self.find(&key) {
             Ok(i) => {
                 let e = self.slots[i].as_mut()?;
@@ -467,6 +484,7 @@ impl NeighCache {
 
     /// Runs timers; calls `f` for each thing to do (at most `budget`).
     pub fn tick(&mut self, now: u64, budget: usize, mut f: impl FnMut(Timer)) {
+        self.gen += 1;
         let mut done = 0;
         let mut i = 0;
         while i < self.slots.len() && done < budget {

@@ -97,12 +97,7 @@ impl Router {
         // subnets: received, never forwarded (RFC 2644 makes not
         // forwarding directed broadcasts the default; forwarding one as
         // unicast would ARP for the broadcast address).
-        let bcast = dst.is_broadcast()
-            || self
-                .ifaces
-                .iter()
-                .flat_map(|f| f.ipv4.iter())
-                .any(|&(a, l)| l < 31 && u32::from(dst) == u32::from(a) | (u32::MAX >> l));
+        let bcast = dst.is_broadcast() || self.bcast4.contains(&dst);
         if dst.is_multicast() || bcast {
             m.flags |= Meta::L3_MULTICAST;
             // Only broadcasts (and no multicast groups) are for us.

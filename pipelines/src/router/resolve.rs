@@ -7,13 +7,26 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
 
-use super::neigh::{Key, Learned, Lookup, Timer};
+use super::neigh::{Key, Learned, Lookup, State, Timer, REACHABLE_TIME_NS};
 use super::spec::IfaceId;
 use super::{NextHop, Router, L2, RESOLVE};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndp::{emit_slla, emit_tlla, NeighborAdvertRepr, NeighborSolicitRepr};
 use crate::wire::{arp, checksum, icmpv6, ipv4, ipv6, vlan};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+/// Entries in the next-hop → MAC memo.
+pub(crate) const NH_MEMO: usize = 64;
+
+/// What RESOLVE last answered for a gateway next hop.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct NhMemo {
+    nh: u32,
+    gen: u64,
+    version: u64,
+    until: u64,
+    mac: MacAddr,
+}
 
 /// Sets the length of an outer (tunnel) header `o` in front of an inner
 /// packet of `inner` bytes, and its IPv4 identification if given, then
@@ -116,9 +129,46 @@ impl Router {
             }
             _ => return Verdict::Drop(DropReason::RouteNone),
         };
+        // Gateways: a small direct-mapped memo of the last answer, valid
+        // while the cache and route table are unchanged and the entry's
+        // reachable time lasts (skips hashing the key per packet).
+        let via = matches!(
+            self.table.nexthops.get(m.nh as usize),
+            Some(NextHop::Via { .. })
+        );
+        let slot = m.nh as usize % NH_MEMO;
+        if via {
+            let e = &self.nh_memo[slot];
+            if e.nh == m.nh
+                && e.gen == self.neigh.gen()
+                && e.version == self.table.version
+                && cx.now_ns < e.until
+            {
+                let mac = e.mac;
+                return self.transmit(cx, p, iface, mac);
+            }
+        }
         let key = Key { iface, ip: target };
         match self.neigh.lookup(key, cx.now_ns) {
-            Lookup::Hit(mac) => self.transmit(cx, p, iface, mac),
+            Lookup::Hit(mac) => {
+                if via {
+                    if let Some(e) = self.neigh.get(&key) {
+                        let until = match e.state {
+                            State::Reachable => e.confirmed_ns.saturating_add(REACHABLE_TIME_NS),
+                            State::Static | State::Probe => u64::MAX,
+                            _ => 0,
+                        };
+                        self.nh_memo[slot] = NhMemo {
+                            nh: m.nh,
+                            gen: self.neigh.gen(),
+                            version: self.table.version,
+                            until,
+                            mac,
+                        };
+                    }
+                }
+                self.transmit(cx, p, iface, mac)
+            }
             Lookup::HitProbe(mac) => {
                 self.solicit(cx, key, Some(mac));
                 self.transmit(cx, p, iface, mac)

@@ -386,8 +386,19 @@ impl Router {
         let mtu = reported
             .saturating_sub(kind.overhead() as u32)
             .clamp(floor, tmtu.max(floor));
+        // RFC 1812 §4.3.2.4: an ICMP message's source is an address of the
+        // interface it leaves by, the one towards the inner sender (the
+        // interface the offending packet came in on), not the underlay
+        // interface the underlay's message arrived on.
+        let nh = match isrc {
+            IpAddr::V4(a) => self.table.fib4.lookup(a),
+            IpAddr::V6(a) => self.table.fib6.lookup(a),
+        };
+        let back = match nh.and_then(|n| self.table.nexthops.get(n as usize)) {
+            Some(&(NextHop::Via { iface, .. } | NextHop::Connected { iface })) => iface,
+            _ => p.meta.iface,
+        };
         // The quoted inner packet becomes the packet the error is about.
-        let m = p.meta;
         let cut = inner - L2;
         p.data_mut().copy_within(0..12, cut);
         p.pull_head(cut);
@@ -396,7 +407,7 @@ impl Router {
         p.meta = Meta {
             l3: L2 as u16,
             ethertype: et,
-            iface: m.iface,
+            iface: back,
             ..Meta::default()
         };
         self.tunnel_count(id, TC_RELAYED, 1);
@@ -667,6 +678,11 @@ mod tests {
         assert_eq!(&out[0..6], &HOST);
         let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
         assert_eq!(ip.dst_addr(), std::net::Ipv4Addr::new(10, 1, 5, 10));
+        assert_eq!(
+            ip.src_addr(),
+            std::net::Ipv4Addr::new(10, 1, 5, 1),
+            "from lan's address, the interface it leaves by (RFC 1812 §4.3.2.4)"
+        );
         assert!(ip.verify_checksum());
         let icmp = &out[34..];
         assert_eq!((icmp[0], icmp[1]), (3, 4), "Fragmentation Needed");
