@@ -14,8 +14,9 @@ If xgw and a fixture disagree, read the RFC before touching either.
 Layout: router/config.toml (one topology for every case), and per case
 router/<case>/{west,east}-in.pcap (frames arriving on each port; absent if
 none), {west,east}-out.pcap (what xgw must send, byte for byte, with
-timestamps) and expect.json (counters: per port rx/tx/emitted/local/dropped
-and every non-zero drop reason; all other reasons must be zero).
+timestamps) and expect.json (counters: per port rx/tx/emitted/local/dropped/
+pending/parked/unparked and every non-zero drop reason; all other reasons
+must be zero).
 
 Topology (ports west and east; east also carries VLAN 100):
 
@@ -386,7 +387,7 @@ class Case:
             c["emitted"] = c.get("emitted", 0) + len(ann[port])
             c["tx"] = c.get("tx", 0) + len(ann[port])
             c.setdefault("rx", len(self.inputs[port]))
-            for k in ("local", "dropped", "pending"):
+            for k in ("local", "dropped", "pending", "parked", "unparked"):
                 c.setdefault(k, 0)
             c["drops"] = self.drops[port]
             expect["ports"][port] = c
@@ -838,7 +839,8 @@ def case_resolve():
     c.tx("east", fr[1], last_e)
     c.tx("east", forwarded(v3, VL, V3_MAC), last_e)
     c.tx("east", forwarded(b1, WAN, E3_MAC), last_e)
-    count(c, "west", dropped=1)
+    # Six parked on west; five released, one discarded at the end.
+    count(c, "west", dropped=1, parked=6, unparked=6)
     count(c, "east", tx=4 + 6, emitted=4 + 1, local=3)
     return c
 

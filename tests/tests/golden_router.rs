@@ -257,7 +257,9 @@ fn check_counters(case: &str, v: &Value, expect: &Value, errs: &mut Vec<String>)
         let got = &v["ports"][i];
         let want = &expect["ports"][port];
         assert_eq!(got["name"], *port, "port order in the stats");
-        for k in ["rx", "tx", "emitted", "local", "dropped", "pending"] {
+        for k in [
+            "rx", "tx", "emitted", "local", "dropped", "pending", "parked", "unparked",
+        ] {
             if tolerant["port"] == *port && (k == "tx" || k == "dropped") {
                 continue;
             }
