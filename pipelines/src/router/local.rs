@@ -41,6 +41,7 @@ impl Router {
                 },
                 sha,
                 for_us && oper == arp::REPLY,
+                true,
                 for_us,
             );
         }
@@ -251,6 +252,7 @@ impl Router {
                 l,
                 false,
                 true,
+                true,
             );
         }
         let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -293,7 +295,7 @@ impl Router {
             return Verdict::Drop(DropReason::NdpInvalid);
         }
         if let Some(mac) = na.target_lladdr() {
-            let (target, solicited) = (na.target(), na.solicited());
+            let (target, solicited, overrides) = (na.target(), na.solicited(), na.override_());
             self.learned(
                 cx,
                 Key {
@@ -302,6 +304,7 @@ impl Router {
                 },
                 mac,
                 solicited,
+                overrides,
                 false,
             );
         }

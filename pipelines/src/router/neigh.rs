@@ -111,6 +111,8 @@ pub struct Learned {
     pub mac: MacAddr,
     /// A solicited reply (confirms reachability) rather than a hint.
     pub confirmed: bool,
+    /// May replace a different known address (see [`NeighCache::learn`]).
+    pub overrides: bool,
 }
 
 /// Entries per worker cache.
@@ -418,12 +420,15 @@ impl NeighCache {
     /// request (or a solicited advertisement) rather than a hint from a
     /// request/unsolicited message. `create`: whether an unknown neighbour
     /// may be added (RFC 826's merge rule: only when the packet was for us).
+    /// `overrides`: the address may replace a different known one (false
+    /// only for a Neighbor Advertisement with the Override flag clear).
     /// Returns the park token to release if the entry was waiting.
     pub fn learn(
         &mut self,
         key: Key,
         mac: MacAddr,
         confirmed: bool,
+        overrides: bool,
         create: bool,
         now: u64,
     ) -> Option<u32> {
@@ -447,6 +452,15 @@ impl NeighCache {
                     }
                     _ => {
                         let changed = e.mac != mac;
+                        // RFC 4861 §7.2.5: an advertisement without the
+                        // Override flag does not replace a known address;
+                        // it only makes a REACHABLE entry STALE.
+                        if changed && !overrides {
+                            if e.state == State::Reachable {
+                                e.state = State::Stale;
+                            }
+                            return None;
+                        }
                         e.mac = mac;
                         if confirmed {
                             e.state = State::Reachable;
@@ -540,6 +554,42 @@ mod tests {
     const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
 
     #[test]
+    fn advertisements_without_override_do_not_replace_an_address() {
+        let mut c = NeighCache::new(16);
+        let other = MacAddr([2, 0, 0, 0, 0, 7]);
+        // INCOMPLETE: any advertisement's address is recorded (§7.2.5).
+        let Lookup::Park { .. } = c.lookup(k(1), 0) else {
+            panic!("unknown neighbour parks")
+        };
+        c.learn(k(1), M, true, false, false, 1);
+        assert_eq!(
+            c.get(&k(1)).map(|e| (e.mac, e.state)),
+            Some((M, State::Reachable))
+        );
+        // REACHABLE, O clear, another address: STALE, address kept.
+        c.learn(k(1), other, true, false, false, 2);
+        assert_eq!(
+            c.get(&k(1)).map(|e| (e.mac, e.state)),
+            Some((M, State::Stale))
+        );
+        // STALE, O clear, another address: ignored.
+        c.learn(k(1), other, false, false, false, 3);
+        assert_eq!(
+            c.get(&k(1)).map(|e| (e.mac, e.state)),
+            Some((M, State::Stale))
+        );
+        // O clear, same address, solicited: REACHABLE again.
+        c.learn(k(1), M, true, false, false, 4);
+        assert_eq!(c.get(&k(1)).map(|e| e.state), Some(State::Reachable));
+        // O set: the new address replaces the old.
+        c.learn(k(1), other, true, true, false, 5);
+        assert_eq!(
+            c.get(&k(1)).map(|e| (e.mac, e.state)),
+            Some((other, State::Reachable))
+        );
+    }
+
+    #[test]
     fn resolution_lifecycle() {
         let mut c = NeighCache::new(16);
         let Lookup::Park { token, probe: true } = c.lookup(k(1), 0) else {
@@ -554,10 +604,10 @@ mod tests {
         );
         assert_eq!(c.get(&k(1)).unwrap().parked, 2);
         // A hint from an unrelated host does not create entries…
-        assert_eq!(c.learn(k(2), M, false, false, 2), None);
+        assert_eq!(c.learn(k(2), M, false, true, false, 2), None);
         assert!(c.get(&k(2)).is_none());
         // …but the reply completes the waiting one and releases its frames.
-        assert_eq!(c.learn(k(1), M, true, false, 3), Some(token));
+        assert_eq!(c.learn(k(1), M, true, true, false, 3), Some(token));
         assert_eq!(c.lookup(k(1), 4), Lookup::Hit(M));
         // After the reachable time it is used once more, then probed.
         assert_eq!(c.lookup(k(1), 3 + REACHABLE_TIME_NS), Lookup::Hit(M));
@@ -599,7 +649,7 @@ mod tests {
     fn bounded_table_evicts_only_stale_and_deletes_cleanly() {
         let mut c = NeighCache::new(8);
         for i in 0..8 {
-            c.learn(k(i), M, false, true, i as u64);
+            c.learn(k(i), M, false, true, true, i as u64);
         }
         assert_eq!(c.len(), 8);
         // Full of stale entries: the oldest goes to make room.
@@ -616,7 +666,7 @@ mod tests {
         }
         assert!(c.is_empty());
         assert!(c.add_static(k(9), M));
-        assert_eq!(c.learn(k(9), MacAddr([2; 6]), true, true, 0), None);
+        assert_eq!(c.learn(k(9), MacAddr([2; 6]), true, true, true, 0), None);
         assert_eq!(
             c.lookup(k(9), 0),
             Lookup::Hit(M),
@@ -633,6 +683,7 @@ mod tests {
                 key: k(1),
                 mac: M,
                 confirmed: true,
+                overrides: true,
             },
         );
         assert!(bus.take(1).is_none());

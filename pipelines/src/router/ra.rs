@@ -279,7 +279,7 @@ impl Router {
                 iface,
                 ip: IpAddr::V6(src),
             };
-            self.learned(cx, key, mac, false, true);
+            self.learned(cx, key, mac, false, true, true);
         }
         if self.iface(iface).ra.is_some() {
             self.ra.solicited(iface as usize, cx.now_ns);

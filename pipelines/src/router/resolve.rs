@@ -339,9 +339,13 @@ impl Router {
         key: Key,
         mac: MacAddr,
         confirmed: bool,
+        overrides: bool,
         create: bool,
     ) {
-        if let Some(token) = self.neigh.learn(key, mac, confirmed, create, cx.now_ns) {
+        if let Some(token) = self
+            .neigh
+            .learn(key, mac, confirmed, overrides, create, cx.now_ns)
+        {
             cx.release(token, RESOLVE);
         }
         self.bus.publish(
@@ -350,6 +354,7 @@ impl Router {
                 key,
                 mac,
                 confirmed,
+                overrides,
             },
         );
     }
@@ -358,7 +363,10 @@ impl Router {
     /// failures.
     pub(crate) fn neigh_tick(&mut self, cx: &mut Ctx<'_>) {
         while let Some(l) = self.bus.take(self.worker) {
-            if let Some(token) = self.neigh.learn(l.key, l.mac, l.confirmed, true, cx.now_ns) {
+            if let Some(token) =
+                self.neigh
+                    .learn(l.key, l.mac, l.confirmed, l.overrides, true, cx.now_ns)
+            {
                 cx.release(token, RESOLVE);
             }
         }
