@@ -90,10 +90,9 @@ fn steady_state_bursts_do_not_allocate() {
 /// Frames for the router test: a mix of every per-packet path.
 fn router_frames() -> Vec<(usize, Vec<u8>)> {
     use etherparse::{IpNumber, PacketBuilder};
-    const PA: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
-    const PB: [u8; 6] = [2, 0, 0, 0, 0, 0x0b];
-    const HA: [u8; 6] = [2, 0, 0, 0, 1, 0x0a];
-    const HB: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
+    use xgw_engine::testing::{
+        ROUTER_HOST_A as HA, ROUTER_HOST_B as HB, ROUTER_PORT_A as PA, ROUTER_PORT_B as PB,
+    };
     let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap().octets();
     let mut out = Vec::new();
     let mut push = |port: usize, f: Vec<u8>| out.push((port, f));
@@ -163,38 +162,10 @@ fn router_frames() -> Vec<(usize, Vec<u8>)> {
 
 #[test]
 fn router_bursts_do_not_allocate() {
-    use xgw_engine::config::Config;
-    use xgw_engine::engine::{build, PortIo};
     use xgw_engine::port::PortQueue;
-    let cfg = r#"
-[engine]
-cores = [0]
-burst = 64
-[engine.umem]
-frames = 4096
-[[ports]]
-name = "a"
-driver = "mem"
-mac = "02:00:00:00:00:0a"
-capacity = 2048
-[[ports]]
-name = "b"
-driver = "mem"
-mac = "02:00:00:00:00:0b"
-capacity = 2048
-[pipeline]
-kind = "router"
-[[interfaces]]
-name = "lan"
-port = "a"
-ipv4 = ["10.1.0.1/24"]
-ipv6 = ["2001:db8:1::1/64"]
-rpf = "strict"
-[[interfaces]]
-name = "wan"
-port = "b"
-ipv4 = ["10.2.0.1/24"]
-ipv6 = ["2001:db8:2::1/64"]
+    let (mut w, _rc) = xgw_engine::testing::router_worker(
+        64,
+        r#"
 [[tunnels]]
 name = "tun0"
 kind = "4in4"
@@ -209,25 +180,8 @@ via = "2001:db8:2::2"
 [[routes]]
 prefix = "10.8.0.0/16"
 interface = "tun0"
-[[neighbors]]
-interface = "lan"
-ip = "10.1.0.2"
-mac = "02:00:00:00:01:0a"
-[[neighbors]]
-interface = "lan"
-ip = "2001:db8:1::2"
-mac = "02:00:00:00:01:0a"
-[[neighbors]]
-interface = "wan"
-ip = "10.2.0.2"
-mac = "02:00:00:00:01:0b"
-[[neighbors]]
-interface = "wan"
-ip = "2001:db8:2::2"
-mac = "02:00:00:00:01:0b"
-"#;
-    let cfg = Config::parse(cfg, "alloc").unwrap();
-    let mut w = build(&cfg, &PortIo::Live).unwrap().workers.remove(0);
+"#,
+    );
     let frames = router_frames();
     let round = |w: &mut xgw_engine::worker::Worker| -> usize {
         for _ in 0..4 {
