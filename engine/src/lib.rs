@@ -7,6 +7,7 @@ pub mod bpf;
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod gen;
 pub mod netdev;
 pub mod port;
 pub mod replay;

@@ -65,6 +65,8 @@ enum Cmd {
     },
     /// List every drop reason with its meaning.
     DropReasons,
+    /// AF_XDP traffic generator and receiver (loss, reordering, latency; RFC 2544 search).
+    Gen(Box<xgw_engine::gen::GenArgs>),
     /// Show, add or delete routes of a running router (applied at once, no restart).
     Route {
         #[command(subcommand)]
@@ -359,6 +361,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Gen(a) => xgw_engine::gen::main(*a),
         Cmd::DropReasons => {
             for r in xgw_pipelines::DropReason::ALL {
                 println!("{:<24} {}", r.name(), r.description());
