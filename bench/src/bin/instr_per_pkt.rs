@@ -1,0 +1,284 @@
+//! Whole-pipeline runs on the mem port for `bench/callgrind.sh`: one path
+//! per run, `BURSTS` calls of [`measured`] (one `Worker::poll_once`: RX
+//! burst, pipeline, TX enqueue, stats), each with a full burst waiting.
+//!
+//! ```text
+//! instr_per_pkt --list                 # the paths, one per line
+//! instr_per_pkt PATH BURSTS [BURST]    # warm up, check the path, run
+//! ```
+//!
+//! Feeding the next burst (a copy into UMEM, the kernel's job with AF_XDP)
+//! and freeing the transmitted frames happen outside [`measured`], so
+//! callgrind's `--toggle-collect` on it counts the engine's work only; the
+//! script runs BURSTS and 2 × BURSTS and divides the difference by the
+//! packets, which cancels whatever happens once.
+//!
+//! Adding a path = one line in [`PATHS`] (and its builder).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::ExitCode;
+
+use xgw_engine::gen::template::{Encap, Spec, Vary, L4};
+use xgw_engine::port::PortQueue;
+use xgw_engine::testing::{
+    l2fwd_worker, router_drain, router_worker, udp4_frame, ROUTER_HOST_A, ROUTER_HOST_B,
+    ROUTER_PORT_A, ROUTER_PORT_B,
+};
+use xgw_engine::worker::Worker;
+use xgw_pipelines::wire::ethernet::MacAddr;
+
+/// A path: name, what it measures, the issue's target (instructions per
+/// packet), and how to build it.
+struct Path {
+    name: &'static str,
+    what: &'static str,
+    target: u32,
+    build: fn(usize) -> Result<Rig, String>,
+}
+
+// One line per path: keep rustfmt from spreading them.
+#[rustfmt::skip]
+const PATHS: &[Path] = &[
+    Path { name: "l2fwd-io", target: 60, build: l2fwd_io, what: "L2 cross-connect, frames unchanged (testpmd io)" },
+    Path { name: "l2fwd-mac", target: 60, build: l2fwd_mac, what: "L2 cross-connect with MAC rewrite (testpmd mac)" },
+    Path { name: "ipv4-route", target: 150, build: ipv4_route, what: "router: IPv4 forward, 1 route, static neighbour (RESOLVE hits)" },
+    Path { name: "ipv6-route", target: 150, build: ipv6_route, what: "router: IPv6 forward, 1 route, static neighbour" },
+    Path { name: "ipip-encap", target: 250, build: ipip_encap, what: "router: IPv4 into a 4in4 tunnel (route via the tunnel)" },
+    Path { name: "ipip-decap", target: 250, build: ipip_decap, what: "router: 4in4 to our address, decapsulated and forwarded" },
+];
+
+/// A worker ready to run, and how to feed it.
+struct Rig {
+    w: Worker,
+    /// Frames injected on this port before each burst (None: they
+    /// circulate through loopback ports).
+    feed: Option<(usize, Vec<Vec<u8>>)>,
+    /// Frames each burst must transmit.
+    expect_tx: usize,
+    burst: usize,
+    /// Time spent in `measured` (native runs: ns per packet, for comparison).
+    ns: u64,
+}
+
+/// The measured code: exactly one burst through the worker.
+#[inline(never)]
+fn measured(w: &mut Worker) -> usize {
+    w.poll_once()
+}
+
+impl Rig {
+    fn feed(&mut self, at: &mut usize) {
+        if let Some((port, frames)) = &self.feed {
+            let PortQueue::Mem(q) = &mut self.w.ports[*port] else {
+                unreachable!("mem port")
+            };
+            for _ in 0..self.burst {
+                assert!(q.inject(&mut self.w.pool, &frames[*at % frames.len()]));
+                *at += 1;
+            }
+        }
+    }
+    /// One burst; returns (frames received, frames transmitted).
+    fn round(&mut self, at: &mut usize) -> (usize, usize) {
+        self.feed(at);
+        let t = std::time::Instant::now();
+        let n = measured(&mut self.w);
+        self.ns += t.elapsed().as_nanos() as u64;
+        let tx = if self.feed.is_some() {
+            router_drain(&mut self.w)
+        } else {
+            n
+        };
+        (n, tx)
+    }
+}
+
+fn l2fwd(mode: &str, burst: usize) -> Result<Rig, String> {
+    Ok(Rig {
+        w: l2fwd_worker(mode, burst, 4 * burst, &udp4_frame()),
+        feed: None,
+        expect_tx: 2 * burst,
+        burst,
+        ns: 0,
+    })
+}
+fn l2fwd_io(burst: usize) -> Result<Rig, String> {
+    l2fwd("io", burst)
+}
+fn l2fwd_mac(burst: usize) -> Result<Rig, String> {
+    l2fwd("mac", burst)
+}
+
+/// UDP frames of `size` (with FCS) from `src` to `dsts`, built with the
+/// generator's templates (checksums right).
+fn frames(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    encap: Encap,
+    src: IpAddr,
+    dsts: impl Iterator<Item = IpAddr>,
+    size: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    dsts.map(|dst| {
+        let s = Spec {
+            src_mac: MacAddr(src_mac),
+            dst_mac: MacAddr(dst_mac),
+            encap,
+            src,
+            dst,
+            l4: L4::Udp,
+            src_port: 1000,
+            dst_port: 2000,
+            vary: Vary::SrcPort,
+        };
+        Ok(s.build(size)?.packet(0, 1, 0, 0))
+    })
+    .collect()
+}
+
+fn router(burst: usize, extra: &str, port: usize, frames: Vec<Vec<u8>>) -> Result<Rig, String> {
+    let (w, _rc) = router_worker(burst, extra);
+    Ok(Rig {
+        w,
+        feed: Some((port, frames)),
+        expect_tx: burst,
+        burst,
+        ns: 0,
+    })
+}
+
+const ROUTE4: &str = "[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.2.0.2\"\n";
+const ROUTE6: &str = "[[routes]]\nprefix = \"2001:db8:9::/48\"\nvia = \"2001:db8:2::2\"\n";
+
+fn dst4(n: u32) -> impl Iterator<Item = IpAddr> {
+    (0..n).map(|i| IpAddr::V4(Ipv4Addr::new(10, 9, (i >> 8) as u8, i as u8)))
+}
+
+fn ipv4_route(burst: usize) -> Result<Rig, String> {
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "10.1.0.2".parse().unwrap(),
+        dst4(1024),
+        64,
+    )?;
+    router(burst, ROUTE4, 0, f)
+}
+
+fn ipv6_route(burst: usize) -> Result<Rig, String> {
+    let dsts = (0..1024u128).map(|i| IpAddr::V6(Ipv6Addr::from((0x2001_0db8_0009u128 << 80) | i)));
+    // 84 with FCS = 80 bytes: IPv6/UDP with an 18-byte payload, as the criterion bench
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "2001:db8:1::2".parse().unwrap(),
+        dsts,
+        84,
+    )?;
+    router(burst, ROUTE6, 0, f)
+}
+
+/// A 4in4 tunnel from wan's address to the gateway 10.2.0.2 (a static
+/// neighbour), and 10.9.0.0/16 routed into it.
+const TUNNEL: &str = "[[tunnels]]\nname = \"t44\"\nkind = \"4in4\"\nlocal = \"10.2.0.1\"\nremote = \"10.2.0.2\"\nipv4 = [\"1.1.1.1/24\"]\n";
+
+fn ipip_encap(burst: usize) -> Result<Rig, String> {
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "10.1.0.2".parse().unwrap(),
+        dst4(1024),
+        64,
+    )?;
+    router(
+        burst,
+        &format!("{TUNNEL}[[routes]]\nprefix = \"10.9.0.0/16\"\nvia = \"1.1.1.2\"\n"),
+        0,
+        f,
+    )
+}
+
+fn ipip_decap(burst: usize) -> Result<Rig, String> {
+    // from the tunnel's far end to our wan address; inside: 10.9.x.y → host A
+    let encap = Encap::Ipip {
+        src: Ipv4Addr::new(10, 2, 0, 2),
+        dst: Ipv4Addr::new(10, 2, 0, 1),
+    };
+    let f: Result<Vec<Vec<u8>>, String> = (0..1024u32)
+        .map(|i| {
+            let mut v = frames(
+                ROUTER_HOST_B,
+                ROUTER_PORT_B,
+                encap,
+                IpAddr::V4(Ipv4Addr::new(10, 9, (i >> 8) as u8, i as u8)),
+                std::iter::once("10.1.0.2".parse().unwrap()),
+                84,
+            )?;
+            Ok(v.remove(0))
+        })
+        .collect();
+    router(burst, &format!("{TUNNEL}{ROUTE4}"), 1, f?)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--list") {
+        for p in PATHS {
+            println!("{}\t{}\t{}", p.name, p.target, p.what);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (Some(name), Some(bursts)) = (
+        args.first(),
+        args.get(1).and_then(|b| b.parse::<u64>().ok()),
+    ) else {
+        eprintln!("usage: instr_per_pkt --list | PATH BURSTS [BURST=64]");
+        return ExitCode::from(2);
+    };
+    let burst: usize = args.get(2).and_then(|b| b.parse().ok()).unwrap_or(64);
+    let Some(path) = PATHS.iter().find(|p| p.name == name) else {
+        let names: Vec<&str> = PATHS.iter().map(|p| p.name).collect();
+        eprintln!(
+            "instr_per_pkt: no path {name:?}; paths: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let mut rig = match (path.build)(burst) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("instr_per_pkt: path {name} is not available: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    // Warm up (start-up announcements, first table loads), then check that
+    // the path does what it says: every frame forwarded, nothing dropped.
+    let mut at = 0;
+    for _ in 0..64 {
+        rig.round(&mut at);
+    }
+    let (rx, tx) = rig.round(&mut at);
+    let dropped: u64 = rig.w.stats.snapshot().iter().map(|p| p.dropped).sum();
+    if tx != rig.expect_tx || dropped != 0 {
+        eprintln!(
+            "instr_per_pkt: path {name} is broken: a burst of {rx} frames transmitted {tx} (expected {}), {dropped} dropped so far",
+            rig.expect_tx
+        );
+        return ExitCode::from(4);
+    }
+    let mut packets = 0u64;
+    rig.ns = 0;
+    for _ in 0..bursts {
+        let (n, _) = rig.round(&mut at);
+        packets += n as u64;
+    }
+    assert!(rig.w.frames_accounted());
+    println!(
+        "path={name} bursts={bursts} burst={burst} ns_per_packet={:.1} packets={packets}",
+        rig.ns as f64 / packets.max(1) as f64
+    );
+    ExitCode::SUCCESS
+}
