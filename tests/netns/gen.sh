@@ -20,7 +20,8 @@
 #      received counts equal the kernels' veth counters (g0 tx, r0 rx, r1 tx,
 #      s0 rx)
 #   b. more templates through the router, 0 loss and 0 corrupt each:
-#      IMIX over 16 flows varying the source address; TCP; IPv6/UDP
+#      IMIX over 16 flows varying the source address; TCP; bursty pacing
+#      with a sleeping receiver (--tx-wait sleep --rx-wait poll); IPv6/UDP
 #      (128-byte frames); IPIP (4in4, routed on the outer header)
 #   c. SIGINT mid-run: exit 0, a JSON summary marked interrupted, no loss;
 #      no XDP program left on s0 (bpf_link); kill -9 also leaves none
@@ -183,6 +184,7 @@ variant() { # NAME ARGS...
 # (sources 198.18.0.10 … .25: .2 is the router's own address, a martian)
 variant imix-16-flows-src-ip --size imix --flows 16 --vary src-ip --src-ip 198.18.0.10
 variant tcp --proto tcp --size 74,1518 --flows 8
+variant sleep-pacing-poll-rx --tx-wait sleep --rx-wait poll --burst 16
 variant ipv6-udp --src-ip 2001:db8:1::1 --dst-ip 2001:db8:2::1 --size 128 --flows 4
 variant ipip --encap ipip --outer-src 198.18.0.1 --outer-dst 198.19.0.1 \
   --src-ip 10.0.0.1 --dst-ip 10.0.1.1 --size 82,576

@@ -63,6 +63,18 @@ pub enum VaryArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TxWaitArg {
+    Busy,
+    Sleep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RxWaitArg {
+    Busy,
+    Poll,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum XdpModeArg {
     Auto,
     Native,
@@ -163,6 +175,15 @@ pub struct GenArgs {
     /// Do not verify IPv4 header and L4 checksums on reception.
     #[arg(long)]
     pub no_verify: bool,
+    /// How the receive thread waits for frames: busy (spin) or poll (sleep
+    /// in poll(2) while its rings are empty: lets it share a CPU with --tx-core).
+    #[arg(long, value_enum, default_value = "busy")]
+    pub rx_wait: RxWaitArg,
+    /// How a paced transmitter (--rate) waits: busy (spin, one packet as soon
+    /// as it is due: smooth) or sleep (a whole --burst at once, then sleep:
+    /// frees the CPU for the kernel work of veth peers on the same core).
+    #[arg(long, value_enum, default_value = "busy")]
+    pub tx_wait: TxWaitArg,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -388,6 +409,8 @@ fn plan(a: &GenArgs) -> Result<Plan> {
         bind,
         burst: a.burst,
         verify: !a.no_verify,
+        rx_wait: a.rx_wait == RxWaitArg::Poll,
+        tx_sleep: a.tx_wait == TxWaitArg::Sleep,
     };
     Ok(Plan {
         tx: a

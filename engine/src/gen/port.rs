@@ -54,6 +54,12 @@ pub struct PortSpec {
     pub bind: BindRequest,
     pub burst: usize,
     pub verify: bool,
+    /// Receive: sleep in poll(2) while the RX rings are empty (instead of
+    /// spinning), so the thread can share a CPU with the transmitter.
+    pub rx_wait: bool,
+    /// Transmit: with a rate, send whole bursts and sleep between them
+    /// (instead of spinning between single packets).
+    pub tx_sleep: bool,
 }
 
 impl PortSpec {
@@ -443,11 +449,15 @@ struct TxState {
     burst: usize,
     /// Longest wait for the TX ring to drain after the last packet.
     drain_ns: u64,
+    /// Paced jobs: send whole bursts and sleep between them.
+    sleep: bool,
+    /// When the next whole burst is due (sleeping pacing).
+    next_due: u64,
     out: [Desc; MAX_BURST],
 }
 
 impl TxState {
-    fn new(chunks: usize, burst: usize, drain_ns: u64) -> Self {
+    fn new(chunks: usize, burst: usize, drain_ns: u64, sleep: bool) -> Self {
         TxState {
             job: None,
             phase: TxPhase::Idle,
@@ -459,6 +469,8 @@ impl TxState {
             tag: vec![u8::MAX; chunks],
             burst: burst.clamp(1, MAX_BURST),
             drain_ns,
+            sleep,
+            next_due: 0,
             out: [Desc::default(); MAX_BURST],
         }
     }
@@ -497,14 +509,20 @@ impl TxState {
             return false;
         }
         let mut want = self.burst as u64;
+        let left = job.count.map_or(u64::MAX, |c| c - self.sent);
         if job.rate > 0 {
             // packet k leaves at t0 + k / rate
             let due = (u128::from(el) * u128::from(job.rate) / 1_000_000_000) as u64 + 1;
             want = want.min(due.saturating_sub(self.sent));
+            if self.sleep && want < (self.burst as u64).min(left) {
+                // Bursty pacing: wait until a whole burst is due (the loop
+                // sleeps until then), so the CPU is free in between.
+                let k = u128::from(self.sent + self.burst as u64 - 1);
+                self.next_due = self.t0 + (k * 1_000_000_000 / u128::from(job.rate)) as u64;
+                return false;
+            }
         }
-        if let Some(c) = job.count {
-            want = want.min(c - self.sent);
-        }
+        want = want.min(left);
         if want == 0 {
             return false;
         }
@@ -712,11 +730,24 @@ pub fn run(
     let drain_ns = if spec.rx { 20_000_000 } else { 200_000_000 };
     let mut tx = tx_end
         .as_ref()
-        .map(|_| TxState::new(chunks, spec.burst, drain_ns));
+        .map(|_| TxState::new(chunks, spec.burst, drain_ns, spec.tx_sleep));
+    if spec.tx_sleep {
+        // sleeps of tens of µs: no 50 µs timer slack
+        // SAFETY: prctl with an integer argument; affects this thread only.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
+    }
     let mut rx = rx_end.as_ref().map(|_| RxState::new(spec.verify));
     let mut descs = [Desc::default(); MAX_BURST];
     let rx_burst = MAX_BURST.min(spec.burst.max(64));
     let fs = u64::from(port.pool.umem.frame_size());
+    let mut pollfds = vec![
+        libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        };
+        port.queues.len()
+    ];
     loop {
         if shared.quit.load(Ordering::Relaxed) {
             break;
@@ -785,6 +816,15 @@ pub fn run(
                 TxPhase::Idle => {}
                 TxPhase::Sending => {
                     busy |= st.step(&mut port.pool, &mut port.queues[0], &shared);
+                    if !busy && st.sleep && rx.as_ref().is_none_or(|r| !r.active) {
+                        let now = now_ns();
+                        if st.next_due > now + 20_000 {
+                            // complete the TX ring's work first, then sleep
+                            port.queues[0].service(&mut port.pool);
+                            let d = (st.next_due - now - 10_000).min(10_000_000);
+                            std::thread::sleep(Duration::from_nanos(d));
+                        }
+                    }
                 }
                 TxPhase::Draining { until } => {
                     let drained =
@@ -807,12 +847,21 @@ pub fn run(
                 }
             }
         }
-        let active = rx.as_ref().is_some_and(|r| r.active)
-            || tx
-                .as_ref()
-                .is_some_and(|t| !matches!(t.phase, TxPhase::Idle));
+        let tx_busy = tx
+            .as_ref()
+            .is_some_and(|t| !matches!(t.phase, TxPhase::Idle));
+        let active = rx.as_ref().is_some_and(|r| r.active) || tx_busy;
         if !busy && !active {
             std::thread::sleep(Duration::from_micros(200));
+        } else if !busy && !tx_busy && spec.rx_wait {
+            // Nothing arrived: wait for the kernel to fill an RX ring.
+            for (pfd, q) in pollfds.iter_mut().zip(&port.queues) {
+                pfd.fd = q.fd();
+                pfd.events = libc::POLLIN;
+                pfd.revents = 0;
+            }
+            // SAFETY: pollfds is a live array of pollfd of the given length.
+            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, 1) };
         }
     }
 }
