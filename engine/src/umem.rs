@@ -127,6 +127,12 @@ impl Umem {
         addr & !(self.frame_size as u64 - 1)
     }
 
+    /// Offset of `addr` inside its chunk.
+    #[inline]
+    pub fn offset_in_chunk(&self, addr: u64) -> u32 {
+        (addr & (self.frame_size as u64 - 1)) as u32
+    }
+
     /// Index of the chunk holding `addr`.
     #[inline]
     pub fn chunk_index(&self, addr: u64) -> usize {

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrayvec::ArrayVec;
 use xgw_pipelines::{
@@ -18,7 +18,7 @@ use crate::stats::{bump, Hists, WorkerStats};
 use crate::umem::{now_ns, Desc, FramePool, FreeList, Umem};
 
 /// How often gauges and histograms are published.
-const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+const PUBLISH_EVERY_NS: u64 = 100_000_000;
 /// Most frames stages may emit per burst or tick.
 const MAX_EMIT: usize = 64;
 /// Most release/discard requests per burst or tick.
@@ -64,7 +64,8 @@ pub struct Worker {
     /// The ingress port of each frame in `txq` (drops count there).
     txq_ingress: Vec<ArrayVec<u16, MAX_BURST>>,
     hists: Box<Hists>,
-    last_publish: Instant,
+    /// `now_ns()` of the last publication.
+    last_publish: u64,
     empty_polls: u32,
     pollfds: Vec<libc::pollfd>,
     /// Frames stages emitted during the current burst or tick.
@@ -193,7 +194,7 @@ impl Worker {
             rx_meta: [Meta::default(); MAX_BURST],
             verdicts: [Verdict::Local; MAX_BURST],
             hists: Box::new(Hists::new()),
-            last_publish: Instant::now(),
+            last_publish: now_ns(),
             empty_polls: 0,
             pollfds,
             emitq: ArrayVec::new(),
@@ -262,18 +263,22 @@ impl Worker {
                 continue;
             }
             work += n;
-            let t0 = Instant::now();
+            let t0 = now_ns();
+            // A burst comes from one port: count it once, with the bytes
+            // as received (before any stage moves the window).
+            let bytes: u64 = self.rx[..n].iter().map(|d| d.len as u64).sum();
             self.rx_port[..n].fill(p as u16);
-            self.run_pipeline(n, None);
+            self.run_pipeline(n, None, t0);
+            self.stats.begin();
+            bump(&self.stats.ports[p].rx, n as u64);
+            bump(&self.stats.ports[p].rx_bytes, bytes);
             self.dispatch(n, false);
+            self.stats.end();
             self.settle_parked();
-            let t1 = Instant::now();
-            let _ = self
-                .hists
-                .latency_ns
-                .record(t1.duration_since(t0).as_nanos() as u64);
+            let t1 = now_ns();
+            let _ = self.hists.latency_ns.record(t1.saturating_sub(t0));
             let _ = self.hists.burst_size.record(n as u64);
-            if t1.duration_since(self.last_publish) >= PUBLISH_EVERY {
+            if t1.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
                 self.publish(t1);
             }
         }
@@ -281,10 +286,9 @@ impl Worker {
     }
 
     /// Runs the pipeline over `rx[..n]`: a fresh burst (`at = None`) or
-    /// released frames resumed at a stage.
+    /// released frames resumed at a stage. `now` is the burst's time.
     #[inline]
-    fn run_pipeline(&mut self, n: usize, at: Option<StageId>) {
-        let now = now_ns();
+    fn run_pipeline(&mut self, n: usize, at: Option<StageId>, now: u64) {
         let umem = &self.pool.umem;
         let mut fx = Effects {
             umem,
@@ -295,23 +299,28 @@ impl Worker {
             failed: 0,
         };
         let mut pkts: ArrayVec<Packet<'_>, MAX_BURST> = ArrayVec::new();
-        for i in 0..n {
-            let d = self.rx[i];
-            let base = umem.chunk_of(d.addr);
+        for (i, d) in self.rx[..n].iter().enumerate() {
             // SAFETY: each descriptor of the burst names a distinct chunk
             // that the worker owns from RX (or unparking) until dispatch
             // (frame accounting: one place per frame); the borrow ends with
             // `pkts` at the end of this function.
             let chunk = unsafe { umem.chunk_mut(d.addr) };
-            let head = ((d.addr - base) as u32).min(chunk.len() as u32);
-            let len = d.len.min(chunk.len() as u32 - head);
-            let Some(mut pkt) = Packet::new(chunk, head, len, PortId(self.rx_port[i])) else {
-                unreachable!("window clamped into the chunk")
+            let head = umem.offset_in_chunk(d.addr);
+            let meta = if at.is_some() {
+                self.rx_meta[i]
+            } else {
+                Meta::default()
             };
-            if at.is_some() {
-                pkt.meta = self.rx_meta[i];
-            }
-            pkts.push(pkt);
+            // The window is clamped into the chunk (a kernel descriptor
+            // never exceeds it; this keeps a bad one from panicking).
+            // n <= MAX_BURST: the push cannot overflow.
+            pkts.push(Packet::clamped(
+                chunk,
+                head,
+                d.len,
+                PortId(self.rx_port[i]),
+                meta,
+            ));
         }
         let mut cx = Ctx::new(now, &mut fx);
         match at {
@@ -323,32 +332,53 @@ impl Worker {
                 .resume(&mut cx, &mut pkts, &mut self.verdicts[..n], s),
         }
         self.emit_failed += fx.failed;
-        for ((d, m), pk) in self.rx[..n]
-            .iter_mut()
-            .zip(self.rx_meta[..n].iter_mut())
-            .zip(pkts.iter())
-        {
+        for (i, pk) in pkts.iter().enumerate() {
+            let d = &mut self.rx[i];
             d.addr = umem.chunk_of(d.addr) + pk.head() as u64;
             d.len = pk.len() as u32;
-            *m = pk.meta;
+            // Only parked frames need their metadata later.
+            if let Verdict::Park(_) = self.verdicts[i] {
+                self.rx_meta[i] = pk.meta;
+            }
         }
     }
 
     /// Sends each frame of `rx[..n]` where its verdict says and counts
-    /// everything. `resumed` frames were counted as received (and parked)
-    /// before, so they are counted as unparked instead.
+    /// everything but reception (the caller counts a fresh burst as
+    /// received; `resumed` frames were received and parked before, so they
+    /// are counted as unparked here). Runs inside a stats section.
     #[inline]
     fn dispatch(&mut self, n: usize, resumed: bool) {
         let stats = &*self.stats;
-        stats.begin();
+        // The common case: the whole burst leaves by one port. Hand the
+        // burst's descriptors to it as they are (no per-frame sorting).
+        if let Verdict::Tx(q) = self.verdicts[0] {
+            if !resumed
+                && q.index() < self.ports.len()
+                && self.verdicts[1..n].iter().all(|v| *v == Verdict::Tx(q))
+            {
+                let q = q.index();
+                let sent = self.ports[q].tx(&mut self.pool, &self.rx[..n]);
+                let bytes: u64 = self.rx[..sent].iter().map(|d| d.len as u64).sum();
+                bump(&stats.ports[q].tx, sent as u64);
+                bump(&stats.ports[q].tx_bytes, bytes);
+                if sent < n {
+                    let ingress = self.rx_port[0] as usize;
+                    for d in &self.rx[sent..n] {
+                        stats.drop_one(ingress, DropReason::TxRingFull);
+                        self.pool.release(d.addr);
+                    }
+                }
+                bump(&stats.bursts, 1);
+                self.flush_emitted();
+                return;
+            }
+        }
         for i in 0..n {
             let d = self.rx[i];
             let p = self.rx_port[i] as usize;
             if resumed {
                 bump(&stats.ports[p].unparked, 1);
-            } else {
-                bump(&stats.ports[p].rx, 1);
-                bump(&stats.ports[p].rx_bytes, d.len as u64);
             }
             let reason = match self.verdicts[i] {
                 Verdict::Tx(q) => match self.txq.get_mut(q.index()) {
@@ -405,7 +435,6 @@ impl Worker {
             bump(&stats.bursts, 1);
         }
         self.flush_emitted();
-        self.stats.end();
     }
 
     /// Carries out the release/discard requests stages made, running
@@ -455,8 +484,10 @@ impl Worker {
                         if n == 0 {
                             break;
                         }
-                        self.run_pipeline(n, Some(at));
+                        self.run_pipeline(n, Some(at), now_ns());
+                        self.stats.begin();
                         self.dispatch(n, true);
+                        self.stats.end();
                     },
                 }
             }
@@ -540,7 +571,7 @@ impl Worker {
             .store(self.lot.len() as u64, Ordering::Relaxed);
     }
 
-    fn publish(&mut self, now: Instant) {
+    fn publish(&mut self, now: u64) {
         self.last_publish = now;
         self.publish_gauges();
         debug_assert!(
@@ -565,8 +596,8 @@ impl Worker {
         bump(&self.stats.idle_polls, 1);
         self.empty_polls = self.empty_polls.saturating_add(1);
         if self.empty_polls.is_multiple_of(1024) {
-            let now = Instant::now();
-            if now.duration_since(self.last_publish) >= PUBLISH_EVERY {
+            let now = now_ns();
+            if now.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
                 self.publish(now);
             }
         }
@@ -629,8 +660,7 @@ impl Worker {
         for p in &mut self.ports {
             p.drain(&mut self.pool);
         }
-        let now = Instant::now();
-        self.publish(now);
+        self.publish(now_ns());
         // Make sure the final histograms reach the stats side.
         if !self.hists.burst_size.is_empty() {
             let full = std::mem::take(&mut self.hists);
@@ -719,6 +749,48 @@ mod tests {
         q.take_tx(&mut w.pool, |b| out0.push(b.to_vec()));
         assert_eq!(out0, vec![vec![0xee; 42]]);
         assert!(w.frames_accounted());
+    }
+
+    /// Forwards everything to port 1 (a burst with one egress port).
+    struct AllToOne;
+
+    impl Pipeline for AllToOne {
+        fn process(&mut self, _: &mut Ctx<'_>, _: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+            verdicts.fill(Verdict::Tx(PortId(1)));
+        }
+    }
+
+    /// A burst that leaves by one port goes to it whole; what its TX queue
+    /// cannot take is dropped as tx.ring_full on the ingress port, and the
+    /// byte counters count what was received and sent.
+    #[test]
+    fn one_port_burst_counts_ring_full_on_ingress() {
+        let pool = FramePool::new(Umem::new(256, 2048, 0, false).unwrap());
+        let ports = vec![
+            PortQueue::Mem(MemQueue::new(128, false)),
+            PortQueue::Mem(MemQueue::new(3, false)),
+        ];
+        let mut w = Worker::new(0, None, pool, ports, Box::new(AllToOne), 32, Idle::BusyPoll);
+        for len in [60usize, 61, 62, 63, 64] {
+            let PortQueue::Mem(q) = &mut w.ports[0] else {
+                unreachable!()
+            };
+            assert!(q.inject(&mut w.pool, &vec![1u8; len]));
+        }
+        assert_eq!(w.poll_once(), 5);
+        let s = w.stats.snapshot();
+        assert_eq!((s[0].rx, s[0].rx_bytes), (5, 310));
+        assert_eq!((s[1].tx, s[1].tx_bytes), (3, 60 + 61 + 62));
+        assert_eq!(s[0].dropped, 2);
+        assert_eq!(s[0].drops[DropReason::TxRingFull.index()], 2);
+        assert_eq!(s[1].dropped, 0);
+        assert!(w.frames_accounted());
+        let mut out = Vec::new();
+        let PortQueue::Mem(q) = &mut w.ports[1] else {
+            unreachable!()
+        };
+        q.take_tx(&mut w.pool, |b| out.push(b.len()));
+        assert_eq!(out, vec![60, 61, 62], "the burst's first frames, in order");
     }
 
     /// Emitted frames carry the capture time of the burst that caused them

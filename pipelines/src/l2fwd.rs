@@ -62,28 +62,52 @@ impl L2Fwd {
         L2Fwd { mode, xc }
     }
 
+    /// Forwards all of `pkts` if they share an ingress port with a
+    /// cross-connect and none is shorter than an Ethernet header; `false`
+    /// (nothing touched) otherwise.
     #[inline]
-    fn one(&self, p: &mut Packet<'_>) -> Verdict {
-        let Some(xc) = self.xc.get(p.port.index()).copied().flatten() else {
-            return Verdict::Drop(DropReason::L2NoCrossConnect);
+    fn burst(&self, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) -> bool {
+        let Some(port) = pkts.first().map(|p| p.port) else {
+            return true;
         };
-        if p.len() < ethernet::HEADER_LEN {
-            return Verdict::Drop(DropReason::L2Runt);
+        let Some(xc) = self.xc(port) else {
+            return false;
+        };
+        if !pkts
+            .iter()
+            .all(|p| p.port == port && p.len() >= ethernet::HEADER_LEN)
+        {
+            return false;
         }
+        let mut hdr = [0u8; 12];
+        hdr[..6].copy_from_slice(&xc.dst.0);
+        hdr[6..].copy_from_slice(&xc.src.0);
         match self.mode {
             MacMode::Io => {}
             MacMode::Rewrite => {
-                let d = p.data_mut();
-                d[0..6].copy_from_slice(&xc.dst.0);
-                d[6..12].copy_from_slice(&xc.src.0);
+                for p in pkts.iter_mut() {
+                    if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                        *h = hdr;
+                    }
+                }
             }
             MacMode::Swap => {
-                if let Some(mut f) = Frame::new_checked(p.data_mut()) {
-                    f.swap_addrs();
+                for p in pkts.iter_mut() {
+                    if let Some(mut f) = Frame::new_checked(p.data_mut()) {
+                        f.swap_addrs();
+                    }
                 }
             }
         }
-        Verdict::Tx(xc.out)
+        let n = pkts.len().min(verdicts.len());
+        verdicts[..n].fill(Verdict::Tx(xc.out));
+        true
+    }
+
+    /// The decision for frames from `port`.
+    #[inline]
+    fn xc(&self, port: PortId) -> Option<Xc> {
+        self.xc.get(port.index()).copied().flatten()
     }
 }
 
@@ -99,9 +123,48 @@ impl Stage for L2Fwd {
         sel: &[u16],
         verdicts: &mut [Verdict],
     ) {
+        // The whole burst (stage 0 sees every frame: `sel` is then the
+        // identity) from one port, none of it a runt: one decision for all.
+        if sel.len() == pkts.len() && self.burst(pkts, verdicts) {
+            return;
+        }
+        // Otherwise frame by frame. The cross-connect is
+        // looked up again only when the ingress port changes, so per frame
+        // there is a compare, the length check and the MAC writes.
+        let runt = Verdict::Drop(DropReason::L2Runt);
+        let mut port = None;
+        let mut cur: Option<Xc> = None;
         for &i in sel {
             let i = i as usize;
-            verdicts[i] = self.one(&mut pkts[i]);
+            let (Some(p), Some(v)) = (pkts.get_mut(i), verdicts.get_mut(i)) else {
+                continue;
+            };
+            if port != Some(p.port) {
+                port = Some(p.port);
+                cur = self.xc(p.port);
+            }
+            let Some(xc) = cur else {
+                *v = Verdict::Drop(DropReason::L2NoCrossConnect);
+                continue;
+            };
+            if p.len() < ethernet::HEADER_LEN {
+                *v = runt;
+                continue;
+            }
+            match self.mode {
+                MacMode::Io => {}
+                MacMode::Rewrite => {
+                    let d = p.data_mut();
+                    d[0..6].copy_from_slice(&xc.dst.0);
+                    d[6..12].copy_from_slice(&xc.src.0);
+                }
+                MacMode::Swap => {
+                    if let Some(mut f) = Frame::new_checked(p.data_mut()) {
+                        f.swap_addrs();
+                    }
+                }
+            }
+            *v = Verdict::Tx(xc.out);
         }
     }
 }

@@ -96,6 +96,23 @@ impl<'a> Packet<'a> {
         })
     }
 
+    /// Wraps a chunk with the window `chunk[head..head + len]` clamped into
+    /// it (a window that does not fit is cut short, never rejected), and
+    /// metadata `meta`. What the engine uses for every received frame.
+    #[inline]
+    pub fn clamped(chunk: &'a mut [u8], head: u32, len: u32, port: PortId, meta: Meta) -> Self {
+        let size = chunk.len().min(u32::MAX as usize) as u32;
+        let head = head.min(size);
+        let len = len.min(size - head);
+        Packet {
+            chunk,
+            head,
+            len,
+            port,
+            meta,
+        }
+    }
+
     /// Offset of the first data byte inside the chunk.
     #[inline]
     pub fn head(&self) -> u32 {
@@ -193,6 +210,15 @@ mod tests {
         assert!(p.set_len(2));
         assert_eq!(p.data(), &[2, 3]);
         assert!(!p.set_len(64));
+    }
+
+    #[test]
+    fn clamped_cuts_the_window_into_the_chunk() {
+        let mut chunk = [0u8; 8];
+        let p = Packet::clamped(&mut chunk, 4, 9, PortId(0), Meta::default());
+        assert_eq!((p.head(), p.len()), (4, 4));
+        let p = Packet::clamped(&mut chunk, 20, 3, PortId(0), Meta::default());
+        assert_eq!((p.head(), p.len()), (8, 0));
     }
 
     #[test]

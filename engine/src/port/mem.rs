@@ -55,9 +55,11 @@ impl MemQueue {
     #[inline]
     pub fn rx(&mut self, out: &mut [Desc]) -> usize {
         let n = out.len().min(self.rx.len());
-        for (o, d) in out.iter_mut().zip(self.rx.drain(..n)) {
-            *o = d;
-        }
+        let (a, b) = self.rx.as_slices();
+        let k = n.min(a.len());
+        out[..k].copy_from_slice(&a[..k]);
+        out[k..n].copy_from_slice(&b[..n - k]);
+        self.rx.drain(..n);
         n
     }
 
