@@ -30,7 +30,7 @@ impl Fib4Table {
     }
 
     /// [`lookup`](Self::lookup) on an address in host order.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_u32(&self, addr: u32) -> Option<NextHopId> {
         let mut e = self
             .trie

@@ -9,7 +9,12 @@ use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
 impl Router {
     /// RFC 3704 feasibility of `src` arriving on interface `iface`.
-    fn rpf_ok(&self, mode: RpfMode, nh: Option<u32>, iface: u16) -> Result<(), DropReason> {
+    pub(crate) fn rpf_ok(
+        &self,
+        mode: RpfMode,
+        nh: Option<u32>,
+        iface: u16,
+    ) -> Result<(), DropReason> {
         let nh = nh.and_then(|n| self.table.nexthops.get(n as usize).copied());
         match (mode, nh) {
             (RpfMode::Off, _) => Ok(()),

@@ -18,6 +18,7 @@
 //! and remembered as the ingress interface); RESOLVE writes the egress
 //! Ethernet header, with a tag if the egress interface has one.
 
+pub mod fast;
 pub mod forward;
 pub mod icmp;
 pub mod local;
@@ -123,6 +124,22 @@ pub struct Router {
     gone: IfaceSpec,
     /// Gateway next hop → MAC answers (see `resolve`).
     pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
+    /// Tunnels by outer addresses, for the fast path's decapsulation.
+    pub(crate) tun_map: Box<fast::TunMap>,
+    /// On-link host → MAC answers (see `resolve`).
+    pub(crate) host_memo: Box<[resolve::HostMemo; resolve::HOST_MEMO]>,
+    /// The fast path (see [`fast`]): on unless a test turns it off.
+    fast_on: bool,
+    /// An earlier frame of this burst may still reach ENCAP: the fast path
+    /// leaves encapsulation to that step.
+    pub(crate) encap_defer: bool,
+    /// How often the fast path forwarded, encapsulated and decapsulated
+    /// (tests check that their frames really took it).
+    #[cfg(test)]
+    pub(crate) fast_seen: [u64; 3],
+    pub(crate) fast_in: fast::FastPorts,
+    pub(crate) local4_filter: fast::AddrFilter,
+    pub(crate) local6_filter: fast::AddrFilter,
 }
 
 /// Builds the router pipeline for worker `worker`, sharing `bus` (learned
@@ -164,7 +181,7 @@ pub fn build_worker(
         .filter(|&&(_, l)| l < 31)
         .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
         .collect();
-    Ok(Router {
+    let mut r = Router {
         ifaces: spec.ifaces.clone(),
         bcast4,
         by_port,
@@ -186,7 +203,18 @@ pub fn build_worker(
             ..IfaceSpec::default()
         },
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
-    })
+        host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
+        fast_on: true,
+        encap_defer: false,
+        #[cfg(test)]
+        fast_seen: [0; 3],
+        tun_map: Box::new([fast::TunSlot::default(); fast::TUN_MAP]),
+        fast_in: [fast::FastIn::default(); MAX_PORTS],
+        local4_filter: fast::AddrFilter::default(),
+        local6_filter: fast::AddrFilter::default(),
+    };
+    r.rebuild_fast();
+    Ok(r)
 }
 
 /// Builds a single-worker router pipeline with the configured routes only
@@ -334,7 +362,14 @@ impl Router {
     fn refresh_routes(&mut self) {
         if self.routes.version() != self.table.version {
             self.table = self.routes.load();
+            // Tunnels (and their addresses) come with the table.
+            self.rebuild_fast();
         }
+    }
+
+    /// Turns the fast path off or on (tests compare the two).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_on = on;
     }
 
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: StageId) {
@@ -345,10 +380,30 @@ impl Router {
             v.fill(Verdict::Drop(DropReason::PipelineBadNext));
             return;
         }
-        v.fill(Verdict::Next(at));
         let mut sel = [0u16; MAX_BURST];
         // Steps some frame is waiting for: the others are skipped.
-        let mut pending = 1u32 << at;
+        let mut pending = 0u32;
+        if at == PARSE && self.fast_on {
+            // The fast path first; what it leaves (or hands on) takes the
+            // steps.
+            self.encap_defer = false;
+            for (p, x) in pkts.iter_mut().zip(v.iter_mut()) {
+                *x = self.fast(cx, p).unwrap_or(Verdict::Next(PARSE));
+                if let Verdict::Next(t) = *x {
+                    pending |= 1 << t;
+                    // This frame may still be encapsulated at ENCAP: later
+                    // ones wait for that step too, so outer IPv4
+                    // identifications keep the arrival order.
+                    self.encap_defer |= t <= ENCAP;
+                }
+            }
+            if pending == 0 {
+                return;
+            }
+        } else {
+            v.fill(Verdict::Next(at));
+            pending = 1 << at;
+        }
         for s in at as usize..STEPS {
             if pending & (1 << s) == 0 {
                 continue;
@@ -400,5 +455,7 @@ impl Pipeline for Router {
     }
 }
 
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod tests;

@@ -498,7 +498,9 @@ impl NeighCache {
 
     /// Runs timers; calls `f` for each thing to do (at most `budget`).
     pub fn tick(&mut self, now: u64, budget: usize, mut f: impl FnMut(Timer)) {
-        self.gen += 1;
+        // The generation moves only when an answer RESOLVE may have
+        // memoised changes (an entry removed — `remove_at` counts that —
+        // or gone STALE); retransmissions and probe counts do not.
         let mut done = 0;
         let mut i = 0;
         while i < self.slots.len() && done < budget {
@@ -533,6 +535,7 @@ impl NeighCache {
                 }
                 State::Reachable if now.saturating_sub(e.confirmed_ns) >= REACHABLE_TIME_NS => {
                     e.state = State::Stale;
+                    self.gen += 1;
                 }
                 _ => {}
             }

@@ -18,6 +18,9 @@ use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 /// Entries in the next-hop → MAC memo.
 pub(crate) const NH_MEMO: usize = 64;
 
+/// Entries in the on-link host → MAC memo.
+pub(crate) const HOST_MEMO: usize = 256;
+
 /// What RESOLVE last answered for a gateway next hop.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct NhMemo {
@@ -26,6 +29,34 @@ pub(crate) struct NhMemo {
     version: u64,
     until: u64,
     mac: MacAddr,
+}
+
+/// What RESOLVE last answered for an on-link destination (a connected
+/// next hop), keyed by interface and address (IPv4 as `::ffff:a.b.c.d`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct HostMemo {
+    ip: u128,
+    iface: IfaceId,
+    gen: u64,
+    version: u64,
+    until: u64,
+    mac: MacAddr,
+}
+
+/// The memo key of a neighbour address.
+#[inline]
+fn memo_ip(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => 0xffff_0000_0000 | u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
+    }
+}
+
+#[inline]
+fn host_slot(ip: u128, iface: IfaceId) -> usize {
+    let x = ip ^ (ip >> 64);
+    let x = (x as u64) ^ ((x as u64) >> 29) ^ u64::from(iface);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % HOST_MEMO
 }
 
 /// Sets the length of an outer (tunnel) header `o` in front of an inner
@@ -129,44 +160,26 @@ impl Router {
             }
             _ => return Verdict::Drop(DropReason::RouteNone),
         };
-        // Gateways: a small direct-mapped memo of the last answer, valid
-        // while the cache and route table are unchanged and the entry's
-        // reachable time lasts (skips hashing the key per packet).
+        // A small direct-mapped memo of the last answer per gateway and
+        // per on-link host, valid while the cache and route table are
+        // unchanged and the entry's reachable time lasts (skips hashing
+        // the key per packet).
         let via = matches!(
             self.table.nexthops.get(m.nh as usize),
             Some(NextHop::Via { .. })
         );
-        let slot = m.nh as usize % NH_MEMO;
-        if via {
-            let e = &self.nh_memo[slot];
-            if e.nh == m.nh
-                && e.gen == self.neigh.gen()
-                && e.version == self.table.version
-                && cx.now_ns < e.until
-            {
-                let mac = e.mac;
-                return self.transmit(cx, p, iface, mac);
-            }
+        let memo = if via {
+            self.memo_gateway(cx.now_ns, m.nh)
+        } else {
+            self.memo_host(cx.now_ns, iface, memo_ip(target))
+        };
+        if let Some(mac) = memo {
+            return self.transmit(cx, p, iface, mac);
         }
         let key = Key { iface, ip: target };
         match self.neigh.lookup(key, cx.now_ns) {
             Lookup::Hit(mac) => {
-                if via {
-                    if let Some(e) = self.neigh.get(&key) {
-                        let until = match e.state {
-                            State::Reachable => e.confirmed_ns.saturating_add(REACHABLE_TIME_NS),
-                            State::Static | State::Probe => u64::MAX,
-                            _ => 0,
-                        };
-                        self.nh_memo[slot] = NhMemo {
-                            nh: m.nh,
-                            gen: self.neigh.gen(),
-                            version: self.table.version,
-                            until,
-                            mac,
-                        };
-                    }
-                }
+                self.remember(m.nh, via, key, mac);
                 self.transmit(cx, p, iface, mac)
             }
             Lookup::HitProbe(mac) => {
@@ -182,6 +195,63 @@ impl Router {
             }
             Lookup::QueueFull => Verdict::Drop(DropReason::NeighQueueFull),
             Lookup::TableFull => Verdict::Drop(DropReason::NeighTableFull),
+        }
+    }
+
+    /// The memoised MAC of gateway next hop `nh`, if still valid.
+    #[inline(always)]
+    pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<MacAddr> {
+        let e = &self.nh_memo[nh as usize % NH_MEMO];
+        (e.nh == nh
+            && e.gen == self.neigh.gen()
+            && e.version == self.table.version
+            && now < e.until)
+            .then_some(e.mac)
+    }
+
+    /// The memoised MAC of on-link host `ip` (see [`HostMemo`]) on
+    /// `iface`, if still valid.
+    #[inline(always)]
+    pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<MacAddr> {
+        let e = &self.host_memo[host_slot(ip, iface)];
+        (e.ip == ip
+            && e.iface == iface
+            && e.gen == self.neigh.gen()
+            && e.version == self.table.version
+            && now < e.until)
+            .then_some(e.mac)
+    }
+
+    /// Memoises a cache hit for next hop `nh` (a gateway if `via`, else the
+    /// on-link host `key`), valid as long as the entry is reachable.
+    fn remember(&mut self, nh: u32, via: bool, key: Key, mac: MacAddr) {
+        let Some(e) = self.neigh.get(&key) else {
+            return;
+        };
+        let until = match e.state {
+            State::Reachable => e.confirmed_ns.saturating_add(REACHABLE_TIME_NS),
+            State::Static | State::Probe => u64::MAX,
+            _ => 0,
+        };
+        let (gen, version) = (self.neigh.gen(), self.table.version);
+        if via {
+            self.nh_memo[nh as usize % NH_MEMO] = NhMemo {
+                nh,
+                gen,
+                version,
+                until,
+                mac,
+            };
+        } else {
+            let ip = memo_ip(key.ip);
+            self.host_memo[host_slot(ip, key.iface)] = HostMemo {
+                ip,
+                iface: key.iface,
+                gen,
+                version,
+                until,
+                mac,
+            };
         }
     }
 
