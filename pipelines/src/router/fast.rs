@@ -21,7 +21,7 @@
 
 use std::net::IpAddr;
 
-use super::spec::{DfMode, DscpMode, IfaceId, RpfMode, TtlMode, TUN_BASE};
+use super::spec::{DfMode, DscpMode, EcnMode, IfaceId, RpfMode, TtlMode, TUN_BASE};
 use super::tunnel::{
     ecn_decap, ecn_encap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS,
 };
@@ -76,6 +76,9 @@ pub(crate) struct TunSlot {
     /// `TUN_BASE + slot`; 0: empty; `AMBIGUOUS`: two tunnels share the
     /// slot (the full steps decide).
     id: IfaceId,
+    /// The tunnel's reverse-path filter and counter serial.
+    rpf: RpfMode,
+    serial: u64,
 }
 
 const AMBIGUOUS: IfaceId = IfaceId::MAX;
@@ -101,10 +104,67 @@ pub(crate) fn key_of(a: IpAddr) -> u128 {
 /// `::ffff:0:0`: the prefix IPv4 keys carry.
 const V4_KEY: u128 = 0xffff_0000_0000;
 
+/// A tunnel as the fast path encapsulates into it: the outer header
+/// prepared once (everything but the per-packet fields), the modes, and
+/// the last route of the outer packet, valid while the route table, the
+/// neighbour cache and the neighbour's reachable time are unchanged.
+#[derive(Clone, Copy)]
+pub(crate) struct FastTun {
+    live: bool,
+    serial: u64,
+    outer_v6: bool,
+    inner_v6: bool,
+    proto: u8,
+    /// The outer IPv4 (20 bytes) or IPv6 (40 bytes) header; length, TOS,
+    /// identification, flags, TTL and checksum are per packet.
+    hdr: [u8; 40],
+    ttl: TtlMode,
+    dscp: DscpMode,
+    df: DfMode,
+    ecn: EcnMode,
+    /// The outer destination's key.
+    remote: u128,
+    out: OuterRoute,
+}
+
+impl Default for FastTun {
+    fn default() -> Self {
+        FastTun {
+            live: false,
+            serial: 0,
+            outer_v6: false,
+            inner_v6: false,
+            proto: 0,
+            hdr: [0; 40],
+            ttl: TtlMode::Inherit,
+            dscp: DscpMode::Copy,
+            df: DfMode::Copy,
+            ecn: EcnMode::Normal,
+            remote: 0,
+            out: OuterRoute::default(),
+        }
+    }
+}
+
+/// Where a tunnel's outer packets went last.
+#[derive(Clone, Copy, Default)]
+struct OuterRoute {
+    valid: bool,
+    version: u64,
+    gen: u64,
+    until: u64,
+    nh: u32,
+    port: crate::PortId,
+    mtu: u16,
+    src: MacAddr,
+    dst: MacAddr,
+}
+
 /// Where a routed packet goes, as far as the fast path can tell.
 enum Egress {
-    /// Out of a port: its number, our MAC there, the next hop's MAC.
-    Port(crate::PortId, MacAddr, MacAddr),
+    /// Out of a port: its number, our MAC there, the next hop's MAC, the
+    /// interface MTU, and until when the neighbour answer holds.
+    Port(crate::PortId, MacAddr, MacAddr, u16, u64),
     /// Into tunnel `id`.
     Tunnel(IfaceId),
 }
@@ -227,7 +287,7 @@ impl Router {
     #[inline(always)]
     fn fast4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, ing: Ingress) -> Option<Verdict> {
         let len = p.len();
-        let h: &[u8; 34] = p.data().first_chunk::<34>()?;
+        let h: &mut [u8; 34] = p.data_mut().first_chunk_mut::<34>()?;
         // Version 4, no options; not a fragment (MF clear, offset 0).
         if h[14] != 0x45 || h[20] & 0x3f != 0 || h[21] != 0 {
             return None;
@@ -267,12 +327,15 @@ impl Router {
         let nh = self.table.fib4.lookup_u32(dst)?;
         let out = self.fast_egress(cx.now_ns, nh, V4_KEY | u128::from(dst), total, false)?;
         // Committed: from here on, what the steps would have done.
-        // Ethernet padding is not part of the packet.
-        p.set_len(L2 + total);
-        let h: &mut [u8; 34] = p.data_mut().first_chunk_mut::<34>()?;
         h[22] = ttl - 1;
         let c = ttl_checksum(be16(h, 24));
         h[24..26].copy_from_slice(&c.to_be_bytes());
+        if let Egress::Port(_, src, dst, _, _) = out {
+            h[..6].copy_from_slice(&dst.0);
+            h[6..12].copy_from_slice(&src.0);
+        }
+        // Ethernet padding is not part of the packet.
+        p.set_len(L2 + total);
         let meta = Meta {
             l3: L2 as u16,
             l4: (L2 + 20) as u16,
@@ -290,7 +353,7 @@ impl Router {
     #[inline(always)]
     fn fast6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, ing: Ingress) -> Option<Verdict> {
         let len = p.len();
-        let h: &[u8; 54] = p.data().first_chunk::<54>()?;
+        let h: &mut [u8; 54] = p.data_mut().first_chunk_mut::<54>()?;
         if h[14] >> 4 != 6 {
             return None;
         }
@@ -329,9 +392,12 @@ impl Router {
         }
         let nh = self.table.fib6.lookup_u128(dst)?;
         let out = self.fast_egress(cx.now_ns, nh, dst, total, true)?;
-        p.set_len(L2 + total);
-        let h: &mut [u8; 54] = p.data_mut().first_chunk_mut::<54>()?;
         h[21] = hops - 1;
+        if let Egress::Port(_, src, dst, _, _) = out {
+            h[..6].copy_from_slice(&dst.0);
+            h[6..12].copy_from_slice(&src.0);
+        }
+        p.set_len(L2 + total);
         let meta = Meta {
             l3: L2 as u16,
             l4: (L2 + 40) as u16,
@@ -360,30 +426,21 @@ impl Router {
             return (t.spec.kind.inner_v6() == v6 && total <= t.iface.mtu as usize)
                 .then_some(Egress::Tunnel(iface));
         }
-        let (iface, mac) = self.fast_next_hop(now, nh, dst)?;
+        let (iface, mac, until) = self.fast_next_hop(now, nh, dst)?;
         let f = self.ifaces.get(iface as usize)?;
-        (f.vlan == 0 && total <= f.mtu as usize).then_some(Egress::Port(f.port, f.mac, mac))
+        (f.vlan == 0 && total <= f.mtu as usize).then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
     }
 
-    /// Sends a routed packet (TTL already decremented) where `out` says.
+    /// Sends a routed packet (TTL already decremented, Ethernet addresses
+    /// written for a port) where `out` says.
     #[inline(always)]
-    fn fast_send(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        p: &mut Packet<'_>,
-        meta: Meta,
-        out: Egress,
-    ) -> Verdict {
+    fn fast_send(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, meta: Meta, out: Egress) -> Verdict {
         p.meta = meta;
         match out {
-            Egress::Port(port, src, dst) => {
+            Egress::Port(port, ..) => {
                 #[cfg(test)]
                 {
                     self.fast_seen[0] += 1;
-                }
-                if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                    h[..6].copy_from_slice(&dst.0);
-                    h[6..].copy_from_slice(&src.0);
                 }
                 Verdict::Tx(port)
             }
@@ -397,24 +454,19 @@ impl Router {
     /// ENCAP for a packet routed into tunnel `id` (as `encap`), then the
     /// outer packet's route and neighbour.
     fn fast_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, id: IfaceId) -> Verdict {
-        let Some(t) = self.table.tunnel(id) else {
+        let slot = (id - TUN_BASE) as usize;
+        let Some(t) = self.fast_tun.get(slot).filter(|t| t.live) else {
             return Verdict::Next(ENCAP);
         };
-        let s = &t.spec;
-        let (kind, ttl_mode, dscp_mode, df_mode, ecn_mode) = (s.kind, s.ttl, s.dscp, s.df, s.ecn);
-        let (local, remote) = match (s.local, s.remote) {
-            (IpAddr::V4(l), IpAddr::V4(r)) => (u128::from(l.to_bits()), u128::from(r.to_bits())),
-            (IpAddr::V6(l), IpAddr::V6(r)) => (l.to_bits(), r.to_bits()),
-            _ => return Verdict::Next(ENCAP),
-        };
-        let oh = kind.overhead();
-        let outer_v6 = oh == 40;
+        let (outer_v6, inner_v6, proto, serial) = (t.outer_v6, t.inner_v6, t.proto, t.serial);
+        let (ttl_mode, dscp_mode, df_mode, ecn_mode) = (t.ttl, t.dscp, t.df, t.ecn);
+        let (hdr, remote, route) = (t.hdr, t.remote, t.out);
+        let oh = if outer_v6 { 40 } else { 20 };
         let inner_len = p.len() - L2;
         // The inner packet's TOS / traffic class, TTL / hop limit and DF
         // (its family matches the tunnel's: `fast_egress` checked).
-        let d = p.data();
-        let (tos, ttl, df) = match d.get(L2..L2 + 9) {
-            Some(i) if kind.inner_v6() => (((i[0] & 0x0f) << 4) | (i[1] >> 4), i[7], true),
+        let (tos, ttl, df) = match p.data().get(L2..L2 + 9) {
+            Some(i) if inner_v6 => (((i[0] & 0x0f) << 4) | (i[1] >> 4), i[7], true),
             Some(i) => (i[1], i[8], i[6] & 0x40 != 0),
             None => return Verdict::Next(ENCAP),
         };
@@ -436,35 +488,28 @@ impl Router {
             return Verdict::Next(ENCAP);
         }
         p.push_head(oh);
-        let proto = kind.proto();
         let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
         if outer_v6 {
             let Some(h) = p.data_mut().first_chunk_mut::<54>() else {
                 return Verdict::Drop(DropReason::TunnelGone);
             };
-            let w = (6u32 << 28) | (u32::from(outer_tos) << 20);
-            h[14..18].copy_from_slice(&w.to_be_bytes());
+            h[14..54].copy_from_slice(&hdr);
+            h[14] = 0x60 | (outer_tos >> 4);
+            h[15] = outer_tos << 4;
             h[18..20].copy_from_slice(&(inner_len as u16).to_be_bytes());
-            h[20] = proto;
             h[21] = outer_ttl;
-            h[22..38].copy_from_slice(&local.to_be_bytes());
-            h[38..54].copy_from_slice(&remote.to_be_bytes());
             h[12..14].copy_from_slice(&ethertype.to_be_bytes());
         } else {
             self.ip_ident = self.ip_ident.wrapping_add(1);
             let Some(h) = p.data_mut().first_chunk_mut::<34>() else {
                 return Verdict::Drop(DropReason::TunnelGone);
             };
-            h[14] = 0x45;
+            h[14..34].copy_from_slice(&hdr[..20]);
             h[15] = outer_tos;
             h[16..18].copy_from_slice(&(inner_len as u16).saturating_add(20).to_be_bytes());
             h[18..20].copy_from_slice(&self.ip_ident.to_be_bytes());
-            h[20..22].copy_from_slice(&(if outer_df { 0x4000u16 } else { 0 }).to_be_bytes());
+            h[20] = if outer_df { 0x40 } else { 0 };
             h[22] = outer_ttl;
-            h[23] = proto;
-            h[24..26].fill(0);
-            h[26..30].copy_from_slice(&(local as u32).to_be_bytes());
-            h[30..34].copy_from_slice(&(remote as u32).to_be_bytes());
             let c = ip4_checksum(h, 14);
             h[24..26].copy_from_slice(&c.to_be_bytes());
             h[12..14].copy_from_slice(&ethertype.to_be_bytes());
@@ -478,15 +523,37 @@ impl Router {
             flags: Meta::ORIGINATED | (m.flags & Meta::NEEDS_FRAG),
             ..m
         };
-        self.tunnel_count2(id, TC_ENC_PKTS, TC_ENC_BYTES, inner_len as u64);
-        // The outer packet's route over the underlay.
-        let dst = if outer_v6 { remote } else { V4_KEY | remote };
-        if let Some(v) = self.fast_outer(cx.now_ns, p, dst, outer_v6) {
+        self.count_tunnel(slot, serial, TC_ENC_PKTS, TC_ENC_BYTES, inner_len as u64);
+        // The outer packet's route over the underlay: the tunnel's last
+        // one while it holds, else looked up (and kept).
+        let (now, total) = (cx.now_ns, p.len() - L2);
+        if route.valid
+            && route.version == self.table.version
+            && route.gen == self.neigh.gen()
+            && now < route.until
+            && total <= route.mtu as usize
+            && p.meta.flags & Meta::NEEDS_FRAG == 0
+        {
+            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                h[..6].copy_from_slice(&route.dst.0);
+                h[6..].copy_from_slice(&route.src.0);
+            }
+            p.meta.nh = route.nh;
             #[cfg(test)]
             {
                 self.fast_seen[1] += 1;
             }
-            return v;
+            return Verdict::Tx(route.port);
+        }
+        if let Some(out) = self.fast_outer(now, p, remote, outer_v6) {
+            if let Some(t) = self.fast_tun.get_mut(slot) {
+                t.out = out;
+            }
+            #[cfg(test)]
+            {
+                self.fast_seen[1] += 1;
+            }
+            return Verdict::Tx(out.port);
         }
         let v = if outer_v6 {
             self.forward6(cx, p)
@@ -508,11 +575,27 @@ impl Router {
         v
     }
 
-    /// The outer packet of a tunnel (ORIGINATED: no TTL work, no RPF) to
-    /// `dst` out of an untagged port with a memoised neighbour; `None`:
-    /// route it with the steps' code (nothing changed).
+    /// Counts one packet of `bytes` bytes for the tunnel in `slot`.
     #[inline(always)]
-    fn fast_outer(&self, now: u64, p: &mut Packet<'_>, dst: u128, v6: bool) -> Option<Verdict> {
+    fn count_tunnel(&mut self, slot: usize, serial: u64, k_pkts: usize, k_bytes: usize, bytes: u64) {
+        if let Some(row) = self.tcount.get_mut(slot) {
+            if row.serial != serial {
+                *row = crate::router::tunnel::TunnelCount {
+                    serial,
+                    ..Default::default()
+                };
+            }
+            row.c[k_pkts] += 1;
+            row.c[k_bytes] += bytes;
+        }
+    }
+
+    /// The outer packet of a tunnel (ORIGINATED: no TTL work, no RPF) to
+    /// `dst` out of an untagged port with a memoised neighbour: sends it
+    /// and returns the route taken. `None`: route it with the steps' code
+    /// (nothing changed).
+    #[inline(always)]
+    fn fast_outer(&self, now: u64, p: &mut Packet<'_>, dst: u128, v6: bool) -> Option<OuterRoute> {
         if p.meta.flags & Meta::NEEDS_FRAG != 0 {
             return None;
         }
@@ -525,14 +608,25 @@ impl Router {
             self.table.fib4.lookup_u32(dst as u32)?
         };
         let total = p.len() - L2;
-        let Egress::Port(port, src, mac) = self.fast_egress(now, nh, dst, total, v6)? else {
+        let key = if v6 { dst } else { V4_KEY | dst };
+        let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total, v6)? else {
             return None;
         };
         p.meta.nh = nh;
         let h = p.data_mut().first_chunk_mut::<12>()?;
         h[..6].copy_from_slice(&mac.0);
         h[6..].copy_from_slice(&src.0);
-        Some(Verdict::Tx(port))
+        Some(OuterRoute {
+            valid: true,
+            version: self.table.version,
+            gen: self.neigh.gen(),
+            until,
+            nh,
+            port,
+            mtu,
+            src,
+            dst: mac,
+        })
     }
 
     /// PARSE's decapsulation (as `decap`) of an IP-in-IP packet whose outer
@@ -558,7 +652,7 @@ impl Router {
         }
         let id = e.id;
         let inner_v6 = proto == 41;
-        let rpf = self.table.tunnel(id)?.iface.rpf;
+        let (rpf, serial) = (e.rpf, e.serial);
         let off = L2 + oh;
         let inner = p.data().get(off..end)?;
         let (ok, ecn) = if inner_v6 {
@@ -583,7 +677,7 @@ impl Router {
         let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
         p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
         let inner_len = p.len() - L2;
-        self.tunnel_count2(id, TC_DEC_PKTS, TC_DEC_BYTES, inner_len as u64);
+        self.count_tunnel((id - TUN_BASE) as usize, serial, TC_DEC_PKTS, TC_DEC_BYTES, inner_len as u64);
         #[cfg(test)]
         {
             self.fast_seen[2] += 1;
@@ -625,13 +719,13 @@ impl Router {
     /// The memoised egress interface and MAC for next hop `nh` to `dst`
     /// (its key), never a tunnel.
     #[inline(always)]
-    fn fast_next_hop(&self, now: u64, nh: u32, dst: u128) -> Option<(IfaceId, MacAddr)> {
-        let (iface, mac) = match self.table.nexthops.get(nh as usize)? {
+    fn fast_next_hop(&self, now: u64, nh: u32, dst: u128) -> Option<(IfaceId, MacAddr, u64)> {
+        let (iface, (mac, until)) = match self.table.nexthops.get(nh as usize)? {
             &NextHop::Via { iface, .. } => (iface, self.memo_gateway(now, nh)?),
             &NextHop::Connected { iface } => (iface, self.memo_host(now, iface, dst)?),
             NextHop::Blackhole | NextHop::Unreachable => return None,
         };
-        (iface < TUN_BASE).then_some((iface, mac))
+        (iface < TUN_BASE).then_some((iface, mac, until))
     }
 
     /// Rebuilds the per-port facts, the local-address filters and the
@@ -666,6 +760,45 @@ impl Router {
         for &(a, _) in &self.local6 {
             self.local6_filter.add(hash6(a.to_bits()));
         }
+        for (slot, ft) in self.fast_tun.iter_mut().enumerate() {
+            *ft = FastTun::default();
+            let Some(Some(t)) = self.table.tunnels.get(slot) else {
+                continue;
+            };
+            let s = &t.spec;
+            let mut hdr = [0u8; 40];
+            let (outer_v6, remote) = match (s.local, s.remote) {
+                (IpAddr::V4(l), IpAddr::V4(r)) => {
+                    hdr[0] = 0x45;
+                    hdr[9] = s.kind.proto();
+                    hdr[12..16].copy_from_slice(&l.octets());
+                    hdr[16..20].copy_from_slice(&r.octets());
+                    (false, u128::from(r.to_bits()))
+                }
+                (IpAddr::V6(l), IpAddr::V6(r)) => {
+                    hdr[0] = 0x60;
+                    hdr[6] = s.kind.proto();
+                    hdr[8..24].copy_from_slice(&l.octets());
+                    hdr[24..40].copy_from_slice(&r.octets());
+                    (true, r.to_bits())
+                }
+                _ => continue,
+            };
+            *ft = FastTun {
+                live: true,
+                serial: t.serial,
+                outer_v6,
+                inner_v6: s.kind.inner_v6(),
+                proto: s.kind.proto(),
+                hdr,
+                ttl: s.ttl,
+                dscp: s.dscp,
+                df: s.df,
+                ecn: s.ecn,
+                remote,
+                out: OuterRoute::default(),
+            };
+        }
         *self.tun_map = [TunSlot::default(); TUN_MAP];
         for (i, t) in self.table.tunnels.iter().enumerate() {
             let Some(t) = t else { continue };
@@ -681,6 +814,8 @@ impl Router {
                     local,
                     remote,
                     id: TUN_BASE + i as IfaceId,
+                    rpf: t.iface.rpf,
+                    serial: t.serial,
                 }
             } else {
                 TunSlot {

@@ -124,6 +124,8 @@ pub struct Router {
     gone: IfaceSpec,
     /// Gateway next hop → MAC answers (see `resolve`).
     pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
+    /// Tunnels as the fast path encapsulates into them, by slot.
+    pub(crate) fast_tun: Box<[fast::FastTun]>,
     /// Tunnels by outer addresses, for the fast path's decapsulation.
     pub(crate) tun_map: Box<fast::TunMap>,
     /// On-link host → MAC answers (see `resolve`).
@@ -209,6 +211,7 @@ pub fn build_worker(
         #[cfg(test)]
         fast_seen: [0; 3],
         tun_map: Box::new([fast::TunSlot::default(); fast::TUN_MAP]),
+        fast_tun: vec![fast::FastTun::default(); spec::MAX_TUNNELS].into_boxed_slice(),
         fast_in: [fast::FastIn::default(); MAX_PORTS],
         local4_filter: fast::AddrFilter::default(),
         local6_filter: fast::AddrFilter::default(),

@@ -173,7 +173,7 @@ impl Router {
         } else {
             self.memo_host(cx.now_ns, iface, memo_ip(target))
         };
-        if let Some(mac) = memo {
+        if let Some((mac, _)) = memo {
             return self.transmit(cx, p, iface, mac);
         }
         let key = Key { iface, ip: target };
@@ -200,26 +200,27 @@ impl Router {
 
     /// The memoised MAC of gateway next hop `nh`, if still valid.
     #[inline(always)]
-    pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<MacAddr> {
+    /// Returns the MAC and until when the answer holds.
+    pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<(MacAddr, u64)> {
         let e = &self.nh_memo[nh as usize % NH_MEMO];
         (e.nh == nh
             && e.gen == self.neigh.gen()
             && e.version == self.table.version
             && now < e.until)
-            .then_some(e.mac)
+            .then_some((e.mac, e.until))
     }
 
     /// The memoised MAC of on-link host `ip` (see [`HostMemo`]) on
     /// `iface`, if still valid.
     #[inline(always)]
-    pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<MacAddr> {
+    pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<(MacAddr, u64)> {
         let e = &self.host_memo[host_slot(ip, iface)];
         (e.ip == ip
             && e.iface == iface
             && e.gen == self.neigh.gen()
             && e.version == self.table.version
             && now < e.until)
-            .then_some(e.mac)
+            .then_some((e.mac, e.until))
     }
 
     /// Memoises a cache hit for next hop `nh` (a gateway if `via`, else the

@@ -91,26 +91,6 @@ impl Router {
         row.c[k] += n;
     }
 
-    /// Counts one packet of `bytes` bytes under `k_pkts` / `k_bytes`.
-    #[inline]
-    pub(crate) fn tunnel_count2(&mut self, id: u16, k_pkts: usize, k_bytes: usize, bytes: u64) {
-        let Some(t) = self.table.tunnel(id) else {
-            return;
-        };
-        let serial = t.serial;
-        let Some(row) = self.tcount.get_mut((id - TUN_BASE) as usize) else {
-            return;
-        };
-        if row.serial != serial {
-            *row = TunnelCount {
-                serial,
-                c: [0; TC_N],
-            };
-        }
-        row.c[k_pkts] += 1;
-        row.c[k_bytes] += bytes;
-    }
-
     /// Counts a drop against the tunnel a packet came out of.
     #[inline]
     pub(crate) fn tunnel_drop(&mut self, m: &Meta, r: DropReason) {
