@@ -130,6 +130,8 @@ enum RouteOp {
     },
 }
 
+// Parsed once per command: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum TunnelOp {
     /// List tunnels with their counters.

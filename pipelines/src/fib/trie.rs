@@ -249,12 +249,13 @@ impl<const R: usize> Trie<R> {
     pub(crate) fn lookup(&self, k: u128) -> Option<u32> {
         let i = Self::root_index(k);
         let mut e = self.root_entry(i / ROOT_CHUNK, i);
-        let mut s = Self::F;
+        // The key's bytes once, instead of a 128-bit shift per level.
+        let bytes = k.to_be_bytes();
+        let mut b = (Self::F / 8) as usize;
         while e & EXT != 0 {
-            e = self
-                .pool
-                .entry(e & IDX_MASK, k.wrapping_shr(120u32.wrapping_sub(s)) as u32);
-            s += 8;
+            let &byte = bytes.get(b)?;
+            e = self.pool.entry(e & IDX_MASK, u32::from(byte));
+            b += 1;
         }
         decode(e)
     }

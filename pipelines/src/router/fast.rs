@@ -428,13 +428,20 @@ impl Router {
         }
         let (iface, mac, until) = self.fast_next_hop(now, nh, dst)?;
         let f = self.ifaces.get(iface as usize)?;
-        (f.vlan == 0 && total <= f.mtu as usize).then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
+        (f.vlan == 0 && total <= f.mtu as usize)
+            .then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
     }
 
     /// Sends a routed packet (TTL already decremented, Ethernet addresses
     /// written for a port) where `out` says.
     #[inline(always)]
-    fn fast_send(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, meta: Meta, out: Egress) -> Verdict {
+    fn fast_send(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        meta: Meta,
+        out: Egress,
+    ) -> Verdict {
         p.meta = meta;
         match out {
             Egress::Port(port, ..) => {
@@ -577,7 +584,14 @@ impl Router {
 
     /// Counts one packet of `bytes` bytes for the tunnel in `slot`.
     #[inline(always)]
-    fn count_tunnel(&mut self, slot: usize, serial: u64, k_pkts: usize, k_bytes: usize, bytes: u64) {
+    fn count_tunnel(
+        &mut self,
+        slot: usize,
+        serial: u64,
+        k_pkts: usize,
+        k_bytes: usize,
+        bytes: u64,
+    ) {
         if let Some(row) = self.tcount.get_mut(slot) {
             if row.serial != serial {
                 *row = crate::router::tunnel::TunnelCount {
@@ -609,7 +623,8 @@ impl Router {
         };
         let total = p.len() - L2;
         let key = if v6 { dst } else { V4_KEY | dst };
-        let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total, v6)? else {
+        let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total, v6)?
+        else {
             return None;
         };
         p.meta.nh = nh;
@@ -677,7 +692,13 @@ impl Router {
         let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
         p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
         let inner_len = p.len() - L2;
-        self.count_tunnel((id - TUN_BASE) as usize, serial, TC_DEC_PKTS, TC_DEC_BYTES, inner_len as u64);
+        self.count_tunnel(
+            (id - TUN_BASE) as usize,
+            serial,
+            TC_DEC_PKTS,
+            TC_DEC_BYTES,
+            inner_len as u64,
+        );
         #[cfg(test)]
         {
             self.fast_seen[2] += 1;
