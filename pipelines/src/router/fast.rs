@@ -21,10 +21,8 @@
 
 use std::net::IpAddr;
 
-use super::spec::{DfMode, DscpMode, EcnMode, IfaceId, RpfMode, TtlMode, TUN_BASE};
-use super::tunnel::{
-    ecn_decap, ecn_encap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS,
-};
+use super::spec::{IfaceId, OuterModes, RpfMode, TUN_BASE};
+use super::tunnel::{ecn_decap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS};
 use super::{NextHop, Router, ENCAP, L2, RESOLVE};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::{ipv4, ipv6};
@@ -118,10 +116,7 @@ pub(crate) struct FastTun {
     /// The outer IPv4 (20 bytes) or IPv6 (40 bytes) header; length, TOS,
     /// identification, flags, TTL and checksum are per packet.
     hdr: [u8; 40],
-    ttl: TtlMode,
-    dscp: DscpMode,
-    df: DfMode,
-    ecn: EcnMode,
+    modes: OuterModes,
     /// The outer destination's key.
     remote: u128,
     out: OuterRoute,
@@ -136,10 +131,7 @@ impl Default for FastTun {
             inner_v6: false,
             proto: 0,
             hdr: [0; 40],
-            ttl: TtlMode::Inherit,
-            dscp: DscpMode::Copy,
-            df: DfMode::Copy,
-            ecn: EcnMode::Normal,
+            modes: OuterModes::default(),
             remote: 0,
             out: OuterRoute::default(),
         }
@@ -330,23 +322,7 @@ impl Router {
         h[22] = ttl - 1;
         let c = ttl_checksum(be16(h, 24));
         h[24..26].copy_from_slice(&c.to_be_bytes());
-        if let Egress::Port(_, src, dst, _, _) = out {
-            h[..6].copy_from_slice(&dst.0);
-            h[6..12].copy_from_slice(&src.0);
-        }
-        // Ethernet padding is not part of the packet.
-        p.set_len(L2 + total);
-        let meta = Meta {
-            l3: L2 as u16,
-            l4: (L2 + 20) as u16,
-            ethertype: 0x0800,
-            vlan: 0,
-            iface: ing.iface,
-            proto,
-            flags: if ing.decapped { Meta::DECAPPED } else { 0 },
-            nh,
-        };
-        Some(self.fast_send(cx, p, meta, out))
+        Some(self.fast_send(cx, p, ing, (0x0800, 20, proto), nh, total, out))
     }
 
     /// An IPv6 packet at `L2` received on `ing`.
@@ -393,22 +369,7 @@ impl Router {
         let nh = self.table.fib6.lookup_u128(dst)?;
         let out = self.fast_egress(cx.now_ns, nh, dst, total, true)?;
         h[21] = hops - 1;
-        if let Egress::Port(_, src, dst, _, _) = out {
-            h[..6].copy_from_slice(&dst.0);
-            h[6..12].copy_from_slice(&src.0);
-        }
-        p.set_len(L2 + total);
-        let meta = Meta {
-            l3: L2 as u16,
-            l4: (L2 + 40) as u16,
-            ethertype: 0x86dd,
-            vlan: 0,
-            iface: ing.iface,
-            proto,
-            flags: if ing.decapped { Meta::DECAPPED } else { 0 },
-            nh,
-        };
-        Some(self.fast_send(cx, p, meta, out))
+        Some(self.fast_send(cx, p, ing, (0x86dd, 40, proto), nh, total, out))
     }
 
     /// Where next hop `nh` sends a packet of `total` bytes to `dst` (its
@@ -432,17 +393,40 @@ impl Router {
             .then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
     }
 
-    /// Sends a routed packet (TTL already decremented, Ethernet addresses
-    /// written for a port) where `out` says.
+    /// Sends a routed packet of `total` bytes at `L2` (TTL already
+    /// decremented; `l3` = EtherType, header length, protocol) where `out`
+    /// says, with the metadata the steps would have given it.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn fast_send(
         &mut self,
         cx: &mut Ctx<'_>,
         p: &mut Packet<'_>,
-        meta: Meta,
+        ing: Ingress,
+        l3: (u16, usize, u8),
+        nh: u32,
+        total: usize,
         out: Egress,
     ) -> Verdict {
-        p.meta = meta;
+        if let Egress::Port(_, src, dst, _, _) = out {
+            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                h[..6].copy_from_slice(&dst.0);
+                h[6..].copy_from_slice(&src.0);
+            }
+        }
+        // Ethernet padding is not part of the packet.
+        p.set_len(L2 + total);
+        let (ethertype, hl, proto) = l3;
+        p.meta = Meta {
+            l3: L2 as u16,
+            l4: (L2 + hl) as u16,
+            ethertype,
+            vlan: 0,
+            iface: ing.iface,
+            proto,
+            flags: if ing.decapped { Meta::DECAPPED } else { 0 },
+            nh,
+        };
         match out {
             Egress::Port(port, ..) => {
                 #[cfg(test)]
@@ -466,8 +450,7 @@ impl Router {
             return Verdict::Next(ENCAP);
         };
         let (outer_v6, inner_v6, proto, serial) = (t.outer_v6, t.inner_v6, t.proto, t.serial);
-        let (ttl_mode, dscp_mode, df_mode, ecn_mode) = (t.ttl, t.dscp, t.df, t.ecn);
-        let (hdr, remote, route) = (t.hdr, t.remote, t.out);
+        let (modes, hdr, remote, route) = (t.modes, t.hdr, t.remote, t.out);
         let oh = if outer_v6 { 40 } else { 20 };
         let inner_len = p.len() - L2;
         // The inner packet's TOS / traffic class, TTL / hop limit and DF
@@ -477,20 +460,7 @@ impl Router {
             Some(i) => (i[1], i[8], i[6] & 0x40 != 0),
             None => return Verdict::Next(ENCAP),
         };
-        let dscp = match dscp_mode {
-            DscpMode::Copy => tos >> 2,
-            DscpMode::Fixed(x) => x,
-        };
-        let outer_tos = (dscp << 2) | ecn_encap(tos, ecn_mode);
-        let outer_ttl = match ttl_mode {
-            TtlMode::Fixed(x) => x,
-            TtlMode::Inherit => ttl.max(1),
-        };
-        let outer_df = match df_mode {
-            DfMode::Copy => df,
-            DfMode::Set => true,
-            DfMode::Clear => false,
-        };
+        let (outer_tos, outer_ttl, outer_df) = modes.outer(tos, ttl, df);
         if p.headroom() < oh {
             return Verdict::Next(ENCAP);
         }
@@ -717,23 +687,9 @@ impl Router {
             return Some(v);
         }
         // The inner packet takes PARSE's inner parse, as `decap` does.
-        let mut m = Meta {
-            l3: L2 as u16,
-            ethertype: et,
-            vlan: 0,
-            iface: id,
-            flags: Meta::DECAPPED,
-            ..Meta::default()
-        };
-        let v = if inner_v6 {
-            self.parse6(p, &mut m)
-        } else {
-            self.parse4(p, &mut m)
-        };
+        let mut m = Meta::default();
+        let v = self.parse_decapped(p, &mut m, id, inner_v6);
         p.meta = m;
-        if let Verdict::Drop(r) = v {
-            self.tunnel_count(id, TC_DROPS + r.index(), 1);
-        }
         Some(v)
     }
 
@@ -812,10 +768,7 @@ impl Router {
                 inner_v6: s.kind.inner_v6(),
                 proto: s.kind.proto(),
                 hdr,
-                ttl: s.ttl,
-                dscp: s.dscp,
-                df: s.df,
-                ecn: s.ecn,
+                modes: s.modes(),
                 remote,
                 out: OuterRoute::default(),
             };

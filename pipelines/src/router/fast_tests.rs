@@ -12,10 +12,11 @@ use super::spec::{
     RpfMode, TtlMode, TunnelKind, TunnelSpec, TUN_BASE,
 };
 use super::table::Rib;
+use super::tests::Sink;
 use super::{build_worker, neigh::NeighborBus, Router};
 use crate::graph::StageId;
 use crate::wire::ethernet::MacAddr;
-use crate::{Ctx, DropReason, Emit, Meta, Packet, Pipeline, PortId, Verdict};
+use crate::{Ctx, DropReason, Meta, Packet, Pipeline, PortId, Verdict};
 
 const X_A: [u8; 6] = [2, 0x0a, 0, 0, 0, 1];
 const X_B: [u8; 6] = [2, 0x0b, 0, 0, 0, 1];
@@ -491,32 +492,6 @@ fn frame(r: &mut Rng, port: u16, clean: bool) -> Vec<u8> {
 }
 
 // ------------------------------------------------------------ the sides
-
-#[derive(Default)]
-struct Sink {
-    frames: Vec<(PortId, Vec<u8>)>,
-    released: Vec<(u32, StageId)>,
-    discarded: Vec<(u32, DropReason)>,
-}
-
-impl Emit for Sink {
-    fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let mut b = vec![0u8; 2048];
-        let n = build(&mut b).min(b.len());
-        if n == 0 {
-            return false;
-        }
-        b.truncate(n);
-        self.frames.push((port, b));
-        true
-    }
-    fn release(&mut self, token: u32, at: StageId) {
-        self.released.push((token, at));
-    }
-    fn discard(&mut self, token: u32, reason: DropReason) {
-        self.discarded.push((token, reason));
-    }
-}
 
 /// What one router did with one burst (or tick), and what it emitted.
 #[derive(Debug, PartialEq)]

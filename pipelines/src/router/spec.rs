@@ -507,7 +507,62 @@ pub struct TunnelSpec {
     pub rpf: RpfMode,
 }
 
+/// How a tunnel's outer header takes its TOS / traffic class, TTL / hop
+/// limit and DF from the inner packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OuterModes {
+    pub ttl: TtlMode,
+    pub dscp: DscpMode,
+    pub df: DfMode,
+    pub ecn: EcnMode,
+}
+
+impl Default for OuterModes {
+    fn default() -> Self {
+        OuterModes {
+            ttl: TtlMode::Fixed(64),
+            dscp: DscpMode::Copy,
+            df: DfMode::Copy,
+            ecn: EcnMode::Normal,
+        }
+    }
+}
+
+impl OuterModes {
+    /// The outer (TOS, TTL, DF) for an inner packet with these (DSCP
+    /// copied or fixed, ECN per RFC 6040 §4.1, TTL fixed or inherited,
+    /// DF copied, set or cleared).
+    #[inline]
+    pub fn outer(self, tos: u8, ttl: u8, df: bool) -> (u8, u8, bool) {
+        let dscp = match self.dscp {
+            DscpMode::Copy => tos >> 2,
+            DscpMode::Fixed(x) => x,
+        };
+        let ecn = super::tunnel::ecn_encap(tos, self.ecn);
+        let ttl = match self.ttl {
+            TtlMode::Fixed(x) => x,
+            TtlMode::Inherit => ttl.max(1),
+        };
+        let df = match self.df {
+            DfMode::Copy => df,
+            DfMode::Set => true,
+            DfMode::Clear => false,
+        };
+        ((dscp << 2) | ecn, ttl, df)
+    }
+}
+
 impl TunnelSpec {
+    /// The outer header modes.
+    pub fn modes(&self) -> OuterModes {
+        OuterModes {
+            ttl: self.ttl,
+            dscp: self.dscp,
+            df: self.df,
+            ecn: self.ecn,
+        }
+    }
+
     /// A tunnel with the defaults: MTU 1500 minus the outer header, TTL
     /// 64, DSCP copied, DF copied, ECN normal mode, no reverse-path filter.
     pub fn new(name: &str, kind: TunnelKind, local: IpAddr, remote: IpAddr) -> Self {

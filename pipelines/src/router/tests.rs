@@ -97,10 +97,10 @@ fn spec(rpf_a: RpfMode) -> RouterSpec {
 
 /// Records what the router asks of the engine.
 #[derive(Default)]
-struct Sink {
-    frames: Vec<(PortId, Vec<u8>)>,
-    released: Vec<(u32, StageId)>,
-    discarded: Vec<(u32, DropReason)>,
+pub(super) struct Sink {
+    pub(super) frames: Vec<(PortId, Vec<u8>)>,
+    pub(super) released: Vec<(u32, StageId)>,
+    pub(super) discarded: Vec<(u32, DropReason)>,
 }
 
 impl Emit for Sink {

@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use super::spec::{DfMode, DscpMode, EcnMode, TtlMode, MAX_TUNNELS, TUN_BASE};
+use super::spec::{EcnMode, MAX_TUNNELS, TUN_BASE};
 use super::{NextHop, Router, ENCAP, L2, RESOLVE};
 use crate::wire::{checksum, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
@@ -125,8 +125,7 @@ impl Router {
             return Verdict::Drop(DropReason::TunnelGone);
         };
         let s = &t.spec;
-        let (kind, local, remote, ttl_mode, dscp_mode, df_mode, ecn_mode) =
-            (s.kind, s.local, s.remote, s.ttl, s.dscp, s.df, s.ecn);
+        let (kind, local, remote, modes) = (s.kind, s.local, s.remote, s.modes());
         let d = p.data();
         let inner_len = d.len() - L2;
         // The inner packet's TOS / traffic class, TTL / hop limit and DF.
@@ -141,20 +140,7 @@ impl Router {
             };
             (ip.dscp_ecn(), ip.ttl(), ip.dont_frag())
         };
-        let dscp = match dscp_mode {
-            DscpMode::Copy => tos >> 2,
-            DscpMode::Fixed(x) => x,
-        };
-        let outer_tos = (dscp << 2) | ecn_encap(tos, ecn_mode);
-        let outer_ttl = match ttl_mode {
-            TtlMode::Fixed(x) => x,
-            TtlMode::Inherit => ttl.max(1),
-        };
-        let outer_df = match df_mode {
-            DfMode::Copy => df,
-            DfMode::Set => true,
-            DfMode::Clear => false,
-        };
+        let (outer_tos, outer_ttl, outer_df) = modes.outer(tos, ttl, df);
         let oh = kind.overhead();
         if p.push_head(oh).is_none() {
             return Verdict::Drop(DropReason::TunnelNoHeadroom);
@@ -304,9 +290,21 @@ impl Router {
         let inner_len = p.len() - L2;
         self.tunnel_count(id, TC_DEC_PKTS, 1);
         self.tunnel_count(id, TC_DEC_BYTES, inner_len as u64);
+        self.parse_decapped(p, m, id, inner_v6)
+    }
+
+    /// PARSE of a decapsulated packet (at `L2`, EtherType set) as received
+    /// on tunnel `id`; its drops count against the tunnel.
+    pub(crate) fn parse_decapped(
+        &mut self,
+        p: &mut Packet<'_>,
+        m: &mut Meta,
+        id: u16,
+        inner_v6: bool,
+    ) -> Verdict {
         *m = Meta {
             l3: L2 as u16,
-            ethertype: et,
+            ethertype: if inner_v6 { 0x86dd } else { 0x0800 },
             vlan: 0,
             iface: id,
             flags: Meta::DECAPPED,
