@@ -16,7 +16,7 @@
 //! case, it hands the frame on in the state the steps would have it at
 //! that point: the verdict is then `Next(step)` and the runner goes on.
 //!
-//! `tests::fast_path_matches_the_steps` runs frames of every kind through
+//! `fast_tests::fast_path_matches_the_steps` runs frames of every kind through
 //! a router with and without this path and compares the results.
 
 use std::net::IpAddr;
@@ -59,6 +59,24 @@ struct Ingress {
     rpf: RpfMode,
     /// Decapsulated (never decapsulated again).
     decapped: bool,
+}
+
+impl Ingress {
+    /// The metadata the steps give a routed packet received here
+    /// (`hl`: its IP header length).
+    #[inline(always)]
+    fn meta(self, ethertype: u16, hl: usize, proto: u8, nh: u32) -> Meta {
+        Meta {
+            l3: L2 as u16,
+            l4: (L2 + hl) as u16,
+            ethertype,
+            vlan: 0,
+            iface: self.iface,
+            proto,
+            flags: if self.decapped { Meta::DECAPPED } else { 0 },
+            nh,
+        }
+    }
 }
 
 /// Entries of the tunnel map used to match IP-in-IP packets.
@@ -159,6 +177,18 @@ enum Egress {
     Port(crate::PortId, MacAddr, MacAddr, u16, u64),
     /// Into tunnel `id`.
     Tunnel(IfaceId),
+}
+
+impl Egress {
+    /// Writes the Ethernet addresses for a port into the frame's first
+    /// bytes (nothing for a tunnel: RESOLVE's job after ENCAP).
+    #[inline(always)]
+    fn write_macs<const N: usize>(&self, h: &mut [u8; N]) {
+        if let Egress::Port(_, src, dst, _, _) = *self {
+            h[..6].copy_from_slice(&dst.0);
+            h[6..12].copy_from_slice(&src.0);
+        }
+    }
 }
 
 /// A 1024-bit filter of addresses that are ours (or broadcast addresses
@@ -322,7 +352,11 @@ impl Router {
         h[22] = ttl - 1;
         let c = ttl_checksum(be16(h, 24));
         h[24..26].copy_from_slice(&c.to_be_bytes());
-        Some(self.fast_send(cx, p, ing, (0x0800, 20, proto), nh, total, out))
+        out.write_macs(h);
+        // Ethernet padding is not part of the packet.
+        p.set_len(L2 + total);
+        let meta = ing.meta(0x0800, 20, proto, nh);
+        Some(self.fast_send(cx, p, meta, out))
     }
 
     /// An IPv6 packet at `L2` received on `ing`.
@@ -369,7 +403,10 @@ impl Router {
         let nh = self.table.fib6.lookup_u128(dst)?;
         let out = self.fast_egress(cx.now_ns, nh, dst, total, true)?;
         h[21] = hops - 1;
-        Some(self.fast_send(cx, p, ing, (0x86dd, 40, proto), nh, total, out))
+        out.write_macs(h);
+        p.set_len(L2 + total);
+        let meta = ing.meta(0x86dd, 40, proto, nh);
+        Some(self.fast_send(cx, p, meta, out))
     }
 
     /// Where next hop `nh` sends a packet of `total` bytes to `dst` (its
@@ -393,40 +430,18 @@ impl Router {
             .then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
     }
 
-    /// Sends a routed packet of `total` bytes at `L2` (TTL already
-    /// decremented; `l3` = EtherType, header length, protocol) where `out`
-    /// says, with the metadata the steps would have given it.
+    /// Sends a routed packet (TTL already decremented, Ethernet addresses
+    /// written for a port, metadata as the steps would have it) where
+    /// `out` says.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn fast_send(
         &mut self,
         cx: &mut Ctx<'_>,
         p: &mut Packet<'_>,
-        ing: Ingress,
-        l3: (u16, usize, u8),
-        nh: u32,
-        total: usize,
+        meta: Meta,
         out: Egress,
     ) -> Verdict {
-        if let Egress::Port(_, src, dst, _, _) = out {
-            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                h[..6].copy_from_slice(&dst.0);
-                h[6..].copy_from_slice(&src.0);
-            }
-        }
-        // Ethernet padding is not part of the packet.
-        p.set_len(L2 + total);
-        let (ethertype, hl, proto) = l3;
-        p.meta = Meta {
-            l3: L2 as u16,
-            l4: (L2 + hl) as u16,
-            ethertype,
-            vlan: 0,
-            iface: ing.iface,
-            proto,
-            flags: if ing.decapped { Meta::DECAPPED } else { 0 },
-            nh,
-        };
+        p.meta = meta;
         match out {
             Egress::Port(port, ..) => {
                 #[cfg(test)]
