@@ -83,6 +83,29 @@ pub struct Worker {
     park_ops: ArrayVec<ParkOp, MAX_PARK_OPS>,
 }
 
+/// Puts `batch` on port `q`'s TX queue and counts it: what was taken as
+/// `tx`, what did not fit as `tx.ring_full` on the port `ingress(i)` names
+/// for the `i`-th frame (where every drop of a received frame counts), and
+/// frees the latter.
+#[inline]
+fn send_counted(
+    port: &mut PortQueue,
+    pool: &mut FramePool,
+    stats: &WorkerStats,
+    q: usize,
+    batch: &[Desc],
+    ingress: impl Fn(usize) -> usize,
+) {
+    let sent = port.tx(pool, batch);
+    let bytes: u64 = batch[..sent].iter().map(|d| d.len as u64).sum();
+    bump(&stats.ports[q].tx, sent as u64);
+    bump(&stats.ports[q].tx_bytes, bytes);
+    for (i, d) in batch.iter().enumerate().skip(sent) {
+        stats.drop_one(ingress(i), DropReason::TxRingFull);
+        pool.release(d.addr);
+    }
+}
+
 /// What stages reach through [`Ctx`]: fresh frames from the worker's free
 /// list, and release/discard requests for parked frames.
 struct Effects<'a> {
@@ -357,18 +380,9 @@ impl Worker {
                 && q.index() < self.ports.len()
                 && self.verdicts[1..n].iter().all(|v| *v == Verdict::Tx(q))
             {
-                let q = q.index();
-                let sent = self.ports[q].tx(&mut self.pool, &self.rx[..n]);
-                let bytes: u64 = self.rx[..sent].iter().map(|d| d.len as u64).sum();
-                bump(&stats.ports[q].tx, sent as u64);
-                bump(&stats.ports[q].tx_bytes, bytes);
-                if sent < n {
-                    let ingress = self.rx_port[0] as usize;
-                    for d in &self.rx[sent..n] {
-                        stats.drop_one(ingress, DropReason::TxRingFull);
-                        self.pool.release(d.addr);
-                    }
-                }
+                let ingress = self.rx_port[0] as usize;
+                let (port, batch) = (&mut self.ports[q.index()], &self.rx[..n]);
+                send_counted(port, &mut self.pool, stats, q.index(), batch, |_| ingress);
                 bump(&stats.bursts, 1);
                 self.flush_emitted();
                 return;
@@ -418,16 +432,10 @@ impl Worker {
             if self.txq[q].is_empty() {
                 continue;
             }
-            let batch = &self.txq[q];
-            let sent = self.ports[q].tx(&mut self.pool, batch);
-            let bytes: u64 = batch[..sent].iter().map(|d| d.len as u64).sum();
-            bump(&stats.ports[q].tx, sent as u64);
-            bump(&stats.ports[q].tx_bytes, bytes);
-            for (d, &ingress) in batch[sent..].iter().zip(&self.txq_ingress[q][sent..]) {
-                // Counted on the ingress port, like every drop.
-                stats.drop_one(ingress as usize, DropReason::TxRingFull);
-                self.pool.release(d.addr);
-            }
+            let (batch, ingress) = (&self.txq[q], &self.txq_ingress[q]);
+            send_counted(&mut self.ports[q], &mut self.pool, stats, q, batch, |i| {
+                ingress[i] as usize
+            });
             self.txq[q].clear();
             self.txq_ingress[q].clear();
         }
@@ -520,17 +528,9 @@ impl Worker {
                 continue;
             }
             bump(&stats.ports[q].emitted, batch.len() as u64);
-            let sent = self.ports[q].tx(&mut self.pool, &batch);
-            bump(&stats.ports[q].tx, sent as u64);
-            bump(
-                &stats.ports[q].tx_bytes,
-                batch[..sent].iter().map(|d| d.len as u64).sum(),
-            );
-            for d in &batch[sent..] {
-                // Our own frame: counted on the port it was meant to leave by.
-                stats.drop_one(q, DropReason::TxRingFull);
-                self.pool.release(d.addr);
-            }
+            // Our own frames: a drop counts on the port they were meant
+            // to leave by.
+            send_counted(&mut self.ports[q], &mut self.pool, stats, q, &batch, |_| q);
         }
         self.emitq.clear();
     }

@@ -21,8 +21,18 @@ pub enum MacMode {
 #[derive(Clone, Copy)]
 struct Xc {
     out: PortId,
-    src: MacAddr,
-    dst: MacAddr,
+    /// Destination and source MAC for `Rewrite` mode: the egress side's
+    /// peer, then the egress port's own MAC.
+    hdr: [u8; 12],
+}
+
+impl Xc {
+    fn new(out: &Side) -> Self {
+        let mut hdr = [0u8; 12];
+        hdr[..6].copy_from_slice(&out.peer.0);
+        hdr[6..].copy_from_slice(&out.mac.0);
+        Xc { out: out.port, hdr }
+    }
 }
 
 /// The forwarding stage.
@@ -48,16 +58,8 @@ impl L2Fwd {
     pub fn new(mode: MacMode, pairs: &[(Side, Side)]) -> Self {
         let mut xc = [None; MAX_PORTS];
         for (a, b) in pairs {
-            xc[a.port.index()] = Some(Xc {
-                out: b.port,
-                src: b.mac,
-                dst: b.peer,
-            });
-            xc[b.port.index()] = Some(Xc {
-                out: a.port,
-                src: a.mac,
-                dst: a.peer,
-            });
+            xc[a.port.index()] = Some(Xc::new(b));
+            xc[b.port.index()] = Some(Xc::new(a));
         }
         L2Fwd { mode, xc }
     }
@@ -79,29 +81,33 @@ impl L2Fwd {
         {
             return false;
         }
-        let mut hdr = [0u8; 12];
-        hdr[..6].copy_from_slice(&xc.dst.0);
-        hdr[6..].copy_from_slice(&xc.src.0);
-        match self.mode {
-            MacMode::Io => {}
-            MacMode::Rewrite => {
-                for p in pkts.iter_mut() {
-                    if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                        *h = hdr;
-                    }
-                }
-            }
-            MacMode::Swap => {
-                for p in pkts.iter_mut() {
-                    if let Some(mut f) = Frame::new_checked(p.data_mut()) {
-                        f.swap_addrs();
-                    }
-                }
+        if self.mode != MacMode::Io {
+            for p in pkts.iter_mut() {
+                self.rewrite(&xc, p);
             }
         }
         let n = pkts.len().min(verdicts.len());
         verdicts[..n].fill(Verdict::Tx(xc.out));
         true
+    }
+
+    /// The header work of the mode on a frame of at least
+    /// [`ethernet::HEADER_LEN`] bytes going out through `xc`.
+    #[inline(always)]
+    fn rewrite(&self, xc: &Xc, p: &mut Packet<'_>) {
+        match self.mode {
+            MacMode::Io => {}
+            MacMode::Rewrite => {
+                if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                    *h = xc.hdr;
+                }
+            }
+            MacMode::Swap => {
+                if let Some(mut f) = Frame::new_checked(p.data_mut()) {
+                    f.swap_addrs();
+                }
+            }
+        }
     }
 
     /// The decision for frames from `port`.
@@ -151,19 +157,7 @@ impl Stage for L2Fwd {
                 *v = runt;
                 continue;
             }
-            match self.mode {
-                MacMode::Io => {}
-                MacMode::Rewrite => {
-                    let d = p.data_mut();
-                    d[0..6].copy_from_slice(&xc.dst.0);
-                    d[6..12].copy_from_slice(&xc.src.0);
-                }
-                MacMode::Swap => {
-                    if let Some(mut f) = Frame::new_checked(p.data_mut()) {
-                        f.swap_addrs();
-                    }
-                }
-            }
+            self.rewrite(&xc, p);
             *v = Verdict::Tx(xc.out);
         }
     }

@@ -21,9 +21,10 @@
 
 use std::net::IpAddr;
 
+use super::resolve::{memo_ip, V4_KEY};
 use super::spec::{IfaceId, OuterModes, RpfMode, TUN_BASE};
 use super::tunnel::{ecn_decap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS};
-use super::{NextHop, Router, ENCAP, L2, RESOLVE};
+use super::{NextHop, Router, ENCAP, L2};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::{ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict, MAX_PORTS};
@@ -108,17 +109,11 @@ fn tun_slot(proto: u8, local: u128, remote: u128) -> usize {
     (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TUN_MAP
 }
 
-/// An address as the 128-bit key the memos and maps use.
-#[inline]
-pub(crate) fn key_of(a: IpAddr) -> u128 {
-    match a {
-        IpAddr::V4(a) => V4_KEY | u128::from(a.to_bits()),
-        IpAddr::V6(a) => a.to_bits(),
-    }
+/// An IPv6 link-local address (fe80::/10).
+#[inline(always)]
+fn link_local6(a: u128) -> bool {
+    (a >> 118) == 0xfe80 >> 6
 }
-
-/// `::ffff:0:0`: the prefix IPv4 keys carry.
-const V4_KEY: u128 = 0xffff_0000_0000;
 
 /// A tunnel as the fast path encapsulates into it: the outer header
 /// prepared once (everything but the per-packet fields), the modes, and
@@ -376,10 +371,9 @@ impl Router {
         }
         let src = be128(h, 22);
         let dst = be128(h, 38);
-        let link_local = |a: u128| (a >> 118) == 0xfe80 >> 6;
         let multicast = |a: u128| (a >> 120) == 0xff;
         // Multicast, loopback, unspecified, link-local: the full steps.
-        if multicast(src) || src <= 1 || link_local(src) || multicast(dst) || link_local(dst) {
+        if multicast(src) || src <= 1 || link_local6(src) || multicast(dst) || link_local6(dst) {
             return None;
         }
         if self.local6_filter.maybe(hash6(dst)) {
@@ -519,46 +513,36 @@ impl Router {
         // The outer packet's route over the underlay: the tunnel's last
         // one while it holds, else looked up (and kept).
         let (now, total) = (cx.now_ns, p.len() - L2);
-        if route.valid
+        let route = if p.meta.flags & Meta::NEEDS_FRAG != 0 {
+            None
+        } else if route.valid
             && route.version == self.table.version
             && route.gen == self.neigh.gen()
             && now < route.until
             && total <= route.mtu as usize
-            && p.meta.flags & Meta::NEEDS_FRAG == 0
         {
-            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                h[..6].copy_from_slice(&route.dst.0);
-                h[6..].copy_from_slice(&route.src.0);
-            }
-            p.meta.nh = route.nh;
-            #[cfg(test)]
-            {
-                self.fast_seen[1] += 1;
-            }
-            return Verdict::Tx(route.port);
-        }
-        if let Some(out) = self.fast_outer(now, p, remote, outer_v6) {
-            if let Some(t) = self.fast_tun.get_mut(slot) {
-                t.out = out;
-            }
-            #[cfg(test)]
-            {
-                self.fast_seen[1] += 1;
-            }
-            return Verdict::Tx(out.port);
-        }
-        let v = if outer_v6 {
-            self.forward6(cx, p)
+            Some(route)
         } else {
-            self.forward4(cx, p)
+            let fresh = self.fast_outer(now, remote, outer_v6, total);
+            if let (Some(r), Some(t)) = (fresh, self.fast_tun.get_mut(slot)) {
+                t.out = r;
+            }
+            fresh
         };
-        // As `encap` maps and counts it.
-        let v = match v {
-            Verdict::Next(RESOLVE) => v,
-            Verdict::Next(ENCAP) => Verdict::Drop(DropReason::TunnelNested),
-            Verdict::Next(_) => Verdict::Drop(DropReason::RouteNone),
-            other => other,
-        };
+        if let Some(r) = route {
+            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                h[..6].copy_from_slice(&r.dst.0);
+                h[6..].copy_from_slice(&r.src.0);
+            }
+            p.meta.nh = r.nh;
+            #[cfg(test)]
+            {
+                self.fast_seen[1] += 1;
+            }
+            return Verdict::Tx(r.port);
+        }
+        // As `encap` routes and counts it.
+        let v = self.route_outer(cx, p, outer_v6);
         if let Verdict::Drop(r) = v {
             self.tunnel_count(id, TC_DROPS + r.index(), 1);
             let m = p.meta;
@@ -577,45 +561,30 @@ impl Router {
         k_bytes: usize,
         bytes: u64,
     ) {
-        if let Some(row) = self.tcount.get_mut(slot) {
-            if row.serial != serial {
-                *row = crate::router::tunnel::TunnelCount {
-                    serial,
-                    ..Default::default()
-                };
-            }
-            row.c[k_pkts] += 1;
-            row.c[k_bytes] += bytes;
+        if let Some(c) = self.tunnel_row(slot, serial) {
+            c[k_pkts] += 1;
+            c[k_bytes] += bytes;
         }
     }
 
-    /// The outer packet of a tunnel (ORIGINATED: no TTL work, no RPF) to
-    /// `dst` out of an untagged port with a memoised neighbour: sends it
-    /// and returns the route taken. `None`: route it with the steps' code
-    /// (nothing changed).
+    /// The route of a tunnel's outer packet of `total` bytes
+    /// (ORIGINATED: no TTL work, no RPF) to `dst` (the remote end, IPv4 in
+    /// its low 32 bits) if it leaves by an untagged port with a memoised
+    /// neighbour; `None`: the steps' code routes it.
     #[inline(always)]
-    fn fast_outer(&self, now: u64, p: &mut Packet<'_>, dst: u128, v6: bool) -> Option<OuterRoute> {
-        if p.meta.flags & Meta::NEEDS_FRAG != 0 {
-            return None;
-        }
-        let nh = if v6 {
-            if (dst >> 118) == 0xfe80 >> 6 {
+    fn fast_outer(&self, now: u64, dst: u128, v6: bool, total: usize) -> Option<OuterRoute> {
+        let (nh, key) = if v6 {
+            if link_local6(dst) {
                 return None;
             }
-            self.table.fib6.lookup_u128(dst)?
+            (self.table.fib6.lookup_u128(dst)?, dst)
         } else {
-            self.table.fib4.lookup_u32(dst as u32)?
+            (self.table.fib4.lookup_u32(dst as u32)?, V4_KEY | dst)
         };
-        let total = p.len() - L2;
-        let key = if v6 { dst } else { V4_KEY | dst };
         let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total, v6)?
         else {
             return None;
         };
-        p.meta.nh = nh;
-        let h = p.data_mut().first_chunk_mut::<12>()?;
-        h[..6].copy_from_slice(&mac.0);
-        h[6..].copy_from_slice(&src.0);
         Some(OuterRoute {
             valid: true,
             version: self.table.version,
@@ -793,8 +762,8 @@ impl Router {
             let Some(t) = t else { continue };
             let (proto, local, remote) = (
                 t.spec.kind.proto(),
-                key_of(t.spec.local),
-                key_of(t.spec.remote),
+                memo_ip(t.spec.local),
+                memo_ip(t.spec.remote),
             );
             let slot = &mut self.tun_map[tun_slot(proto, local, remote)];
             *slot = if slot.id == 0 {

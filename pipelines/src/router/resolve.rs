@@ -43,11 +43,15 @@ pub(crate) struct HostMemo {
     mac: MacAddr,
 }
 
-/// The memo key of a neighbour address.
+/// `::ffff:0:0`: the prefix IPv4 addresses carry as 128-bit keys.
+pub(crate) const V4_KEY: u128 = 0xffff_0000_0000;
+
+/// An address as the 128-bit key the memos and the fast path's maps use
+/// (IPv4 as `::ffff:a.b.c.d`).
 #[inline]
-fn memo_ip(ip: IpAddr) -> u128 {
+pub(crate) fn memo_ip(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V4(a) => 0xffff_0000_0000 | u128::from(a.to_bits()),
+        IpAddr::V4(a) => V4_KEY | u128::from(a.to_bits()),
         IpAddr::V6(a) => a.to_bits(),
     }
 }
@@ -198,9 +202,9 @@ impl Router {
         }
     }
 
-    /// The memoised MAC of gateway next hop `nh`, if still valid.
+    /// The memoised MAC of gateway next hop `nh`, if still valid, and
+    /// until when the answer holds.
     #[inline(always)]
-    /// Returns the MAC and until when the answer holds.
     pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<(MacAddr, u64)> {
         let e = &self.nh_memo[nh as usize % NH_MEMO];
         (e.nh == nh
@@ -211,7 +215,7 @@ impl Router {
     }
 
     /// The memoised MAC of on-link host `ip` (see [`HostMemo`]) on
-    /// `iface`, if still valid.
+    /// `iface`, if still valid, and until when the answer holds.
     #[inline(always)]
     pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<(MacAddr, u64)> {
         let e = &self.host_memo[host_slot(ip, iface)];

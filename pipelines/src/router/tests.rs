@@ -134,31 +134,41 @@ struct Held {
     token: u32,
 }
 
-/// A frame's verdict and its bytes after the router.
-#[derive(Debug, Clone)]
-struct Out {
-    v: Verdict,
-    frame: Vec<u8>,
+/// A frame's verdict, its bytes and its metadata after the router.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Out {
+    pub(super) v: Verdict,
+    pub(super) frame: Vec<u8>,
+    pub(super) meta: Meta,
 }
 
 const HEADROOM: usize = 256;
 
-struct Rig {
-    r: Box<dyn Pipeline>,
-    now: u64,
+pub(super) struct Rig {
+    pub(super) r: super::Router,
+    pub(super) now: u64,
     held: Vec<Held>,
     /// Frames the router made (ARP requests, solicitations, ...), in order.
-    emitted: Vec<(PortId, Vec<u8>)>,
+    pub(super) emitted: Vec<(PortId, Vec<u8>)>,
     /// Parked frames run again after a release, in order.
-    resumed: Vec<Out>,
+    pub(super) resumed: Vec<Out>,
     /// Parked frames dropped by a discard.
-    discarded: Vec<(Vec<u8>, DropReason)>,
+    pub(super) discarded: Vec<(Vec<u8>, DropReason)>,
 }
 
 impl Rig {
     fn new(spec: &RouterSpec) -> Rig {
+        Rig::with_fast_path(spec, true)
+    }
+
+    /// A rig whose router has the fast path on or off.
+    pub(super) fn with_fast_path(spec: &RouterSpec, fast: bool) -> Rig {
+        let rib = super::table::Rib::new(spec).unwrap();
+        let mut r =
+            super::build_worker(spec, 0, super::neigh::NeighborBus::new(1), rib.handle()).unwrap();
+        r.set_fast_path(fast);
         let mut rig = Rig {
-            r: super::build(spec).unwrap(),
+            r,
             now: SEC,
             held: Vec::new(),
             emitted: Vec::new(),
@@ -175,7 +185,7 @@ impl Rig {
     }
 
     /// One burst received on `port`.
-    fn burst(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Out> {
+    pub(super) fn burst(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Out> {
         let bufs: Vec<(Vec<u8>, u32, u32, Meta)> = frames
             .iter()
             .map(|f| {
@@ -234,7 +244,11 @@ impl Rig {
                     token,
                 });
             }
-            outs.push(Out { v: v[i], frame });
+            outs.push(Out {
+                v: v[i],
+                frame,
+                meta: m,
+            });
         }
         self.serve(sink);
         outs
@@ -274,7 +288,7 @@ impl Rig {
         }
     }
 
-    fn tick(&mut self) {
+    pub(super) fn tick(&mut self) {
         let mut sink = Sink::default();
         self.r.tick(&mut Ctx::new(self.now, &mut sink));
         self.serve(sink);

@@ -75,20 +75,26 @@ pub fn ecn_encap(inner: u8, mode: EcnMode) -> u8 {
 
 impl Router {
     pub(crate) fn tunnel_count(&mut self, id: u16, k: usize, n: u64) {
-        let Some(t) = self.table.tunnel(id) else {
+        let Some(serial) = self.table.tunnel(id).map(|t| t.serial) else {
             return;
         };
-        let serial = t.serial;
-        let Some(row) = self.tcount.get_mut((id - TUN_BASE) as usize) else {
-            return;
-        };
+        if let Some(c) = self.tunnel_row((id - TUN_BASE) as usize, serial) {
+            c[k] += n;
+        }
+    }
+
+    /// The counters of the tunnel with `serial` in `slot` (restarted when
+    /// a new tunnel took the slot).
+    #[inline]
+    pub(crate) fn tunnel_row(&mut self, slot: usize, serial: u64) -> Option<&mut [u64; TC_N]> {
+        let row = self.tcount.get_mut(slot)?;
         if row.serial != serial {
             *row = TunnelCount {
                 serial,
                 c: [0; TC_N],
             };
         }
-        row.c[k] += n;
+        Some(&mut row.c)
     }
 
     /// Counts a drop against the tunnel a packet came out of.
@@ -193,11 +199,22 @@ impl Router {
         };
         self.tunnel_count(id, TC_ENC_PKTS, 1);
         self.tunnel_count(id, TC_ENC_BYTES, inner_len as u64);
-        // Route the outer packet over the underlay.
-        let v = if ethertype == 0x0800 {
-            self.forward4(cx, p)
-        } else {
+        self.route_outer(cx, p, ethertype != 0x0800)
+    }
+
+    /// Routes a packet ENCAP has just wrapped over the underlay (FWD4 /
+    /// FWD6 code, the outer packet being ORIGINATED): `Next(RESOLVE)` or
+    /// a final verdict.
+    pub(crate) fn route_outer(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        v6: bool,
+    ) -> Verdict {
+        let v = if v6 {
             self.forward6(cx, p)
+        } else {
+            self.forward4(cx, p)
         };
         match v {
             Verdict::Next(RESOLVE) => v,
