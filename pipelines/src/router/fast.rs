@@ -624,13 +624,15 @@ impl Router {
         let (rpf, serial) = (e.rpf, e.serial);
         let off = L2 + oh;
         let inner = p.data().get(off..end)?;
+        // The header must be whole before its ECN bits are read: an empty
+        // or truncated inner packet (total length 20, say) is the steps'
+        // to drop with its reason.
         let (ok, ecn) = if inner_v6 {
-            (
-                ipv6::Packet::new_checked(inner).is_ok(),
-                (inner[1] >> 4) & 3,
-            )
+            let ok = ipv6::Packet::new_checked(inner).is_ok();
+            (ok, inner.get(1).map_or(0, |b| (b >> 4) & 3))
         } else {
-            (ipv4::Packet::new_checked(inner).is_ok(), inner[1] & 3)
+            let ok = ipv4::Packet::new_checked(inner).is_ok();
+            (ok, inner.get(1).map_or(0, |b| b & 3))
         };
         // A malformed inner packet, or RFC 6040 changing (or dropping) the
         // inner ECN field: the steps.
