@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora (fuzz/corpus/<target>/seed-*)
+from the project's own fixtures: every frame of the golden replays' input
+captures (tests/golden/**/<port>-in.pcap), the shipped and test configs,
+and control requests. Run by fuzz/run.sh; needs only the Python standard
+library."""
+import glob
+import hashlib
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+PORTS = {"west": 0, "east": 1}
+
+
+def pcap_frames(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24:
+        return []
+    magic = struct.unpack("<I", data[:4])[0]
+    end = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    off, out = 24, []
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(end + "IIII", data[off:off + 16])
+        off += 16
+        out.append(data[off:off + incl])
+        off += incl
+    return out
+
+
+def put(target, blob):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    name = "seed-" + hashlib.sha1(blob).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(blob)
+
+
+def record(port, frame):
+    return bytes([port]) + struct.pack("<H", len(frame)) + frame
+
+
+def main():
+    n = 0
+    for pcap in sorted(glob.glob(os.path.join(ROOT, "tests", "golden", "**", "*-in.pcap"), recursive=True)):
+        port = PORTS.get(os.path.basename(pcap).split("-")[0], 2)
+        frames = pcap_frames(pcap)
+        l2 = "/l2fwd/" in pcap
+        burst = b""
+        for fr in frames:
+            n += 1
+            burst += record(port, fr)
+            if l2:
+                put("l2fwd_burst", record(port, fr))
+                continue
+            put("router_frame", bytes([port]) + fr)
+            # wire: the frame at each layer for the parsers that fit it
+            put("wire", bytes([0]) + fr)
+            et = fr[12:14] if len(fr) >= 14 else b""
+            body = fr[14:]
+            if et == b"\x81\x00" and len(fr) >= 18:
+                et, body = fr[16:18], fr[18:]
+            if et == b"\x08\x06":
+                put("wire", bytes([1]) + body)
+            elif et == b"\x08\x00" and len(body) >= 20:
+                put("wire", bytes([2]) + body)
+                ihl = (body[0] & 15) * 4
+                l4 = body[ihl:]
+                sel = {1: 4, 17: 6, 6: 7, 4: 2, 41: 3}.get(body[9])
+                if sel is not None:
+                    put("wire", bytes([sel]) + l4)
+            elif et == b"\x86\xdd" and len(body) >= 40:
+                put("wire", bytes([3]) + body)
+                l4 = body[40:]
+                sel = {58: 5, 17: 6, 6: 7, 4: 2, 41: 3}.get(body[6])
+                if sel is not None:
+                    put("wire", bytes([sel]) + l4)
+                if body[6] == 58 and l4:
+                    ndp = {135: 8, 136: 9, 134: 10, 133: 10}.get(l4[0])
+                    if ndp is not None:
+                        put("wire", bytes([ndp]) + l4)
+                        put("wire", bytes([11]) + l4[24 if ndp in (8, 9) else 16 if ndp == 10 else 8:])
+        if burst:
+            put("l2fwd_burst" if l2 else "router_burst", burst)
+    for cfg in sorted(glob.glob(os.path.join(ROOT, "configs", "*.toml"))
+                      + glob.glob(os.path.join(ROOT, "tests", "golden", "**", "config.toml"), recursive=True)
+                      + glob.glob(os.path.join(ROOT, "tests", "bad-configs", "*.toml"))):
+        with open(cfg, "rb") as f:
+            put("config", f.read())
+    for req in [b"stats", b"ping", b"drop-reasons", b'{"cmd":"route-list"}',
+                b'{"cmd":"route-add","prefix":"10.9.0.0/16","via":"10.0.1.2"}',
+                b'{"cmd":"route-del","prefix":"10.9.0.0/16"}',
+                b'{"cmd":"route-add","prefix":"2001:db8:77::/48","kind":"blackhole"}',
+                b'{"cmd":"neigh"}', b'{"cmd":"tunnel-list"}',
+                b'{"cmd":"tunnel-del","name":"t44"}',
+                b'{"cmd":"tunnel-add","name":"t9","kind":"4in4","local":"192.168.0.1","remote":"192.168.0.9"}']:
+        put("control", req)
+    print(f"fuzz seeds: {n} frames from the golden captures into {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
