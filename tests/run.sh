@@ -12,9 +12,12 @@
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
 #      (unit, golden and allocation tests)
-#   4. every tests/netns/*.sh (lib.sh excepted), in name order
+#   4. fuzz smoke: every target of fuzz/ (cargo fuzz, nightly) for
+#      XGW_FUZZ_SECS seconds (default 15); fuzz/run.sh installs cargo-fuzz
+#   5. every tests/netns/*.sh (lib.sh excepted), in name order
 # then a summary.  Exit status 0 only when every step passed.
-# Environment: XT_KEEP=1 keeps the netns tests' namespaces and logs.
+# Environment: XT_KEEP=1 keeps the netns tests' namespaces and logs;
+# XGW_FUZZ_SECS sets the fuzz smoke's seconds per target.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -71,6 +74,11 @@ built=0
 run_step "cargo build" cargo build --release --workspace && built=1
 # --no-fail-fast: one failing test binary must not hide the others' results
 run_step "cargo test" cargo test --release --workspace --no-fail-fast
+
+# A short run of every fuzz target (long runs: docs/ROBUSTNESS.md).
+if ((built)); then
+  run_step "fuzz smoke" bash fuzz/run.sh "${XGW_FUZZ_SECS:-15}"
+fi
 
 tests=()
 if (($# > 0)); then
