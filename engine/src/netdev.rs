@@ -284,3 +284,64 @@ impl LinkWatch {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lo() -> u32 {
+        ifindex("lo").expect("every network namespace has lo")
+    }
+
+    #[test]
+    fn link_watch_accepts_a_device_that_is_still_there() {
+        let mut w = LinkWatch::new([("p".to_string(), "lo".to_string(), lo())]);
+        assert_eq!(w.check(), Ok(()));
+    }
+
+    #[test]
+    fn link_watch_reports_a_vanished_device_naming_port_and_interface() {
+        let mut w = LinkWatch::new([("pb".to_string(), "xgw-nosuch0".to_string(), 4242)]);
+        let e = w.check().unwrap_err();
+        assert!(
+            e.contains("interface xgw-nosuch0 (port pb, ifindex 4242) has disappeared"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn link_watch_reports_a_replaced_device() {
+        let old = lo() + 1000;
+        let mut w = LinkWatch::new([("pa".to_string(), "lo".to_string(), old)]);
+        let e = w.check().unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "interface lo (port pa) was replaced (ifindex {old} -> {})",
+                lo()
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn link_watch_looks_at_most_once_per_period() {
+        let mut w = LinkWatch::new([("p".to_string(), "lo".to_string(), lo())]);
+        assert_eq!(w.check(), Ok(()));
+        // Within the period nothing is looked up, so even a wrong ifindex
+        // is not noticed until the period is over.
+        w.links[0].2 = lo() + 1000;
+        assert_eq!(w.check(), Ok(()));
+        w.next = std::time::Instant::now();
+        assert!(w.check().is_err());
+    }
+
+    #[test]
+    fn link_flags_of_lo_and_of_a_missing_device() {
+        let w = LinkWatch::new(Vec::<(String, String, u32)>::new());
+        let s = w.sock.as_ref().expect("a UDP socket");
+        // (lo is up wherever these tests run; the up/down logging itself
+        // is checked by tests/netns/faults.sh on a veth)
+        assert_eq!(link_running(s, "lo"), Some(true));
+        assert_eq!(link_running(s, "xgw-nosuch0"), None);
+    }
+}
