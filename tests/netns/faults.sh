@@ -14,8 +14,9 @@
 #      ping arrive), and every datagram is accounted for: received by B,
 #      or counted by xgw as tx.ring_full, or by xb's kernel as tx_dropped
 #      (exact sum); xgw's per-port counters equal the veths' and the totals
-#      invariant holds with nothing pending.  xa (the ingress side) down
-#      and up: ping again.
+#      invariant holds with nothing pending.  The same with b0 (the far
+#      end) down: xb loses its carrier.  xa (the ingress side) down and
+#      up: ping again.
 #   2. SIGTERM under load (ping -f A->B): exit 0 within 5 s, no XDP program
 #      left on xa or xb.  A restart binds and forwards.
 #   3. kill -9 under load: no XDP program left (the bpf_links die with the
@@ -203,50 +204,64 @@ xdp_on xa xb
 ping_within 5 "before any fault"
 
 # ---------------------------------------------------------------------------
+# outage LABEL NS IF: IF (in NS) down for DOWN_SECS in the middle of a paced
+# UDP stream A->B, then up; every datagram must be accounted for
+outage() {
+  local label=$1 ns=$2 ifc=$3 n=$((UDP_PPS * (DOWN_SECS + 4))) w=$XT_WORK/$1
+  local a0_tx xb_tx xb_txd send_pid recv rf d_drop kd dkx nlog
+  settle
+  stats "$w.a.json"
+  nlog=$(grep -c 'interface is' "$XGW_LOG" || true)
+  a0_tx=$(xt_ifstat "$NS_A" a0 tx_packets)
+  xb_tx=$(xt_ifstat "$NS_X" xb tx_packets); xb_txd=$(xt_ifstat "$NS_X" xb tx_dropped)
+  xt_udp_recv_start "$NS_B" "$B4" 5001 "$n" "$w.recv.json" $((DOWN_SECS + 3)) 120
+  xt_udp_send "$NS_A" "$B4" 5001 "$n" "$UDP_PPS" 64 "$w.send.json" &
+  send_pid=$!
+  XT_PIDS+=("$send_pid")
+  sleep 1.5
+  ip -n "$ns" link set "$ifc" down
+  sleep "$DOWN_SECS"
+  alive "$label down"
+  xdp_on xb
+  ip -n "$ns" link set "$ifc" up
+  # B's kernel flushed its default route (via b0) when b0 went down
+  ip -n "$NS_B" route replace default via 10.2.0.1
+  wait "$send_pid" || die "UDP sender failed: $(cat "$w.send.json" 2>/dev/null)"
+  wait "$XT_RECV_PID" || true
+  alive "$label up again"
+  recv=$(xt_json "$w.recv.json" 'd["received"]')
+  settle
+  stats "$w.b.json"
+  rf=$(( $(drops "$w.b.json" tx.ring_full) - $(drops "$w.a.json" tx.ring_full) ))
+  d_drop=$(( $(xt_json "$w.b.json" 'd["totals"]["dropped"]') - $(xt_json "$w.a.json" 'd["totals"]["dropped"]') ))
+  kd=$(( $(xt_ifstat "$NS_X" xb tx_dropped) - xb_txd ))
+  dkx=$(( $(xt_ifstat "$NS_X" xb tx_packets) - xb_tx ))
+  log "$label: sent $n, B received $recv, xgw tx.ring_full $rf (all drops $d_drop), xb tx_dropped $kd"
+  check_eq "$label: every datagram accounted for: received + tx.ring_full + xb tx_dropped = sent" \
+    "$n" "$((recv + rf + kd))"
+  check_eq "$label: xgw dropped nothing but tx.ring_full" "$rf" "$d_drop"
+  for k in duplicates corrupt; do check_eq "$label: UDP $k" 0 "$(xt_json "$w.recv.json" "d['$k']")"; done
+  # resumed: at most the down time (plus a second for the change) is missing
+  if ((recv >= n - UDP_PPS * (DOWN_SECS + 1))); then pass "$label: forwarding resumed after up ($recv of $n arrived)"
+  else fail "$label: forwarding did not resume: $(cat "$w.recv.json")"; fi
+  check_eq "$label: pa.rx = a0 tx_packets (window)" "$(( $(xt_ifstat "$NS_A" a0 tx_packets) - a0_tx ))" \
+    "$(( $(xt_port "$w.b.json" pa rx) - $(xt_port "$w.a.json" pa rx) ))"
+  check_eq "$label: pb.tx = xb tx_packets + tx_dropped (window)" "$((dkx + kd))" \
+    "$(( $(xt_port "$w.b.json" pb tx) - $(xt_port "$w.a.json" pb tx) ))"
+  if grep 'interface is' "$XGW_LOG" | tail -n +$((nlog + 1)) | grep 'interface is down' | grep -q 'interface=xb' \
+    && grep 'interface is' "$XGW_LOG" | tail -n +$((nlog + 1)) | grep 'interface is up again' | grep -q 'interface=xb'; then
+    pass "$label: the log says xb went down and came back"
+  else
+    fail "$label: no down/up lines for xb in the log"; xt_log_tail "$XGW_LOG" 10
+  fi
+  ping_within 5 "$label: after up"
+  accounting "$label"
+}
+
 step "1. xb down for ${DOWN_SECS} s under a ${UDP_PPS} pps UDP stream, then up"
-N=$((UDP_PPS * (DOWN_SECS + 4)))
-settle
-stats "$XT_WORK/1a.json"
-a0_tx=$(xt_ifstat "$NS_A" a0 tx_packets)
-xb_tx=$(xt_ifstat "$NS_X" xb tx_packets); xb_txd=$(xt_ifstat "$NS_X" xb tx_dropped)
-xt_udp_recv_start "$NS_B" "$B4" 5001 "$N" "$XT_WORK/1.recv.json" $((DOWN_SECS + 3)) 120
-xt_udp_send "$NS_A" "$B4" 5001 "$N" "$UDP_PPS" 64 "$XT_WORK/1.send.json" &
-send_pid=$!
-XT_PIDS+=("$send_pid")
-sleep 1.5
-ip -n "$NS_X" link set xb down
-sleep "$DOWN_SECS"
-alive "xb down"
-xdp_on xb
-ip -n "$NS_X" link set xb up
-wait "$send_pid" || die "UDP sender failed: $(cat "$XT_WORK/1.send.json" 2>/dev/null)"
-wait "$XT_RECV_PID" || true
-alive "xb up again"
-recv=$(xt_json "$XT_WORK/1.recv.json" 'd["received"]')
-settle
-stats "$XT_WORK/1b.json"
-rf=$(( $(drops "$XT_WORK/1b.json" tx.ring_full) - $(drops "$XT_WORK/1a.json" tx.ring_full) ))
-d_drop=$(( $(xt_json "$XT_WORK/1b.json" 'd["totals"]["dropped"]') - $(xt_json "$XT_WORK/1a.json" 'd["totals"]["dropped"]') ))
-kd=$(( $(xt_ifstat "$NS_X" xb tx_dropped) - xb_txd ))
-dkx=$(( $(xt_ifstat "$NS_X" xb tx_packets) - xb_tx ))
-log "sent $N, B received $recv, xgw tx.ring_full $rf (all drops $d_drop), xb tx_dropped $kd"
-check_eq "every datagram accounted for: received + tx.ring_full + xb tx_dropped = sent" \
-  "$N" "$((recv + rf + kd))"
-check_eq "xgw dropped nothing but tx.ring_full" "$rf" "$d_drop"
-for k in duplicates corrupt; do check_eq "UDP $k" 0 "$(xt_json "$XT_WORK/1.recv.json" "d['$k']")"; done
-# resumed: at most the down time (plus a second for the change) is missing
-if ((recv >= N - UDP_PPS * (DOWN_SECS + 1))); then pass "forwarding resumed after up ($recv of $N arrived)"
-else fail "forwarding did not resume: $(cat "$XT_WORK/1.recv.json")"; fi
-pdx() { echo $(( $(xt_port "$XT_WORK/1b.json" "$1" "$2") - $(xt_port "$XT_WORK/1a.json" "$1" "$2") )); }
-check_eq "pa.rx = a0 tx_packets (window)" "$(( $(xt_ifstat "$NS_A" a0 tx_packets) - a0_tx ))" "$(pdx pa rx)"
-check_eq "pb.tx = xb tx_packets + tx_dropped (window)" "$((dkx + kd))" "$(pdx pb tx)"
-if grep -q 'interface is down' "$XGW_LOG" && grep -q 'interface is up again' "$XGW_LOG"; then
-  pass "the log says xb went down and came back: $(grep -c 'interface is' "$XGW_LOG") lines"
-else
-  fail "no down/up lines in the log"; xt_log_tail "$XGW_LOG" 10
-fi
-ping_within 5 "after xb up"
-accounting "after xb down/up"
+outage "xb-down" "$NS_X" xb
+step "1b. b0 (the far end) down for ${DOWN_SECS} s: xb loses its carrier"
+outage "b0-down" "$NS_B" b0
 
 ip -n "$NS_X" link set xa down; sleep 1; ip -n "$NS_X" link set xa up
 alive "xa down/up"
