@@ -417,6 +417,7 @@ fn run(cfg: Config) -> Result<()> {
     };
     let xdp = built.xdp;
     let memberships = built.memberships;
+    let mut links = xgw_engine::netdev::LinkWatch::for_ports(&built.ports, &xdp);
     let running = engine::start(built.workers)?;
     let src = StatsSource::new(built.ports, running.stats.clone()).with_router(built.router);
     let server = ControlServer::start(listener, cfg.control_socket.clone(), src)
@@ -427,8 +428,14 @@ fn run(cfg: Config) -> Result<()> {
         socket = %cfg.control_socket.display(),
         "xgw running; stop with Ctrl-C"
     );
+    let mut lost_link = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = links.check() {
+            tracing::error!("{e}");
+            lost_link = Some(e);
+            break;
+        }
     }
     tracing::info!("stopping: draining workers");
     let workers = running.stop();
@@ -441,7 +448,10 @@ fn run(cfg: Config) -> Result<()> {
         eprint!("{}", control::render_table(&src.snapshot()));
     }
     tracing::info!("stopped; XDP programs detached");
-    Ok(())
+    match lost_link {
+        Some(e) => bail!("{e}"),
+        None => Ok(()),
+    }
 }
 
 fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {
