@@ -88,8 +88,13 @@ impl StatsSource {
         let mut per_port = vec![PortSnapshot::default(); nports];
         let mut workers = Vec::new();
         let mut pending = 0u64;
+        let mut dead = Vec::new();
         for (w, h) in self.workers.iter().zip(&self.hists) {
-            let snap = w.snapshot();
+            let read = w.read();
+            let snap = read.ports;
+            if w.is_dead() {
+                dead.push(w.id);
+            }
             let (mut rx, mut tx, mut dropped) = (0, 0, 0);
             for (acc, s) in per_port.iter_mut().zip(&snap) {
                 acc.add(s);
@@ -112,6 +117,9 @@ impl StatsSource {
             workers.push(json!({
                 "id": w.id,
                 "core": w.core,
+                "state": if w.is_dead() { "dead" } else { "running" },
+                "death": w.death(),
+                "torn": read.torn,
                 "rx": rx, "tx": tx, "dropped": dropped,
                 "drops": wdrops,
                 "bursts": w.bursts.load(Ordering::Relaxed),
@@ -182,6 +190,7 @@ impl StatsSource {
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "workers_dead": dead,
             "totals": {"rx": rx, "emitted": emitted, "tx": tx, "local": local, "dropped": dropped, "pending": pending, "parked": parked, "unparked": unparked},
             "drops": drops,
             "ports": ports,
@@ -237,6 +246,19 @@ pub fn render_table(v: &Value) -> String {
         v["version"].as_str().unwrap_or("?"),
         v["uptime_s"]
     );
+    let dead: Vec<String> = v["workers_dead"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| w.to_string())
+        .collect();
+    if !dead.is_empty() {
+        let _ = writeln!(
+            o,
+            "DEAD WORKERS: {} (the engine is stopping; see the worker lines below)",
+            dead.join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "{:<10} {:<7} {:<12} {:<16} {:>12} {:>12} {:>10} {:>14} {:>14}",
@@ -303,6 +325,21 @@ pub fn render_table(v: &Value) -> String {
     }
     for w in v["workers"].as_array().into_iter().flatten() {
         let f = &w["frames"];
+        if w["state"] == "dead" {
+            let _ = writeln!(
+                o,
+                "worker {} (core {}): DEAD: {}; its counters are as it left them{}",
+                w["id"],
+                w["core"],
+                w["death"].as_str().unwrap_or("panicked"),
+                if w["torn"] == true {
+                    " (torn: it died mid-burst)"
+                } else {
+                    ""
+                }
+            );
+            continue;
+        }
         let mut line = format!(
             "worker {} (core {}): {} bursts; frames {} free, {} in ports, {} pending of {}",
             w["id"],
@@ -544,5 +581,29 @@ mod tests {
         srv.stop();
         assert!(!path.exists(), "socket removed on stop");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A dead worker shows in `stats` (JSON and table) and a stats request
+    /// does not hang on it, even if it died inside a write section.
+    #[test]
+    fn a_dead_worker_is_reported_and_does_not_hang_stats() {
+        let mut src = source();
+        let w = src.workers[0].clone();
+        w.begin(); // died mid-burst: sequence left odd
+        w.mark_dead("boom (at worker.rs:1:1)".into());
+        let t = Instant::now();
+        let v = src.answer("stats");
+        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        assert_eq!(v["workers_dead"], json!([0]));
+        assert_eq!(v["workers"][0]["state"], "dead");
+        assert_eq!(v["workers"][0]["torn"], true);
+        assert_eq!(v["workers"][0]["death"], "boom (at worker.rs:1:1)");
+        let table = render_table(&v);
+        assert!(table.contains("DEAD WORKERS: 0"), "{table}");
+        assert!(table.contains("worker 0 (core 0): DEAD: boom"), "{table}");
+        let live = source().answer("stats");
+        assert_eq!(live["workers"][0]["state"], "running");
+        assert_eq!(live["workers_dead"], json!([]));
+        assert!(!render_table(&live).contains("DEAD"));
     }
 }
