@@ -6,7 +6,8 @@
 //! (`stats`) or JSON (`{"cmd":"stats"}`) — and the answer is one JSON
 //! object per line. Garbage gets `{"error": ...}`, never a crash.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -88,8 +89,13 @@ impl StatsSource {
         let mut per_port = vec![PortSnapshot::default(); nports];
         let mut workers = Vec::new();
         let mut pending = 0u64;
+        let mut dead = Vec::new();
         for (w, h) in self.workers.iter().zip(&self.hists) {
-            let snap = w.snapshot();
+            let read = w.read();
+            let snap = read.ports;
+            if w.is_dead() {
+                dead.push(w.id);
+            }
             let (mut rx, mut tx, mut dropped) = (0, 0, 0);
             for (acc, s) in per_port.iter_mut().zip(&snap) {
                 acc.add(s);
@@ -112,6 +118,9 @@ impl StatsSource {
             workers.push(json!({
                 "id": w.id,
                 "core": w.core,
+                "state": if w.is_dead() { "dead" } else { "running" },
+                "death": w.death(),
+                "torn": read.torn,
                 "rx": rx, "tx": tx, "dropped": dropped,
                 "drops": wdrops,
                 "bursts": w.bursts.load(Ordering::Relaxed),
@@ -182,6 +191,7 @@ impl StatsSource {
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "workers_dead": dead,
             "totals": {"rx": rx, "emitted": emitted, "tx": tx, "local": local, "dropped": dropped, "pending": pending, "parked": parked, "unparked": unparked},
             "drops": drops,
             "ports": ports,
@@ -237,6 +247,19 @@ pub fn render_table(v: &Value) -> String {
         v["version"].as_str().unwrap_or("?"),
         v["uptime_s"]
     );
+    let dead: Vec<String> = v["workers_dead"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| w.to_string())
+        .collect();
+    if !dead.is_empty() {
+        let _ = writeln!(
+            o,
+            "DEAD WORKERS: {} (the engine is stopping; see the worker lines below)",
+            dead.join(", ")
+        );
+    }
     let _ = writeln!(
         o,
         "{:<10} {:<7} {:<12} {:<16} {:>12} {:>12} {:>10} {:>14} {:>14}",
@@ -303,6 +326,21 @@ pub fn render_table(v: &Value) -> String {
     }
     for w in v["workers"].as_array().into_iter().flatten() {
         let f = &w["frames"];
+        if w["state"] == "dead" {
+            let _ = writeln!(
+                o,
+                "worker {} (core {}): DEAD: {}; its counters are as it left them{}",
+                w["id"],
+                w["core"],
+                w["death"].as_str().unwrap_or("panicked"),
+                if w["torn"] == true {
+                    " (torn: it died mid-burst)"
+                } else {
+                    ""
+                }
+            );
+            continue;
+        }
         let mut line = format!(
             "worker {} (core {}): {} bursts; frames {} free, {} in ports, {} pending of {}",
             w["id"],
@@ -385,28 +423,240 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
     Ok(l)
 }
 
-fn handle(stream: UnixStream, src: &mut StatsSource) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut reader = BufReader::new((&stream).take(MAX_REQUEST));
-    let mut buf = Vec::new();
-    let answer = match reader.read_until(b'\n', &mut buf) {
-        Ok(_) if buf.len() as u64 >= MAX_REQUEST && !buf.ends_with(b"\n") => {
-            json!({"error": format!("request longer than {MAX_REQUEST} bytes")})
+/// Most connections served at once; one more is answered
+/// `{"error": "busy ..."}` at once and closed.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Deadline from accept to a complete request line (not per read: a
+/// client trickling bytes gets no more than this).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Deadline from a complete request to its answer fully written (a client
+/// that does not read its answer).
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+/// After the answer, unread request bytes are discarded for this long
+/// (up to [`MAX_DRAIN`]) so the client sees the answer and EOF rather than
+/// a reset.
+const DRAIN_DEADLINE: Duration = Duration::from_millis(100);
+const MAX_DRAIN: usize = 1 << 16;
+/// The control loop wakes at least this often (stop flag, histograms).
+const TICK: Duration = Duration::from_millis(20);
+
+enum Phase {
+    /// Collecting the request line into `buf`.
+    Reading,
+    /// Writing the answer in `buf` from `sent`.
+    Writing,
+    /// Answer written and write side shut: discarding what the client
+    /// still sends until EOF.
+    Draining,
+}
+
+/// One client connection (non-blocking), with its own deadline.
+struct Conn {
+    stream: UnixStream,
+    phase: Phase,
+    deadline: Instant,
+    buf: Vec<u8>,
+    sent: usize,
+    drained: usize,
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
+impl Conn {
+    fn new(stream: UnixStream, now: Instant) -> Self {
+        Conn {
+            stream,
+            phase: Phase::Reading,
+            deadline: now + REQUEST_DEADLINE,
+            buf: Vec::new(),
+            sent: 0,
+            drained: 0,
         }
-        Ok(_) => match std::str::from_utf8(&buf) {
-            Ok(s) => src.answer(s),
-            Err(_) => json!({"error": "request is not UTF-8 text"}),
-        },
-        Err(e) => json!({"error": format!("reading request: {e}")}),
-    };
-    let mut w = &stream;
-    let _ = writeln!(w, "{answer}");
-    // Discard what an oversized request left unread, so the client sees the
-    // answer and EOF rather than a reset.
+    }
+
+    fn interest(&self) -> libc::c_short {
+        match self.phase {
+            Phase::Writing => libc::POLLOUT,
+            _ => libc::POLLIN,
+        }
+    }
+
+    fn respond(&mut self, answer: Value, now: Instant) {
+        self.buf = answer.to_string().into_bytes();
+        self.buf.push(b'\n');
+        self.sent = 0;
+        self.phase = Phase::Writing;
+        self.deadline = now + WRITE_DEADLINE;
+    }
+
+    /// Advances the connection as far as it goes without blocking.
+    /// Returns false once it is finished (or failed): drop it.
+    fn step(&mut self, src: &mut StatsSource, now: Instant) -> bool {
+        if let Phase::Reading = self.phase {
+            let mut chunk = [0u8; 1024];
+            loop {
+                let room = (MAX_REQUEST as usize - self.buf.len()).min(chunk.len());
+                match (&self.stream).read(&mut chunk[..room]) {
+                    Ok(0) => {
+                        // EOF: answer what came (an unterminated line).
+                        let a = answer_request(src, &self.buf);
+                        self.respond(a, now);
+                        break;
+                    }
+                    Ok(n) => {
+                        let got = &chunk[..n];
+                        if let Some(i) = got.iter().position(|&b| b == b'\n') {
+                            self.buf.extend_from_slice(&got[..=i]);
+                            let a = answer_request(src, &self.buf);
+                            self.respond(a, now);
+                            break;
+                        }
+                        self.buf.extend_from_slice(got);
+                        if self.buf.len() as u64 >= MAX_REQUEST {
+                            let a = json!({"error": format!("request longer than {MAX_REQUEST} bytes")});
+                            self.respond(a, now);
+                            break;
+                        }
+                    }
+                    Err(e) if would_block(&e) => {
+                        if now >= self.deadline {
+                            let a = json!({"error": format!(
+                                "no complete request line within {} s of connecting; closing",
+                                REQUEST_DEADLINE.as_secs_f64()
+                            )});
+                            self.respond(a, now);
+                            break;
+                        }
+                        return true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+        }
+        if let Phase::Writing = self.phase {
+            while self.sent < self.buf.len() {
+                match (&self.stream).write(&self.buf[self.sent..]) {
+                    Ok(0) => return false,
+                    Ok(n) => self.sent += n,
+                    Err(e) if would_block(&e) => return now < self.deadline,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            self.buf = Vec::new();
+            self.phase = Phase::Draining;
+            self.deadline = now + DRAIN_DEADLINE;
+        }
+        // Draining.
+        let mut chunk = [0u8; 4096];
+        loop {
+            match (&self.stream).read(&mut chunk) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.drained += n;
+                    if self.drained > MAX_DRAIN {
+                        return false;
+                    }
+                }
+                Err(e) if would_block(&e) => return now < self.deadline,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+fn answer_request(src: &mut StatsSource, line: &[u8]) -> Value {
+    match std::str::from_utf8(line) {
+        Ok(s) => src.answer(s),
+        Err(_) => json!({"error": "request is not UTF-8 text"}),
+    }
+}
+
+/// Best effort, without blocking: one short answer to a connection that is
+/// then closed (busy, stopping). Reads what the client already sent first,
+/// so the close is less likely to reset the answer away.
+fn refuse(stream: UnixStream, answer: Value) {
+    let _ = stream.set_nonblocking(true);
+    let mut chunk = [0u8; 4096];
+    let _ = (&stream).read(&mut chunk);
+    let _ = writeln!(&stream, "{answer}");
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let _ = std::io::copy(&mut (&stream).take(1 << 16), &mut std::io::sink());
+}
+
+/// The control thread's loop: non-blocking accept, up to
+/// [`MAX_CONNECTIONS`] non-blocking connections each with its own deadline,
+/// poll(2) over all of them with a [`TICK`] timeout, and the histograms
+/// merged every turn. No client can hold up another.
+fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
+    let mut conns: Vec<Conn> = Vec::with_capacity(MAX_CONNECTIONS);
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNECTIONS + 1);
+    while !stop.load(Ordering::Relaxed) {
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        for c in &conns {
+            fds.push(libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: c.interest(),
+                revents: 0,
+            });
+        }
+        let now = Instant::now();
+        let wait = conns
+            .iter()
+            .map(|c| c.deadline.saturating_duration_since(now))
+            .fold(TICK, Duration::min);
+        // Round up so a deadline is not polled for in a busy loop.
+        let ms = wait.as_micros().div_ceil(1000) as libc::c_int;
+        // SAFETY: fds is a valid array of pollfd for its length.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        src.collect();
+        let now = Instant::now();
+        conns.retain_mut(|c| c.step(src, now));
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if conns.len() >= MAX_CONNECTIONS {
+                        refuse(
+                            stream,
+                            json!({"error": format!(
+                                "busy: {MAX_CONNECTIONS} control connections are open; try again"
+                            )}),
+                        );
+                        continue;
+                    }
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let mut c = Conn::new(stream, now);
+                    if c.step(src, now) {
+                        conns.push(c);
+                    }
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+    // Stopping: nobody is left waiting for an answer that will not come.
+    for c in conns {
+        if let Phase::Reading = c.phase {
+            refuse(c.stream, json!({"error": "xgw is stopping"}));
+        }
+    }
 }
 
 impl ControlServer {
@@ -421,22 +671,7 @@ impl ControlServer {
         let thread = std::thread::Builder::new()
             .name("xgw-control".into())
             .spawn(move || {
-                while !s2.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let _ = stream.set_nonblocking(false);
-                            handle(stream, &mut src);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            src.collect();
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        Err(e) => {
-                            tracing::warn!("control socket accept: {e}");
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                    }
-                }
+                serve(listener, &mut src, &s2);
                 src
             })
             .map_err(|e| e.to_string())?;
@@ -468,12 +703,22 @@ pub fn request_json(path: &Path, req: &Value) -> Result<Value, String> {
         format!("cannot reach xgw at {}: {e}; is `xgw run` running (and is this the socket from its [control] section)?", path.display())
     })?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    writeln!(s, "{req}").map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)
-        .map_err(|e| format!("reading answer from {}: {e}", path.display()))?;
-    let v: Value =
-        serde_json::from_str(out.trim()).map_err(|e| format!("bad answer from xgw: {e}"))?;
+    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+    // A server that refused the connection (busy) may have answered and
+    // closed before the request went out: read its answer all the same.
+    let sent = writeln!(s, "{req}");
+    let mut out = Vec::new();
+    let read = s.read_to_end(&mut out);
+    let v: Value = match serde_json::from_slice(out.trim_ascii()) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(match (sent, read) {
+                (Err(w), _) => format!("sending request to {}: {w}", path.display()),
+                (_, Err(r)) => format!("reading answer from {}: {r}", path.display()),
+                _ => format!("bad answer from xgw: {e}"),
+            })
+        }
+    };
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         return Err(format!("xgw answered: {e}"));
     }
@@ -544,5 +789,154 @@ mod tests {
         srv.stop();
         assert!(!path.exists(), "socket removed on stop");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn server(tag: &str) -> (ControlServer, PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("xgw-ctl-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("ctl.sock");
+        let l = bind(&path).unwrap();
+        (
+            ControlServer::start(l, path.clone(), source()).unwrap(),
+            path,
+            dir,
+        )
+    }
+
+    /// Reads a connection's whole answer (tolerating the reset a close may
+    /// leave behind once the answer is in).
+    fn answer_of(s: &mut UnixStream) -> Value {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let r = s.read_to_end(&mut out);
+        serde_json::from_slice(out.trim_ascii()).unwrap_or_else(|e| {
+            panic!(
+                "no JSON answer ({r:?}, {e}): {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        })
+    }
+
+    /// 20 idle clients and one sending a byte every 1.5 s do not delay a
+    /// `stats` request (the old one-at-a-time server with a 2-s timeout per
+    /// read made it wait 40 s and more); the idle and the slow ones are
+    /// answered with a timeout error and closed at their own deadline.
+    #[test]
+    fn idle_and_slow_clients_do_not_hold_up_a_request() {
+        let (srv, path, dir) = server("idle");
+        let t0 = Instant::now();
+        let mut idle: Vec<UnixStream> = (0..20)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        let slow_path = path.clone();
+        let slow = std::thread::spawn(move || {
+            let mut s = UnixStream::connect(&slow_path).unwrap();
+            let started = Instant::now();
+            for b in b"stats\n" {
+                if s.write_all(&[*b]).is_err() {
+                    break; // closed by the server: that is the point
+                }
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            (answer_of(&mut s), started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        for _ in 0..3 {
+            let t = Instant::now();
+            let v = request(&path, "stats").unwrap();
+            let took = t.elapsed();
+            assert_eq!(v["ports"][0]["name"], "p");
+            assert!(
+                took < Duration::from_secs(1),
+                "stats took {took:?} with 20 idle clients and a slow one connected"
+            );
+        }
+        for s in &mut idle {
+            let v = answer_of(s);
+            let at = t0.elapsed();
+            assert!(
+                v["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("no complete request line")),
+                "{v}"
+            );
+            assert!(
+                at >= REQUEST_DEADLINE - Duration::from_millis(100)
+                    && at < REQUEST_DEADLINE + Duration::from_millis(1500),
+                "idle client answered after {at:?}, deadline {REQUEST_DEADLINE:?}"
+            );
+        }
+        let (v, at) = slow.join().unwrap();
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no complete request line")),
+            "the slow client's request never completes in time: {v}"
+        );
+        // Its third byte (at 3 s) finds the connection closed.
+        assert!(
+            at < Duration::from_millis(3000 + 1500),
+            "slow client held on for {at:?}"
+        );
+        srv.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// With MAX_CONNECTIONS connections open, the next one is told busy at
+    /// once; when the idle ones time out the server answers again.
+    #[test]
+    fn connections_over_the_cap_are_told_busy() {
+        let (srv, path, dir) = server("cap");
+        let held: Vec<UnixStream> = (0..MAX_CONNECTIONS)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        // Let the server accept them all (it accepts every TICK at worst).
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let e = request(&path, "stats").unwrap_err();
+        assert!(e.contains("busy"), "{e}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "busy answer took {:?}",
+            t.elapsed()
+        );
+        let mut raw_busy = UnixStream::connect(&path).unwrap();
+        let v = answer_of(&mut raw_busy);
+        assert!(
+            v["error"].as_str().is_some_and(|e| e.contains("busy: 64")),
+            "{v}"
+        );
+        // The held ones reach their deadline and are closed; then there is
+        // room again.
+        std::thread::sleep(REQUEST_DEADLINE + Duration::from_millis(500));
+        let v = request(&path, "stats").unwrap();
+        assert_eq!(v["ports"][0]["name"], "p");
+        drop(held);
+        srv.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A dead worker shows in `stats` (JSON and table) and a stats request
+    /// does not hang on it, even if it died inside a write section.
+    #[test]
+    fn a_dead_worker_is_reported_and_does_not_hang_stats() {
+        let mut src = source();
+        let w = src.workers[0].clone();
+        w.begin(); // died mid-burst: sequence left odd
+        w.mark_dead("boom (at worker.rs:1:1)".into());
+        let t = Instant::now();
+        let v = src.answer("stats");
+        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        assert_eq!(v["workers_dead"], json!([0]));
+        assert_eq!(v["workers"][0]["state"], "dead");
+        assert_eq!(v["workers"][0]["torn"], true);
+        assert_eq!(v["workers"][0]["death"], "boom (at worker.rs:1:1)");
+        let table = render_table(&v);
+        assert!(table.contains("DEAD WORKERS: 0"), "{table}");
+        assert!(table.contains("worker 0 (core 0): DEAD: boom"), "{table}");
+        let live = source().answer("stats");
+        assert_eq!(live["workers"][0]["state"], "running");
+        assert_eq!(live["workers_dead"], json!([]));
+        assert!(!render_table(&live).contains("DEAD"));
     }
 }

@@ -1,11 +1,15 @@
 //! Turning a validated config into running workers, and stopping them.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use xgw_pipelines::l2fwd::{L2Fwd, Side};
 use xgw_pipelines::router::neigh::NeighborBus;
@@ -31,6 +35,127 @@ pub enum EngineError {
     Setup(String),
     #[error(transparent)]
     Bpf(#[from] crate::bpf::BpfError),
+}
+
+/// A worker thread died (panicked). The engine stops and `xgw` exits
+/// with [`EXIT_WORKER_DIED`], so a supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+#[error("worker {worker} died: {why}")]
+pub struct WorkerDied {
+    pub worker: usize,
+    pub why: String,
+}
+
+/// Exit status of `xgw run` / `xgw replay` after a worker died
+/// (EX_SOFTWARE from sysexits.h: an internal software error).
+pub const EXIT_WORKER_DIED: u8 = 70;
+
+/// The environment variable that arms [`Fault`] (test-only).
+pub const FAULT_ENV: &str = "XGW_TEST_FAULT";
+
+/// A test-only fault, read once from `XGW_TEST_FAULT` when the engine is
+/// built: `worker-panic:<worker>:<after-ms>` makes that worker panic that
+/// many milliseconds after it starts (checked per tick, see
+/// [`Worker::arm_fault`]). It exists so tests can prove that a dying
+/// dataplane is loud; never set it in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub worker: usize,
+    pub after: Duration,
+}
+
+impl Fault {
+    /// Parses `worker-panic:<worker>:<after-ms>`.
+    pub fn parse(spec: &str) -> Result<Fault, String> {
+        let bad = || {
+            format!(
+                "{FAULT_ENV}={spec:?}: expected worker-panic:<worker>:<after-ms> (a test-only fault)"
+            )
+        };
+        let mut it = spec.split(':');
+        if it.next() != Some("worker-panic") {
+            return Err(bad());
+        }
+        let worker = it.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+        let ms: u64 = it.next().and_then(|m| m.parse().ok()).ok_or_else(bad)?;
+        if it.next().is_some() {
+            return Err(bad());
+        }
+        Ok(Fault {
+            worker,
+            after: Duration::from_millis(ms),
+        })
+    }
+
+    /// The fault armed by the environment, if any.
+    pub fn from_env() -> Result<Option<Fault>, String> {
+        match std::env::var(FAULT_ENV) {
+            Ok(s) if !s.is_empty() => Fault::parse(&s).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+thread_local! {
+    /// The last panic on this thread, as the panic hook described it.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".into()
+    }
+}
+
+/// Takes this thread's last panic description (message and location) the
+/// hook recorded.
+pub fn take_last_panic() -> Option<String> {
+    LAST_PANIC
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// Installs (once per process) a panic hook that logs every panic at
+/// once, at error level, with its thread, message and location, records
+/// it for [`take_last_panic`], then runs the previous hook (Rust's
+/// default prints the same to stderr, with a backtrace if asked).
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = panic_text(info.payload());
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_else(|| "an unknown location".into());
+            let what = format!("{msg} (at {at})");
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("<unnamed>");
+            tracing::error!(thread = name, "thread panicked: {what}");
+            let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(what));
+            prev(info);
+        }));
+    });
+}
+
+/// Marks its worker dead if dropped while its thread unwinds (a panic
+/// anywhere on the worker thread, even outside `run`).
+struct DeathGuard(Arc<WorkerStats>);
+
+impl Drop for DeathGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.0.is_dead() {
+            self.0
+                .mark_dead(take_last_panic().unwrap_or_else(|| "panicked while unwinding".into()));
+        }
+    }
 }
 
 fn setup<T>(msg: String) -> Result<T, EngineError> {
@@ -326,6 +451,21 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
             cfg.idle,
         ));
     }
+    if let Some(f) = Fault::from_env().map_err(EngineError::Setup)? {
+        let n = workers.len();
+        let Some(w) = workers.get_mut(f.worker) else {
+            return setup(format!(
+                "{FAULT_ENV}: worker {} does not exist ({n} workers)",
+                f.worker
+            ));
+        };
+        tracing::warn!(
+            worker = f.worker,
+            after_ms = f.after.as_millis() as u64,
+            "{FAULT_ENV} armed: this worker will panic (test-only fault)"
+        );
+        w.arm_fault(f.after);
+    }
     Ok(Built {
         workers,
         ports: infos,
@@ -338,12 +478,16 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
 /// Running workers.
 pub struct Running {
     pub stop: Arc<AtomicBool>,
-    pub handles: Vec<JoinHandle<Worker>>,
+    /// A worker thread gives its worker back, or `None` if it died.
+    pub handles: Vec<JoinHandle<Option<Worker>>>,
     pub stats: Vec<Arc<WorkerStats>>,
 }
 
-/// Starts one pinned thread per worker.
+/// Starts one pinned thread per worker. A worker that panics is logged at
+/// once (the panic hook), marked dead in its stats and its sockets closed;
+/// the caller notices through [`Running::dead`].
 pub fn start(workers: Vec<Worker>) -> Result<Running, EngineError> {
+    install_panic_hook();
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     let mut stats = Vec::new();
@@ -354,13 +498,23 @@ pub fn start(workers: Vec<Worker>) -> Result<Running, EngineError> {
         let h = std::thread::Builder::new()
             .name(format!("xgw-worker-{}", w.id))
             .spawn(move || {
+                let _guard = DeathGuard(w.stats.clone());
                 if let Some(c) = core {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
                         tracing::warn!(worker = w.id, core = c, "could not pin worker to its core");
                     }
                 }
-                w.run(&stop);
-                w
+                match std::panic::catch_unwind(AssertUnwindSafe(|| w.run(&stop))) {
+                    Ok(()) => Some(w),
+                    Err(payload) => {
+                        let why = take_last_panic().unwrap_or_else(|| panic_text(&*payload));
+                        w.stats.mark_dead(why);
+                        // Its sockets close (and its UMEM unmaps) here;
+                        // frames it held are lost with it.
+                        drop(w);
+                        None
+                    }
+                }
             })
             .map_err(|e| EngineError::Setup(format!("spawning worker thread: {e}")))?;
         handles.push(h);
@@ -373,17 +527,58 @@ pub fn start(workers: Vec<Worker>) -> Result<Running, EngineError> {
 }
 
 impl Running {
-    /// Stops the workers and waits for them to drain. Returns them so the
-    /// caller controls when sockets and UMEMs are released.
+    /// The first worker that has died, with why.
+    pub fn dead(&self) -> Option<WorkerDied> {
+        self.stats.iter().find(|s| s.is_dead()).map(|s| WorkerDied {
+            worker: s.id,
+            why: s.death().unwrap_or("panicked").to_string(),
+        })
+    }
+
+    /// Stops the workers and waits for them to drain. Returns the live
+    /// ones so the caller controls when sockets and UMEMs are released
+    /// (a dead worker's are gone already).
     pub fn stop(self) -> Vec<Worker> {
         self.stop.store(true, Ordering::Relaxed);
         let mut out = Vec::new();
-        for h in self.handles {
+        for (h, s) in self.handles.into_iter().zip(&self.stats) {
             match h.join() {
-                Ok(w) => out.push(w),
-                Err(_) => tracing::error!("a worker thread panicked"),
+                Ok(Some(w)) => out.push(w),
+                Ok(None) => {}
+                Err(_) => tracing::error!(worker = s.id, "worker thread panicked while stopping"),
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_or_are_refused() {
+        assert_eq!(
+            Fault::parse("worker-panic:1:250"),
+            Ok(Fault {
+                worker: 1,
+                after: Duration::from_millis(250)
+            })
+        );
+        for bad in [
+            "",
+            "worker-panic",
+            "worker-panic:1",
+            "worker-panic:x:1",
+            "worker-panic:1:-5",
+            "worker-panic:1:5:6",
+            "worker-hang:1:5",
+        ] {
+            let e = Fault::parse(bad).unwrap_err();
+            assert!(
+                e.contains("worker-panic:<worker>:<after-ms>"),
+                "{bad:?}: {e}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use xgw_engine::config::Config;
 use xgw_engine::control::{self, ControlServer, StatsSource};
-use xgw_engine::engine::{self, PortIo};
+use xgw_engine::engine::{self, PortIo, WorkerDied, EXIT_WORKER_DIED};
 use xgw_engine::routectl;
 
 #[derive(Parser)]
@@ -217,7 +217,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xgw: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<WorkerDied>().is_some() {
+                ExitCode::from(EXIT_WORKER_DIED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -428,8 +432,24 @@ fn run(cfg: Config) -> Result<()> {
         socket = %cfg.control_socket.display(),
         "xgw running; stop with Ctrl-C"
     );
+    // A lost interface (deleted or replaced) stops the engine too: the
+    // sockets are unbound; exit 1 so a supervisor restarts xgw.
     let mut lost_link = None;
+    // A worker that dies (panics) stops the engine: it was logged at once
+    // by the panic hook; here it is noticed within one sleep, the others
+    // are stopped, the XDP programs detached, and the exit status is
+    // EXIT_WORKER_DIED so a supervisor restarts xgw.
+    let mut died = None;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(d) = running.dead() {
+            tracing::error!(
+                worker = d.worker,
+                "worker died ({}); stopping the engine, detaching, exiting with status {EXIT_WORKER_DIED}",
+                d.why
+            );
+            died = Some(d);
+            break;
+        }
         std::thread::sleep(Duration::from_millis(50));
         if let Err(e) = links.check() {
             tracing::error!("{e}");
@@ -448,6 +468,9 @@ fn run(cfg: Config) -> Result<()> {
         eprint!("{}", control::render_table(&src.snapshot()));
     }
     tracing::info!("stopped; XDP programs detached");
+    if let Some(d) = died {
+        return Err(d.into());
+    }
     match lost_link {
         Some(e) => bail!("{e}"),
         None => Ok(()),
@@ -472,12 +495,15 @@ fn replay(config: &Path, inputs: &[String], outputs: &[String], json: bool) -> R
     if inputs.is_empty() {
         bail!("replay needs at least one --input PORT=FILE.pcap");
     }
-    let v = xgw_engine::replay::run(
+    let v = xgw_engine::replay::run_report(
         &cfg,
         parse_map(inputs, "input")?,
         parse_map(outputs, "output")?,
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(|e| match e {
+        xgw_engine::replay::ReplayError::WorkerDied(d) => anyhow::Error::new(d),
+        xgw_engine::replay::ReplayError::Failed(m) => anyhow::Error::msg(m),
+    })?;
     if json {
         println!("{v}");
     } else {

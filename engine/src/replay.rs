@@ -13,8 +13,20 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::control::StatsSource;
-use crate::engine::{self, PortIo};
+use crate::engine::{self, PortIo, WorkerDied};
 use crate::port::PortQueue;
+
+/// Why a replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Setup, capture or accounting errors.
+    #[error("{0}")]
+    Failed(String),
+    /// The worker panicked (`xgw replay` exits with
+    /// [`engine::EXIT_WORKER_DIED`]).
+    #[error(transparent)]
+    WorkerDied(#[from] WorkerDied),
+}
 
 /// Runs the replay and returns the `stats` JSON of the run.
 pub fn run(
@@ -22,11 +34,23 @@ pub fn run(
     inputs: HashMap<String, PathBuf>,
     outputs: HashMap<String, PathBuf>,
 ) -> Result<Value, String> {
+    run_report(cfg, inputs, outputs).map_err(|e| e.to_string())
+}
+
+/// As [`run`], telling a worker's death apart from other failures. A
+/// panicking worker is logged at once (the engine's panic hook) and
+/// reported, never unwound through the caller.
+pub fn run_report(
+    cfg: &Config,
+    inputs: HashMap<String, PathBuf>,
+    outputs: HashMap<String, PathBuf>,
+) -> Result<Value, ReplayError> {
+    engine::install_panic_hook();
     let mut cfg = cfg.clone();
     cfg.cores.truncate(1);
     let start = inputs.values().filter_map(|p| first_stamp(p)).min();
-    let built =
-        engine::build(&cfg, &PortIo::Replay { inputs, outputs }).map_err(|e| e.to_string())?;
+    let built = engine::build(&cfg, &PortIo::Replay { inputs, outputs })
+        .map_err(|e| ReplayError::Failed(e.to_string()))?;
     let stop = AtomicBool::new(false);
     let mut stats = Vec::new();
     let mut errors = Vec::new();
@@ -36,7 +60,13 @@ pub fn run(
         if let Some(t) = start {
             w.set_capture_clock(t);
         }
-        w.run(&stop);
+        if let Err(payload) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&stop)))
+        {
+            let why = engine::take_last_panic().unwrap_or_else(|| engine::panic_text(&*payload));
+            w.stats.mark_dead(why.clone());
+            return Err(WorkerDied { worker: w.id, why }.into());
+        }
         for p in &mut w.ports {
             if let PortQueue::Pcap(q) = p {
                 if let Some(e) = q.error.take() {
@@ -55,7 +85,7 @@ pub fn run(
     if errors.is_empty() {
         Ok(v)
     } else {
-        Err(errors.join("; "))
+        Err(ReplayError::Failed(errors.join("; ")))
     }
 }
 

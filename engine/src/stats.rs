@@ -8,8 +8,15 @@
 //! Histograms (burst latency, burst size) are recorded worker-locally and
 //! handed to the stats side through a bounded lock-free queue, with the
 //! emptied ones coming back, so nothing is allocated in steady state.
+//!
+//! A worker that panics is marked dead here ([`WorkerStats::mark_dead`],
+//! from its thread as it unwinds); readers never wait on a dead worker,
+//! and wait at most [`READ_PATIENCE`] on a live one, so a worker that died
+//! inside a write section (sequence left odd) cannot hang the stats side.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering::*};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::*};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
@@ -149,6 +156,25 @@ pub struct WorkerStats {
     pub full: ArrayQueue<Box<Hists>>,
     /// Emptied histograms, stats side → worker.
     pub empty: ArrayQueue<Box<Hists>>,
+    /// Set once, when the worker's thread dies (panics); never cleared.
+    dead: AtomicBool,
+    /// Why it died (the panic message and location), set before `dead`.
+    death: OnceLock<String>,
+}
+
+/// How long a reader retries a snapshot while a live worker is inside a
+/// write section (one burst: microseconds, unless the worker lost its CPU)
+/// before it gives up and reports the figures as torn.
+pub const READ_PATIENCE: Duration = Duration::from_millis(100);
+
+/// A copy of a worker's port counters and whether it is consistent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Read {
+    pub ports: Vec<PortSnapshot>,
+    /// The copy may contain half a burst: the worker was inside a write
+    /// section on every try (it died there, or was stalled for longer
+    /// than [`READ_PATIENCE`]).
+    pub torn: bool,
 }
 
 impl WorkerStats {
@@ -172,6 +198,29 @@ impl WorkerStats {
             frames_pending: AtomicU64::new(0),
             full: ArrayQueue::new(2),
             empty,
+            dead: AtomicBool::new(false),
+            death: OnceLock::new(),
+        }
+    }
+
+    /// Marks the worker dead with the reason (its panic). Called once by
+    /// the worker's thread when it dies; later calls keep the first reason.
+    pub fn mark_dead(&self, why: String) {
+        let _ = self.death.set(why);
+        self.dead.store(true, Release);
+    }
+
+    /// Whether the worker's thread has died.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Acquire)
+    }
+
+    /// Why the worker died, if it did.
+    pub fn death(&self) -> Option<&str> {
+        if self.is_dead() {
+            self.death.get().map(String::as_str)
+        } else {
+            None
         }
     }
 
@@ -198,35 +247,63 @@ impl WorkerStats {
         bump(&p.dropped, 1);
     }
 
-    /// A consistent copy of all port counters (never half a burst).
+    /// A consistent copy of all port counters (never half a burst), or,
+    /// if none could be had in time (see [`WorkerStats::read`]), the last
+    /// torn copy.
     pub fn snapshot(&self) -> Vec<PortSnapshot> {
+        self.read().ports
+    }
+
+    /// A copy of all port counters that never waits for long: a live
+    /// worker is retried for up to [`READ_PATIENCE`], a dead one is read
+    /// once. `torn` says whether the copy may hold half a burst.
+    pub fn read(&self) -> Read {
+        let mut tries = 0u32;
+        let mut since: Option<Instant> = None;
         loop {
+            // Out of patience (or the writer is dead): take what is there.
+            let give_up = self.is_dead()
+                || (tries >= 1000
+                    && since.get_or_insert_with(Instant::now).elapsed() >= READ_PATIENCE);
             let s1 = self.seq.load(Acquire);
-            if s1 % 2 == 1 {
-                std::hint::spin_loop();
+            if s1 & 1 == 1 && !give_up {
+                tries += 1;
+                if tries < 1000 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
                 continue;
             }
-            let snap: Vec<PortSnapshot> = self
-                .ports
-                .iter()
-                .map(|p| PortSnapshot {
-                    rx: p.rx.load(Relaxed),
-                    rx_bytes: p.rx_bytes.load(Relaxed),
-                    tx: p.tx.load(Relaxed),
-                    tx_bytes: p.tx_bytes.load(Relaxed),
-                    emitted: p.emitted.load(Relaxed),
-                    local: p.local.load(Relaxed),
-                    parked: p.parked.load(Relaxed),
-                    unparked: p.unparked.load(Relaxed),
-                    dropped: p.dropped.load(Relaxed),
-                    drops: p.drops.iter().map(|d| d.load(Relaxed)).collect(),
-                })
-                .collect();
+            let ports = self.copy_ports();
             fence(Acquire);
-            if self.seq.load(Relaxed) == s1 {
-                return snap;
+            let whole = s1 & 1 == 0 && self.seq.load(Relaxed) == s1;
+            if whole || give_up {
+                return Read {
+                    ports,
+                    torn: !whole,
+                };
             }
+            tries += 1;
         }
+    }
+
+    fn copy_ports(&self) -> Vec<PortSnapshot> {
+        self.ports
+            .iter()
+            .map(|p| PortSnapshot {
+                rx: p.rx.load(Relaxed),
+                rx_bytes: p.rx_bytes.load(Relaxed),
+                tx: p.tx.load(Relaxed),
+                tx_bytes: p.tx_bytes.load(Relaxed),
+                emitted: p.emitted.load(Relaxed),
+                local: p.local.load(Relaxed),
+                parked: p.parked.load(Relaxed),
+                unparked: p.unparked.load(Relaxed),
+                dropped: p.dropped.load(Relaxed),
+                drops: p.drops.iter().map(|d| d.load(Relaxed)).collect(),
+            })
+            .collect()
     }
 }
 
@@ -276,6 +353,50 @@ mod tests {
         assert!(
             writes >= 10_000,
             "writer only managed {writes} bursts in 20 s"
+        );
+    }
+
+    /// A worker that died inside a write section leaves the sequence odd:
+    /// readers give up (at once if it is marked dead, after
+    /// READ_PATIENCE if not) and say the figures are torn.
+    #[test]
+    fn a_writer_that_never_closes_its_section_does_not_hang_readers() {
+        let w = WorkerStats::new(0, None, 1);
+        w.begin();
+        bump(&w.ports[0].rx, 5);
+        w.end();
+        assert_eq!(
+            w.read(),
+            Read {
+                ports: w.snapshot(),
+                torn: false
+            }
+        );
+        w.begin();
+        bump(&w.ports[0].rx, 7);
+        // No end(): the writer stalled (or died) mid-burst.
+        let t0 = Instant::now();
+        let r = w.read();
+        let waited = t0.elapsed();
+        assert!(r.torn);
+        assert_eq!(r.ports[0].rx, 12, "the torn copy is still a copy");
+        assert!(
+            waited >= READ_PATIENCE && waited < READ_PATIENCE * 20,
+            "a live writer gets READ_PATIENCE, no more: waited {waited:?}"
+        );
+        assert_eq!(w.death(), None);
+        w.mark_dead("boom at here.rs:1:1".into());
+        w.mark_dead("second reason is ignored".into());
+        assert!(w.is_dead());
+        assert_eq!(w.death(), Some("boom at here.rs:1:1"));
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            assert!(w.read().torn);
+        }
+        assert!(
+            t0.elapsed() < READ_PATIENCE,
+            "a dead writer is read once, without waiting: {:?}",
+            t0.elapsed()
         );
     }
 

@@ -81,6 +81,11 @@ pub struct Worker {
     lot: Vec<Parked>,
     lot_cap: usize,
     park_ops: ArrayVec<ParkOp, MAX_PARK_OPS>,
+    /// Test-only fault (see [`Worker::arm_fault`]): panic this long after
+    /// `run` starts. Checked once per tick, never per packet or burst.
+    fault_after: Option<Duration>,
+    /// `now_ns()` at which the armed fault fires (0: none).
+    fault_at: u64,
 }
 
 /// Puts `batch` on port `q`'s TX queue and counts it: what was taken as
@@ -227,6 +232,8 @@ impl Worker {
             lot: Vec::with_capacity(pending),
             lot_cap: pending,
             park_ops: ArrayVec::new(),
+            fault_after: None,
+            fault_at: 0,
         };
         w.publish_gauges();
         w
@@ -242,6 +249,15 @@ impl Worker {
     /// is received (start-up announcements) carry a sensible stamp.
     pub fn set_capture_clock(&mut self, ns: u64) {
         self.capture_ns = ns;
+    }
+
+    /// TEST ONLY: makes the worker panic `after` its `run` starts, from
+    /// its next tick, inside a stats write section, as a worker dying
+    /// mid-burst would (sequence left odd, the burst's frames lost). It is
+    /// how the tests prove a dying dataplane is loud (`XGW_TEST_FAULT`,
+    /// see [`crate::engine::Fault`]).
+    pub fn arm_fault(&mut self, after: Duration) {
+        self.fault_after = Some(after);
     }
 
     /// Frames parked by the pipeline.
@@ -540,6 +556,15 @@ impl Worker {
     /// release/discard requests.
     fn tick(&mut self, now: u64) {
         self.last_tick = now;
+        if self.fault_at != 0 && now >= self.fault_at {
+            self.fault_at = 0;
+            self.stats.begin();
+            panic!(
+                "XGW_TEST_FAULT: injected panic in worker {} ({:?} after start, inside a stats section)",
+                self.id,
+                self.fault_after.unwrap_or_default()
+            );
+        }
         let mut fx = Effects {
             umem: &self.pool.umem,
             free: &mut self.pool.free,
@@ -627,6 +652,9 @@ impl Worker {
     /// Runs until `stop` is set (or every finite source is exhausted and
     /// drained), then drains what it can.
     pub fn run(&mut self, stop: &AtomicBool) {
+        if let Some(after) = self.fault_after {
+            self.fault_at = now_ns().saturating_add(after.as_nanos() as u64).max(1);
+        }
         let finite =
             !self.ports.is_empty() && self.ports.iter().any(|p| matches!(p, PortQueue::Pcap(_)));
         while !stop.load(Ordering::Relaxed) {
