@@ -1086,6 +1086,7 @@ fn validate_router(
     for (i, f) in raw.interfaces.iter().enumerate() {
         let k = |x: &str| format!("interfaces[{i}].{x}");
         if f.name.is_empty()
+            || f.name.len() > 32
             || !f
                 .name
                 .chars()
@@ -1094,7 +1095,7 @@ fn validate_router(
             return v.err(
                 k("name"),
                 format!(
-                    "\"{}\" is not an interface name; expected letters, digits, - _ .",
+                    "\"{}\" is not an interface name; expected 1-32 letters, digits, - _ .",
                     f.name
                 ),
             );
@@ -1550,6 +1551,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     for (i, p) in raw.ports.iter().enumerate() {
         let k = |f: &str| format!("ports[{i}].{f}");
         if p.name.is_empty()
+            || p.name.len() > 32
             || !p
                 .name
                 .chars()
@@ -1558,7 +1560,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             return v.err(
                 k("name"),
                 format!(
-                    "\"{}\" is not a port name; expected letters, digits, - or _",
+                    "\"{}\" is not a port name; expected 1-32 letters, digits, - or _",
                     p.name
                 ),
             );
@@ -2108,6 +2110,78 @@ mod router_tests {
         let e = err(&ROUTER.replace("kind = \"router\"", "kind = \"l2fwd\""));
         assert!(
             e.contains("key `interfaces`") || e.contains("pipeline.l2fwd"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn clip_cuts_long_values_only() {
+        let short = "key `a.b`: \"10.0.0.300\" is not an IPv4 address; expected 1 to 4094";
+        assert_eq!(clip(short), short);
+        let long = format!("\"{}\" is not a name", "y".repeat(100));
+        assert_eq!(clip(&long), format!("\"{}…\" is not a name", "y".repeat(64)));
+        let word = format!("{} is out of range", "9".repeat(70));
+        assert_eq!(clip(&word), format!("{}… is out of range", "9".repeat(64)));
+        let spaced = format!("invalid type: string \"{}\", expected u32", "a b ".repeat(40));
+        let c = clip(&spaced);
+        assert!(c.ends_with("…\", expected u32") && c.len() < 110, "{c}");
+        // escaped quotes stay inside the value; control characters escaped
+        assert_eq!(clip("\"a\\\"b\nc\" x"), "\"a\\\"b\\nc\" x");
+        assert_eq!(clip("unknown field `ab\tc`"), "unknown field `ab\\tc`");
+        // a lone quote does not swallow the rest
+        assert_eq!(clip("\"a\"b\" is not a port name"), "\"a\"b\" is not a port name");
+        // many short words: the whole is cut
+        let many = "ab ".repeat(1000);
+        let c = clip(&many);
+        assert!(c.len() <= ECHO_TOTAL_MAX + 3 && c.ends_with('…'), "{}", c.len());
+    }
+
+    #[test]
+    fn router_addresses_that_stay_accepted() {
+        // a /31 and a /32 (RFC 3021), link-local addresses on two
+        // interfaces, a neighbour at a link-local address, a gateway on
+        // a tunnel's subnet
+        let text = ROUTER
+            .replace("192.0.2.1/30", "192.0.2.0/31")
+            .replace("via = \"192.0.2.2\"", "via = \"192.0.2.1\"")
+            .replace("ip = \"192.0.2.2\"", "ip = \"192.0.2.1\"")
+            .replace(
+                "ipv6 = [\"2001:db8:1::1/64\"]",
+                "ipv6 = [\"2001:db8:1::1/64\", \"fe80::1/64\"]",
+            )
+            .replace("mtu = 1400", "mtu = 1400\nipv6 = [\"fe80::2/64\"]")
+            + r#"
+        [[neighbors]]
+        interface = "lan"
+        ip = "fe80::99"
+        mac = "02:00:00:00:99:98"
+        [[tunnels]]
+        name = "t"
+        kind = "4in4"
+        local = "10.1.0.1"
+        remote = "198.51.100.1"
+        ipv4 = ["10.255.0.1/32", "10.254.0.1/24"]
+        [[routes]]
+        prefix = "10.77.0.0/16"
+        via = "10.254.0.2"
+        "#;
+        let c = Config::parse(&text, "r.toml").unwrap();
+        let PipelineCfg::Router(r) = &c.pipeline else {
+            panic!()
+        };
+        assert_eq!(r.ifaces[1].ipv4, vec![("192.0.2.0".parse().unwrap(), 31)]);
+        assert_eq!(r.neighbors.len(), 2);
+        assert_eq!(
+            r.routes[2].target,
+            RouteTarget::Via {
+                gateway: "10.254.0.2".parse().unwrap(),
+                iface: TUN_BASE
+            }
+        );
+        // and a neighbour on the wrong one of two subnets is refused
+        let e = err(&ROUTER.replace("interface = \"wan\"\n        ip", "interface = \"lan\"\n        ip"));
+        assert!(
+            e.contains("key `neighbors[0].ip`") && e.contains("none of interface \"lan\"'s subnets (10.1.0.0/24)"),
             "{e}"
         );
     }
