@@ -10,8 +10,9 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use xgw_pipelines::l2fwd::MacMode;
 use xgw_pipelines::router::spec::{
-    addr_problem, contains, network, overlaps, parse_route, parse_tunnel, special_addr, IfaceSpec, NeighborSpec, Pref64Spec, RaSpec, RdnssSpec,
-    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelInput, TunnelSpec, MAX_TUNNELS, TUN_BASE,
+    addr_problem, contains, network, overlaps, parse_route, parse_tunnel, special_addr, IfaceSpec,
+    NeighborSpec, Pref64Spec, RaSpec, RdnssSpec, RouteInput, RouteSpec, RouteTarget, RouterSpec,
+    RpfMode, TunnelInput, TunnelSpec, MAX_TUNNELS, TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::wire::ndp::PrefixInfo;
@@ -610,8 +611,7 @@ pub const ECHO_TOTAL_MAX: usize = 1024;
 /// (a newline inside a quoted value) escaped.
 pub fn clip(msg: &str) -> String {
     fn push(out: &mut String, part: &str) {
-        let mut n = 0;
-        for c in part.chars() {
+        for (n, c) in part.chars().enumerate() {
             if n == ECHO_MAX {
                 out.push('…');
                 return;
@@ -621,7 +621,6 @@ pub fn clip(msg: &str) -> String {
             } else {
                 out.push(c);
             }
-            n += 1;
         }
     }
     let mut out = String::with_capacity(msg.len().min(256));
@@ -1245,10 +1244,24 @@ fn validate_router(
         }
         let owner = usize::from(TUN_BASE) + i;
         for (j, &(a, l)) in spec.ipv4.iter().enumerate() {
-            owned.claim(v, k(&format!("ipv4[{j}]")), IpAddr::V4(a), l, owner, &t.name)?;
+            owned.claim(
+                v,
+                k(&format!("ipv4[{j}]")),
+                IpAddr::V4(a),
+                l,
+                owner,
+                &t.name,
+            )?;
         }
         for (j, &(a, l)) in spec.ipv6.iter().enumerate() {
-            owned.claim(v, k(&format!("ipv6[{j}]")), IpAddr::V6(a), l, owner, &t.name)?;
+            owned.claim(
+                v,
+                k(&format!("ipv6[{j}]")),
+                IpAddr::V6(a),
+                l,
+                owner,
+                &t.name,
+            )?;
         }
         tunnels.push(spec);
     }
@@ -1378,7 +1391,10 @@ fn validate_router(
                 .find(|(a, l, _, o)| *o == usize::from(iface) && contains(*a, *l, gw))
                 .map_or(if gw.is_ipv4() { 32 } else { 128 }, |x| x.1);
             if let Some(why) = special_addr(gw, link_len) {
-                return v.err(k("via"), format!("{why}; a gateway is a neighbour's unicast address"));
+                return v.err(
+                    k("via"),
+                    format!("{why}; a gateway is a neighbour's unicast address"),
+                );
             }
         }
         let (addr, len) = (route.prefix, route.len);
@@ -1413,8 +1429,17 @@ fn validate_router(
         };
         let Some(link_len) = link_len else {
             let subnets: Vec<String> = match ip {
-                IpAddr::V4(_) => f.ipv4.iter().map(|(a, l)| format!("{}/{l}", network(IpAddr::V4(*a), *l))).collect(),
-                IpAddr::V6(_) => f.ipv6.iter().map(|(a, l)| format!("{}/{l}", network(IpAddr::V6(*a), *l))).chain(["fe80::/10".to_string()]).collect(),
+                IpAddr::V4(_) => f
+                    .ipv4
+                    .iter()
+                    .map(|(a, l)| format!("{}/{l}", network(IpAddr::V4(*a), *l)))
+                    .collect(),
+                IpAddr::V6(_) => f
+                    .ipv6
+                    .iter()
+                    .map(|(a, l)| format!("{}/{l}", network(IpAddr::V6(*a), *l)))
+                    .chain(["fe80::/10".to_string()])
+                    .collect(),
             };
             return v.err(
                 k("ip"),
@@ -1775,7 +1800,10 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     if socket.as_os_str().as_encoded_bytes().ends_with(b"/") {
         return v.err(
             "control.socket",
-            format!("\"{}\" names a directory; expected the socket's file path", socket.display()),
+            format!(
+                "\"{}\" names a directory; expected the socket's file path",
+                socket.display()
+            ),
         );
     }
     let pipeline = match raw.pipeline.kind {
@@ -2119,21 +2147,34 @@ mod router_tests {
         let short = "key `a.b`: \"10.0.0.300\" is not an IPv4 address; expected 1 to 4094";
         assert_eq!(clip(short), short);
         let long = format!("\"{}\" is not a name", "y".repeat(100));
-        assert_eq!(clip(&long), format!("\"{}…\" is not a name", "y".repeat(64)));
+        assert_eq!(
+            clip(&long),
+            format!("\"{}…\" is not a name", "y".repeat(64))
+        );
         let word = format!("{} is out of range", "9".repeat(70));
         assert_eq!(clip(&word), format!("{}… is out of range", "9".repeat(64)));
-        let spaced = format!("invalid type: string \"{}\", expected u32", "a b ".repeat(40));
+        let spaced = format!(
+            "invalid type: string \"{}\", expected u32",
+            "a b ".repeat(40)
+        );
         let c = clip(&spaced);
         assert!(c.ends_with("…\", expected u32") && c.len() < 110, "{c}");
         // escaped quotes stay inside the value; control characters escaped
         assert_eq!(clip("\"a\\\"b\nc\" x"), "\"a\\\"b\\nc\" x");
         assert_eq!(clip("unknown field `ab\tc`"), "unknown field `ab\\tc`");
         // a lone quote does not swallow the rest
-        assert_eq!(clip("\"a\"b\" is not a port name"), "\"a\"b\" is not a port name");
+        assert_eq!(
+            clip("\"a\"b\" is not a port name"),
+            "\"a\"b\" is not a port name"
+        );
         // many short words: the whole is cut
         let many = "ab ".repeat(1000);
         let c = clip(&many);
-        assert!(c.len() <= ECHO_TOTAL_MAX + 3 && c.ends_with('…'), "{}", c.len());
+        assert!(
+            c.len() <= ECHO_TOTAL_MAX + 3 && c.ends_with('…'),
+            "{}",
+            c.len()
+        );
     }
 
     #[test]
@@ -2179,9 +2220,13 @@ mod router_tests {
             }
         );
         // and a neighbour on the wrong one of two subnets is refused
-        let e = err(&ROUTER.replace("interface = \"wan\"\n        ip", "interface = \"lan\"\n        ip"));
+        let e = err(&ROUTER.replace(
+            "interface = \"wan\"\n        ip",
+            "interface = \"lan\"\n        ip",
+        ));
         assert!(
-            e.contains("key `neighbors[0].ip`") && e.contains("none of interface \"lan\"'s subnets (10.1.0.0/24)"),
+            e.contains("key `neighbors[0].ip`")
+                && e.contains("none of interface \"lan\"'s subnets (10.1.0.0/24)"),
             "{e}"
         );
     }

@@ -411,7 +411,11 @@ mod tests {
         }
     }
 
-    fn tunnel(local: &str, remote: &str, mtu: Option<u32>) -> Result<TunnelSpec, (&'static str, String)> {
+    fn tunnel(
+        local: &str,
+        remote: &str,
+        mtu: Option<u32>,
+    ) -> Result<TunnelSpec, (&'static str, String)> {
         let ours: IpAddr = "192.0.2.1".parse().unwrap();
         parse_tunnel(
             &TunnelInput {
@@ -442,7 +446,10 @@ mod tests {
         let e = tunnel("192.0.2.1", "198.51.100.1", Some(70000)).unwrap_err();
         assert_eq!(
             e,
-            ("mtu", "70000 is out of range; expected 68 to 9000".to_string()),
+            (
+                "mtu",
+                "70000 is out of range; expected 68 to 9000".to_string()
+            ),
             "the value given, not 65535"
         );
         let e = tunnel("192.0.2.1", "198.51.100.1", Some(67)).unwrap_err();
@@ -978,7 +985,10 @@ pub fn parse_tunnel(
         // 65535 in the message.
         let min = spec.min_mtu();
         if !(u32::from(min)..=9000).contains(&m) {
-            return Err(("mtu", format!("{m} is out of range; expected {min} to 9000")));
+            return Err((
+                "mtu",
+                format!("{m} is out of range; expected {min} to 9000"),
+            ));
         }
         spec.mtu = m as u16;
     }
