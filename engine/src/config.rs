@@ -10,8 +10,9 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use xgw_pipelines::l2fwd::MacMode;
 use xgw_pipelines::router::spec::{
-    network, parse_route, parse_tunnel, IfaceSpec, NeighborSpec, Pref64Spec, RaSpec, RdnssSpec,
-    RouteInput, RouteSpec, RouterSpec, RpfMode, TunnelInput, TunnelSpec, MAX_TUNNELS, TUN_BASE,
+    addr_problem, contains, network, overlaps, parse_route, parse_tunnel, special_addr, IfaceSpec,
+    NeighborSpec, Pref64Spec, RaSpec, RdnssSpec, RouteInput, RouteSpec, RouteTarget, RouterSpec,
+    RpfMode, TunnelInput, TunnelSpec, MAX_TUNNELS, TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::wire::ndp::PrefixInfo;
@@ -23,13 +24,17 @@ use crate::port::afxdp::{BindRequest, XskConfig};
 /// The demo config compiled into the binary (`xgw run` without --config).
 pub const EMBEDDED_DEMO: &str = include_str!("../../configs/demo.toml");
 
+/// Every message and key is shown through [`clip`]: values echoed from
+/// the file (quoted or not, by our checks or by serde/toml) are cut to
+/// [`ECHO_MAX`] characters and control characters escaped, so the error
+/// stays one short line whatever the file holds.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {err}")]
     Read { file: String, err: std::io::Error },
-    #[error("{file}: {msg}")]
+    #[error("{file}: {}", clip(.msg))]
     Syntax { file: String, msg: String },
-    #[error("{file}: key `{key}`: {msg}")]
+    #[error("{file}: key `{}`: {}", clip(.key), clip(.msg))]
     Key {
         file: String,
         key: String,
@@ -100,14 +105,14 @@ struct RawTunnel {
 struct RawIface {
     name: String,
     port: String,
-    vlan: Option<u16>,
+    vlan: Option<u32>,
     mac: Option<String>,
     #[serde(default)]
     ipv4: Vec<String>,
     #[serde(default)]
     ipv6: Vec<String>,
     link_local: Option<String>,
-    mtu: Option<u16>,
+    mtu: Option<u32>,
     rpf: Option<RawRpf>,
     ra: Option<RawRa>,
 }
@@ -594,6 +599,83 @@ fn one_line(s: &str) -> String {
     }
 }
 
+/// Longest run of a value echoed in an error: a word, or the text between
+/// a pair of quotes ("..." or `...`).
+pub const ECHO_MAX: usize = 64;
+
+/// Longest message shown, in bytes, whatever it is made of.
+pub const ECHO_TOTAL_MAX: usize = 1024;
+
+/// `msg` with every word and every quoted part longer than [`ECHO_MAX`]
+/// characters cut to that many and an ellipsis, and control characters
+/// (a newline inside a quoted value) escaped.
+pub fn clip(msg: &str) -> String {
+    fn push(out: &mut String, part: &str) {
+        for (n, c) in part.chars().enumerate() {
+            if n == ECHO_MAX {
+                out.push('…');
+                return;
+            }
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    let mut out = String::with_capacity(msg.len().min(256));
+    let mut rest = msg;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' || c == '`' {
+            // The closing quote; serde and our messages escape quotes
+            // inside with a backslash.
+            let body = &rest[1..];
+            let mut end = None;
+            let mut esc = false;
+            for (i, x) in body.char_indices() {
+                if esc {
+                    esc = false;
+                } else if x == '\\' && c == '"' {
+                    esc = true;
+                } else if x == c {
+                    end = Some(i);
+                    break;
+                }
+            }
+            out.push(c);
+            match end {
+                Some(i) => {
+                    push(&mut out, &body[..i]);
+                    out.push(c);
+                    rest = &body[i + 1..];
+                }
+                // A lone quote (one inside a value): go on word by word.
+                None => rest = body,
+            }
+        } else if c.is_whitespace() {
+            out.push(if c.is_control() { ' ' } else { c });
+            rest = &rest[c.len_utf8()..];
+        } else {
+            let end = rest
+                .find(|x: char| x.is_whitespace() || x == '"' || x == '`')
+                .unwrap_or(rest.len());
+            push(&mut out, &rest[..end]);
+            rest = &rest[end..];
+        }
+        // Many short words or quotes inside a value: cut the whole.
+        if out.len() > ECHO_TOTAL_MAX {
+            let mut cut = ECHO_TOTAL_MAX;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
 struct V<'a> {
     file: &'a str,
 }
@@ -617,6 +699,25 @@ impl V<'_> {
                 ),
             ),
         }
+    }
+
+    /// A MAC the router or a port sends from, or a neighbour's: unicast
+    /// (I/G bit clear, so not broadcast) and not all zero.
+    fn unicast_mac(&self, key: String, s: &str, whose: &str) -> Result<MacAddr, ConfigError> {
+        let m = self.mac(key.clone(), s)?;
+        let why = if m.0 == [0xff; 6] {
+            "the broadcast address"
+        } else if m.is_multicast() {
+            "a multicast address (the I/G bit of the first octet is set)"
+        } else if m.0 == [0; 6] {
+            "all zero"
+        } else {
+            return Ok(m);
+        };
+        self.err(
+            key,
+            format!("{m} is {why}; {whose} needs a unicast MAC like 02:00:00:00:00:01"),
+        )
     }
 
     fn ring(&self, key: String, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
@@ -902,6 +1003,70 @@ fn validate_ra(
     Ok(Some(ra))
 }
 
+/// The addresses of the interfaces and tunnels, checked as they are
+/// added: each one a possible interface address, none on two of them, no
+/// two of their prefixes overlapping (link-local ones excepted: every
+/// link has fe80::/64).
+#[derive(Default)]
+struct Owned {
+    /// Address, prefix length, owner (`interfaces[i]` or `tunnels[i]`,
+    /// with its name), owner number (tunnels from `TUN_BASE`).
+    list: Vec<(IpAddr, u8, String, usize)>,
+}
+
+impl Owned {
+    fn claim(
+        &mut self,
+        v: &V<'_>,
+        key: String,
+        addr: IpAddr,
+        len: u8,
+        owner: usize,
+        name: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some(why) = addr_problem(addr, len) {
+            return v.err(key, why);
+        }
+        let ll = |a: IpAddr| matches!(a, IpAddr::V6(x) if (x.segments()[0] & 0xffc0) == 0xfe80);
+        for (a, l, who, o) in &self.list {
+            if *a == addr {
+                return v.err(
+                    key,
+                    if *o == owner {
+                        format!("{addr} is listed twice")
+                    } else {
+                        format!("{addr} is already an address of {who}")
+                    },
+                );
+            }
+            if *o != owner && !ll(addr) && !ll(*a) && overlaps(*a, *l, addr, len) {
+                return v.err(
+                    key,
+                    format!(
+                        "{}/{len} overlaps {}/{l} of {who}; a subnet belongs to one interface or tunnel",
+                        network(addr, len),
+                        network(*a, *l)
+                    ),
+                );
+            }
+        }
+        let who = if owner >= usize::from(TUN_BASE) {
+            format!("tunnels[{}] (\"{name}\")", owner - usize::from(TUN_BASE))
+        } else {
+            format!("interfaces[{owner}] (\"{name}\")")
+        };
+        self.list.push((addr, len, who, owner));
+        Ok(())
+    }
+
+    fn owner(&self, ip: IpAddr) -> Option<&str> {
+        self.list
+            .iter()
+            .find(|(a, ..)| *a == ip)
+            .map(|(_, _, who, _)| who.as_str())
+    }
+}
+
 fn validate_router(
     v: &V<'_>,
     raw: &Raw,
@@ -916,9 +1081,11 @@ fn validate_router(
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut seen_l2: HashMap<(usize, u16), usize> = HashMap::new();
     let mut ifaces = Vec::new();
+    let mut owned = Owned::default();
     for (i, f) in raw.interfaces.iter().enumerate() {
         let k = |x: &str| format!("interfaces[{i}].{x}");
         if f.name.is_empty()
+            || f.name.len() > 32
             || !f
                 .name
                 .chars()
@@ -927,7 +1094,7 @@ fn validate_router(
             return v.err(
                 k("name"),
                 format!(
-                    "\"{}\" is not an interface name; expected letters, digits, - _ .",
+                    "\"{}\" is not an interface name; expected 1-32 letters, digits, - _ .",
                     f.name
                 ),
             );
@@ -956,6 +1123,7 @@ fn validate_router(
                 format!("{vlan} is not a VLAN ID; expected 1 to 4094 (omit the key for untagged)"),
             );
         }
+        let vlan = vlan as u16;
         if let Some(j) = seen_l2.insert((port, vlan), i) {
             return v.err(
                 k("vlan"),
@@ -963,29 +1131,21 @@ fn validate_router(
             );
         }
         let mac = match &f.mac {
-            Some(m) => Some(v.mac(k("mac"), m)?),
+            Some(m) => Some(v.unicast_mac(k("mac"), m, "an interface")?),
             None => None,
         };
         let mut ipv4 = Vec::new();
         for (j, a) in f.ipv4.iter().enumerate() {
-            ipv4.push(parse_cidr::<Ipv4Addr>(
-                v,
-                format!("interfaces[{i}].ipv4[{j}]"),
-                a,
-                32,
-                "IPv4",
-            )?);
+            let key = format!("interfaces[{i}].ipv4[{j}]");
+            let (addr, len) = parse_cidr::<Ipv4Addr>(v, key.clone(), a, 32, "IPv4")?;
+            owned.claim(v, key, IpAddr::V4(addr), len, i, &f.name)?;
+            ipv4.push((addr, len));
         }
         let mut ipv6 = Vec::new();
         for (j, a) in f.ipv6.iter().enumerate() {
-            let (addr, len) =
-                parse_cidr::<Ipv6Addr>(v, format!("interfaces[{i}].ipv6[{j}]"), a, 128, "IPv6")?;
-            if addr.is_multicast() || addr.is_unspecified() {
-                return v.err(
-                    format!("interfaces[{i}].ipv6[{j}]"),
-                    format!("\"{a}\" cannot be an interface address"),
-                );
-            }
+            let key = format!("interfaces[{i}].ipv6[{j}]");
+            let (addr, len) = parse_cidr::<Ipv6Addr>(v, key.clone(), a, 128, "IPv6")?;
+            owned.claim(v, key, IpAddr::V6(addr), len, i, &f.name)?;
             ipv6.push((addr, len));
         }
         let link_local = match &f.link_local {
@@ -1007,6 +1167,7 @@ fn validate_router(
                 format!("{mtu} is out of range; expected 1280 (the IPv6 minimum) to 9000"),
             );
         }
+        let mtu = mtu as u16;
         let rpf = match f.rpf.unwrap_or(RawRpf::Off) {
             RawRpf::Off => RpfMode::Off,
             RawRpf::Loose => RpfMode::Loose,
@@ -1081,7 +1242,41 @@ fn validate_router(
         if tunnels.len() >= MAX_TUNNELS {
             return v.err(k("name"), format!("at most {MAX_TUNNELS} tunnels"));
         }
+        let owner = usize::from(TUN_BASE) + i;
+        for (j, &(a, l)) in spec.ipv4.iter().enumerate() {
+            owned.claim(
+                v,
+                k(&format!("ipv4[{j}]")),
+                IpAddr::V4(a),
+                l,
+                owner,
+                &t.name,
+            )?;
+        }
+        for (j, &(a, l)) in spec.ipv6.iter().enumerate() {
+            owned.claim(
+                v,
+                k(&format!("ipv6[{j}]")),
+                IpAddr::V6(a),
+                l,
+                owner,
+                &t.name,
+            )?;
+        }
         tunnels.push(spec);
+    }
+    // A remote that is a tunnel's own address (this one's or a later
+    // one's) would send the outer packets back into a tunnel.
+    for (i, t) in tunnels.iter().enumerate() {
+        if let Some(who) = owned.owner(t.remote) {
+            return v.err(
+                format!("tunnels[{i}].remote"),
+                format!(
+                    "{} is an address of {who}, one of our own; the remote is the other end",
+                    t.remote
+                ),
+            );
+        }
     }
     let tunnel_id = |name: &str| {
         tunnels
@@ -1172,6 +1367,36 @@ fn validate_router(
                 msg,
             }
         })?;
+        if let RouteTarget::Via { gateway: gw, iface } = route.target {
+            if let Some(t) = tunnels.iter().find(|t| t.local == gw) {
+                return v.err(
+                    k("via"),
+                    format!(
+                        "{gw} is the local address of tunnel \"{}\", one of our own; a gateway is a neighbour's address",
+                        t.name
+                    ),
+                );
+            }
+            if let Some(who) = owned.owner(gw) {
+                return v.err(
+                    k("via"),
+                    format!("{gw} is an address of {who}, one of our own; a gateway is a neighbour's address"),
+                );
+            }
+            // The prefix of the gateway's link, for its network and
+            // broadcast address.
+            let link_len = owned
+                .list
+                .iter()
+                .find(|(a, l, _, o)| *o == usize::from(iface) && contains(*a, *l, gw))
+                .map_or(if gw.is_ipv4() { 32 } else { 128 }, |x| x.1);
+            if let Some(why) = special_addr(gw, link_len) {
+                return v.err(
+                    k("via"),
+                    format!("{why}; a gateway is a neighbour's unicast address"),
+                );
+            }
+        }
         let (addr, len) = (route.prefix, route.len);
         if routes
             .iter()
@@ -1188,9 +1413,72 @@ fn validate_router(
         let Ok(ip) = n.ip.parse::<IpAddr>() else {
             return v.err(k("ip"), format!("\"{}\" is not an IP address", n.ip));
         };
-        let mac = v.mac(k("mac"), &n.mac)?;
-        if mac.is_multicast() || mac.0 == [0; 6] {
-            return v.err(k("mac"), format!("{mac} cannot be a neighbour's address"));
+        let f = &ifaces[usize::from(iface)];
+        let link_len = match ip {
+            IpAddr::V4(a) => f
+                .ipv4
+                .iter()
+                .find(|&&(p, l)| contains(IpAddr::V4(p), l, IpAddr::V4(a)))
+                .map(|x| x.1),
+            IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => Some(64),
+            IpAddr::V6(a) => f
+                .ipv6
+                .iter()
+                .find(|&&(p, l)| contains(IpAddr::V6(p), l, IpAddr::V6(a)))
+                .map(|x| x.1),
+        };
+        let Some(link_len) = link_len else {
+            let subnets: Vec<String> = match ip {
+                IpAddr::V4(_) => f
+                    .ipv4
+                    .iter()
+                    .map(|(a, l)| format!("{}/{l}", network(IpAddr::V4(*a), *l)))
+                    .collect(),
+                IpAddr::V6(_) => f
+                    .ipv6
+                    .iter()
+                    .map(|(a, l)| format!("{}/{l}", network(IpAddr::V6(*a), *l)))
+                    .chain(["fe80::/10".to_string()])
+                    .collect(),
+            };
+            return v.err(
+                k("ip"),
+                format!(
+                    "{ip} is on none of interface \"{}\"'s subnets ({}); a neighbour is on the link",
+                    f.name,
+                    if subnets.is_empty() { "none".to_string() } else { subnets.join(", ") }
+                ),
+            );
+        };
+        if let Some(who) = owned.owner(ip) {
+            return v.err(
+                k("ip"),
+                format!("{ip} is an address of {who}, one of our own, not a neighbour's"),
+            );
+        }
+        if let Some(why) = special_addr(ip, link_len) {
+            return v.err(k("ip"), format!("{why}; a neighbour has a unicast address"));
+        }
+        if neighbors
+            .iter()
+            .any(|x: &NeighborSpec| x.iface == iface && x.ip == ip)
+        {
+            return v.err(
+                k("ip"),
+                format!("{ip} on interface \"{}\" is listed twice", f.name),
+            );
+        }
+        let mac = v.unicast_mac(k("mac"), &n.mac, "a neighbour")?;
+        let port_macs = raw.ports.iter().filter_map(|p| p.mac.as_deref());
+        let iface_macs = raw.interfaces.iter().filter_map(|f| f.mac.as_deref());
+        if port_macs
+            .chain(iface_macs)
+            .any(|m| m.parse::<MacAddr>().ok() == Some(mac))
+        {
+            return v.err(
+                k("mac"),
+                format!("{mac} is one of our own ports' or interfaces' MACs, not a neighbour's"),
+            );
         }
         neighbors.push(NeighborSpec { iface, ip, mac });
     }
@@ -1288,6 +1576,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     for (i, p) in raw.ports.iter().enumerate() {
         let k = |f: &str| format!("ports[{i}].{f}");
         if p.name.is_empty()
+            || p.name.len() > 32
             || !p
                 .name
                 .chars()
@@ -1296,7 +1585,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             return v.err(
                 k("name"),
                 format!(
-                    "\"{}\" is not a port name; expected letters, digits, - or _",
+                    "\"{}\" is not a port name; expected 1-32 letters, digits, - or _",
                     p.name
                 ),
             );
@@ -1308,7 +1597,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             );
         }
         let mac = match &p.mac {
-            Some(m) => Some(v.mac(k("mac"), m)?),
+            Some(m) => Some(v.unicast_mac(k("mac"), m, "a port")?),
             None => None,
         };
         let afxdp_only: [(&str, bool); 12] = [
@@ -1489,6 +1778,33 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
                 );
             }
         }
+    }
+    let socket = &raw.control.socket;
+    let sock_len = socket.as_os_str().len();
+    if sock_len == 0 {
+        return v.err(
+            "control.socket",
+            "empty; expected the path of the control socket, e.g. \"/run/xgw/xgw.sock\"",
+        );
+    }
+    // sockaddr_un.sun_path: 108 bytes with the terminating NUL.
+    if sock_len > 107 {
+        return v.err(
+            "control.socket",
+            format!("a path of {sock_len} bytes; a Unix socket path holds at most 107"),
+        );
+    }
+    if socket.as_os_str().as_encoded_bytes().contains(&0) {
+        return v.err("control.socket", "contains a NUL character");
+    }
+    if socket.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return v.err(
+            "control.socket",
+            format!(
+                "\"{}\" names a directory; expected the socket's file path",
+                socket.display()
+            ),
+        );
     }
     let pipeline = match raw.pipeline.kind {
         PipelineKind::Router => PipelineCfg::Router(validate_router(&v, &raw, &names)?),
@@ -1713,7 +2029,6 @@ mod tests {
 #[cfg(test)]
 mod router_tests {
     use super::*;
-    use xgw_pipelines::router::spec::RouteTarget;
 
     const ROUTER: &str = r#"
         [engine]
@@ -1823,6 +2138,95 @@ mod router_tests {
         let e = err(&ROUTER.replace("kind = \"router\"", "kind = \"l2fwd\""));
         assert!(
             e.contains("key `interfaces`") || e.contains("pipeline.l2fwd"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn clip_cuts_long_values_only() {
+        let short = "key `a.b`: \"10.0.0.300\" is not an IPv4 address; expected 1 to 4094";
+        assert_eq!(clip(short), short);
+        let long = format!("\"{}\" is not a name", "y".repeat(100));
+        assert_eq!(
+            clip(&long),
+            format!("\"{}…\" is not a name", "y".repeat(64))
+        );
+        let word = format!("{} is out of range", "9".repeat(70));
+        assert_eq!(clip(&word), format!("{}… is out of range", "9".repeat(64)));
+        let spaced = format!(
+            "invalid type: string \"{}\", expected u32",
+            "a b ".repeat(40)
+        );
+        let c = clip(&spaced);
+        assert!(c.ends_with("…\", expected u32") && c.len() < 110, "{c}");
+        // escaped quotes stay inside the value; control characters escaped
+        assert_eq!(clip("\"a\\\"b\nc\" x"), "\"a\\\"b\\nc\" x");
+        assert_eq!(clip("unknown field `ab\tc`"), "unknown field `ab\\tc`");
+        // a lone quote does not swallow the rest
+        assert_eq!(
+            clip("\"a\"b\" is not a port name"),
+            "\"a\"b\" is not a port name"
+        );
+        // many short words: the whole is cut
+        let many = "ab ".repeat(1000);
+        let c = clip(&many);
+        assert!(
+            c.len() <= ECHO_TOTAL_MAX + 3 && c.ends_with('…'),
+            "{}",
+            c.len()
+        );
+    }
+
+    #[test]
+    fn router_addresses_that_stay_accepted() {
+        // a /31 and a /32 (RFC 3021), link-local addresses on two
+        // interfaces, a neighbour at a link-local address, a gateway on
+        // a tunnel's subnet
+        let text = ROUTER
+            .replace("192.0.2.1/30", "192.0.2.0/31")
+            .replace("via = \"192.0.2.2\"", "via = \"192.0.2.1\"")
+            .replace("ip = \"192.0.2.2\"", "ip = \"192.0.2.1\"")
+            .replace(
+                "ipv6 = [\"2001:db8:1::1/64\"]",
+                "ipv6 = [\"2001:db8:1::1/64\", \"fe80::1/64\"]",
+            )
+            .replace("mtu = 1400", "mtu = 1400\nipv6 = [\"fe80::2/64\"]")
+            + r#"
+        [[neighbors]]
+        interface = "lan"
+        ip = "fe80::99"
+        mac = "02:00:00:00:99:98"
+        [[tunnels]]
+        name = "t"
+        kind = "4in4"
+        local = "10.1.0.1"
+        remote = "198.51.100.1"
+        ipv4 = ["10.255.0.1/32", "10.254.0.1/24"]
+        [[routes]]
+        prefix = "10.77.0.0/16"
+        via = "10.254.0.2"
+        "#;
+        let c = Config::parse(&text, "r.toml").unwrap();
+        let PipelineCfg::Router(r) = &c.pipeline else {
+            panic!()
+        };
+        assert_eq!(r.ifaces[1].ipv4, vec![("192.0.2.0".parse().unwrap(), 31)]);
+        assert_eq!(r.neighbors.len(), 2);
+        assert_eq!(
+            r.routes[2].target,
+            RouteTarget::Via {
+                gateway: "10.254.0.2".parse().unwrap(),
+                iface: TUN_BASE
+            }
+        );
+        // and a neighbour on the wrong one of two subnets is refused
+        let e = err(&ROUTER.replace(
+            "interface = \"wan\"\n        ip",
+            "interface = \"lan\"\n        ip",
+        ));
+        assert!(
+            e.contains("key `neighbors[0].ip`")
+                && e.contains("none of interface \"lan\"'s subnets (10.1.0.0/24)"),
             "{e}"
         );
     }

@@ -218,6 +218,71 @@ pub fn contains(prefix: IpAddr, len: u8, addr: IpAddr) -> bool {
     }
 }
 
+/// Why `addr/len` cannot be an address of one of the router's interfaces
+/// or tunnels, or `None` if it can: see [`special_addr`].
+pub fn addr_problem(addr: IpAddr, len: u8) -> Option<String> {
+    if len == 0 {
+        return Some(format!(
+            "{addr}/0 would put every address on this link; expected a prefix length of 1 or more"
+        ));
+    }
+    special_addr(addr, len).map(|why| format!("{why}, not an interface address"))
+}
+
+/// What makes `addr`, on a link with prefix length `len`, no host's
+/// address, or `None`: the unspecified, "this network" (0.0.0.0/8),
+/// loopback, multicast, reserved (240.0.0.0/4) or IPv4-mapped address,
+/// or the network or broadcast address of an IPv4 prefix shorter than /31
+/// (RFC 1122 § 3.2.1.3, RFC 3021, RFC 4291 § 2.5). The text starts with
+/// the address.
+pub fn special_addr(addr: IpAddr, len: u8) -> Option<String> {
+    let what = match addr {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            let host = (u64::from(u32::MAX) >> len.min(32)) as u32;
+            if o[0] == 0 {
+                "in 0.0.0.0/8 (\"this network\", RFC 1122)"
+            } else if a.is_loopback() {
+                "a loopback address (127.0.0.0/8)"
+            } else if a.is_multicast() {
+                "a multicast address (224.0.0.0/4)"
+            } else if a.is_broadcast() {
+                "the limited broadcast address"
+            } else if o[0] >= 240 {
+                "in the reserved range 240.0.0.0/4"
+            } else if len < 31 && u32::from(a) & host == 0 {
+                return Some(format!("{a} is the network address of {a}/{len}"));
+            } else if len < 31 && u32::from(a) & host == host {
+                return Some(format!(
+                    "{a} is the broadcast address of {}/{len}",
+                    network(addr, len)
+                ));
+            } else {
+                return None;
+            }
+        }
+        IpAddr::V6(a) => {
+            if a.is_unspecified() {
+                "the unspecified address"
+            } else if a.is_loopback() {
+                "the loopback address"
+            } else if a.is_multicast() {
+                "a multicast address (ff00::/8)"
+            } else if a.segments()[..6] == [0, 0, 0, 0, 0, 0xffff] {
+                "an IPv4-mapped address (::ffff:0:0/96)"
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(format!("{addr} is {what}"))
+}
+
+/// Whether `a/la` and `b/lb` share any address (one holds the other).
+pub fn overlaps(a: IpAddr, la: u8, b: IpAddr, lb: u8) -> bool {
+    contains(a, la.min(lb), b)
+}
+
 impl RouterSpec {
     /// The interface whose subnet holds `ip` (any interface for an IPv6
     /// link-local address: the first).
@@ -294,6 +359,130 @@ mod tests {
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(network(b, 32), "2001:db8::".parse::<IpAddr>().unwrap());
         assert!(contains("::".parse().unwrap(), 0, b));
+    }
+
+    fn problem(s: &str) -> Option<String> {
+        let (a, l) = parse_cidr(s).unwrap();
+        addr_problem(a, l)
+    }
+
+    #[test]
+    fn spec_interface_addresses() {
+        for good in [
+            "10.0.0.1/24",
+            "10.0.0.254/24",
+            "192.0.2.0/31",
+            "192.0.2.1/31",
+            "192.0.2.7/32",
+            "1.1.1.1/24",
+            "223.255.255.1/24",
+            "2001:db8::1/64",
+            "2001:db8::/64",
+            "fd00::1/128",
+            "fe80::1/64",
+        ] {
+            assert_eq!(problem(good), None, "{good}");
+        }
+        for (bad, what) in [
+            ("0.0.0.0/0", "/0"),
+            ("10.0.0.1/0", "/0"),
+            ("0.0.0.0/8", "this network"),
+            ("0.1.2.3/24", "this network"),
+            ("127.0.0.1/8", "loopback"),
+            ("127.5.5.5/32", "loopback"),
+            ("224.0.0.1/24", "multicast"),
+            ("239.1.1.1/32", "multicast"),
+            ("240.0.0.1/4", "reserved"),
+            ("250.1.1.1/24", "reserved"),
+            ("255.255.255.255/32", "limited broadcast"),
+            ("10.0.0.0/24", "network address of 10.0.0.0/24"),
+            ("10.0.0.255/24", "broadcast address of 10.0.0.0/24"),
+            ("10.0.0.3/30", "broadcast address of 10.0.0.0/30"),
+            ("::/0", "/0"),
+            ("2001:db8::1/0", "/0"),
+            ("::/128", "unspecified"),
+            ("::1/128", "loopback"),
+            ("ff02::1/64", "multicast"),
+            ("ff00::/8", "multicast"),
+            ("::ffff:10.0.0.1/96", "IPv4-mapped"),
+        ] {
+            let why = problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(why.contains(what), "{bad}: {why}");
+        }
+    }
+
+    fn tunnel(
+        local: &str,
+        remote: &str,
+        mtu: Option<u32>,
+    ) -> Result<TunnelSpec, (&'static str, String)> {
+        let ours: IpAddr = "192.0.2.1".parse().unwrap();
+        parse_tunnel(
+            &TunnelInput {
+                name: "t",
+                kind: "4in4",
+                local,
+                remote,
+                ipv4: vec!["10.255.0.1/30"],
+                mtu,
+                ..Default::default()
+            },
+            |a| a == ours,
+        )
+    }
+
+    #[test]
+    fn spec_tunnel_endpoints_and_mtu() {
+        let t = tunnel("192.0.2.1", "198.51.100.1", Some(1400)).unwrap();
+        assert_eq!(t.mtu, 1400);
+        let e = tunnel("192.0.2.1", "192.0.2.1", None).unwrap_err();
+        assert_eq!(e.0, "remote");
+        assert!(e.1.contains("also the tunnel's local address"), "{}", e.1);
+        let e = tunnel("192.0.2.9", "192.0.2.1", None).unwrap_err();
+        assert_eq!(e.0, "local", "local is checked first");
+        let e = tunnel("192.0.2.1", "127.0.0.1", None).unwrap_err();
+        assert_eq!(e.0, "remote");
+        assert!(e.1.contains("cannot be a tunnel endpoint"), "{}", e.1);
+        let e = tunnel("192.0.2.1", "198.51.100.1", Some(70000)).unwrap_err();
+        assert_eq!(
+            e,
+            (
+                "mtu",
+                "70000 is out of range; expected 68 to 9000".to_string()
+            ),
+            "the value given, not 65535"
+        );
+        let e = tunnel("192.0.2.1", "198.51.100.1", Some(67)).unwrap_err();
+        assert_eq!(e.1, "67 is out of range; expected 68 to 9000");
+        // the remote is one of our addresses
+        let e = parse_tunnel(
+            &TunnelInput {
+                name: "t",
+                kind: "4in4",
+                local: "192.0.2.1",
+                remote: "192.0.2.2",
+                ..Default::default()
+            },
+            |a| a.is_ipv4() && a.to_string().starts_with("192.0.2."),
+        )
+        .unwrap_err();
+        assert_eq!(e.0, "remote");
+        assert!(e.1.contains("one of our own"), "{}", e.1);
+        // the tunnel's own addresses
+        let mut i = TunnelInput {
+            name: "t",
+            kind: "4in4",
+            local: "192.0.2.1",
+            remote: "198.51.100.1",
+            ipv4: vec!["10.255.0.0/24"],
+            ..Default::default()
+        };
+        let e = parse_tunnel(&i, |a| a == "192.0.2.1".parse::<IpAddr>().unwrap()).unwrap_err();
+        assert_eq!(e.0, "ipv4");
+        assert!(e.1.contains("network address"), "{}", e.1);
+        i.ipv4 = vec!["10.255.0.1/32", "10.255.0.1/32"];
+        let e = parse_tunnel(&i, |a| a == "192.0.2.1".parse::<IpAddr>().unwrap()).unwrap_err();
+        assert!(e.1.contains("listed twice"), "{}", e.1);
     }
 }
 
@@ -595,6 +784,16 @@ impl TunnelSpec {
         }
     }
 
+    /// The smallest MTU the tunnel may have: 1280 if it carries IPv6,
+    /// 68 otherwise (RFC 8200 § 5, RFC 791).
+    pub fn min_mtu(&self) -> u16 {
+        if self.kind.inner_v6() || !self.ipv6.is_empty() {
+            1280
+        } else {
+            68
+        }
+    }
+
     /// Checks what the config and `tunnel-add` share. Errors name the
     /// field.
     pub fn check(&self, is_ours: impl Fn(IpAddr) -> bool) -> Result<(), (&'static str, String)> {
@@ -611,11 +810,17 @@ impl TunnelSpec {
                 ));
             }
             let bad = match a {
-                IpAddr::V4(x) => x.is_multicast() || x.is_broadcast() || x.is_unspecified(),
-                IpAddr::V6(x) => x.is_multicast() || x.is_unspecified(),
+                IpAddr::V4(x) => {
+                    x.is_multicast()
+                        || x.is_broadcast()
+                        || x.octets()[0] == 0
+                        || x.is_loopback()
+                        || x.octets()[0] >= 240
+                }
+                IpAddr::V6(x) => x.is_multicast() || x.is_unspecified() || x.is_loopback(),
             };
             if bad {
-                return Err((f, format!("{a} cannot be a tunnel endpoint")));
+                return Err((f, format!("{a} cannot be a tunnel endpoint (unspecified, loopback, multicast, broadcast or reserved)")));
             }
         }
         if !is_ours(self.local) {
@@ -624,11 +829,25 @@ impl TunnelSpec {
                 format!("{} is none of the interfaces' addresses", self.local),
             ));
         }
-        let min = if self.kind.inner_v6() || !self.ipv6.is_empty() {
-            1280
-        } else {
-            68
-        };
+        if self.remote == self.local {
+            return Err((
+                "remote",
+                format!(
+                    "{} is also the tunnel's local address; the remote is the other end",
+                    self.remote
+                ),
+            ));
+        }
+        if is_ours(self.remote) {
+            return Err((
+                "remote",
+                format!(
+                    "{} is one of our own interfaces' addresses; the remote is the other end",
+                    self.remote
+                ),
+            ));
+        }
+        let min = self.min_mtu();
         if !(min..=9000).contains(&self.mtu) {
             return Err((
                 "mtu",
@@ -723,7 +942,15 @@ pub fn parse_tunnel(
     );
     for s in &t.ipv4 {
         match parse_cidr(s) {
-            Some((IpAddr::V4(a), l)) => spec.ipv4.push((a, l)),
+            Some((IpAddr::V4(a), l)) => {
+                if let Some(why) = addr_problem(IpAddr::V4(a), l) {
+                    return Err(("ipv4", why));
+                }
+                if spec.ipv4.iter().any(|&(x, _)| x == a) {
+                    return Err(("ipv4", format!("{a} is listed twice")));
+                }
+                spec.ipv4.push((a, l))
+            }
             _ => {
                 return Err((
                     "ipv4",
@@ -734,7 +961,15 @@ pub fn parse_tunnel(
     }
     for s in &t.ipv6 {
         match parse_cidr(s) {
-            Some((IpAddr::V6(a), l)) => spec.ipv6.push((a, l)),
+            Some((IpAddr::V6(a), l)) => {
+                if let Some(why) = addr_problem(IpAddr::V6(a), l) {
+                    return Err(("ipv6", why));
+                }
+                if spec.ipv6.iter().any(|&(x, _)| x == a) {
+                    return Err(("ipv6", format!("{a} is listed twice")));
+                }
+                spec.ipv6.push((a, l))
+            }
             _ => {
                 return Err((
                     "ipv6",
@@ -746,7 +981,16 @@ pub fn parse_tunnel(
         }
     }
     if let Some(m) = t.mtu {
-        spec.mtu = u16::try_from(m).unwrap_or(u16::MAX);
+        // Checked here on the value given: a u16 would turn 70000 into
+        // 65535 in the message.
+        let min = spec.min_mtu();
+        if !(u32::from(min)..=9000).contains(&m) {
+            return Err((
+                "mtu",
+                format!("{m} is out of range; expected {min} to 9000"),
+            ));
+        }
+        spec.mtu = m as u16;
     }
     if let Some(x) = &t.ttl {
         spec.ttl = match x.as_str() {
