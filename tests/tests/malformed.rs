@@ -44,7 +44,7 @@ fn write_pcap(path: &Path, frames: &[&[u8]]) {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert_eq!(s.len() % 2, 0, "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))

@@ -319,7 +319,12 @@ impl Router {
         // multicast / broadcast / class E / 0/8 / 127/8 destinations: the
         // full steps.
         let top = dst >> 24;
-        if src >= 0xe000_0000 || src == 0 || src >> 24 == 127 || top >= 0xe0 || top == 0 || top == 127
+        if src >= 0xe000_0000
+            || src == 0
+            || src >> 24 == 127
+            || top >= 0xe0
+            || top == 0
+            || top == 127
         {
             return None;
         }

@@ -359,8 +359,8 @@ impl Router {
     }
 }
 
-/// The offset of the Routing Type of a Routing header with Segments Left
-/// > 0 in the IPv6 packet at `L2` whose upper-layer header is at `upper`
+/// The offset of the Routing Type of a Routing header whose Segments
+/// Left is not 0 in the IPv6 packet at `L2` (upper-layer header at `upper`)
 /// (PARSE walked the chain: every header before `upper` is whole).
 fn routing_pending(d: &[u8], upper: usize) -> Option<usize> {
     let mut nh = *d.get(L2 + 6)?;

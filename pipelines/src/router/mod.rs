@@ -265,7 +265,10 @@ impl Router {
     pub(crate) fn is_own_src6(&self, a: Ipv6Addr, iface: IfaceId) -> bool {
         let ll = (a.segments()[0] & 0xffc0) == 0xfe80;
         !a.is_unspecified()
-            && (self.local6.iter().any(|&(x, f)| x == a && (!ll || f == iface))
+            && (self
+                .local6
+                .iter()
+                .any(|&(x, f)| x == a && (!ll || f == iface))
                 || self.is_tunnel_local6(a))
     }
 
