@@ -433,8 +433,9 @@ def case_arp():
     w(arp_request(LAN, W1_MAC, W1[0], W1[0]))  # gratuitous: learned, consumed
     w(to_router(LAN, W1_MAC, ARP(op=2, hwsrc=W1_MAC, psrc=W1[0], hwdst=WEST_MAC, pdst=LAN.v4)))  # unsolicited reply
     w(Ether(src=W1_MAC, dst=BCAST, type=0x0806) / Raw(bytes(ARP(op=1, hwsrc=W1_MAC, psrc=W1[0], pdst=LAN.v4))[:20]))  # truncated
+    c.drop("west", "arp.malformed", 1)
     w(arp_request(LAN, "03:00:00:00:00:01", W1[0], LAN.v4))  # multicast sender MAC
-    c.drop("west", "arp.malformed", 2)
+    c.drop("west", "arp.bad_sender_mac", 1)
     uni = w(arp_request(LAN, W1_MAC, W1[0], LAN.v4, dst=WEST_MAC, hwdst=WEST_MAC))  # unicast (a refresh)
     c.tx("west", arp_reply_from_router(LAN, W1_MAC, W1[0]), uni)
     count(c, "west", tx=4, local=2, dropped=4)

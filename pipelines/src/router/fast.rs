@@ -316,8 +316,21 @@ impl Router {
         let src = be32(h, 26);
         let dst = be32(h, 30);
         // Martian sources (multicast, broadcast, 0.0.0.0, 127/8), and
-        // multicast / broadcast / class E destinations: the full steps.
-        if src >= 0xe000_0000 || src == 0 || src >> 24 == 127 || dst >= 0xe000_0000 {
+        // multicast / broadcast / class E / 0/8 / 127/8 destinations: the
+        // full steps.
+        let top = dst >> 24;
+        if src >= 0xe000_0000
+            || src == 0
+            || src >> 24 == 127
+            || top >= 0xe0
+            || top == 0
+            || top == 127
+        {
+            return None;
+        }
+        // Maybe our own address (or a broadcast of ours) as source: the
+        // steps drop it.
+        if self.local4_filter.maybe(hash4(src)) {
             return None;
         }
         let (ttl, proto) = (h[22], h[23]);
@@ -372,8 +385,22 @@ impl Router {
         let src = be128(h, 22);
         let dst = be128(h, 38);
         let multicast = |a: u128| (a >> 120) == 0xff;
-        // Multicast, loopback, unspecified, link-local: the full steps.
-        if multicast(src) || src <= 1 || link_local6(src) || multicast(dst) || link_local6(dst) {
+        // Multicast, loopback, unspecified, link-local; destinations in
+        // ::/64 (::, ::1, IPv4-mapped) or the dummy prefix 100:0:0:1::/64:
+        // the full steps.
+        let dst_hi = (dst >> 64) as u64;
+        if multicast(src)
+            || src <= 1
+            || link_local6(src)
+            || multicast(dst)
+            || link_local6(dst)
+            || dst_hi == 0
+            || dst_hi == 0x0100_0000_0000_0001
+        {
+            return None;
+        }
+        // Maybe our own address as source: the steps drop it.
+        if self.local6_filter.maybe(hash6(src)) {
             return None;
         }
         if self.local6_filter.maybe(hash6(dst)) {

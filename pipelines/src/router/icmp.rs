@@ -6,8 +6,9 @@
 //!
 //! Never sent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)): about an ICMP error,
 //! about a non-first fragment, about a packet to or from a multicast or
-//! broadcast address, or about a packet we originated ourselves; and at
-//! most as fast as the per-worker token bucket allows.
+//! broadcast address, or about a packet we originated ourselves; never
+//! toward one of our own addresses (or a loopback / unspecified one); and
+//! at most as fast as the per-worker token bucket allows.
 
 use super::{Router, FWD4, FWD6, L2};
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6};
@@ -73,6 +74,16 @@ impl Router {
     ) -> Verdict {
         let m = p.meta;
         let d = p.data();
+        // Never toward a broadcast, multicast, unspecified or loopback
+        // address, nor toward ourselves (we would resolve our own address).
+        if super::parse::martian4(orig_src)
+            || orig_src.is_multicast()
+            || orig_src.is_broadcast()
+            || self.bcast4.contains(&orig_src)
+            || self.is_local4(orig_src)
+        {
+            return Verdict::Drop(DropReason::IcmpSuppressed);
+        }
         if let Err(r) = self.icmp_allowed(cx, &m, about_error) {
             return Verdict::Drop(r);
         }
@@ -156,7 +167,11 @@ impl Router {
     ) -> Verdict {
         let m = p.meta;
         let d = p.data();
-        if orig_src.is_unspecified() {
+        if orig_src.is_unspecified()
+            || orig_src.is_multicast()
+            || orig_src.is_loopback()
+            || self.is_own_src6(orig_src, m.iface)
+        {
             return Verdict::Drop(DropReason::IcmpSuppressed);
         }
         if let Err(r) = self.icmp_allowed(cx, &m, about_error) {

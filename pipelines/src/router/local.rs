@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::neigh::Key;
 use super::{Router, FWD4, FWD6, L2};
 use crate::wire::ethernet::MacAddr;
-use crate::wire::ndp::{emit_tlla, NeighborAdvert, NeighborAdvertRepr, NeighborSolicit};
+use crate::wire::ndp::{emit_tlla, NdpError, NeighborAdvert, NeighborAdvertRepr, NeighborSolicit};
 use crate::wire::{arp, icmpv4, icmpv6, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
@@ -24,8 +24,14 @@ impl Router {
             return Verdict::Drop(DropReason::ArpMalformed);
         };
         let (oper, sha, spa, tpa) = (a.oper(), a.sha(), a.spa(), a.tpa());
-        if sha.is_multicast() || (oper != arp::REQUEST && oper != arp::REPLY) {
+        if oper != arp::REQUEST && oper != arp::REPLY {
             return Verdict::Drop(DropReason::ArpMalformed);
+        }
+        // Never learned (it would send our traffic for `spa` nowhere, to
+        // everyone, or back to us), and not answered either: RFC 826's
+        // reply goes to `sha`, which is no station's address.
+        if self.bad_lladdr(sha) {
+            return Verdict::Drop(DropReason::ArpBadSenderMac);
         }
         let f = self.iface(iface);
         let for_us = f.ipv4.iter().any(|&(x, _)| x == tpa);
@@ -80,7 +86,7 @@ impl Router {
                     .get(m.l4 as usize..)
                     .map(icmpv4::Packet::new_checked)
                 else {
-                    return Verdict::Drop(DropReason::Ip4Malformed);
+                    return Verdict::Drop(DropReason::IcmpTruncated);
                 };
                 if !icmp.verify_checksum() {
                     return Verdict::Drop(DropReason::IcmpBadChecksum);
@@ -104,6 +110,7 @@ impl Router {
                 }
                 self.echo_reply4(p)
             }
+            UDP if p.data().len() < m.l4 as usize + 8 => Verdict::Drop(DropReason::UdpTruncated),
             UDP if !bcast => self.icmp4_error(cx, p, DEST_UNREACH, du::PORT, 0),
             TCP if !bcast => Verdict::Drop(DropReason::LocalNoService),
             _ if bcast => Verdict::Local,
@@ -142,6 +149,24 @@ impl Router {
             return Verdict::Drop(DropReason::Ip6Malformed);
         };
         let (src, dst, hops) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+        // RFC 8200 §4.4: a Routing header with Segments Left > 0 at its
+        // destination names a type to process; xgw knows none (type 0 is
+        // deprecated, RFC 5095), so: Parameter Problem code 0 pointing at
+        // the Routing Type (never about multicast: `icmp_allowed`).
+        if let Some(at) = routing_pending(p.data(), m.l4 as usize) {
+            return self.icmp6_error(
+                cx,
+                p,
+                icmpv6::PARAM_PROBLEM,
+                icmpv6::param_problem::ERRONEOUS_HEADER,
+                (at - L2) as u32,
+            );
+        }
+        // Nothing but Neighbor Discovery (DAD, RS) comes from ::, and
+        // nothing can be answered to it.
+        if src.is_unspecified() && m.proto != icmpv6::NEXT_HEADER {
+            return Verdict::Drop(DropReason::Ip6UnspecifiedSource);
+        }
         match m.proto {
             icmpv6::NEXT_HEADER => {
                 let Some(Ok(icmp)) = p
@@ -149,7 +174,7 @@ impl Router {
                     .get(m.l4 as usize..)
                     .map(icmpv6::Packet::new_checked)
                 else {
-                    return Verdict::Drop(DropReason::Ip6Malformed);
+                    return Verdict::Drop(DropReason::IcmpTruncated);
                 };
                 if !icmp.verify_checksum(src, dst) {
                     return Verdict::Drop(DropReason::IcmpBadChecksum);
@@ -165,6 +190,9 @@ impl Router {
                             Verdict::Local
                         }
                     }
+                    icmpv6::ECHO_REQUEST if src.is_unspecified() => {
+                        Verdict::Drop(DropReason::Ip6UnspecifiedSource)
+                    }
                     icmpv6::ECHO_REQUEST if icmp.code() == 0 => self.echo_reply6(p, src, dst),
                     icmpv6::PACKET_TOO_BIG if !mcast => {
                         let l4 = m.l4 as usize;
@@ -177,7 +205,14 @@ impl Router {
                     _ => Verdict::Local,
                 }
             }
-            UDP if !mcast => self.icmp6_error(cx, p, DEST_UNREACH, du::PORT, 0),
+            UDP => match p.data().get(m.l4 as usize + 6..m.l4 as usize + 8) {
+                None => Verdict::Drop(DropReason::UdpTruncated),
+                // RFC 8200 §8.1: "IPv6 receivers must discard UDP packets
+                // containing a zero checksum", silently.
+                Some([0, 0]) => Verdict::Drop(DropReason::Udp6ZeroChecksum),
+                Some(_) if mcast => Verdict::Local,
+                Some(_) => self.icmp6_error(cx, p, DEST_UNREACH, du::PORT, 0),
+            },
             NO_NEXT_HEADER => Verdict::Local,
             _ if mcast => Verdict::Local,
             _ => Verdict::Drop(DropReason::LocalNoService),
@@ -220,8 +255,10 @@ impl Router {
     ) -> Verdict {
         let iface = p.meta.iface;
         let l4 = p.meta.l4 as usize;
-        let Some(Ok(ns)) = p.data().get(l4..).map(NeighborSolicit::new_checked) else {
-            return Verdict::Drop(DropReason::NdpInvalid);
+        let ns = match p.data().get(l4..).map(NeighborSolicit::new_checked) {
+            Some(Ok(ns)) => ns,
+            Some(Err(NdpError::Truncated)) => return Verdict::Drop(DropReason::NdpTruncated),
+            _ => return Verdict::Drop(DropReason::NdpInvalid),
         };
         if hops != 255 || ns.options().check().is_err() {
             return Verdict::Drop(DropReason::NdpInvalid);
@@ -231,6 +268,11 @@ impl Router {
         let dad = src.is_unspecified();
         if target.is_multicast() || (dad && (slla.is_some() || !dst.is_multicast())) {
             return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        // RFC 4861 §7.2.3 would update the cache and answer to the SLLA:
+        // neither for an address no station has (the NA is not sent).
+        if slla.is_some_and(|l| self.bad_lladdr(l)) {
+            return Verdict::Drop(DropReason::NdpBadLladdr);
         }
         let f = self.iface(iface);
         if f.link_local != target && !f.ipv6.iter().any(|&(a, _)| a == target) {
@@ -284,8 +326,10 @@ impl Router {
     fn ndp_na(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, dst: Ipv6Addr, hops: u8) -> Verdict {
         let iface = p.meta.iface;
         let l4 = p.meta.l4 as usize;
-        let Some(Ok(na)) = p.data().get(l4..).map(NeighborAdvert::new_checked) else {
-            return Verdict::Drop(DropReason::NdpInvalid);
+        let na = match p.data().get(l4..).map(NeighborAdvert::new_checked) {
+            Some(Ok(na)) => na,
+            Some(Err(NdpError::Truncated)) => return Verdict::Drop(DropReason::NdpTruncated),
+            _ => return Verdict::Drop(DropReason::NdpInvalid),
         };
         if hops != 255
             || na.options().check().is_err()
@@ -295,6 +339,9 @@ impl Router {
             return Verdict::Drop(DropReason::NdpInvalid);
         }
         if let Some(mac) = na.target_lladdr() {
+            if self.bad_lladdr(mac) {
+                return Verdict::Drop(DropReason::NdpBadLladdr);
+            }
             let (target, solicited, overrides) = (na.target(), na.solicited(), na.override_());
             self.learned(
                 cx,
@@ -310,4 +357,23 @@ impl Router {
         }
         Verdict::Local
     }
+}
+
+/// The offset of the Routing Type of a Routing header whose Segments
+/// Left is not 0 in the IPv6 packet at `L2` (upper-layer header at `upper`)
+/// (PARSE walked the chain: every header before `upper` is whole).
+fn routing_pending(d: &[u8], upper: usize) -> Option<usize> {
+    let mut nh = *d.get(L2 + 6)?;
+    let mut off = L2 + ipv6::HEADER_LEN;
+    while off < upper {
+        let len = match nh {
+            ipv6::ext::FRAGMENT => 8,
+            ipv6::ext::AH => (usize::from(*d.get(off + 1)?) + 2) * 4,
+            ipv6::ext::ROUTING if *d.get(off + 3)? > 0 => return Some(off + 2),
+            _ => (usize::from(*d.get(off + 1)?) + 1) * 8,
+        };
+        nh = *d.get(off)?;
+        off += len;
+    }
+    None
 }

@@ -259,12 +259,31 @@ impl Router {
                 .any(|t| t.iface.ipv4.iter().any(|&(x, _)| x == a))
     }
 
+    /// One of our IPv6 addresses as a source seen on `iface`: a global
+    /// address of any interface or tunnel, or the link-local address of
+    /// `iface` itself (link-locals are only unique per link).
+    pub(crate) fn is_own_src6(&self, a: Ipv6Addr, iface: IfaceId) -> bool {
+        let ll = (a.segments()[0] & 0xffc0) == 0xfe80;
+        !a.is_unspecified()
+            && (self
+                .local6
+                .iter()
+                .any(|&(x, f)| x == a && (!ll || f == iface))
+                || self.is_tunnel_local6(a))
+    }
+
     pub(crate) fn is_tunnel_local6(&self, a: Ipv6Addr) -> bool {
         self.table
             .tunnels
             .iter()
             .flatten()
             .any(|t| t.iface.ipv6.iter().any(|&(x, _)| x == a))
+    }
+
+    /// A link-layer address no neighbour may have: zero, multicast or
+    /// broadcast, or one of our own ports' MACs.
+    pub(crate) fn bad_lladdr(&self, mac: crate::wire::ethernet::MacAddr) -> bool {
+        mac.0 == [0; 6] || mac.is_multicast() || self.ifaces.iter().any(|f| f.mac == mac)
     }
 
     /// Any IPv4 address of ours (ICMP errors from an interface without one).

@@ -90,8 +90,18 @@ impl Router {
         };
         // Ethernet padding is not part of the packet.
         p.set_len(L2 + total);
-        if src.is_multicast() || src.is_broadcast() || src.is_unspecified() || src.is_loopback() {
+        if src.is_multicast()
+            || src.is_broadcast()
+            || src.is_unspecified()
+            || src.is_loopback()
+            || self.bcast4.contains(&src)
+        {
             return Verdict::Drop(Ip4MartianSource);
+        }
+        // Nobody outside (nor inside a tunnel) sends from our addresses:
+        // a spoof, or a loop; answering it would make us resolve ourselves.
+        if self.is_local4(src) {
+            return Verdict::Drop(Ip4OwnSource);
         }
         // The limited broadcast, or the directed broadcast of any of our
         // subnets: received, never forwarded (RFC 2644 makes not
@@ -106,6 +116,11 @@ impl Router {
             } else {
                 Verdict::Drop(Ip4NotForwarded)
             };
+        }
+        // RFC 1812 §5.3.7 (and RFC 6890): "this network", loopback and
+        // the reserved class E are never forwarded (nor ours).
+        if martian4(dst) {
+            return Verdict::Drop(Ip4MartianDestination);
         }
         if self.is_local4(dst) {
             m.flags |= Meta::TO_US;
@@ -147,6 +162,9 @@ impl Router {
         if src.is_multicast() || src.is_loopback() {
             return Verdict::Drop(Ip6MartianSource);
         }
+        if self.is_own_src6(src, m.iface) {
+            return Verdict::Drop(Ip6OwnSource);
+        }
         if dst.is_multicast() {
             m.flags |= Meta::L3_MULTICAST;
             // All-nodes, all-routers, or the solicited-node group of one of
@@ -165,6 +183,9 @@ impl Router {
             };
         }
         let is_ll = |a: std::net::Ipv6Addr| (a.segments()[0] & 0xffc0) == 0xfe80;
+        if martian6(dst) {
+            return Verdict::Drop(Ip6MartianDestination);
+        }
         if self
             .local6
             .iter()
@@ -192,4 +213,24 @@ impl Router {
         }
         Verdict::Next(FWD6)
     }
+}
+
+/// An IPv4 destination never forwarded nor ours: 0.0.0.0/8, 127.0.0.0/8,
+/// 240.0.0.0/4 but 255.255.255.255 (the limited broadcast, handled before).
+#[inline]
+pub(crate) fn martian4(a: std::net::Ipv4Addr) -> bool {
+    let a = u32::from(a);
+    let top = a >> 24;
+    top == 0 || top == 127 || (top >= 240 && a != u32::MAX)
+}
+
+/// An IPv6 destination the IANA IPv6 Special-Purpose Address Registry
+/// (RFC 6890) marks "Forwardable: False": ::/128, ::1/128,
+/// ::ffff:0:0/96 (IPv4-mapped) and 100:0:0:1::/64 (the dummy prefix,
+/// RFC 9780); fe80::/10 is `ip6.link_local_not_forwarded`. Forwardable
+/// entries (64:ff9b::/96, 100::/64, 2001:db8::/32, fc00::/7, ...) pass.
+#[inline]
+pub(crate) fn martian6(a: std::net::Ipv6Addr) -> bool {
+    let a = u128::from(a);
+    a <= 1 || a >> 32 == 0xffff || a >> 64 == 0x0100_0000_0000_0001
 }

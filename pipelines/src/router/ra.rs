@@ -260,12 +260,16 @@ impl Router {
         hops: u8,
     ) -> Verdict {
         let iface = p.meta.iface;
-        let Some(Ok(rs)) = p
+        let rs = match p
             .data()
             .get(p.meta.l4 as usize..)
             .map(RouterSolicit::new_checked)
-        else {
-            return Verdict::Drop(DropReason::NdpInvalid);
+        {
+            Some(Ok(rs)) => rs,
+            Some(Err(crate::wire::ndp::NdpError::Truncated)) => {
+                return Verdict::Drop(DropReason::NdpTruncated)
+            }
+            _ => return Verdict::Drop(DropReason::NdpInvalid),
         };
         if hops != 255 || rs.options().check().is_err() {
             return Verdict::Drop(DropReason::NdpInvalid);
@@ -273,6 +277,9 @@ impl Router {
         let slla = rs.source_lladdr();
         if src.is_unspecified() && slla.is_some() {
             return Verdict::Drop(DropReason::NdpInvalid);
+        }
+        if slla.is_some_and(|l| self.bad_lladdr(l)) {
+            return Verdict::Drop(DropReason::NdpBadLladdr);
         }
         if let (false, Some(mac)) = (src.is_unspecified(), slla) {
             let key = Key {

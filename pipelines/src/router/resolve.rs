@@ -445,6 +445,11 @@ impl Router {
         overrides: bool,
         create: bool,
     ) {
+        // The callers drop such packets with their reason; this keeps any
+        // path from caching an address no neighbour may have.
+        if self.bad_lladdr(mac) {
+            return;
+        }
         if let Some(token) = self
             .neigh
             .learn(key, mac, confirmed, overrides, create, cx.now_ns)
