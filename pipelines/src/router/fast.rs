@@ -328,20 +328,22 @@ impl Router {
         {
             return None;
         }
-        // Maybe our own address (or a broadcast of ours) as source: the
-        // steps drop it.
-        if self.local4_filter.maybe(hash4(src)) {
-            return None;
-        }
         let (ttl, proto) = (h[22], h[23]);
         if self.local4_filter.maybe(hash4(dst)) {
             // Maybe ours: an IP-in-IP packet from a tunnel's remote end is
-            // decapsulated here, anything else takes the steps.
+            // decapsulated here, anything else takes the steps. (No own-
+            // source check needed first: a tunnel's remote is never one of
+            // our addresses, so such a packet matches no tunnel.)
             if !ing.decapped && (proto == 4 || proto == 41) {
                 let ecn = h[15] & 3;
                 let (src, dst) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
                 return self.fast_decap(cx, p, proto, src, dst, ecn, 20, L2 + total);
             }
+            return None;
+        }
+        // Maybe our own address (or a broadcast of ours) as source: the
+        // steps drop it.
+        if self.local4_filter.maybe(hash4(src)) {
             return None;
         }
         if ttl <= 1 {
@@ -399,15 +401,16 @@ impl Router {
         {
             return None;
         }
-        // Maybe our own address as source: the steps drop it.
-        if self.local6_filter.maybe(hash6(src)) {
-            return None;
-        }
         if self.local6_filter.maybe(hash6(dst)) {
+            // As in fast4: a tunnel's remote is never our own address.
             if !ing.decapped && (proto == 4 || proto == 41) {
                 let ecn = (h[15] >> 4) & 3;
                 return self.fast_decap(cx, p, proto, src, dst, ecn, 40, L2 + total);
             }
+            return None;
+        }
+        // Maybe our own address as source: the steps drop it.
+        if self.local6_filter.maybe(hash6(src)) {
             return None;
         }
         let hops = h[21];
