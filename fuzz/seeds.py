@@ -98,6 +98,10 @@ def main():
                 b'{"cmd":"tunnel-del","name":"t44"}',
                 b'{"cmd":"tunnel-add","name":"t9","kind":"4in4","local":"192.168.0.1","remote":"192.168.0.9"}']:
         put("control", req)
+    # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
+    for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
+        with open(path, "rb") as f:
+            put(os.path.basename(os.path.dirname(path)), f.read())
     print(f"fuzz seeds: {n} frames from the golden captures into {OUT}", file=sys.stderr)
 
 
