@@ -27,21 +27,6 @@ fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A little-endian pcap file (Ethernet) holding `frames`.
-fn write_pcap(path: &Path, frames: &[&[u8]]) {
-    let mut out = Vec::new();
-    for w in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        let len = f.len() as u32;
-        for w in [1_700_000_000 + i as u32, 0, len, len] {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
-}
 
 fn hex(s: &str) -> Vec<u8> {
     assert_eq!(s.len() % 2, 0, "odd hex length");
@@ -57,7 +42,7 @@ fn replay(dir: &Path, config: &Path, port: &str, frames: &[&[u8]]) -> (Value, Ve
     let mut cmd = Command::new(xgw_tests::xgw_bin());
     cmd.arg("replay").arg("--config").arg(config).arg("--json");
     let p = dir.join("in.pcap");
-    write_pcap(&p, frames);
+    common::write_pcap(&p, frames);
     cmd.arg(format!("--input={port}={}", p.display()));
     for port in PORTS {
         cmd.arg(format!(

@@ -4,8 +4,10 @@
 //! options, a good checksum and no expert warnings. tshark is required:
 //! without it the test fails (tests/run.sh installs it).
 
+mod common;
+
 use std::net::Ipv6Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use xgw_pipelines::wire::icmpv6;
@@ -63,21 +65,6 @@ fn router_solicitation() -> Vec<u8> {
     f
 }
 
-/// A little-endian pcap file (Ethernet) holding `frames`.
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    for w in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend_from_slice(&w.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        let len = f.len() as u32;
-        for w in [1_700_000_000 + i as u32, 0, len, len] {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
-}
 
 fn tshark(args: &[&str]) -> String {
     let out = Command::new("tshark")
@@ -98,7 +85,7 @@ fn tshark(args: &[&str]) -> String {
 fn replayed_ra_dissects_cleanly_in_tshark() {
     let (cfg, input, output) = (tmp("ra.toml"), tmp("rs.pcap"), tmp("ra.pcap"));
     std::fs::write(&cfg, CONFIG).unwrap();
-    write_pcap(&input, &[router_solicitation()]);
+    common::write_pcap(&input, &[router_solicitation()]);
     let out = Command::new(xgw_tests::xgw_bin())
         .arg("replay")
         .arg("--config")

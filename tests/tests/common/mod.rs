@@ -232,3 +232,19 @@ pub fn tshark_present() {
         ),
     }
 }
+
+/// A little-endian pcap file (Ethernet) holding `frames`.
+pub fn write_pcap<F: AsRef<[u8]>>(path: &Path, frames: &[F]) {
+    let mut out = Vec::new();
+    for w in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let len = f.as_ref().len() as u32;
+        for w in [1_700_000_000 + i as u32, 0, len, len] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(f.as_ref());
+    }
+    std::fs::write(path, out).unwrap();
+}
