@@ -136,18 +136,7 @@ stats() { # OUT_FILE
 }
 # drops FILE REASON: total count of one drop reason (0 when absent)
 drops() { xt_json "$1" "d['drops'].get('$2', {}).get('count', 0)"; }
-# wait until xgw's totals stop moving (two equal reads 300 ms apart, <= 10 s)
-settle() {
-  local prev="" cur i
-  for ((i = 0; i < 33; i++)); do
-    sleep 0.3
-    cur=$(xt_xgw_stats "$SOCK" --json >"$XT_WORK/settle.json" && xt_json "$XT_WORK/settle.json" \
-      '[d["totals"][k] for k in ("rx","tx","dropped","pending","emitted","local")]') || cur="?"
-    [[ -n $prev && $cur == "$prev" ]] && return 0
-    prev=$cur
-  done
-  warn "xgw totals still moving after 10 s: $cur"
-}
+settle() { xt_xgw_settle "$SOCK"; }
 # accounting LABEL: totals invariant, nothing pending
 accounting() {
   local T=$XT_WORK/acct.json rx em tx lo dr pe

@@ -211,17 +211,7 @@ stats() { # OUT_FILE
 drops() { xt_json "$1" "d['drops'].get('$2', {}).get('count', 0)"; }
 total() { xt_json "$1" "d['totals']['$2']"; }
 # settle: until xgw's totals stop moving (two equal reads 300 ms apart, <= 10 s)
-settle() {
-  local prev="" cur i
-  for ((i = 0; i < 33; i++)); do
-    sleep 0.3
-    cur=$(xt_xgw_stats "$SOCK" --json >"$XT_WORK/settle.json" && xt_json "$XT_WORK/settle.json" \
-      '[d["totals"][k] for k in ("rx","tx","dropped","pending","emitted","local")]') || cur="?"
-    [[ -n $prev && $cur == "$prev" ]] && return 0
-    prev=$cur
-  done
-  warn "xgw totals still moving after 10 s: $cur"
-}
+settle() { xt_xgw_settle "$SOCK"; }
 # tunnels FILE: xgw tunnel list --json (workers publish tunnel counters at
 # most every 500 ms: wait that out first)
 tunnels() {

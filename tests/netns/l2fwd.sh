@@ -162,18 +162,7 @@ ping_ok "$NS_B" "$IP_A" "ping B->A"
 # ---------------------------------------------------------------------------
 # counters over a window
 
-# wait until xgw's totals stop moving (two equal reads 300 ms apart, <= 10 s)
-settle() {
-  local prev="" cur i
-  for ((i = 0; i < 33; i++)); do
-    sleep 0.3
-    cur=$(xt_xgw_stats "$SOCK" --json >"$XT_WORK/settle.json" && xt_json "$XT_WORK/settle.json" \
-      '[d["totals"][k] for k in ("rx","tx","dropped","pending")]') || cur="?"
-    [[ -n $prev && $cur == "$prev" ]] && return 0
-    prev=$cur
-  done
-  warn "xgw totals still moving after 10 s: $cur"
-}
+settle() { xt_xgw_settle "$SOCK"; }
 
 IFCOUNTERS=(tx_packets rx_packets tx_bytes rx_bytes tx_dropped rx_dropped)
 # XDP socket statistics that mean a frame was lost (tx_ring_empty is not one:

@@ -285,6 +285,20 @@ xt_xgw_stats() {
   timeout 10 "$XGW" stats --socket "$sock" "$@"
 }
 
+# xt_xgw_settle SOCKET: waits until xgw's totals stop moving (two equal
+# readings 300 ms apart, at most about 10 s); warns when they never do.
+xt_xgw_settle() {
+  local sock=$1 prev="" cur i
+  for ((i = 0; i < 33; i++)); do
+    sleep 0.3
+    cur=$(xt_xgw_stats "$sock" --json >"$XT_WORK/settle.json" && xt_json "$XT_WORK/settle.json" \
+      '[d["totals"][k] for k in ("rx","tx","dropped","pending","emitted","local")]') || cur="?"
+    [[ -n $prev && $cur == "$prev" ]] && return 0
+    prev=$cur
+  done
+  warn "xgw totals still moving after 10 s: $cur"
+}
+
 # xt_xgw_wait_ready PID SOCKET LOG [TIMEOUT=20]: waits until `xgw stats`
 # answers.  Returns 1 (and prints the log) when xgw exits or times out.
 xt_xgw_wait_ready() {
