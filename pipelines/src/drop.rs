@@ -88,6 +88,10 @@ drop_reasons! {
     IcmpRateLimited = "icmp.rate_limited": "an ICMP error was due but the per-worker rate limit was exhausted",
     IcmpSuppressed = "icmp.suppressed": "an ICMP error was due but not allowed (about an ICMP error, a fragment, to/from multicast, or toward one of xgw's own or broadcast addresses)",
     IcmpNoSource = "icmp.no_source": "an ICMP error was due but the interface has no address of that family to send it from",
+    IcmpNoHeadroom = "icmp.no_headroom": "an ICMP error was due but the frame had no headroom left for the error's new IP and ICMP headers",
+    IcmpHeaderWriteFailed = "icmp.header_write_failed": "an ICMP error was due but its IP or ICMP header could not be written into the frame (internal error)",
+    // ---- router: egress
+    VlanNoHeadroom = "vlan.no_headroom": "no headroom left in the frame for the egress interface's 802.1Q tag",
     // ---- router: neighbours
     NeighQueueFull = "neigh.queue_full": "frames waiting for this neighbour's resolution exceeded the per-neighbour limit",
     NeighTableFull = "neigh.table_full": "the neighbour table is full of entries that cannot be evicted",
@@ -101,6 +105,7 @@ drop_reasons! {
     TunnelOuterFragment = "tunnel.outer_fragment": "fragmented outer IP-in-IP packet (xgw does not reassemble; the sender should lower the tunnel MTU)",
     TunnelNoHeadroom = "tunnel.no_headroom": "no headroom left in the frame for the outer header",
     TunnelGone = "tunnel.gone": "the route pointed to a tunnel that was removed",
+    TunnelHeaderWriteFailed = "tunnel.header_write_failed": "the outer header could not be written (the tunnel's endpoints are not both of the outer family; internal error)",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

@@ -118,10 +118,11 @@ expect_err "unknown namespace" "network namespace \"xt-nosuch-$$\"" \
 expect_err "bad --size" "is not a frame size" "${GEN[@]}" --size 64,big --count 1
 expect_err "IPv6 too small for 64" "at least 82" "${GEN[@]}" --src-ip 2001:db8:1::1 --dst-ip 2001:db8:2::1 --count 1
 expect_err "no --dst-mac" "--dst-mac is required" "$XGW" gen --tx g0 --tx-netns "$NS_G" --count 1
-if command -v setpriv >/dev/null; then
-  expect_err "not root" "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-    "${GEN[@]}" --count 1
-fi
+# setpriv (util-linux) is required: without it the not-root check would be
+# skipped silently.
+command -v setpriv >/dev/null || die "missing tool: setpriv (util-linux); the \"not root\" check needs it"
+expect_err "not root" "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  "${GEN[@]}" --count 1
 xt_check_no_xdp "$NS_S" s0
 
 # ---------------------------------------------------------------------------

@@ -411,7 +411,9 @@ if [[ $has_park == True ]]; then
   if ((parked > 0)); then pass "xgw parked frames ($parked)"; else fail "xgw parked nothing"; fi
   check_eq "every parked frame was unparked" "$parked" "$unparked"
 else
-  warn "xgw stats --json has no parked/unparked counters; relying on pending = 0 and B's capture"
+  # Every port in `xgw stats --json` has them (control.rs): their absence
+  # is a regression, not a reason to check less.
+  fail "xgw stats --json has no parked/unparked counters per port"
 fi
 check_eq "pending after resolution" 0 "$(xt_json "$XT_WORK/r1.json" 'd["totals"]["pending"]')"
 check_eq "no neigh.resolution_failed drops" 0 "$(drops "$XT_WORK/r1.json" neigh.resolution_failed)"

@@ -507,7 +507,7 @@ impl Router {
         let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
         if outer_v6 {
             let Some(h) = p.data_mut().first_chunk_mut::<54>() else {
-                return Verdict::Drop(DropReason::TunnelGone);
+                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
             };
             h[14..54].copy_from_slice(&hdr);
             h[14] = 0x60 | (outer_tos >> 4);
@@ -518,7 +518,7 @@ impl Router {
         } else {
             self.ip_ident = self.ip_ident.wrapping_add(1);
             let Some(h) = p.data_mut().first_chunk_mut::<34>() else {
-                return Verdict::Drop(DropReason::TunnelGone);
+                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
             };
             h[14..34].copy_from_slice(&hdr[..20]);
             h[15] = outer_tos;

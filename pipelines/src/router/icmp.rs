@@ -93,7 +93,7 @@ impl Router {
         let keep = (d.len() - L2).min(V4_LIMIT - ipv4::HEADER_LEN - icmpv4::HEADER_LEN);
         let hdr = ipv4::HEADER_LEN + icmpv4::HEADER_LEN;
         if p.push_head(hdr).is_none() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpNoHeadroom);
         }
         p.set_len(L2 + hdr + keep);
         let d = p.data_mut();
@@ -109,7 +109,7 @@ impl Router {
             ident: 0,
         };
         if repr.emit(&mut d[L2..L2 + ipv4::HEADER_LEN]).is_err() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpHeaderWriteFailed);
         }
         let icmp = icmpv4::Repr {
             msg_type,
@@ -117,7 +117,7 @@ impl Router {
             rest_of_header: rest,
         };
         if icmp.emit(&mut d[L2 + ipv4::HEADER_LEN..]).is_err() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpHeaderWriteFailed);
         }
         p.meta = Meta {
             l3: L2 as u16,
@@ -181,7 +181,7 @@ impl Router {
         let hdr = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
         let keep = (d.len() - L2).min(V6_LIMIT - hdr);
         if p.push_head(hdr).is_none() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpNoHeadroom);
         }
         p.set_len(L2 + hdr + keep);
         let d = p.data_mut();
@@ -196,7 +196,7 @@ impl Router {
             flow_label: 0,
         };
         if repr.emit(&mut d[L2..L2 + ipv6::HEADER_LEN]).is_err() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpHeaderWriteFailed);
         }
         let icmp = icmpv6::Repr {
             msg_type,
@@ -207,7 +207,7 @@ impl Router {
             .emit(&mut d[L2 + ipv6::HEADER_LEN..], src, orig_src)
             .is_err()
         {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::IcmpHeaderWriteFailed);
         }
         p.meta = Meta {
             l3: L2 as u16,

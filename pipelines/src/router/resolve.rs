@@ -113,7 +113,7 @@ impl Router {
     pub(crate) fn send_on(&self, p: &mut Packet<'_>, iface: IfaceId, dst: MacAddr) -> Verdict {
         let f = self.iface(iface);
         if f.vlan != 0 && p.push_head(vlan::TAG_LEN).is_none() {
-            return Verdict::Drop(DropReason::IcmpSuppressed);
+            return Verdict::Drop(DropReason::VlanNoHeadroom);
         }
         let ethertype = p.meta.ethertype;
         l2_header(p.data_mut(), f.mac, f.vlan, dst, ethertype);
@@ -159,7 +159,10 @@ impl Router {
                 };
                 match dst {
                     Some(t) => (iface, t),
-                    None => return Verdict::Drop(DropReason::Ip4Malformed),
+                    None if m.ethertype == 0x0800 => {
+                        return Verdict::Drop(DropReason::Ip4Malformed)
+                    }
+                    None => return Verdict::Drop(DropReason::Ip6Malformed),
                 }
             }
             _ => return Verdict::Drop(DropReason::RouteNone),

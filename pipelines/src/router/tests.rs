@@ -10,7 +10,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Ipv4HeaderSlice, PacketBuilder};
 
-use super::spec::{IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec, RpfMode};
+use super::spec::{
+    IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelKind, TunnelSpec,
+    TUN_BASE,
+};
 use crate::graph::StageId;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::icmpv6;
@@ -186,15 +189,27 @@ impl Rig {
 
     /// One burst received on `port`.
     pub(super) fn burst(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Out> {
+        self.burst_with_headroom(port, frames, HEADROOM)
+    }
+
+    /// One burst received on `port`, each frame with `headroom` free
+    /// bytes in front of it in its chunk.
+    fn burst_with_headroom(&mut self, port: u16, frames: &[Vec<u8>], headroom: usize) -> Vec<Out> {
         let bufs: Vec<(Vec<u8>, u32, u32, Meta)> = frames
             .iter()
             .map(|f| {
                 let mut b = vec![0u8; 2048];
-                b[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
-                (b, HEADROOM as u32, f.len() as u32, Meta::default())
+                b[headroom..headroom + f.len()].copy_from_slice(f);
+                (b, headroom as u32, f.len() as u32, Meta::default())
             })
             .collect();
         self.run(PortId(port), bufs, None)
+    }
+
+    /// One frame received on `port` with `headroom` free bytes in front.
+    fn rx_with_headroom(&mut self, port: u16, frame: &[u8], headroom: usize) -> Out {
+        self.burst_with_headroom(port, &[frame.to_vec()], headroom)
+            .remove(0)
     }
 
     /// Runs frames through the router (`at`: resumed at a step), keeps
@@ -1277,4 +1292,128 @@ fn vlan_interfaces_tag_what_they_send() {
     let mut q = q.clone();
     q[15] = 101;
     assert_eq!(r.rx(1, &q).v, drop(DropReason::L2NoInterface));
+}
+
+// ------------------------------------------------------------ headroom and header writes
+
+/// "a" and "b" plus "v100" (VLAN 100 on port 1, host C at 10.3.0.2).
+fn spec_with_vlan() -> RouterSpec {
+    let mut s = spec(RpfMode::Off);
+    s.ifaces.push(IfaceSpec {
+        name: "v100".into(),
+        port: PortId(1),
+        vlan: 100,
+        mac: MacAddr(X_B),
+        ipv4: vec![(v4("10.3.0.1"), 24)],
+        link_local: v6("fe80::3:1"),
+        ..IfaceSpec::default()
+    });
+    s.neighbors.push(NeighborSpec {
+        iface: 2,
+        ip: "10.3.0.2".parse().unwrap(),
+        mac: MacAddr(H_C),
+    });
+    s
+}
+
+#[test]
+fn vlan_tag_without_headroom_is_a_vlan_drop() {
+    for fast in [true, false] {
+        let mut r = Rig::with_fast_path(&spec_with_vlan(), fast);
+        // untagged in on "a", to be tagged out on VLAN 100: the tag needs
+        // 4 bytes in front of the frame
+        let q = udp4(H_A, X_A, "10.1.0.2", "10.3.0.2", 64, b"to vlan");
+        for headroom in 0..4 {
+            let o = r.rx_with_headroom(0, &q, headroom);
+            assert_eq!(o.v, drop(DropReason::VlanNoHeadroom), "headroom {headroom}");
+        }
+        let o = r.rx_with_headroom(0, &q, 4);
+        assert_eq!(o.v, tx(1));
+        assert_eq!(o.frame[12..16], [0x81, 0x00, 0x00, 100]);
+    }
+}
+
+#[test]
+fn icmp_error_without_headroom_is_an_icmp_headroom_drop() {
+    let mut r = Rig::new(&spec(RpfMode::Off));
+    // Time Exceeded needs 20 + 8 (IPv4) / 40 + 8 (IPv6) bytes in front
+    let q4 = udp4(H_A, X_A, "10.1.0.2", "10.9.0.5", 1, b"expiring");
+    assert_eq!(
+        r.rx_with_headroom(0, &q4, 27).v,
+        drop(DropReason::IcmpNoHeadroom)
+    );
+    assert_eq!(
+        r.rx_with_headroom(0, &q4, 0).v,
+        drop(DropReason::IcmpNoHeadroom)
+    );
+    let o = r.rx_with_headroom(0, &q4, 28);
+    assert_eq!(o.v, tx(0));
+    assert_eq!(o.frame[14 + 20], 11, "Time Exceeded");
+    let q6 = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:9::5", 1, b"expiring");
+    assert_eq!(
+        r.rx_with_headroom(0, &q6, 47).v,
+        drop(DropReason::IcmpNoHeadroom)
+    );
+    let o = r.rx_with_headroom(0, &q6, 48);
+    assert_eq!(o.v, tx(0));
+    assert_eq!(o.frame[14 + 40], icmpv6::TIME_EXCEEDED);
+}
+
+/// `spec` plus a 4in4 tunnel (interface `TUN_BASE`) from 10.2.0.1 to
+/// `remote`, and 10.50.0.0/16 routed into it.
+fn spec_with_tunnel(remote: &str) -> RouterSpec {
+    let mut s = spec(RpfMode::Off);
+    let mut t = TunnelSpec::new(
+        "t44",
+        TunnelKind::FourInFour,
+        "10.2.0.1".parse().unwrap(),
+        remote.parse().unwrap(),
+    );
+    t.ipv4 = vec![(v4("1.1.1.1"), 24)];
+    s.tunnels.push(t);
+    s.routes.push(RouteSpec {
+        prefix: "10.50.0.0".parse().unwrap(),
+        len: 16,
+        target: RouteTarget::Connected { iface: TUN_BASE },
+    });
+    s
+}
+
+/// The drops a rig's router counted against tunnel slot 0 for `r`.
+fn tunnel_drops(rig: &Rig, r: DropReason) -> u64 {
+    rig.r.tunnel_counts()[0].c[super::tunnel::TC_DROPS + r.index()]
+}
+
+#[test]
+fn tunnel_outer_header_without_headroom_is_a_tunnel_headroom_drop() {
+    for fast in [true, false] {
+        let mut r = Rig::with_fast_path(&spec_with_tunnel("10.2.0.2"), fast);
+        let q = udp4(H_A, X_A, "10.1.0.2", "10.50.0.9", 64, b"into the tunnel");
+        let o = r.rx_with_headroom(0, &q, 19);
+        assert_eq!(o.v, drop(DropReason::TunnelNoHeadroom), "fast {fast}");
+        assert_eq!(tunnel_drops(&r, DropReason::TunnelNoHeadroom), 1);
+        let o = r.rx_with_headroom(0, &q, 20);
+        assert_eq!(o.v, tx(1), "fast {fast}");
+        assert_eq!(o.frame[14], 0x45);
+        assert_eq!(o.frame[14 + 9], 4, "IP-in-IP");
+    }
+}
+
+#[test]
+fn tunnel_outer_header_that_cannot_be_written_is_not_a_vanished_tunnel() {
+    // An IPv4 local end with an IPv6 remote: no outer header of either
+    // family can be written (the config checks refuse this; the router
+    // must still name the failure truthfully rather than `tunnel.gone`).
+    for fast in [true, false] {
+        let mut r = Rig::with_fast_path(&spec_with_tunnel("2001:db8:2::2"), fast);
+        let q = udp4(H_A, X_A, "10.1.0.2", "10.50.0.9", 64, b"into the tunnel");
+        let o = r.rx(0, &q);
+        assert_eq!(
+            o.v,
+            drop(DropReason::TunnelHeaderWriteFailed),
+            "fast {fast}"
+        );
+        assert_eq!(tunnel_drops(&r, DropReason::TunnelHeaderWriteFailed), 1);
+        assert_eq!(tunnel_drops(&r, DropReason::TunnelGone), 0);
+    }
 }

@@ -184,7 +184,7 @@ impl Router {
             _ => (0, false),
         };
         if !ok {
-            return Verdict::Drop(DropReason::TunnelGone);
+            return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
         }
         d[12..14].copy_from_slice(&ethertype.to_be_bytes());
         p.meta = Meta {
