@@ -96,12 +96,20 @@ impl StatsSource {
             if w.is_dead() {
                 dead.push(w.id);
             }
-            let (mut rx, mut tx, mut dropped) = (0, 0, 0);
-            for (acc, s) in per_port.iter_mut().zip(&snap) {
+            let (mut rx, mut tx, mut dropped, mut emitted, mut local) = (0, 0, 0, 0, 0);
+            let mut wports = Map::new();
+            for ((acc, s), info) in per_port.iter_mut().zip(&snap).zip(&self.ports) {
                 acc.add(s);
                 rx += s.rx;
                 tx += s.tx;
                 dropped += s.dropped;
+                emitted += s.emitted;
+                local += s.local;
+                wports.insert(
+                    info.name.clone(),
+                    json!({"rx": s.rx, "tx": s.tx, "emitted": s.emitted, "local": s.local,
+                           "dropped": s.dropped, "pending": s.parked - s.unparked}),
+                );
             }
             let wp: u64 = snap.iter().map(|s| s.parked - s.unparked).sum();
             let mut wdrops = Map::new();
@@ -122,6 +130,8 @@ impl StatsSource {
                 "death": w.death(),
                 "torn": read.torn,
                 "rx": rx, "tx": tx, "dropped": dropped,
+                "emitted": emitted, "local": local, "pending": wp,
+                "ports": wports,
                 "drops": wdrops,
                 "bursts": w.bursts.load(Ordering::Relaxed),
                 "emit_failed": w.emit_failed.load(Ordering::Relaxed),
@@ -914,6 +924,57 @@ mod tests {
         drop(held);
         srv.stop();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Each worker's entry carries its own emitted, local and pending
+    /// counts and its per-port rx/tx, so the accounting invariant can be
+    /// checked worker by worker, and the workers add up to the totals.
+    #[test]
+    fn workers_carry_their_own_accounting() {
+        let port = |n: &str| PortInfo {
+            name: n.into(),
+            driver: "mem",
+            interface: None,
+            mac: None,
+            xdp_mode: None,
+            bind_mode: None,
+            xsk_fds: Vec::new(),
+        };
+        let w0 = Arc::new(WorkerStats::new(0, Some(0), 2));
+        let w1 = Arc::new(WorkerStats::new(1, Some(1), 2));
+        // worker 0: 10 in on a, 9 out on b, 1 local; emits 2 on b, both sent
+        crate::stats::bump(&w0.ports[0].rx, 10);
+        crate::stats::bump(&w0.ports[1].tx, 11);
+        crate::stats::bump(&w0.ports[1].emitted, 2);
+        crate::stats::bump(&w0.ports[0].local, 1);
+        // worker 1: 5 in on b, 3 out on a, 1 dropped, 1 parked
+        crate::stats::bump(&w1.ports[1].rx, 5);
+        crate::stats::bump(&w1.ports[0].tx, 3);
+        w1.drop_one(1, DropReason::ALL[0]);
+        crate::stats::bump(&w1.ports[1].parked, 1);
+        let mut src = StatsSource::new(vec![port("a"), port("b")], vec![w0, w1]);
+        let v = src.answer("stats");
+        let f = |w: usize, k: &str| v["workers"][w][k].as_u64().unwrap();
+        for w in 0..2 {
+            assert_eq!(
+                f(w, "rx") + f(w, "emitted"),
+                f(w, "tx") + f(w, "local") + f(w, "dropped") + f(w, "pending"),
+                "worker {w}: {}",
+                v["workers"][w]
+            );
+        }
+        assert_eq!((f(0, "emitted"), f(0, "local"), f(0, "pending")), (2, 1, 0));
+        assert_eq!(
+            (f(1, "emitted"), f(1, "dropped"), f(1, "pending")),
+            (0, 1, 1)
+        );
+        assert_eq!(v["workers"][0]["ports"]["a"]["rx"], 10);
+        assert_eq!(v["workers"][0]["ports"]["b"]["tx"], 11);
+        assert_eq!(v["workers"][1]["ports"]["b"]["rx"], 5);
+        assert_eq!(v["workers"][1]["ports"]["b"]["pending"], 1);
+        for k in ["rx", "tx", "emitted", "local", "dropped", "pending"] {
+            assert_eq!(v["totals"][k].as_u64().unwrap(), f(0, k) + f(1, k), "{k}");
+        }
     }
 
     /// A dead worker shows in `stats` (JSON and table) and a stats request

@@ -343,6 +343,12 @@ impl Router {
                 return Verdict::Drop(DropReason::NdpBadLladdr);
             }
             let (target, solicited, overrides) = (na.target(), na.solicited(), na.override_());
+            // A solicited advertisement (unicast to us: checked above)
+            // answers a solicitation this router sent, maybe from another
+            // worker whose queue the answer did not land on. It creates the
+            // entry here too, as an ARP reply to us does; otherwise this
+            // worker would solicit the same neighbour again on its first
+            // packet. An unsolicited one only updates entries (§7.2.5).
             self.learned(
                 cx,
                 Key {
@@ -352,7 +358,7 @@ impl Router {
                 mac,
                 solicited,
                 overrides,
-                false,
+                solicited,
             );
         }
         Verdict::Local

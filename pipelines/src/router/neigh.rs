@@ -113,6 +113,11 @@ pub struct Learned {
     pub confirmed: bool,
     /// May replace a different known address (see [`NeighCache::learn`]).
     pub overrides: bool,
+    /// May add an unknown neighbour (see [`NeighCache::learn`]): the other
+    /// workers follow the same merge rule as the one that saw the packet,
+    /// so a hint (an ARP request between two other hosts) refreshes their
+    /// entries but does not create any.
+    pub create: bool,
 }
 
 /// Entries per worker cache.
@@ -687,6 +692,7 @@ mod tests {
                 mac: M,
                 confirmed: true,
                 overrides: true,
+                create: true,
             },
         );
         assert!(bus.take(1).is_none());

@@ -466,6 +466,7 @@ impl Router {
                 mac,
                 confirmed,
                 overrides,
+                create,
             },
         );
     }
@@ -476,7 +477,7 @@ impl Router {
         while let Some(l) = self.bus.take(self.worker) {
             if let Some(token) =
                 self.neigh
-                    .learn(l.key, l.mac, l.confirmed, l.overrides, true, cx.now_ns)
+                    .learn(l.key, l.mac, l.confirmed, l.overrides, l.create, cx.now_ns)
             {
                 cx.release(token, RESOLVE);
             }

@@ -183,6 +183,28 @@ impl Rig {
         rig
     }
 
+    /// Two workers of one router: one route table, one neighbour bus.
+    fn pair(spec: &RouterSpec) -> (Rig, Rig) {
+        let rib = super::table::Rib::new(spec).unwrap();
+        let bus = super::neigh::NeighborBus::new(2);
+        let mut rigs = (0..2).map(|w| {
+            let r = super::build_worker(spec, w, bus.clone(), rib.handle()).unwrap();
+            let mut rig = Rig {
+                r,
+                now: SEC,
+                held: Vec::new(),
+                emitted: Vec::new(),
+                resumed: Vec::new(),
+                discarded: Vec::new(),
+            };
+            rig.tick();
+            rig.emitted.clear();
+            rig
+        });
+        let w0 = rigs.next().unwrap();
+        (w0, rigs.next().unwrap())
+    }
+
     fn rx(&mut self, port: u16, frame: &[u8]) -> Out {
         self.burst(port, &[frame.to_vec()]).remove(0)
     }
@@ -1120,6 +1142,84 @@ fn parked_until_resolved_then_released_in_order() {
         .resumed
         .iter()
         .all(|o| o.frame[21] == 63 && o.frame[0..6] == H_C));
+}
+
+/// Two workers: the answer to worker 0's ARP request or Neighbor
+/// Solicitation lands on worker 1's queue. Worker 0's parked frames go out
+/// (through the bus), and worker 1 then forwards to that neighbour without
+/// resolving it a second time. A hint that worker 1 sees (an ARP request
+/// between two other hosts) creates no entry on either worker.
+#[test]
+fn a_neighbour_resolved_by_one_worker_serves_the_other() {
+    let (mut w0, mut w1) = Rig::pair(&spec(RpfMode::Off));
+    // IPv4
+    let f = udp4(H_A, X_A, "10.1.0.2", "10.2.0.3", 64, &[1]);
+    assert!(matches!(w0.rx(0, &f).v, Verdict::Park(_)));
+    assert_eq!(w0.take_emitted(0x0806).len(), 1, "worker 0 asks");
+    let reply = arp(H_C, X_B, 2, H_C, "10.2.0.3", X_B, "10.2.0.1");
+    assert_eq!(w1.rx(1, &reply).v, Verdict::Local);
+    w0.tick();
+    let got: Vec<_> = w0
+        .resumed
+        .iter()
+        .map(|o| (o.v, o.frame[0..6].to_vec()))
+        .collect();
+    assert_eq!(got, [(tx(1), H_C.to_vec())], "released through the bus");
+    w1.tick();
+    let o = w1.rx(0, &udp4(H_A, X_A, "10.1.0.2", "10.2.0.3", 64, &[2]));
+    assert_eq!((o.v, o.frame[0..6].to_vec()), (tx(1), H_C.to_vec()));
+    assert!(
+        w1.emitted.is_empty(),
+        "worker 1 asked again: {:?}",
+        w1.emitted
+    );
+
+    // IPv6: the solicited advertisement lands on worker 1
+    let f = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::3", 64, &[3]);
+    assert!(matches!(w0.rx(0, &f).v, Verdict::Park(_)));
+    assert_eq!(w0.take_emitted(0x86dd).len(), 1, "worker 0 solicits");
+    let mut body = v6("2001:db8:2::3").octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&H_C);
+    let na = icmp6(
+        H_C,
+        X_B,
+        "2001:db8:2::3",
+        "2001:db8:2::1",
+        255,
+        icmpv6::NA,
+        [0x60, 0, 0, 0],
+        &body,
+    );
+    assert_eq!(w1.rx(1, &na).v, Verdict::Local);
+    w0.tick();
+    w1.tick();
+    assert_eq!(w0.resumed.len(), 2, "the IPv6 frame was released too");
+    assert_eq!(w0.resumed[1].v, tx(1));
+    let o = w1.rx(
+        0,
+        &udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::3", 64, &[4]),
+    );
+    assert_eq!((o.v, o.frame[0..6].to_vec()), (tx(1), H_C.to_vec()));
+    assert!(
+        w1.emitted.is_empty(),
+        "worker 1 solicited a neighbour worker 0 had resolved: {:?}",
+        w1.emitted
+    );
+
+    // A hint creates nothing, on the worker that saw it or on the other.
+    let hint = arp(H_B, BCAST, 1, H_B, "10.2.0.8", [0; 6], "10.2.0.7");
+    assert_eq!(w1.rx(1, &hint).v, drop(DropReason::ArpNotForUs));
+    w0.tick();
+    let k = super::neigh::Key {
+        iface: 1,
+        ip: "10.2.0.8".parse().unwrap(),
+    };
+    assert!(w1.r.neigh.get(&k).is_none());
+    assert!(
+        w0.r.neigh.get(&k).is_none(),
+        "the bus created an entry from a hint"
+    );
 }
 
 #[test]
