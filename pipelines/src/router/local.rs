@@ -343,23 +343,20 @@ impl Router {
                 return Verdict::Drop(DropReason::NdpBadLladdr);
             }
             let (target, solicited, overrides) = (na.target(), na.solicited(), na.override_());
-            // A solicited advertisement (unicast to us: checked above)
-            // answers a solicitation this router sent, maybe from another
-            // worker whose queue the answer did not land on. It creates the
-            // entry here too, as an ARP reply to us does; otherwise this
+            let key = Key {
+                iface,
+                ip: IpAddr::V6(target),
+            };
+            let create = solicited && self.bus.asked_recently(&key, cx.now_ns);
+            // A solicited advertisement (unicast to us: checked above) that
+            // answers a solicitation this router sent within the last few
+            // seconds, maybe from another worker whose queue the answer did
+            // not land on, creates the entry here too (otherwise this
             // worker would solicit the same neighbour again on its first
-            // packet. An unsolicited one only updates entries (§7.2.5).
-            self.learned(
-                cx,
-                Key {
-                    iface,
-                    ip: IpAddr::V6(target),
-                },
-                mac,
-                solicited,
-                overrides,
-                solicited,
-            );
+            // packet). Any other advertisement only updates entries: with
+            // no entry it is discarded (RFC 4861 §7.2.5), so a forged
+            // solicited NA cannot plant one.
+            self.learned(cx, key, mac, solicited, overrides, create);
         }
         Verdict::Local
     }

@@ -20,6 +20,7 @@
 //! reply landing on another worker's queue still completes resolution.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::ArrayQueue;
@@ -141,7 +142,20 @@ pub struct NeighView {
 pub struct NeighborBus {
     inboxes: Vec<ArrayQueue<Learned>>,
     views: Vec<Mutex<NeighView>>,
+    /// When any worker last solicited an address (ARP request or NS), by a
+    /// hash of its key: `now_ns` + 1, 0 = never. A solicited answer may
+    /// land on another worker's queue; it creates an entry there only if
+    /// the router asked recently (RFC 4861 §7.2.5: an advertisement for
+    /// an address with no entry is otherwise discarded). Collisions only
+    /// make the rule more lenient for the colliding address.
+    asked: Box<[AtomicU64]>,
 }
+
+/// Slots of [`NeighborBus`]'s recent-solicitation filter.
+const ASKED_SLOTS: usize = 1024;
+/// How long a solicitation counts as recent: every retransmission and a
+/// last retransmit interval.
+pub const ASKED_NS: u64 = RETRANS_NS * (MAX_PROBES as u64 + 1);
 
 impl NeighborBus {
     pub fn new(workers: usize) -> Arc<Self> {
@@ -157,7 +171,21 @@ impl NeighborBus {
                     })
                 })
                 .collect(),
+            asked: (0..ASKED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         })
+    }
+
+    /// Notes that this router solicits `key` now (one store per request
+    /// sent, never per packet).
+    pub fn note_asked(&self, key: &Key, now_ns: u64) {
+        let slot = &self.asked[hash(key) as usize % ASKED_SLOTS];
+        slot.store(now_ns.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether some worker solicited `key` within [`ASKED_NS`].
+    pub fn asked_recently(&self, key: &Key, now_ns: u64) -> bool {
+        let at = self.asked[hash(key) as usize % ASKED_SLOTS].load(Ordering::Relaxed);
+        at != 0 && now_ns.wrapping_sub(at - 1) <= ASKED_NS
     }
 
     /// Replaces worker `worker`'s view with `entries`, unless the control

@@ -402,6 +402,9 @@ impl Router {
     /// probe). `false` if the interface has no address to send it from.
     pub(crate) fn solicit(&self, cx: &mut Ctx<'_>, key: Key, known: Option<MacAddr>) -> bool {
         let mac = self.iface(key.iface).mac;
+        // The answer may reach another worker: it may create the entry
+        // there (see `NeighborBus::asked_recently`).
+        self.bus.note_asked(&key, cx.now_ns);
         match key.ip {
             IpAddr::V4(t) => {
                 let Some(src) = self.src4(key.iface, t) else {

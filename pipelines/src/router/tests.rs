@@ -1223,6 +1223,62 @@ fn a_neighbour_resolved_by_one_worker_serves_the_other() {
 }
 
 #[test]
+fn a_solicited_na_nobody_asked_for_plants_no_entry() {
+    // RFC 4861 §7.2.5: an advertisement for an address with no entry is
+    // discarded. A solicited NA creates the entry only when some worker
+    // solicited that address within the last retransmissions.
+    let (mut w0, mut w1) = Rig::pair(&spec(RpfMode::Off));
+    let na_for = |ip: &str| {
+        let mut body = v6(ip).octets().to_vec();
+        body.extend_from_slice(&[2, 1]);
+        body.extend_from_slice(&H_C);
+        icmp6(
+            H_C,
+            X_B,
+            ip,
+            "2001:db8:2::1",
+            255,
+            icmpv6::NA,
+            [0x60, 0, 0, 0],
+            &body,
+        )
+    };
+    let key = |ip: &str| super::neigh::Key {
+        iface: 1,
+        ip: ip.parse().unwrap(),
+    };
+    // Nobody asked: a forged solicited NA is consumed and plants nothing,
+    // on the worker that got it or through the bus.
+    assert_eq!(w1.rx(1, &na_for("2001:db8:2::7")).v, Verdict::Local);
+    w0.tick();
+    w1.tick();
+    assert!(
+        w1.r.neigh.get(&key("2001:db8:2::7")).is_none(),
+        "planted on the receiver"
+    );
+    assert!(
+        w0.r.neigh.get(&key("2001:db8:2::7")).is_none(),
+        "planted through the bus"
+    );
+    // Worker 0 asks; the answer lands on worker 1 within the window: both learn.
+    let f = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::8", 64, &[1]);
+    assert!(matches!(w0.rx(0, &f).v, Verdict::Park(_)));
+    assert_eq!(w0.take_emitted(0x86dd).len(), 1);
+    assert_eq!(w1.rx(1, &na_for("2001:db8:2::8")).v, Verdict::Local);
+    assert!(w1.r.neigh.get(&key("2001:db8:2::8")).is_some());
+    // Long after the solicitation (beyond its retransmissions), an answer
+    // for another address asked back then creates nothing.
+    let g = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::9", 64, &[2]);
+    assert!(matches!(w0.rx(0, &g).v, Verdict::Park(_)));
+    w1.now += super::neigh::ASKED_NS + 1_000_000_000;
+    assert_eq!(w1.rx(1, &na_for("2001:db8:2::9")).v, Verdict::Local);
+    assert!(
+        w1.r.neigh.get(&key("2001:db8:2::9")).is_none(),
+        "a stale solicitation still counted"
+    );
+}
+
+#[test]
 fn neighbour_failure_drops_the_parked_frames_and_does_not_stall() {
     let mut r = Rig::new(&spec(RpfMode::Off));
     let t0 = r.now;
