@@ -27,7 +27,6 @@ fn tests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-
 fn hex(s: &str) -> Vec<u8> {
     assert_eq!(s.len() % 2, 0, "odd hex length");
     (0..s.len())

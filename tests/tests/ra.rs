@@ -65,7 +65,6 @@ fn router_solicitation() -> Vec<u8> {
     f
 }
 
-
 fn tshark(args: &[&str]) -> String {
     let out = Command::new("tshark")
         .args(args)
