@@ -17,13 +17,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use xgw_pipelines::DropReason;
+use xgw_pipelines::{DropReason, NodeInfo};
 
 use crate::engine::PortInfo;
 use crate::port::afxdp::read_stats;
 use crate::port::XskStats;
 use crate::routectl::{self, RouterControl};
-use crate::stats::{Hists, PortSnapshot, WorkerStats};
+use crate::stats::{tsc_hz, Hists, NodeSnapshot, PortSnapshot, WorkerStats};
 
 /// Largest request line accepted.
 const MAX_REQUEST: u64 = 4096;
@@ -209,6 +209,11 @@ impl StatsSource {
         })
     }
 
+    /// Per-node runtime figures (the `runtime` answer).
+    pub fn runtime(&self) -> Value {
+        runtime_json(&self.workers)
+    }
+
     /// Answers one request line.
     pub fn answer(&mut self, line: &str) -> Value {
         let line = line.trim();
@@ -227,6 +232,7 @@ impl StatsSource {
         };
         match cmd.as_str() {
             "stats" => self.snapshot(),
+            "runtime" => self.runtime(),
             "ping" => json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
             "drop-reasons" => Value::Array(
                 DropReason::ALL
@@ -240,10 +246,185 @@ impl StatsSource {
             },
             other => {
                 let shown: String = other.chars().take(40).collect();
-                json!({"error": format!("unknown command {shown:?}; expected one of: stats, ping, drop-reasons, {}", routectl::COMMANDS.join(", "))})
+                json!({"error": format!("unknown command {shown:?}; expected one of: stats, runtime, ping, drop-reasons, {}", routectl::COMMANDS.join(", "))})
             }
         }
     }
+}
+
+/// `a / b` rounded to two decimals, `null` when `b` is 0.
+fn ratio(a: f64, b: f64) -> Value {
+    if b == 0.0 {
+        Value::Null
+    } else {
+        json!(((a / b) * 100.0).round() / 100.0)
+    }
+}
+
+fn node_rows(info: &[NodeInfo], snaps: &[NodeSnapshot], hz: u64) -> Value {
+    Value::Array(
+        info.iter()
+            .zip(snaps)
+            .map(|(n, s)| {
+                let cpp = (s.packets > 0).then(|| s.cycles as f64 / s.packets as f64);
+                json!({
+                    "name": n.name,
+                    "calls": s.calls,
+                    "vectors": s.vectors,
+                    "packets": s.packets,
+                    "cycles": s.cycles,
+                    "packets_per_vector": ratio(s.packets as f64, s.vectors as f64),
+                    "cycles_per_packet": cpp.map_or(Value::Null, |c| ratio(c, 1.0)),
+                    "ns_per_packet": cpp.map_or(Value::Null, |c| ratio(c * 1e9, hz as f64)),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Per-node runtime figures of `workers`, each worker's and their sum
+/// (the `runtime` answer, also in `xgw replay --runtime`). Cycles are
+/// [`crate::stats::now_tsc`] ticks; `tsc_hz` converts them to time (the
+/// first call measures it, ~50 ms).
+pub fn runtime_json(workers: &[Arc<WorkerStats>]) -> Value {
+    let hz = tsc_hz();
+    let info: &[NodeInfo] = workers.first().map_or(&[], |w| &w.node_info);
+    let mut total = vec![NodeSnapshot::default(); info.len()];
+    let mut per = Vec::new();
+    for w in workers {
+        let r = w.read();
+        for (t, n) in total.iter_mut().zip(&r.nodes) {
+            t.add(n);
+        }
+        per.push(json!({
+            "id": w.id,
+            "core": w.core,
+            "state": if w.is_dead() { "dead" } else { "running" },
+            "torn": r.torn,
+            "nodes": node_rows(&w.node_info, &r.nodes, hz),
+        }));
+    }
+    json!({
+        "clock": if cfg!(target_arch = "x86_64") { "tsc" } else { "monotonic-ns" },
+        "tsc_hz": hz,
+        "workers": per,
+        "total": node_rows(info, &total, hz),
+    })
+}
+
+/// Renders a `runtime` answer for people, like VPP's `show runtime`: per
+/// worker, then the total over workers.
+pub fn render_runtime(v: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let hz = v["tsc_hz"].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "clock: {} at {:.3} GHz (cycles per packet x 1e9 / Hz = ns per packet)",
+        v["clock"].as_str().unwrap_or("?"),
+        hz as f64 / 1e9
+    );
+    let f = |x: &Value| match x.as_f64() {
+        Some(x) => format!("{x:.2}"),
+        None => "-".into(),
+    };
+    let table = |o: &mut String, title: String, rows: &Value| {
+        let _ = writeln!(o, "{title}");
+        let _ = writeln!(
+            o,
+            "  {:<16} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10}",
+            "NAME", "CALLS", "VECTORS", "PACKETS", "PKTS/VEC", "CLOCKS/PKT", "NS/PKT"
+        );
+        for r in rows.as_array().into_iter().flatten() {
+            let _ = writeln!(
+                o,
+                "  {:<16} {:>12} {:>12} {:>14} {:>10} {:>12} {:>10}",
+                r["name"].as_str().unwrap_or("?"),
+                r["calls"].as_u64().unwrap_or(0),
+                r["vectors"].as_u64().unwrap_or(0),
+                r["packets"].as_u64().unwrap_or(0),
+                f(&r["packets_per_vector"]),
+                f(&r["cycles_per_packet"]),
+                f(&r["ns_per_packet"])
+            );
+        }
+    };
+    let workers = v["workers"].as_array().map_or(&[][..], |w| w.as_slice());
+    for w in workers {
+        let mut title = format!("worker {} (core {})", w["id"], w["core"]);
+        if w["state"] == "dead" {
+            title.push_str(": DEAD, figures as it left them");
+        }
+        if w["torn"] == true {
+            title.push_str(" (torn: mid-burst copy)");
+        }
+        table(&mut o, title, &w["nodes"]);
+    }
+    table(
+        &mut o,
+        format!(
+            "total ({} worker{})",
+            workers.len(),
+            if workers.len() == 1 { "" } else { "s" }
+        ),
+        &v["total"],
+    );
+    o
+}
+
+/// The nodes of the pipeline `cfg` configures, with their arcs (what
+/// every worker's pipeline reports through `Pipeline::nodes`).
+pub fn pipeline_nodes(cfg: &crate::config::Config) -> Vec<NodeInfo> {
+    use crate::config::PipelineCfg;
+    use xgw_pipelines::Pipeline as _;
+    match &cfg.pipeline {
+        PipelineCfg::L2fwd { mode, .. } => {
+            xgw_pipelines::Graph::new(vec![Box::new(xgw_pipelines::l2fwd::L2Fwd::new(*mode, &[]))])
+                .nodes()
+                .to_vec()
+        }
+        PipelineCfg::Router(_) => xgw_pipelines::router::NODES.to_vec(),
+    }
+}
+
+/// The nodes of a pipeline with their arcs as JSON (`xgw graph --json`).
+pub fn graph_json(nodes: &[NodeInfo]) -> Value {
+    Value::Array(
+        nodes
+            .iter()
+            .map(|n| json!({"name": n.name, "next": n.next}))
+            .collect(),
+    )
+}
+
+/// Renders a pipeline's nodes and arcs (`xgw graph`): one line per node
+/// with the nodes it may send frames to, then the ends (tx, local, drop,
+/// park) it may finish frames at.
+pub fn render_graph(nodes: &[NodeInfo]) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let rows: Vec<(&str, String, String)> = nodes
+        .iter()
+        .map(|n| {
+            let (ends, next): (Vec<&str>, Vec<&str>) = n
+                .next
+                .iter()
+                .partition(|x| xgw_pipelines::graph::ENDS.contains(x));
+            let next = if next.is_empty() {
+                "-".to_string()
+            } else {
+                next.join(" ")
+            };
+            (n.name, next, ends.join(" "))
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+    let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(10);
+    let _ = writeln!(o, "{:<w0$}  {:<w1$}  ENDS", "NODE", "NEXT NODES");
+    for (name, next, ends) in rows {
+        let _ = writeln!(o, "{name:<w0$}  {next:<w1$}  {ends}");
+    }
+    o
 }
 
 /// Renders a `stats` answer for people.
@@ -676,6 +857,13 @@ impl ControlServer {
         mut src: StatsSource,
     ) -> Result<Self, String> {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        // Measure the TSC frequency (~50 ms) now, off the control loop,
+        // so the first `runtime` request does not wait for it.
+        let _ = std::thread::Builder::new()
+            .name("xgw-tsc".into())
+            .spawn(|| {
+                tsc_hz();
+            });
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -752,6 +940,56 @@ mod tests {
             xsk_fds: Vec::new(),
         };
         StatsSource::new(vec![port], vec![w])
+    }
+
+    /// `runtime` gives each worker's node figures and their sum, with
+    /// the derived ratios; `graph` rendering names every node and arc.
+    #[test]
+    fn runtime_sums_node_figures_over_workers() {
+        let info = xgw_pipelines::router::NODES;
+        let ws: Vec<Arc<WorkerStats>> = (0..2)
+            .map(|i| Arc::new(WorkerStats::with_nodes(i, Some(i), 1, &info)))
+            .collect();
+        // Worker 0: two calls of node 0 (64 + 0 frames); worker 1: one
+        // call of node 0 (32 frames) and one of node 8.
+        ws[0].begin();
+        ws[0].nodes[0].record(64, 6400);
+        ws[0].nodes[0].record(0, 100);
+        ws[0].end();
+        ws[1].begin();
+        ws[1].nodes[0].record(32, 3200);
+        ws[1].nodes[8].record(2, 50);
+        ws[1].end();
+        let src = StatsSource::new(Vec::new(), ws);
+        let v = src.runtime();
+        assert!(v["tsc_hz"].as_u64().unwrap() > 0);
+        let t = &v["total"];
+        assert_eq!(t.as_array().unwrap().len(), info.len());
+        assert_eq!(t[0]["name"], "router-fast");
+        assert_eq!(
+            (
+                &t[0]["calls"],
+                &t[0]["vectors"],
+                &t[0]["packets"],
+                &t[0]["cycles"]
+            ),
+            (&json!(3), &json!(2), &json!(96), &json!(9700))
+        );
+        assert_eq!(t[0]["packets_per_vector"], json!(48.0));
+        assert_eq!(t[0]["cycles_per_packet"], json!(101.04));
+        assert_eq!(t[8]["packets"], json!(2));
+        assert_eq!(t[1]["packets_per_vector"], Value::Null);
+        assert_eq!(v["workers"][0]["nodes"][0]["packets"], json!(64));
+        assert_eq!(v["workers"][1]["nodes"][0]["packets"], json!(32));
+        assert_eq!(v["workers"][1]["nodes"][8]["calls"], json!(1));
+        let text = render_runtime(&v);
+        assert!(text.contains("total (2 workers)"), "{text}");
+        assert_eq!(text.matches("  router-resolve ").count(), 3, "{text}");
+        let g = render_graph(&info);
+        for n in info {
+            assert!(g.lines().any(|l| l.starts_with(&format!("{} ", n.name))));
+        }
+        assert!(g.contains("router-resolve  -"), "{g}");
     }
 
     fn raw(path: &Path, bytes: &[u8]) -> Value {

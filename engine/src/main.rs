@@ -51,6 +51,10 @@ enum Cmd {
         /// Print the counters as JSON.
         #[arg(long)]
         json: bool,
+        /// Also show the per-node runtime figures of the run (as
+        /// `xgw runtime`; with --json under the key "runtime").
+        #[arg(long)]
+        runtime: bool,
     },
     /// Show live counters of a running engine.
     Stats {
@@ -62,6 +66,22 @@ enum Cmd {
         /// Read the control socket path from this config.
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+    /// Per-node runtime figures of a running engine (calls, vectors,
+    /// packets, clocks per packet; like VPP's `show runtime`).
+    Runtime {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Print the configured pipeline's nodes and the nodes each may send
+    /// frames to (offline; without --config, the embedded demo's).
+    Graph {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// List every drop reason with its meaning.
     DropReasons,
@@ -251,7 +271,26 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             inputs,
             outputs,
             json,
-        } => replay(&config, &inputs, &outputs, json),
+            runtime,
+        } => replay(&config, &inputs, &outputs, json, runtime),
+        Cmd::Runtime { json, at } => {
+            let v = ask(at, serde_json::json!({"cmd": "runtime"}))?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", control::render_runtime(&v));
+            }
+            Ok(())
+        }
+        Cmd::Graph { config, json } => {
+            let nodes = control::pipeline_nodes(&load(config.as_deref())?);
+            if json {
+                println!("{}", control::graph_json(&nodes));
+            } else {
+                print!("{}", control::render_graph(&nodes));
+            }
+            Ok(())
+        }
         Cmd::Stats {
             json,
             socket,
@@ -490,24 +529,39 @@ fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {
     Ok(m)
 }
 
-fn replay(config: &Path, inputs: &[String], outputs: &[String], json: bool) -> Result<()> {
+fn replay(
+    config: &Path,
+    inputs: &[String],
+    outputs: &[String],
+    json: bool,
+    runtime: bool,
+) -> Result<()> {
     let cfg = Config::load(config)?;
     if inputs.is_empty() {
         bail!("replay needs at least one --input PORT=FILE.pcap");
     }
-    let v = xgw_engine::replay::run_report(
-        &cfg,
-        parse_map(inputs, "input")?,
-        parse_map(outputs, "output")?,
-    )
-    .map_err(|e| match e {
+    let (inputs, outputs) = (parse_map(inputs, "input")?, parse_map(outputs, "output")?);
+    let died = |e| match e {
         xgw_engine::replay::ReplayError::WorkerDied(d) => anyhow::Error::new(d),
         xgw_engine::replay::ReplayError::Failed(m) => anyhow::Error::msg(m),
-    })?;
+    };
+    let (mut v, rt) = if runtime {
+        let (v, rt) = xgw_engine::replay::run_runtime(&cfg, inputs, outputs).map_err(died)?;
+        (v, Some(rt))
+    } else {
+        let v = xgw_engine::replay::run_report(&cfg, inputs, outputs).map_err(died)?;
+        (v, None)
+    };
     if json {
+        if let Some(rt) = rt {
+            v["runtime"] = rt;
+        }
         println!("{v}");
     } else {
         print!("{}", control::render_table(&v));
+        if let Some(rt) = rt {
+            print!("runtime:\n{}", control::render_runtime(&rt));
+        }
     }
     Ok(())
 }

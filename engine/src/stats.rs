@@ -9,6 +9,14 @@
 //! handed to the stats side through a bounded lock-free queue, with the
 //! emptied ones coming back, so nothing is allocated in steady state.
 //!
+//! Per-node runtime figures ([`NodeCounters`]: calls, vectors, packets,
+//! cycles of every node of the worker's pipeline) live here too, sized
+//! from the pipeline's node list when the worker is built. They have the
+//! same single writer and are written inside the same sections: the worker
+//! runs its pipeline inside the burst's write section, so a consistent
+//! snapshot has the figures of exactly the bursts its port counters have.
+//! Cycles come from [`now_tsc`] (RDTSC); [`tsc_hz`] converts them to time.
+//!
 //! A worker that panics is marked dead here ([`WorkerStats::mark_dead`],
 //! from its thread as it unwinds); readers never wait on a dead worker,
 //! and wait at most [`READ_PATIENCE`] on a live one, so a worker that died
@@ -21,7 +29,61 @@ use std::time::{Duration, Instant};
 use crossbeam::queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
-use xgw_pipelines::DropReason;
+use xgw_pipelines::{DropReason, NodeCounters, NodeInfo};
+
+/// The cycle counter node runners read (twice per node call): the TSC on
+/// x86_64.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn now_tsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter; every x86_64 CPU
+    // has it and it touches no memory. `_rdtsc` is an `unsafe fn` only
+    // because arch intrinsics are (it needs no target feature).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Elsewhere the monotonic clock in nanoseconds stands in for a cycle
+/// counter ([`tsc_hz`] is then 10^9).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub fn now_tsc() -> u64 {
+    crate::umem::now_ns()
+}
+
+/// Ticks of [`now_tsc`] per second. Measured once (the first call takes
+/// about 50 ms) against CLOCK_MONOTONIC; later calls return the figure.
+pub fn tsc_hz() -> u64 {
+    static HZ: OnceLock<u64> = OnceLock::new();
+    *HZ.get_or_init(|| {
+        if cfg!(not(target_arch = "x86_64")) {
+            return 1_000_000_000;
+        }
+        let (n0, c0) = (crate::umem::now_ns(), now_tsc());
+        std::thread::sleep(Duration::from_millis(50));
+        let (n1, c1) = (crate::umem::now_ns(), now_tsc());
+        let ns = n1.saturating_sub(n0).max(1) as u128;
+        let hz = (c1.wrapping_sub(c0) as u128 * 1_000_000_000 / ns) as u64;
+        hz.max(1)
+    })
+}
+
+/// A plain copy of one node's [`NodeCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeSnapshot {
+    pub calls: u64,
+    pub vectors: u64,
+    pub packets: u64,
+    pub cycles: u64,
+}
+
+impl NodeSnapshot {
+    pub fn add(&mut self, o: &NodeSnapshot) {
+        self.calls += o.calls;
+        self.vectors += o.vectors;
+        self.packets += o.packets;
+        self.cycles += o.cycles;
+    }
+}
 
 /// Adds to a counter that only the calling thread writes.
 #[inline]
@@ -156,6 +218,9 @@ pub struct WorkerStats {
     pub full: ArrayQueue<Box<Hists>>,
     /// Emptied histograms, stats side → worker.
     pub empty: ArrayQueue<Box<Hists>>,
+    /// The pipeline's nodes and their runtime figures (same index).
+    pub node_info: Box<[NodeInfo]>,
+    pub nodes: Box<[NodeCounters]>,
     /// Set once, when the worker's thread dies (panics); never cleared.
     dead: AtomicBool,
     /// Why it died (the panic message and location), set before `dead`.
@@ -167,10 +232,12 @@ pub struct WorkerStats {
 /// before it gives up and reports the figures as torn.
 pub const READ_PATIENCE: Duration = Duration::from_millis(100);
 
-/// A copy of a worker's port counters and whether it is consistent.
+/// A copy of a worker's port and node counters and whether it is
+/// consistent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Read {
     pub ports: Vec<PortSnapshot>,
+    pub nodes: Vec<NodeSnapshot>,
     /// The copy may contain half a burst: the worker was inside a write
     /// section on every try (it died there, or was stalled for longer
     /// than [`READ_PATIENCE`]).
@@ -178,7 +245,14 @@ pub struct Read {
 }
 
 impl WorkerStats {
+    /// Stats for a worker without pipeline nodes (see
+    /// [`WorkerStats::with_nodes`]).
     pub fn new(id: usize, core: Option<usize>, ports: usize) -> Self {
+        Self::with_nodes(id, core, ports, &[])
+    }
+
+    /// Stats for a worker with `ports` ports whose pipeline has `nodes`.
+    pub fn with_nodes(id: usize, core: Option<usize>, ports: usize, nodes: &[NodeInfo]) -> Self {
         let empty = ArrayQueue::new(2);
         let _ = empty.push(Box::new(Hists::new()));
         let _ = empty.push(Box::new(Hists::new()));
@@ -198,6 +272,8 @@ impl WorkerStats {
             frames_pending: AtomicU64::new(0),
             full: ArrayQueue::new(2),
             empty,
+            node_info: nodes.into(),
+            nodes: nodes.iter().map(|_| NodeCounters::default()).collect(),
             dead: AtomicBool::new(false),
             death: OnceLock::new(),
         }
@@ -276,16 +352,30 @@ impl WorkerStats {
                 continue;
             }
             let ports = self.copy_ports();
+            let nodes = self.copy_nodes();
             fence(Acquire);
             let whole = s1 & 1 == 0 && self.seq.load(Relaxed) == s1;
             if whole || give_up {
                 return Read {
                     ports,
+                    nodes,
                     torn: !whole,
                 };
             }
             tries += 1;
         }
+    }
+
+    fn copy_nodes(&self) -> Vec<NodeSnapshot> {
+        self.nodes
+            .iter()
+            .map(|n| NodeSnapshot {
+                calls: n.calls.load(Relaxed),
+                vectors: n.vectors.load(Relaxed),
+                packets: n.packets.load(Relaxed),
+                cycles: n.cycles.load(Relaxed),
+            })
+            .collect()
     }
 
     fn copy_ports(&self) -> Vec<PortSnapshot> {
@@ -369,6 +459,7 @@ mod tests {
             w.read(),
             Read {
                 ports: w.snapshot(),
+                nodes: Vec::new(),
                 torn: false
             }
         );

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use arrayvec::ArrayVec;
 use xgw_pipelines::{
-    Ctx, DropReason, Emit, Meta, Packet, Pipeline, PortId, StageId, Verdict, MAX_BURST,
+    Ctx, DropReason, Emit, Meta, NodeClock, Packet, Pipeline, PortId, StageId, Verdict, MAX_BURST,
 };
 
 use crate::config::Idle;
 use crate::port::PortQueue;
-use crate::stats::{bump, Hists, WorkerStats};
+use crate::stats::{bump, now_tsc, Hists, WorkerStats};
 use crate::umem::{now_ns, Desc, FramePool, FreeList, Umem};
 
 /// How often gauges and histograms are published.
@@ -196,7 +196,12 @@ impl Worker {
         idle: Idle,
         pending: usize,
     ) -> Self {
-        let stats = Arc::new(WorkerStats::new(id, core, ports.len()));
+        let stats = Arc::new(WorkerStats::with_nodes(
+            id,
+            core,
+            ports.len(),
+            pipeline.nodes(),
+        ));
         let pollfds = ports
             .iter()
             .filter_map(|p| p.poll_fd())
@@ -307,8 +312,10 @@ impl Worker {
             // as received (before any stage moves the window).
             let bytes: u64 = self.rx[..n].iter().map(|d| d.len as u64).sum();
             self.rx_port[..n].fill(p as u16);
-            self.run_pipeline(n, None, t0);
+            // The pipeline runs inside the section too: its node runtime
+            // figures are counted with the burst.
             self.stats.begin();
+            self.run_pipeline(n, None, t0);
             bump(&self.stats.ports[p].rx, n as u64);
             bump(&self.stats.ports[p].rx_bytes, bytes);
             self.dispatch(n, false);
@@ -326,6 +333,7 @@ impl Worker {
 
     /// Runs the pipeline over `rx[..n]`: a fresh burst (`at = None`) or
     /// released frames resumed at a stage. `now` is the burst's time.
+    /// Runs inside a stats section (the pipeline's node runtime figures).
     #[inline]
     fn run_pipeline(&mut self, n: usize, at: Option<StageId>, now: u64) {
         let umem = &self.pool.umem;
@@ -361,7 +369,8 @@ impl Worker {
                 meta,
             ));
         }
-        let mut cx = Ctx::new(now, &mut fx);
+        let clock = NodeClock::new(now_tsc, &self.stats.nodes);
+        let mut cx = Ctx::with_clock(now, &mut fx, clock);
         match at {
             None => self
                 .pipeline
@@ -508,8 +517,8 @@ impl Worker {
                         if n == 0 {
                             break;
                         }
-                        self.run_pipeline(n, Some(at), now_ns());
                         self.stats.begin();
+                        self.run_pipeline(n, Some(at), now_ns());
                         self.dispatch(n, true);
                         self.stats.end();
                     },
@@ -620,7 +629,10 @@ impl Worker {
     fn idle(&mut self) {
         bump(&self.stats.idle_polls, 1);
         self.empty_polls = self.empty_polls.saturating_add(1);
-        if self.empty_polls.is_multiple_of(1024) {
+        // MSRV 1.80: `is_multiple_of` is 1.87.
+        #[allow(clippy::manual_is_multiple_of)]
+        let publish_check = self.empty_polls % 1024 == 0;
+        if publish_check {
             let now = now_ns();
             if now.saturating_sub(self.last_publish) >= PUBLISH_EVERY_NS {
                 self.publish(now);

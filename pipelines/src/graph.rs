@@ -5,6 +5,14 @@
 //! names it, so a stage's per-packet body stays one small function.
 //! Stages are ordered: a stage may only send frames to stages after it,
 //! which makes every burst finish in at most `stages.len()` steps.
+//!
+//! Every node (a [`Graph`]'s stages, a router's fast path and steps) has
+//! runtime figures, like VPP's `show runtime`: the runner brackets each
+//! call of a node with two clock reads ([`NodeClock`]) and adds the call,
+//! its frames and its cycles to the node's [`NodeCounters`]. That is two
+//! clock reads and four counter updates per node call, not per frame.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::{DropReason, Packet, PortId, MAX_BURST};
 
@@ -75,17 +83,122 @@ impl Emit for CollectEmit {
     }
 }
 
+/// A node as `xgw graph` and `xgw runtime` show it: its name and where
+/// it may send frames. `next` names other nodes of the same pipeline, or
+/// one of the ends [`ENDS`] (`tx`, `local`, `drop`, `park`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: &'static str,
+    pub next: &'static [&'static str],
+}
+
+/// Where a frame can end instead of at another node: sent (`tx`),
+/// consumed by xgw (`local`), dropped with a reason (`drop`) or parked
+/// until the pipeline releases it (`park`).
+pub const ENDS: [&str; 4] = ["tx", "local", "drop", "park"];
+
+/// Runtime figures of one node on one worker. The worker that runs the
+/// node is their only writer (Relaxed load + store, no locked
+/// instruction, as every engine counter); readers get a consistent copy
+/// through the worker's stats sequence (the engine runs the pipeline
+/// inside its burst's write section).
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Times the runner called the node.
+    pub calls: AtomicU64,
+    /// Calls with at least one frame.
+    pub vectors: AtomicU64,
+    /// Frames handed to the node.
+    pub packets: AtomicU64,
+    /// Clock ticks spent in it (TSC cycles on x86_64; see [`NodeClock`]).
+    pub cycles: AtomicU64,
+}
+
+#[inline(always)]
+fn add(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl NodeCounters {
+    /// Counts one call over `packets` frames that took `cycles`
+    /// (single writer).
+    #[inline]
+    pub fn record(&self, packets: usize, cycles: u64) {
+        add(&self.calls, 1);
+        add(&self.vectors, (packets > 0) as u64);
+        add(&self.packets, packets as u64);
+        add(&self.cycles, cycles);
+    }
+}
+
+fn no_clock() -> u64 {
+    0
+}
+
+/// The clock and the counters a pipeline's node runner records into.
+/// `now` is the engine's cycle counter (RDTSC on x86_64: reading it needs
+/// `unsafe`, which this crate forbids, so the engine hands in a safe
+/// function); `nodes[i]` counts node `i` of [`Pipeline::nodes`].
+/// [`NodeClock::OFF`] records nothing (tests, tools).
+#[derive(Clone, Copy)]
+pub struct NodeClock<'a> {
+    now: fn() -> u64,
+    nodes: &'a [NodeCounters],
+}
+
+impl<'a> NodeClock<'a> {
+    /// Records nothing.
+    pub const OFF: NodeClock<'static> = NodeClock {
+        now: no_clock,
+        nodes: &[],
+    };
+
+    pub fn new(now: fn() -> u64, nodes: &'a [NodeCounters]) -> Self {
+        NodeClock { now, nodes }
+    }
+
+    /// The clock, before a node call.
+    #[inline(always)]
+    pub fn start(&self) -> u64 {
+        (self.now)()
+    }
+
+    /// After a call of node `node` over `packets` frames that began at
+    /// `t0` (from [`NodeClock::start`]): reads the clock again and counts.
+    #[inline(always)]
+    pub fn stop(&self, node: usize, packets: usize, t0: u64) {
+        if let Some(c) = self.nodes.get(node) {
+            c.record(packets, (self.now)().wrapping_sub(t0));
+        }
+    }
+}
+
 /// What a stage gets besides the frames.
 pub struct Ctx<'a> {
     /// Monotonic time of this burst, in nanoseconds (CLOCK_MONOTONIC; the
     /// same time base on every worker).
     pub now_ns: u64,
     emit: &'a mut dyn Emit,
+    /// Where node runners record their runtime figures.
+    pub clock: NodeClock<'a>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(now_ns: u64, emit: &'a mut dyn Emit) -> Self {
-        Ctx { now_ns, emit }
+        Ctx {
+            now_ns,
+            emit,
+            clock: NodeClock::OFF,
+        }
+    }
+
+    /// As [`Ctx::new`], recording node runtime figures into `clock`.
+    pub fn with_clock(now_ns: u64, emit: &'a mut dyn Emit, clock: NodeClock<'a>) -> Self {
+        Ctx {
+            now_ns,
+            emit,
+            clock,
+        }
     }
 
     /// See [`Emit::emit`].
@@ -107,8 +220,14 @@ impl<'a> Ctx<'a> {
 
 /// One processing step.
 pub trait Stage: Send {
-    /// Short name used in traces and errors.
+    /// Short name used in traces, errors and runtime figures.
     fn name(&self) -> &'static str;
+
+    /// Where this stage may send frames: names of later stages of its
+    /// graph, or ends ([`ENDS`]). Shown by `xgw graph`.
+    fn next(&self) -> &'static [&'static str] {
+        &[]
+    }
 
     /// Looks at `pkts[i]` for every `i` in `sel` and sets `verdicts[i]`.
     /// Frames not in `sel` must not be touched.
@@ -144,6 +263,13 @@ pub trait Pipeline: Send {
     /// Called about every 10 ms, between bursts: timers (retransmissions,
     /// aging, periodic announcements). May emit frames.
     fn tick(&mut self, _cx: &mut Ctx<'_>) {}
+
+    /// The pipeline's nodes, in the order of the counters its runner
+    /// records into ([`NodeClock`]): the engine sizes each worker's
+    /// runtime counters from this list when it builds the worker.
+    fn nodes(&self) -> &[NodeInfo] {
+        &[]
+    }
 }
 
 const fn identity() -> [u16; MAX_BURST] {
@@ -160,6 +286,8 @@ static IDENTITY: [u16; MAX_BURST] = identity();
 /// An ordered list of stages run over each burst.
 pub struct Graph {
     stages: Vec<Box<dyn Stage>>,
+    /// Node `i` is stage `i`.
+    nodes: Vec<NodeInfo>,
     sel: [u16; MAX_BURST],
 }
 
@@ -168,6 +296,13 @@ impl Graph {
     pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
         assert!(!stages.is_empty() && stages.len() < StageId::MAX as usize);
         Graph {
+            nodes: stages
+                .iter()
+                .map(|s| NodeInfo {
+                    name: s.name(),
+                    next: s.next(),
+                })
+                .collect(),
             stages,
             sel: [0; MAX_BURST],
         }
@@ -189,15 +324,19 @@ impl Graph {
     ) {
         let n = pkts.len().min(verdicts.len()).min(MAX_BURST);
         let (pkts, verdicts) = (&mut pkts[..n], &mut verdicts[..n]);
+        let clock = cx.clock;
         let first = if at == 0 {
             // Stage 0 sees the whole burst.
+            let t0 = clock.start();
             self.stages[0].process(cx, pkts, &IDENTITY[..n], verdicts);
+            clock.stop(0, n, t0);
             1
         } else {
             verdicts.fill(Verdict::Next(at.min(StageId::MAX as usize) as StageId));
             at
         };
         for s in first..self.stages.len() {
+            let t0 = clock.start();
             let mut k = 0;
             for (i, v) in verdicts.iter_mut().enumerate() {
                 match *v {
@@ -213,6 +352,7 @@ impl Graph {
             }
             if k > 0 {
                 self.stages[s].process(cx, pkts, &self.sel[..k], verdicts);
+                clock.stop(s, k, t0);
             }
         }
         for v in verdicts.iter_mut() {
@@ -243,6 +383,10 @@ impl Pipeline for Graph {
             s.tick(cx);
         }
     }
+
+    fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
 }
 
 #[cfg(test)]
@@ -264,7 +408,10 @@ mod tests {
         ) {
             for &i in sel {
                 let i = i as usize;
-                v[i] = if pkts[i].len().is_multiple_of(2) {
+                // MSRV 1.80: `is_multiple_of` is 1.87.
+                #[allow(clippy::manual_is_multiple_of)]
+                let even = pkts[i].len() % 2 == 0;
+                v[i] = if even {
                     Verdict::Next(1)
                 } else {
                     Verdict::Tx(PortId(1))
@@ -323,5 +470,61 @@ mod tests {
         assert_eq!(pkts[3].data()[1], 0xaa);
         assert_eq!(pkts[1].data()[1], 0, "odd frame never reached stage 1");
         assert_eq!(g.stage_names().collect::<Vec<_>>(), ["split", "mark"]);
+    }
+
+    /// A fake clock that advances 10 per read.
+    fn tick10() -> u64 {
+        use std::sync::atomic::AtomicU64;
+        static T: AtomicU64 = AtomicU64::new(0);
+        T.fetch_add(10, Relaxed)
+    }
+
+    /// The runner counts one call per stage that got frames, the frames
+    /// it got and the clock between the two reads around it.
+    #[test]
+    fn node_figures_count_calls_frames_and_cycles() {
+        let mut bufs = [[0u8; 8]; 3];
+        let lens = [2u32, 3, 4];
+        let mut it = bufs.iter_mut();
+        let mut pkts: Vec<Packet<'_>> = lens
+            .iter()
+            .map(|&l| Packet::new(it.next().unwrap(), 0, l, PortId(0)).unwrap())
+            .collect();
+        let mut v = [Verdict::Local; 3];
+        let mut g = Graph::new(vec![Box::new(Split), Box::new(Mark(0))]);
+        assert_eq!(
+            g.nodes().iter().map(|n| n.name).collect::<Vec<_>>(),
+            ["split", "mark"]
+        );
+        let counters = [NodeCounters::default(), NodeCounters::default()];
+        let clock = NodeClock::new(tick10, &counters);
+        g.process(
+            &mut Ctx::with_clock(0, &mut NoEmit, clock),
+            &mut pkts,
+            &mut v,
+        );
+        // Odd lengths only: stage 1 gets no frame and is not called.
+        g.process(
+            &mut Ctx::with_clock(0, &mut NoEmit, clock),
+            &mut pkts[1..2],
+            &mut v[1..2],
+        );
+        let get = |c: &NodeCounters| {
+            (
+                c.calls.load(Relaxed),
+                c.vectors.load(Relaxed),
+                c.packets.load(Relaxed),
+                c.cycles.load(Relaxed),
+            )
+        };
+        let (calls, vectors, packets, cycles) = get(&counters[0]);
+        assert_eq!((calls, vectors, packets), (2, 2, 4));
+        assert!(cycles >= 20);
+        let (calls, vectors, packets, cycles) = get(&counters[1]);
+        assert_eq!((calls, vectors, packets), (1, 1, 2));
+        assert!(cycles >= 10);
+        // Off: nothing is counted, nothing breaks.
+        g.process(&mut Ctx::new(0, &mut NoEmit), &mut pkts, &mut v);
+        assert_eq!(get(&counters[0]).0, 2);
     }
 }

@@ -122,6 +122,10 @@ impl Stage for L2Fwd {
         "l2fwd"
     }
 
+    fn next(&self) -> &'static [&'static str] {
+        &["tx", "drop"]
+    }
+
     fn process(
         &mut self,
         _cx: &mut Ctx<'_>,

@@ -13,7 +13,10 @@ pub mod router;
 pub mod wire;
 
 pub use drop::DropReason;
-pub use graph::{CollectEmit, Ctx, Emit, Graph, NoEmit, Pipeline, Stage, StageId, Verdict};
+pub use graph::{
+    CollectEmit, Ctx, Emit, Graph, NoEmit, NodeClock, NodeCounters, NodeInfo, Pipeline, Stage,
+    StageId, Verdict,
+};
 pub use packet::{Meta, Packet, PortId};
 
 /// Largest burst any port or stage is asked to handle. Per-burst scratch

@@ -33,7 +33,7 @@ pub mod tunnel;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::graph::StageId;
+use crate::graph::{NodeInfo, StageId};
 use crate::{Ctx, DropReason, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
 use neigh::{NeighCache, NeighborBus};
 use spec::{IfaceId, IfaceSpec, RouterSpec};
@@ -48,6 +48,83 @@ pub const FWD6: StageId = 5;
 pub const ENCAP: StageId = 6;
 pub const RESOLVE: StageId = 7;
 const STEPS: usize = 8;
+
+/// The router's nodes, as `xgw runtime` counts them and `xgw graph` shows
+/// them: the fast path (node 0), then step `s` as node `1 + s`. The arcs
+/// are what each step's code returns today (read from `fast.rs`,
+/// `parse.rs`, `tunnel.rs` (decap, encap), `local.rs`, `ra.rs`, `icmp.rs`,
+/// `forward.rs`, `resolve.rs`); a step's ICMP error or echo reply is routed
+/// by sending it to FWD4/FWD6, and FWD4/FWD6 route the errors they make
+/// themselves inline.
+pub const NODES: [NodeInfo; 1 + STEPS] = [
+    NodeInfo {
+        name: "router-fast",
+        // Untouched frames go to PARSE; a frame it changed and cannot
+        // finish goes to the step that comes next (a decapsulated inner
+        // packet: as PARSE would send it).
+        next: &[
+            "router-parse",
+            "router-local4",
+            "router-local6",
+            "router-fwd4",
+            "router-fwd6",
+            "router-encap",
+            "router-resolve",
+            "tx",
+            "drop",
+        ],
+    },
+    NodeInfo {
+        name: "router-parse",
+        next: &[
+            "router-arp",
+            "router-local4",
+            "router-local6",
+            "router-fwd4",
+            "router-fwd6",
+            "drop",
+        ],
+    },
+    NodeInfo {
+        name: "router-arp",
+        next: &["tx", "local", "drop"],
+    },
+    NodeInfo {
+        name: "router-local4",
+        // Echo replies and ICMP errors to FWD4; an underlay Fragmentation
+        // Needed relayed to a tunnel's inner sender to FWD4 or FWD6.
+        next: &["router-fwd4", "router-fwd6", "local", "drop"],
+    },
+    NodeInfo {
+        name: "router-local6",
+        // NDP answers leave at once; echo replies, errors and relayed
+        // Packet Too Big to FWD6 (or FWD4 for a 4in6 inner sender).
+        next: &["router-fwd4", "router-fwd6", "tx", "local", "drop"],
+    },
+    NodeInfo {
+        name: "router-fwd4",
+        next: &["router-encap", "router-resolve", "drop"],
+    },
+    NodeInfo {
+        name: "router-fwd6",
+        next: &["router-encap", "router-resolve", "drop"],
+    },
+    NodeInfo {
+        name: "router-encap",
+        next: &["router-resolve", "drop"],
+    },
+    NodeInfo {
+        name: "router-resolve",
+        next: &["tx", "park", "drop"],
+    },
+];
+
+/// The node (index into [`NODES`]) of the fast path and of step `s`.
+const NODE_FAST: usize = 0;
+#[inline(always)]
+const fn node_of(step: usize) -> usize {
+    1 + step
+}
 
 /// Internal L2 header length (VLAN tags are stripped at parse).
 pub const L2: usize = 14;
@@ -405,9 +482,12 @@ impl Router {
         let mut sel = [0u16; MAX_BURST];
         // Steps some frame is waiting for: the others are skipped.
         let mut pending = 0u32;
+        // Runtime figures: two clock reads per node call.
+        let clock = cx.clock;
         if at == PARSE && self.fast_on {
             // The fast path first; what it leaves (or hands on) takes the
             // steps.
+            let t0 = clock.start();
             self.encap_defer = false;
             for (p, x) in pkts.iter_mut().zip(v.iter_mut()) {
                 *x = self.fast(cx, p).unwrap_or(Verdict::Next(PARSE));
@@ -419,6 +499,7 @@ impl Router {
                     self.encap_defer |= t <= ENCAP;
                 }
             }
+            clock.stop(NODE_FAST, n, t0);
             if pending == 0 {
                 return;
             }
@@ -430,6 +511,7 @@ impl Router {
             if pending & (1 << s) == 0 {
                 continue;
             }
+            let t0 = clock.start();
             let mut k = 0;
             for (i, x) in v.iter().enumerate() {
                 if *x == Verdict::Next(s as StageId) {
@@ -438,11 +520,16 @@ impl Router {
                 }
             }
             pending |= self.step(s as StageId, cx, pkts, &sel[..k], v);
+            clock.stop(node_of(s), k, t0);
         }
     }
 }
 
 impl Pipeline for Router {
+    fn nodes(&self) -> &[NodeInfo] {
+        &NODES
+    }
+
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
         self.run(cx, pkts, verdicts, PARSE)
     }
