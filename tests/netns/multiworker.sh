@@ -160,18 +160,7 @@ stats() { # OUT_FILE
   xt_log_tail "$XGW_LOG" 30 >&2
   die "xgw stats failed"
 }
-# wait until xgw's totals stop moving (two equal reads 300 ms apart, <= 10 s)
-settle() {
-  local prev="" cur i
-  for ((i = 0; i < 33; i++)); do
-    sleep 0.3
-    cur=$(xt_xgw_stats "$SOCK" --json >"$XT_WORK/settle.json" && xt_json "$XT_WORK/settle.json" \
-      '[d["totals"][k] for k in ("rx","tx","dropped","pending","emitted","local")]') || cur="?"
-    [[ -n $prev && $cur == "$prev" ]] && return 0
-    prev=$cur
-  done
-  warn "xgw totals still moving after 10 s: $cur"
-}
+settle() { xt_xgw_settle "$SOCK"; }
 # wk FILE W PORT FIELD: one worker's counter on one port
 wk() { xt_json "$1" "d['workers'][$2]['ports']['$3']['$4']"; }
 # dsum FILE: every drop reason with its count, as JSON

@@ -27,38 +27,8 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
-/// Two workers on two loopback mem ports cross-connected by the L2
-/// forwarder; idle workers sleep (the test machine is shared).
 fn config(socket: &Path) -> String {
-    format!(
-        r#"
-[engine]
-cores = [0, 1]
-idle = "adaptive"
-[engine.umem]
-frames = 1024
-[control]
-socket = "{}"
-[[ports]]
-name = "a"
-driver = "mem"
-mac = "02:00:00:00:00:0a"
-loopback = true
-[[ports]]
-name = "b"
-driver = "mem"
-mac = "02:00:00:00:00:0b"
-loopback = true
-[pipeline]
-kind = "l2fwd"
-[pipeline.l2fwd]
-mode = "io"
-[[pipeline.l2fwd.pairs]]
-a = "a"
-b = "b"
-"#,
-        socket.display()
-    )
+    xgw_tests::two_worker_mem_config(socket)
 }
 
 /// Runs `xgw stats --json`; returns the answer (or the error) and how

@@ -337,39 +337,7 @@ fn xgw_runtime_asks_a_running_engine() {
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("xgw.sock");
     let cfg = dir.join("xgw.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[engine]
-cores = [0, 1]
-idle = "adaptive"
-[engine.umem]
-frames = 1024
-[control]
-socket = "{}"
-[[ports]]
-name = "a"
-driver = "mem"
-mac = "02:00:00:00:00:0a"
-loopback = true
-[[ports]]
-name = "b"
-driver = "mem"
-mac = "02:00:00:00:00:0b"
-loopback = true
-[pipeline]
-kind = "l2fwd"
-[pipeline.l2fwd]
-mode = "io"
-[[pipeline.l2fwd.pairs]]
-a = "a"
-b = "b"
-"#,
-            socket.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, xgw_tests::two_worker_mem_config(&socket)).unwrap();
     let mut child = Command::new(xgw_tests::xgw_bin())
         .args(["run", "--config"])
         .arg(&cfg)
