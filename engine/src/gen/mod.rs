@@ -610,7 +610,7 @@ impl Session {
         } else {
             // receive only: until the duration or Ctrl-C
             while !self.shared.stop.load(Ordering::Relaxed)
-                && job.duration.is_none_or(|d| t0.elapsed() < d)
+                && job.duration.map_or(true, |d| t0.elapsed() < d)
             {
                 std::thread::sleep(ticker.wait().min(Duration::from_millis(50)));
                 ticker.maybe_tick(&self.shared);

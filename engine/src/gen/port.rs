@@ -816,7 +816,7 @@ pub fn run(
                 TxPhase::Idle => {}
                 TxPhase::Sending => {
                     busy |= st.step(&mut port.pool, &mut port.queues[0], &shared);
-                    if !busy && st.sleep && rx.as_ref().is_none_or(|r| !r.active) {
+                    if !busy && st.sleep && rx.as_ref().map_or(true, |r| !r.active) {
                         let now = now_ns();
                         if st.next_due > now + 20_000 {
                             // complete the TX ring's work first, then sleep
