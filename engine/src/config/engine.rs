@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-use xgw_pipelines::MAX_BURST;
-
+use super::value::{Burst, FrameSize, Frames, SocketPath};
 use super::{ConfigError, V};
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,7 +12,7 @@ pub(super) struct RawEngine {
     #[serde(default = "default_cores")]
     pub(super) cores: Vec<usize>,
     #[serde(default = "default_burst")]
-    pub(super) burst: usize,
+    pub(super) burst: Burst,
     #[serde(default)]
     pub(super) idle: Idle,
     #[serde(default)]
@@ -31,20 +30,20 @@ impl Default for RawEngine {
     }
 }
 
-pub(super) fn default_cores() -> Vec<usize> {
+fn default_cores() -> Vec<usize> {
     vec![0]
 }
-pub(super) fn default_burst() -> usize {
-    64
+fn default_burst() -> Burst {
+    Burst(64)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUmem {
     #[serde(default = "default_frames")]
-    pub(super) frames: u32,
+    pub(super) frames: Frames,
     #[serde(default = "default_frame_size")]
-    pub(super) frame_size: u32,
+    pub(super) frame_size: FrameSize,
     #[serde(default)]
     pub(super) headroom: u32,
     #[serde(default)]
@@ -62,26 +61,30 @@ impl Default for RawUmem {
     }
 }
 
-pub(super) fn default_frames() -> u32 {
-    8192
+fn default_frames() -> Frames {
+    Frames(8192)
 }
-pub(super) fn default_frame_size() -> u32 {
-    4096
+fn default_frame_size() -> FrameSize {
+    FrameSize(4096)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawControl {
-    #[serde(default = "default_socket")]
-    pub(super) socket: PathBuf,
+    #[serde(default = "default_socket_path")]
+    pub(super) socket: SocketPath,
 }
 
 impl Default for RawControl {
     fn default() -> Self {
         RawControl {
-            socket: default_socket(),
+            socket: default_socket_path(),
         }
     }
+}
+
+fn default_socket_path() -> SocketPath {
+    SocketPath(default_socket())
 }
 
 /// Default control socket path.
@@ -140,77 +143,25 @@ pub(super) fn validate_engine(
             );
         }
     }
-    if !(1..=MAX_BURST).contains(&e.burst) {
-        return v.err(
-            "engine.burst",
-            format!("{} is out of range; expected 1 to {MAX_BURST}", e.burst),
-        );
-    }
     let u = &e.umem;
-    if u.frame_size != 2048 && u.frame_size != 4096 {
-        return v.err(
-            "engine.umem.frame_size",
-            format!("{} is not supported; expected 2048 or 4096", u.frame_size),
-        );
-    }
-    if u.headroom > u.frame_size / 2 {
+    let frame_size = u.frame_size.0;
+    if u.headroom > frame_size / 2 {
         return v.err(
             "engine.umem.headroom",
             format!(
                 "{} leaves too little room for a frame; expected at most {}",
                 u.headroom,
-                u.frame_size / 2
-            ),
-        );
-    }
-    if !(64..=1 << 20).contains(&u.frames) {
-        return v.err(
-            "engine.umem.frames",
-            format!(
-                "{} is out of range; expected 64 to 1048576 frames per worker",
-                u.frames
+                frame_size / 2
             ),
         );
     }
     Ok((
         e.cores.clone(),
         UmemCfg {
-            frames: u.frames,
-            frame_size: u.frame_size,
+            frames: u.frames.0,
+            frame_size,
             headroom: u.headroom,
             huge_pages: u.huge_pages,
         },
     ))
-}
-
-/// Checks `[control]`.
-pub(super) fn validate_control(v: &V<'_>, c: &RawControl) -> Result<(), ConfigError> {
-    let socket = &c.socket;
-    let sock_len = socket.as_os_str().len();
-    if sock_len == 0 {
-        return v.err(
-            "control.socket",
-            "empty; expected the path of the control socket, e.g. \"/run/xgw/xgw.sock\"",
-        );
-    }
-    // sockaddr_un.sun_path: 108 bytes with the terminating NUL.
-    if sock_len > 107 {
-        return v.err(
-            "control.socket",
-            format!("a path of {sock_len} bytes; a Unix socket path holds at most 107"),
-        );
-    }
-    if socket.as_os_str().as_encoded_bytes().contains(&0) {
-        return v.err("control.socket", "contains a NUL character");
-    }
-    if socket.as_os_str().as_encoded_bytes().ends_with(b"/") {
-        return v.err(
-            "control.socket",
-            format!(
-                "\"{}\" names a directory; expected the socket's file path",
-                socket.display()
-            ),
-        );
-    }
-    Ok(())
 }

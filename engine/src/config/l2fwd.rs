@@ -7,6 +7,7 @@ use xgw_pipelines::l2fwd::MacMode;
 use xgw_pipelines::wire::ethernet::MacAddr;
 
 use super::ports::Driver;
+use super::value::Mac;
 use super::{ConfigError, PipelineCfg, Raw, V};
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,8 +30,8 @@ pub(super) struct RawL2fwd {
 pub(super) struct RawPair {
     pub(super) a: String,
     pub(super) b: String,
-    pub(super) a_peer: Option<String>,
-    pub(super) b_peer: Option<String>,
+    pub(super) a_peer: Option<Mac>,
+    pub(super) b_peer: Option<Mac>,
 }
 
 #[derive(Clone, Debug)]
@@ -69,7 +70,7 @@ pub(super) fn validate_l2fwd(
     let known = || {
         raw.ports
             .iter()
-            .map(|p| p.name.as_str())
+            .map(|p| p.name.0.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -92,10 +93,10 @@ pub(super) fn validate_l2fwd(
         };
         let a = side("a", &pr.a)?;
         let b = side("b", &pr.b)?;
-        let peer = |f: &str, m: &Option<String>| -> Result<Option<MacAddr>, ConfigError> {
+        let peer = |f: &str, m: Option<Mac>| -> Result<Option<MacAddr>, ConfigError> {
             let key = format!("pipeline.l2fwd.pairs[{i}].{f}");
             match (m, mode) {
-                (Some(s), MacMode::Rewrite) => Ok(Some(v.mac(key, s)?)),
+                (Some(m), MacMode::Rewrite) => Ok(Some(m.0)),
                 (None, MacMode::Rewrite) => v.err(
                     key,
                     "missing; mode \"mac\" needs the MAC of the host behind each side",
@@ -107,8 +108,8 @@ pub(super) fn validate_l2fwd(
                 (None, _) => Ok(None),
             }
         };
-        let a_peer = peer("a_peer", &pr.a_peer)?;
-        let b_peer = peer("b_peer", &pr.b_peer)?;
+        let a_peer = peer("a_peer", pr.a_peer)?;
+        let b_peer = peer("b_peer", pr.b_peer)?;
         pairs.push(PairCfg {
             a,
             b,

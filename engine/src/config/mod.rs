@@ -13,6 +13,9 @@
 //! - `router.rs`: `[[interfaces]]`, `[[routes]]`, `[[neighbors]]`
 //! - `ra.rs`: `[interfaces.ra]` (Router Advertisements)
 //! - `tunnels.rs`: `[[tunnels]]`
+//! - `value.rs`: validating newtypes for the values that are checked
+//!   alone (names, MACs, VLAN IDs, MTUs, addresses, ...), read with
+//!   `#[serde(try_from)]`
 
 mod engine;
 mod l2fwd;
@@ -20,12 +23,12 @@ mod ports;
 mod ra;
 mod router;
 mod tunnels;
+mod value;
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use xgw_pipelines::l2fwd::MacMode;
-use xgw_pipelines::wire::ethernet::MacAddr;
 
 pub use engine::{default_socket, Idle, UmemCfg};
 pub use l2fwd::PairCfg;
@@ -137,7 +140,12 @@ impl Config {
         })?;
         let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
             let mut key = e.path().to_string();
-            let msg = one_line(&e.inner().to_string());
+            // A newtype's message is complete as it is (value::Invalid);
+            // toml's own come with a location and a source excerpt.
+            let msg = match e.inner().message().strip_prefix(value::MARK) {
+                Some(m) => m.to_string(),
+                None => one_line(&e.inner().to_string()),
+            };
             // Name the offending key itself for unknown/missing fields.
             for marker in ["unknown field `", "missing field `"] {
                 if let Some(rest) = msg.split(marker).nth(1) {
@@ -272,74 +280,6 @@ impl V<'_> {
             msg: msg.into(),
         })
     }
-
-    fn mac(&self, key: String, s: &str) -> Result<MacAddr, ConfigError> {
-        match s.parse::<MacAddr>() {
-            Ok(m) => Ok(m),
-            Err(_) => self.err(
-                key,
-                format!(
-                    "\"{s}\" is not a MAC address; expected six hex octets like 02:00:00:00:00:01"
-                ),
-            ),
-        }
-    }
-
-    /// A MAC the router or a port sends from, or a neighbour's: unicast
-    /// (I/G bit clear, so not broadcast) and not all zero.
-    fn unicast_mac(&self, key: String, s: &str, whose: &str) -> Result<MacAddr, ConfigError> {
-        let m = self.mac(key.clone(), s)?;
-        let why = if m.0 == [0xff; 6] {
-            "the broadcast address"
-        } else if m.is_multicast() {
-            "a multicast address (the I/G bit of the first octet is set)"
-        } else if m.0 == [0; 6] {
-            "all zero"
-        } else {
-            return Ok(m);
-        };
-        self.err(
-            key,
-            format!("{m} is {why}; {whose} needs a unicast MAC like 02:00:00:00:00:01"),
-        )
-    }
-
-    fn ring(&self, key: String, v: Option<u32>, default: u32) -> Result<u32, ConfigError> {
-        let v = v.unwrap_or(default);
-        if !v.is_power_of_two() || !(64..=65536).contains(&v) {
-            return self.err(
-                key,
-                format!("{v} is not a ring size; expected a power of two from 64 to 65536"),
-            );
-        }
-        Ok(v)
-    }
-}
-
-fn parse_cidr<A: std::str::FromStr>(
-    v: &V<'_>,
-    key: String,
-    s: &str,
-    max: u8,
-    fam: &str,
-) -> Result<(A, u8), ConfigError> {
-    let bad = || {
-        format!(
-            "\"{s}\" is not an {fam} address with a prefix length, e.g. {}",
-            if fam == "IPv4" {
-                "10.0.0.1/24"
-            } else {
-                "2001:db8::1/64"
-            }
-        )
-    };
-    let Some((a, l)) = s.split_once('/') else {
-        return v.err(key, bad());
-    };
-    match (a.parse::<A>(), l.parse::<u8>()) {
-        (Ok(a), Ok(l)) if l <= max => Ok((a, l)),
-        _ => v.err(key, bad()),
-    }
 }
 
 fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
@@ -368,7 +308,6 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
             }
         }
     }
-    engine::validate_control(&v, &raw.control)?;
     let pipeline = match raw.pipeline.kind {
         PipelineKind::Router => PipelineCfg::Router(router::validate_router(&v, &raw, &names)?),
         PipelineKind::L2fwd => l2fwd::validate_l2fwd(&v, &raw, &names)?,
@@ -377,10 +316,10 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         source: file.to_string(),
         cores,
-        burst: raw.engine.burst,
+        burst: raw.engine.burst.0,
         idle: raw.engine.idle,
         umem,
-        control_socket: raw.control.socket,
+        control_socket: raw.control.socket.0,
         ports,
         pipeline,
     })

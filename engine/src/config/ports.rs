@@ -1,12 +1,13 @@
 //! `[[ports]]`: the af_xdp, mem and pcap drivers.
 
-use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use serde::Deserialize;
+use std::collections::HashMap;
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::MAX_PORTS;
 
+use super::value::{
+    BusyPollBudget, Capacity, Ipv4, Ipv6, NetdevName, OfPort, PortName, RingSize, UnicastMac,
+};
 use super::{ConfigError, V};
 use crate::bpf::{PassRules, XdpModeRequest};
 use crate::port::afxdp::{BindRequest, XskConfig};
@@ -38,23 +39,23 @@ pub(super) enum RawBind {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPort {
-    pub(super) name: String,
+    pub(super) name: PortName,
     pub(super) driver: Driver,
-    pub(super) interface: Option<String>,
-    pub(super) mac: Option<String>,
+    pub(super) interface: Option<NetdevName>,
+    pub(super) mac: Option<UnicastMac<OfPort>>,
     pub(super) queues: Option<u32>,
     pub(super) xdp_mode: Option<RawXdpMode>,
     pub(super) bind: Option<RawBind>,
-    pub(super) rx_ring: Option<u32>,
-    pub(super) tx_ring: Option<u32>,
-    pub(super) fill_ring: Option<u32>,
-    pub(super) comp_ring: Option<u32>,
+    pub(super) rx_ring: Option<RingSize>,
+    pub(super) tx_ring: Option<RingSize>,
+    pub(super) fill_ring: Option<RingSize>,
+    pub(super) comp_ring: Option<RingSize>,
     pub(super) need_wakeup: Option<bool>,
-    pub(super) busy_poll_budget: Option<u32>,
+    pub(super) busy_poll_budget: Option<BusyPollBudget>,
     pub(super) pass_ethertypes: Option<Vec<u16>>,
-    pub(super) pass_ipv4: Option<Vec<String>>,
-    pub(super) pass_ipv6: Option<Vec<String>>,
-    pub(super) capacity: Option<u32>,
+    pub(super) pass_ipv4: Option<Vec<Ipv4>>,
+    pub(super) pass_ipv6: Option<Vec<Ipv6>>,
+    pub(super) capacity: Option<Capacity>,
     pub(super) loopback: Option<bool>,
 }
 
@@ -122,31 +123,14 @@ pub(super) fn validate_ports<'a>(
     let mut ports = Vec::new();
     for (i, p) in raw_ports.iter().enumerate() {
         let k = |f: &str| format!("ports[{i}].{f}");
-        if p.name.is_empty()
-            || p.name.len() > 32
-            || !p
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        let name = p.name.0.as_str();
+        if let Some(j) = names.insert(name, i) {
             return v.err(
                 k("name"),
-                format!(
-                    "\"{}\" is not a port name; expected 1-32 letters, digits, - or _",
-                    p.name
-                ),
+                format!("\"{name}\" is already the name of ports[{j}]"),
             );
         }
-        if let Some(j) = names.insert(&p.name, i) {
-            return v.err(
-                k("name"),
-                format!("\"{}\" is already the name of ports[{j}]", p.name),
-            );
-        }
-        let mac = match &p.mac {
-            Some(m) => Some(v.unicast_mac(k("mac"), m, "a port")?),
-            None => None,
-        };
+        let mac = p.mac.map(|m| m.0);
         let afxdp_only: [(&str, bool); 12] = [
             ("interface", p.interface.is_some()),
             ("queues", p.queues.is_some()),
@@ -163,13 +147,10 @@ pub(super) fn validate_ports<'a>(
         ];
         let kind = match p.driver {
             Driver::AfXdp => {
-                let Some(ifname) = p.interface.as_deref() else {
+                let Some(NetdevName(ifname)) = &p.interface else {
                     return v.err(k("interface"), "missing; an af_xdp port needs the network interface to bind, e.g. \"eth1\"");
                 };
-                if ifname.is_empty() || ifname.len() >= 16 || ifname.contains(['/', ' ']) {
-                    return v.err(k("interface"), format!("\"{ifname}\" is not an interface name (1-15 characters, no / or space)"));
-                }
-                if let Some(j) = ifaces.insert(ifname, i) {
+                if let Some(j) = ifaces.insert(ifname.as_str(), i) {
                     return v.err(
                         k("interface"),
                         format!("\"{ifname}\" is already used by ports[{j}]"),
@@ -182,49 +163,20 @@ pub(super) fn validate_ports<'a>(
                         format!("{queues} queues but {workers} workers (engine.cores); worker i owns queue i of every port, so they must match"),
                     );
                 }
+                let ring = |r: Option<RingSize>| r.map_or(2048, |r| r.0);
                 let xsk = XskConfig {
-                    rx_ring: v.ring(k("rx_ring"), p.rx_ring, 2048)?,
-                    tx_ring: v.ring(k("tx_ring"), p.tx_ring, 2048)?,
-                    fill_ring: v.ring(k("fill_ring"), p.fill_ring, 2048)?,
-                    comp_ring: v.ring(k("comp_ring"), p.comp_ring, 2048)?,
+                    rx_ring: ring(p.rx_ring),
+                    tx_ring: ring(p.tx_ring),
+                    fill_ring: ring(p.fill_ring),
+                    comp_ring: ring(p.comp_ring),
                     need_wakeup: p.need_wakeup.unwrap_or(true),
-                    busy_poll_budget: p.busy_poll_budget.unwrap_or(0),
+                    busy_poll_budget: p.busy_poll_budget.map_or(0, |b| b.0),
                 };
-                if xsk.busy_poll_budget > 1024 {
-                    return v.err(
-                        k("busy_poll_budget"),
-                        format!(
-                            "{} is too large; expected 0 (off) to 1024",
-                            xsk.busy_poll_budget
-                        ),
-                    );
-                }
-                let mut pass = PassRules {
+                let pass = PassRules {
                     ethertypes: p.pass_ethertypes.clone().unwrap_or_default(),
-                    ..Default::default()
+                    ipv4_dst: p.pass_ipv4.iter().flatten().map(|a| a.0).collect(),
+                    ipv6_dst: p.pass_ipv6.iter().flatten().map(|a| a.0).collect(),
                 };
-                for (j, a) in p.pass_ipv4.iter().flatten().enumerate() {
-                    match a.parse::<Ipv4Addr>() {
-                        Ok(ip) => pass.ipv4_dst.push(ip),
-                        Err(_) => {
-                            return v.err(
-                                format!("ports[{i}].pass_ipv4[{j}]"),
-                                format!("\"{a}\" is not an IPv4 address"),
-                            )
-                        }
-                    }
-                }
-                for (j, a) in p.pass_ipv6.iter().flatten().enumerate() {
-                    match a.parse::<Ipv6Addr>() {
-                        Ok(ip) => pass.ipv6_dst.push(ip),
-                        Err(_) => {
-                            return v.err(
-                                format!("ports[{i}].pass_ipv6[{j}]"),
-                                format!("\"{a}\" is not an IPv6 address"),
-                            )
-                        }
-                    }
-                }
                 if pass.ethertypes.len() + pass.ipv4_dst.len() + pass.ipv6_dst.len() > 64 {
                     return v.err(
                         k("pass_ethertypes"),
@@ -232,7 +184,7 @@ pub(super) fn validate_ports<'a>(
                     );
                 }
                 PortKind::AfXdp(AfXdpCfg {
-                    interface: ifname.to_string(),
+                    interface: ifname.clone(),
                     queues,
                     xdp_mode: match p.xdp_mode.unwrap_or(RawXdpMode::Auto) {
                         RawXdpMode::Auto => XdpModeRequest::Auto,
@@ -270,15 +222,8 @@ pub(super) fn validate_ports<'a>(
                     );
                 }
                 if p.driver == Driver::Mem {
-                    let capacity = p.capacity.unwrap_or(1024);
-                    if !(1..=1 << 20).contains(&capacity) {
-                        return v.err(
-                            k("capacity"),
-                            format!("{capacity} is out of range; expected 1 to 1048576"),
-                        );
-                    }
                     PortKind::Mem {
-                        capacity,
+                        capacity: p.capacity.map_or(1024, |c| c.0),
                         loopback: p.loopback.unwrap_or(false),
                     }
                 } else {
@@ -297,7 +242,7 @@ pub(super) fn validate_ports<'a>(
             );
         }
         ports.push(PortCfg {
-            name: p.name.clone(),
+            name: p.name.0.clone(),
             mac,
             kind,
         });

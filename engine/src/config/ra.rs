@@ -7,7 +7,11 @@ use serde::Deserialize;
 use xgw_pipelines::router::spec::{network, Pref64Spec, RaSpec, RdnssSpec};
 use xgw_pipelines::wire::ndp::PrefixInfo;
 
-use super::{parse_cidr, ConfigError, V};
+use super::value::{
+    is_link_local, HopLimit, Nat64Prefix, Pref64Lifetime, RaInterval, RaPrefix, ReachableTime,
+    UnicastV6,
+};
+use super::{ConfigError, V};
 
 /// `[interfaces.ra]`: Router Advertisements (RFC 4861 § 6.2, RFC 8106,
 /// RFC 8781). Times in seconds unless named otherwise.
@@ -15,13 +19,13 @@ use super::{parse_cidr, ConfigError, V};
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRa {
     pub(super) enabled: Option<bool>,
-    pub(super) interval: Option<u32>,
+    pub(super) interval: Option<RaInterval>,
     pub(super) min_interval: Option<u32>,
     pub(super) router_lifetime: Option<u32>,
     pub(super) managed: Option<bool>,
     pub(super) other_config: Option<bool>,
-    pub(super) hop_limit: Option<u32>,
-    pub(super) reachable_time_ms: Option<u32>,
+    pub(super) hop_limit: Option<HopLimit>,
+    pub(super) reachable_time_ms: Option<ReachableTime>,
     pub(super) retrans_timer_ms: Option<u32>,
     pub(super) mtu: Option<u32>,
     pub(super) prefixes: Option<Vec<RawRaPrefix>>,
@@ -32,7 +36,7 @@ pub(super) struct RawRa {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRaPrefix {
-    pub(super) prefix: String,
+    pub(super) prefix: RaPrefix,
     pub(super) on_link: Option<bool>,
     pub(super) autonomous: Option<bool>,
     pub(super) valid_lifetime: Option<u32>,
@@ -42,15 +46,15 @@ pub(super) struct RawRaPrefix {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRdnss {
-    pub(super) servers: Vec<String>,
+    pub(super) servers: Vec<UnicastV6>,
     pub(super) lifetime: Option<u32>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPref64 {
-    pub(super) prefix: String,
-    pub(super) lifetime: Option<u32>,
+    pub(super) prefix: Nat64Prefix,
+    pub(super) lifetime: Option<Pref64Lifetime>,
 }
 
 /// Checks `[interfaces.ra]` (`key` names it) of an interface with
@@ -66,13 +70,7 @@ pub(super) fn validate_ra(
         return Ok(None);
     }
     let k = |x: &str| format!("{key}.{x}");
-    let interval = r.interval.unwrap_or(600);
-    if !(4..=1800).contains(&interval) {
-        return v.err(
-            k("interval"),
-            format!("{interval} is out of range; expected 4 to 1800 seconds (MaxRtrAdvInterval, RFC 4861 § 6.2.1)"),
-        );
-    }
+    let interval = r.interval.map_or(600, |i| i.0);
     let max_ms = interval * 1000;
     let min_ms = match r.min_interval {
         Some(m) => {
@@ -95,20 +93,8 @@ pub(super) fn validate_ra(
             format!("{router_lifetime} is out of range; expected 0 (not a default router) or interval ({interval} s) to 9000 seconds"),
         );
     }
-    let hop_limit = r.hop_limit.unwrap_or(64);
-    if hop_limit > 255 {
-        return v.err(
-            k("hop_limit"),
-            format!("{hop_limit} is out of range; expected 0 (unspecified) to 255"),
-        );
-    }
-    let reachable_time = r.reachable_time_ms.unwrap_or(0);
-    if reachable_time > 3_600_000 {
-        return v.err(
-            k("reachable_time_ms"),
-            format!("{reachable_time} is out of range; expected 0 (unspecified) to 3600000 milliseconds"),
-        );
-    }
+    let hop_limit = r.hop_limit.map_or(64, |h| h.0);
+    let reachable_time = r.reachable_time_ms.map_or(0, |t| t.0);
     let ra_mtu = match r.mtu.unwrap_or(u32::from(mtu)) {
         0 => None,
         m if (1280..=u32::from(mtu)).contains(&m) => Some(m),
@@ -134,7 +120,7 @@ pub(super) fn validate_ra(
         None => {
             let mut out: Vec<PrefixInfo> = Vec::new();
             for &(a, l) in ipv6 {
-                let is_ll = (a.segments()[0] & 0xffc0) == 0xfe80;
+                let is_ll = is_link_local(a);
                 let IpAddr::V6(p) = network(IpAddr::V6(a), l) else {
                     continue;
                 };
@@ -155,36 +141,15 @@ pub(super) fn validate_ra(
             let mut out: Vec<PrefixInfo> = Vec::new();
             for (j, p) in list.iter().enumerate() {
                 let pk = |x: &str| format!("{key}.prefixes[{j}].{x}");
-                let (a, l) = parse_cidr::<Ipv6Addr>(v, pk("prefix"), &p.prefix, 128, "IPv6")?;
-                let IpAddr::V6(net) = network(IpAddr::V6(a), l) else {
-                    unreachable!("IPv6 in, IPv6 out")
-                };
-                if net != a {
-                    return v.err(
-                        pk("prefix"),
-                        format!(
-                            "\"{}\" has host bits set; did you mean {net}/{l}?",
-                            p.prefix
-                        ),
-                    );
-                }
-                if a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80 {
-                    return v.err(
-                        pk("prefix"),
-                        format!(
-                            "\"{}\" is link-local or multicast; hosts ignore it (RFC 4862 § 5.5.3)",
-                            p.prefix
-                        ),
-                    );
-                }
+                let (a, l) = (p.prefix.net.addr, p.prefix.net.len);
                 if out.iter().any(|x| x.prefix == a && x.prefix_len == l) {
-                    return v.err(pk("prefix"), format!("{} is listed twice", p.prefix));
+                    return v.err(pk("prefix"), format!("{} is listed twice", p.prefix.text));
                 }
                 let autonomous = p.autonomous.unwrap_or(true);
                 if autonomous && l != 64 {
                     return v.err(
                         pk("autonomous"),
-                        format!("SLAAC needs a /64 prefix on Ethernet (RFC 4862 § 5.5.3, RFC 2464); {} is /{l}: set autonomous = false", p.prefix),
+                        format!("SLAAC needs a /64 prefix on Ethernet (RFC 4862 § 5.5.3, RFC 2464); {} is /{l}: set autonomous = false", p.prefix.text),
                     );
                 }
                 let valid = p.valid_lifetime.unwrap_or(2_592_000);
@@ -219,18 +184,7 @@ pub(super) fn validate_ra(
                     ),
                 );
             }
-            let mut servers = Vec::new();
-            for (j, s) in d.servers.iter().enumerate() {
-                match s.parse::<Ipv6Addr>() {
-                    Ok(a) if !a.is_multicast() && !a.is_unspecified() => servers.push(a),
-                    _ => {
-                        return v.err(
-                            format!("{key}.rdnss.servers[{j}]"),
-                            format!("\"{s}\" is not a unicast IPv6 address"),
-                        )
-                    }
-                }
-            }
+            let servers = d.servers.iter().map(|s| s.0).collect();
             let lifetime = d.lifetime.unwrap_or(3 * interval);
             lifetime_ok(k("rdnss.lifetime"), lifetime)?;
             Some(RdnssSpec { servers, lifetime })
@@ -239,33 +193,8 @@ pub(super) fn validate_ra(
     let pref64 = match &r.pref64 {
         None => None,
         Some(p) => {
-            let pk = k("pref64.prefix");
-            let (a, l) = parse_cidr::<Ipv6Addr>(v, pk.clone(), &p.prefix, 128, "IPv6")?;
-            if ![32, 40, 48, 56, 64, 96].contains(&l) {
-                return v.err(
-                    pk,
-                    format!("/{l} is not a NAT64 prefix length; expected 32, 40, 48, 56, 64 or 96 (RFC 6052, RFC 8781)"),
-                );
-            }
-            let IpAddr::V6(net) = network(IpAddr::V6(a), l) else {
-                unreachable!("IPv6 in, IPv6 out")
-            };
-            if net != a {
-                return v.err(
-                    pk,
-                    format!(
-                        "\"{}\" has host bits set; did you mean {net}/{l}?",
-                        p.prefix
-                    ),
-                );
-            }
-            let lifetime = p.lifetime.unwrap_or((3 * interval).min(65528));
-            if lifetime > 65528 {
-                return v.err(
-                    k("pref64.lifetime"),
-                    format!("{lifetime} is out of range; expected at most 65528 seconds (8191 units of 8 s, RFC 8781 § 4)"),
-                );
-            }
+            let (a, l) = (p.prefix.0.addr, p.prefix.0.len);
+            let lifetime = p.lifetime.map_or((3 * interval).min(65528), |l| l.0);
             lifetime_ok(k("pref64.lifetime"), lifetime)?;
             Some(Pref64Spec {
                 prefix: a,
@@ -277,7 +206,7 @@ pub(super) fn validate_ra(
     let ra = RaSpec {
         max_interval_ms: max_ms,
         min_interval_ms: min_ms,
-        hop_limit: hop_limit as u8,
+        hop_limit,
         managed: r.managed.unwrap_or(false),
         other_config: r.other_config.unwrap_or(false),
         router_lifetime: router_lifetime as u16,

@@ -7,29 +7,32 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 use xgw_pipelines::router::spec::{
-    addr_problem, contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec,
-    RaSpec, RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, TUN_BASE,
+    contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec, RaSpec,
+    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::PortId;
 
 use super::ra::{validate_ra, RawRa};
 use super::tunnels::validate_tunnels;
-use super::{parse_cidr, ConfigError, Raw, V};
+use super::value::{
+    IfaceAddr, IfaceMtu, IfaceName, LinkLocal, OfIface, OfNeighbor, UnicastMac, VlanId,
+};
+use super::{ConfigError, Raw, V};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawIface {
-    pub(super) name: String,
+    pub(super) name: IfaceName,
     pub(super) port: String,
-    pub(super) vlan: Option<u32>,
-    pub(super) mac: Option<String>,
+    pub(super) vlan: Option<VlanId>,
+    pub(super) mac: Option<UnicastMac<OfIface>>,
     #[serde(default)]
-    pub(super) ipv4: Vec<String>,
+    pub(super) ipv4: Vec<IfaceAddr<Ipv4Addr>>,
     #[serde(default)]
-    pub(super) ipv6: Vec<String>,
-    pub(super) link_local: Option<String>,
-    pub(super) mtu: Option<u32>,
+    pub(super) ipv6: Vec<IfaceAddr<Ipv6Addr>>,
+    pub(super) link_local: Option<LinkLocal>,
+    pub(super) mtu: Option<IfaceMtu>,
     pub(super) rpf: Option<RawRpf>,
     pub(super) ra: Option<RawRa>,
 }
@@ -64,7 +67,7 @@ pub(super) enum RawRouteKind {
 pub(super) struct RawNeighbor {
     pub(super) interface: String,
     pub(super) ip: String,
-    pub(super) mac: String,
+    pub(super) mac: UnicastMac<OfNeighbor>,
 }
 
 /// The router's configuration; interface MACs and link-local addresses
@@ -170,9 +173,6 @@ impl Owned {
         owner: usize,
         name: &str,
     ) -> Result<(), ConfigError> {
-        if let Some(why) = addr_problem(addr, len) {
-            return v.err(key, why);
-        }
         let ll = |a: IpAddr| matches!(a, IpAddr::V6(x) if (x.segments()[0] & 0xffc0) == 0xfe80);
         for (a, l, who, o) in &self.list {
             if *a == addr {
@@ -230,29 +230,15 @@ pub(super) fn validate_router(
     let mut owned = Owned::default();
     for (i, f) in raw.interfaces.iter().enumerate() {
         let k = |x: &str| format!("interfaces[{i}].{x}");
-        if f.name.is_empty()
-            || f.name.len() > 32
-            || !f
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
+        let name = f.name.0.as_str();
+        if let Some(j) = names.insert(name, i) {
             return v.err(
                 k("name"),
-                format!(
-                    "\"{}\" is not an interface name; expected 1-32 letters, digits, - _ .",
-                    f.name
-                ),
-            );
-        }
-        if let Some(j) = names.insert(&f.name, i) {
-            return v.err(
-                k("name"),
-                format!("\"{}\" is already the name of interfaces[{j}]", f.name),
+                format!("\"{name}\" is already the name of interfaces[{j}]"),
             );
         }
         let Some(&port) = ports.get(f.port.as_str()) else {
-            let known: Vec<&str> = raw.ports.iter().map(|p| p.name.as_str()).collect();
+            let known: Vec<&str> = raw.ports.iter().map(|p| p.name.0.as_str()).collect();
             return v.err(
                 k("port"),
                 format!(
@@ -262,58 +248,30 @@ pub(super) fn validate_router(
                 ),
             );
         };
-        let vlan = f.vlan.unwrap_or(0);
-        if vlan > 4094 || f.vlan == Some(0) {
-            return v.err(
-                k("vlan"),
-                format!("{vlan} is not a VLAN ID; expected 1 to 4094 (omit the key for untagged)"),
-            );
-        }
-        let vlan = vlan as u16;
+        let vlan = f.vlan.map_or(0, |x| x.0);
         if let Some(j) = seen_l2.insert((port, vlan), i) {
             return v.err(
                 k("vlan"),
                 format!("port \"{}\" VLAN {vlan} is already interfaces[{j}]", f.port),
             );
         }
-        let mac = match &f.mac {
-            Some(m) => Some(v.unicast_mac(k("mac"), m, "an interface")?),
-            None => None,
-        };
+        let mac = f.mac.map(|m| m.0);
         let mut ipv4 = Vec::new();
         for (j, a) in f.ipv4.iter().enumerate() {
+            let (addr, len) = (a.0.addr, a.0.len);
             let key = format!("interfaces[{i}].ipv4[{j}]");
-            let (addr, len) = parse_cidr::<Ipv4Addr>(v, key.clone(), a, 32, "IPv4")?;
-            owned.claim(v, key, IpAddr::V4(addr), len, i, &f.name)?;
+            owned.claim(v, key, IpAddr::V4(addr), len, i, name)?;
             ipv4.push((addr, len));
         }
         let mut ipv6 = Vec::new();
         for (j, a) in f.ipv6.iter().enumerate() {
+            let (addr, len) = (a.0.addr, a.0.len);
             let key = format!("interfaces[{i}].ipv6[{j}]");
-            let (addr, len) = parse_cidr::<Ipv6Addr>(v, key.clone(), a, 128, "IPv6")?;
-            owned.claim(v, key, IpAddr::V6(addr), len, i, &f.name)?;
+            owned.claim(v, key, IpAddr::V6(addr), len, i, name)?;
             ipv6.push((addr, len));
         }
-        let link_local = match &f.link_local {
-            Some(s) => match s.parse::<Ipv6Addr>() {
-                Ok(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => Some(a),
-                _ => {
-                    return v.err(
-                        k("link_local"),
-                        format!("\"{s}\" is not an IPv6 link-local address (fe80::/10)"),
-                    )
-                }
-            },
-            None => None,
-        };
-        let mtu = f.mtu.unwrap_or(1500);
-        if !(1280..=9000).contains(&mtu) {
-            return v.err(
-                k("mtu"),
-                format!("{mtu} is out of range; expected 1280 (the IPv6 minimum) to 9000"),
-            );
-        }
-        let mtu = mtu as u16;
+        let link_local = f.link_local.map(|a| a.0);
+        let mtu = f.mtu.map_or(1500, |m| m.0);
         let rpf = match f.rpf.unwrap_or(RawRpf::Off) {
             RawRpf::Off => RpfMode::Off,
             RawRpf::Loose => RpfMode::Loose,
@@ -324,7 +282,7 @@ pub(super) fn validate_router(
             None => None,
         };
         ifaces.push(IfaceCfg {
-            name: f.name.clone(),
+            name: f.name.0.clone(),
             port,
             vlan,
             mac,
@@ -347,7 +305,7 @@ pub(super) fn validate_router(
         match names.get(name) {
             Some(&i) => Ok(i as u16),
             None => {
-                let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.as_str()).collect();
+                let known: Vec<&str> = raw.interfaces.iter().map(|f| f.name.0.as_str()).collect();
                 v.err(
                     key,
                     format!(
@@ -410,7 +368,7 @@ pub(super) fn validate_router(
                 let known: Vec<&str> = raw
                     .interfaces
                     .iter()
-                    .map(|f| f.name.as_str())
+                    .map(|f| f.name.0.as_str())
                     .chain(raw.tunnels.iter().map(|t| t.name.as_str()))
                     .collect();
                 format!(
@@ -527,13 +485,10 @@ pub(super) fn validate_router(
                 format!("{ip} on interface \"{}\" is listed twice", f.name),
             );
         }
-        let mac = v.unicast_mac(k("mac"), &n.mac, "a neighbour")?;
-        let port_macs = raw.ports.iter().filter_map(|p| p.mac.as_deref());
-        let iface_macs = raw.interfaces.iter().filter_map(|f| f.mac.as_deref());
-        if port_macs
-            .chain(iface_macs)
-            .any(|m| m.parse::<MacAddr>().ok() == Some(mac))
-        {
+        let mac = n.mac.0;
+        let port_macs = raw.ports.iter().filter_map(|p| p.mac.map(|m| m.0));
+        let iface_macs = raw.interfaces.iter().filter_map(|f| f.mac.map(|m| m.0));
+        if port_macs.chain(iface_macs).any(|m| m == mac) {
             return v.err(
                 k("mac"),
                 format!("{mac} is one of our own ports' or interfaces' MACs, not a neighbour's"),
