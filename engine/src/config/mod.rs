@@ -436,6 +436,27 @@ mod tests {
         );
     }
 
+    /// A newtype's refusal (`value.rs`) reads like every other check's:
+    /// file, key, message, without toml's location in between.
+    #[test]
+    fn newtype_errors_name_their_key() {
+        assert_eq!(
+            err(&GOOD.replace("name = \"a\"", "name = \"a.b\"")),
+            "t.toml: key `ports[0].name`: \"a.b\" is not a port name; expected 1-32 letters, digits, - or _"
+        );
+        let e = err(&GOOD.replace("cores = [0]", "cores = [0]\n[engine.umem]\nframes = 1"));
+        assert_eq!(
+            e,
+            "t.toml: key `engine.umem.frames`: 1 is out of range; expected 64 to 1048576 frames per worker"
+        );
+        // serde's own messages keep toml's location
+        let e = err(&GOOD.replace("cores = [0]", "cores = [0]\nburst = \"x\""));
+        assert!(
+            e.starts_with("t.toml: key `engine.burst`: TOML parse error at line"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn syntax_error_and_missing_table() {
         let e = err("[engine\ncores=[0]");
