@@ -48,11 +48,11 @@ run_one() { # TARGET
   local r=$? execs
   execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   if ((r == 0)); then
-    printf 'fuzz %-13s ok      %6ss  %10s execs  corpus %s\n' "$t" "$SECS" "${execs:-?}" "$(ls "corpus/$t" | wc -l)"
+    printf 'fuzz %-13s ok      %6ss  %10s execs  corpus %s\n' "$t" "$SECS" "${execs:-?}" "$(find "corpus/$t" -type f | wc -l)"
   else
     printf 'fuzz %-13s FAILED  (exit %d; log %s)\n' "$t" "$r" "$log"
     grep -E 'panicked at|ERROR: |SUMMARY' "$log" | head -5
-    ls "artifacts/$t"/ 2>/dev/null | head -3
+    find "artifacts/$t" -type f 2>/dev/null | head -3
   fi
   return $r
 }
