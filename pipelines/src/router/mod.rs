@@ -327,6 +327,11 @@ impl Router {
     }
 
     pub(crate) fn is_local4(&self, a: Ipv4Addr) -> bool {
+        // The address filter (rebuilt with every route table) rules out
+        // almost every foreign address before the exact scans.
+        if !self.local4_filter.maybe(fast::hash4(u32::from(a))) {
+            return false;
+        }
         self.local4.iter().any(|&(x, _)| x == a)
             || self
                 .table
@@ -340,6 +345,9 @@ impl Router {
     /// address of any interface or tunnel, or the link-local address of
     /// `iface` itself (link-locals are only unique per link).
     pub(crate) fn is_own_src6(&self, a: Ipv6Addr, iface: IfaceId) -> bool {
+        if !self.local6_filter.maybe(fast::hash6(u128::from(a))) {
+            return false;
+        }
         let ll = (a.segments()[0] & 0xffc0) == 0xfe80;
         !a.is_unspecified()
             && (self
