@@ -1122,19 +1122,7 @@ fn parked_until_resolved_then_released_in_order() {
     assert_eq!(addr6(&f[62..78]), v6("2001:db8:2::3"));
     assert_eq!(f[78..86], [1, 1, 2, 0x0b, 0, 0, 0, 1], "SLLA");
     assert_icmp6_checksum(f);
-    let mut body = v6("2001:db8:2::3").octets().to_vec();
-    body.extend_from_slice(&[2, 1]);
-    body.extend_from_slice(&H_C);
-    let na = icmp6(
-        H_C,
-        X_B,
-        "2001:db8:2::3",
-        "2001:db8:2::1",
-        255,
-        icmpv6::NA,
-        [0x60, 0, 0, 0],
-        &body,
-    );
+    let na = solicited_na_from_c("2001:db8:2::3");
     assert_eq!(r.rx(1, &na).v, Verdict::Local);
     let got: Vec<_> = r.resumed.iter().map(|o| (o.v, seq_of(&o.frame))).collect();
     assert_eq!(got, [(tx(1), 1), (tx(1), 2)]);
@@ -1149,6 +1137,24 @@ fn parked_until_resolved_then_released_in_order() {
 /// (through the bus), and worker 1 then forwards to that neighbour without
 /// resolving it a second time. A hint that worker 1 sees (an ARP request
 /// between two other hosts) creates no entry on either worker.
+/// A solicited, overriding Neighbor Advertisement from host C (MAC H_C,
+/// with the TLLA option) for `ip`, unicast to our wan address.
+fn solicited_na_from_c(ip: &str) -> Vec<u8> {
+    let mut body = v6(ip).octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&H_C);
+    icmp6(
+        H_C,
+        X_B,
+        ip,
+        "2001:db8:2::1",
+        255,
+        icmpv6::NA,
+        [0x60, 0, 0, 0],
+        &body,
+    )
+}
+
 #[test]
 fn a_neighbour_resolved_by_one_worker_serves_the_other() {
     let (mut w0, mut w1) = Rig::pair(&spec(RpfMode::Off));
@@ -1178,19 +1184,7 @@ fn a_neighbour_resolved_by_one_worker_serves_the_other() {
     let f = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::3", 64, &[3]);
     assert!(matches!(w0.rx(0, &f).v, Verdict::Park(_)));
     assert_eq!(w0.take_emitted(0x86dd).len(), 1, "worker 0 solicits");
-    let mut body = v6("2001:db8:2::3").octets().to_vec();
-    body.extend_from_slice(&[2, 1]);
-    body.extend_from_slice(&H_C);
-    let na = icmp6(
-        H_C,
-        X_B,
-        "2001:db8:2::3",
-        "2001:db8:2::1",
-        255,
-        icmpv6::NA,
-        [0x60, 0, 0, 0],
-        &body,
-    );
+    let na = solicited_na_from_c("2001:db8:2::3");
     assert_eq!(w1.rx(1, &na).v, Verdict::Local);
     w0.tick();
     w1.tick();
@@ -1228,28 +1222,16 @@ fn a_solicited_na_nobody_asked_for_plants_no_entry() {
     // discarded. A solicited NA creates the entry only when some worker
     // solicited that address within the last retransmissions.
     let (mut w0, mut w1) = Rig::pair(&spec(RpfMode::Off));
-    let na_for = |ip: &str| {
-        let mut body = v6(ip).octets().to_vec();
-        body.extend_from_slice(&[2, 1]);
-        body.extend_from_slice(&H_C);
-        icmp6(
-            H_C,
-            X_B,
-            ip,
-            "2001:db8:2::1",
-            255,
-            icmpv6::NA,
-            [0x60, 0, 0, 0],
-            &body,
-        )
-    };
     let key = |ip: &str| super::neigh::Key {
         iface: 1,
         ip: ip.parse().unwrap(),
     };
     // Nobody asked: a forged solicited NA is consumed and plants nothing,
     // on the worker that got it or through the bus.
-    assert_eq!(w1.rx(1, &na_for("2001:db8:2::7")).v, Verdict::Local);
+    assert_eq!(
+        w1.rx(1, &solicited_na_from_c("2001:db8:2::7")).v,
+        Verdict::Local
+    );
     w0.tick();
     w1.tick();
     assert!(
@@ -1264,14 +1246,20 @@ fn a_solicited_na_nobody_asked_for_plants_no_entry() {
     let f = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::8", 64, &[1]);
     assert!(matches!(w0.rx(0, &f).v, Verdict::Park(_)));
     assert_eq!(w0.take_emitted(0x86dd).len(), 1);
-    assert_eq!(w1.rx(1, &na_for("2001:db8:2::8")).v, Verdict::Local);
+    assert_eq!(
+        w1.rx(1, &solicited_na_from_c("2001:db8:2::8")).v,
+        Verdict::Local
+    );
     assert!(w1.r.neigh.get(&key("2001:db8:2::8")).is_some());
     // Long after the solicitation (beyond its retransmissions), an answer
     // for another address asked back then creates nothing.
     let g = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:2::9", 64, &[2]);
     assert!(matches!(w0.rx(0, &g).v, Verdict::Park(_)));
     w1.now += super::neigh::ASKED_NS + 1_000_000_000;
-    assert_eq!(w1.rx(1, &na_for("2001:db8:2::9")).v, Verdict::Local);
+    assert_eq!(
+        w1.rx(1, &solicited_na_from_c("2001:db8:2::9")).v,
+        Verdict::Local
+    );
     assert!(
         w1.r.neigh.get(&key("2001:db8:2::9")).is_none(),
         "a stale solicitation still counted"
