@@ -285,6 +285,29 @@ xt_xgw_stats() {
   timeout 10 "$XGW" stats --socket "$sock" "$@"
 }
 
+# xt_cap_start NS IF FILE FILTER: tcpdump on IF in NS into FILE (pid in
+# XT_CAP_PID, killed at cleanup); returns 1 with the reason on stderr when
+# it is not listening within 5 s.  xt_cap_stop FILE: stops it and prints
+# the decoded capture.
+xt_cap_start() {
+  local ns=$1 ifname=$2 file=$3 filter=$4 i
+  ip netns exec "$ns" tcpdump -i "$ifname" -n -Z root --immediate-mode -U -w "$file" "$filter" >/dev/null 2>"$file.err" &
+  XT_CAP_PID=$!
+  XT_PIDS+=("$XT_CAP_PID")
+  for ((i = 0; i < 50; i++)); do
+    grep -q 'listening on' "$file.err" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "tcpdump in $ns not ready: $(cat "$file.err")" >&2
+  return 1
+}
+xt_cap_stop() {
+  sleep 0.3
+  kill -s INT "$XT_CAP_PID" 2>/dev/null || true
+  wait "$XT_CAP_PID" 2>/dev/null || true
+  tcpdump -n -r "$1" 2>/dev/null || true
+}
+
 # xt_xgw_settle SOCKET: waits until xgw's totals stop moving (two equal
 # readings 300 ms apart, at most about 10 s); warns when they never do.
 xt_xgw_settle() {

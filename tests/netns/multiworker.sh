@@ -271,23 +271,8 @@ send_flows() { # NS CPU DST FLOWS PER_FLOW  (CPU "-" = not pinned)
   fi
 }
 
-cap_start() { # FILE FILTER
-  ip netns exec "$NS_B" tcpdump -i "$IF_B" -n -Z root --immediate-mode -U -w "$1" "$2" >/dev/null 2>"$1.err" &
-  CAP_PID=$!
-  XT_PIDS+=("$CAP_PID")
-  local i
-  for ((i = 0; i < 50; i++)); do
-    grep -q 'listening on' "$1.err" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "tcpdump in B not ready: $(cat "$1.err")"
-}
-cap_stop() { # FILE -> prints the decoded capture
-  sleep 0.3
-  kill -s INT "$CAP_PID" 2>/dev/null || true
-  wait "$CAP_PID" 2>/dev/null || true
-  tcpdump -n -r "$1" 2>/dev/null || true
-}
+cap_start() { xt_cap_start "$NS_B" "$IF_B" "$1" "$2" || die "tcpdump in B not ready"; } # FILE FILTER
+cap_stop() { xt_cap_stop "$1"; } # FILE -> prints the decoded capture
 
 # ===========================================================================
 step "1. xgw with two workers"
