@@ -383,7 +383,7 @@ pub fn pipeline_nodes(cfg: &crate::config::Config) -> Vec<NodeInfo> {
                 .nodes()
                 .to_vec()
         }
-        PipelineCfg::Router(_) => xgw_pipelines::router::NODES.to_vec(),
+        PipelineCfg::Router(_) => xgw_pipelines::router::nodes(),
     }
 }
 
@@ -946,19 +946,20 @@ mod tests {
     /// the derived ratios; `graph` rendering names every node and arc.
     #[test]
     fn runtime_sums_node_figures_over_workers() {
-        let info = xgw_pipelines::router::NODES;
+        let info = xgw_pipelines::router::nodes();
+        assert_eq!(info[12].name, "ip-rewrite");
         let ws: Vec<Arc<WorkerStats>> = (0..2)
             .map(|i| Arc::new(WorkerStats::with_nodes(i, Some(i), 1, &info)))
             .collect();
         // Worker 0: two calls of node 0 (64 + 0 frames); worker 1: one
-        // call of node 0 (32 frames) and one of node 8.
+        // call of node 0 (32 frames) and one of node 12 (ip-rewrite).
         ws[0].begin();
         ws[0].nodes[0].record(64, 6400);
         ws[0].nodes[0].record(0, 100);
         ws[0].end();
         ws[1].begin();
         ws[1].nodes[0].record(32, 3200);
-        ws[1].nodes[8].record(2, 50);
+        ws[1].nodes[12].record(2, 50);
         ws[1].end();
         let src = StatsSource::new(Vec::new(), ws);
         let v = src.runtime();
@@ -977,19 +978,24 @@ mod tests {
         );
         assert_eq!(t[0]["packets_per_vector"], json!(48.0));
         assert_eq!(t[0]["cycles_per_packet"], json!(101.04));
-        assert_eq!(t[8]["packets"], json!(2));
+        assert_eq!(t[12]["packets"], json!(2));
         assert_eq!(t[1]["packets_per_vector"], Value::Null);
         assert_eq!(v["workers"][0]["nodes"][0]["packets"], json!(64));
         assert_eq!(v["workers"][1]["nodes"][0]["packets"], json!(32));
-        assert_eq!(v["workers"][1]["nodes"][8]["calls"], json!(1));
+        assert_eq!(v["workers"][1]["nodes"][12]["calls"], json!(1));
         let text = render_runtime(&v);
         assert!(text.contains("total (2 workers)"), "{text}");
-        assert_eq!(text.matches("  router-resolve ").count(), 3, "{text}");
+        assert_eq!(text.matches("  ip-rewrite ").count(), 3, "{text}");
         let g = render_graph(&info);
         for n in info {
             assert!(g.lines().any(|l| l.starts_with(&format!("{} ", n.name))));
         }
-        assert!(g.contains("router-resolve  -"), "{g}");
+        assert!(
+            g.lines().any(|l| l.starts_with("ip-rewrite ")
+                && l.contains(" - ")
+                && l.ends_with("tx park drop")),
+            "{g}"
+        );
     }
 
     fn raw(path: &Path, bytes: &[u8]) -> Value {

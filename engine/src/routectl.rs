@@ -7,15 +7,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use xgw_pipelines::ipip::{
+    TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N, TC_RELAYED,
+};
 use xgw_pipelines::router::neigh::NeighborBus;
 use xgw_pipelines::router::spec::{
     parse_route, parse_tunnel, DfMode, DscpMode, EcnMode, IfaceId, RouteInput, RouteTarget,
     RouterSpec, RpfMode, TtlMode, TunnelInput, TunnelSpec, TUN_BASE,
 };
 use xgw_pipelines::router::table::{Origin, Rib, RouteHandle};
-use xgw_pipelines::router::tunnel::{
-    TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N, TC_RELAYED,
-};
 use xgw_pipelines::DropReason;
 
 /// Commands this module answers.

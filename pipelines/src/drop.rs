@@ -43,7 +43,9 @@ drop_reasons! {
     /// A verdict named a port that does not exist (pipeline bug).
     TxNoSuchPort = "tx.no_such_port": "a stage sent the frame to a port that is not configured (internal error)",
     /// A stage named a next stage that does not come after it.
-    PipelineBadNext = "pipeline.bad_next": "a stage named a next stage that does not follow it (internal error)",
+    PipelineBadNext = "pipeline.bad_next": "a node sent a frame along an arc it does not have (internal error)",
+    /// A frame took too many arcs (a loop through the graph).
+    GraphHopLimit = "graph.hop_limit": "the frame went through more graph nodes than any real path takes (a loop, e.g. tunnels inside tunnels); dropped",
     /// A frame read from a capture does not fit in a UMEM chunk.
     RxOversize = "rx.oversize": "frame larger than a UMEM chunk minus headroom (captures only; AF_XDP enforces it in the kernel)",
     // ---- router: parse / classify

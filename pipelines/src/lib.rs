@@ -7,7 +7,9 @@
 pub mod drop;
 pub mod fib;
 pub mod graph;
+pub mod ipip;
 pub mod l2fwd;
+pub mod nodes;
 pub mod packet;
 pub mod router;
 pub mod wire;

@@ -20,16 +20,20 @@ use xgw_engine::testing::{
 };
 use xgw_engine::worker::Worker;
 
-const ROUTER_NODES: [&str; 9] = [
+const ROUTER_NODES: [&str; 13] = [
     "router-fast",
-    "router-parse",
-    "router-arp",
-    "router-local4",
-    "router-local6",
-    "router-fwd4",
-    "router-fwd6",
-    "router-encap",
-    "router-resolve",
+    "ethernet-input",
+    "arp-input",
+    "ip4-input",
+    "ip6-input",
+    "ip4-local",
+    "ip6-local",
+    "ipip-decap",
+    "ipip-icmp-relay",
+    "ip4-lookup",
+    "ip6-lookup",
+    "ipip-encap",
+    "ip-rewrite",
 ];
 
 /// The worker's node figures by name (a consistent copy).
@@ -120,7 +124,7 @@ fn router_nodes_count_exactly_the_frames_they_saw() {
     );
     let names: Vec<&str> = w.stats.node_info.iter().map(|n| n.name).collect();
     assert_eq!(names, ROUTER_NODES);
-    // One frame through the steps fills RESOLVE's memo for the gateway:
+    // One frame through the graph fills ip-rewrite's memo for the gateway:
     // from then on the fast path finishes such frames alone.
     // (The first poll also ticks: worker 0's start-up announcements
     // leave with it.)
@@ -132,9 +136,10 @@ fn router_nodes_count_exactly_the_frames_they_saw() {
         &first,
         &[
             ("router-fast", 1),
-            ("router-parse", 1),
-            ("router-fwd4", 1),
-            ("router-resolve", 1),
+            ("ethernet-input", 1),
+            ("ip4-input", 1),
+            ("ip4-lookup", 1),
+            ("ip-rewrite", 1),
         ],
     );
 
@@ -144,16 +149,17 @@ fn router_nodes_count_exactly_the_frames_they_saw() {
     expect_burst(&diff(&first, &fast), &[("router-fast", 64)]);
 
     // 40 frames with IPv4 options: the fast path hands them, untouched,
-    // to PARSE; FWD4 and RESOLVE forward them.
+    // to ethernet-input; ip4-input, ip4-lookup and ip-rewrite forward them.
     assert_eq!(router_round(&mut w, 0, &vec![routed4(4); 40]), (40, 40));
     let steps = nodes(&w);
     expect_burst(
         &diff(&fast, &steps),
         &[
             ("router-fast", 40),
-            ("router-parse", 40),
-            ("router-fwd4", 40),
-            ("router-resolve", 40),
+            ("ethernet-input", 40),
+            ("ip4-input", 40),
+            ("ip4-lookup", 40),
+            ("ip-rewrite", 40),
         ],
     );
 
@@ -166,9 +172,10 @@ fn router_nodes_count_exactly_the_frames_they_saw() {
         &diff(&steps, &end),
         &[
             ("router-fast", 16),
-            ("router-parse", 6),
-            ("router-fwd4", 6),
-            ("router-resolve", 6),
+            ("ethernet-input", 6),
+            ("ip4-input", 6),
+            ("ip4-lookup", 6),
+            ("ip-rewrite", 6),
         ],
     );
 
@@ -269,13 +276,14 @@ fn replay_runtime_lists_every_node_with_consistent_figures() {
         }
     }
     // Every received frame enters at the fast path; what the steps see
-    // comes from it (or from parked frames resumed at RESOLVE).
+    // comes from it (or from parked frames resumed at ip-rewrite).
     let rx = u(&v["totals"], "rx");
     assert!(rx > 0);
     assert_eq!(u(&total[0], "packets"), rx, "router-fast saw every frame");
-    assert!(u(&total[1], "packets") <= rx, "router-parse");
-    // The forward case forwards IPv4 and IPv6 through FWD and RESOLVE.
-    for i in [5, 6, 8] {
+    assert!(u(&total[1], "packets") <= rx, "ethernet-input");
+    // The forward case forwards IPv4 and IPv6 through the lookups and
+    // ip-rewrite.
+    for i in [9, 10, 12] {
         assert!(u(&total[i], "packets") > 0, "{} ran", names[i]);
     }
 
@@ -316,9 +324,22 @@ fn graph_names_every_node_and_arc() {
             let t = t.as_str().unwrap();
             let later = names.iter().position(|&x| x == t);
             let here = names.iter().position(|&x| x == n["name"]).unwrap();
-            // Arcs go to later nodes (the step runner's rule) or to ends.
+            // Arcs go to other nodes of the graph or to ends; back only
+            // where real traffic needs it (a decapsulated packet input
+            // again, an ICMP error made by a lookup routed by it).
+            let back_ok = [
+                ("ipip-decap", "ip4-input"),
+                ("ipip-decap", "ip6-input"),
+                ("ip4-lookup", "ip4-lookup"),
+                ("ip6-lookup", "ip6-lookup"),
+                ("ip6-lookup", "ip4-lookup"),
+                ("ipip-encap", "ip4-lookup"),
+                ("ipip-encap", "ip6-lookup"),
+            ]
+            .contains(&(names[here], t));
             assert!(
-                later.is_some_and(|i| i > here) || ["tx", "local", "drop", "park"].contains(&t),
+                later.is_some_and(|i| i > here || back_ok)
+                    || ["tx", "local", "drop", "park"].contains(&t),
                 "{n}: arc to {t}"
             );
         }

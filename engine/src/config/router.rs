@@ -118,6 +118,8 @@ impl RouterCfg {
                 mtu: f.mtu,
                 rpf: f.rpf,
                 ra: f.ra.clone(),
+                // Ethernet: ip-rewrite.
+                output: 0,
             });
         }
         Ok(RouterSpec {

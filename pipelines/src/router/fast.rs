@@ -23,8 +23,8 @@ use std::net::IpAddr;
 
 use super::resolve::{memo_ip, V4_KEY};
 use super::spec::{IfaceId, OuterModes, RpfMode, TUN_BASE};
-use super::tunnel::{ecn_decap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS};
-use super::{NextHop, Router, ENCAP, L2};
+use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, IPIP_ENCAP, IP_REWRITE, L2, TO_REWRITE};
+use crate::ipip::{ecn_decap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::{ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict, MAX_PORTS};
@@ -277,7 +277,7 @@ fn ttl_checksum(c: u16) -> u16 {
     !((s & 0xffff) + (s >> 16)) as u16
 }
 
-impl Router {
+impl Core {
     /// Tries the fast path on a frame at PARSE. `None`: the frame is
     /// untouched and must take the full steps; `Some(Next(step))`: it was
     /// changed and goes on at `step`; anything else is final.
@@ -476,7 +476,7 @@ impl Router {
             }
             // After a frame that may still be encapsulated at ENCAP, in
             // that step and in arrival order.
-            Egress::Tunnel(_) if self.encap_defer => Verdict::Next(ENCAP),
+            Egress::Tunnel(_) if self.encap_defer => Verdict::Next(IPIP_ENCAP),
             Egress::Tunnel(id) => self.fast_encap(cx, p, id),
         }
     }
@@ -486,7 +486,7 @@ impl Router {
     fn fast_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, id: IfaceId) -> Verdict {
         let slot = (id - TUN_BASE) as usize;
         let Some(t) = self.fast_tun.get(slot).filter(|t| t.live) else {
-            return Verdict::Next(ENCAP);
+            return Verdict::Next(IPIP_ENCAP);
         };
         let (outer_v6, inner_v6, proto, serial) = (t.outer_v6, t.inner_v6, t.proto, t.serial);
         let (modes, hdr, remote, route) = (t.modes, t.hdr, t.remote, t.out);
@@ -497,11 +497,11 @@ impl Router {
         let (tos, ttl, df) = match p.data().get(L2..L2 + 9) {
             Some(i) if inner_v6 => (((i[0] & 0x0f) << 4) | (i[1] >> 4), i[7], true),
             Some(i) => (i[1], i[8], i[6] & 0x40 != 0),
-            None => return Verdict::Next(ENCAP),
+            None => return Verdict::Next(IPIP_ENCAP),
         };
         let (outer_tos, outer_ttl, outer_df) = modes.outer(tos, ttl, df);
         if p.headroom() < oh {
-            return Verdict::Next(ENCAP);
+            return Verdict::Next(IPIP_ENCAP);
         }
         p.push_head(oh);
         let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
@@ -571,14 +571,18 @@ impl Router {
             }
             return Verdict::Tx(r.port);
         }
-        // As `encap` routes and counts it.
-        let v = self.route_outer(cx, p, outer_v6);
-        if let Verdict::Drop(r) = v {
-            self.tunnel_count(id, TC_DROPS + r.index(), 1);
-            let m = p.meta;
-            self.tunnel_drop(&m, r);
+        // As `encap` routes and counts it (its arc to ip-rewrite is the
+        // node ip-rewrite here, where verdicts name nodes).
+        match self.route_outer(cx, p, outer_v6) {
+            Verdict::Next(TO_REWRITE) => Verdict::Next(IP_REWRITE),
+            Verdict::Drop(r) => {
+                self.tunnel_count(id, TC_DROPS + r.index(), 1);
+                let m = p.meta;
+                self.tunnel_drop(&m, r);
+                Verdict::Drop(r)
+            }
+            v => v,
         }
-        v
     }
 
     /// Counts one packet of `bytes` bytes for the tunnel in `slot`.
@@ -702,11 +706,10 @@ impl Router {
         if let Some(v) = fast {
             return Some(v);
         }
-        // The inner packet takes PARSE's inner parse, as `decap` does.
-        let mut m = Meta::default();
-        let v = self.parse_decapped(p, &mut m, id, inner_v6);
-        p.meta = m;
-        Some(v)
+        // The inner packet is input again as received on the tunnel, as
+        // after ipip-decap.
+        Core::decapped(p, id, inner_v6);
+        Some(Verdict::Next(if inner_v6 { IP6_INPUT } else { IP4_INPUT }))
     }
 
     /// The memoised egress interface and MAC for next hop `nh` to `dst`

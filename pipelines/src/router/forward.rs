@@ -1,13 +1,81 @@
-//! FWD4 / FWD6: reverse-path filter, TTL / hop limit, longest-prefix match,
-//! MTU, and the ICMP errors these call for.
+//! ip4-lookup / ip6-lookup: reverse-path filter, TTL / hop limit,
+//! longest-prefix match, MTU, and the ICMP errors these call for. The
+//! route's egress interface names the node that finishes the packet (its
+//! adjacency, [`super::registry::outputs`]): ip-rewrite for Ethernet
+//! interfaces, a feature's node for its virtual ones.
 
+use super::registry;
 use super::spec::RpfMode;
-use super::spec::TUN_BASE;
-use super::{NextHop, Router, ENCAP, FWD4, FWD6, L2, RESOLVE};
+use super::{Core, NextHop, L2, ROUTE_ARCS, TO_IP4_LOOKUP, TO_IP6_LOOKUP, TO_REWRITE};
+use crate::nodes::Node;
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
-impl Router {
+/// ip4-lookup (`v6` false) and ip6-lookup. Arcs: [`ROUTE_ARCS`] (the
+/// second lookup for ICMP errors made here, ip-rewrite), then the other
+/// interface outputs.
+pub struct Lookup {
+    v6: bool,
+    arcs: Vec<&'static str>,
+}
+
+impl Lookup {
+    pub fn new(v6: bool, _reg: &registry::Registry) -> Self {
+        let mut arcs = ROUTE_ARCS[..2].to_vec();
+        arcs.extend(registry::outputs());
+        arcs.push("drop");
+        Lookup { v6, arcs }
+    }
+}
+
+impl Node<Core> for Lookup {
+    fn name(&self) -> &'static str {
+        if self.v6 {
+            "ip6-lookup"
+        } else {
+            "ip4-lookup"
+        }
+    }
+    fn next(&self) -> &[&'static str] {
+        &self.arcs
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            Ip4Malformed,
+            Ip6Malformed,
+            RpfStrict,
+            RpfLoose,
+            RouteNone,
+            RouteBlackhole,
+            FragOptions,
+            IcmpRateLimited,
+            IcmpSuppressed,
+            IcmpNoSource,
+            IcmpNoHeadroom,
+            IcmpHeaderWriteFailed,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            v[i as usize] = if self.v6 {
+                core.forward6(cx, p)
+            } else {
+                core.forward4(cx, p)
+            };
+        }
+    }
+}
+
+impl Core {
     /// RFC 3704 feasibility of `src` arriving on interface `iface`.
     pub(crate) fn rpf_ok(
         &self,
@@ -43,7 +111,7 @@ impl Router {
         let v = self.forward4_once(cx, p);
         // An ICMP error made here is routed straight away (once: errors
         // are ORIGINATED and never cause another).
-        if v == Verdict::Next(FWD4) {
+        if v == Verdict::Next(TO_IP4_LOOKUP) {
             self.forward4_once(cx, p)
         } else {
             v
@@ -116,15 +184,13 @@ impl Router {
             ip.decrement_ttl();
         }
         p.meta.nh = nh;
-        if egress >= TUN_BASE {
-            return Verdict::Next(ENCAP);
-        }
-        Verdict::Next(RESOLVE)
+        // The adjacency: the egress interface's output node.
+        Verdict::Next(TO_REWRITE + self.iface(egress).output)
     }
 
     pub(crate) fn forward6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
         let v = self.forward6_once(cx, p);
-        if v == Verdict::Next(FWD6) {
+        if v == Verdict::Next(TO_IP6_LOOKUP) {
             self.forward6_once(cx, p)
         } else {
             v
@@ -198,9 +264,7 @@ impl Router {
             ip.decrement_hop_limit();
         }
         p.meta.nh = nh;
-        if egress >= TUN_BASE {
-            return Verdict::Next(ENCAP);
-        }
-        Verdict::Next(RESOLVE)
+        // The adjacency: the egress interface's output node.
+        Verdict::Next(TO_REWRITE + self.iface(egress).output)
     }
 }

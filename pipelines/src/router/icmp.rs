@@ -10,14 +10,14 @@
 //! toward one of our own addresses (or a loopback / unspecified one); and
 //! at most as fast as the per-worker token bucket allows.
 
-use super::{Router, FWD4, FWD6, L2};
+use super::{Core, L2, TO_IP4_LOOKUP, TO_IP6_LOOKUP};
 use crate::wire::{icmpv4, icmpv6, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
 const V4_LIMIT: usize = 576;
 const V6_LIMIT: usize = 1280;
 
-impl Router {
+impl Core {
     fn icmp_allowed(
         &mut self,
         cx: &Ctx<'_>,
@@ -37,7 +37,7 @@ impl Router {
     }
 
     /// Replaces the IPv4 packet in `p` by an ICMP error about it and
-    /// returns `Next(FWD4)` (or a drop when no error may be sent).
+    /// returns `Next(TO_IP4_LOOKUP)` (or a drop when no error may be sent).
     pub(crate) fn icmp4_error(
         &mut self,
         cx: &Ctx<'_>,
@@ -127,11 +127,11 @@ impl Router {
             flags: Meta::ORIGINATED,
             ..m
         };
-        Verdict::Next(FWD4)
+        Verdict::Next(TO_IP4_LOOKUP)
     }
 
     /// Replaces the IPv6 packet in `p` by an ICMPv6 error about it and
-    /// returns `Next(FWD6)` (or a drop).
+    /// returns `Next(TO_IP6_LOOKUP)` (or a drop).
     pub(crate) fn icmp6_error(
         &mut self,
         cx: &Ctx<'_>,
@@ -217,6 +217,6 @@ impl Router {
             flags: Meta::ORIGINATED,
             ..m
         };
-        Verdict::Next(FWD6)
+        Verdict::Next(TO_IP6_LOOKUP)
     }
 }

@@ -1,4 +1,6 @@
-//! ARP, LOCAL4, LOCAL6: what is addressed to xgw itself. ARP requests and
+//! arp-input, ip4-local, ip6-local: what is addressed to xgw itself.
+//! ip4-local / ip6-local first hand a packet to the feature registered for
+//! its protocol or UDP port ([`super::registry`]). ARP requests and
 //! Neighbor Solicitations for our addresses are answered in place (the
 //! NA always carries the Target Link-Layer Address option, with R/S/O set
 //! as RFC 4861 §7.2.4 says); echo requests become echo replies; replies
@@ -7,7 +9,9 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::neigh::Key;
-use super::{Router, FWD4, FWD6, L2};
+use super::registry::{LocalArcs, Registry, NONE};
+use super::{Core, L2, ROUTE_ARCS, TO_IP4_LOOKUP, TO_IP6_LOOKUP};
+use crate::nodes::Node;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndp::{emit_tlla, NdpError, NeighborAdvert, NeighborAdvertRepr, NeighborSolicit};
 use crate::wire::{arp, icmpv4, icmpv6, ipv4, ipv6};
@@ -17,7 +21,160 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 const NO_NEXT_HEADER: u8 = 59;
 
-impl Router {
+/// arp-input: requests for our addresses answered in place, replies and
+/// gratuitous ARP learned.
+pub struct ArpInput;
+
+impl Node<Core> for ArpInput {
+    fn name(&self) -> &'static str {
+        "arp-input"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["tx", "local", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[ArpMalformed, ArpNotForUs, ArpBadSenderMac]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            v[i as usize] = core.arp(cx, &mut pkts[i as usize]);
+        }
+    }
+}
+
+/// ip4-local (`v6` false) and ip6-local: local delivery. A unicast packet
+/// to us goes to the node registered for its protocol or UDP destination
+/// port; the rest gets the router's answers (echo, NDP, Router
+/// Solicitations, unreachable errors), and an ICMP error about a
+/// registered protocol goes to its feature.
+pub struct IpLocal {
+    v6: bool,
+    arcs: LocalArcs,
+}
+
+impl IpLocal {
+    pub fn new(v6: bool, reg: &Registry) -> Self {
+        let mut arcs = reg.local_arcs(v6, &ROUTE_ARCS[..2]);
+        // Not arcs: shown by `xgw graph` (NDP answers leave at once).
+        let ends: &[&str] = if v6 {
+            &["tx", "local", "drop"]
+        } else {
+            &["local", "drop"]
+        };
+        arcs.names.extend_from_slice(ends);
+        IpLocal { v6, arcs }
+    }
+
+    /// The registered node for a unicast packet to us, if any.
+    #[inline]
+    fn registered(&self, p: &Packet<'_>) -> Option<Verdict> {
+        let m = &p.meta;
+        if m.flags & Meta::TO_US == 0 || m.flags & Meta::L3_MULTICAST != 0 {
+            return None;
+        }
+        let arc = self.arcs.proto[m.proto as usize];
+        if arc != NONE {
+            return Some(Verdict::Next(arc));
+        }
+        if m.proto == UDP && m.l4 != 0 && !self.arcs.udp.is_empty() {
+            let l4 = m.l4 as usize;
+            let port = p.data().get(l4 + 2..l4 + 4)?;
+            let port = u16::from_be_bytes([port[0], port[1]]);
+            let &(_, arc) = self.arcs.udp.iter().find(|&&(x, _)| x == port)?;
+            return Some(Verdict::Next(arc));
+        }
+        None
+    }
+}
+
+impl Node<Core> for IpLocal {
+    fn name(&self) -> &'static str {
+        if self.v6 {
+            "ip6-local"
+        } else {
+            "ip4-local"
+        }
+    }
+    fn next(&self) -> &[&'static str] {
+        &self.arcs.names
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        if self.v6 {
+            &[
+                LocalFragment,
+                Ip6Malformed,
+                IcmpTruncated,
+                IcmpBadChecksum,
+                NdpInvalid,
+                NdpTruncated,
+                NdpBadLladdr,
+                NdpNotForUs,
+                Ip6UnspecifiedSource,
+                UdpTruncated,
+                Udp6ZeroChecksum,
+                LocalNoService,
+                IcmpRateLimited,
+                IcmpSuppressed,
+                IcmpNoSource,
+                IcmpNoHeadroom,
+                IcmpHeaderWriteFailed,
+            ]
+        } else {
+            &[
+                LocalFragment,
+                IcmpTruncated,
+                IcmpBadChecksum,
+                LocalEchoToBroadcast,
+                UdpTruncated,
+                LocalNoService,
+                IcmpRateLimited,
+                IcmpSuppressed,
+                IcmpNoSource,
+                IcmpNoHeadroom,
+                IcmpHeaderWriteFailed,
+            ]
+        }
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            v[i as usize] = match self.registered(p) {
+                Some(x) => x,
+                None if self.v6 => core.local6(cx, p, &self.arcs.error_about),
+                None => core.local4(cx, p, &self.arcs.error_about),
+            };
+        }
+    }
+}
+
+/// The protocol of the packet an ICMP error at `icmp` quotes (its IPv4 or
+/// IPv6 header right after the 8-byte ICMP header).
+fn quoted_proto(d: &[u8], icmp: usize) -> Option<u8> {
+    let q = icmp + 8;
+    match *d.get(q)? >> 4 {
+        4 => d.get(q + 9).copied(),
+        6 => d.get(q + 6).copied(),
+        _ => None,
+    }
+}
+
+impl Core {
     pub(crate) fn arp(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
         let iface = p.meta.iface;
         let Some(Ok(a)) = p.data().get(L2..).map(arp::Packet::new_checked) else {
@@ -72,7 +229,12 @@ impl Router {
         self.send_on(p, iface, sha)
     }
 
-    pub(crate) fn local4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+    pub(crate) fn local4(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        error_about: &[u8; 256],
+    ) -> Verdict {
         use icmpv4::{dest_unreach as du, DEST_UNREACH};
         let m = p.meta;
         let bcast = m.flags & Meta::L3_MULTICAST != 0;
@@ -93,13 +255,11 @@ impl Router {
                 }
                 let (ty, code) = (icmp.msg_type(), icmp.code());
                 if ty == icmpv4::DEST_UNREACH && code == du::FRAG_NEEDED && !bcast {
-                    let l4 = m.l4 as usize;
-                    let mtu = p
-                        .data()
-                        .get(l4 + 6..l4 + 8)
-                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-                    if let Some(v) = self.tunnel_relay(cx, p, l4, mtu as u32) {
-                        return v;
+                    // About a registered protocol: its feature's.
+                    let arc = quoted_proto(p.data(), m.l4 as usize)
+                        .map_or(NONE, |q| error_about[q as usize]);
+                    if arc != NONE {
+                        return Verdict::Next(arc);
                     }
                 }
                 if ty != icmpv4::ECHO_REQUEST || code != 0 {
@@ -135,10 +295,15 @@ impl Router {
         icmp.set_msg_type(icmpv4::ECHO_REPLY);
         icmp.fill_checksum();
         p.meta.flags = (p.meta.flags & !(Meta::TO_US | Meta::L2_MULTICAST)) | Meta::ORIGINATED;
-        Verdict::Next(FWD4)
+        Verdict::Next(TO_IP4_LOOKUP)
     }
 
-    pub(crate) fn local6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+    pub(crate) fn local6(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        error_about: &[u8; 256],
+    ) -> Verdict {
         use icmpv6::{dest_unreach as du, DEST_UNREACH};
         let m = p.meta;
         let mcast = m.flags & Meta::L3_MULTICAST != 0;
@@ -195,12 +360,14 @@ impl Router {
                     }
                     icmpv6::ECHO_REQUEST if icmp.code() == 0 => self.echo_reply6(p, src, dst),
                     icmpv6::PACKET_TOO_BIG if !mcast => {
-                        let l4 = m.l4 as usize;
-                        let mtu = p
-                            .data()
-                            .get(l4 + 4..l4 + 8)
-                            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                        self.tunnel_relay(cx, p, l4, mtu).unwrap_or(Verdict::Local)
+                        // About a registered protocol: its feature's.
+                        let arc = quoted_proto(p.data(), m.l4 as usize)
+                            .map_or(NONE, |q| error_about[q as usize]);
+                        if arc != NONE {
+                            Verdict::Next(arc)
+                        } else {
+                            Verdict::Local
+                        }
                     }
                     _ => Verdict::Local,
                 }
@@ -241,7 +408,7 @@ impl Router {
         icmp.fill_checksum(from, src);
         p.meta.flags = (p.meta.flags & !(Meta::TO_US | Meta::L2_MULTICAST | Meta::L3_MULTICAST))
             | Meta::ORIGINATED;
-        Verdict::Next(FWD6)
+        Verdict::Next(TO_IP6_LOOKUP)
     }
 
     /// RFC 4861 §7.1.1 validation, §7.2.3 processing, §7.2.4 response.

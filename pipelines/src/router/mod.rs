@@ -25,105 +25,95 @@ pub mod local;
 pub mod neigh;
 pub mod parse;
 pub mod ra;
+pub mod registry;
 pub mod resolve;
 pub mod spec;
 pub mod table;
-pub mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::graph::{NodeInfo, StageId};
-use crate::{Ctx, DropReason, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
+use crate::nodes::{self, Node, NodeGraph, NodeId};
+use crate::{Ctx, DropReason, Meta, Packet, Pipeline, Verdict, MAX_BURST, MAX_PORTS};
 use neigh::{NeighCache, NeighborBus};
 use spec::{IfaceId, IfaceSpec, RouterSpec};
 use table::{Rib, RouteHandle, RouteTable};
 
-pub const PARSE: StageId = 0;
-pub const ARP: StageId = 1;
-pub const LOCAL4: StageId = 2;
-pub const LOCAL6: StageId = 3;
-pub const FWD4: StageId = 4;
-pub const FWD6: StageId = 5;
-pub const ENCAP: StageId = 6;
-pub const RESOLVE: StageId = 7;
-const STEPS: usize = 8;
+/// The router's nodes by index in its graph (see [`graph_nodes`], which
+/// lists them in this order; [`build_worker`] checks it). The fast path
+/// hands frames it changed to these; everywhere else frames move along
+/// named arcs.
+pub const ETHERNET_INPUT: NodeId = 0;
+pub const ARP_INPUT: NodeId = 1;
+pub const IP4_INPUT: NodeId = 2;
+pub const IP6_INPUT: NodeId = 3;
+pub const IP4_LOCAL: NodeId = 4;
+pub const IP6_LOCAL: NodeId = 5;
+pub const IPIP_DECAP: NodeId = 6;
+pub const IPIP_ICMP_RELAY: NodeId = 7;
+pub const IP4_LOOKUP: NodeId = 8;
+pub const IP6_LOOKUP: NodeId = 9;
+pub const IPIP_ENCAP: NodeId = 10;
+pub const IP_REWRITE: NodeId = 11;
 
-/// The router's nodes, as `xgw runtime` counts them and `xgw graph` shows
-/// them: the fast path (node 0), then step `s` as node `1 + s`. The arcs
-/// are what each step's code returns today (read from `fast.rs`,
-/// `parse.rs`, `tunnel.rs` (decap, encap), `local.rs`, `ra.rs`, `icmp.rs`,
-/// `forward.rs`, `resolve.rs`); a step's ICMP error or echo reply is routed
-/// by sending it to FWD4/FWD6, and FWD4/FWD6 route the errors they make
-/// themselves inline.
-pub const NODES: [NodeInfo; 1 + STEPS] = [
-    NodeInfo {
-        name: "router-fast",
-        // Untouched frames go to PARSE; a frame it changed and cannot
-        // finish goes to the step that comes next (a decapsulated inner
-        // packet: as PARSE would send it).
-        next: &[
-            "router-parse",
-            "router-local4",
-            "router-local6",
-            "router-fwd4",
-            "router-fwd6",
-            "router-encap",
-            "router-resolve",
-            "tx",
-            "drop",
-        ],
-    },
-    NodeInfo {
-        name: "router-parse",
-        next: &[
-            "router-arp",
-            "router-local4",
-            "router-local6",
-            "router-fwd4",
-            "router-fwd6",
-            "drop",
-        ],
-    },
-    NodeInfo {
-        name: "router-arp",
-        next: &["tx", "local", "drop"],
-    },
-    NodeInfo {
-        name: "router-local4",
-        // Echo replies and ICMP errors to FWD4; an underlay Fragmentation
-        // Needed relayed to a tunnel's inner sender to FWD4 or FWD6.
-        next: &["router-fwd4", "router-fwd6", "local", "drop"],
-    },
-    NodeInfo {
-        name: "router-local6",
-        // NDP answers leave at once; echo replies, errors and relayed
-        // Packet Too Big to FWD6 (or FWD4 for a 4in6 inner sender).
-        next: &["router-fwd4", "router-fwd6", "tx", "local", "drop"],
-    },
-    NodeInfo {
-        name: "router-fwd4",
-        next: &["router-encap", "router-resolve", "drop"],
-    },
-    NodeInfo {
-        name: "router-fwd6",
-        next: &["router-encap", "router-resolve", "drop"],
-    },
-    NodeInfo {
-        name: "router-encap",
-        next: &["router-resolve", "drop"],
-    },
-    NodeInfo {
-        name: "router-resolve",
-        next: &["tx", "park", "drop"],
-    },
-];
+/// Arcs every node that routes packets it made or changed (echo replies,
+/// ICMP errors, outer headers) has first, in this order: the shared
+/// helpers (`icmp4_error`, `echo_reply6`, ...) return `Next(TO_IP4_LOOKUP)`
+/// and so on whichever node calls them.
+pub const ROUTE_ARCS: [&str; 3] = ["ip4-lookup", "ip6-lookup", "ip-rewrite"];
+pub(crate) const TO_IP4_LOOKUP: StageId = 0;
+pub(crate) const TO_IP6_LOOKUP: StageId = 1;
+pub(crate) const TO_REWRITE: StageId = 2;
 
-/// The node (index into [`NODES`]) of the fast path and of step `s`.
-const NODE_FAST: usize = 0;
-#[inline(always)]
-const fn node_of(step: usize) -> usize {
-    1 + step
+/// The fast path as a node of `xgw runtime` (it runs before the graph;
+/// its node counters come first).
+const FAST_INFO: NodeInfo = NodeInfo {
+    name: "router-fast",
+    // Untouched frames go to ethernet-input; a frame it changed and
+    // cannot finish goes to the node that comes next.
+    next: &[
+        "ethernet-input",
+        "ip4-input",
+        "ip6-input",
+        "ip4-local",
+        "ip6-local",
+        "ip4-lookup",
+        "ip6-lookup",
+        "ipip-encap",
+        "ip-rewrite",
+        "tx",
+        "drop",
+    ],
+};
+
+/// The router's graph nodes, in [`ETHERNET_INPUT`].. order: the generic
+/// IP nodes, and the nodes features register ([`registry::FEATURES`]).
+pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
+    let reg = registry::Registry::new();
+    vec![
+        Box::new(parse::EthernetInput),
+        Box::new(local::ArpInput),
+        Box::new(parse::Ip4Input),
+        Box::new(parse::Ip6Input),
+        Box::new(local::IpLocal::new(false, &reg)),
+        Box::new(local::IpLocal::new(true, &reg)),
+        Box::new(crate::ipip::Decap),
+        Box::new(crate::ipip::IcmpRelay),
+        Box::new(forward::Lookup::new(false, &reg)),
+        Box::new(forward::Lookup::new(true, &reg)),
+        Box::new(crate::ipip::Encap),
+        Box::new(resolve::Rewrite),
+    ]
+}
+
+/// The router's nodes as `xgw runtime` counts them and `xgw graph` shows
+/// them: the fast path, then the graph's nodes.
+pub fn nodes() -> Vec<NodeInfo> {
+    let g = NodeGraph::new(graph_nodes(), 1).expect("the router graph resolves");
+    std::iter::once(FAST_INFO)
+        .chain(g.info().iter().copied())
+        .collect()
 }
 
 /// Internal L2 header length (VLAN tags are stripped at parse).
@@ -171,8 +161,10 @@ impl RateLimit {
     }
 }
 
-/// The router pipeline of one worker.
-pub struct Router {
+/// The state the router's nodes share on one worker: interfaces, the
+/// route table, the neighbour cache, memos. Each node keeps its own state
+/// in its own struct; this is what VPP keeps in its `*_main` globals.
+pub struct Core {
     pub(crate) ifaces: Vec<IfaceSpec>,
     /// Per port: (VLAN, interface) pairs.
     by_port: Vec<Vec<(u16, IfaceId)>>,
@@ -194,7 +186,7 @@ pub struct Router {
     /// When this worker last published its neighbour view.
     viewed_ns: u64,
     /// Per-tunnel counters, by slot.
-    pub(crate) tcount: Vec<tunnel::TunnelCount>,
+    pub(crate) tcount: Vec<crate::ipip::TunnelCount>,
     /// IPv4 identification for headers we write (outer tunnel headers).
     pub(crate) ip_ident: u16,
     /// What `iface()` answers for a tunnel removed under a packet.
@@ -207,8 +199,6 @@ pub struct Router {
     pub(crate) tun_map: Box<fast::TunMap>,
     /// On-link host → MAC answers (see `resolve`).
     pub(crate) host_memo: Box<[resolve::HostMemo; resolve::HOST_MEMO]>,
-    /// The fast path (see [`fast`]): on unless a test turns it off.
-    fast_on: bool,
     /// An earlier frame of this burst may still reach ENCAP: the fast path
     /// leaves encapsulation to that step.
     pub(crate) encap_defer: bool,
@@ -260,7 +250,7 @@ pub fn build_worker(
         .filter(|&&(_, l)| l < 31)
         .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
         .collect();
-    let mut r = Router {
+    let mut r = Core {
         ifaces: spec.ifaces.clone(),
         bcast4,
         by_port,
@@ -275,7 +265,7 @@ pub fn build_worker(
         announced: false,
         ra: ra::RaTimers::new(&spec.ifaces, worker),
         viewed_ns: 0,
-        tcount: tunnel::new_counts(),
+        tcount: crate::ipip::new_counts(),
         ip_ident: (worker as u16) << 12,
         gone: IfaceSpec {
             name: "(removed tunnel)".into(),
@@ -283,7 +273,6 @@ pub fn build_worker(
         },
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
         host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
-        fast_on: true,
         encap_defer: false,
         #[cfg(test)]
         fast_seen: [0; 3],
@@ -294,7 +283,29 @@ pub fn build_worker(
         local6_filter: fast::AddrFilter::default(),
     };
     r.rebuild_fast();
-    Ok(r)
+    let graph = NodeGraph::new(graph_nodes(), 1)?;
+    for (id, name) in [
+        (ETHERNET_INPUT, "ethernet-input"),
+        (IP4_INPUT, "ip4-input"),
+        (IP6_INPUT, "ip6-input"),
+        (IP4_LOCAL, "ip4-local"),
+        (IP6_LOCAL, "ip6-local"),
+        (IP4_LOOKUP, "ip4-lookup"),
+        (IP6_LOOKUP, "ip6-lookup"),
+        (IPIP_ENCAP, "ipip-encap"),
+        (IP_REWRITE, "ip-rewrite"),
+    ] {
+        if graph.id(name) != Some(id) {
+            return Err(format!("router graph: node {name} is not at index {id}"));
+        }
+    }
+    let info = nodes();
+    Ok(Router {
+        core: r,
+        graph,
+        info,
+        fast_on: true,
+    })
 }
 
 /// Builds a single-worker router pipeline with the configured routes only
@@ -309,7 +320,7 @@ pub fn build(spec: &RouterSpec) -> Result<Box<dyn Pipeline>, String> {
     )?))
 }
 
-impl Router {
+impl Core {
     pub(crate) fn iface_of(&self, port: usize, vlan: u16) -> Option<IfaceId> {
         self.by_port
             .get(port)?
@@ -417,53 +428,6 @@ impl Router {
         self.neigh.iter()
     }
 
-    /// Runs step `s` over the frames in `sel`; returns the steps their
-    /// verdicts name (a bit per step).
-    fn step(
-        &mut self,
-        s: StageId,
-        cx: &mut Ctx<'_>,
-        pkts: &mut [Packet<'_>],
-        sel: &[u16],
-        v: &mut [Verdict],
-    ) -> u32 {
-        let mut next = 0u32;
-        for &i in sel {
-            let i = i as usize;
-            let p = &mut pkts[i];
-            let out = match s {
-                PARSE => self.parse(p),
-                ARP => self.arp(cx, p),
-                LOCAL4 => self.local4(cx, p),
-                LOCAL6 => self.local6(cx, p),
-                FWD4 => self.forward4(cx, p),
-                FWD6 => self.forward6(cx, p),
-                ENCAP => self.encap(cx, p),
-                RESOLVE => self.resolve(cx, p),
-                _ => Verdict::Drop(DropReason::PipelineBadNext),
-            };
-            v[i] = match out {
-                // Only later steps: every burst ends in at most STEPS passes.
-                Verdict::Next(t) if t <= s || t as usize >= STEPS => {
-                    Verdict::Drop(DropReason::PipelineBadNext)
-                }
-                Verdict::Next(t) => {
-                    next |= 1 << t;
-                    out
-                }
-                // Drops of decapsulated packets count against their
-                // tunnel (PARSE counts its own).
-                Verdict::Drop(r) if s != PARSE => {
-                    let m = p.meta;
-                    self.tunnel_drop(&m, r);
-                    out
-                }
-                _ => out,
-            };
-        }
-        next
-    }
-
     /// Takes the newest route table if the control thread published one.
     #[inline]
     fn refresh_routes(&mut self) {
@@ -473,73 +437,85 @@ impl Router {
             self.rebuild_fast();
         }
     }
+}
 
+impl nodes::Shared for Core {
+    /// Drops of packets that came out of a tunnel count against it too.
+    #[inline]
+    fn dropped(&mut self, meta: &Meta, reason: DropReason) {
+        self.tunnel_drop(meta, reason);
+    }
+}
+
+/// The router pipeline of one worker: the fast path, then the graph of
+/// nodes over the shared [`Core`].
+pub struct Router {
+    core: Core,
+    graph: NodeGraph<Core>,
+    info: Vec<NodeInfo>,
+    /// The fast path (see [`fast`]): on unless a test turns it off.
+    fast_on: bool,
+}
+
+impl std::ops::Deref for Router {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Router {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+impl Router {
     /// Turns the fast path off or on (tests compare the two).
     pub fn set_fast_path(&mut self, on: bool) {
         self.fast_on = on;
     }
 
-    fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: StageId) {
-        self.refresh_routes();
+    fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
+        let core = &mut self.core;
+        core.refresh_routes();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
-        if at as usize >= STEPS {
-            v.fill(Verdict::Drop(DropReason::PipelineBadNext));
-            return;
-        }
-        let mut sel = [0u16; MAX_BURST];
-        // Steps some frame is waiting for: the others are skipped.
-        let mut pending = 0u32;
-        // Runtime figures: two clock reads per node call.
-        let clock = cx.clock;
-        if at == PARSE && self.fast_on {
+        if at == ETHERNET_INPUT && self.fast_on {
             // The fast path first; what it leaves (or hands on) takes the
-            // steps.
+            // graph.
+            let clock = cx.clock;
             let t0 = clock.start();
-            self.encap_defer = false;
+            core.encap_defer = false;
+            let mut pending = false;
             for (p, x) in pkts.iter_mut().zip(v.iter_mut()) {
-                *x = self.fast(cx, p).unwrap_or(Verdict::Next(PARSE));
+                *x = core.fast(cx, p).unwrap_or(Verdict::Next(ETHERNET_INPUT));
                 if let Verdict::Next(t) = *x {
-                    pending |= 1 << t;
-                    // This frame may still be encapsulated at ENCAP: later
-                    // ones wait for that step too, so outer IPv4
+                    pending = true;
+                    // This frame may still be encapsulated at ipip-encap:
+                    // later ones wait for that node too, so outer IPv4
                     // identifications keep the arrival order.
-                    self.encap_defer |= t <= ENCAP;
+                    core.encap_defer |= t != IP_REWRITE;
                 }
             }
-            clock.stop(NODE_FAST, n, t0);
-            if pending == 0 {
+            clock.stop(0, n, t0);
+            if !pending {
                 return;
             }
         } else {
             v.fill(Verdict::Next(at));
-            pending = 1 << at;
         }
-        for s in at as usize..STEPS {
-            if pending & (1 << s) == 0 {
-                continue;
-            }
-            let t0 = clock.start();
-            let mut k = 0;
-            for (i, x) in v.iter().enumerate() {
-                if *x == Verdict::Next(s as StageId) {
-                    sel[k] = i as u16;
-                    k += 1;
-                }
-            }
-            pending |= self.step(s as StageId, cx, pkts, &sel[..k], v);
-            clock.stop(node_of(s), k, t0);
-        }
+        self.graph.run(core, cx, pkts, v);
     }
 }
 
 impl Pipeline for Router {
     fn nodes(&self) -> &[NodeInfo] {
-        &NODES
+        &self.info
     }
 
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
-        self.run(cx, pkts, verdicts, PARSE)
+        self.run(cx, pkts, verdicts, ETHERNET_INPUT)
     }
 
     fn resume(
@@ -553,22 +529,24 @@ impl Pipeline for Router {
     }
 
     fn tick(&mut self, cx: &mut Ctx<'_>) {
-        self.refresh_routes();
-        if !self.announced {
-            self.announced = true;
-            if self.worker == 0 {
-                self.announce(cx);
+        let core = &mut self.core;
+        core.refresh_routes();
+        if !core.announced {
+            core.announced = true;
+            if core.worker == 0 {
+                core.announce(cx);
             }
         }
-        self.neigh_tick(cx);
-        self.ra_tick(cx);
-        if cx.now_ns.saturating_sub(self.viewed_ns) >= neigh::VIEW_INTERVAL_NS
-            && self
+        core.neigh_tick(cx);
+        core.ra_tick(cx);
+        if cx.now_ns.saturating_sub(core.viewed_ns) >= neigh::VIEW_INTERVAL_NS
+            && core
                 .bus
-                .publish_view(self.worker, cx.now_ns, self.neigh.iter(), &self.tcount)
+                .publish_view(core.worker, cx.now_ns, core.neigh.iter(), &core.tcount)
         {
-            self.viewed_ns = cx.now_ns;
+            core.viewed_ns = cx.now_ns;
         }
+        self.graph.tick(core, cx);
     }
 }
 

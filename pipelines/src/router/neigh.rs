@@ -132,7 +132,7 @@ pub const VIEW_INTERVAL_NS: u64 = 500_000_000;
 pub struct NeighView {
     pub entries: Vec<Entry>,
     /// The worker's per-tunnel counters, by slot.
-    pub tunnels: Vec<super::tunnel::TunnelCount>,
+    pub tunnels: Vec<crate::ipip::TunnelCount>,
     /// The worker's clock when it published (0: never).
     pub at_ns: u64,
 }
@@ -166,7 +166,7 @@ impl NeighborBus {
                 .map(|_| {
                     Mutex::new(NeighView {
                         entries: Vec::with_capacity(NEIGH_CAPACITY),
-                        tunnels: super::tunnel::new_counts(),
+                        tunnels: crate::ipip::new_counts(),
                         at_ns: 0,
                     })
                 })
@@ -197,7 +197,7 @@ impl NeighborBus {
         worker: usize,
         now_ns: u64,
         entries: impl Iterator<Item = &'a Entry>,
-        tunnels: &[super::tunnel::TunnelCount],
+        tunnels: &[crate::ipip::TunnelCount],
     ) -> bool {
         let Some(m) = self.views.get(worker) else {
             return false;

@@ -1,22 +1,131 @@
-//! PARSE: Ethernet (+802.1Q), interface lookup, ARP/IPv4/IPv6 validation,
-//! the IPv6 extension-header walk, and the one decision per frame: to us,
-//! to forward, or drop.
+//! ethernet-input (Ethernet, 802.1Q, interface lookup) and ip4-input /
+//! ip6-input (validation, the IPv6 extension-header walk, and the one
+//! decision per packet: to us, to forward, or drop).
 
-use super::{Router, ARP, FWD4, FWD6, L2, LOCAL4, LOCAL6};
+use super::{Core, L2};
+use crate::nodes::Node;
 use crate::wire::{ethernet, ipv4, ipv6, vlan};
-use crate::{DropReason, Meta, Packet, Verdict};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+/// ethernet-input: the Ethernet header and any 802.1Q tag (removed), the
+/// logical interface, our MAC or multicast; then by EtherType.
+pub struct EthernetInput;
+const TO_ARP: u8 = 0;
+const TO_IP4: u8 = 1;
+const TO_IP6: u8 = 2;
+
+impl Node<Core> for EthernetInput {
+    fn name(&self) -> &'static str {
+        "ethernet-input"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["arp-input", "ip4-input", "ip6-input", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[L2Runt, L2NoInterface, L2NotForUs, L2UnknownEthertype]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        _cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            v[i as usize] = core.parse(&mut pkts[i as usize]);
+        }
+    }
+}
+
+/// ip4-input / ip6-input: header validation (and the IPv6 extension-header
+/// walk), source and destination policy, and the one decision: to us
+/// (ip4-local / ip6-local) or to forward (ip4-lookup / ip6-lookup).
+pub struct Ip4Input;
+pub struct Ip6Input;
+const TO_LOCAL: u8 = 0;
+const TO_LOOKUP: u8 = 1;
+
+impl Node<Core> for Ip4Input {
+    fn name(&self) -> &'static str {
+        "ip4-input"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["ip4-local", "ip4-lookup", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            Ip4Malformed,
+            Ip4BadChecksum,
+            Ip4MartianSource,
+            Ip4OwnSource,
+            Ip4NotForwarded,
+            Ip4MartianDestination,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        _cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            let mut m = p.meta;
+            v[i as usize] = core.parse4(p, &mut m);
+            p.meta = m;
+        }
+    }
+}
+
+impl Node<Core> for Ip6Input {
+    fn name(&self) -> &'static str {
+        "ip6-input"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["ip6-local", "ip6-lookup", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            Ip6Malformed,
+            Ip6BadExtHeader,
+            Ip6MartianSource,
+            Ip6OwnSource,
+            Ip6NotForwarded,
+            Ip6MartianDestination,
+            Ip6LinkLocalNotForwarded,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        _cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            let mut m = p.meta;
+            v[i as usize] = core.parse6(p, &mut m);
+            p.meta = m;
+        }
+    }
+}
 
 const ETH_ARP: u16 = 0x0806;
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
-/// IP-in-IP protocol numbers (RFC 2003, RFC 4213).
-const IPIP: u8 = 4;
-const IPV6_IN_IP: u8 = 41;
 /// Extension headers walked at most (RFC 8200 leaves the chain unbounded;
 /// RFC 7045 lets a router drop what it cannot walk).
 const MAX_EXT_HEADERS: usize = 8;
 
-impl Router {
+impl Core {
     pub(crate) fn parse(&mut self, p: &mut Packet<'_>) -> Verdict {
         use DropReason::*;
         let d = p.data();
@@ -52,9 +161,9 @@ impl Router {
             return Verdict::Drop(L2NotForUs);
         }
         let v = match ethertype {
-            ETH_ARP => Verdict::Next(ARP),
-            ETH_IPV4 => self.parse4(p, &mut meta),
-            ETH_IPV6 => self.parse6(p, &mut meta),
+            ETH_ARP => Verdict::Next(TO_ARP),
+            ETH_IPV4 => Verdict::Next(TO_IP4),
+            ETH_IPV6 => Verdict::Next(TO_IP6),
             _ => Verdict::Drop(L2UnknownEthertype),
         };
         p.meta = meta;
@@ -112,7 +221,7 @@ impl Router {
             m.flags |= Meta::L3_MULTICAST;
             // Only broadcasts (and no multicast groups) are for us.
             return if bcast {
-                Verdict::Next(LOCAL4)
+                Verdict::Next(TO_LOCAL)
             } else {
                 Verdict::Drop(Ip4NotForwarded)
             };
@@ -124,10 +233,7 @@ impl Router {
         }
         if self.is_local4(dst) {
             m.flags |= Meta::TO_US;
-            if m.proto == IPIP || m.proto == IPV6_IN_IP {
-                return self.decap(p, m);
-            }
-            return Verdict::Next(LOCAL4);
+            return Verdict::Next(TO_LOCAL);
         }
         // RFC 1812 §5.3.4: a unicast packet received as a link-layer
         // broadcast or multicast is never forwarded (every router on the
@@ -135,7 +241,7 @@ impl Router {
         if m.flags & Meta::L2_MULTICAST != 0 {
             return Verdict::Drop(Ip4NotForwarded);
         }
-        Verdict::Next(FWD4)
+        Verdict::Next(TO_LOOKUP)
     }
 
     pub(crate) fn parse6(&mut self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
@@ -177,7 +283,7 @@ impl Router {
                     .iter()
                     .any(|&(a, f)| f == m.iface && ipv6::solicited_node(&a) == dst);
             return if ours {
-                Verdict::Next(LOCAL6)
+                Verdict::Next(TO_LOCAL)
             } else {
                 Verdict::Drop(Ip6NotForwarded)
             };
@@ -193,10 +299,7 @@ impl Router {
             || self.is_tunnel_local6(dst)
         {
             m.flags |= Meta::TO_US;
-            if m.proto == IPIP || m.proto == IPV6_IN_IP {
-                return self.decap(p, m);
-            }
-            return Verdict::Next(LOCAL6);
+            return Verdict::Next(TO_LOCAL);
         }
         if is_ll(dst) || is_ll(src) {
             return Verdict::Drop(Ip6LinkLocalNotForwarded);
@@ -211,7 +314,7 @@ impl Router {
         if src.is_unspecified() {
             return Verdict::Drop(Ip6MartianSource);
         }
-        Verdict::Next(FWD6)
+        Verdict::Next(TO_LOOKUP)
     }
 }
 

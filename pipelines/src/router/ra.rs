@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use super::neigh::Key;
 use super::resolve::ndp_message;
 use super::spec::{IfaceId, IfaceSpec, RaSpec};
-use super::Router;
+use super::Core;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv6;
 use crate::wire::ndp::{
@@ -209,7 +209,7 @@ impl RaTimers {
     }
 }
 
-impl Router {
+impl Core {
     /// Sends the RAs that are due (from [`crate::Pipeline::tick`]).
     pub(crate) fn ra_tick(&mut self, cx: &mut Ctx<'_>) {
         let now = cx.now_ns;

@@ -1,4 +1,4 @@
-//! RESOLVE: next hop → MAC (neighbour cache), the egress Ethernet header
+//! ip-rewrite: next hop → MAC (neighbour cache), the egress Ethernet header
 //! (with an 802.1Q tag if the egress interface has one), IPv4
 //! fragmentation; and what the cache needs: ARP requests / Neighbor
 //! Solicitations, timers, announcements at start.
@@ -9,7 +9,46 @@ use arrayvec::ArrayVec;
 
 use super::neigh::{Key, Learned, Lookup, State, Timer, REACHABLE_TIME_NS};
 use super::spec::IfaceId;
-use super::{NextHop, Router, L2, RESOLVE};
+use super::{Core, NextHop, IP_REWRITE, L2};
+use crate::nodes::Node;
+
+/// ip-rewrite: the output of Ethernet interfaces. Resolves the next hop
+/// (parking the packet while it is being resolved), fragments IPv4 if
+/// needed, writes the Ethernet header and sends.
+pub struct Rewrite;
+
+impl Node<Core> for Rewrite {
+    fn name(&self) -> &'static str {
+        "ip-rewrite"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["tx", "park", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            RouteNone,
+            VlanNoHeadroom,
+            NeighQueueFull,
+            NeighTableFull,
+            NeighFailed,
+            NeighNoSource,
+            FragOptions,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            v[i as usize] = core.resolve(cx, &mut pkts[i as usize]);
+        }
+    }
+}
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndp::{emit_slla, emit_tlla, NeighborAdvertRepr, NeighborSolicitRepr};
 use crate::wire::{arp, checksum, icmpv6, ipv4, ipv6, vlan};
@@ -107,7 +146,7 @@ fn l2_header(buf: &mut [u8], src: MacAddr, vid: u16, dst: MacAddr, ethertype: u1
     }
 }
 
-impl Router {
+impl Core {
     /// Gives `p` (internal layout: 14-byte L2 header) its egress Ethernet
     /// header and sends it out of `iface`'s port.
     pub(crate) fn send_on(&self, p: &mut Packet<'_>, iface: IfaceId, dst: MacAddr) -> Verdict {
@@ -460,7 +499,7 @@ impl Router {
             .neigh
             .learn(key, mac, confirmed, overrides, create, cx.now_ns)
         {
-            cx.release(token, RESOLVE);
+            cx.release(token, IP_REWRITE);
         }
         self.bus.publish(
             self.worker,
@@ -482,7 +521,7 @@ impl Router {
                 self.neigh
                     .learn(l.key, l.mac, l.confirmed, l.overrides, l.create, cx.now_ns)
             {
-                cx.release(token, RESOLVE);
+                cx.release(token, IP_REWRITE);
             }
         }
         let mut due: ArrayVec<Timer, 64> = ArrayVec::new();

@@ -43,6 +43,10 @@ pub struct IfaceSpec {
     pub rpf: RpfMode,
     /// Router Advertisements sent on this interface; `None`: none.
     pub ra: Option<RaSpec>,
+    /// The node that outputs packets routed to this interface, as an
+    /// index into [`super::registry::outputs`]: 0 (`ip-rewrite`) for
+    /// Ethernet interfaces, a feature's for its virtual interfaces.
+    pub output: u8,
 }
 
 impl Default for IfaceSpec {
@@ -61,6 +65,7 @@ impl Default for IfaceSpec {
             mtu: 1500,
             rpf: RpfMode::Off,
             ra: None,
+            output: 0,
         }
     }
 }
@@ -727,7 +732,7 @@ impl OuterModes {
             DscpMode::Copy => tos >> 2,
             DscpMode::Fixed(x) => x,
         };
-        let ecn = super::tunnel::ecn_encap(tos, self.ecn);
+        let ecn = crate::ipip::ecn_encap(tos, self.ecn);
         let ttl = match self.ttl {
             TtlMode::Fixed(x) => x,
             TtlMode::Inherit => ttl.max(1),
@@ -780,6 +785,8 @@ impl TunnelSpec {
             ipv6: self.ipv6.clone(),
             mtu: self.mtu,
             rpf: self.rpf,
+            // Packets routed into it are ipip-encap's.
+            output: super::registry::output_of(crate::ipip::FEATURE.name),
             ..IfaceSpec::default()
         }
     }

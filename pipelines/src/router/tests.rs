@@ -1525,7 +1525,7 @@ fn spec_with_tunnel(remote: &str) -> RouterSpec {
 
 /// The drops a rig's router counted against tunnel slot 0 for `r`.
 fn tunnel_drops(rig: &Rig, r: DropReason) -> u64 {
-    rig.r.tunnel_counts()[0].c[super::tunnel::TC_DROPS + r.index()]
+    rig.r.tunnel_counts()[0].c[crate::ipip::TC_DROPS + r.index()]
 }
 
 #[test]

@@ -1,24 +1,180 @@
 //! IP-in-IP tunnels (RFC 2003 4in4, RFC 4213 6in4, RFC 2473 4in6 / 6in6):
-//! ENCAP, the decapsulation done at PARSE, RFC 6040 ECN handling, and
-//! per-tunnel counters.
+//! a feature of the router, plugged in through [`FEATURE`] (see
+//! [`crate::router::registry`]) with three nodes of its own —
+//! `ipip-decap`, `ipip-icmp-relay`, `ipip-encap` — RFC 6040 ECN handling
+//! and per-tunnel counters. Nothing in the router's generic nodes knows
+//! about tunnels.
 //!
 //! A tunnel is an interface (`TUN_BASE + slot`) of the route table: routes
 //! point into it like into any interface, its addresses are ours, its MTU
-//! and reverse-path filter apply. FWD4/FWD6 send a packet whose egress
-//! interface is a tunnel to ENCAP (instead of RESOLVE) after the usual TTL,
-//! MTU and ICMP-error work on the inner packet. ENCAP prepends the outer
-//! header in the headroom and routes the outer packet (as ORIGINATED) to
-//! RESOLVE. An IP-in-IP packet to one of our addresses is decapsulated at
-//! PARSE only if a tunnel has exactly its outer source, destination and
-//! protocol; the inner packet is then parsed as if received on the
-//! tunnel interface, so it is routed, answered or filtered like any other.
+//! and reverse-path filter apply, and its output node is `ipip-encap`
+//! (the adjacency). ip4-lookup / ip6-lookup do the usual TTL, MTU and
+//! ICMP-error work on the inner packet and send it there; ipip-encap
+//! prepends the outer header in the headroom and routes the outer packet
+//! (as ORIGINATED) to ip-rewrite. ip4-local / ip6-local hand protocols 4
+//! and 41 to ipip-decap, which decapsulates only if a tunnel has exactly
+//! the outer source, destination and protocol; the inner packet is input
+//! again (ip4-input / ip6-input) as received on the tunnel interface, so
+//! it is routed, answered or filtered like any other.
 
 use std::net::IpAddr;
 
-use super::spec::{EcnMode, MAX_TUNNELS, TUN_BASE};
-use super::{NextHop, Router, ENCAP, L2, RESOLVE};
+use crate::nodes::Node;
+use crate::router::registry::{Family, Feature, Local, LocalMatch};
+use crate::router::spec::{EcnMode, MAX_TUNNELS, TUN_BASE};
+use crate::router::{Core, NextHop, L2, ROUTE_ARCS, TO_REWRITE};
 use crate::wire::{checksum, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+
+/// What IP-in-IP plugs into the router: protocols 4 and 41 to us are
+/// decapsulated (if a tunnel matches), ICMP errors about them relayed to
+/// the inner sender, and tunnels are interfaces whose output is
+/// `ipip-encap`.
+pub const FEATURE: Feature = Feature {
+    name: "ipip",
+    local: &[
+        Local {
+            family: Family::Both,
+            what: LocalMatch::Proto(4),
+            node: "ipip-decap",
+        },
+        Local {
+            family: Family::Both,
+            what: LocalMatch::Proto(41),
+            node: "ipip-decap",
+        },
+        Local {
+            family: Family::Both,
+            what: LocalMatch::ErrorAbout(4),
+            node: "ipip-icmp-relay",
+        },
+        Local {
+            family: Family::Both,
+            what: LocalMatch::ErrorAbout(41),
+            node: "ipip-icmp-relay",
+        },
+    ],
+    output: Some("ipip-encap"),
+};
+
+/// ipip-decap: an IP-in-IP packet to one of our addresses, from ip4-local
+/// or ip6-local. Decapsulated if a tunnel has exactly its outer source,
+/// destination and protocol; the inner packet is input again as received
+/// on the tunnel interface.
+pub struct Decap;
+const TO_IP4_INPUT: u8 = 0;
+const TO_IP6_INPUT: u8 = 1;
+
+impl Node<Core> for Decap {
+    fn name(&self) -> &'static str {
+        "ipip-decap"
+    }
+    fn next(&self) -> &[&'static str] {
+        &["ip4-input", "ip6-input", "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            TunnelNested,
+            TunnelOuterFragment,
+            TunnelNoMatch,
+            TunnelInnerMalformed,
+            TunnelEcnDrop,
+            Ip4Malformed,
+            Ip6Malformed,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        _cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            let mut m = p.meta;
+            v[i as usize] = core.decap(p, &mut m);
+        }
+    }
+}
+
+/// ipip-icmp-relay: a Fragmentation Needed or Packet Too Big to us about
+/// an outer packet of one of our tunnels, relayed to the inner sender
+/// (RFC 2003 §4, RFC 2473 §8.3); consumed if it is about none.
+pub struct IcmpRelay;
+
+impl Node<Core> for IcmpRelay {
+    fn name(&self) -> &'static str {
+        "ipip-icmp-relay"
+    }
+    fn next(&self) -> &[&'static str] {
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], "local"]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            let l4 = p.meta.l4 as usize;
+            let d = p.data();
+            // ICMPv4 Fragmentation Needed: the next-hop MTU in bytes 6..8;
+            // ICMPv6 Packet Too Big: the MTU in bytes 4..8.
+            let mtu = if p.meta.ethertype == 0x86dd {
+                d.get(l4 + 4..l4 + 8)
+                    .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            } else {
+                d.get(l4 + 6..l4 + 8)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as u32)
+            };
+            v[i as usize] = core.tunnel_relay(cx, p, l4, mtu).unwrap_or(Verdict::Local);
+        }
+    }
+}
+
+/// ipip-encap: the output of tunnel interfaces (the adjacency a route
+/// into a tunnel resolves to). Prepends the outer header and routes the
+/// outer packet.
+pub struct Encap;
+
+impl Node<Core> for Encap {
+    fn name(&self) -> &'static str {
+        "ipip-encap"
+    }
+    fn next(&self) -> &[&'static str] {
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            TunnelGone,
+            TunnelNoHeadroom,
+            TunnelHeaderWriteFailed,
+            TunnelNested,
+            RouteNone,
+            Ip4Malformed,
+            Ip6Malformed,
+        ]
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            v[i as usize] = core.encap(cx, &mut pkts[i as usize]);
+        }
+    }
+}
 
 /// Counter slots per tunnel: encapsulated packets and bytes (inner),
 /// decapsulated packets and bytes (inner), ICMP errors relayed to inner
@@ -73,7 +229,7 @@ pub fn ecn_encap(inner: u8, mode: EcnMode) -> u8 {
     }
 }
 
-impl Router {
+impl Core {
     pub(crate) fn tunnel_count(&mut self, id: u16, k: usize, n: u64) {
         let Some(serial) = self.table.tunnel(id).map(|t| t.serial) else {
             return;
@@ -217,9 +373,10 @@ impl Router {
             self.forward4(cx, p)
         };
         match v {
-            Verdict::Next(RESOLVE) => v,
-            // The route to the remote end points into a tunnel again.
-            Verdict::Next(ENCAP) => Verdict::Drop(DropReason::TunnelNested),
+            Verdict::Next(TO_REWRITE) => v,
+            // The route to the remote end points into a tunnel (or another
+            // feature's interface) again.
+            Verdict::Next(o) if o > TO_REWRITE => Verdict::Drop(DropReason::TunnelNested),
             Verdict::Next(_) => Verdict::Drop(DropReason::RouteNone),
             other => other,
         }
@@ -307,19 +464,14 @@ impl Router {
         let inner_len = p.len() - L2;
         self.tunnel_count(id, TC_DEC_PKTS, 1);
         self.tunnel_count(id, TC_DEC_BYTES, inner_len as u64);
-        self.parse_decapped(p, m, id, inner_v6)
+        Self::decapped(p, id, inner_v6)
     }
 
-    /// PARSE of a decapsulated packet (at `L2`, EtherType set) as received
-    /// on tunnel `id`; its drops count against the tunnel.
-    pub(crate) fn parse_decapped(
-        &mut self,
-        p: &mut Packet<'_>,
-        m: &mut Meta,
-        id: u16,
-        inner_v6: bool,
-    ) -> Verdict {
-        *m = Meta {
+    /// The metadata of a packet just decapsulated from tunnel `id`: as
+    /// received on the tunnel interface, never decapsulated again; and the
+    /// arc of its input node.
+    pub(crate) fn decapped(p: &mut Packet<'_>, id: u16, inner_v6: bool) -> Verdict {
+        p.meta = Meta {
             l3: L2 as u16,
             ethertype: if inner_v6 { 0x86dd } else { 0x0800 },
             vlan: 0,
@@ -327,15 +479,7 @@ impl Router {
             flags: Meta::DECAPPED,
             ..Meta::default()
         };
-        let v = if inner_v6 {
-            self.parse6(p, m)
-        } else {
-            self.parse4(p, m)
-        };
-        if let Verdict::Drop(r) = v {
-            self.tunnel_count(id, TC_DROPS + r.index(), 1);
-        }
-        v
+        Verdict::Next(if inner_v6 { TO_IP6_INPUT } else { TO_IP4_INPUT })
     }
 
     /// RFC 2003 §4 / RFC 2473 §8.3: an ICMP Fragmentation Needed or

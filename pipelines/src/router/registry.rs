@@ -1,0 +1,162 @@
+//! What features plug into the router's generic nodes, declared by the
+//! features themselves and read when a graph is built:
+//!
+//! - **local delivery**: ip4-local / ip6-local hand a packet addressed to
+//!   us to the node registered for its IP protocol or its UDP destination
+//!   port (GTP-U will register UDP 2152); what nobody registered keeps the
+//!   router's own answers (echo, NDP, port/protocol unreachable).
+//! - **ICMP errors about a protocol**: a Fragmentation Needed / Packet Too
+//!   Big quoting a packet of a registered protocol goes to that feature
+//!   (IP-in-IP relays it to the inner sender); otherwise it is consumed.
+//! - **interface output**: a route's egress interface names the node that
+//!   finishes the packet (an adjacency): `ip-rewrite` for Ethernet
+//!   interfaces, a feature's node for its virtual interfaces (a tunnel's
+//!   `ipip-encap`). ip4-lookup / ip6-lookup send packets there without
+//!   knowing what is behind it.
+
+/// IPv4, IPv6 or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+    Both,
+}
+
+impl Family {
+    fn has(self, v6: bool) -> bool {
+        matches!(
+            (self, v6),
+            (Family::Both, _) | (Family::V4, false) | (Family::V6, true)
+        )
+    }
+}
+
+/// What a local-delivery registration matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalMatch {
+    /// Packets to us of this IP protocol.
+    Proto(u8),
+    /// UDP datagrams to us with this destination port.
+    UdpPort(u16),
+    /// ICMP Fragmentation Needed / Packet Too Big to us quoting a packet of
+    /// this IP protocol.
+    ErrorAbout(u8),
+}
+
+/// One local-delivery registration: `node` gets the matching packets.
+#[derive(Clone, Copy, Debug)]
+pub struct Local {
+    pub family: Family,
+    pub what: LocalMatch,
+    pub node: &'static str,
+}
+
+/// A feature: its local-delivery registrations and the output node of its
+/// virtual interfaces (if it has any).
+pub struct Feature {
+    pub name: &'static str,
+    pub local: &'static [Local],
+    pub output: Option<&'static str>,
+}
+
+/// Every feature plugged into the router.
+pub const FEATURES: &[&Feature] = &[&crate::ipip::FEATURE];
+
+/// The output nodes of interfaces: index 0 is Ethernet (`ip-rewrite`),
+/// then every feature's in [`FEATURES`] order. An interface's
+/// [`super::spec::IfaceSpec::output`] indexes this list.
+pub fn outputs() -> impl Iterator<Item = &'static str> {
+    std::iter::once("ip-rewrite").chain(FEATURES.iter().filter_map(|f| f.output))
+}
+
+/// The output index of the feature named `feature` (its virtual
+/// interfaces carry it).
+pub fn output_of(feature: &str) -> u8 {
+    FEATURES
+        .iter()
+        .filter(|f| f.output.is_some())
+        .position(|f| f.name == feature)
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// "No registration": an arc index no node has.
+pub const NONE: u8 = u8::MAX;
+
+/// The registrations of one family, turned into arcs of a local node
+/// whose arcs start with `first` (the names before the registered ones).
+pub struct LocalArcs {
+    pub names: Vec<&'static str>,
+    pub proto: [u8; 256],
+    pub error_about: [u8; 256],
+    pub udp: Vec<(u16, u8)>,
+}
+
+/// All registrations, read once per graph build.
+pub struct Registry {
+    local: Vec<Local>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Registry {
+            local: FEATURES
+                .iter()
+                .flat_map(|f| f.local.iter().copied())
+                .collect(),
+        }
+    }
+
+    /// The arcs and dispatch tables of ip4-local (`v6` false) or ip6-local.
+    pub fn local_arcs(&self, v6: bool, first: &[&'static str]) -> LocalArcs {
+        let mut a = LocalArcs {
+            names: first.to_vec(),
+            proto: [NONE; 256],
+            error_about: [NONE; 256],
+            udp: Vec::new(),
+        };
+        for r in self.local.iter().filter(|r| r.family.has(v6)) {
+            let arc = match a.names.iter().position(|&n| n == r.node) {
+                Some(i) => i,
+                None => {
+                    a.names.push(r.node);
+                    a.names.len() - 1
+                }
+            } as u8;
+            match r.what {
+                LocalMatch::Proto(p) => a.proto[p as usize] = arc,
+                LocalMatch::ErrorAbout(p) => a.error_about[p as usize] = arc,
+                LocalMatch::UdpPort(port) => a.udp.push((port, arc)),
+            }
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipip_registers_its_protocols_and_its_output() {
+        let r = Registry::new();
+        for v6 in [false, true] {
+            let a = r.local_arcs(v6, &["ip4-lookup", "ip6-lookup"]);
+            assert_eq!(
+                a.names,
+                ["ip4-lookup", "ip6-lookup", "ipip-decap", "ipip-icmp-relay"]
+            );
+            assert_eq!((a.proto[4], a.proto[41], a.proto[17]), (2, 2, NONE));
+            assert_eq!((a.error_about[4], a.error_about[41]), (3, 3));
+            assert!(a.udp.is_empty());
+        }
+        assert_eq!(outputs().collect::<Vec<_>>(), ["ip-rewrite", "ipip-encap"]);
+        assert_eq!(output_of("ipip"), 1);
+        assert_eq!(output_of("nothing"), 0);
+    }
+}
