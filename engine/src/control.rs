@@ -237,7 +237,13 @@ impl StatsSource {
             "drop-reasons" => Value::Array(
                 DropReason::ALL
                     .iter()
-                    .map(|r| json!({"name": r.name(), "description": r.description()}))
+                    .map(|&r| {
+                        json!({
+                            "name": r.name(),
+                            "nodes": xgw_pipelines::drop_owners(r),
+                            "description": r.description(),
+                        })
+                    })
                     .collect(),
             ),
             c if routectl::COMMANDS.contains(&c) => match &mut self.router {

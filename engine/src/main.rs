@@ -408,8 +408,17 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Gen(a) => xgw_engine::gen::main(*a),
         Cmd::DropReasons => {
-            for r in xgw_pipelines::DropReason::ALL {
-                println!("{:<24} {}", r.name(), r.description());
+            // The reason, the nodes that file frames under it (declared
+            // next to their code), what it means.
+            // (A closed pipe, e.g. `| head`, ends the list quietly.)
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for &r in xgw_pipelines::DropReason::ALL {
+                let owners = xgw_pipelines::drop_owners(r).join(",");
+                let line = format!("{:<28} {:<36} {}", r.name(), owners, r.description());
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
             }
             Ok(())
         }

@@ -685,6 +685,7 @@ mod tests {
             probes: 0,
             parked: 0,
             token: 1,
+            stamp: 0,
         };
         assert!(c.bus().publish_view(0, 3_000_000_000, [e].iter(), &[]));
         let v = c.neigh();

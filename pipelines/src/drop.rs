@@ -127,6 +127,18 @@ impl DropReason {
     }
 }
 
+/// The reasons the engine itself (not a pipeline node) files frames under:
+/// at RX, at TX, in the pending lot, at shutdown, and the graph runner's.
+pub const ENGINE_DROPS: &[DropReason] = &[
+    DropReason::RxOversize,
+    DropReason::TxRingFull,
+    DropReason::TxNoSuchPort,
+    DropReason::PendingFull,
+    DropReason::ShutdownFlush,
+    DropReason::PipelineBadNext,
+    DropReason::GraphHopLimit,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

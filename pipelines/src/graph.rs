@@ -83,13 +83,17 @@ impl Emit for CollectEmit {
     }
 }
 
-/// A node as `xgw graph` and `xgw runtime` show it: its name and where
-/// it may send frames. `next` names other nodes of the same pipeline, or
-/// one of the ends [`ENDS`] (`tx`, `local`, `drop`, `park`).
+/// A node as `xgw graph` and `xgw runtime` show it: its name, where it
+/// may send frames and the reasons it drops them under. `next` names
+/// other nodes of the same pipeline, or one of the ends [`ENDS`] (`tx`,
+/// `local`, `drop`, `park`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     pub name: &'static str,
     pub next: &'static [&'static str],
+    /// Declared next to the node's code; `xgw drop-reasons` shows, for
+    /// each reason of the one table, the nodes that use it.
+    pub drops: &'static [DropReason],
 }
 
 /// Where a frame can end instead of at another node: sent (`tx`),
@@ -229,6 +233,11 @@ pub trait Stage: Send {
         &[]
     }
 
+    /// The drop reasons this stage files frames under.
+    fn drops(&self) -> &'static [DropReason] {
+        &[]
+    }
+
     /// Looks at `pkts[i]` for every `i` in `sel` and sets `verdicts[i]`.
     /// Frames not in `sel` must not be touched.
     fn process(
@@ -301,6 +310,7 @@ impl Graph {
                 .map(|s| NodeInfo {
                     name: s.name(),
                     next: s.next(),
+                    drops: s.drops(),
                 })
                 .collect(),
             stages,

@@ -122,6 +122,10 @@ impl Stage for L2Fwd {
         "l2fwd"
     }
 
+    fn drops(&self) -> &'static [DropReason] {
+        &[DropReason::L2Runt, DropReason::L2NoCrossConnect]
+    }
+
     fn next(&self) -> &'static [&'static str] {
         &["tx", "drop"]
     }

@@ -40,8 +40,9 @@ pub trait Node<S>: Send {
     /// arcs (a node ends a frame with `Tx`, `Local`, `Drop` or `Park`).
     fn next(&self) -> &[&'static str];
 
-    /// The drop reasons this node files frames under (documentation:
-    /// `xgw graph --json` lists them; a test checks they are declared).
+    /// The drop reasons this node files frames under, declared next to
+    /// its code (`xgw drop-reasons` lists the nodes of each reason; a test
+    /// checks every reason has one).
     fn drops(&self) -> &'static [DropReason] {
         &[]
     }
@@ -115,6 +116,7 @@ impl<S: Shared> NodeGraph<S> {
             .map(|n| NodeInfo {
                 name: n.name(),
                 next: leak(n.next()),
+                drops: n.drops(),
             })
             .collect();
         Ok(NodeGraph {

@@ -85,6 +85,14 @@ const FAST_INFO: NodeInfo = NodeInfo {
         "tx",
         "drop",
     ],
+    // What it finishes itself: a decapsulated packet's or an outer
+    // packet's drops as ipip-encap would file them.
+    drops: &[
+        DropReason::TunnelHeaderWriteFailed,
+        DropReason::TunnelNested,
+        DropReason::RouteNone,
+        DropReason::RouteBlackhole,
+    ],
 };
 
 /// The router's graph nodes, in [`ETHERNET_INPUT`].. order: the generic
@@ -199,6 +207,9 @@ pub struct Core {
     pub(crate) tun_map: Box<fast::TunMap>,
     /// On-link host → MAC answers (see `resolve`).
     pub(crate) host_memo: Box<[resolve::HostMemo; resolve::HOST_MEMO]>,
+    /// The (neighbour generation, route version) the memos were last
+    /// checked against ([`Core::revalidate_memos`]).
+    pub(crate) memo_epoch: (u64, u64),
     /// An earlier frame of this burst may still reach ENCAP: the fast path
     /// leaves encapsulation to that step.
     pub(crate) encap_defer: bool,
@@ -273,6 +284,7 @@ pub fn build_worker(
         },
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
         host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
+        memo_epoch: (0, 0),
         encap_defer: false,
         #[cfg(test)]
         fast_seen: [0; 3],
@@ -479,6 +491,7 @@ impl Router {
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
         let core = &mut self.core;
         core.refresh_routes();
+        core.revalidate_memos();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
         if at == ETHERNET_INPUT && self.fast_on {

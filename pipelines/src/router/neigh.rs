@@ -77,6 +77,10 @@ pub struct Entry {
     pub parked: u16,
     /// Park token (stable while the entry lives).
     pub token: u32,
+    /// The cache's generation when this entry last changed (unique per
+    /// change): what a memo of it checks to stay valid per entry
+    /// ([`NeighCache::stamp_at`]).
+    pub stamp: u64,
 }
 
 /// What to do with a frame for a next hop.
@@ -307,6 +311,20 @@ impl NeighCache {
         self.find(k).ok().and_then(|i| self.slots[i].as_ref())
     }
 
+    /// The slot of `k`'s entry (for [`NeighCache::stamp_at`]) and the entry.
+    pub fn get_slot(&self, k: &Key) -> Option<(usize, &Entry)> {
+        let i = self.find(k).ok()?;
+        Some((i, self.slots[i].as_ref()?))
+    }
+
+    /// The stamp of the entry in `slot`, if any: equal to an earlier
+    /// reading exactly when that entry is still there, unchanged (entries
+    /// moved to another slot, changed, removed or replaced read otherwise).
+    #[inline]
+    pub fn stamp_at(&self, slot: usize) -> Option<u64> {
+        self.slots.get(slot)?.as_ref().map(|e| e.stamp)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.slots.iter().flatten()
     }
@@ -340,8 +358,9 @@ impl NeighCache {
         self.remove_at(i)
     }
 
-    fn insert_new(&mut self, e: Entry) -> bool {
+    fn insert_new(&mut self, mut e: Entry) -> bool {
         self.gen += 1;
+        e.stamp = self.gen;
         if self.len >= self.max && !self.evict_one() {
             return false;
         }
@@ -393,6 +412,7 @@ impl NeighCache {
             probes: 0,
             parked: 0,
             token,
+            stamp: 0,
         })
     }
 
@@ -411,6 +431,7 @@ impl NeighCache {
                     State::Reachable | State::Stale => {
                         // First use of a stale entry: probe after a delay.
                         self.gen += 1;
+                        e.stamp = self.gen;
                         e.state = State::Probe;
                         e.probes = 0;
                         e.next_ns = now + DELAY_NS;
@@ -439,6 +460,7 @@ impl NeighCache {
                     probes: 1,
                     parked: 1,
                     token,
+                    stamp: 0,
                 };
                 if self.insert_new(e) {
                     Lookup::Park { token, probe: true }
@@ -469,6 +491,7 @@ impl NeighCache {
         match self.find(&key) {
             Ok(i) => {
                 let e = self.slots[i].as_mut()?;
+                e.stamp = self.gen;
                 match e.state {
                     State::Static => None,
                     State::Incomplete => {
@@ -522,6 +545,7 @@ impl NeighCache {
                     probes: 0,
                     parked: 0,
                     token,
+                    stamp: 0,
                 });
                 None
             }
@@ -569,6 +593,7 @@ impl NeighCache {
                 State::Reachable if now.saturating_sub(e.confirmed_ns) >= REACHABLE_TIME_NS => {
                     e.state = State::Stale;
                     self.gen += 1;
+                    e.stamp = self.gen;
                 }
                 _ => {}
             }

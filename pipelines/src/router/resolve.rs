@@ -60,22 +60,40 @@ pub(crate) const NH_MEMO: usize = 64;
 /// Entries in the on-link host → MAC memo.
 pub(crate) const HOST_MEMO: usize = 256;
 
-/// What RESOLVE last answered for a gateway next hop.
+/// What ip-rewrite last answered for a gateway next hop.
+///
+/// Validity is per entry: the answer holds while next hop `nh` of the
+/// route table is still `hop` and the neighbour entry in `slot` still has
+/// `stamp`. Checking that per packet would cost a few loads more than
+/// needed, so `gen` / `version` say when it was last checked: a memo whose
+/// pair matches the current neighbour-cache generation and route-table
+/// version is valid at once, and when either moves (a route published, any
+/// neighbour learned) [`Core::revalidate_memos`] re-checks every memo per
+/// entry once, keeping the unaffected ones. A control plane changing
+/// routes or tunnels thousands of times a second thus never sends the
+/// traffic of unrelated next hops back through the slow path.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct NhMemo {
     nh: u32,
+    hop: Option<NextHop>,
+    slot: u32,
+    stamp: u64,
     gen: u64,
     version: u64,
     until: u64,
     mac: MacAddr,
 }
 
-/// What RESOLVE last answered for an on-link destination (a connected
-/// next hop), keyed by interface and address (IPv4 as `::ffff:a.b.c.d`).
+/// What ip-rewrite last answered for an on-link destination (a connected
+/// next hop), keyed by interface and address (IPv4 as `::ffff:a.b.c.d`);
+/// valid while the neighbour entry in `slot` keeps `stamp` (checked as
+/// for [`NhMemo`]).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct HostMemo {
     ip: u128,
     iface: IfaceId,
+    slot: u32,
+    stamp: u64,
     gen: u64,
     version: u64,
     until: u64,
@@ -269,12 +287,41 @@ impl Core {
             .then_some((e.mac, e.until))
     }
 
+    /// After the neighbour cache or the route table moved: checks every
+    /// memo per entry (see [`NhMemo`]), marks the ones that still hold as
+    /// checked now and forgets the others. Once per burst at most, and
+    /// only when something moved.
+    pub(crate) fn revalidate_memos(&mut self) {
+        let (gen, version) = (self.neigh.gen(), self.table.version);
+        if self.memo_epoch == (gen, version) {
+            return;
+        }
+        self.memo_epoch = (gen, version);
+        for e in self.nh_memo.iter_mut().filter(|e| e.until != 0) {
+            let same_hop =
+                e.hop.is_some() && self.table.nexthops.get(e.nh as usize).copied() == e.hop;
+            if same_hop && self.neigh.stamp_at(e.slot as usize) == Some(e.stamp) {
+                (e.gen, e.version) = (gen, version);
+            } else {
+                *e = NhMemo::default();
+            }
+        }
+        for e in self.host_memo.iter_mut().filter(|e| e.until != 0) {
+            if self.neigh.stamp_at(e.slot as usize) == Some(e.stamp) {
+                (e.gen, e.version) = (gen, version);
+            } else {
+                *e = HostMemo::default();
+            }
+        }
+    }
+
     /// Memoises a cache hit for next hop `nh` (a gateway if `via`, else the
     /// on-link host `key`), valid as long as the entry is reachable.
     fn remember(&mut self, nh: u32, via: bool, key: Key, mac: MacAddr) {
-        let Some(e) = self.neigh.get(&key) else {
+        let Some((slot, e)) = self.neigh.get_slot(&key) else {
             return;
         };
+        let (slot, stamp) = (slot as u32, e.stamp);
         let until = match e.state {
             State::Reachable => e.confirmed_ns.saturating_add(REACHABLE_TIME_NS),
             State::Static | State::Probe => u64::MAX,
@@ -284,6 +331,9 @@ impl Core {
         if via {
             self.nh_memo[nh as usize % NH_MEMO] = NhMemo {
                 nh,
+                hop: self.table.nexthops.get(nh as usize).copied(),
+                slot,
+                stamp,
                 gen,
                 version,
                 until,
@@ -294,6 +344,8 @@ impl Core {
             self.host_memo[host_slot(ip, key.iface)] = HostMemo {
                 ip,
                 iface: key.iface,
+                slot,
+                stamp,
                 gen,
                 version,
                 until,

@@ -1561,3 +1561,108 @@ fn tunnel_outer_header_that_cannot_be_written_is_not_a_vanished_tunnel() {
         assert_eq!(tunnel_drops(&r, DropReason::TunnelGone), 0);
     }
 }
+
+/// Memos are valid per entry: a route published or a neighbour learned
+/// elsewhere leaves the fast path's answers for other next hops in place
+/// (the next frame still takes the fast path), while a change to the next
+/// hop a memo answered for is seen at once.
+#[test]
+fn memos_survive_unrelated_changes_and_follow_related_ones() {
+    let spec = spec(RpfMode::Off);
+    let mut rib = super::table::Rib::new(&spec).unwrap();
+    let r = super::build_worker(&spec, 0, super::neigh::NeighborBus::new(1), rib.handle()).unwrap();
+    let mut rig = Rig {
+        r,
+        now: SEC,
+        held: Vec::new(),
+        emitted: Vec::new(),
+        resumed: Vec::new(),
+        discarded: Vec::new(),
+    };
+    rig.tick();
+    let q = udp4(H_A, X_A, "10.1.0.2", "10.9.1.1", 64, b"data");
+    let fast = |rig: &Rig| rig.r.fast_seen[0];
+    // The first frame fills ip-rewrite's memo; the second is fast.
+    assert_eq!(rig.rx(0, &q).v, Verdict::Tx(PortId(1)));
+    let before = fast(&rig);
+    assert_eq!(rig.rx(0, &q).v, Verdict::Tx(PortId(1)));
+    assert_eq!(fast(&rig), before + 1, "memo filled");
+
+    // An unrelated route published: a new table version.
+    rib.insert(
+        RouteSpec {
+            prefix: "198.51.100.0".parse().unwrap(),
+            len: 24,
+            target: RouteTarget::Blackhole,
+        },
+        super::table::Origin::Runtime,
+    )
+    .unwrap();
+    rib.publish();
+    let out = rig.rx(0, &q);
+    assert_eq!(out.v, Verdict::Tx(PortId(1)));
+    assert_eq!(
+        fast(&rig),
+        before + 2,
+        "still fast after an unrelated route"
+    );
+    assert_eq!(&out.frame[..6], &H_B);
+
+    // An unrelated neighbour learned: the cache's generation moves.
+    let key = super::neigh::Key {
+        iface: 0,
+        ip: "10.1.0.77".parse().unwrap(),
+    };
+    rig.r
+        .neigh
+        .learn(key, MacAddr(H_C), true, true, true, rig.now);
+    assert_eq!(rig.rx(0, &q).v, Verdict::Tx(PortId(1)));
+    assert_eq!(
+        fast(&rig),
+        before + 3,
+        "still fast after an unrelated neighbour"
+    );
+
+    // The route itself now points at another gateway (not yet resolved):
+    // the memo for the old next hop must not answer.
+    rib.remove("10.9.0.0".parse().unwrap(), 16).unwrap();
+    rib.insert(
+        RouteSpec {
+            prefix: "10.9.0.0".parse().unwrap(),
+            len: 16,
+            target: RouteTarget::Via {
+                gateway: "10.2.0.9".parse().unwrap(),
+                iface: 1,
+            },
+        },
+        super::table::Origin::Runtime,
+    )
+    .unwrap();
+    rib.publish();
+    let out = rig.rx(0, &q);
+    assert!(matches!(out.v, Verdict::Park(_)), "{:?}", out.v);
+    assert_eq!(fast(&rig), before + 3);
+
+    // A learned gateway: its memo follows a change of its MAC.
+    let gw = super::neigh::Key {
+        iface: 1,
+        ip: "10.2.0.9".parse().unwrap(),
+    };
+    rig.r
+        .neigh
+        .learn(gw, MacAddr(H_C), true, true, true, rig.now);
+    let out = rig.rx(0, &q);
+    assert_eq!((out.v, &out.frame[..6]), (Verdict::Tx(PortId(1)), &H_C[..]));
+    let out = rig.rx(0, &q);
+    assert_eq!((out.v, &out.frame[..6]), (Verdict::Tx(PortId(1)), &H_C[..]));
+    assert_eq!(fast(&rig), before + 4, "the learned gateway is memoised");
+    let moved = [2, 0x0b, 0, 0, 0, 9];
+    rig.r
+        .neigh
+        .learn(gw, MacAddr(moved), true, true, true, rig.now);
+    let out = rig.rx(0, &q);
+    assert_eq!(
+        (out.v, &out.frame[..6]),
+        (Verdict::Tx(PortId(1)), &moved[..])
+    );
+}
