@@ -19,7 +19,7 @@ pub use graph::{
     CollectEmit, Ctx, Emit, Graph, NoEmit, NodeClock, NodeCounters, NodeInfo, Pipeline, Stage,
     StageId, Verdict,
 };
-pub use packet::{Meta, Packet, PortId};
+pub use packet::{FeatureData, Meta, Packet, PortId};
 
 /// Largest burst any port or stage is asked to handle. Per-burst scratch
 /// arrays are sized by it, so a burst never allocates.

@@ -46,7 +46,18 @@ pub struct Meta {
     pub flags: u8,
     /// Next hop chosen by the FIB (meaning owned by the routing stages).
     pub nh: u32,
+    /// Per-feature data, owned by the feature whose nodes the frame is in
+    /// (GTP-U: TEID and session index; NAT64: the binding), so a feature
+    /// never grows the common fields above. A feature's node writes it
+    /// before sending the frame along and its own nodes read it; generic
+    /// nodes neither read nor clear it.
+    pub feature: FeatureData,
 }
+
+/// The per-feature words of a frame's [`Meta`]: four 32-bit words whose
+/// meaning each feature defines for its own nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeatureData(pub [u32; 4]);
 
 impl Meta {
     /// The frame is an IP fragment.

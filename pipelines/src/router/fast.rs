@@ -76,6 +76,7 @@ impl Ingress {
             proto,
             flags: if self.decapped { Meta::DECAPPED } else { 0 },
             nh,
+            feature: crate::FeatureData::default(),
         }
     }
 }
