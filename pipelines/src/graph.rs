@@ -12,6 +12,7 @@
 //! its frames and its cycles to the node's [`NodeCounters`]. That is two
 //! clock reads and four counter updates per node call, not per frame.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::{DropReason, Packet, PortId, MAX_BURST};
@@ -87,10 +88,12 @@ impl Emit for CollectEmit {
 /// may send frames and the reasons it drops them under. `next` names
 /// other nodes of the same pipeline, or one of the ends [`ENDS`] (`tx`,
 /// `local`, `drop`, `park`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     pub name: &'static str,
-    pub next: &'static [&'static str],
+    /// Borrowed for a fixed list; owned when the node builds its arcs at
+    /// run time (lookup's adjacencies come from the feature registry).
+    pub next: Cow<'static, [&'static str]>,
     /// Declared next to the node's code; `xgw drop-reasons` shows, for
     /// each reason of the one table, the nodes that use it.
     pub drops: &'static [DropReason],
@@ -309,7 +312,7 @@ impl Graph {
                 .iter()
                 .map(|s| NodeInfo {
                     name: s.name(),
-                    next: s.next(),
+                    next: Cow::Borrowed(s.next()),
                     drops: s.drops(),
                 })
                 .collect(),

@@ -72,7 +72,7 @@ const FAST_INFO: NodeInfo = NodeInfo {
     name: "router-fast",
     // Untouched frames go to ethernet-input; a frame it changed and
     // cannot finish goes to the node that comes next.
-    next: &[
+    next: std::borrow::Cow::Borrowed(&[
         "ethernet-input",
         "ip4-input",
         "ip6-input",
@@ -84,7 +84,7 @@ const FAST_INFO: NodeInfo = NodeInfo {
         "ip-rewrite",
         "tx",
         "drop",
-    ],
+    ]),
     // What it finishes itself: a decapsulated packet's or an outer
     // packet's drops as ipip-encap would file them.
     drops: &[
@@ -120,7 +120,7 @@ pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
 pub fn nodes() -> Vec<NodeInfo> {
     let g = NodeGraph::new(graph_nodes(), 1).expect("the router graph resolves");
     std::iter::once(FAST_INFO)
-        .chain(g.info().iter().copied())
+        .chain(g.info().iter().cloned())
         .collect()
 }
 
