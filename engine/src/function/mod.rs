@@ -213,5 +213,62 @@ mod tests {
         assert!(inst.build_worker(1).is_ok());
         let g = inst.port_groups(0).unwrap();
         assert!(g.groups.contains(&MacAddr([0x33, 0x33, 0, 0, 0, 2])));
+        assert!(router::control(inst).is_some());
+        let l2 = of(&demo).instance(&demo, &[None, None], 1).unwrap();
+        assert!(l2.port_groups(0).is_none());
+        assert!(router::control(l2).is_none());
+    }
+
+    /// An instance that adds a `stats` section, to see the hook used.
+    struct Counting(u64);
+
+    impl Instance for Counting {
+        fn function(&self) -> &'static dyn Function {
+            &l2fwd::L2fwd
+        }
+        fn build_worker(&self, _: usize) -> Result<Box<dyn Pipeline>, String> {
+            Err("no workers".into())
+        }
+        fn stats(&mut self, out: &mut Map<String, Value>) {
+            self.0 += 1;
+            out.insert("counting".into(), json!({"asked": self.0}));
+        }
+        fn into_any(self: Box<Self>) -> Box<dyn Any> {
+            self
+        }
+    }
+
+    /// The control socket answers a function's commands through its
+    /// instance, refuses them by the function's name when another one
+    /// runs, and lists every function's commands for unknown ones; an
+    /// instance's `stats` sections appear in the answer.
+    #[test]
+    fn the_control_socket_goes_through_the_instance() {
+        use crate::control::StatsSource;
+        let r = Config::parse(ROUTER, "t.toml").unwrap();
+        let macs = [Some(MacAddr([2, 0, 0, 0, 0, 1])), None];
+        let inst = of(&r).instance(&r, &macs, 1).unwrap();
+        let mut src = StatsSource::new(Vec::new(), Vec::new()).with_function(inst);
+        let v = src.answer("route-list");
+        assert_eq!(v["routes"][0]["prefix"], "10.1.0.0/24", "{v}");
+        assert!(src.answer("stats").get("counting").is_none());
+
+        let mut src = StatsSource::new(Vec::new(), Vec::new()).with_function(Box::new(Counting(0)));
+        assert_eq!(
+            src.answer("neigh")["error"],
+            "neigh: this engine runs no router pipeline"
+        );
+        assert_eq!(src.answer("stats")["counting"]["asked"], 1);
+        assert_eq!(src.answer("stats")["counting"]["asked"], 2);
+        let e = src.answer("nope")["error"].as_str().unwrap().to_string();
+        assert!(
+            e.ends_with("expected one of: stats, runtime, ping, drop-reasons, route-list, route-add, route-del, neigh, tunnel-list, tunnel-add, tunnel-del"),
+            "{e}"
+        );
+        let mut bare = StatsSource::new(Vec::new(), Vec::new());
+        assert_eq!(
+            bare.answer("tunnel-list")["error"],
+            "tunnel-list: this engine runs no router pipeline"
+        );
     }
 }
