@@ -20,9 +20,9 @@ use serde_json::{json, Map, Value};
 use xgw_pipelines::{DropReason, NodeInfo};
 
 use crate::engine::PortInfo;
+use crate::function::{self, Instance};
 use crate::port::afxdp::read_stats;
 use crate::port::XskStats;
-use crate::routectl::{self, RouterControl};
 use crate::stats::{tsc_hz, Hists, NodeSnapshot, PortSnapshot, WorkerStats};
 
 /// Largest request line accepted.
@@ -34,7 +34,7 @@ pub struct StatsSource {
     ports: Vec<PortInfo>,
     workers: Vec<Arc<WorkerStats>>,
     hists: Vec<Hists>,
-    router: Option<RouterControl>,
+    function: Option<Box<dyn Instance>>,
 }
 
 fn pct(h: &hdrhistogram::Histogram<u64>) -> Value {
@@ -60,13 +60,14 @@ impl StatsSource {
             ports,
             workers,
             hists,
-            router: None,
+            function: None,
         }
     }
 
-    /// Adds the router's commands (routes, neighbours).
-    pub fn with_router(mut self, router: Option<RouterControl>) -> Self {
-        self.router = router;
+    /// Adds the pipeline function's commands (the router's routes,
+    /// tunnels and neighbours) and `stats` sections.
+    pub fn with_function(mut self, function: Box<dyn Instance>) -> Self {
+        self.function = Some(function);
         self
     }
 
@@ -198,7 +199,7 @@ impl StatsSource {
                 );
             }
         }
-        json!({
+        let mut v = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "workers_dead": dead,
@@ -206,7 +207,11 @@ impl StatsSource {
             "drops": drops,
             "ports": ports,
             "workers": workers,
-        })
+        });
+        if let (Some(f), Value::Object(m)) = (&mut self.function, &mut v) {
+            f.stats(m);
+        }
+        v
     }
 
     /// Per-node runtime figures (the `runtime` answer).
@@ -246,14 +251,21 @@ impl StatsSource {
                     })
                     .collect(),
             ),
-            c if routectl::COMMANDS.contains(&c) => match &mut self.router {
-                Some(r) => r.answer(c, &req),
-                None => json!({"error": format!("{c}: this engine runs no router pipeline")}),
+            c => match (function::command_owner(c), &mut self.function) {
+                (Some(f), Some(i)) if i.function().name() == f.name() => i.answer(c, &req),
+                (Some(f), _) => {
+                    json!({"error": format!("{c}: this engine runs no {} pipeline", f.name())})
+                }
+                (None, _) => {
+                    let shown: String = c.chars().take(40).collect();
+                    let mut known = String::from("stats, runtime, ping, drop-reasons");
+                    for k in function::all_commands() {
+                        known.push_str(", ");
+                        known.push_str(k);
+                    }
+                    json!({"error": format!("unknown command {shown:?}; expected one of: {known}")})
+                }
             },
-            other => {
-                let shown: String = other.chars().take(40).collect();
-                json!({"error": format!("unknown command {shown:?}; expected one of: stats, runtime, ping, drop-reasons, {}", routectl::COMMANDS.join(", "))})
-            }
         }
     }
 }
@@ -381,16 +393,7 @@ pub fn render_runtime(v: &Value) -> String {
 /// The nodes of the pipeline `cfg` configures, with their arcs (what
 /// every worker's pipeline reports through `Pipeline::nodes`).
 pub fn pipeline_nodes(cfg: &crate::config::Config) -> Vec<NodeInfo> {
-    use crate::config::PipelineCfg;
-    use xgw_pipelines::Pipeline as _;
-    match &cfg.pipeline {
-        PipelineCfg::L2fwd { mode, .. } => {
-            xgw_pipelines::Graph::new(vec![Box::new(xgw_pipelines::l2fwd::L2Fwd::new(*mode, &[]))])
-                .nodes()
-                .to_vec()
-        }
-        PipelineCfg::Router(_) => xgw_pipelines::router::nodes(),
-    }
+    function::of(cfg).nodes(&cfg.pipeline)
 }
 
 /// The nodes of a pipeline with their arcs as JSON (`xgw graph --json`).
@@ -560,6 +563,9 @@ pub fn render_table(v: &Value) -> String {
             );
         }
         let _ = writeln!(o, "{line}");
+    }
+    for f in function::ALL {
+        f.render_stats(v, &mut o);
     }
     let t = &v["totals"];
     let (rx, em, tx, lo, dr, pe) = (

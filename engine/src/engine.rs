@@ -11,20 +11,16 @@ use std::sync::{Arc, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use xgw_pipelines::l2fwd::{L2Fwd, Side};
-use xgw_pipelines::router::neigh::NeighborBus;
 use xgw_pipelines::wire::ethernet::MacAddr;
-use xgw_pipelines::wire::ipv6;
-use xgw_pipelines::{Graph, Pipeline, PortId};
 
 use crate::bpf::XdpProgram;
-use crate::config::{Config, PipelineCfg, PortKind};
+use crate::config::{Config, PortKind};
+use crate::function::{self, Instance};
 use crate::netdev;
 use crate::port::afxdp::{BindRequest, XskQueue};
 use crate::port::mem::MemQueue;
 use crate::port::pcap::PcapQueue;
 use crate::port::PortQueue;
-use crate::routectl::RouterControl;
 use crate::stats::WorkerStats;
 use crate::umem::{FramePool, Umem};
 use crate::worker::Worker;
@@ -190,63 +186,12 @@ pub struct Built {
     pub ports: Vec<PortInfo>,
     /// Attached XDP programs; dropping them detaches (after the sockets).
     pub xdp: Vec<XdpProgram>,
-    /// The router's control side (routes, neighbour views), if the
-    /// pipeline is the router.
-    pub router: Option<RouterControl>,
-    /// Multicast groups joined on the devices for the router (released
-    /// when dropped).
+    /// The pipeline function's shared state (for the router: routes and
+    /// neighbour views); the control thread takes it.
+    pub function: Box<dyn Instance>,
+    /// Multicast groups joined on the devices for the pipeline function
+    /// (released when dropped).
     pub memberships: Vec<netdev::Memberships>,
-}
-
-/// Builds the pipeline instance for one worker.
-pub fn build_pipeline(
-    cfg: &Config,
-    macs: &[Option<MacAddr>],
-    worker: usize,
-    router: Option<&RouterControl>,
-) -> Result<Box<dyn Pipeline>, EngineError> {
-    Ok(match &cfg.pipeline {
-        PipelineCfg::L2fwd { mode, pairs } => {
-            let side = |port: usize, peer: Option<MacAddr>| Side {
-                port: PortId(port as u16),
-                mac: macs[port].unwrap_or_default(),
-                peer: peer.unwrap_or_default(),
-            };
-            let pairs: Vec<(Side, Side)> = pairs
-                .iter()
-                .map(|p| (side(p.a, p.a_peer), side(p.b, p.b_peer)))
-                .collect();
-            Box::new(Graph::new(vec![Box::new(L2Fwd::new(*mode, &pairs))]))
-        }
-        PipelineCfg::Router(r) => {
-            let owned;
-            let rc = match router {
-                Some(rc) => rc,
-                None => {
-                    owned = router_control(r, macs, 1)?;
-                    &owned
-                }
-            };
-            Box::new(
-                xgw_pipelines::router::build_worker(
-                    rc.spec(),
-                    worker,
-                    rc.bus().clone(),
-                    rc.routes(),
-                )
-                .map_err(EngineError::Setup)?,
-            )
-        }
-    })
-}
-
-fn router_control(
-    r: &crate::config::RouterCfg,
-    macs: &[Option<MacAddr>],
-    workers: usize,
-) -> Result<RouterControl, EngineError> {
-    let spec = r.spec(macs).map_err(EngineError::Setup)?;
-    RouterControl::new(spec, NeighborBus::new(workers)).map_err(EngineError::Setup)
 }
 
 /// Builds ports, UMEMs and workers. For live AF_XDP ports this attaches
@@ -332,34 +277,25 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
     }
     let macs: Vec<Option<MacAddr>> = infos.iter().map(|i| i.mac).collect();
 
-    let router = match &cfg.pipeline {
-        PipelineCfg::Router(r) => Some(router_control(r, &macs, cfg.cores.len())?),
-        _ => None,
-    };
+    let function = function::of(cfg)
+        .instance(cfg, &macs, cfg.cores.len())
+        .map_err(EngineError::Setup)?;
     let mut memberships = Vec::new();
-    if let (true, Some(rc)) = (live, &router) {
+    if live {
         for (i, p) in cfg.ports.iter().enumerate() {
             let PortKind::AfXdp(x) = &p.kind else {
                 continue;
             };
-            // All-routers (Router Solicitations) and the solicited-node
-            // group of every IPv6 address on the port (NS for us).
-            let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
-            for f in rc.spec().ifaces.iter().filter(|f| f.port.index() == i) {
-                for a in f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]) {
-                    let g = ipv6::multicast_mac(&ipv6::solicited_node(&a));
-                    if !groups.contains(&g) {
-                        groups.push(g);
-                    }
-                }
-            }
-            let m = netdev::join_multicast(ifindexes[i], &groups).map_err(|e| {
+            let Some(g) = function.port_groups(i) else {
+                continue;
+            };
+            let m = netdev::join_multicast(ifindexes[i], &g.groups).map_err(|e| {
                 EngineError::Setup(format!(
-                    "ports[{i}] \"{}\": joining IPv6 multicast groups on {}: {e}",
-                    p.name, x.interface
+                    "ports[{i}] \"{}\": joining {} on {}: {e}",
+                    p.name, g.what, x.interface
                 ))
             })?;
-            tracing::info!(port = %p.name, interface = %x.interface, groups = m.groups.len(), "joined solicited-node and all-routers groups");
+            tracing::info!(port = %p.name, interface = %x.interface, groups = m.groups.len(), "joined {}", g.joined);
             memberships.push(m);
         }
     }
@@ -440,7 +376,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
                 tracing::info!(worker = w, port = %infos[i].name, bind = x.mode().as_str(), fd = x.fd().as_raw_fd(), "AF_XDP socket bound");
             }
         }
-        let pipeline = build_pipeline(cfg, &macs, w, router.as_ref())?;
+        let pipeline = function.build_worker(w).map_err(EngineError::Setup)?;
         workers.push(Worker::new(
             w,
             Some(core),
@@ -470,7 +406,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
         workers,
         ports: infos,
         xdp,
-        router,
+        function,
         memberships,
     })
 }

@@ -4,9 +4,11 @@
 //! every block says why it holds.
 
 pub mod bpf;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod function;
 pub mod gen;
 pub mod netdev;
 pub mod port;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use xgw_engine::cli::{ask, find_socket, Endpoint};
 use xgw_engine::config::Config;
 use xgw_engine::control::{self, ControlServer, StatsSource};
 use xgw_engine::engine::{self, PortIo, WorkerDied, EXIT_WORKER_DIED};
-use xgw_engine::routectl;
+use xgw_engine::function;
 
 #[derive(Parser)]
 #[command(
@@ -87,139 +88,6 @@ enum Cmd {
     DropReasons,
     /// AF_XDP traffic generator and receiver (loss, reordering, latency; RFC 2544 search).
     Gen(Box<xgw_engine::gen::GenArgs>),
-    /// Show, add or delete routes of a running router (applied at once, no restart).
-    Route {
-        #[command(subcommand)]
-        op: RouteOp,
-    },
-    /// Show, add or delete IP-in-IP tunnels of a running router.
-    Tunnel {
-        #[command(subcommand)]
-        op: TunnelOp,
-    },
-    /// Show the neighbour (ARP / NDP) cache of a running router.
-    Neigh {
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-}
-
-/// Which running engine to talk to.
-#[derive(clap::Args)]
-struct Endpoint {
-    /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
-    #[arg(long, global = true)]
-    socket: Option<PathBuf>,
-    /// Read the control socket path from this config.
-    #[arg(long, short, global = true)]
-    config: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum RouteOp {
-    /// List every route with its origin (connected, config, runtime).
-    List {
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-    /// Add a route: `xgw route add 10.9.0.0/16 --via 10.2.0.2`,
-    /// `--interface lan-b`, or `--kind blackhole|unreachable`.
-    Add {
-        prefix: String,
-        /// Gateway address (its interface is found from the subnets unless --interface is given).
-        #[arg(long)]
-        via: Option<String>,
-        /// Interface name from the config's [[interfaces]].
-        #[arg(long, short = 'i', alias = "dev")]
-        interface: Option<String>,
-        /// forward (default), blackhole (silent drop) or unreachable (ICMP error).
-        #[arg(long)]
-        kind: Option<String>,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-    /// Delete a configured or runtime route (connected routes stay).
-    Del {
-        prefix: String,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-}
-
-// Parsed once per command: the size of the `add` variant does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand)]
-enum TunnelOp {
-    /// List tunnels with their counters.
-    List {
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-    /// Add a tunnel: `xgw tunnel add tun0 --kind 4in4 --local 192.0.2.1 --remote 198.51.100.1 --ipv4 1.1.1.1/24`.
-    Add {
-        name: String,
-        /// 4in4 (IP proto 4), 6in4 (proto 41), 4in6, 6in6.
-        #[arg(long)]
-        kind: String,
-        /// Outer source: one of xgw's interface addresses.
-        #[arg(long)]
-        local: String,
-        /// Outer destination: the other end.
-        #[arg(long)]
-        remote: String,
-        /// Tunnel interface IPv4 address with prefix length (repeatable).
-        #[arg(long)]
-        ipv4: Vec<String>,
-        /// Tunnel interface IPv6 address with prefix length (repeatable).
-        #[arg(long)]
-        ipv6: Vec<String>,
-        /// Largest inner packet (default 1500 minus the outer header).
-        #[arg(long)]
-        mtu: Option<u32>,
-        /// Outer TTL / hop limit: 1..255 or "inherit" (default 64).
-        #[arg(long)]
-        ttl: Option<String>,
-        /// Outer DSCP: 0..63 or "copy" (default copy).
-        #[arg(long)]
-        dscp: Option<String>,
-        /// Outer IPv4 DF: copy (default), set, clear.
-        #[arg(long)]
-        df: Option<String>,
-        /// RFC 6040 mode: normal (default) or compatibility.
-        #[arg(long)]
-        ecn: Option<String>,
-        /// Reverse-path filter on decapsulated packets: off (default), loose, strict.
-        #[arg(long)]
-        rpf: Option<String>,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-    /// Delete a tunnel and every route into it.
-    Del {
-        name: String,
-        #[command(flatten)]
-        at: Endpoint,
-    },
-}
-
-impl Endpoint {
-    fn path(self) -> Result<PathBuf> {
-        Ok(match (self.socket, self.config) {
-            (Some(s), _) => s,
-            (None, Some(c)) => Config::load(&c)?.control_socket,
-            (None, None) => find_socket()?,
-        })
-    }
-}
-
-fn ask(at: Endpoint, req: serde_json::Value) -> Result<serde_json::Value> {
-    control::request_json(&at.path()?, &req).map_err(anyhow::Error::msg)
 }
 
 fn main() -> ExitCode {
@@ -232,8 +100,16 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let cli = Cli::parse();
-    match dispatch(cli.cmd) {
+    // The engine's subcommands, then every pipeline function's.
+    let m = function::cli(Cli::command()).get_matches();
+    let done = match function::run_cli(&m) {
+        Some(r) => r,
+        None => {
+            let cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+            dispatch(cli.cmd)
+        }
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xgw: {e:#}");
@@ -309,103 +185,6 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Route { op } => match op {
-            RouteOp::List { json, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "route-list"}))?;
-                if json {
-                    println!("{v}");
-                } else {
-                    print!("{}", routectl::render_routes(&v));
-                }
-                Ok(())
-            }
-            RouteOp::Add {
-                prefix,
-                via,
-                interface,
-                kind,
-                at,
-            } => {
-                let v = ask(
-                    at,
-                    serde_json::json!({"cmd": "route-add", "prefix": prefix, "via": via,
-                                       "interface": interface, "kind": kind}),
-                )?;
-                println!(
-                    "added {}",
-                    routectl::render_routes(&serde_json::json!({"routes": [v["route"]]}))
-                        .trim_end()
-                );
-                Ok(())
-            }
-            RouteOp::Del { prefix, at } => {
-                let v = ask(
-                    at,
-                    serde_json::json!({"cmd": "route-del", "prefix": prefix}),
-                )?;
-                println!(
-                    "deleted {}",
-                    routectl::render_routes(&serde_json::json!({"routes": [v["route"]]}))
-                        .trim_end()
-                );
-                Ok(())
-            }
-        },
-        Cmd::Tunnel { op } => match op {
-            TunnelOp::List { json, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "tunnel-list"}))?;
-                if json {
-                    println!("{v}");
-                } else {
-                    print!("{}", routectl::render_tunnels(&v));
-                }
-                Ok(())
-            }
-            TunnelOp::Add {
-                name,
-                kind,
-                local,
-                remote,
-                ipv4,
-                ipv6,
-                mtu,
-                ttl,
-                dscp,
-                df,
-                ecn,
-                rpf,
-                at,
-            } => {
-                let v = ask(
-                    at,
-                    serde_json::json!({"cmd": "tunnel-add", "name": name, "kind": kind,
-                        "local": local, "remote": remote, "ipv4": ipv4, "ipv6": ipv6, "mtu": mtu,
-                        "ttl": ttl, "dscp": dscp, "df": df, "ecn": ecn, "rpf": rpf}),
-                )?;
-                print!(
-                    "added {}",
-                    routectl::render_tunnels(&serde_json::json!({"tunnels": [v["tunnel"]]}))
-                );
-                Ok(())
-            }
-            TunnelOp::Del { name, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "tunnel-del", "name": name}))?;
-                println!(
-                    "deleted {name} ({} routes into it removed)",
-                    v["routes_removed"]
-                );
-                Ok(())
-            }
-        },
-        Cmd::Neigh { json, at } => {
-            let v = ask(at, serde_json::json!({"cmd": "neigh"}))?;
-            if json {
-                println!("{v}");
-            } else {
-                print!("{}", routectl::render_neigh(&v));
-            }
-            Ok(())
-        }
         Cmd::Gen(a) => xgw_engine::gen::main(*a),
         Cmd::DropReasons => {
             // The reason, the nodes that file frames under it (declared
@@ -422,35 +201,6 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-/// The default socket if it exists, else the only socket in its directory
-/// (e.g. the demo's), so `xgw run` then `xgw stats` just works.
-fn find_socket() -> Result<PathBuf> {
-    let default = xgw_engine::config::default_socket();
-    if default.exists() {
-        return Ok(default);
-    }
-    let dir = default.parent().unwrap_or(Path::new("/run/xgw"));
-    let found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "sock"))
-                .collect()
-        })
-        .unwrap_or_default();
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Ok(default),
-        many => bail!(
-            "several control sockets in {}: {}; pick one with --socket or --config",
-            dir.display(),
-            many.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 
@@ -471,7 +221,7 @@ fn run(cfg: Config) -> Result<()> {
     let memberships = built.memberships;
     let mut links = xgw_engine::netdev::LinkWatch::for_ports(&built.ports, &xdp);
     let running = engine::start(built.workers)?;
-    let src = StatsSource::new(built.ports, running.stats.clone()).with_router(built.router);
+    let src = StatsSource::new(built.ports, running.stats.clone()).with_function(built.function);
     let server = ControlServer::start(listener, cfg.control_socket.clone(), src)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(

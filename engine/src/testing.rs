@@ -132,7 +132,7 @@ mac = "02:00:00:00:01:0b"
     );
     let cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
     let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
-    let rc = built.router.take().expect("a router pipeline");
+    let rc = crate::function::router::control(built.function).expect("a router pipeline");
     (built.workers.remove(0), rc)
 }
 

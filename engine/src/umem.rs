@@ -181,9 +181,68 @@ impl Drop for Umem {
 /// The free chunks of one UMEM (their start addresses). Kept apart from
 /// the region so a burst can lend frames to stages (borrowing the region)
 /// while an emitter takes fresh ones (borrowing the list).
+///
+/// Debug builds also keep one bit per chunk saying whether it is on the
+/// list (allocated once, with the list), and check every hand-over
+/// against it: releasing a chunk that is already free (a double release)
+/// or taking one that is not free (the list is corrupt) panics naming the
+/// chunk. Release builds have neither the bitmap nor the checks.
 pub struct FreeList {
     stack: Vec<u64>,
     chunk_mask: u64,
+    #[cfg(debug_assertions)]
+    owned: FreeBits,
+}
+
+/// Debug-build ownership check of a [`FreeList`]: bit `i` of the map is
+/// set while chunk `i` is on the list.
+#[cfg(debug_assertions)]
+struct FreeBits {
+    bits: Vec<u64>,
+    /// log2 of the chunk size: chunk index = address >> shift.
+    shift: u32,
+}
+
+#[cfg(debug_assertions)]
+impl FreeBits {
+    fn new(chunks: usize, frame_size: u64) -> Self {
+        let mut bits = vec![0u64; chunks.div_ceil(64)];
+        for i in 0..chunks {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        FreeBits {
+            bits,
+            shift: frame_size.trailing_zeros(),
+        }
+    }
+
+    /// Marks the chunk at `chunk` (its start address) taken; it must be free.
+    #[track_caller]
+    fn take(&mut self, chunk: u64) {
+        let i = (chunk >> self.shift) as usize;
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        assert!(
+            self.bits.get(w).is_some_and(|x| x & b != 0),
+            "frame ownership: chunk {i} (address {chunk:#x}) was taken from the free list but is not free"
+        );
+        self.bits[w] &= !b;
+    }
+
+    /// Marks the chunk at `chunk` (its start address) free; it must not
+    /// be free already.
+    #[track_caller]
+    fn put(&mut self, chunk: u64) {
+        let i = (chunk >> self.shift) as usize;
+        let (w, b) = (i / 64, 1u64 << (i % 64));
+        let Some(x) = self.bits.get_mut(w) else {
+            panic!("frame ownership: chunk {i} (address {chunk:#x}) released to the free list is outside the UMEM");
+        };
+        assert!(
+            *x & b == 0,
+            "frame ownership: chunk {i} (address {chunk:#x}) released twice (it is already on the free list)"
+        );
+        *x |= b;
+    }
 }
 
 impl FreeList {
@@ -201,17 +260,27 @@ impl FreeList {
     /// Takes a free chunk (its start address).
     #[inline]
     pub fn alloc(&mut self) -> Option<u64> {
-        self.stack.pop()
+        let c = self.stack.pop();
+        #[cfg(debug_assertions)]
+        if let Some(c) = c {
+            self.owned.take(c);
+        }
+        c
     }
 
-    /// Returns the chunk holding `addr` to the list.
+    /// Returns the chunk holding `addr` to the list. Debug builds panic if
+    /// the chunk is already on it (a double release).
     #[inline]
+    #[track_caller]
     pub fn release(&mut self, addr: u64) {
+        let c = addr & self.chunk_mask;
+        #[cfg(debug_assertions)]
+        self.owned.put(c);
         debug_assert!(
             self.stack.len() < self.stack.capacity(),
             "free list overflow: a frame was freed twice"
         );
-        self.stack.push(addr & self.chunk_mask);
+        self.stack.push(c);
     }
 }
 
@@ -234,6 +303,8 @@ impl FramePool {
             free: FreeList {
                 stack,
                 chunk_mask: !(fs - 1),
+                #[cfg(debug_assertions)]
+                owned: FreeBits::new(n, fs),
             },
             umem,
             stamps: vec![0; n].into_boxed_slice(),
@@ -257,8 +328,10 @@ impl FramePool {
         self.free.alloc()
     }
 
-    /// Returns the chunk holding `addr` to the free list.
+    /// Returns the chunk holding `addr` to the free list (debug builds
+    /// panic on a double release, see [`FreeList`]).
     #[inline]
+    #[track_caller]
     pub fn release(&mut self, addr: u64) {
         self.free.release(addr);
     }
@@ -353,6 +426,71 @@ mod tests {
             len: 200
         }));
         assert!(p.alloc_with(&vec![0; 4096]).is_none());
+    }
+
+    /// Debug builds: a chunk released while it is on the free list panics,
+    /// naming the chunk, also through another address inside it.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "chunk 1 (address 0x800) released twice")]
+    fn double_release_is_caught() {
+        let mut p = FramePool::new(Umem::new(4, 2048, 0, false).unwrap());
+        let a = p.alloc().unwrap();
+        let b = p.alloc().unwrap();
+        assert_eq!((a, b), (0, 2048));
+        p.release(b + 300);
+        p.release(b + 1000);
+    }
+
+    /// Debug builds: releasing a chunk nobody took (it never left the
+    /// list) is a double release too, even while the list has room.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "chunk 3 (address 0x1800) released twice")]
+    fn releasing_a_free_chunk_is_caught() {
+        let mut p = FramePool::new(Umem::new(4, 2048, 0, false).unwrap());
+        let _ = p.alloc().unwrap();
+        p.release(3 * 2048);
+    }
+
+    /// Debug builds: a chunk outside the region is refused by name.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "is outside the UMEM")]
+    fn releasing_outside_the_region_is_caught() {
+        let mut p = FramePool::new(Umem::new(4, 2048, 0, false).unwrap());
+        let _ = p.alloc().unwrap();
+        p.release(64 * 2048);
+    }
+
+    /// Debug builds: a corrupt list handing out a chunk that is not free
+    /// is caught when it is taken.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "chunk 0 (address 0x0) was taken from the free list but is not free")]
+    fn taking_a_chunk_that_is_not_free_is_caught() {
+        let mut p = FramePool::new(Umem::new(4, 2048, 0, false).unwrap());
+        let a = p.alloc().unwrap();
+        // Corrupt the list behind the check's back.
+        p.free.stack.push(a);
+        let _ = p.alloc();
+    }
+
+    /// Every chunk can go round many times without tripping the check.
+    #[test]
+    fn alloc_release_cycles_keep_ownership_straight() {
+        let mut p = FramePool::new(Umem::new(130, 2048, 0, false).unwrap());
+        for round in 0..5 {
+            let mut held = Vec::new();
+            while let Some(c) = p.alloc() {
+                held.push(c);
+            }
+            assert_eq!(held.len(), 130, "round {round}");
+            for c in held.into_iter().rev() {
+                p.release(c + 17);
+            }
+            assert_eq!(p.free_len(), 130);
+        }
     }
 
     #[test]

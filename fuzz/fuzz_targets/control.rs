@@ -13,7 +13,7 @@ thread_local! {
     static SRC: RefCell<(Rig, StatsSource)> = RefCell::new({
         let mut rig = Rig::router();
         let src = StatsSource::new(std::mem::take(&mut rig.ports), vec![rig.worker.stats.clone()])
-            .with_router(rig.router.take());
+            .with_function(rig.function.take().expect("the rig's pipeline function"));
         (rig, src)
     });
 }

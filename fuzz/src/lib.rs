@@ -18,8 +18,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use xgw_engine::config::Config;
 use xgw_engine::engine::{build, PortIo};
+use xgw_engine::function::Instance;
 use xgw_engine::port::PortQueue;
-use xgw_engine::routectl::RouterControl;
 use xgw_engine::worker::Worker;
 
 /// The router config every router target runs: three ports, a VLAN
@@ -218,7 +218,9 @@ fn ours6(a: &[u8; 16]) -> bool {
 /// A worker and what the checks need to know about it.
 pub struct Rig {
     pub worker: Worker,
-    pub router: Option<RouterControl>,
+    /// The pipeline function's shared state (the router's routes and
+    /// neighbours), for the control target.
+    pub function: Option<Box<dyn Instance>>,
     pub nports: usize,
     /// The ports as the control side sees them.
     pub ports: Vec<xgw_engine::engine::PortInfo>,
@@ -267,12 +269,12 @@ b_peer = "02:00:00:00:01:0b"
     fn from_config(text: &str) -> Rig {
         let cfg = Config::parse(text, "fuzz").expect("the fuzz config is valid");
         let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
-        let router = built.router.take();
+        let function = Some(built.function);
         let worker = built.workers.remove(0);
         let nports = worker.ports.len();
         Rig {
             worker,
-            router,
+            function,
             nports,
             ports: std::mem::take(&mut built.ports),
             checked: 0,

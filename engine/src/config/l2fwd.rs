@@ -42,6 +42,12 @@ pub struct PairCfg {
     pub b_peer: Option<MacAddr>,
 }
 
+/// `pipeline.kind = "l2fwd"`: `[pipeline.l2fwd]`, validated (for
+/// [`crate::function::l2fwd`]).
+pub(crate) fn validate(s: &super::Section<'_>) -> Result<PipelineCfg, ConfigError> {
+    validate_l2fwd(s.v, s.raw, s.names)
+}
+
 /// Checks `[pipeline.l2fwd]`; `names` gives each port's index.
 pub(super) fn validate_l2fwd(
     v: &V<'_>,

@@ -18,13 +18,14 @@
 //!   `#[serde(try_from)]`
 
 mod engine;
-mod l2fwd;
+pub(crate) mod l2fwd;
 mod ports;
 mod ra;
-mod router;
+pub(crate) mod router;
 mod tunnels;
 mod value;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -89,11 +90,34 @@ struct RawPipeline {
     l2fwd: Option<RawL2fwd>,
 }
 
+/// `pipeline.kind`: the serde side of the function registry
+/// ([`crate::function::ALL`]); each name is a registered function's
+/// [`Function::name`](crate::function::Function::name).
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum PipelineKind {
     L2fwd,
     Router,
+}
+
+impl PipelineKind {
+    /// The name as written in the file.
+    fn name(self) -> &'static str {
+        match self {
+            PipelineKind::L2fwd => "l2fwd",
+            PipelineKind::Router => "router",
+        }
+    }
+}
+
+/// The parsed file as a pipeline function's validation sees it (see
+/// [`crate::function::Function::validate`]): opaque outside `config/`,
+/// where each function's own file (`l2fwd.rs`, `router.rs`) reads its
+/// tables from it and reports errors naming the file and key.
+pub struct Section<'a> {
+    v: &'a V<'a>,
+    raw: &'a Raw,
+    names: &'a HashMap<&'a str, usize>,
 }
 
 /// A validated configuration.
@@ -294,24 +318,24 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
         );
     }
 
-    if raw.pipeline.kind != PipelineKind::Router {
-        for (what, n) in [
-            ("interfaces", raw.interfaces.len()),
-            ("routes", raw.routes.len()),
-            ("neighbors", raw.neighbors.len()),
-        ] {
-            if n > 0 {
-                return v.err(
-                    what,
-                    "only the router pipeline (pipeline.kind = \"router\") uses this table",
-                );
-            }
+    // The pipeline function checks its own section; every other
+    // function refuses its tables (in registry order, before).
+    let kind = raw.pipeline.kind.name();
+    let section = Section {
+        v: &v,
+        raw: &raw,
+        names: &names,
+    };
+    let mut active = None;
+    for f in crate::function::ALL {
+        if f.name() == kind {
+            active = Some(*f);
+        } else {
+            f.refuse_tables(&section)?;
         }
     }
-    let pipeline = match raw.pipeline.kind {
-        PipelineKind::Router => PipelineCfg::Router(router::validate_router(&v, &raw, &names)?),
-        PipelineKind::L2fwd => l2fwd::validate_l2fwd(&v, &raw, &names)?,
-    };
+    let f = active.expect("every pipeline.kind has a registered function");
+    let pipeline = f.validate(&section)?;
 
     Ok(Config {
         source: file.to_string(),

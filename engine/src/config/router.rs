@@ -215,6 +215,29 @@ impl Owned {
     }
 }
 
+/// `pipeline.kind = "router"`: its tables, validated (for
+/// [`crate::function::router`]).
+pub(crate) fn validate(s: &super::Section<'_>) -> Result<RouterCfg, ConfigError> {
+    validate_router(s.v, s.raw, s.names)
+}
+
+/// Another pipeline is configured: the router's tables must be absent.
+pub(crate) fn refuse_tables(s: &super::Section<'_>) -> Result<(), ConfigError> {
+    for (what, n) in [
+        ("interfaces", s.raw.interfaces.len()),
+        ("routes", s.raw.routes.len()),
+        ("neighbors", s.raw.neighbors.len()),
+    ] {
+        if n > 0 {
+            return s.v.err(
+                what,
+                "only the router pipeline (pipeline.kind = \"router\") uses this table",
+            );
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn validate_router(
     v: &V<'_>,
     raw: &Raw,

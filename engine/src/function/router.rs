@@ -1,0 +1,355 @@
+//! The router (`pipeline.kind = "router"`): its config section, its
+//! shared state ([`RouterControl`]: the RIB and its route handle, the
+//! neighbour bus), its workers, its control commands (routes, tunnels,
+//! neighbours) and their `xgw` subcommands, and the multicast groups its
+//! live ports join.
+//!
+//! This file and `routectl.rs` / `config/router.rs` are the engine's only
+//! callers of the router pipeline crate (`xgw_pipelines::router`).
+
+use std::any::Any;
+
+use clap::{FromArgMatches, Subcommand};
+use serde_json::Value;
+use xgw_pipelines::wire::ethernet::MacAddr;
+use xgw_pipelines::wire::ipv6;
+use xgw_pipelines::{NodeInfo, Pipeline};
+
+use super::{Function, Instance, PortGroups};
+use crate::cli::{ask, Endpoint};
+use crate::config::{Config, ConfigError, PipelineCfg, Section};
+use crate::routectl::{self, RouterControl};
+
+/// The router function.
+pub struct Router;
+
+impl Function for Router {
+    fn name(&self) -> &'static str {
+        "router"
+    }
+
+    fn owns(&self, cfg: &PipelineCfg) -> bool {
+        matches!(cfg, PipelineCfg::Router(_))
+    }
+
+    fn validate(&self, section: &Section<'_>) -> Result<PipelineCfg, ConfigError> {
+        Ok(PipelineCfg::Router(crate::config::router::validate(
+            section,
+        )?))
+    }
+
+    fn refuse_tables(&self, section: &Section<'_>) -> Result<(), ConfigError> {
+        crate::config::router::refuse_tables(section)
+    }
+
+    fn nodes(&self, _cfg: &PipelineCfg) -> Vec<NodeInfo> {
+        xgw_pipelines::router::nodes()
+    }
+
+    fn instance(
+        &self,
+        cfg: &Config,
+        macs: &[Option<MacAddr>],
+        workers: usize,
+    ) -> Result<Box<dyn Instance>, String> {
+        let PipelineCfg::Router(r) = &cfg.pipeline else {
+            return Err("not a router config".into());
+        };
+        let spec = r.spec(macs)?;
+        let bus = xgw_pipelines::router::neigh::NeighborBus::new(workers);
+        Ok(Box::new(RouterControl::new(spec, bus)?))
+    }
+
+    fn commands(&self) -> &'static [&'static str] {
+        routectl::COMMANDS
+    }
+
+    fn cli(&self, cmd: clap::Command) -> clap::Command {
+        RouterCmd::augment_subcommands(cmd)
+    }
+
+    fn run_cli(&self, m: &clap::ArgMatches) -> Option<anyhow::Result<()>> {
+        let (name, _) = m.subcommand()?;
+        if !RouterCmd::has_subcommand(name) {
+            return None;
+        }
+        Some(
+            RouterCmd::from_arg_matches(m)
+                .map_err(anyhow::Error::from)
+                .and_then(RouterCmd::run),
+        )
+    }
+}
+
+impl Instance for RouterControl {
+    fn function(&self) -> &'static dyn Function {
+        &Router
+    }
+
+    fn build_worker(&self, worker: usize) -> Result<Box<dyn Pipeline>, String> {
+        Ok(Box::new(xgw_pipelines::router::build_worker(
+            self.spec(),
+            worker,
+            self.bus().clone(),
+            self.routes(),
+        )?))
+    }
+
+    /// All-routers (Router Solicitations) and the solicited-node group of
+    /// every IPv6 address on the port (NS for us).
+    fn port_groups(&self, port: usize) -> Option<PortGroups> {
+        let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
+        for f in self.spec().ifaces.iter().filter(|f| f.port.index() == port) {
+            for a in f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]) {
+                let g = ipv6::multicast_mac(&ipv6::solicited_node(&a));
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+        }
+        Some(PortGroups {
+            groups,
+            what: "IPv6 multicast groups",
+            joined: "solicited-node and all-routers groups",
+        })
+    }
+
+    fn answer(&mut self, cmd: &str, req: &Value) -> Value {
+        RouterControl::answer(self, cmd, req)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// The router's control state inside an engine's instance (`None` if the
+/// instance is another function's): for tests and benches that load
+/// routes in bulk.
+pub fn control(inst: Box<dyn Instance>) -> Option<RouterControl> {
+    inst.into_any().downcast::<RouterControl>().ok().map(|b| *b)
+}
+
+// The router's `xgw` subcommands, added after the engine's own (no doc
+// comment: clap would make it the about text of `xgw` itself).
+#[derive(Subcommand)]
+enum RouterCmd {
+    /// Show, add or delete routes of a running router (applied at once, no restart).
+    Route {
+        #[command(subcommand)]
+        op: RouteOp,
+    },
+    /// Show, add or delete IP-in-IP tunnels of a running router.
+    Tunnel {
+        #[command(subcommand)]
+        op: TunnelOp,
+    },
+    /// Show the neighbour (ARP / NDP) cache of a running router.
+    Neigh {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RouteOp {
+    /// List every route with its origin (connected, config, runtime).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Add a route: `xgw route add 10.9.0.0/16 --via 10.2.0.2`,
+    /// `--interface lan-b`, or `--kind blackhole|unreachable`.
+    Add {
+        prefix: String,
+        /// Gateway address (its interface is found from the subnets unless --interface is given).
+        #[arg(long)]
+        via: Option<String>,
+        /// Interface name from the config's [[interfaces]].
+        #[arg(long, short = 'i', alias = "dev")]
+        interface: Option<String>,
+        /// forward (default), blackhole (silent drop) or unreachable (ICMP error).
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Delete a configured or runtime route (connected routes stay).
+    Del {
+        prefix: String,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+// Parsed once per command: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum TunnelOp {
+    /// List tunnels with their counters.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Add a tunnel: `xgw tunnel add tun0 --kind 4in4 --local 192.0.2.1 --remote 198.51.100.1 --ipv4 1.1.1.1/24`.
+    Add {
+        name: String,
+        /// 4in4 (IP proto 4), 6in4 (proto 41), 4in6, 6in6.
+        #[arg(long)]
+        kind: String,
+        /// Outer source: one of xgw's interface addresses.
+        #[arg(long)]
+        local: String,
+        /// Outer destination: the other end.
+        #[arg(long)]
+        remote: String,
+        /// Tunnel interface IPv4 address with prefix length (repeatable).
+        #[arg(long)]
+        ipv4: Vec<String>,
+        /// Tunnel interface IPv6 address with prefix length (repeatable).
+        #[arg(long)]
+        ipv6: Vec<String>,
+        /// Largest inner packet (default 1500 minus the outer header).
+        #[arg(long)]
+        mtu: Option<u32>,
+        /// Outer TTL / hop limit: 1..255 or "inherit" (default 64).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Outer DSCP: 0..63 or "copy" (default copy).
+        #[arg(long)]
+        dscp: Option<String>,
+        /// Outer IPv4 DF: copy (default), set, clear.
+        #[arg(long)]
+        df: Option<String>,
+        /// RFC 6040 mode: normal (default) or compatibility.
+        #[arg(long)]
+        ecn: Option<String>,
+        /// Reverse-path filter on decapsulated packets: off (default), loose, strict.
+        #[arg(long)]
+        rpf: Option<String>,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Delete a tunnel and every route into it.
+    Del {
+        name: String,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+impl RouterCmd {
+    fn run(self) -> anyhow::Result<()> {
+        match self {
+            RouterCmd::Route { op } => match op {
+                RouteOp::List { json, at } => {
+                    let v = ask(at, serde_json::json!({"cmd": "route-list"}))?;
+                    if json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", crate::routectl::render_routes(&v));
+                    }
+                    Ok(())
+                }
+                RouteOp::Add {
+                    prefix,
+                    via,
+                    interface,
+                    kind,
+                    at,
+                } => {
+                    let v = ask(
+                        at,
+                        serde_json::json!({"cmd": "route-add", "prefix": prefix, "via": via,
+                                       "interface": interface, "kind": kind}),
+                    )?;
+                    println!(
+                        "added {}",
+                        crate::routectl::render_routes(
+                            &serde_json::json!({"routes": [v["route"]]})
+                        )
+                        .trim_end()
+                    );
+                    Ok(())
+                }
+                RouteOp::Del { prefix, at } => {
+                    let v = ask(
+                        at,
+                        serde_json::json!({"cmd": "route-del", "prefix": prefix}),
+                    )?;
+                    println!(
+                        "deleted {}",
+                        crate::routectl::render_routes(
+                            &serde_json::json!({"routes": [v["route"]]})
+                        )
+                        .trim_end()
+                    );
+                    Ok(())
+                }
+            },
+            RouterCmd::Tunnel { op } => match op {
+                TunnelOp::List { json, at } => {
+                    let v = ask(at, serde_json::json!({"cmd": "tunnel-list"}))?;
+                    if json {
+                        println!("{v}");
+                    } else {
+                        print!("{}", crate::routectl::render_tunnels(&v));
+                    }
+                    Ok(())
+                }
+                TunnelOp::Add {
+                    name,
+                    kind,
+                    local,
+                    remote,
+                    ipv4,
+                    ipv6,
+                    mtu,
+                    ttl,
+                    dscp,
+                    df,
+                    ecn,
+                    rpf,
+                    at,
+                } => {
+                    let v = ask(
+                        at,
+                        serde_json::json!({"cmd": "tunnel-add", "name": name, "kind": kind,
+                        "local": local, "remote": remote, "ipv4": ipv4, "ipv6": ipv6, "mtu": mtu,
+                        "ttl": ttl, "dscp": dscp, "df": df, "ecn": ecn, "rpf": rpf}),
+                    )?;
+                    print!(
+                        "added {}",
+                        crate::routectl::render_tunnels(
+                            &serde_json::json!({"tunnels": [v["tunnel"]]})
+                        )
+                    );
+                    Ok(())
+                }
+                TunnelOp::Del { name, at } => {
+                    let v = ask(at, serde_json::json!({"cmd": "tunnel-del", "name": name}))?;
+                    println!(
+                        "deleted {name} ({} routes into it removed)",
+                        v["routes_removed"]
+                    );
+                    Ok(())
+                }
+            },
+            RouterCmd::Neigh { json, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "neigh"}))?;
+                if json {
+                    println!("{v}");
+                } else {
+                    print!("{}", crate::routectl::render_neigh(&v));
+                }
+                Ok(())
+            }
+        }
+    }
+}
