@@ -20,9 +20,13 @@
 use std::net::IpAddr;
 
 use crate::nodes::Node;
+use crate::router::fast::ip4_checksum;
 use crate::router::registry::{Family, Feature, Local, LocalMatch};
-use crate::router::spec::{EcnMode, MAX_TUNNELS, TUN_BASE};
+use crate::router::resolve::memo_ip;
+use crate::router::spec::{EcnMode, IfaceId, MAX_TUNNELS, TUN_BASE};
 use crate::router::{Core, NextHop, L2, ROUTE_ARCS, TO_REWRITE};
+
+pub(crate) mod fast;
 use crate::wire::{checksum, ipv4, ipv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 
@@ -55,7 +59,17 @@ pub const FEATURE: Feature = Feature {
         },
     ],
     output: Some("ipip-encap"),
+    fast_local: Some(fast::fast_local),
+    fast_output: Some(fast::fast_output),
+    rebuild: Some(fast::rebuild),
+    iface_drop: Some(count_iface_drop),
 };
+
+/// Drops of packets that came out of a tunnel count against it too (the
+/// registry calls this for frames whose ingress is a tunnel interface).
+fn count_iface_drop(core: &mut Core, m: &Meta, r: DropReason) {
+    core.tunnel_drop(m, r);
+}
 
 /// ipip-decap: an IP-in-IP packet to one of our addresses, from ip4-local
 /// or ip6-local. Decapsulated if a tunnel has exactly its outer source,
@@ -94,8 +108,8 @@ impl Node<Core> for Decap {
     ) {
         for &i in sel {
             let p = &mut pkts[i as usize];
-            let mut m = p.meta;
-            v[i as usize] = core.decap(p, &mut m);
+            let m = p.meta;
+            v[i as usize] = core.decap(p, &m);
         }
     }
 }
@@ -148,7 +162,7 @@ impl Node<Core> for Encap {
         "ipip-encap"
     }
     fn next(&self) -> &[&'static str] {
-        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "drop"]
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "tx", "drop"]
     }
     fn drops(&self) -> &'static [DropReason] {
         use DropReason::*;
@@ -239,6 +253,14 @@ impl Core {
         }
     }
 
+    /// Adds `n` to counter `k` of the tunnel with `serial` in `slot`.
+    #[inline]
+    pub(crate) fn count_row(&mut self, slot: usize, serial: u64, k: usize, n: u64) {
+        if let Some(c) = self.tunnel_row(slot, serial) {
+            c[k] += n;
+        }
+    }
+
     /// The counters of the tunnel with `serial` in `slot` (restarted when
     /// a new tunnel took the slot).
     #[inline]
@@ -261,101 +283,113 @@ impl Core {
         }
     }
 
-    /// ENCAP: the packet at `L2..` leaves through the tunnel named by its
-    /// next hop.
+    /// ipip-encap: the packet at `L2..` leaves through the tunnel its next
+    /// hop names.
     pub(crate) fn encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
-        let v = self.encap_once(cx, p);
-        if let Verdict::Drop(r) = v {
-            if let Some(&(NextHop::Via { iface, .. } | NextHop::Connected { iface })) =
-                self.table.nexthops.get(p.meta.nh as usize)
+        match self.table.nexthops.get(p.meta.nh as usize) {
+            Some(&(NextHop::Via { iface, .. } | NextHop::Connected { iface }))
+                if iface >= TUN_BASE =>
             {
-                if iface >= TUN_BASE {
-                    self.tunnel_count(iface, TC_DROPS + r.index(), 1);
-                }
+                self.encap_counted(cx, p, iface)
             }
+            _ => Verdict::Drop(DropReason::TunnelGone),
         }
-        v
     }
 
-    fn encap_once(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
-        let m = p.meta;
-        let id = match self.table.nexthops.get(m.nh as usize) {
-            Some(&(NextHop::Via { iface, .. } | NextHop::Connected { iface })) => iface,
-            _ => return Verdict::Drop(DropReason::TunnelGone),
-        };
-        let Some(t) = self.table.tunnel(id) else {
+    /// Encapsulates the packet at `L2..` for tunnel `id` with its prepared
+    /// outer header, then sends the outer packet along the tunnel's last
+    /// outer route if that still holds (`Tx`), else routes it
+    /// (`Next(TO_REWRITE)` or a drop). The one copy of encapsulation: the
+    /// node and the fused path's hook both call it.
+    pub(crate) fn encap_into(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        id: IfaceId,
+    ) -> Verdict {
+        let slot = (id - TUN_BASE) as usize;
+        let Some(t) = self.ipip.out.get(slot).filter(|t| t.live) else {
             return Verdict::Drop(DropReason::TunnelGone);
         };
-        let s = &t.spec;
-        let (kind, local, remote, modes) = (s.kind, s.local, s.remote, s.modes());
+        if t.mixed {
+            return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
+        }
+        let (outer_v6, inner_v6, proto, serial) = (t.outer_v6, t.inner_v6, t.proto, t.serial);
+        let (modes, hdr) = (t.modes, t.hdr);
+        let oh = if outer_v6 { 40 } else { 20 };
+        let inner_len = p.len().saturating_sub(L2);
+        // The inner packet's TOS / traffic class, TTL / hop limit and DF;
+        // it must be of the tunnel's inner family (a lookup passed it).
         let d = p.data();
-        let inner_len = d.len() - L2;
-        // The inner packet's TOS / traffic class, TTL / hop limit and DF.
-        let (tos, ttl, df) = if kind.inner_v6() {
-            let Ok(ip) = ipv6::Packet::new_checked(&d[L2..]) else {
-                return Verdict::Drop(DropReason::Ip6Malformed);
-            };
-            (ip.traffic_class(), ip.hop_limit(), true)
-        } else {
-            let Ok(ip) = ipv4::Packet::new_checked(&d[L2..]) else {
-                return Verdict::Drop(DropReason::Ip4Malformed);
-            };
-            (ip.dscp_ecn(), ip.ttl(), ip.dont_frag())
+        let (tos, ttl, df) = match d.get(L2..L2 + 20) {
+            Some(i) if inner_v6 && i[0] >> 4 == 6 && inner_len >= 40 => {
+                (((i[0] & 0x0f) << 4) | (i[1] >> 4), i[7], true)
+            }
+            Some(i) if !inner_v6 && i[0] >> 4 == 4 => (i[1], i[8], i[6] & 0x40 != 0),
+            _ if inner_v6 => return Verdict::Drop(DropReason::Ip6Malformed),
+            _ => return Verdict::Drop(DropReason::Ip4Malformed),
         };
         let (outer_tos, outer_ttl, outer_df) = modes.outer(tos, ttl, df);
-        let oh = kind.overhead();
         if p.push_head(oh).is_none() {
             return Verdict::Drop(DropReason::TunnelNoHeadroom);
         }
-        // The L2 bytes are a placeholder (RESOLVE writes them); only the
+        let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
+        // The L2 addresses are written below or by ip-rewrite; only the
         // EtherType matters inside the router.
-        let d = p.data_mut();
-        let (ethertype, ok) = match (local, remote) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                let repr = ipv4::Repr {
-                    src,
-                    dst,
-                    protocol: kind.proto(),
-                    ttl: outer_ttl,
-                    payload_len: inner_len as u16,
-                    dscp_ecn: outer_tos,
-                    dont_frag: outer_df,
-                    ident: self.ip_ident,
-                };
-                (0x0800u16, repr.emit(&mut d[L2..L2 + oh]).is_ok())
-            }
-            (IpAddr::V6(src), IpAddr::V6(dst)) => {
-                let repr = ipv6::Repr {
-                    src,
-                    dst,
-                    next_header: kind.proto(),
-                    hop_limit: outer_ttl,
-                    payload_len: inner_len as u16,
-                    traffic_class: outer_tos,
-                    flow_label: 0,
-                };
-                (0x86ddu16, repr.emit(&mut d[L2..L2 + oh]).is_ok())
-            }
-            _ => (0, false),
-        };
-        if !ok {
-            return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
+        if outer_v6 {
+            let Some(h) = p.data_mut().first_chunk_mut::<54>() else {
+                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
+            };
+            h[14..54].copy_from_slice(&hdr);
+            h[14] = 0x60 | (outer_tos >> 4);
+            h[15] = outer_tos << 4;
+            h[18..20].copy_from_slice(&(inner_len as u16).to_be_bytes());
+            h[21] = outer_ttl;
+            h[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        } else {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+            let Some(h) = p.data_mut().first_chunk_mut::<34>() else {
+                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
+            };
+            h[14..34].copy_from_slice(&hdr[..20]);
+            h[15] = outer_tos;
+            h[16..18].copy_from_slice(&(inner_len as u16).saturating_add(20).to_be_bytes());
+            h[18..20].copy_from_slice(&self.ip_ident.to_be_bytes());
+            h[20] = if outer_df { 0x40 } else { 0 };
+            h[22] = outer_ttl;
+            let c = ip4_checksum(h, 14);
+            h[24..26].copy_from_slice(&c.to_be_bytes());
+            h[12..14].copy_from_slice(&ethertype.to_be_bytes());
         }
-        d[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        let m = p.meta;
         p.meta = Meta {
             l3: L2 as u16,
             l4: (L2 + oh) as u16,
             ethertype,
-            proto: kind.proto(),
+            proto,
             // An inner IPv4 packet too big for the tunnel with DF clear is
-            // fragmented at RESOLVE, inside the outer header.
+            // fragmented at ip-rewrite, inside the outer header.
             flags: Meta::ORIGINATED | (m.flags & Meta::NEEDS_FRAG),
             ..m
         };
-        self.tunnel_count(id, TC_ENC_PKTS, 1);
-        self.tunnel_count(id, TC_ENC_BYTES, inner_len as u64);
-        self.route_outer(cx, p, ethertype != 0x0800)
+        if let Some(c) = self.tunnel_row(slot, serial) {
+            c[TC_ENC_PKTS] += 1;
+            c[TC_ENC_BYTES] += inner_len as u64;
+        }
+        // The outer packet's route over the underlay: the tunnel's last
+        // one while it holds (not for a packet to fragment), else routed.
+        let total = p.len() - L2;
+        if p.meta.flags & Meta::NEEDS_FRAG == 0 {
+            if let Some(r) = self.outer_route(cx.now_ns, slot, total) {
+                if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+                    h[..6].copy_from_slice(&r.dst.0);
+                    h[6..].copy_from_slice(&r.src.0);
+                }
+                p.meta.nh = r.nh;
+                return Verdict::Tx(r.port);
+            }
+        }
+        self.route_outer(cx, p, outer_v6)
     }
 
     /// Routes a packet ENCAP has just wrapped over the underlay (FWD4 /
@@ -382,10 +416,9 @@ impl Core {
         }
     }
 
-    /// Decapsulates an IP-in-IP packet addressed to us (PARSE found it:
-    /// `m.l4` is the inner header) and parses the inner packet as received
-    /// on the tunnel.
-    pub(crate) fn decap(&mut self, p: &mut Packet<'_>, m: &mut Meta) -> Verdict {
+    /// ipip-decap: an IP-in-IP packet addressed to us (`m` as ip4-input /
+    /// ip6-input left it: `m.l4` is the inner header).
+    pub(crate) fn decap(&mut self, p: &mut Packet<'_>, m: &Meta) -> Verdict {
         if m.flags & Meta::DECAPPED != 0 {
             return Verdict::Drop(DropReason::TunnelNested);
         }
@@ -404,15 +437,28 @@ impl Core {
             };
             (ip.src_addr().into(), ip.dst_addr().into(), ip.ecn())
         };
-        let found = self.table.tunnels.iter().enumerate().find_map(|(i, t)| {
-            let t = t.as_ref()?;
-            (t.spec.kind.proto() == m.proto && t.spec.local == dst && t.spec.remote == src)
-                .then_some((TUN_BASE + i as u16, t.spec.kind.inner_v6()))
-        });
-        let Some((id, inner_v6)) = found else {
+        let Some(t) = self.tunnel_match(m.proto, memo_ip(dst), memo_ip(src)) else {
             return Verdict::Drop(DropReason::TunnelNoMatch);
         };
-        let off = m.l4 as usize;
+        self.decap_tunnel(p, m.l4 as usize, t, outer_ecn)
+    }
+
+    /// Decapsulates the packet (metadata `m` as ip4-input / ip6-input left
+    /// it) that tunnel `id` matched: checks the inner header, applies RFC
+    /// 6040 to its ECN field, strips the outer header and counts; then the
+    /// inner packet goes to input again as received on the tunnel. The one
+    /// copy of decapsulation (the node and the fused path's hook).
+    #[inline(always)]
+    pub(crate) fn decap_tunnel(
+        &mut self,
+        p: &mut Packet<'_>,
+        off: usize,
+        t: fast::TunHit,
+        outer_ecn: u8,
+    ) -> Verdict {
+        let (id, inner_v6) = (t.id, t.inner_v6);
+        let slot = (id - TUN_BASE) as usize;
+        let d = p.data();
         let inner_ok = d
             .get(off)
             .is_some_and(|&b| b >> 4 == if inner_v6 { 6 } else { 4 })
@@ -422,7 +468,12 @@ impl Core {
                 ipv4::Packet::new_checked(&d[off..]).is_ok()
             };
         if !inner_ok {
-            self.tunnel_count(id, TC_DROPS + DropReason::TunnelInnerMalformed.index(), 1);
+            self.count_row(
+                slot,
+                t.serial,
+                TC_DROPS + DropReason::TunnelInnerMalformed.index(),
+                1,
+            );
             return Verdict::Drop(DropReason::TunnelInnerMalformed);
         }
         // RFC 6040 §4.2 on the inner ECN field.
@@ -430,7 +481,12 @@ impl Core {
         if inner_v6 {
             let tc = ((d[off] & 0x0f) << 4) | (d[off + 1] >> 4);
             let Some(e) = ecn_decap(tc & 3, outer_ecn) else {
-                self.tunnel_count(id, TC_DROPS + DropReason::TunnelEcnDrop.index(), 1);
+                self.count_row(
+                    slot,
+                    t.serial,
+                    TC_DROPS + DropReason::TunnelEcnDrop.index(),
+                    1,
+                );
                 return Verdict::Drop(DropReason::TunnelEcnDrop);
             };
             let tc = (tc & !3) | e;
@@ -439,7 +495,12 @@ impl Core {
         } else {
             let tos = d[off + 1];
             let Some(e) = ecn_decap(tos & 3, outer_ecn) else {
-                self.tunnel_count(id, TC_DROPS + DropReason::TunnelEcnDrop.index(), 1);
+                self.count_row(
+                    slot,
+                    t.serial,
+                    TC_DROPS + DropReason::TunnelEcnDrop.index(),
+                    1,
+                );
                 return Verdict::Drop(DropReason::TunnelEcnDrop);
             };
             let new = (tos & !3) | e;
@@ -462,8 +523,10 @@ impl Core {
         let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
         p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
         let inner_len = p.len() - L2;
-        self.tunnel_count(id, TC_DEC_PKTS, 1);
-        self.tunnel_count(id, TC_DEC_BYTES, inner_len as u64);
+        if let Some(c) = self.tunnel_row(slot, t.serial) {
+            c[TC_DEC_PKTS] += 1;
+            c[TC_DEC_BYTES] += inner_len as u64;
+        }
         Self::decapped(p, id, inner_v6)
     }
 

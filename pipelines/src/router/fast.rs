@@ -19,15 +19,58 @@
 //! `fast_tests::fast_path_matches_the_steps` runs frames of every kind through
 //! a router with and without this path and compares the results.
 
-use std::net::IpAddr;
-
-use super::resolve::{memo_ip, V4_KEY};
-use super::spec::{IfaceId, OuterModes, RpfMode, TUN_BASE};
-use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, IPIP_ENCAP, IP_REWRITE, L2, TO_REWRITE};
-use crate::ipip::{ecn_decap, TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS};
+use super::resolve::V4_KEY;
+use super::spec::{IfaceId, RpfMode, TUN_BASE};
+use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, L2};
 use crate::wire::ethernet::MacAddr;
-use crate::wire::{ipv4, ipv6};
-use crate::{Ctx, DropReason, Meta, Packet, Verdict, MAX_PORTS};
+use crate::{Ctx, Meta, Packet, Verdict, MAX_PORTS};
+
+/// A feature's hook for a packet to us of a protocol it registered (see
+/// [`super::registry::Feature`]). `None`: not its packet (nothing
+/// changed; the graph decides). Otherwise its verdict, `Next` naming a
+/// node; `Next(IP4_INPUT / IP6_INPUT)` (a decapsulated packet; the hook
+/// sets `hit.ingress` to the interface it came out of) continues in the
+/// fused path.
+pub type FastLocal = fn(&mut Core, &mut Ctx<'_>, &mut Packet<'_>, &mut LocalHit) -> Option<Verdict>;
+
+/// A feature's hook for a packet routed to one of its interfaces (TTL
+/// already decremented, metadata as ip4-lookup / ip6-lookup leave it):
+/// its output node's code, the verdict's `Next` naming a node.
+pub type FastOutput = fn(&mut Core, &mut Ctx<'_>, &mut Packet<'_>, IfaceId) -> Verdict;
+
+/// What the fused path knows of a packet maybe to us when it calls a
+/// [`FastLocal`] hook.
+pub struct LocalHit {
+    pub v6: bool,
+    pub proto: u8,
+    /// Source and destination as 128-bit keys (IPv4 as `::ffff:a.b.c.d`).
+    pub src: u128,
+    pub dst: u128,
+    /// The outer ECN bits.
+    pub ecn: u8,
+    /// IP header length (no options / extension headers here).
+    pub hl: usize,
+    /// The frame's end without Ethernet padding.
+    pub end: usize,
+    pub ingress: Ingress,
+}
+
+impl LocalHit {
+    /// Leaves the packet as ip4-input / ip6-input leave one to us: padding
+    /// cut, metadata set. A hook calls it once the packet is its own.
+    #[inline(always)]
+    pub fn commit(&self, p: &mut Packet<'_>) {
+        p.set_len(self.end);
+        let mut m = self.ingress.meta(
+            if self.v6 { 0x86dd } else { 0x0800 },
+            self.hl,
+            self.proto,
+            0,
+        );
+        m.flags |= Meta::TO_US;
+        p.meta = m;
+    }
+}
 
 /// What the fast path needs about a port's untagged interface.
 #[derive(Clone, Copy)]
@@ -53,13 +96,13 @@ impl Default for FastIn {
 pub(crate) type FastPorts = [FastIn; MAX_PORTS];
 
 /// The interface a packet is seen as received on (a port's untagged
-/// interface, or a tunnel for a decapsulated packet).
+/// interface, or a feature's virtual interface for a decapsulated packet).
 #[derive(Clone, Copy)]
-struct Ingress {
-    iface: IfaceId,
-    rpf: RpfMode,
+pub struct Ingress {
+    pub iface: IfaceId,
+    pub rpf: RpfMode,
     /// Decapsulated (never decapsulated again).
-    decapped: bool,
+    pub decapped: bool,
 }
 
 impl Ingress {
@@ -81,108 +124,54 @@ impl Ingress {
     }
 }
 
-/// Entries of the tunnel map used to match IP-in-IP packets.
-pub(crate) const TUN_MAP: usize = 64;
-
-/// One slot of the tunnel map: outer (protocol, destination = our local
-/// end, source = the remote end), IPv4 as `::ffff:a.b.c.d`.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct TunSlot {
-    proto: u8,
-    local: u128,
-    remote: u128,
-    /// `TUN_BASE + slot`; 0: empty; `AMBIGUOUS`: two tunnels share the
-    /// slot (the full steps decide).
-    id: IfaceId,
-    /// The tunnel's reverse-path filter and counter serial.
-    rpf: RpfMode,
-    serial: u64,
-}
-
-const AMBIGUOUS: IfaceId = IfaceId::MAX;
-
-pub(crate) type TunMap = [TunSlot; TUN_MAP];
-
-#[inline(always)]
-fn tun_slot(proto: u8, local: u128, remote: u128) -> usize {
-    let x = local ^ remote.rotate_left(17) ^ u128::from(proto);
-    let x = (x as u64) ^ ((x >> 64) as u64);
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % TUN_MAP
-}
-
 /// An IPv6 link-local address (fe80::/10).
 #[inline(always)]
 fn link_local6(a: u128) -> bool {
     (a >> 118) == 0xfe80 >> 6
 }
 
-/// A tunnel as the fast path encapsulates into it: the outer header
-/// prepared once (everything but the per-packet fields), the modes, and
-/// the last route of the outer packet, valid while the route table, the
-/// neighbour cache and the neighbour's reachable time are unchanged.
+/// A route the fast path can finish from memos alone: out of an untagged
+/// port to a memoised neighbour.
 #[derive(Clone, Copy)]
-pub(crate) struct FastTun {
-    live: bool,
-    serial: u64,
-    outer_v6: bool,
-    inner_v6: bool,
-    proto: u8,
-    /// The outer IPv4 (20 bytes) or IPv6 (40 bytes) header; length, TOS,
-    /// identification, flags, TTL and checksum are per packet.
-    hdr: [u8; 40],
-    modes: OuterModes,
-    /// The outer destination's key.
-    remote: u128,
-    out: OuterRoute,
-}
-
-impl Default for FastTun {
-    fn default() -> Self {
-        FastTun {
-            live: false,
-            serial: 0,
-            outer_v6: false,
-            inner_v6: false,
-            proto: 0,
-            hdr: [0; 40],
-            modes: OuterModes::default(),
-            remote: 0,
-            out: OuterRoute::default(),
-        }
-    }
-}
-
-/// Where a tunnel's outer packets went last.
-#[derive(Clone, Copy, Default)]
-struct OuterRoute {
-    valid: bool,
-    version: u64,
-    gen: u64,
-    until: u64,
-    nh: u32,
-    port: crate::PortId,
-    mtu: u16,
-    src: MacAddr,
-    dst: MacAddr,
+pub(crate) struct MemoRoute {
+    pub nh: u32,
+    pub port: crate::PortId,
+    pub src: MacAddr,
+    pub dst: MacAddr,
+    pub mtu: u16,
+    /// Until when the neighbour answer holds.
+    pub until: u64,
 }
 
 /// Where a routed packet goes, as far as the fast path can tell.
-enum Egress {
+enum Egress<'a> {
     /// Out of a port: its number, our MAC there, the next hop's MAC, the
-    /// interface MTU, and until when the neighbour answer holds.
-    Port(crate::PortId, MacAddr, MacAddr, u16, u64),
-    /// Into tunnel `id`.
-    Tunnel(IfaceId),
+    /// interface MTU, and until when the neighbour answer holds. (The
+    /// MACs by reference: copying six-byte arrays through `Option`s costs
+    /// more than reading them where they are.)
+    Port(crate::PortId, &'a MacAddr, &'a MacAddr, u16, u64),
+    /// To a feature's interface: its output index and the interface.
+    Output(u8, IfaceId),
 }
 
-impl Egress {
+/// Where [`Core::fast_send`] sends a packet once its addresses are written.
+enum Send {
+    Port(crate::PortId),
+    Output(u8, IfaceId),
+}
+
+impl Egress<'_> {
     /// Writes the Ethernet addresses for a port into the frame's first
-    /// bytes (nothing for a tunnel: RESOLVE's job after ENCAP).
+    /// bytes (nothing for a feature's interface: its output node's job).
     #[inline(always)]
-    fn write_macs<const N: usize>(&self, h: &mut [u8; N]) {
-        if let Egress::Port(_, src, dst, _, _) = *self {
-            h[..6].copy_from_slice(&dst.0);
-            h[6..12].copy_from_slice(&src.0);
+    fn write_macs<const N: usize>(self, h: &mut [u8; N]) -> Send {
+        match self {
+            Egress::Port(port, src, dst, _, _) => {
+                h[..6].copy_from_slice(&dst.0);
+                h[6..12].copy_from_slice(&src.0);
+                Send::Port(port)
+            }
+            Egress::Output(o, iface) => Send::Output(o, iface),
         }
     }
 }
@@ -331,16 +320,20 @@ impl Core {
         }
         let (ttl, proto) = (h[22], h[23]);
         if self.local4_filter.maybe(hash4(dst)) {
-            // Maybe ours: an IP-in-IP packet from a tunnel's remote end is
-            // decapsulated here, anything else takes the steps. (No own-
-            // source check needed first: a tunnel's remote is never one of
-            // our addresses, so such a packet matches no tunnel.)
-            if !ing.decapped && (proto == 4 || proto == 41) {
-                let ecn = h[15] & 3;
-                let (src, dst) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
-                return self.fast_decap(cx, p, proto, src, dst, ecn, 20, L2 + total);
-            }
-            return None;
+            // Maybe ours: a feature's registered protocol is its hook's
+            // (which checks exactly); anything else takes the graph.
+            let hook = self.fast_local4[proto as usize]?;
+            let hit = LocalHit {
+                v6: false,
+                proto,
+                src: V4_KEY | u128::from(src),
+                dst: V4_KEY | u128::from(dst),
+                ecn: h[15] & 3,
+                hl: 20,
+                end: L2 + total,
+                ingress: ing,
+            };
+            return self.fast_local(cx, p, hook, hit);
         }
         // Maybe our own address (or a broadcast of ours) as source: the
         // steps drop it.
@@ -358,12 +351,12 @@ impl Core {
             return None;
         }
         let nh = self.table.fib4.lookup_u32(dst)?;
-        let out = self.fast_egress(cx.now_ns, nh, V4_KEY | u128::from(dst), total, false)?;
+        let out = self.fast_egress(cx.now_ns, nh, V4_KEY | u128::from(dst), total)?;
         // Committed: from here on, what the steps would have done.
         h[22] = ttl - 1;
         let c = ttl_checksum(be16(h, 24));
         h[24..26].copy_from_slice(&c.to_be_bytes());
-        out.write_macs(h);
+        let out = out.write_macs(h);
         // Ethernet padding is not part of the packet.
         p.set_len(L2 + total);
         let meta = ing.meta(0x0800, 20, proto, nh);
@@ -403,12 +396,19 @@ impl Core {
             return None;
         }
         if self.local6_filter.maybe(hash6(dst)) {
-            // As in fast4: a tunnel's remote is never our own address.
-            if !ing.decapped && (proto == 4 || proto == 41) {
-                let ecn = (h[15] >> 4) & 3;
-                return self.fast_decap(cx, p, proto, src, dst, ecn, 40, L2 + total);
-            }
-            return None;
+            // As in fast4.
+            let hook = self.fast_local6[proto as usize]?;
+            let hit = LocalHit {
+                v6: true,
+                proto,
+                src,
+                dst,
+                ecn: (h[15] >> 4) & 3,
+                hl: 40,
+                end: L2 + total,
+                ingress: ing,
+            };
+            return self.fast_local(cx, p, hook, hit);
         }
         // Maybe our own address as source: the steps drop it.
         if self.local6_filter.maybe(hash6(src)) {
@@ -426,37 +426,45 @@ impl Core {
             return None;
         }
         let nh = self.table.fib6.lookup_u128(dst)?;
-        let out = self.fast_egress(cx.now_ns, nh, dst, total, true)?;
+        let out = self.fast_egress(cx.now_ns, nh, dst, total)?;
         h[21] = hops - 1;
-        out.write_macs(h);
+        let out = out.write_macs(h);
         p.set_len(L2 + total);
         let meta = ing.meta(0x86dd, 40, proto, nh);
         Some(self.fast_send(cx, p, meta, out))
     }
 
     /// Where next hop `nh` sends a packet of `total` bytes to `dst` (its
-    /// key): out of an untagged port whose neighbour is memoised, or into a
-    /// tunnel that takes packets of this family and size. `None`: the
-    /// steps must decide (nothing changed yet).
+    /// key): out of an untagged port whose neighbour is memoised, or to a
+    /// feature's interface (its output hook) if the packet fits its MTU.
+    /// `None`: the graph must decide (nothing changed yet).
     #[inline(always)]
-    fn fast_egress(&self, now: u64, nh: u32, dst: u128, total: usize, v6: bool) -> Option<Egress> {
+    fn fast_egress(&self, now: u64, nh: u32, dst: u128, total: usize) -> Option<Egress<'_>> {
         let iface = match self.table.nexthops.get(nh as usize)? {
             &NextHop::Via { iface, .. } | &NextHop::Connected { iface } => iface,
             NextHop::Blackhole | NextHop::Unreachable => return None,
         };
+        // Ids from TUN_BASE on are the route table's virtual interfaces.
         if iface >= TUN_BASE {
-            let t = self.table.tunnel(iface)?;
-            return (t.spec.kind.inner_v6() == v6 && total <= t.iface.mtu as usize)
-                .then_some(Egress::Tunnel(iface));
+            return self.virt_egress(iface, total);
         }
         let (iface, mac, until) = self.fast_next_hop(now, nh, dst)?;
         let f = self.ifaces.get(iface as usize)?;
-        (f.vlan == 0 && total <= f.mtu as usize)
-            .then_some(Egress::Port(f.port, f.mac, mac, f.mtu, until))
+        if f.vlan != 0 || total > f.mtu as usize {
+            return None;
+        }
+        Some(Egress::Port(f.port, &f.mac, mac, f.mtu, until))
+    }
+
+    /// [`Core::fast_egress`] to a virtual interface (out of line).
+    #[inline(never)]
+    fn virt_egress(&self, iface: IfaceId, total: usize) -> Option<Egress<'_>> {
+        let f = self.iface(iface);
+        (f.output != 0 && total <= f.mtu as usize).then_some(Egress::Output(f.output, iface))
     }
 
     /// Sends a routed packet (TTL already decremented, Ethernet addresses
-    /// written for a port, metadata as the steps would have it) where
+    /// written for a port, metadata as the graph would have it) where
     /// `out` says.
     #[inline(always)]
     fn fast_send(
@@ -464,150 +472,114 @@ impl Core {
         cx: &mut Ctx<'_>,
         p: &mut Packet<'_>,
         meta: Meta,
-        out: Egress,
+        out: Send,
     ) -> Verdict {
         p.meta = meta;
         match out {
-            Egress::Port(port, ..) => {
+            Send::Port(port) => {
                 #[cfg(test)]
                 {
                     self.fast_seen[0] += 1;
                 }
                 Verdict::Tx(port)
             }
-            // After a frame that may still be encapsulated at ENCAP, in
-            // that step and in arrival order.
-            Egress::Tunnel(_) if self.encap_defer => Verdict::Next(IPIP_ENCAP),
-            Egress::Tunnel(id) => self.fast_encap(cx, p, id),
+            // After a frame that went to the graph, a feature's output
+            // runs there, in arrival order (e.g. outer IPv4
+            // identifications follow the arrival order).
+            Send::Output(o, _) if self.output_defer => {
+                Verdict::Next(self.output_node[o as usize])
+            }
+            Send::Output(o, iface) => self.fast_output(cx, p, o, iface),
         }
     }
 
-    /// ENCAP for a packet routed into tunnel `id` (as `encap`), then the
-    /// outer packet's route and neighbour.
-    fn fast_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, id: IfaceId) -> Verdict {
-        let slot = (id - TUN_BASE) as usize;
-        let Some(t) = self.fast_tun.get(slot).filter(|t| t.live) else {
-            return Verdict::Next(IPIP_ENCAP);
-        };
-        let (outer_v6, inner_v6, proto, serial) = (t.outer_v6, t.inner_v6, t.proto, t.serial);
-        let (modes, hdr, remote, route) = (t.modes, t.hdr, t.remote, t.out);
-        let oh = if outer_v6 { 40 } else { 20 };
-        let inner_len = p.len() - L2;
-        // The inner packet's TOS / traffic class, TTL / hop limit and DF
-        // (its family matches the tunnel's: `fast_egress` checked).
-        let (tos, ttl, df) = match p.data().get(L2..L2 + 9) {
-            Some(i) if inner_v6 => (((i[0] & 0x0f) << 4) | (i[1] >> 4), i[7], true),
-            Some(i) => (i[1], i[8], i[6] & 0x40 != 0),
-            None => return Verdict::Next(IPIP_ENCAP),
-        };
-        let (outer_tos, outer_ttl, outer_df) = modes.outer(tos, ttl, df);
-        if p.headroom() < oh {
-            return Verdict::Next(IPIP_ENCAP);
-        }
-        p.push_head(oh);
-        let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
-        if outer_v6 {
-            let Some(h) = p.data_mut().first_chunk_mut::<54>() else {
-                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
-            };
-            h[14..54].copy_from_slice(&hdr);
-            h[14] = 0x60 | (outer_tos >> 4);
-            h[15] = outer_tos << 4;
-            h[18..20].copy_from_slice(&(inner_len as u16).to_be_bytes());
-            h[21] = outer_ttl;
-            h[12..14].copy_from_slice(&ethertype.to_be_bytes());
-        } else {
-            self.ip_ident = self.ip_ident.wrapping_add(1);
-            let Some(h) = p.data_mut().first_chunk_mut::<34>() else {
-                return Verdict::Drop(DropReason::TunnelHeaderWriteFailed);
-            };
-            h[14..34].copy_from_slice(&hdr[..20]);
-            h[15] = outer_tos;
-            h[16..18].copy_from_slice(&(inner_len as u16).saturating_add(20).to_be_bytes());
-            h[18..20].copy_from_slice(&self.ip_ident.to_be_bytes());
-            h[20] = if outer_df { 0x40 } else { 0 };
-            h[22] = outer_ttl;
-            let c = ip4_checksum(h, 14);
-            h[24..26].copy_from_slice(&c.to_be_bytes());
-            h[12..14].copy_from_slice(&ethertype.to_be_bytes());
-        }
-        let m = p.meta;
-        p.meta = Meta {
-            l3: L2 as u16,
-            l4: (L2 + oh) as u16,
-            ethertype,
-            proto,
-            flags: Meta::ORIGINATED | (m.flags & Meta::NEEDS_FRAG),
-            ..m
-        };
-        self.count_tunnel(slot, serial, TC_ENC_PKTS, TC_ENC_BYTES, inner_len as u64);
-        // The outer packet's route over the underlay: the tunnel's last
-        // one while it holds, else looked up (and kept).
-        let (now, total) = (cx.now_ns, p.len() - L2);
-        let route = if p.meta.flags & Meta::NEEDS_FRAG != 0 {
-            None
-        } else if route.valid
-            && route.version == self.table.version
-            && route.gen == self.neigh.gen()
-            && now < route.until
-            && total <= route.mtu as usize
-        {
-            Some(route)
-        } else {
-            let fresh = self.fast_outer(now, remote, outer_v6, total);
-            if let (Some(r), Some(t)) = (fresh, self.fast_tun.get_mut(slot)) {
-                t.out = r;
-            }
-            fresh
-        };
-        if let Some(r) = route {
-            if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                h[..6].copy_from_slice(&r.dst.0);
-                h[6..].copy_from_slice(&r.src.0);
-            }
-            p.meta.nh = r.nh;
-            #[cfg(test)]
-            {
-                self.fast_seen[1] += 1;
-            }
-            return Verdict::Tx(r.port);
-        }
-        // As `encap` routes and counts it (its arc to ip-rewrite is the
-        // node ip-rewrite here, where verdicts name nodes).
-        match self.route_outer(cx, p, outer_v6) {
-            Verdict::Next(TO_REWRITE) => Verdict::Next(IP_REWRITE),
-            Verdict::Drop(r) => {
-                self.tunnel_count(id, TC_DROPS + r.index(), 1);
-                let m = p.meta;
-                self.tunnel_drop(&m, r);
-                Verdict::Drop(r)
-            }
-            v => v,
-        }
-    }
-
-    /// Counts one packet of `bytes` bytes for the tunnel in `slot`.
-    #[inline(always)]
-    fn count_tunnel(
+    /// A packet routed to a feature's interface: the feature's output hook.
+    /// Out of line, off the plain forwarding path.
+    #[inline(never)]
+    fn fast_output(
         &mut self,
-        slot: usize,
-        serial: u64,
-        k_pkts: usize,
-        k_bytes: usize,
-        bytes: u64,
-    ) {
-        if let Some(c) = self.tunnel_row(slot, serial) {
-            c[k_pkts] += 1;
-            c[k_bytes] += bytes;
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        o: u8,
+        iface: IfaceId,
+    ) -> Verdict {
+        let Some(hook) = self.fast_output[o as usize] else {
+            return Verdict::Next(self.output_node[o as usize]);
+        };
+        let v = hook(self, cx, p, iface);
+        #[cfg(test)]
+        if let Verdict::Tx(_) = v {
+            self.fast_seen[1] += 1;
         }
+        // As the graph's runner would count it.
+        if let Verdict::Drop(r) = v {
+            let m = p.meta;
+            crate::nodes::Shared::dropped(self, &m, r);
+        }
+        v
     }
 
-    /// The route of a tunnel's outer packet of `total` bytes
-    /// (ORIGINATED: no TTL work, no RPF) to `dst` (the remote end, IPv4 in
-    /// its low 32 bits) if it leaves by an untagged port with a memoised
-    /// neighbour; `None`: the steps' code routes it.
+    /// A packet maybe to us of a protocol a feature registered: its hook,
+    /// then [`Core::fast_continue`]. Out of line, off the forwarding path.
+    #[inline(never)]
+    fn fast_local(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        hook: FastLocal,
+        mut hit: LocalHit,
+    ) -> Option<Verdict> {
+        let v = hook(self, cx, p, &mut hit)?;
+        Some(self.fast_continue(cx, p, v, hit.ingress))
+    }
+
+    /// After a local hook: a packet handed back to input (decapsulated)
+    /// continues in the fused path as received on the interface its
+    /// metadata names; anything else is the hook's verdict. (Not inlined:
+    /// it calls `fast4` / `fast6`, which call it.)
+    #[inline(never)]
+    fn fast_continue(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        v: Verdict,
+        ing: Ingress,
+    ) -> Verdict {
+        let v6 = match v {
+            Verdict::Next(IP4_INPUT) => false,
+            Verdict::Next(IP6_INPUT) => true,
+            Verdict::Drop(r) => {
+                // As the graph's runner would count it.
+                let m = p.meta;
+                crate::nodes::Shared::dropped(self, &m, r);
+                return v;
+            }
+            v => return v,
+        };
+        #[cfg(test)]
+        {
+            self.fast_seen[2] += 1;
+        }
+        let fast = if v6 {
+            self.fast6(cx, p, ing)
+        } else {
+            self.fast4(cx, p, ing)
+        };
+        fast.unwrap_or(v)
+    }
+
+    /// The route of a packet we originate (no TTL work, no RPF) of `total`
+    /// bytes to `dst` (IPv4 in its low 32 bits) if it leaves by an untagged
+    /// port with a memoised neighbour: what a feature's output node uses
+    /// for its outer packets. `None`: the graph's lookup must route it.
     #[inline(always)]
-    fn fast_outer(&self, now: u64, dst: u128, v6: bool, total: usize) -> Option<OuterRoute> {
+    pub(crate) fn memo_route(
+        &self,
+        now: u64,
+        dst: u128,
+        v6: bool,
+        total: usize,
+    ) -> Option<MemoRoute> {
         let (nh, key) = if v6 {
             if link_local6(dst) {
                 return None;
@@ -616,107 +588,24 @@ impl Core {
         } else {
             (self.table.fib4.lookup_u32(dst as u32)?, V4_KEY | dst)
         };
-        let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total, v6)?
+        let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total)?
         else {
             return None;
         };
-        Some(OuterRoute {
-            valid: true,
-            version: self.table.version,
-            gen: self.neigh.gen(),
-            until,
+        Some(MemoRoute {
             nh,
             port,
+            src: *src,
+            dst: *mac,
             mtu,
-            src,
-            dst: mac,
+            until,
         })
     }
 
-    /// PARSE's decapsulation (as `decap`) of an IP-in-IP packet whose outer
-    /// header (`oh` bytes at `L2`) came from `src` to `dst` in a frame of
-    /// `end` bytes without padding, then the inner packet as received on
-    /// the tunnel. `None`: no tunnel matches here, or a case the steps
-    /// handle (nothing changed).
-    #[allow(clippy::too_many_arguments)]
-    fn fast_decap(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        p: &mut Packet<'_>,
-        proto: u8,
-        src: u128,
-        dst: u128,
-        outer_ecn: u8,
-        oh: usize,
-        end: usize,
-    ) -> Option<Verdict> {
-        let e = self.tun_map[tun_slot(proto, dst, src)];
-        if e.id == 0 || e.id == AMBIGUOUS || e.proto != proto || e.local != dst || e.remote != src {
-            return None;
-        }
-        let id = e.id;
-        let inner_v6 = proto == 41;
-        let (rpf, serial) = (e.rpf, e.serial);
-        let off = L2 + oh;
-        let inner = p.data().get(off..end)?;
-        // The header must be whole before its ECN bits are read: an empty
-        // or truncated inner packet (total length 20, say) is the steps'
-        // to drop with its reason.
-        let (ok, ecn) = if inner_v6 {
-            let ok = ipv6::Packet::new_checked(inner).is_ok();
-            (ok, inner.get(1).map_or(0, |b| (b >> 4) & 3))
-        } else {
-            let ok = ipv4::Packet::new_checked(inner).is_ok();
-            (ok, inner.get(1).map_or(0, |b| b & 3))
-        };
-        // A malformed inner packet, or RFC 6040 changing (or dropping) the
-        // inner ECN field: the steps.
-        if !ok || ecn_decap(ecn, outer_ecn) != Some(ecn) {
-            return None;
-        }
-        // PARSE's padding cut, then the outer header stripped: the
-        // Ethernet header moves up to the inner packet.
-        p.set_len(end);
-        let d = p.data_mut();
-        d.copy_within(0..12, oh);
-        p.pull_head(oh);
-        let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
-        p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
-        let inner_len = p.len() - L2;
-        self.count_tunnel(
-            (id - TUN_BASE) as usize,
-            serial,
-            TC_DEC_PKTS,
-            TC_DEC_BYTES,
-            inner_len as u64,
-        );
-        #[cfg(test)]
-        {
-            self.fast_seen[2] += 1;
-        }
-        let ing = Ingress {
-            iface: id,
-            rpf,
-            decapped: true,
-        };
-        let fast = if inner_v6 {
-            self.fast6(cx, p, ing)
-        } else {
-            self.fast4(cx, p, ing)
-        };
-        if let Some(v) = fast {
-            return Some(v);
-        }
-        // The inner packet is input again as received on the tunnel, as
-        // after ipip-decap.
-        Core::decapped(p, id, inner_v6);
-        Some(Verdict::Next(if inner_v6 { IP6_INPUT } else { IP4_INPUT }))
-    }
-
     /// The memoised egress interface and MAC for next hop `nh` to `dst`
-    /// (its key), never a tunnel.
+    /// (its key), an Ethernet interface.
     #[inline(always)]
-    fn fast_next_hop(&self, now: u64, nh: u32, dst: u128) -> Option<(IfaceId, MacAddr, u64)> {
+    fn fast_next_hop(&self, now: u64, nh: u32, dst: u128) -> Option<(IfaceId, &MacAddr, u64)> {
         let (iface, (mac, until)) = match self.table.nexthops.get(nh as usize)? {
             &NextHop::Via { iface, .. } => (iface, self.memo_gateway(now, nh)?),
             &NextHop::Connected { iface } => (iface, self.memo_host(now, iface, dst)?),
@@ -742,8 +631,9 @@ impl Core {
         }
         self.local4_filter.clear();
         self.local6_filter.clear();
-        let tunnels = self.table.tunnels.iter().flatten().map(|t| &t.iface);
-        for f in self.ifaces.iter().chain(tunnels) {
+        // Ours: the addresses of every interface, virtual ones included.
+        let virt = self.table.tunnels.iter().flatten().map(|t| &t.iface);
+        for f in self.ifaces.iter().chain(virt) {
             for &(a, _) in &f.ipv4 {
                 self.local4_filter.add(hash4(a.to_bits()));
             }
@@ -757,66 +647,11 @@ impl Core {
         for &(a, _) in &self.local6 {
             self.local6_filter.add(hash6(a.to_bits()));
         }
-        for (slot, ft) in self.fast_tun.iter_mut().enumerate() {
-            *ft = FastTun::default();
-            let Some(Some(t)) = self.table.tunnels.get(slot) else {
-                continue;
-            };
-            let s = &t.spec;
-            let mut hdr = [0u8; 40];
-            let (outer_v6, remote) = match (s.local, s.remote) {
-                (IpAddr::V4(l), IpAddr::V4(r)) => {
-                    hdr[0] = 0x45;
-                    hdr[9] = s.kind.proto();
-                    hdr[12..16].copy_from_slice(&l.octets());
-                    hdr[16..20].copy_from_slice(&r.octets());
-                    (false, u128::from(r.to_bits()))
-                }
-                (IpAddr::V6(l), IpAddr::V6(r)) => {
-                    hdr[0] = 0x60;
-                    hdr[6] = s.kind.proto();
-                    hdr[8..24].copy_from_slice(&l.octets());
-                    hdr[24..40].copy_from_slice(&r.octets());
-                    (true, r.to_bits())
-                }
-                _ => continue,
-            };
-            *ft = FastTun {
-                live: true,
-                serial: t.serial,
-                outer_v6,
-                inner_v6: s.kind.inner_v6(),
-                proto: s.kind.proto(),
-                hdr,
-                modes: s.modes(),
-                remote,
-                out: OuterRoute::default(),
-            };
-        }
-        *self.tun_map = [TunSlot::default(); TUN_MAP];
-        for (i, t) in self.table.tunnels.iter().enumerate() {
-            let Some(t) = t else { continue };
-            let (proto, local, remote) = (
-                t.spec.kind.proto(),
-                memo_ip(t.spec.local),
-                memo_ip(t.spec.remote),
-            );
-            let slot = &mut self.tun_map[tun_slot(proto, local, remote)];
-            *slot = if slot.id == 0 {
-                TunSlot {
-                    proto,
-                    local,
-                    remote,
-                    id: TUN_BASE + i as IfaceId,
-                    rpf: t.iface.rpf,
-                    serial: t.serial,
-                }
-            } else {
-                TunSlot {
-                    id: AMBIGUOUS,
-                    ..*slot
-                }
-            };
+        // The features' own state follows the table.
+        for f in super::registry::FEATURES {
+            if let Some(rebuild) = f.rebuild {
+                rebuild(self);
+            }
         }
     }
 }
@@ -864,7 +699,7 @@ mod tests {
     }
 
     #[test]
-    fn address_filter_and_tunnel_slots() {
+    fn address_filter() {
         let mut f = AddrFilter::default();
         f.add(hash4(0x0a01_0001));
         assert!(f.maybe(hash4(0x0a01_0001)));
@@ -872,6 +707,5 @@ mod tests {
             .filter(|&i| f.maybe(hash4(0x0a09_0000 | i)))
             .count();
         assert!(set < 65536 / 256, "{set} of a /16 collide with one address");
-        assert!(tun_slot(4, 1, 2) < TUN_MAP);
     }
 }

@@ -201,18 +201,23 @@ pub struct Core {
     gone: IfaceSpec,
     /// Gateway next hop → MAC answers (see `resolve`).
     pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
-    /// Tunnels as the fast path encapsulates into them, by slot.
-    pub(crate) fast_tun: Box<[fast::FastTun]>,
-    /// Tunnels by outer addresses, for the fast path's decapsulation.
-    pub(crate) tun_map: Box<fast::TunMap>,
+    /// IP-in-IP's per-worker state (its tunnel map and prepared headers).
+    pub(crate) ipip: crate::ipip::fast::State,
+    /// The fused path's hooks (see [`registry::Feature`]): by IP protocol
+    /// for packets to us, by output index for routed packets; and the node
+    /// each output index names.
+    pub(crate) fast_local4: [Option<fast::FastLocal>; 256],
+    pub(crate) fast_local6: [Option<fast::FastLocal>; 256],
+    pub(crate) fast_output: Vec<Option<fast::FastOutput>>,
+    pub(crate) output_node: Vec<NodeId>,
     /// On-link host → MAC answers (see `resolve`).
     pub(crate) host_memo: Box<[resolve::HostMemo; resolve::HOST_MEMO]>,
     /// The (neighbour generation, route version) the memos were last
     /// checked against ([`Core::revalidate_memos`]).
     pub(crate) memo_epoch: (u64, u64),
-    /// An earlier frame of this burst may still reach ENCAP: the fast path
-    /// leaves encapsulation to that step.
-    pub(crate) encap_defer: bool,
+    /// An earlier frame of this burst went to the graph: the fast path
+    /// leaves feature outputs to their nodes (arrival order).
+    pub(crate) output_defer: bool,
     /// How often the fast path forwarded, encapsulated and decapsulated
     /// (tests check that their frames really took it).
     #[cfg(test)]
@@ -285,17 +290,47 @@ pub fn build_worker(
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
         host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
         memo_epoch: (0, 0),
-        encap_defer: false,
+        output_defer: false,
         #[cfg(test)]
         fast_seen: [0; 3],
-        tun_map: Box::new([fast::TunSlot::default(); fast::TUN_MAP]),
-        fast_tun: vec![fast::FastTun::default(); spec::MAX_TUNNELS].into_boxed_slice(),
+        ipip: crate::ipip::fast::State::default(),
+        fast_local4: [None; 256],
+        fast_local6: [None; 256],
+        fast_output: registry::outputs()
+            .map(|name| {
+                registry::FEATURES
+                    .iter()
+                    .find(|f| f.output == Some(name))
+                    .and_then(|f| f.fast_output)
+            })
+            .collect(),
+        output_node: Vec::new(),
         fast_in: [fast::FastIn::default(); MAX_PORTS],
         local4_filter: fast::AddrFilter::default(),
         local6_filter: fast::AddrFilter::default(),
     };
+    for f in registry::FEATURES {
+        let Some(hook) = f.fast_local else { continue };
+        for l in f.local {
+            if let registry::LocalMatch::Proto(proto) = l.what {
+                if l.family != registry::Family::V6 {
+                    r.fast_local4[proto as usize] = Some(hook);
+                }
+                if l.family != registry::Family::V4 {
+                    r.fast_local6[proto as usize] = Some(hook);
+                }
+            }
+        }
+    }
     r.rebuild_fast();
     let graph = NodeGraph::new(graph_nodes(), 1)?;
+    r.output_node = registry::outputs()
+        .map(|name| {
+            graph
+                .id(name)
+                .ok_or_else(|| format!("router graph: no output node {name}"))
+        })
+        .collect::<Result<_, _>>()?;
     for (id, name) in [
         (ETHERNET_INPUT, "ethernet-input"),
         (IP4_INPUT, "ip4-input"),
@@ -452,10 +487,16 @@ impl Core {
 }
 
 impl nodes::Shared for Core {
-    /// Drops of packets that came out of a tunnel count against it too.
+    /// Drops of packets that came in on a feature's virtual interface
+    /// (out of a tunnel) count against it too.
     #[inline]
     fn dropped(&mut self, meta: &Meta, reason: DropReason) {
-        self.tunnel_drop(meta, reason);
+        if meta.iface as usize >= self.ifaces.len() {
+            let f = registry::feature_of_output(self.iface(meta.iface).output);
+            if let Some(hook) = f.and_then(|f| f.iface_drop) {
+                hook(self, meta, reason);
+            }
+        }
     }
 }
 
@@ -499,16 +540,17 @@ impl Router {
             // graph.
             let clock = cx.clock;
             let t0 = clock.start();
-            core.encap_defer = false;
+            core.output_defer = false;
             let mut pending = false;
             for (p, x) in pkts.iter_mut().zip(v.iter_mut()) {
                 *x = core.fast(cx, p).unwrap_or(Verdict::Next(ETHERNET_INPUT));
                 if let Verdict::Next(t) = *x {
                     pending = true;
-                    // This frame may still be encapsulated at ipip-encap:
-                    // later ones wait for that node too, so outer IPv4
-                    // identifications keep the arrival order.
-                    core.encap_defer |= t != IP_REWRITE;
+                    // This frame may still reach a feature's output node
+                    // (ipip-encap): later ones wait for it there too, so
+                    // what it does in order (outer IPv4 identifications)
+                    // follows the arrival order.
+                    core.output_defer |= t != IP_REWRITE;
                 }
             }
             clock.stop(0, n, t0);

@@ -51,12 +51,21 @@ pub struct Local {
     pub node: &'static str,
 }
 
-/// A feature: its local-delivery registrations and the output node of its
-/// virtual interfaces (if it has any).
+/// A feature: its local-delivery registrations, the output node of its
+/// virtual interfaces (if it has any), and its hooks into the router's
+/// fused path ([`super::fast`]), which call the same code as its nodes.
 pub struct Feature {
     pub name: &'static str,
     pub local: &'static [Local],
     pub output: Option<&'static str>,
+    /// For packets to us of the protocols it registered ([`LocalMatch::Proto`]).
+    pub fast_local: Option<super::fast::FastLocal>,
+    /// For packets routed to one of its interfaces.
+    pub fast_output: Option<super::fast::FastOutput>,
+    /// When the route table changes (its per-worker state follows).
+    pub rebuild: Option<fn(&mut super::Core)>,
+    /// A frame that came in on one of its interfaces was dropped.
+    pub iface_drop: Option<fn(&mut super::Core, &crate::Meta, crate::DropReason)>,
 }
 
 /// Every feature plugged into the router.
@@ -77,6 +86,16 @@ pub fn output_of(feature: &str) -> u8 {
         .filter(|f| f.output.is_some())
         .position(|f| f.name == feature)
         .map_or(0, |i| i as u8 + 1)
+}
+
+/// The feature owning output index `o` (see [`outputs`]); none for 0.
+pub fn feature_of_output(o: u8) -> Option<&'static Feature> {
+    let o = (o as usize).checked_sub(1)?;
+    FEATURES
+        .iter()
+        .filter(|f| f.output.is_some())
+        .nth(o)
+        .copied()
 }
 
 /// "No registration": an arc index no node has.

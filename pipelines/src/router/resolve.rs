@@ -237,7 +237,7 @@ impl Core {
         } else {
             self.memo_host(cx.now_ns, iface, memo_ip(target))
         };
-        if let Some((mac, _)) = memo {
+        if let Some((&mac, _)) = memo {
             return self.transmit(cx, p, iface, mac);
         }
         let key = Key { iface, ip: target };
@@ -265,26 +265,26 @@ impl Core {
     /// The memoised MAC of gateway next hop `nh`, if still valid, and
     /// until when the answer holds.
     #[inline(always)]
-    pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<(MacAddr, u64)> {
+    pub(crate) fn memo_gateway(&self, now: u64, nh: u32) -> Option<(&MacAddr, u64)> {
         let e = &self.nh_memo[nh as usize % NH_MEMO];
         (e.nh == nh
             && e.gen == self.neigh.gen()
             && e.version == self.table.version
             && now < e.until)
-            .then_some((e.mac, e.until))
+            .then_some((&e.mac, e.until))
     }
 
     /// The memoised MAC of on-link host `ip` (see [`HostMemo`]) on
     /// `iface`, if still valid, and until when the answer holds.
     #[inline(always)]
-    pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<(MacAddr, u64)> {
+    pub(crate) fn memo_host(&self, now: u64, iface: IfaceId, ip: u128) -> Option<(&MacAddr, u64)> {
         let e = &self.host_memo[host_slot(ip, iface)];
         (e.ip == ip
             && e.iface == iface
             && e.gen == self.neigh.gen()
             && e.version == self.table.version
             && now < e.until)
-            .then_some((e.mac, e.until))
+            .then_some((&e.mac, e.until))
     }
 
     /// After the neighbour cache or the route table moved: checks every
