@@ -236,6 +236,7 @@ impl Core {
 /// (the address may not even be ours: the fused path's filter is
 /// approximate) or the packet came out of a tunnel already — the graph
 /// decides, nothing was changed.
+#[inline(always)]
 pub(crate) fn fast_local(
     core: &mut Core,
     _cx: &mut Ctx<'_>,

@@ -449,6 +449,7 @@ impl Core {
     /// inner packet goes to input again as received on the tunnel. The one
     /// copy of decapsulation (the node and the fused path's hook).
     #[inline(always)]
+    #[inline(always)]
     pub(crate) fn decap_tunnel(
         &mut self,
         p: &mut Packet<'_>,

@@ -529,7 +529,8 @@ impl Core {
         hook: FastLocal,
         mut hit: LocalHit,
     ) -> Option<Verdict> {
-        let v = hook(self, cx, p, &mut hit)?;
+        let _ = hook;
+        let v = crate::ipip::fast::fast_local(self, cx, p, &mut hit)?;
         Some(self.fast_continue(cx, p, v, hit.ingress))
     }
 
