@@ -10,11 +10,11 @@
 
 use std::net::IpAddr;
 
-use super::{TC_DROPS, TO_IP4_INPUT, TO_IP6_INPUT};
+use super::TC_DROPS;
 use crate::router::fast::{Ingress, LocalHit};
 use crate::router::resolve::memo_ip;
 use crate::router::spec::{IfaceId, OuterModes, RpfMode, MAX_TUNNELS, TUN_BASE};
-use crate::router::{Core, IP4_INPUT, IP6_INPUT, IP_REWRITE, TO_REWRITE};
+use crate::router::{Core, IP4_INPUT, IP6_INPUT, IP_REWRITE, L2, TO_REWRITE};
 use crate::wire::ethernet::MacAddr;
 use crate::{Ctx, Packet, PortId, Verdict};
 
@@ -243,29 +243,27 @@ pub(crate) fn fast_local(
     p: &mut Packet<'_>,
     hit: &mut LocalHit,
 ) -> Option<Verdict> {
-    if hit.ingress.decapped {
-        return None;
-    }
+    // (A packet that came out of a tunnel is never offered here: the
+    // fused path does not call features for it.)
     let t = core.tunnel_match(hit.proto, hit.dst, hit.src)?;
-    // Committed: the packet as ip4-input / ip6-input leaves it for us.
-    hit.commit(p);
-    let l4 = p.meta.l4 as usize;
-    let v = match core.decap_tunnel(p, l4, t, hit.ecn) {
-        Verdict::Next(TO_IP4_INPUT) => Verdict::Next(IP4_INPUT),
-        Verdict::Next(TO_IP6_INPUT) => Verdict::Next(IP6_INPUT),
-        v => return Some(v),
-    };
+    // Committed: ip4-input's / ip6-input's padding cut, then ipip-decap.
+    p.set_len(hit.end);
+    if let Err(r) = core.strip_tunnel(p, L2 + hit.hl, t, hit.ecn) {
+        hit.commit(p);
+        return Some(Verdict::Drop(r));
+    }
     // The inner packet continues as received on the tunnel.
     hit.ingress = Ingress {
         iface: t.id,
         rpf: t.rpf,
         decapped: true,
     };
-    Some(v)
+    Some(Verdict::Next(if t.inner_v6 { IP6_INPUT } else { IP4_INPUT }))
 }
 
 /// The fused path's hook for packets routed into a tunnel (the output of
 /// tunnel interfaces): ipip-encap's own code, its verdict naming nodes.
+#[inline(always)]
 pub(crate) fn fast_output(
     core: &mut Core,
     cx: &mut Ctx<'_>,
@@ -280,6 +278,7 @@ pub(crate) fn fast_output(
 
 impl Core {
     /// [`Core::encap_into`], with its drops counted against the tunnel.
+    #[inline(always)]
     pub(crate) fn encap_counted(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -293,27 +292,27 @@ impl Core {
         v
     }
 
-    /// The outer route memo of tunnel `slot` for an outer packet of
-    /// `total` bytes: the last one while it holds, else the router's
-    /// memoised route to the remote end (kept for next time).
-    #[inline]
-    pub(crate) fn outer_route(
-        &mut self,
-        now: u64,
-        slot: usize,
-        total: usize,
-    ) -> Option<OuterRoute> {
-        let t = self.ipip.out.get(slot)?;
-        let (r, remote, v6) = (t.out, t.remote, t.outer_v6);
-        if r.valid
+    /// Tunnel `slot`'s last outer route, if it still holds for an outer
+    /// packet of `total` bytes: the route table and the neighbour cache
+    /// unchanged, the neighbour's reachable time not over.
+    #[inline(always)]
+    pub(crate) fn outer_memo(&self, now: u64, slot: usize, total: usize) -> Option<&OuterRoute> {
+        let r = &self.ipip.out.get(slot)?.out;
+        (r.valid
             && r.version == self.table.version
             && r.gen == self.neigh.gen()
             && now < r.until
-            && total <= r.mtu as usize
-        {
-            return Some(r);
-        }
-        let m = self.memo_route(now, remote, v6, total)?;
+            && total <= r.mtu as usize)
+            .then_some(r)
+    }
+
+    /// The router's memoised route to tunnel `slot`'s remote end for an
+    /// outer packet of `total` bytes, kept as the tunnel's outer route.
+    /// Out of line: once per tunnel and route or neighbour change.
+    #[inline(never)]
+    pub(crate) fn outer_fresh(&mut self, now: u64, slot: usize, total: usize) -> Option<OuterRoute> {
+        let t = self.ipip.out.get(slot)?;
+        let m = self.memo_route(now, t.remote, t.outer_v6, total)?;
         let fresh = OuterRoute {
             valid: true,
             version: self.table.version,

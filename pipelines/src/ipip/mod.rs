@@ -59,8 +59,7 @@ pub const FEATURE: Feature = Feature {
         },
     ],
     output: Some("ipip-encap"),
-    fast_local: Some(fast::fast_local),
-    fast_output: Some(fast::fast_output),
+    fused: Some(crate::router::registry::Fused::Ipip),
     rebuild: Some(fast::rebuild),
     iface_drop: Some(count_iface_drop),
 };
@@ -253,6 +252,15 @@ impl Core {
         }
     }
 
+    /// Counts a decapsulation drop against the tunnel (out of line: off
+    /// the decapsulation path).
+    #[cold]
+    #[inline(never)]
+    fn decap_failed(&mut self, slot: usize, serial: u64, r: DropReason) -> DropReason {
+        self.count_row(slot, serial, TC_DROPS + r.index(), 1);
+        r
+    }
+
     /// Adds `n` to counter `k` of the tunnel with `serial` in `slot`.
     #[inline]
     pub(crate) fn count_row(&mut self, slot: usize, serial: u64, k: usize, n: u64) {
@@ -380,13 +388,11 @@ impl Core {
         // one while it holds (not for a packet to fragment), else routed.
         let total = p.len() - L2;
         if p.meta.flags & Meta::NEEDS_FRAG == 0 {
-            if let Some(r) = self.outer_route(cx.now_ns, slot, total) {
-                if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
-                    h[..6].copy_from_slice(&r.dst.0);
-                    h[6..].copy_from_slice(&r.src.0);
-                }
-                p.meta.nh = r.nh;
-                return Verdict::Tx(r.port);
+            if let Some(r) = self.outer_memo(cx.now_ns, slot, total) {
+                return send_outer(p, r);
+            }
+            if let Some(r) = self.outer_fresh(cx.now_ns, slot, total) {
+                return send_outer(p, &r);
             }
         }
         self.route_outer(cx, p, outer_v6)
@@ -440,55 +446,45 @@ impl Core {
         let Some(t) = self.tunnel_match(m.proto, memo_ip(dst), memo_ip(src)) else {
             return Verdict::Drop(DropReason::TunnelNoMatch);
         };
-        self.decap_tunnel(p, m.l4 as usize, t, outer_ecn)
+        match self.strip_tunnel(p, m.l4 as usize, t, outer_ecn) {
+            Ok(()) => Self::decapped(p, t.id, t.inner_v6),
+            Err(r) => Verdict::Drop(r),
+        }
     }
 
-    /// Decapsulates the packet (metadata `m` as ip4-input / ip6-input left
-    /// it) that tunnel `id` matched: checks the inner header, applies RFC
-    /// 6040 to its ECN field, strips the outer header and counts; then the
-    /// inner packet goes to input again as received on the tunnel. The one
-    /// copy of decapsulation (the node and the fused path's hook).
+    /// Decapsulates the packet whose inner header is at `off`, which
+    /// tunnel `t` matched: checks the inner header, applies RFC 6040 to its
+    /// ECN field, strips the outer header (the Ethernet header moves up)
+    /// and counts; the metadata is left to the caller (the inner packet
+    /// goes to input again as received on the tunnel). The one copy of
+    /// decapsulation: the node and the fused path's hook call it.
     #[inline(always)]
-    #[inline(always)]
-    pub(crate) fn decap_tunnel(
+    pub(crate) fn strip_tunnel(
         &mut self,
         p: &mut Packet<'_>,
         off: usize,
         t: fast::TunHit,
         outer_ecn: u8,
-    ) -> Verdict {
+    ) -> Result<(), DropReason> {
         let (id, inner_v6) = (t.id, t.inner_v6);
         let slot = (id - TUN_BASE) as usize;
-        let d = p.data();
-        let inner_ok = d
-            .get(off)
-            .is_some_and(|&b| b >> 4 == if inner_v6 { 6 } else { 4 })
-            && if inner_v6 {
-                ipv6::Packet::new_checked(&d[off..]).is_ok()
+        let d = p.data_mut();
+        // (new_checked checks the version too.)
+        let inner_ok = d.get(off..).is_some_and(|i| {
+            if inner_v6 {
+                ipv6::Packet::new_checked(i).is_ok()
             } else {
-                ipv4::Packet::new_checked(&d[off..]).is_ok()
-            };
+                ipv4::Packet::new_checked(i).is_ok()
+            }
+        });
         if !inner_ok {
-            self.count_row(
-                slot,
-                t.serial,
-                TC_DROPS + DropReason::TunnelInnerMalformed.index(),
-                1,
-            );
-            return Verdict::Drop(DropReason::TunnelInnerMalformed);
+            return Err(self.decap_failed(slot, t.serial, DropReason::TunnelInnerMalformed));
         }
         // RFC 6040 §4.2 on the inner ECN field.
-        let d = p.data_mut();
         if inner_v6 {
             let tc = ((d[off] & 0x0f) << 4) | (d[off + 1] >> 4);
             let Some(e) = ecn_decap(tc & 3, outer_ecn) else {
-                self.count_row(
-                    slot,
-                    t.serial,
-                    TC_DROPS + DropReason::TunnelEcnDrop.index(),
-                    1,
-                );
-                return Verdict::Drop(DropReason::TunnelEcnDrop);
+                return Err(self.decap_failed(slot, t.serial, DropReason::TunnelEcnDrop));
             };
             let tc = (tc & !3) | e;
             d[off] = (d[off] & 0xf0) | (tc >> 4);
@@ -496,13 +492,7 @@ impl Core {
         } else {
             let tos = d[off + 1];
             let Some(e) = ecn_decap(tos & 3, outer_ecn) else {
-                self.count_row(
-                    slot,
-                    t.serial,
-                    TC_DROPS + DropReason::TunnelEcnDrop.index(),
-                    1,
-                );
-                return Verdict::Drop(DropReason::TunnelEcnDrop);
+                return Err(self.decap_failed(slot, t.serial, DropReason::TunnelEcnDrop));
             };
             let new = (tos & !3) | e;
             if new != tos {
@@ -517,32 +507,33 @@ impl Core {
         // Strip the outer header: the Ethernet header moves up to the
         // inner packet.
         let oh = off - L2;
-        d.copy_within(0..12, oh);
+        // (Kept aside and written back after the pull: `copy_within` is a
+        // memmove call.)
+        let Some(&eth) = d.first_chunk::<12>() else {
+            return Err(DropReason::TunnelInnerMalformed);
+        };
         if !p.pull_head(oh) {
-            return Verdict::Drop(DropReason::TunnelInnerMalformed);
+            return Err(DropReason::TunnelInnerMalformed);
         }
         let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
-        p.data_mut()[12..14].copy_from_slice(&et.to_be_bytes());
+        let Some(h) = p.data_mut().first_chunk_mut::<14>() else {
+            return Err(DropReason::TunnelInnerMalformed);
+        };
+        h[..12].copy_from_slice(&eth);
+        h[12..].copy_from_slice(&et.to_be_bytes());
         let inner_len = p.len() - L2;
         if let Some(c) = self.tunnel_row(slot, t.serial) {
             c[TC_DEC_PKTS] += 1;
             c[TC_DEC_BYTES] += inner_len as u64;
         }
-        Self::decapped(p, id, inner_v6)
+        Ok(())
     }
 
     /// The metadata of a packet just decapsulated from tunnel `id`: as
     /// received on the tunnel interface, never decapsulated again; and the
     /// arc of its input node.
     pub(crate) fn decapped(p: &mut Packet<'_>, id: u16, inner_v6: bool) -> Verdict {
-        p.meta = Meta {
-            l3: L2 as u16,
-            ethertype: if inner_v6 { 0x86dd } else { 0x0800 },
-            vlan: 0,
-            iface: id,
-            flags: Meta::DECAPPED,
-            ..Meta::default()
-        };
+        p.meta = crate::router::reinput_meta(id, inner_v6);
         Verdict::Next(if inner_v6 { TO_IP6_INPUT } else { TO_IP4_INPUT })
     }
 
@@ -665,6 +656,18 @@ impl Core {
 /// Counter rows for [`MAX_TUNNELS`] tunnels.
 pub fn new_counts() -> Vec<TunnelCount> {
     vec![TunnelCount::default(); MAX_TUNNELS]
+}
+
+/// Sends an outer packet by a tunnel's outer route: the Ethernet addresses
+/// written, out of its port.
+#[inline(always)]
+fn send_outer(p: &mut Packet<'_>, r: &fast::OuterRoute) -> Verdict {
+    if let Some(h) = p.data_mut().first_chunk_mut::<12>() {
+        h[..6].copy_from_slice(&r.dst.0);
+        h[6..].copy_from_slice(&r.src.0);
+    }
+    p.meta.nh = r.nh;
+    Verdict::Tx(r.port)
 }
 
 #[cfg(test)]
@@ -954,3 +957,4 @@ mod tests {
         }
     }
 }
+

@@ -25,21 +25,8 @@ use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, L2};
 use crate::wire::ethernet::MacAddr;
 use crate::{Ctx, Meta, Packet, Verdict, MAX_PORTS};
 
-/// A feature's hook for a packet to us of a protocol it registered (see
-/// [`super::registry::Feature`]). `None`: not its packet (nothing
-/// changed; the graph decides). Otherwise its verdict, `Next` naming a
-/// node; `Next(IP4_INPUT / IP6_INPUT)` (a decapsulated packet; the hook
-/// sets `hit.ingress` to the interface it came out of) continues in the
-/// fused path.
-pub type FastLocal = fn(&mut Core, &mut Ctx<'_>, &mut Packet<'_>, &mut LocalHit) -> Option<Verdict>;
-
-/// A feature's hook for a packet routed to one of its interfaces (TTL
-/// already decremented, metadata as ip4-lookup / ip6-lookup leave it):
-/// its output node's code, the verdict's `Next` naming a node.
-pub type FastOutput = fn(&mut Core, &mut Ctx<'_>, &mut Packet<'_>, IfaceId) -> Verdict;
-
 /// What the fused path knows of a packet maybe to us when it calls a
-/// [`FastLocal`] hook.
+/// feature's [`super::registry::Fused::local`].
 pub struct LocalHit {
     pub v6: bool,
     pub proto: u8,
@@ -284,15 +271,20 @@ impl Core {
             decapped: false,
         };
         match be16(eth, 12) {
-            0x0800 => self.fast4(cx, p, ing),
-            0x86dd => self.fast6(cx, p, ing),
+            0x0800 => self.fast4::<false>(cx, p, ing),
+            0x86dd => self.fast6::<false>(cx, p, ing),
             _ => None,
         }
     }
 
     /// An IPv4 packet at `L2` received on `ing`.
     #[inline(always)]
-    fn fast4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, ing: Ingress) -> Option<Verdict> {
+    fn fast4<const INNER: bool>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        ing: Ingress,
+    ) -> Option<Verdict> {
         let len = p.len();
         let h: &mut [u8; 34] = p.data_mut().first_chunk_mut::<34>()?;
         // Version 4, no options; not a fragment (MF clear, offset 0).
@@ -321,19 +313,14 @@ impl Core {
         let (ttl, proto) = (h[22], h[23]);
         if self.local4_filter.maybe(hash4(dst)) {
             // Maybe ours: a feature's registered protocol is its hook's
-            // (which checks exactly); anything else takes the graph.
+            // (which checks exactly); anything else takes the graph, as
+            // does a packet to us that came out of a feature's interface
+            // (`INNER`: never handed to a feature again here).
+            if INNER {
+                return None;
+            }
             let hook = self.fast_local4[proto as usize]?;
-            let hit = LocalHit {
-                v6: false,
-                proto,
-                src: V4_KEY | u128::from(src),
-                dst: V4_KEY | u128::from(dst),
-                ecn: h[15] & 3,
-                hl: 20,
-                end: L2 + total,
-                ingress: ing,
-            };
-            return self.fast_local(cx, p, hook, hit);
+            return self.fast_local::<false>(cx, p, hook, ing);
         }
         // Maybe our own address (or a broadcast of ours) as source: the
         // steps drop it.
@@ -365,7 +352,12 @@ impl Core {
 
     /// An IPv6 packet at `L2` received on `ing`.
     #[inline(always)]
-    fn fast6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, ing: Ingress) -> Option<Verdict> {
+    fn fast6<const INNER: bool>(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        ing: Ingress,
+    ) -> Option<Verdict> {
         let len = p.len();
         let h: &mut [u8; 54] = p.data_mut().first_chunk_mut::<54>()?;
         if h[14] >> 4 != 6 {
@@ -397,18 +389,11 @@ impl Core {
         }
         if self.local6_filter.maybe(hash6(dst)) {
             // As in fast4.
+            if INNER {
+                return None;
+            }
             let hook = self.fast_local6[proto as usize]?;
-            let hit = LocalHit {
-                v6: true,
-                proto,
-                src,
-                dst,
-                ecn: (h[15] >> 4) & 3,
-                hl: 40,
-                end: L2 + total,
-                ingress: ing,
-            };
-            return self.fast_local(cx, p, hook, hit);
+            return self.fast_local::<true>(cx, p, hook, ing);
         }
         // Maybe our own address as source: the steps drop it.
         if self.local6_filter.maybe(hash6(src)) {
@@ -493,8 +478,9 @@ impl Core {
         }
     }
 
-    /// A packet routed to a feature's interface: the feature's output hook.
-    /// Out of line, off the plain forwarding path.
+    /// A packet routed to a feature's interface: the feature's output code
+    /// ([`super::registry::Fused::output`]), or its node. Out of line, off
+    /// the plain forwarding path.
     #[inline(never)]
     fn fast_output(
         &mut self,
@@ -503,10 +489,10 @@ impl Core {
         o: u8,
         iface: IfaceId,
     ) -> Verdict {
-        let Some(hook) = self.fast_output[o as usize] else {
+        let Some(&Some(f)) = self.fast_output.get(o as usize) else {
             return Verdict::Next(self.output_node[o as usize]);
         };
-        let v = hook(self, cx, p, iface);
+        let v = f.output(self, cx, p, iface);
         #[cfg(test)]
         if let Verdict::Tx(_) = v {
             self.fast_seen[1] += 1;
@@ -519,33 +505,49 @@ impl Core {
         v
     }
 
-    /// A packet maybe to us of a protocol a feature registered: its hook,
-    /// then [`Core::fast_continue`]. Out of line, off the forwarding path.
+    /// A packet maybe to us of a protocol a feature registered: the
+    /// feature's code ([`super::registry::Fused::local`]); a packet it
+    /// hands back to input (decapsulated) continues in the fused path as
+    /// received on the interface it names (`fast4::<true>` /
+    /// `fast6::<true>`, which hand no packet to a feature again). Out of
+    /// line, off the forwarding path.
     #[inline(never)]
-    fn fast_local(
+    fn fast_local<const V6: bool>(
         &mut self,
         cx: &mut Ctx<'_>,
         p: &mut Packet<'_>,
-        hook: FastLocal,
-        mut hit: LocalHit,
-    ) -> Option<Verdict> {
-        let _ = hook;
-        let v = crate::ipip::fast::fast_local(self, cx, p, &mut hit)?;
-        Some(self.fast_continue(cx, p, v, hit.ingress))
-    }
-
-    /// After a local hook: a packet handed back to input (decapsulated)
-    /// continues in the fused path as received on the interface its
-    /// metadata names; anything else is the hook's verdict. (Not inlined:
-    /// it calls `fast4` / `fast6`, which call it.)
-    #[inline(never)]
-    fn fast_continue(
-        &mut self,
-        cx: &mut Ctx<'_>,
-        p: &mut Packet<'_>,
-        v: Verdict,
+        f: super::registry::Fused,
         ing: Ingress,
-    ) -> Verdict {
+    ) -> Option<Verdict> {
+        // What fast4 / fast6 checked, read again here rather than passed
+        // (a struct built by the caller goes through memory; built here,
+        // next to the inlined feature code, it stays in registers).
+        let mut hit = if V6 {
+            let h: &[u8; 54] = p.data().first_chunk::<54>()?;
+            LocalHit {
+                v6: true,
+                proto: h[20],
+                src: be128(h, 22),
+                dst: be128(h, 38),
+                ecn: (h[15] >> 4) & 3,
+                hl: 40,
+                end: L2 + 40 + be16(h, 18) as usize,
+                ingress: ing,
+            }
+        } else {
+            let h: &[u8; 34] = p.data().first_chunk::<34>()?;
+            LocalHit {
+                v6: false,
+                proto: h[23],
+                src: V4_KEY | u128::from(be32(h, 26)),
+                dst: V4_KEY | u128::from(be32(h, 30)),
+                ecn: h[15] & 3,
+                hl: 20,
+                end: L2 + be16(h, 16) as usize,
+                ingress: ing,
+            }
+        };
+        let v = f.local(self, cx, p, &mut hit)?;
         let v6 = match v {
             Verdict::Next(IP4_INPUT) => false,
             Verdict::Next(IP6_INPUT) => true,
@@ -553,20 +555,24 @@ impl Core {
                 // As the graph's runner would count it.
                 let m = p.meta;
                 crate::nodes::Shared::dropped(self, &m, r);
-                return v;
+                return Some(v);
             }
-            v => return v,
+            v => return Some(v),
         };
         #[cfg(test)]
         {
             self.fast_seen[2] += 1;
         }
         let fast = if v6 {
-            self.fast6(cx, p, ing)
+            self.fast6::<true>(cx, p, hit.ingress)
         } else {
-            self.fast4(cx, p, ing)
+            self.fast4::<true>(cx, p, hit.ingress)
         };
-        fast.unwrap_or(v)
+        Some(fast.unwrap_or_else(|| {
+            // To the graph's input node, as received on that interface.
+            p.meta = super::reinput_meta(hit.ingress.iface, v6);
+            v
+        }))
     }
 
     /// The route of a packet we originate (no TTL work, no RPF) of `total`

@@ -206,9 +206,9 @@ pub struct Core {
     /// The fused path's hooks (see [`registry::Feature`]): by IP protocol
     /// for packets to us, by output index for routed packets; and the node
     /// each output index names.
-    pub(crate) fast_local4: [Option<fast::FastLocal>; 256],
-    pub(crate) fast_local6: [Option<fast::FastLocal>; 256],
-    pub(crate) fast_output: Vec<Option<fast::FastOutput>>,
+    pub(crate) fast_local4: [Option<registry::Fused>; 256],
+    pub(crate) fast_local6: [Option<registry::Fused>; 256],
+    pub(crate) fast_output: Vec<Option<registry::Fused>>,
     pub(crate) output_node: Vec<NodeId>,
     /// On-link host → MAC answers (see `resolve`).
     pub(crate) host_memo: Box<[resolve::HostMemo; resolve::HOST_MEMO]>,
@@ -301,7 +301,7 @@ pub fn build_worker(
                 registry::FEATURES
                     .iter()
                     .find(|f| f.output == Some(name))
-                    .and_then(|f| f.fast_output)
+                    .and_then(|f| f.fused)
             })
             .collect(),
         output_node: Vec::new(),
@@ -310,7 +310,7 @@ pub fn build_worker(
         local6_filter: fast::AddrFilter::default(),
     };
     for f in registry::FEATURES {
-        let Some(hook) = f.fast_local else { continue };
+        let Some(hook) = f.fused else { continue };
         for l in f.local {
             if let registry::LocalMatch::Proto(proto) = l.what {
                 if l.family != registry::Family::V6 {
@@ -483,6 +483,20 @@ impl Core {
             // Tunnels (and their addresses) come with the table.
             self.rebuild_fast();
         }
+    }
+}
+
+/// The metadata of a packet handed back to ip4-input / ip6-input (`v6`)
+/// as received on interface `iface` after a feature took an outer header
+/// off (never decapsulated again): the Ethernet header at the front.
+pub(crate) fn reinput_meta(iface: IfaceId, v6: bool) -> Meta {
+    Meta {
+        l3: L2 as u16,
+        ethertype: if v6 { 0x86dd } else { 0x0800 },
+        vlan: 0,
+        iface,
+        flags: Meta::DECAPPED,
+        ..Meta::default()
     }
 }
 
