@@ -320,7 +320,9 @@ impl Core {
                 return None;
             }
             let hook = self.fast_local4[proto as usize]?;
-            return self.fast_local::<false>(cx, p, hook, ing);
+            let (src, dst) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
+            let (ecn, end) = (h[15] & 3, L2 + total);
+            return self.fast_local::<false>(cx, p, hook, ing, proto, src, dst, ecn, end);
         }
         // Maybe our own address (or a broadcast of ours) as source: the
         // steps drop it.
@@ -393,7 +395,8 @@ impl Core {
                 return None;
             }
             let hook = self.fast_local6[proto as usize]?;
-            return self.fast_local::<true>(cx, p, hook, ing);
+            let (ecn, end) = ((h[15] >> 4) & 3, L2 + total);
+            return self.fast_local::<true>(cx, p, hook, ing, proto, src, dst, ecn, end);
         }
         // Maybe our own address as source: the steps drop it.
         if self.local6_filter.maybe(hash6(src)) {
@@ -512,40 +515,30 @@ impl Core {
     /// `fast6::<true>`, which hand no packet to a feature again). Out of
     /// line, off the forwarding path.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn fast_local<const V6: bool>(
         &mut self,
         cx: &mut Ctx<'_>,
         p: &mut Packet<'_>,
         f: super::registry::Fused,
         ing: Ingress,
+        proto: u8,
+        src: u128,
+        dst: u128,
+        ecn: u8,
+        end: usize,
     ) -> Option<Verdict> {
-        // What fast4 / fast6 checked, read again here rather than passed
-        // (a struct built by the caller goes through memory; built here,
-        // next to the inlined feature code, it stays in registers).
-        let mut hit = if V6 {
-            let h: &[u8; 54] = p.data().first_chunk::<54>()?;
-            LocalHit {
-                v6: true,
-                proto: h[20],
-                src: be128(h, 22),
-                dst: be128(h, 38),
-                ecn: (h[15] >> 4) & 3,
-                hl: 40,
-                end: L2 + 40 + be16(h, 18) as usize,
-                ingress: ing,
-            }
-        } else {
-            let h: &[u8; 34] = p.data().first_chunk::<34>()?;
-            LocalHit {
-                v6: false,
-                proto: h[23],
-                src: V4_KEY | u128::from(be32(h, 26)),
-                dst: V4_KEY | u128::from(be32(h, 30)),
-                ecn: h[15] & 3,
-                hl: 20,
-                end: L2 + be16(h, 16) as usize,
-                ingress: ing,
-            }
+        // Built here, next to the inlined feature code, the hit stays in
+        // registers.
+        let mut hit = LocalHit {
+            v6: V6,
+            proto,
+            src,
+            dst,
+            ecn,
+            hl: if V6 { 40 } else { 20 },
+            end,
+            ingress: ing,
         };
         let v = f.local(self, cx, p, &mut hit)?;
         let v6 = match v {
