@@ -96,7 +96,7 @@ pub struct NodeInfo {
     pub next: Cow<'static, [&'static str]>,
     /// Declared next to the node's code; `xgw drop-reasons` shows, for
     /// each reason of the one table, the nodes that use it.
-    pub drops: &'static [DropReason],
+    pub drops: Cow<'static, [DropReason]>,
 }
 
 /// Where a frame can end instead of at another node: sent (`tx`),
@@ -313,7 +313,7 @@ impl Graph {
                 .map(|s| NodeInfo {
                     name: s.name(),
                     next: Cow::Borrowed(s.next()),
-                    drops: s.drops(),
+                    drops: Cow::Borrowed(s.drops()),
                 })
                 .collect(),
             stages,

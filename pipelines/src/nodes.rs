@@ -118,7 +118,7 @@ impl<S: Shared> NodeGraph<S> {
             .map(|n| NodeInfo {
                 name: n.name(),
                 next: Cow::Owned(n.next().to_vec()),
-                drops: n.drops(),
+                drops: Cow::Borrowed(n.drops()),
             })
             .collect();
         Ok(NodeGraph {

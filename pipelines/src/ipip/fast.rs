@@ -261,6 +261,25 @@ pub(crate) fn fast_local(
     Some(Verdict::Next(if t.inner_v6 { IP6_INPUT } else { IP4_INPUT }))
 }
 
+/// What IP-in-IP's fused code files drops under: `strip_tunnel`'s (the
+/// local hook's) and `encap_into`'s (the output hook's, with the outer
+/// route's), as ipip-decap and ipip-encap would.
+pub(crate) const FUSED_DROPS: &[crate::DropReason] = {
+    use crate::DropReason::*;
+    &[
+        TunnelInnerMalformed,
+        TunnelEcnDrop,
+        TunnelGone,
+        TunnelNoHeadroom,
+        TunnelHeaderWriteFailed,
+        TunnelNested,
+        RouteNone,
+        RouteBlackhole,
+        Ip4Malformed,
+        Ip6Malformed,
+    ]
+};
+
 /// The fused path's hook for packets routed into a tunnel (the output of
 /// tunnel interfaces): ipip-encap's own code, its verdict naming nodes.
 #[inline(always)]

@@ -171,6 +171,7 @@ impl Node<Core> for Encap {
             TunnelHeaderWriteFailed,
             TunnelNested,
             RouteNone,
+            RouteBlackhole,
             Ip4Malformed,
             Ip6Malformed,
         ]

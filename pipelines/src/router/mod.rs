@@ -66,35 +66,6 @@ pub(crate) const TO_IP4_LOOKUP: StageId = 0;
 pub(crate) const TO_IP6_LOOKUP: StageId = 1;
 pub(crate) const TO_REWRITE: StageId = 2;
 
-/// The fast path as a node of `xgw runtime` (it runs before the graph;
-/// its node counters come first).
-const FAST_INFO: NodeInfo = NodeInfo {
-    name: "router-fast",
-    // Untouched frames go to ethernet-input; a frame it changed and
-    // cannot finish goes to the node that comes next.
-    next: std::borrow::Cow::Borrowed(&[
-        "ethernet-input",
-        "ip4-input",
-        "ip6-input",
-        "ip4-local",
-        "ip6-local",
-        "ip4-lookup",
-        "ip6-lookup",
-        "ipip-encap",
-        "ip-rewrite",
-        "tx",
-        "drop",
-    ]),
-    // What it finishes itself: a decapsulated packet's or an outer
-    // packet's drops as ipip-encap would file them.
-    drops: &[
-        DropReason::TunnelHeaderWriteFailed,
-        DropReason::TunnelNested,
-        DropReason::RouteNone,
-        DropReason::RouteBlackhole,
-    ],
-};
-
 /// The router's graph nodes, in [`ETHERNET_INPUT`].. order: the generic
 /// IP nodes, and the nodes features register ([`registry::FEATURES`]).
 pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
@@ -119,9 +90,34 @@ pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
 /// them: the fast path, then the graph's nodes.
 pub fn nodes() -> Vec<NodeInfo> {
     let g = NodeGraph::new(graph_nodes(), 1).expect("the router graph resolves");
-    std::iter::once(FAST_INFO)
+    std::iter::once(fast_info())
         .chain(g.info().iter().cloned())
         .collect()
+}
+
+/// The fast path as a node of `xgw runtime` (it runs before the graph;
+/// its node counters come first). Untouched frames go to ethernet-input;
+/// a frame it changed and cannot finish goes to the node that comes
+/// next: an input node (after a feature's decapsulation), a feature's
+/// output node, ip-rewrite. It drops what the features fused into it
+/// ([`registry::Fused::drops`]) drop, as their nodes would.
+fn fast_info() -> NodeInfo {
+    let mut next: Vec<&'static str> = vec!["ethernet-input", "ip4-input", "ip6-input"];
+    next.extend(registry::outputs());
+    next.extend(["tx", "drop"]);
+    let mut drops: Vec<DropReason> = Vec::new();
+    for f in registry::FEATURES.iter().filter_map(|f| f.fused) {
+        for r in f.drops() {
+            if !drops.contains(r) {
+                drops.push(*r);
+            }
+        }
+    }
+    NodeInfo {
+        name: "router-fast",
+        next: std::borrow::Cow::Owned(next),
+        drops: std::borrow::Cow::Owned(drops),
+    }
 }
 
 /// Internal L2 header length (VLAN tags are stripped at parse).

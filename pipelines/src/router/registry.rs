@@ -79,6 +79,14 @@ pub enum Fused {
 }
 
 impl Fused {
+    /// The reasons the feature's fused code drops frames under (as its
+    /// nodes would): `router-fast`'s declared drops.
+    pub fn drops(self) -> &'static [crate::DropReason] {
+        match self {
+            Fused::Ipip => crate::ipip::fast::FUSED_DROPS,
+        }
+    }
+
     /// A packet maybe to us of a protocol the feature registered
     /// (`hit` says what the fused path knows). `None`: not the feature's
     /// (nothing changed; the graph decides). Otherwise its verdict, `Next`
@@ -206,6 +214,30 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fused feature files only what its nodes declare (the fused code
+    /// is their code), and `router-fast` declares all of it.
+    #[test]
+    fn fused_drops_are_the_feature_nodes_drops() {
+        let nodes = crate::router::nodes();
+        let fast = &nodes[0];
+        assert_eq!(fast.name, "router-fast");
+        for f in FEATURES {
+            let Some(fused) = f.fused else { continue };
+            let mine: Vec<&str> = f.local.iter().map(|l| l.node).chain(f.output).collect();
+            for r in fused.drops() {
+                assert!(
+                    nodes
+                        .iter()
+                        .any(|n| mine.contains(&n.name) && n.drops.contains(r)),
+                    "{}: {} is not declared by its nodes",
+                    f.name,
+                    r.name()
+                );
+                assert!(fast.drops.contains(r), "router-fast lacks {}", r.name());
+            }
+        }
+    }
 
     #[test]
     fn ipip_registers_its_protocols_and_its_output() {
