@@ -123,7 +123,17 @@ impl Node<Core> for IcmpRelay {
         "ipip-icmp-relay"
     }
     fn next(&self) -> &[&'static str] {
-        &[ROUTE_ARCS[0], ROUTE_ARCS[1], "local"]
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], "local", "drop"]
+    }
+    /// The relayed error's own (rate limit, no source, no headroom).
+    fn drops(&self) -> &'static [DropReason] {
+        use DropReason::*;
+        &[
+            IcmpSuppressed,
+            IcmpNoSource,
+            IcmpNoHeadroom,
+            IcmpHeaderWriteFailed,
+        ]
     }
     fn process(
         &mut self,

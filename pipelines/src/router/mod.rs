@@ -67,7 +67,8 @@ pub(crate) const TO_IP6_LOOKUP: StageId = 1;
 pub(crate) const TO_REWRITE: StageId = 2;
 
 /// The router's graph nodes, in [`ETHERNET_INPUT`].. order: the generic
-/// IP nodes, and the nodes features register ([`registry::FEATURES`]).
+/// IP nodes and the features' nodes (listed here by hand, in the place
+/// their arcs need; [`registry::FEATURES`] says what reaches them).
 pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
     let reg = registry::Registry::new();
     vec![

@@ -33,7 +33,8 @@ impl Node<Core> for Rewrite {
             NeighTableFull,
             NeighFailed,
             NeighNoSource,
-            FragOptions,
+            Ip4Malformed,
+            Ip6Malformed,
         ]
     }
     fn process(
