@@ -17,7 +17,7 @@
 //! again (ip4-input / ip6-input) as received on the tunnel interface, so
 //! it is routed, answered or filtered like any other.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::nodes::Node;
 use crate::router::fast::ip4_checksum;
@@ -60,6 +60,7 @@ pub const FEATURE: Feature = Feature {
     ],
     output: Some("ipip-encap"),
     fused: Some(crate::router::registry::Fused::Ipip),
+    inner_mtu: Some(inner_mtu),
     rebuild: Some(fast::rebuild),
     iface_drop: Some(count_iface_drop),
 };
@@ -667,6 +668,33 @@ impl Core {
 /// Counter rows for [`MAX_TUNNELS`] tunnels.
 pub fn new_counts() -> Vec<TunnelCount> {
     vec![TunnelCount::default(); MAX_TUNNELS]
+}
+
+/// The MTU of the tunnel whose outer header (`pre` bytes at `L2`) the
+/// packet carries: the inner fragments of an IPv4 packet ipip-encap marked
+/// NEEDS_FRAG must fit it (ip-rewrite asks through
+/// [`crate::router::registry::inner_mtu`]).
+pub(crate) fn inner_mtu(core: &Core, p: &Packet<'_>, pre: usize) -> Option<usize> {
+    let o = p.data().get(L2..L2 + pre)?;
+    let (src, dst): (IpAddr, IpAddr) = match pre {
+        20 => (
+            Ipv4Addr::new(o[12], o[13], o[14], o[15]).into(),
+            Ipv4Addr::new(o[16], o[17], o[18], o[19]).into(),
+        ),
+        40 => {
+            let a = |i: usize| {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&o[i..i + 16]);
+                IpAddr::from(Ipv6Addr::from(b))
+            };
+            (a(8), a(24))
+        }
+        _ => return None,
+    };
+    core.table.tunnels.iter().flatten().find_map(|t| {
+        (t.spec.local == src && t.spec.remote == dst && t.spec.kind.proto() == 4)
+            .then_some(t.spec.mtu as usize)
+    })
 }
 
 /// Sends an outer packet by a tunnel's outer route: the Ethernet addresses

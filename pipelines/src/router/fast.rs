@@ -632,7 +632,7 @@ impl Core {
         self.local4_filter.clear();
         self.local6_filter.clear();
         // Ours: the addresses of every interface, virtual ones included.
-        let virt = self.table.tunnels.iter().flatten().map(|t| &t.iface);
+        let virt = self.table.virt_ifaces().map(|(_, f)| f);
         for f in self.ifaces.iter().chain(virt) {
             for &(a, _) in &f.ipv4 {
                 self.local4_filter.add(hash4(a.to_bits()));

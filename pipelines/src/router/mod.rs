@@ -390,14 +390,12 @@ impl Core {
         self.local4.iter().any(|&(x, _)| x == a)
             || self
                 .table
-                .tunnels
-                .iter()
-                .flatten()
-                .any(|t| t.iface.ipv4.iter().any(|&(x, _)| x == a))
+                .virt_ifaces()
+                .any(|(_, f)| f.ipv4.iter().any(|&(x, _)| x == a))
     }
 
     /// One of our IPv6 addresses as a source seen on `iface`: a global
-    /// address of any interface or tunnel, or the link-local address of
+    /// address of any interface (virtual ones too), or the link-local address of
     /// `iface` itself (link-locals are only unique per link).
     pub(crate) fn is_own_src6(&self, a: Ipv6Addr, iface: IfaceId) -> bool {
         if !self.local6_filter.maybe(fast::hash6(u128::from(a))) {
@@ -409,15 +407,15 @@ impl Core {
                 .local6
                 .iter()
                 .any(|&(x, f)| x == a && (!ll || f == iface))
-                || self.is_tunnel_local6(a))
+                || self.is_virt_local6(a))
     }
 
-    pub(crate) fn is_tunnel_local6(&self, a: Ipv6Addr) -> bool {
+    /// An IPv6 address of one of the route table's virtual interfaces
+    /// (they come with the table, so they are not in `local6`).
+    pub(crate) fn is_virt_local6(&self, a: Ipv6Addr) -> bool {
         self.table
-            .tunnels
-            .iter()
-            .flatten()
-            .any(|t| t.iface.ipv6.iter().any(|&(x, _)| x == a))
+            .virt_ifaces()
+            .any(|(_, f)| f.ipv6.iter().any(|&(x, _)| x == a))
     }
 
     /// A link-layer address no neighbour may have: zero, multicast or

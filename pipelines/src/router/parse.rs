@@ -296,7 +296,7 @@ impl Core {
             .local6
             .iter()
             .any(|&(a, f)| a == dst && (!is_ll(a) || f == m.iface))
-            || self.is_tunnel_local6(dst)
+            || self.is_virt_local6(dst)
         {
             m.flags |= Meta::TO_US;
             return Verdict::Next(TO_LOCAL);

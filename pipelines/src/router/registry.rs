@@ -66,6 +66,20 @@ pub struct Feature {
     pub rebuild: Option<fn(&mut super::Core)>,
     /// A frame that came in on one of its interfaces was dropped.
     pub iface_drop: Option<fn(&mut super::Core, &crate::Meta, crate::DropReason)>,
+    /// The size the inner fragments of a packet it encapsulated must fit
+    /// (`pre`: the bytes of its headers before the inner IPv4 packet), if
+    /// the packet is one of its.
+    pub inner_mtu: Option<fn(&super::Core, &crate::Packet<'_>, usize) -> Option<usize>>,
+}
+
+/// The inner-fragment size limit of an encapsulated packet marked
+/// NEEDS_FRAG, from the feature that encapsulated it (ip-rewrite's
+/// fragmentation; off the fast path).
+pub(crate) fn inner_mtu(core: &super::Core, p: &crate::Packet<'_>, pre: usize) -> Option<usize> {
+    FEATURES
+        .iter()
+        .filter_map(|f| f.inner_mtu)
+        .find_map(|f| f(core, p, pre))
 }
 
 /// The features with entry points into the router's fused path

@@ -381,10 +381,11 @@ impl Core {
         } else {
             0
         };
-        // Inside a tunnel the inner fragments must fit the tunnel MTU too.
+        // Inside a feature's encapsulation the inner fragments must fit
+        // its interface's MTU too (the feature says which).
         let mtu = (self.iface(iface).mtu as usize)
             .saturating_sub(pre)
-            .min(self.tunnel_mtu_of(p, pre).unwrap_or(usize::MAX));
+            .min(super::registry::inner_mtu(self, p, pre).unwrap_or(usize::MAX));
         let Some(chunk) = mtu
             .checked_sub(ipv4::HEADER_LEN)
             .map(|c| c / 8 * 8)
@@ -462,31 +463,6 @@ impl Core {
         );
         p.set_len(at + ipv4::HEADER_LEN + chunk);
         p.meta.flags &= !Meta::NEEDS_FRAG;
-    }
-
-    /// The MTU of the tunnel whose outer header (`pre` bytes at `L2`) the
-    /// packet carries.
-    fn tunnel_mtu_of(&self, p: &Packet<'_>, pre: usize) -> Option<usize> {
-        let o = p.data().get(L2..L2 + pre)?;
-        let (src, dst): (IpAddr, IpAddr) = match pre {
-            20 => (
-                Ipv4Addr::new(o[12], o[13], o[14], o[15]).into(),
-                Ipv4Addr::new(o[16], o[17], o[18], o[19]).into(),
-            ),
-            40 => {
-                let a = |i: usize| {
-                    let mut b = [0u8; 16];
-                    b.copy_from_slice(&o[i..i + 16]);
-                    IpAddr::from(Ipv6Addr::from(b))
-                };
-                (a(8), a(24))
-            }
-            _ => return None,
-        };
-        self.table.tunnels.iter().flatten().find_map(|t| {
-            (t.spec.local == src && t.spec.remote == dst && t.spec.kind.proto() == 4)
-                .then_some(t.spec.mtu as usize)
-        })
     }
 
     /// Sends an ARP request / Neighbor Solicitation for `key`: broadcast /

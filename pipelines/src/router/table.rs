@@ -53,6 +53,16 @@ pub struct Tunnel {
 }
 
 impl RouteTable {
+    /// The table's virtual interfaces (ids from [`TUN_BASE`]; today the
+    /// tunnels): interfaces of the router that come and go with the table,
+    /// whose output is a feature's node.
+    pub fn virt_ifaces(&self) -> impl Iterator<Item = (IfaceId, &IfaceSpec)> {
+        self.tunnels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((TUN_BASE + i as IfaceId, &t.as_ref()?.iface)))
+    }
+
     /// The tunnel behind interface `id`, if `id` is a live tunnel.
     #[inline]
     pub fn tunnel(&self, id: IfaceId) -> Option<&Tunnel> {
