@@ -69,8 +69,11 @@ pub struct Feature {
     /// The size the inner fragments of a packet it encapsulated must fit
     /// (`pre`: the bytes of its headers before the inner IPv4 packet), if
     /// the packet is one of its.
-    pub inner_mtu: Option<fn(&super::Core, &crate::Packet<'_>, usize) -> Option<usize>>,
+    pub inner_mtu: Option<InnerMtu>,
 }
+
+/// See [`Feature::inner_mtu`].
+pub type InnerMtu = fn(&super::Core, &crate::Packet<'_>, usize) -> Option<usize>;
 
 /// The inner-fragment size limit of an encapsulated packet marked
 /// NEEDS_FRAG, from the feature that encapsulated it (ip-rewrite's
