@@ -244,18 +244,29 @@ pub enum TunnelOp {
     },
 }
 
+/// Asks the engine for `cmd` and prints the answer: as JSON, or as
+/// `render` lays it out.
+fn show(
+    at: crate::cli::Endpoint,
+    cmd: &str,
+    json: bool,
+    render: fn(&serde_json::Value) -> String,
+) -> anyhow::Result<()> {
+    let v = ask(at, serde_json::json!({ "cmd": cmd }))?;
+    if json {
+        println!("{v}");
+    } else {
+        print!("{}", render(&v));
+    }
+    Ok(())
+}
+
 impl RouterCmd {
     fn run(self) -> anyhow::Result<()> {
         match self {
             RouterCmd::Route { op } => match op {
                 RouteOp::List { json, at } => {
-                    let v = ask(at, serde_json::json!({"cmd": "route-list"}))?;
-                    if json {
-                        println!("{v}");
-                    } else {
-                        print!("{}", crate::routectl::render_routes(&v));
-                    }
-                    Ok(())
+                    show(at, "route-list", json, crate::routectl::render_routes)
                 }
                 RouteOp::Add {
                     prefix,
@@ -295,13 +306,7 @@ impl RouterCmd {
             },
             RouterCmd::Tunnel { op } => match op {
                 TunnelOp::List { json, at } => {
-                    let v = ask(at, serde_json::json!({"cmd": "tunnel-list"}))?;
-                    if json {
-                        println!("{v}");
-                    } else {
-                        print!("{}", crate::routectl::render_tunnels(&v));
-                    }
-                    Ok(())
+                    show(at, "tunnel-list", json, crate::routectl::render_tunnels)
                 }
                 TunnelOp::Add {
                     name,
@@ -341,15 +346,7 @@ impl RouterCmd {
                     Ok(())
                 }
             },
-            RouterCmd::Neigh { json, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "neigh"}))?;
-                if json {
-                    println!("{v}");
-                } else {
-                    print!("{}", crate::routectl::render_neigh(&v));
-                }
-                Ok(())
-            }
+            RouterCmd::Neigh { json, at } => show(at, "neigh", json, crate::routectl::render_neigh),
         }
     }
 }

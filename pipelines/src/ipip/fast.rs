@@ -258,27 +258,12 @@ pub(crate) fn fast_local(
         rpf: t.rpf,
         decapped: true,
     };
-    Some(Verdict::Next(if t.inner_v6 { IP6_INPUT } else { IP4_INPUT }))
+    Some(Verdict::Next(if t.inner_v6 {
+        IP6_INPUT
+    } else {
+        IP4_INPUT
+    }))
 }
-
-/// What IP-in-IP's fused code files drops under: `strip_tunnel`'s (the
-/// local hook's) and `encap_into`'s (the output hook's, with the outer
-/// route's), as ipip-decap and ipip-encap would.
-pub(crate) const FUSED_DROPS: &[crate::DropReason] = {
-    use crate::DropReason::*;
-    &[
-        TunnelInnerMalformed,
-        TunnelEcnDrop,
-        TunnelGone,
-        TunnelNoHeadroom,
-        TunnelHeaderWriteFailed,
-        TunnelNested,
-        RouteNone,
-        RouteBlackhole,
-        Ip4Malformed,
-        Ip6Malformed,
-    ]
-};
 
 /// The fused path's hook for packets routed into a tunnel (the output of
 /// tunnel interfaces): ipip-encap's own code, its verdict naming nodes.
@@ -329,7 +314,12 @@ impl Core {
     /// outer packet of `total` bytes, kept as the tunnel's outer route.
     /// Out of line: once per tunnel and route or neighbour change.
     #[inline(never)]
-    pub(crate) fn outer_fresh(&mut self, now: u64, slot: usize, total: usize) -> Option<OuterRoute> {
+    pub(crate) fn outer_fresh(
+        &mut self,
+        now: u64,
+        slot: usize,
+        total: usize,
+    ) -> Option<OuterRoute> {
         let t = self.ipip.out.get(slot)?;
         let m = self.memo_route(now, t.remote, t.outer_v6, total)?;
         let fresh = OuterRoute {

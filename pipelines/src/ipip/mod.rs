@@ -162,6 +162,27 @@ impl Node<Core> for IcmpRelay {
     }
 }
 
+/// What ipip-encap (`Core::encap_into` and the outer route) files drops
+/// under; the fused path's output hook files the same.
+pub(crate) const ENCAP_DROPS: &[DropReason] = {
+    use DropReason::*;
+    &[
+        TunnelGone,
+        TunnelNoHeadroom,
+        TunnelHeaderWriteFailed,
+        TunnelNested,
+        RouteNone,
+        RouteBlackhole,
+        Ip4Malformed,
+        Ip6Malformed,
+    ]
+};
+
+/// What `Core::strip_tunnel` files drops under (ipip-decap files these
+/// and more; the fused path's local hook only these).
+pub(crate) const STRIP_DROPS: &[DropReason] =
+    &[DropReason::TunnelInnerMalformed, DropReason::TunnelEcnDrop];
+
 /// ipip-encap: the output of tunnel interfaces (the adjacency a route
 /// into a tunnel resolves to). Prepends the outer header and routes the
 /// outer packet.
@@ -175,17 +196,7 @@ impl Node<Core> for Encap {
         &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "tx", "drop"]
     }
     fn drops(&self) -> &'static [DropReason] {
-        use DropReason::*;
-        &[
-            TunnelGone,
-            TunnelNoHeadroom,
-            TunnelHeaderWriteFailed,
-            TunnelNested,
-            RouteNone,
-            RouteBlackhole,
-            Ip4Malformed,
-            Ip6Malformed,
-        ]
+        ENCAP_DROPS
     }
     fn process(
         &mut self,
@@ -996,4 +1007,3 @@ mod tests {
         }
     }
 }
-

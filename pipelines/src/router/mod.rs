@@ -108,7 +108,7 @@ fn fast_info() -> NodeInfo {
     next.extend(["tx", "drop"]);
     let mut drops: Vec<DropReason> = Vec::new();
     for f in registry::FEATURES.iter().filter_map(|f| f.fused) {
-        for r in f.drops() {
+        for r in f.drops().iter().copied().flatten() {
             if !drops.contains(r) {
                 drops.push(*r);
             }
