@@ -474,9 +474,7 @@ impl Core {
             // After a frame that went to the graph, a feature's output
             // runs there, in arrival order (e.g. outer IPv4
             // identifications follow the arrival order).
-            Send::Output(o, _) if self.output_defer => {
-                Verdict::Next(self.output_node[o as usize])
-            }
+            Send::Output(o, _) if self.output_defer => Verdict::Next(self.output_node[o as usize]),
             Send::Output(o, iface) => self.fast_output(cx, p, o, iface),
         }
     }
