@@ -78,9 +78,10 @@ pub const ROUTER_HOST_B: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
 /// takes frames). Port `a` is interface `lan` (10.1.0.1/24,
 /// 2001:db8:1::1/64), port `b` is `wan` (10.2.0.1/24, 2001:db8:2::1/64);
 /// the hosts 10.1.0.2 / 2001:db8:1::2 and the gateway 10.2.0.2 /
-/// 2001:db8:2::2 are static neighbours, so RESOLVE always hits. `extra`
-/// is TOML appended to the config (routes, tunnels). The router's control
-/// side comes back too, for adding routes in bulk.
+/// 2001:db8:2::2 are static neighbours, so ip-rewrite always knows their
+/// MACs (nothing is parked for them). `extra` is TOML appended to the
+/// config (routes, tunnels). The router's control side comes back too,
+/// for adding routes in bulk.
 pub fn router_worker(burst: usize, extra: &str) -> (Worker, crate::routectl::RouterControl) {
     let cfg = format!(
         r#"

@@ -42,7 +42,9 @@ drop_reasons! {
     TxRingFull = "tx.ring_full": "the egress port's TX ring had no free slot for the frame",
     /// A verdict named a port that does not exist (pipeline bug).
     TxNoSuchPort = "tx.no_such_port": "a stage sent the frame to a port that is not configured (internal error)",
-    /// A stage named a next stage that does not come after it.
+    /// A stage named a next stage that does not come after it; a node
+    /// sent a frame along an arc it does not have (or one naming an end);
+    /// a frame entered a node graph at a node it does not have.
     PipelineBadNext = "pipeline.bad_next": "a node sent a frame along an arc it does not have (internal error)",
     /// A frame took too many arcs (a loop through the graph).
     GraphHopLimit = "graph.hop_limit": "the frame went through more graph nodes than any real path takes (a loop, e.g. tunnels inside tunnels); dropped",

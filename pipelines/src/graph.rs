@@ -6,8 +6,8 @@
 //! Stages are ordered: a stage may only send frames to stages after it,
 //! which makes every burst finish in at most `stages.len()` steps.
 //!
-//! Every node (a [`Graph`]'s stages, a router's fast path and steps) has
-//! runtime figures, like VPP's `show runtime`: the runner brackets each
+//! Every node (a [`Graph`]'s stages; the router's fast path and the nodes
+//! of its [`crate::nodes::NodeGraph`]) has runtime figures, like VPP's `show runtime`: the runner brackets each
 //! call of a node with two clock reads ([`NodeClock`]) and adds the call,
 //! its frames and its cycles to the node's [`NodeCounters`]. That is two
 //! clock reads and four counter updates per node call, not per frame.
@@ -20,10 +20,14 @@ use crate::{DropReason, Packet, PortId, MAX_BURST};
 /// Index of a stage inside its [`Graph`].
 pub type StageId = u8;
 
-/// What happens to a frame after a stage looked at it.
+/// What happens to a frame after a stage or node looked at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Continue at this stage (must come after the current one).
+    /// In a [`Graph`]: continue at this stage (must come after the
+    /// current one). From a node of a [`crate::nodes::NodeGraph`]: take
+    /// the node's arc with this index; into [`crate::nodes::NodeGraph::run`]
+    /// (a fresh or resumed frame, or one the router's fast path hands on):
+    /// start at the node with this index.
     Next(StageId),
     /// Transmit on this port.
     Tx(PortId),
@@ -39,16 +43,17 @@ pub enum Verdict {
     Park(u32),
 }
 
-/// Sends frames that a stage makes itself (ARP requests, Neighbor
-/// Solicitations, gratuitous ARP). The engine takes a fresh frame, lets
+/// Sends frames that a stage or node makes itself (the router's ARP
+/// requests, Neighbor Solicitations, gratuitous ARP). The engine takes a fresh frame, lets
 /// `build` write it from the standard data offset (returning its length,
 /// 0 to give up) and queues it for TX on `port` after the burst. Returns
 /// `false` if no frame could be had; the engine counts that.
 pub trait Emit {
     fn emit(&mut self, port: PortId, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
 
-    /// Re-runs every frame parked under `token` from stage `at`, right
-    /// after the current burst or tick.
+    /// Re-runs every frame parked under `token` from stage `at` (in a
+    /// node graph: node `at`, e.g. the router's ip-rewrite), right after
+    /// the current burst or tick.
     fn release(&mut self, _token: u32, _at: StageId) {}
 
     /// Drops every frame parked under `token`, counted under `reason`.
@@ -180,7 +185,7 @@ impl<'a> NodeClock<'a> {
     }
 }
 
-/// What a stage gets besides the frames.
+/// What a stage or node gets besides the frames.
 pub struct Ctx<'a> {
     /// Monotonic time of this burst, in nanoseconds (CLOCK_MONOTONIC; the
     /// same time base on every worker).
@@ -260,7 +265,8 @@ pub trait Stage: Send {
 pub trait Pipeline: Send {
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]);
 
-    /// Runs released frames (see [`Verdict::Park`]) from stage `at`.
+    /// Runs released frames (see [`Verdict::Park`]) from stage `at` (in a
+    /// node graph: node `at`).
     fn resume(
         &mut self,
         cx: &mut Ctx<'_>,

@@ -1,7 +1,8 @@
-//! xgw's protocol logic: packet views, stages, tables and the drop-reason
-//! table. Nothing here does I/O or needs root, and nothing here is `unsafe`:
-//! the engine crate owns UMEM, sockets and threads and hands stages plain
-//! `&mut [u8]` views of the frames of one burst.
+//! xgw's protocol logic: packet views, stages and graphs of nodes, tables
+//! and the drop-reason table. Nothing here does I/O or needs root, and
+//! nothing here is `unsafe`: the engine crate owns UMEM, sockets and
+//! threads and hands stages and nodes plain `&mut [u8]` views of the
+//! frames of one burst.
 #![forbid(unsafe_code)]
 
 pub mod drop;
@@ -21,12 +22,12 @@ pub use graph::{
 };
 pub use packet::{FeatureData, Meta, Packet, PortId};
 
-/// Largest burst any port or stage is asked to handle. Per-burst scratch
+/// Largest burst any port, stage or node is asked to handle. Per-burst scratch
 /// arrays are sized by it, so a burst never allocates.
 pub const MAX_BURST: usize = 256;
 
 /// Largest number of ports an engine instance may configure. Per-port
-/// tables in stages are fixed arrays of this size.
+/// tables in stages and nodes are fixed arrays of this size.
 pub const MAX_PORTS: usize = 32;
 
 /// The nodes (of every pipeline function) that file frames under `reason`,

@@ -1,6 +1,6 @@
-//! A frame of the current burst as the stages see it.
+//! A frame of the current burst as stages and nodes see it.
 //!
-//! The engine lends each stage a `Packet` per frame: the whole UMEM chunk
+//! The engine lends the pipeline a `Packet` per frame: the whole UMEM chunk
 //! (headroom, data, tailroom) and the data window inside it. Prepending an
 //! outer header moves the window's start into the headroom; stripping one
 //! moves it forward. No byte is copied to do either.
@@ -24,9 +24,12 @@ impl fmt::Debug for PortId {
     }
 }
 
-/// What parsing learned about a frame, filled in once by the parse stage
-/// and read by every stage after it. Offsets are from the start of the
-/// frame's data.
+/// What parsing learned about a frame, and what later nodes add. In the
+/// router, ethernet-input and then ip4-input / ip6-input fill it in (again
+/// for a decapsulated packet input anew; the fast path writes the same
+/// for the frames it handles), and the nodes after them read it and add
+/// to it (flags, the next hop). Offsets are from the start of the frame's
+/// data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Meta {
     /// Offset of the L3 header (after Ethernet and any VLAN tag).
@@ -44,7 +47,9 @@ pub struct Meta {
     pub proto: u8,
     /// `meta::*` flags.
     pub flags: u8,
-    /// Next hop chosen by the FIB (meaning owned by the routing stages).
+    /// Next hop chosen by the FIB: written by ip4-lookup / ip6-lookup (or
+    /// the fast path), read by the egress interface's output node
+    /// (ip-rewrite, ipip-encap), and kept while a frame is parked.
     pub nh: u32,
     /// Per-feature data, owned by the feature whose nodes the frame is in
     /// (GTP-U: TEID and session index; NAT64: the binding), so a feature
@@ -78,7 +83,8 @@ impl Meta {
     pub const DECAPPED: u8 = 1 << 6;
 }
 
-/// One frame: a view into its chunk plus the metadata stages fill in.
+/// One frame: a view into its chunk plus the metadata stages and nodes
+/// fill in.
 pub struct Packet<'a> {
     chunk: &'a mut [u8],
     head: u32,

@@ -3,7 +3,8 @@
 //!
 //! - a router worker on mem ports counts exactly which nodes saw which
 //!   frames: fast-path frames only at `router-fast`, frames the fast path
-//!   leaves at `router-parse`, `router-fwd4` and `router-resolve` too;
+//!   leaves at `ethernet-input`, `ip4-input`, `ip4-lookup` and
+//!   `ip-rewrite` too;
 //! - an l2fwd worker counts its one node;
 //! - `xgw replay --runtime` on the router golden `forward` case lists
 //!   every node with figures that agree with each other and with the
@@ -143,7 +144,7 @@ fn router_nodes_count_exactly_the_frames_they_saw() {
         ],
     );
 
-    // 64 forwarded frames: all at the fast path, none at the steps.
+    // 64 forwarded frames: all at the fast path, none at the graph's nodes.
     assert_eq!(router_round(&mut w, 0, &vec![routed4(0); 64]), (64, 64));
     let fast = nodes(&w);
     expect_burst(&diff(&first, &fast), &[("router-fast", 64)]);
@@ -275,8 +276,8 @@ fn replay_runtime_lists_every_node_with_consistent_figures() {
             assert!(r["packets_per_vector"].is_null(), "{r}");
         }
     }
-    // Every received frame enters at the fast path; what the steps see
-    // comes from it (or from parked frames resumed at ip-rewrite).
+    // Every received frame enters at the fast path; what the graph's nodes
+    // see comes from it (or from parked frames resumed at ip-rewrite).
     let rx = u(&v["totals"], "rx");
     assert!(rx > 0);
     assert_eq!(u(&total[0], "packets"), rx, "router-fast saw every frame");

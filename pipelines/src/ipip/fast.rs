@@ -3,7 +3,7 @@
 //! two hooks into the router's fused path ([`crate::router::fast`]).
 //!
 //! There is one copy of each function: the hooks call the same code as
-//! the nodes (`Core::decap_tunnel` after `Core::tunnel_match`, and
+//! the nodes (`Core::strip_tunnel` after `Core::tunnel_match`, and
 //! `Core::encap_into`), so a tunnel packet gets the same bytes, verdict
 //! and counters whichever way it goes; the router's differential test
 //! (fast path on vs off) checks that.

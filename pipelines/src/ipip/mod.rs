@@ -421,9 +421,11 @@ impl Core {
         self.route_outer(cx, p, outer_v6)
     }
 
-    /// Routes a packet ENCAP has just wrapped over the underlay (FWD4 /
-    /// FWD6 code, the outer packet being ORIGINATED): `Next(RESOLVE)` or
-    /// a final verdict.
+    /// Routes a packet ipip-encap has just wrapped over the underlay, with
+    /// the lookup code (`forward4` / `forward6`, as ip4-lookup / ip6-lookup
+    /// run it; the outer packet being ORIGINATED): `Next(TO_REWRITE)` (on
+    /// to ip-rewrite) or a final verdict. An outer route to any other
+    /// output (a tunnel again) is `tunnel.nested`.
     pub(crate) fn route_outer(
         &mut self,
         cx: &mut Ctx<'_>,

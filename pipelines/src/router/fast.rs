@@ -1,20 +1,31 @@
-//! The forwarding fast path: one pass per frame for the common cases — a
-//! unicast IPv4 or IPv6 packet in an untagged frame, addressed to our MAC,
-//! not to us, routed to an untagged interface (or into a tunnel) whose next
-//! hop's MAC RESOLVE has already memoised; and an IP-in-IP packet from a
-//! tunnel's remote end, decapsulated and its inner packet forwarded the
-//! same way. It does exactly what PARSE → FWD4/FWD6 → (ENCAP →) RESOLVE
-//! would do to such a frame (same bytes out, same verdict, same metadata,
-//! same counters), without the step runner, the generic header views or
-//! the neighbour cache lookup.
+//! The router's fused fast path (node `router-fast`): one pass per frame
+//! for the common cases — a unicast IPv4 or IPv6 packet in an untagged
+//! frame, addressed to our MAC, not to us, routed to an untagged interface
+//! whose next hop's MAC ip-rewrite has already memoised, or to a feature's
+//! interface (a tunnel); and a packet to us of a protocol a feature
+//! registered (IP-in-IP from a tunnel's remote end: decapsulated, and its
+//! inner packet forwarded the same way). It does exactly what
+//! ethernet-input → ip4-input / ip6-input → ip4-lookup / ip6-lookup →
+//! (the feature's output node →) ip-rewrite, or ip4-local / ip6-local →
+//! the feature's node → input again, would do to such a frame (same bytes
+//! out, same verdict, same metadata, same counters), without the graph's
+//! runner, the generic header views or the neighbour cache lookup. It
+//! names no feature: a feature's code is reached through
+//! [`super::registry::Fused`] (its local and output hooks), the same code
+//! its nodes run.
 //!
 //! Anything else — a check that fails, an option, a fragment, an extension
-//! header, a packet for us, a TTL about to expire, an MTU exceeded, a next
-//! hop not memoised — is left untouched for the full steps, which decide
-//! (and count) it. Once the fast path has changed a frame (a TTL
-//! decremented, an outer header added or removed) and then meets such a
-//! case, it hands the frame on in the state the steps would have it at
-//! that point: the verdict is then `Next(step)` and the runner goes on.
+//! header, a packet for us no feature takes, a TTL about to expire, an MTU
+//! exceeded, a next hop not memoised — is left untouched for the graph
+//! (from ethernet-input), whose nodes decide (and count) it. Once the fast
+//! path has changed a frame (a TTL decremented, an outer header added or
+//! removed) and then meets such a case, it hands the frame, by node index,
+//! to the node that comes next, in the state that node expects: a
+//! decapsulated inner packet to ip4-input / ip6-input, a packet for a
+//! feature's interface to its output node (also once an earlier frame of
+//! the burst went to the graph: `Core::output_defer`, arrival order), an
+//! outer packet whose route is not memoised to ip-rewrite. The verdict is
+//! then `Next(node)` and the graph goes on from that node.
 //!
 //! `fast_tests::fast_path_matches_the_steps` runs frames of every kind through
 //! a router with and without this path and compares the results.
@@ -93,8 +104,9 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    /// The metadata the steps give a routed packet received here
-    /// (`hl`: its IP header length).
+    /// The metadata the graph's nodes give a routed packet received here
+    /// (ip4-input / ip6-input, and the lookup's next hop `nh`; `hl`: its
+    /// IP header length).
     #[inline(always)]
     fn meta(self, ethertype: u16, hl: usize, proto: u8, nh: u32) -> Meta {
         Meta {
@@ -164,8 +176,9 @@ impl Egress<'_> {
 }
 
 /// A 1024-bit filter of addresses that are ours (or broadcast addresses
-/// of our subnets): a set bit sends the packet to the full steps, which
-/// check exactly. False positives only cost speed (a handful of addresses
+/// of our subnets): a set bit sends the packet to the graph, which checks
+/// exactly (or, for a protocol a feature registered, to the feature's
+/// local hook, which checks exactly too). False positives only cost speed (a handful of addresses
 /// set about 1 % of the bits).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct AddrFilter([u64; 16]);
@@ -255,9 +268,11 @@ fn ttl_checksum(c: u16) -> u16 {
 }
 
 impl Core {
-    /// Tries the fast path on a frame at PARSE. `None`: the frame is
-    /// untouched and must take the full steps; `Some(Next(step))`: it was
-    /// changed and goes on at `step`; anything else is final.
+    /// Tries the fast path on a fresh frame (before ethernet-input).
+    /// `None`: the frame is untouched and must take the graph from
+    /// ethernet-input; `Some(Next(n))`: it was changed and goes on at node
+    /// `n` of the router's graph (ip4-input / ip6-input, a feature's output
+    /// node, ip-rewrite); anything else is final.
     #[inline(always)]
     pub(crate) fn fast(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Option<Verdict> {
         let fi = *self.fast_in.get(p.port.index())?;
@@ -299,7 +314,7 @@ impl Core {
         let dst = be32(h, 30);
         // Martian sources (multicast, broadcast, 0.0.0.0, 127/8), and
         // multicast / broadcast / class E / 0/8 / 127/8 destinations: the
-        // full steps.
+        // graph.
         let top = dst >> 24;
         if src >= 0xe000_0000
             || src == 0
@@ -324,8 +339,8 @@ impl Core {
             let (ecn, end) = (h[15] & 3, L2 + total);
             return self.fast_local::<false>(cx, p, hook, ing, proto, src, dst, ecn, end);
         }
-        // Maybe our own address (or a broadcast of ours) as source: the
-        // steps drop it.
+        // Maybe our own address (or a broadcast of ours) as source:
+        // ip4-input drops it.
         if self.local4_filter.maybe(hash4(src)) {
             return None;
         }
@@ -341,7 +356,7 @@ impl Core {
         }
         let nh = self.table.fib4.lookup_u32(dst)?;
         let out = self.fast_egress(cx.now_ns, nh, V4_KEY | u128::from(dst), total)?;
-        // Committed: from here on, what the steps would have done.
+        // Committed: from here on, what the graph's nodes would have done.
         h[22] = ttl - 1;
         let c = ttl_checksum(be16(h, 24));
         h[24..26].copy_from_slice(&c.to_be_bytes());
@@ -377,7 +392,7 @@ impl Core {
         let multicast = |a: u128| (a >> 120) == 0xff;
         // Multicast, loopback, unspecified, link-local; destinations in
         // ::/64 (::, ::1, IPv4-mapped) or the dummy prefix 100:0:0:1::/64:
-        // the full steps.
+        // the graph.
         let dst_hi = (dst >> 64) as u64;
         if multicast(src)
             || src <= 1
@@ -398,7 +413,7 @@ impl Core {
             let (ecn, end) = ((h[15] >> 4) & 3, L2 + total);
             return self.fast_local::<true>(cx, p, hook, ing, proto, src, dst, ecn, end);
         }
-        // Maybe our own address as source: the steps drop it.
+        // Maybe our own address as source: ip6-input drops it.
         if self.local6_filter.maybe(hash6(src)) {
             return None;
         }

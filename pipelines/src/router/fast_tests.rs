@@ -1,4 +1,4 @@
-//! The fast path against the steps: two routers built from one spec, one
+//! The fast path against the graph: two routers built from one spec, one
 //! with the fast path and one without, get the same bursts of frames of
 //! every kind (forwarded, local, malformed, expiring, too big, tunnelled
 //! both ways, for unresolved neighbours, ...) at the same times. Every
@@ -589,7 +589,7 @@ fn fast_path_matches_the_steps_with_rpf() {
     compare(RpfMode::Loose, 8);
 }
 
-/// Once the steps have memoised a next hop, the fast path alone forwards
+/// Once ip-rewrite has memoised a next hop, the fast path alone forwards
 /// the next frame to it, with the same bytes.
 #[test]
 fn memoised_frames_take_the_fast_path() {
@@ -611,7 +611,7 @@ fn memoised_frames_take_the_fast_path() {
             &[0; 18],
         ),
     );
-    // The first frame fills the memo through the steps.
+    // The first frame fills the memo through the graph (ip-rewrite).
     let first = s.burst(0, std::slice::from_ref(&f));
     assert_eq!(first[0].v, Verdict::Tx(PortId(1)));
     // The fast path alone gives the same answer now.

@@ -531,7 +531,7 @@ impl Core {
 
 /// The offset of the Routing Type of a Routing header whose Segments
 /// Left is not 0 in the IPv6 packet at `L2` (upper-layer header at `upper`)
-/// (PARSE walked the chain: every header before `upper` is whole).
+/// (ip6-input walked the chain: every header before `upper` is whole).
 fn routing_pending(d: &[u8], upper: usize) -> Option<usize> {
     let mut nh = *d.get(L2 + 6)?;
     let mut off = L2 + ipv6::HEADER_LEN;

@@ -1,22 +1,45 @@
-//! The router core: parse/classify, local delivery (ARP, NDP, ICMP echo),
+//! The router: parsing and input checks, local delivery (ARP, NDP, ICMP
+//! echo, and the nodes features registered for a protocol or UDP port),
 //! IPv4/IPv6 forwarding with ICMP errors and reverse-path filtering, and
-//! neighbour resolution with a pending queue.
+//! neighbour resolution with parked frames — a graph of named nodes with
+//! a fused fast path in front.
 //!
-//! One [`Router`] per worker owns its tables (interfaces, FIB, neighbour
-//! cache), so its steps share state without locks. It runs like a
-//! [`crate::Graph`]: each step takes the frames whose verdict names it.
+//! One [`Router`] per worker ([`build_worker`]) owns a [`Core`] (its
+//! interfaces, the route table in use, the neighbour cache, the memos),
+//! which all its nodes share without locks; each node is its own struct
+//! with its own state. Over a fresh burst the fast path ([`fast`], node
+//! `router-fast`) runs first. A frame it leaves untouched goes to
+//! ethernet-input; a frame it changed and cannot finish is handed, by node
+//! index, to the node that comes next (ip4-input / ip6-input for a
+//! decapsulated packet, a feature's output node, ip-rewrite). The graph
+//! ([`NodeGraph`] over [`graph_nodes`]) then moves frames along named
+//! arcs. Features (IP-in-IP) are reached only through [`registry`]: local
+//! delivery and the interfaces' outputs (adjacencies).
 //!
 //! ```text
-//!  PARSE ─┬─ ARP ───────────────(reply)────────────────┐
-//!         ├─ LOCAL4 (echo, errors) ──┐                  │
-//!         ├─ LOCAL6 (NDP, echo) ─────┼─(reply)──┐       │
-//!         ├─ FWD4 ◄──────────────────┘          │       │
-//!         └─ FWD6 ◄─────────────────────────────┘       │
-//!              └──► RESOLVE (neighbour, MAC/VLAN) ──► Tx ◄┘
+//!  fresh burst ─► router-fast ──────────────────────────────────► tx, drop
+//!                  │ untouched
+//!                  ▼
+//!  ethernet-input ─┬─► arp-input ───────────────────────────────► tx, local
+//!                  └─► ip4-input / ip6-input ◄────────────────────────┐
+//!                        │ to us              │ to forward            │ inner
+//!                        ▼                    │                       │ packet
+//!                  ip4-local / ip6-local ─────┼──► ipip-decap ────────┘
+//!                   │   │                     │
+//!                   │   └─────────────────────┼──► ipip-icmp-relay ───┐
+//!                   │ echo reply,             │                       │ relayed
+//!                   │ ICMP error              ▼                       │ error
+//!                   └──────────────► ip4-lookup / ip6-lookup ◄────────┘
+//!                                      │ adjacency: the egress interface's output
+//!                                      ├──► ip-rewrite ─────────────────► tx, park
+//!                                      └──► ipip-encap ──► ip-rewrite, tx
 //! ```
-//! Internally every frame is untagged after PARSE (a VLAN tag is removed
-//! and remembered as the ingress interface); RESOLVE writes the egress
-//! Ethernet header, with a tag if the egress interface has one.
+//! Every node can also end a frame at `drop`; the local nodes end what
+//! they consume at `local`, and ip6-local sends its Neighbor
+//! Advertisements at once (`tx`). Inside the router every frame is
+//! untagged after ethernet-input (a VLAN tag is removed and remembered as
+//! the ingress interface); ip-rewrite writes the egress Ethernet header,
+//! with a tag if the egress interface has one.
 
 pub mod fast;
 pub mod forward;
@@ -121,7 +144,7 @@ fn fast_info() -> NodeInfo {
     }
 }
 
-/// Internal L2 header length (VLAN tags are stripped at parse).
+/// Internal L2 header length (VLAN tags are stripped at ethernet-input).
 pub const L2: usize = 14;
 
 /// A resolved route target, indexed by [`NextHopId`].

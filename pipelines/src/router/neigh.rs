@@ -555,7 +555,7 @@ impl NeighCache {
 
     /// Runs timers; calls `f` for each thing to do (at most `budget`).
     pub fn tick(&mut self, now: u64, budget: usize, mut f: impl FnMut(Timer)) {
-        // The generation moves only when an answer RESOLVE may have
+        // The generation moves only when an answer ip-rewrite may have
         // memoised changes (an entry removed — `remove_at` counts that —
         // or gone STALE); retransmissions and probe counts do not.
         let mut done = 0;

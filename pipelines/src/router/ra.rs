@@ -248,7 +248,7 @@ impl Core {
         )
     }
 
-    /// LOCAL6 for a Router Solicitation (checksum already verified):
+    /// ip6-local for a Router Solicitation (checksum already verified):
     /// § 6.1.1 validation, the sender's link-layer address into the
     /// neighbour cache (§ 6.2.6), and an RA scheduled if the interface
     /// advertises.

@@ -371,8 +371,8 @@ impl Core {
     /// RFC 791 fragmentation of an option-less IPv4 packet to the egress
     /// MTU: the first fragment stays in `p`, the others are emitted.
     fn fragment4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
-        // An IPv4 packet we encapsulated (ENCAP keeps NEEDS_FRAG for the
-        // inner packet): the inner packet is fragmented and each fragment
+        // An IPv4 packet we encapsulated (ipip-encap keeps NEEDS_FRAG for
+        // the inner packet): the inner packet is fragmented and each fragment
         // gets a copy of the outer header, so the far end never has to
         // reassemble outer fragments.
         let m = p.meta;

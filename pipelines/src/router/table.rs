@@ -8,8 +8,8 @@
 //! new `Arc` — they never lock and never free a table: the RIB keeps every
 //! table it retired until it is the last holder, then drops it itself.
 //!
-//! Next-hop ids are stored in the FIB and, for frames parked at RESOLVE, in
-//! their metadata. A freed id is therefore not reused for
+//! Next-hop ids are stored in the FIB and, for frames parked at
+//! ip-rewrite, in their metadata. A freed id is therefore not reused for
 //! [`NH_REUSE_GRACE`] publications, so a frame parked under the old table
 //! never resolves through an unrelated new next hop.
 

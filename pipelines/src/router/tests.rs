@@ -1,6 +1,8 @@
-//! The router's steps driven through [`Pipeline`] with hand-built frames:
-//! parse, ARP, NDP, echo, forwarding (TTL / hop limit, RPF), ICMP errors
-//! and their limits, and neighbour resolution with parked frames.
+//! The router's nodes driven through [`Pipeline`] with hand-built frames:
+//! input checks (ethernet-input, ip4-input / ip6-input), ARP, NDP, echo,
+//! forwarding (TTL / hop limit, RPF), ICMP errors and their limits,
+//! neighbour resolution with parked frames, fragmentation, VLAN tags,
+//! tunnel headroom and the neighbour memos.
 //!
 //! [`Rig`] plays the engine: it runs bursts, keeps parked frames with their
 //! metadata, resumes them when the router releases their token, drops them
@@ -234,8 +236,9 @@ impl Rig {
             .remove(0)
     }
 
-    /// Runs frames through the router (`at`: resumed at a step), keeps
-    /// the parked ones, and serves what the router asked for.
+    /// Runs frames through the router (`at`: resumed at that node of its
+    /// graph, as the engine resumes released frames), keeps the parked
+    /// ones, and serves what the router asked for.
     fn run(
         &mut self,
         port: PortId,
