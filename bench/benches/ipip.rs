@@ -3,10 +3,14 @@
 //! of 64-byte-inner UDP frames (a 46-byte IP packet: the classic 64-byte
 //! Ethernet frame before encapsulation).
 //!
-//! - `encap`: lan → route into the tunnel → ENCAP (outer header in the
-//!   headroom, outer route lookup) → RESOLVE (static neighbour) → wan.
-//! - `decap`: wan → PARSE finds the tunnel, strips the outer header (RFC
-//!   6040 ECN) → the inner packet routed to the lan host.
+//! - `encap`: lan → route into the tunnel → ipip-encap's code (outer
+//!   header in the headroom, outer route) → the neighbour (static) → wan.
+//! - `decap`: wan → ip4-local's registration for protocol 4 → IP-in-IP
+//!   matches the tunnel and strips the outer header (RFC 6040 ECN) → the
+//!   inner packet routed to the lan host.
+//!
+//! (Both through the router's fused path, which calls IP-in-IP's own code
+//! through `registry::Fused`.)
 //! - `forward`: the same inner packet routed lan → wan without a tunnel,
 //!   measured in the same run for comparison.
 //!

@@ -41,7 +41,7 @@ struct Path {
 const PATHS: &[Path] = &[
     Path { name: "l2fwd-io", target: 60, build: l2fwd_io, what: "L2 cross-connect, frames unchanged (testpmd io)" },
     Path { name: "l2fwd-mac", target: 60, build: l2fwd_mac, what: "L2 cross-connect with MAC rewrite (testpmd mac)" },
-    Path { name: "ipv4-route", target: 150, build: ipv4_route, what: "router: IPv4 forward, 1 route, static neighbour (RESOLVE hits)" },
+    Path { name: "ipv4-route", target: 150, build: ipv4_route, what: "router: IPv4 forward, 1 route, static neighbour (ip-rewrite memo hits)" },
     Path { name: "ipv6-route", target: 150, build: ipv6_route, what: "router: IPv6 forward, 1 route, static neighbour" },
     Path { name: "ipip-encap", target: 250, build: ipip_encap, what: "router: IPv4 into a 4in4 tunnel (route via the tunnel)" },
     Path { name: "ipip-decap", target: 250, build: ipip_decap, what: "router: 4in4 to our address, decapsulated and forwarded" },
