@@ -2,7 +2,7 @@
 """Writes the fuzz targets' seed corpora (fuzz/corpus/<target>/seed-*)
 from the project's own fixtures: every frame of the golden replays' input
 captures (tests/golden/**/<port>-in.pcap), the shipped and test configs,
-and control requests. Run by fuzz/run.sh; needs only the Python standard
+control requests and the GTP-U wire vectors. Run by fuzz/run.sh; needs only the Python standard
 library."""
 import glob
 import hashlib
@@ -98,6 +98,14 @@ def main():
                 b'{"cmd":"tunnel-del","name":"t44"}',
                 b'{"cmd":"tunnel-add","name":"t9","kind":"4in4","local":"192.168.0.1","remote":"192.168.0.9"}']:
         put("control", req)
+    # GTP-U messages scapy built (tests/golden/gtpu/wire_vectors.json),
+    # for the wire target's GTP-U parser (selector 12).
+    vec = os.path.join(ROOT, "tests", "golden", "gtpu", "wire_vectors.json")
+    if os.path.exists(vec):
+        import json
+        with open(vec) as f:
+            for v in json.load(f):
+                put("wire", bytes([12]) + bytes.fromhex(v["hex"]))
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

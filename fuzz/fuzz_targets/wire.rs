@@ -1,4 +1,4 @@
-//! Every wire parser on arbitrary bytes (the first byte picks one, the
+//! Every wire parser (GTP-U's included) on arbitrary bytes (the first byte picks one, the
 //! rest is its input): views are built with `new_checked` and, when they
 //! accept, every field is read, option and extension-header chains are
 //! walked, and representations that can be written back are written and
@@ -8,13 +8,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
-use xgw_pipelines::wire::{arp, ethernet, icmpv4, icmpv6, ipv4, ipv6, ndp, tcp, udp, vlan};
+use xgw_pipelines::wire::{arp, ethernet, gtpu, icmpv4, icmpv6, ipv4, ipv6, ndp, tcp, udp, vlan};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, b)) = data.split_first() else {
         return;
     };
-    match which % 12 {
+    match which % 13 {
         0 => {
             if let Some(f) = ethernet::Frame::new_checked(b) {
                 black_box((f.dst(), f.src(), f.ethertype(), f.dst().is_multicast()));
@@ -100,6 +100,25 @@ fuzz_target!(|data: &[u8]| {
             }
             if let Ok(p) = ndp::RouterSolicit::new_checked(b) {
                 black_box(p.source_lladdr());
+            }
+        }
+        12 => {
+            // GTP-U: the header and its extension-header chain, whatever
+            // the lengths claim; the IEs of an Error Indication.
+            if let Ok(h) = gtpu::parse(b) {
+                assert!(h.payload <= h.end && h.end <= b.len(), "GTP-U payload out of bounds");
+                let p = h.payload_of(b);
+                black_box((h.psc, h.unknown_required, gtpu::parse_error_indication(p)));
+                // A G-PDU header for this payload parses back to it.
+                let mut buf = [0u8; 16];
+                let qfi = h.psc.map(|c| c.qfi);
+                if let Ok(n) = gtpu::write_gpdu_header(&mut buf, h.teid, qfi, p.len()) {
+                    let mut m = buf[..n].to_vec();
+                    m.extend_from_slice(p);
+                    let g = gtpu::parse(&m).expect("written G-PDU parses");
+                    assert_eq!((g.teid, g.psc.map(|c| c.qfi)), (h.teid, qfi));
+                    assert_eq!(g.payload_of(&m), p);
+                }
             }
         }
         _ => {

@@ -7,6 +7,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod gtpu;
 pub mod ndp;
 pub mod tcp;
 pub mod udp;
