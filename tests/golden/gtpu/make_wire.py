@@ -16,7 +16,7 @@ for byte (`kind` says which builder, with its arguments).
 
 scapy 2.5's Extension Header Type List IE (the Supported Extension Headers
 Notification) has a two-octet length where TS 29.281 §8.5 has one octet,
-so that message is not here (tshark checks it in the netns tests).
+so that message is not here (tests/tests/gtpu_wire.rs has tshark read it).
 """
 import json
 
