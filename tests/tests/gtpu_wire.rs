@@ -65,13 +65,15 @@ fn msg(w: impl FnOnce(&mut [u8]) -> Result<usize, gtpu::TooShort>) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
+/// A frame and the tshark fields that must read as given.
+type Case = (Vec<u8>, Vec<(&'static str, String)>);
+
 #[test]
 fn tshark_reads_every_message_as_written() {
     tshark_present();
     let peer4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     let peer6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7));
-    // (frame, tshark fields that must read as given)
-    let cases: Vec<(Vec<u8>, Vec<(&str, String)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             frame(false, &gpdu(0x1234, None)),
             vec![("gtp.message", "0xff".into()), ("gtp.teid", "0x00001234".into())],
