@@ -110,6 +110,19 @@ drop_reasons! {
     TunnelNoHeadroom = "tunnel.no_headroom": "no headroom left in the frame for the outer header",
     TunnelGone = "tunnel.gone": "the route pointed to a tunnel that was removed",
     TunnelHeaderWriteFailed = "tunnel.header_write_failed": "the outer header could not be written (the tunnel's endpoints are not both of the outer family; internal error)",
+    // ---- GTP-U (TS 29.281)
+    GtpuMalformed = "gtpu.malformed": "GTP-U message to one of our endpoints that is truncated, not version 1 / PT 1, or whose length fields do not cover its own fields or extension headers",
+    GtpuOuterFragment = "gtpu.outer_fragment": "fragmented outer packet to a GTP-U endpoint (xgw does not reassemble; the sender should lower its MTU)",
+    GtpuNested = "gtpu.nested": "a decapsulated packet is itself GTP-U to one of our endpoints (nested decapsulation is not done)",
+    GtpuUnknownMessage = "gtpu.unknown_message": "GTP-U message type a user-plane endpoint does not handle (TS 29.281 §7.1)",
+    GtpuUnknownTeid = "gtpu.unknown_teid": "G-PDU for a TEID no session owns (an Error Indication is sent to its sender, rate-limited)",
+    GtpuExtUnsupported = "gtpu.ext_unsupported": "G-PDU with an extension header that must be understood and is not (a Supported Extension Headers Notification is sent, rate-limited)",
+    GtpuInnerMalformed = "gtpu.inner_malformed": "the T-PDU of a G-PDU is not a whole IPv4 or IPv6 packet",
+    GtpuInnerSpoofed = "gtpu.inner_spoofed": "uplink packet whose source is not the session's UE address or prefix",
+    GtpuGateClosed = "gtpu.gate_closed": "the session's gate for this direction is closed",
+    GtpuMbrExceeded = "gtpu.mbr_exceeded": "the packet exceeds the session's maximum bit rate for this direction",
+    GtpuNoSession = "gtpu.no_session": "packet routed into the GTP-U interface for a destination no session has as UE address or prefix",
+    GtpuNoHeadroom = "gtpu.no_headroom": "no headroom left in the frame for the outer IP, UDP and GTP-U headers",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

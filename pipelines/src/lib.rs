@@ -8,6 +8,7 @@
 pub mod drop;
 pub mod fib;
 pub mod graph;
+pub mod gtpu;
 pub mod ipip;
 pub mod l2fwd;
 pub mod nodes;

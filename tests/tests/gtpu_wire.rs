@@ -76,7 +76,10 @@ fn tshark_reads_every_message_as_written() {
     let cases: Vec<Case> = vec![
         (
             frame(false, &gpdu(0x1234, None)),
-            vec![("gtp.message", "0xff".into()), ("gtp.teid", "0x00001234".into())],
+            vec![
+                ("gtp.message", "0xff".into()),
+                ("gtp.teid", "0x00001234".into()),
+            ],
         ),
         (
             frame(false, &gpdu(0xabcdef01, Some(9))),
@@ -96,7 +99,10 @@ fn tshark_reads_every_message_as_written() {
         ),
         (
             frame(false, &msg(|b| gtpu::write_echo_request(b, 0x4321))),
-            vec![("gtp.message", "0x01".into()), ("gtp.seq_number", "0x4321".into())],
+            vec![
+                ("gtp.message", "0x01".into()),
+                ("gtp.seq_number", "0x4321".into()),
+            ],
         ),
         (
             frame(true, &msg(|b| gtpu::write_echo_response(b, 0x4321))),
@@ -107,7 +113,10 @@ fn tshark_reads_every_message_as_written() {
             ],
         ),
         (
-            frame(false, &msg(|b| gtpu::write_error_indication(b, 1, 0xdeadbeef, peer4))),
+            frame(
+                false,
+                &msg(|b| gtpu::write_error_indication(b, 1, 0xdeadbeef, peer4)),
+            ),
             vec![
                 ("gtp.message", "0x1a".into()),
                 ("gtp.teid", "0x00000000".into()),
@@ -116,7 +125,10 @@ fn tshark_reads_every_message_as_written() {
             ],
         ),
         (
-            frame(true, &msg(|b| gtpu::write_error_indication(b, 2, 0x01020304, peer6))),
+            frame(
+                true,
+                &msg(|b| gtpu::write_error_indication(b, 2, 0x01020304, peer6)),
+            ),
             vec![
                 ("gtp.teid_data", "0x01020304".into()),
                 ("gtp.gsn_ipv6", "2001:db8::7".into()),
@@ -124,13 +136,22 @@ fn tshark_reads_every_message_as_written() {
         ),
         (
             frame(false, &msg(|b| gtpu::write_end_marker(b, 0x55))),
-            vec![("gtp.message", "0xfe".into()), ("gtp.teid", "0x00000055".into())],
+            vec![
+                ("gtp.message", "0xfe".into()),
+                ("gtp.teid", "0x00000055".into()),
+            ],
         ),
         (
-            frame(false, &msg(|b| gtpu::write_supported_ext_notification(b, 3))),
+            frame(
+                false,
+                &msg(|b| gtpu::write_supported_ext_notification(b, 3)),
+            ),
             vec![
                 ("gtp.message", "0x1f".into()),
-                ("gtp.num_ext_hdr_types", gtpu::SUPPORTED_EXT.len().to_string()),
+                (
+                    "gtp.num_ext_hdr_types",
+                    gtpu::SUPPORTED_EXT.len().to_string(),
+                ),
             ],
         ),
     ];
@@ -156,7 +177,11 @@ fn tshark_reads_every_message_as_written() {
             args.push((*f).into());
         }
         let out = Command::new("tshark").args(&args).output().expect("tshark");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let line = String::from_utf8_lossy(&out.stdout);
         let got: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
         for ((f, w), g) in want.iter().zip(&got) {

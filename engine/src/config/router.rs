@@ -127,6 +127,7 @@ impl RouterCfg {
             routes: self.routes.clone(),
             neighbors: self.neighbors.clone(),
             tunnels: self.tunnels.clone(),
+            gtpu: None,
         })
     }
 }

@@ -781,6 +781,7 @@ mod tests {
                 },
             ],
             tunnels: vec![t],
+            gtpu: None,
         }
     }
 

@@ -153,6 +153,7 @@ fn spec(rpf: RpfMode) -> RouterSpec {
             nb(2, "10.7.0.9", H_B),
         ],
         tunnels: vec![t44, t66, t64, t46],
+        gtpu: None,
     }
 }
 

@@ -75,10 +75,12 @@ pub const IP4_LOCAL: NodeId = 4;
 pub const IP6_LOCAL: NodeId = 5;
 pub const IPIP_DECAP: NodeId = 6;
 pub const IPIP_ICMP_RELAY: NodeId = 7;
-pub const IP4_LOOKUP: NodeId = 8;
-pub const IP6_LOOKUP: NodeId = 9;
-pub const IPIP_ENCAP: NodeId = 10;
-pub const IP_REWRITE: NodeId = 11;
+pub const GTPU_INPUT: NodeId = 8;
+pub const IP4_LOOKUP: NodeId = 9;
+pub const IP6_LOOKUP: NodeId = 10;
+pub const IPIP_ENCAP: NodeId = 11;
+pub const GTPU_ENCAP: NodeId = 12;
+pub const IP_REWRITE: NodeId = 13;
 
 /// Arcs every node that routes packets it made or changed (echo replies,
 /// ICMP errors, outer headers) has first, in this order: the shared
@@ -103,9 +105,11 @@ pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
         Box::new(local::IpLocal::new(true, &reg)),
         Box::new(crate::ipip::Decap),
         Box::new(crate::ipip::IcmpRelay),
+        Box::new(crate::gtpu::Input),
         Box::new(forward::Lookup::new(false, &reg)),
         Box::new(forward::Lookup::new(true, &reg)),
         Box::new(crate::ipip::Encap),
+        Box::new(crate::gtpu::Encap),
         Box::new(resolve::Rewrite),
     ]
 }
@@ -223,6 +227,8 @@ pub struct Core {
     pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
     /// IP-in-IP's per-worker state (its tunnel map and prepared headers).
     pub(crate) ipip: crate::ipip::fast::State,
+    /// GTP-U's per-worker state (its interface and session replica).
+    pub(crate) gtpu: crate::gtpu::State,
     /// The fused path's hooks (see [`registry::Feature`]): by IP protocol
     /// for packets to us, by output index for routed packets; and the node
     /// each output index names.
@@ -255,6 +261,22 @@ pub fn build_worker(
     worker: usize,
     bus: Arc<NeighborBus>,
     routes: Arc<RouteHandle>,
+) -> Result<Router, String> {
+    let sessions = match &spec.gtpu {
+        Some(g) => Some(crate::gtpu::Sessions::new(g, 1)?.bus().clone()),
+        None => None,
+    };
+    build_worker_with(spec, worker, bus, routes, sessions)
+}
+
+/// [`build_worker`] with the GTP-U session bus the control thread's
+/// [`crate::gtpu::Sessions`] feeds (all workers share it).
+pub fn build_worker_with(
+    spec: &RouterSpec,
+    worker: usize,
+    bus: Arc<NeighborBus>,
+    routes: Arc<RouteHandle>,
+    sessions: Option<Arc<crate::gtpu::SessionBus>>,
 ) -> Result<Router, String> {
     let mut by_port: Vec<Vec<(u16, IfaceId)>> = vec![Vec::new(); MAX_PORTS];
     let mut local4 = Vec::new();
@@ -314,6 +336,7 @@ pub fn build_worker(
         #[cfg(test)]
         fast_seen: [0; 3],
         ipip: crate::ipip::fast::State::default(),
+        gtpu: crate::gtpu::State::new(spec.gtpu.as_ref(), sessions, worker),
         fast_local4: [None; 256],
         fast_local6: [None; 256],
         fast_output: registry::outputs()
@@ -360,6 +383,8 @@ pub fn build_worker(
         (IP4_LOOKUP, "ip4-lookup"),
         (IP6_LOOKUP, "ip6-lookup"),
         (IPIP_ENCAP, "ipip-encap"),
+        (GTPU_INPUT, "gtpu-input"),
+        (GTPU_ENCAP, "gtpu-encap"),
         (IP_REWRITE, "ip-rewrite"),
     ] {
         if graph.id(name) != Some(id) {
@@ -400,6 +425,7 @@ impl Core {
     pub(crate) fn iface(&self, id: IfaceId) -> &IfaceSpec {
         match self.ifaces.get(id as usize) {
             Some(f) => f,
+            None if id == spec::GTP_IFACE => &self.gtpu.iface,
             None => self.table.tunnel(id).map_or(&self.gone, |t| &t.iface),
         }
     }
@@ -564,6 +590,7 @@ impl Router {
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
         let core = &mut self.core;
         core.refresh_routes();
+        core.gtpu.apply(crate::gtpu::session::APPLY_PER_BURST);
         core.revalidate_memos();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
@@ -618,6 +645,7 @@ impl Pipeline for Router {
     fn tick(&mut self, cx: &mut Ctx<'_>) {
         let core = &mut self.core;
         core.refresh_routes();
+        core.gtpu.apply(crate::gtpu::session::APPLY_PER_TICK);
         if !core.announced {
             core.announced = true;
             if core.worker == 0 {
@@ -640,4 +668,4 @@ impl Pipeline for Router {
 #[cfg(test)]
 mod fast_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -140,7 +140,7 @@ impl Fused {
 }
 
 /// Every feature plugged into the router.
-pub const FEATURES: &[&Feature] = &[&crate::ipip::FEATURE];
+pub const FEATURES: &[&Feature] = &[&crate::ipip::FEATURE, &crate::gtpu::FEATURE];
 
 /// The output nodes of interfaces: index 0 is Ethernet (`ip-rewrite`),
 /// then every feature's in [`FEATURES`] order. An interface's
@@ -257,20 +257,30 @@ mod tests {
     }
 
     #[test]
-    fn ipip_registers_its_protocols_and_its_output() {
+    fn features_register_their_protocols_ports_and_outputs() {
         let r = Registry::new();
         for v6 in [false, true] {
             let a = r.local_arcs(v6, &["ip4-lookup", "ip6-lookup"]);
             assert_eq!(
                 a.names,
-                ["ip4-lookup", "ip6-lookup", "ipip-decap", "ipip-icmp-relay"]
+                [
+                    "ip4-lookup",
+                    "ip6-lookup",
+                    "ipip-decap",
+                    "ipip-icmp-relay",
+                    "gtpu-input"
+                ]
             );
             assert_eq!((a.proto[4], a.proto[41], a.proto[17]), (2, 2, NONE));
             assert_eq!((a.error_about[4], a.error_about[41]), (3, 3));
-            assert!(a.udp.is_empty());
+            assert_eq!(a.udp, [(2152, 4)]);
         }
-        assert_eq!(outputs().collect::<Vec<_>>(), ["ip-rewrite", "ipip-encap"]);
+        assert_eq!(
+            outputs().collect::<Vec<_>>(),
+            ["ip-rewrite", "ipip-encap", "gtpu-encap"]
+        );
         assert_eq!(output_of("ipip"), 1);
+        assert_eq!(output_of("gtpu"), 2);
         assert_eq!(output_of("nothing"), 0);
     }
 }

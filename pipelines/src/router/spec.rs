@@ -189,6 +189,8 @@ pub struct RouterSpec {
     pub neighbors: Vec<NeighborSpec>,
     /// Tunnel `i` is interface `TUN_BASE + i` at start.
     pub tunnels: Vec<TunnelSpec>,
+    /// GTP-U endpoints, interface and sessions; `None`: off.
+    pub gtpu: Option<crate::gtpu::GtpuSpec>,
 }
 
 /// Masks host bits off an address.
@@ -580,6 +582,10 @@ pub fn parse_route(
 /// The first interface id of tunnels: tunnel slot `s` is interface
 /// `TUN_BASE + s`. Physical interfaces are `0..TUN_BASE`.
 pub const TUN_BASE: IfaceId = 0x8000;
+
+/// The GTP-U interface (see [`crate::gtpu`]): routes to UE pools point
+/// into it; decapsulated uplink packets come in on it.
+pub const GTP_IFACE: IfaceId = 0x7f00;
 
 /// Tunnels a router holds at most (config and run time together).
 pub const MAX_TUNNELS: usize = 256;

@@ -165,6 +165,8 @@ pub struct Rib {
     /// Next hops 0..n_ifaces are "connected on interface i".
     n_ifaces: usize,
     iface_names: Vec<String>,
+    /// Features' fixed interfaces (the GTP-U interface) by name.
+    virt_names: Vec<(String, IfaceId)>,
     tunnels: Vec<Option<Tunnel>>,
     /// Freed tunnel slots with the version that freed them.
     tunnels_freed: Vec<(usize, u64)>,
@@ -222,6 +224,11 @@ impl Rib {
             max_routes,
             n_ifaces: n,
             iface_names: spec.ifaces.iter().map(|f| f.name.clone()).collect(),
+            virt_names: spec
+                .gtpu
+                .iter()
+                .map(|g| (g.iface.clone(), super::spec::GTP_IFACE))
+                .collect(),
             tunnels: Vec::new(),
             tunnels_freed: Vec::new(),
             serial: 0,
@@ -389,6 +396,9 @@ impl Rib {
     pub fn iface_named(&self, name: &str) -> Option<IfaceId> {
         if let Some(i) = self.iface_names.iter().position(|n| n == name) {
             return Some(i as IfaceId);
+        }
+        if let Some(&(_, id)) = self.virt_names.iter().find(|(n, _)| n == name) {
+            return Some(id);
         }
         self.tunnels()
             .find(|(_, t)| t.spec.name == name)
@@ -560,6 +570,7 @@ mod tests {
             }],
             neighbors: vec![],
             tunnels: vec![],
+            gtpu: None,
         }
     }
 

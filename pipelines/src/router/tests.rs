@@ -102,7 +102,7 @@ fn spec(rpf_a: RpfMode) -> RouterSpec {
 
 /// Records what the router asks of the engine.
 #[derive(Default)]
-pub(super) struct Sink {
+pub(crate) struct Sink {
     pub(super) frames: Vec<(PortId, Vec<u8>)>,
     pub(super) released: Vec<(u32, StageId)>,
     pub(super) discarded: Vec<(u32, DropReason)>,
@@ -141,20 +141,20 @@ struct Held {
 
 /// A frame's verdict, its bytes and its metadata after the router.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Out {
-    pub(super) v: Verdict,
-    pub(super) frame: Vec<u8>,
-    pub(super) meta: Meta,
+pub(crate) struct Out {
+    pub(crate) v: Verdict,
+    pub(crate) frame: Vec<u8>,
+    pub(crate) meta: Meta,
 }
 
 const HEADROOM: usize = 256;
 
-pub(super) struct Rig {
-    pub(super) r: super::Router,
-    pub(super) now: u64,
+pub(crate) struct Rig {
+    pub(crate) r: super::Router,
+    pub(crate) now: u64,
     held: Vec<Held>,
     /// Frames the router made (ARP requests, solicitations, ...), in order.
-    pub(super) emitted: Vec<(PortId, Vec<u8>)>,
+    pub(crate) emitted: Vec<(PortId, Vec<u8>)>,
     /// Parked frames run again after a release, in order.
     pub(super) resumed: Vec<Out>,
     /// Parked frames dropped by a discard.
@@ -162,8 +162,23 @@ pub(super) struct Rig {
 }
 
 impl Rig {
-    fn new(spec: &RouterSpec) -> Rig {
+    pub(crate) fn new(spec: &RouterSpec) -> Rig {
         Rig::with_fast_path(spec, true)
+    }
+
+    /// A rig around a router built by the test.
+    pub(crate) fn with_router(r: super::Router) -> Rig {
+        let mut rig = Rig {
+            r,
+            now: SEC,
+            held: Vec::new(),
+            emitted: Vec::new(),
+            resumed: Vec::new(),
+            discarded: Vec::new(),
+        };
+        rig.tick();
+        rig.emitted.clear();
+        rig
     }
 
     /// A rig whose router has the fast path on or off.
@@ -207,12 +222,12 @@ impl Rig {
         (w0, rigs.next().unwrap())
     }
 
-    fn rx(&mut self, port: u16, frame: &[u8]) -> Out {
+    pub(crate) fn rx(&mut self, port: u16, frame: &[u8]) -> Out {
         self.burst(port, &[frame.to_vec()]).remove(0)
     }
 
     /// One burst received on `port`.
-    pub(super) fn burst(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Out> {
+    pub(crate) fn burst(&mut self, port: u16, frames: &[Vec<u8>]) -> Vec<Out> {
         self.burst_with_headroom(port, frames, HEADROOM)
     }
 
@@ -328,7 +343,7 @@ impl Rig {
         }
     }
 
-    pub(super) fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         let mut sink = Sink::default();
         self.r.tick(&mut Ctx::new(self.now, &mut sink));
         self.serve(sink);

@@ -190,7 +190,11 @@ pub fn parse(b: &[u8]) -> Result<Header, GtpuError> {
         h.npdu = Some(b[10]);
     }
     let mut off = HEADER_OPT_LEN;
-    let mut next = if flags & FLAG_E != 0 { b[11] } else { ext::NONE };
+    let mut next = if flags & FLAG_E != 0 {
+        b[11]
+    } else {
+        ext::NONE
+    };
     let mut walked = 0;
     while next != ext::NONE {
         if walked == MAX_EXT_HEADERS {
@@ -301,6 +305,9 @@ fn write_signalling(
     Ok(total)
 }
 
+/// The length of what [`write_echo_response`] writes.
+pub const ECHO_RESPONSE_LEN: usize = HEADER_OPT_LEN + 2;
+
 /// An Echo Response to a request with sequence number `seq` (§7.2.2):
 /// TEID 0 and the Recovery IE with restart counter 0.
 pub fn write_echo_response(buf: &mut [u8], seq: u16) -> Result<usize, TooShort> {
@@ -328,16 +335,23 @@ pub fn write_error_indication(
         IpAddr::V4(_) => 4,
         IpAddr::V6(_) => 16,
     };
-    write_signalling(buf, msg::ERROR_INDICATION, 0, seq, 5 + 3 + addr_len, |ies| {
-        ies[0] = ie::TEID_DATA_I;
-        ies[1..5].copy_from_slice(&teid.to_be_bytes());
-        ies[5] = ie::GTPU_PEER_ADDRESS;
-        ies[6..8].copy_from_slice(&(addr_len as u16).to_be_bytes());
-        match local {
-            IpAddr::V4(a) => ies[8..12].copy_from_slice(&a.octets()),
-            IpAddr::V6(a) => ies[8..24].copy_from_slice(&a.octets()),
-        }
-    })
+    write_signalling(
+        buf,
+        msg::ERROR_INDICATION,
+        0,
+        seq,
+        5 + 3 + addr_len,
+        |ies| {
+            ies[0] = ie::TEID_DATA_I;
+            ies[1..5].copy_from_slice(&teid.to_be_bytes());
+            ies[5] = ie::GTPU_PEER_ADDRESS;
+            ies[6..8].copy_from_slice(&(addr_len as u16).to_be_bytes());
+            match local {
+                IpAddr::V4(a) => ies[8..12].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => ies[8..24].copy_from_slice(&a.octets()),
+            }
+        },
+    )
 }
 
 /// A Supported Extension Headers Notification (§7.3.2): TEID 0 and the

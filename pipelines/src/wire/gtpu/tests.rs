@@ -28,7 +28,11 @@ fn parses_what_scapy_builds() {
         let b = hex(v["hex"].as_str().unwrap());
         let name = v["name"].as_str().unwrap();
         let h = parse(&b).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(u64::from(h.msg_type), v["msg_type"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            u64::from(h.msg_type),
+            v["msg_type"].as_u64().unwrap(),
+            "{name}"
+        );
         assert_eq!(u64::from(h.teid), v["teid"].as_u64().unwrap(), "{name}");
         assert_eq!(h.seq.map(u64::from), v["seq"].as_u64(), "{name}: seq");
         assert_eq!(h.npdu.map(u64::from), v["npdu"].as_u64(), "{name}: npdu");
@@ -36,7 +40,11 @@ fn parses_what_scapy_builds() {
             .as_array()
             .map(|a| (a[0].as_u64().unwrap() as u8, a[1].as_u64().unwrap() as u8));
         assert_eq!(h.psc.map(|p| (p.pdu_type, p.qfi)), psc, "{name}: psc");
-        assert_eq!(h.payload as u64, v["payload"].as_u64().unwrap(), "{name}: payload");
+        assert_eq!(
+            h.payload as u64,
+            v["payload"].as_u64().unwrap(),
+            "{name}: payload"
+        );
         assert_eq!(h.end as u64, v["end"].as_u64().unwrap(), "{name}: end");
         assert_eq!(h.unknown_required, None, "{name}");
     }
@@ -96,13 +104,28 @@ fn chain(exts: &[(u8, &[u8])], payload: &[u8]) -> Vec<u8> {
 fn walks_a_chain_skipping_what_it_may_and_flagging_what_it_must_understand() {
     let inner = [0x45u8, 0, 0, 20];
     // A skippable unknown (0x20: comprehension not required), then the PSC.
-    let b = chain(&[(0x20, &[1, 2]), (ext::PDU_SESSION_CONTAINER, &[0x10, 0x07])], &inner);
+    let b = chain(
+        &[(0x20, &[1, 2]), (ext::PDU_SESSION_CONTAINER, &[0x10, 0x07])],
+        &inner,
+    );
     let h = parse(&b).unwrap();
-    assert_eq!(h.psc, Some(Psc { pdu_type: 1, qfi: 7 }));
+    assert_eq!(
+        h.psc,
+        Some(Psc {
+            pdu_type: 1,
+            qfi: 7
+        })
+    );
     assert_eq!(h.unknown_required, None);
     assert_eq!(h.payload_of(&b), &inner);
     // An unknown the endpoint must understand (0xc3), after the PSC.
-    let b = chain(&[(ext::PDU_SESSION_CONTAINER, &[0, 9]), (0xc3, &[0, 0, 0, 0, 0, 0])], &inner);
+    let b = chain(
+        &[
+            (ext::PDU_SESSION_CONTAINER, &[0, 9]),
+            (0xc3, &[0, 0, 0, 0, 0, 0]),
+        ],
+        &inner,
+    );
     let h = parse(&b).unwrap();
     assert_eq!(h.unknown_required, Some(0xc3));
     assert_eq!(h.psc.map(|p| p.qfi), Some(9));
@@ -138,9 +161,16 @@ fn refuses_lies_and_bounds_the_chain() {
     b[2..4].copy_from_slice(&8u16.to_be_bytes());
     assert_eq!(parse(&b), Err(GtpuError::BadLength));
     // A chain longer than MAX_EXT_HEADERS.
-    let long: Vec<(u8, &[u8])> = (0..=MAX_EXT_HEADERS).map(|_| (0x20u8, &[0u8, 0][..])).collect();
-    assert_eq!(parse(&chain(&long, &inner)), Err(GtpuError::ExtChainTooLong));
-    let most: Vec<(u8, &[u8])> = (0..MAX_EXT_HEADERS).map(|_| (0x20u8, &[0u8, 0][..])).collect();
+    let long: Vec<(u8, &[u8])> = (0..=MAX_EXT_HEADERS)
+        .map(|_| (0x20u8, &[0u8, 0][..]))
+        .collect();
+    assert_eq!(
+        parse(&chain(&long, &inner)),
+        Err(GtpuError::ExtChainTooLong)
+    );
+    let most: Vec<(u8, &[u8])> = (0..MAX_EXT_HEADERS)
+        .map(|_| (0x20u8, &[0u8, 0][..]))
+        .collect();
     assert!(parse(&chain(&most, &inner)).is_ok());
     // Version 2 (GTPv2-C), GTP' and short buffers.
     let mut b = ok.clone();
@@ -172,7 +202,10 @@ fn error_indication_ies_round_trip() {
         );
     }
     assert_eq!(parse_error_indication(&[ie::TEID_DATA_I, 0, 0]), None);
-    assert_eq!(parse_error_indication(&[ie::GTPU_PEER_ADDRESS, 0, 5, 1, 2, 3, 4, 5]), None);
+    assert_eq!(
+        parse_error_indication(&[ie::GTPU_PEER_ADDRESS, 0, 5, 1, 2, 3, 4, 5]),
+        None
+    );
     assert_eq!(parse_error_indication(&[]), None);
 }
 
@@ -199,7 +232,13 @@ fn supported_ext_notification_lists_what_the_parser_knows() {
 fn builders_refuse_short_buffers() {
     let mut buf = [0u8; 11];
     assert_eq!(write_echo_response(&mut buf, 1), Err(TooShort));
-    assert_eq!(write_gpdu_header(&mut [0u8; 15], 1, Some(1), 10), Err(TooShort));
-    assert_eq!(write_gpdu_header(&mut [0u8; 8], 1, None, 70000), Err(TooShort));
+    assert_eq!(
+        write_gpdu_header(&mut [0u8; 15], 1, Some(1), 10),
+        Err(TooShort)
+    );
+    assert_eq!(
+        write_gpdu_header(&mut [0u8; 8], 1, None, 70000),
+        Err(TooShort)
+    );
     assert_eq!(write_end_marker(&mut buf[..7], 1), Err(TooShort));
 }

@@ -1,0 +1,677 @@
+//! GTP-U tunnel endpoint (3GPP TS 29.281): a feature of the router,
+//! plugged in through [`FEATURE`] (see [`crate::router::registry`]) with
+//! two nodes of its own.
+//!
+//! - **gtpu-input** gets every UDP datagram to port 2152 of ours (ip4-local
+//!   / ip6-local dispatch it). To one of the configured endpoints it reads
+//!   the GTP-U message: a G-PDU whose TEID a session owns is decapsulated
+//!   (the whole extension-header chain walked, the inner source checked
+//!   against the session's UE address or prefix, gate and uplink MBR
+//!   applied, counted) and its inner packet goes to ip4-input or ip6-input
+//!   **by its own version nibble**, as received on the GTP-U interface; an
+//!   Echo Request is answered in place with an Echo Response; an Error
+//!   Indication, End Marker, Echo Response or Supported Extension Headers
+//!   Notification is counted and consumed. A G-PDU for a TEID nobody owns
+//!   is dropped and answered with an Error Indication, one with an unknown
+//!   comprehension-required extension header with a Supported Extension
+//!   Headers Notification (both rate-limited). To an address that is not
+//!   an endpoint, port 2152 is closed (ICMP port unreachable), as it is
+//!   when GTP-U is not configured.
+//! - **gtpu-encap** is the output of the GTP-U interface ([`GTP_IFACE`]):
+//!   routes to UE pools point into it. It finds the session by the
+//!   packet's destination (IPv4 /32, IPv6 /128, then /64), applies gate
+//!   and downlink MBR, prepends outer IPv4 or IPv6 + UDP + GTP-U (with a
+//!   PDU Session Container carrying the session's QFI) in the headroom and
+//!   routes the outer packet as one xgw originated. The outer UDP source
+//!   port (and the IPv6 flow label) is a hash of the inner flow, so
+//!   receivers spread one base station's traffic over their queues.
+//!
+//! Sessions: [`session`].
+
+pub mod session;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::nodes::Node;
+use crate::router::registry::{Family, Feature, Local, LocalMatch};
+use crate::router::spec::IfaceSpec;
+use crate::router::{Core, RateLimit, L2, ROUTE_ARCS, TO_IP4_LOOKUP, TO_IP6_LOOKUP};
+use crate::wire::gtpu::{self as wire, msg};
+use crate::wire::{checksum, icmpv4, icmpv6};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+use session::{stat, Entry, Replica, DL_BYTES, DL_PKTS, DROPS, NO_QFI, UL_BYTES, UL_PKTS};
+pub use session::{GtpuSpec, SessionBus, SessionError, SessionSpec, Sessions};
+
+pub use crate::router::spec::GTP_IFACE;
+
+/// What GTP-U plugs into the router: UDP port 2152 to us goes to
+/// gtpu-input; the GTP-U interface's output is gtpu-encap.
+pub const FEATURE: Feature = Feature {
+    name: "gtpu",
+    local: &[Local {
+        family: Family::Both,
+        what: LocalMatch::UdpPort(wire::PORT),
+        node: "gtpu-input",
+    }],
+    output: Some("gtpu-encap"),
+    fused: None,
+    rebuild: None,
+    iface_drop: None,
+    inner_mtu: None,
+};
+
+/// GTP-U's per-worker state in the router's [`Core`].
+pub(crate) struct State {
+    /// The worker's sessions (`None`: GTP-U is not configured).
+    pub(crate) sessions: Option<Replica>,
+    /// The GTP-U interface.
+    pub(crate) iface: IfaceSpec,
+    /// Error Indications and Supported Extension Headers Notifications.
+    limit: RateLimit,
+    seq: u16,
+}
+
+impl State {
+    pub(crate) fn new(
+        spec: Option<&GtpuSpec>,
+        bus: Option<std::sync::Arc<SessionBus>>,
+        worker: usize,
+    ) -> State {
+        let iface = IfaceSpec {
+            name: spec.map_or_else(|| "gtp0".into(), |s| s.iface.clone()),
+            mtu: spec.map_or(1436, |s| s.mtu),
+            output: crate::router::registry::output_of("gtpu"),
+            ..IfaceSpec::default()
+        };
+        let rate = spec.map_or(100, |s| s.error_rate).max(1);
+        State {
+            sessions: bus.map(|b| Replica::new(b, worker)),
+            iface,
+            limit: RateLimit::new(u64::from(rate), u64::from(rate).div_ceil(2).max(1)),
+            seq: 0,
+        }
+    }
+
+    /// Applies queued session changes (before a burst, in a tick).
+    #[inline]
+    pub(crate) fn apply(&mut self, n: usize) {
+        if let Some(r) = self.sessions.as_mut() {
+            r.apply(n);
+        }
+    }
+}
+
+/// gtpu-input's arcs: the route arcs first (answers are routed), then the
+/// input nodes decapsulated packets go to.
+const TO_IP4_INPUT: u8 = 3;
+const TO_IP6_INPUT: u8 = 4;
+
+/// What gtpu-input files drops under.
+pub(crate) const INPUT_DROPS: &[DropReason] = {
+    use DropReason::*;
+    &[
+        GtpuMalformed,
+        GtpuOuterFragment,
+        GtpuNested,
+        GtpuUnknownMessage,
+        GtpuUnknownTeid,
+        GtpuExtUnsupported,
+        GtpuInnerMalformed,
+        GtpuInnerSpoofed,
+        GtpuGateClosed,
+        GtpuMbrExceeded,
+        GtpuNoHeadroom,
+        UdpTruncated,
+        Udp6ZeroChecksum,
+        Ip4Malformed,
+        Ip6Malformed,
+        IcmpRateLimited,
+        IcmpSuppressed,
+        IcmpNoSource,
+        IcmpNoHeadroom,
+        IcmpHeaderWriteFailed,
+    ]
+};
+
+/// gtpu-input: see the module documentation.
+pub struct Input;
+
+impl Node<Core> for Input {
+    fn name(&self) -> &'static str {
+        "gtpu-input"
+    }
+    fn next(&self) -> &[&'static str] {
+        &[
+            ROUTE_ARCS[0],
+            ROUTE_ARCS[1],
+            ROUTE_ARCS[2],
+            "ip4-input",
+            "ip6-input",
+            "local",
+            "drop",
+        ]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        INPUT_DROPS
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            v[i as usize] = core.gtpu_input(cx, p);
+        }
+    }
+}
+
+/// What gtpu-encap files drops under.
+pub(crate) const ENCAP_DROPS: &[DropReason] = {
+    use DropReason::*;
+    &[
+        GtpuNoSession,
+        GtpuGateClosed,
+        GtpuMbrExceeded,
+        GtpuNoHeadroom,
+        Ip4Malformed,
+        Ip6Malformed,
+    ]
+};
+
+/// gtpu-encap: the output of the GTP-U interface (see the module
+/// documentation).
+pub struct Encap;
+
+impl Node<Core> for Encap {
+    fn name(&self) -> &'static str {
+        "gtpu-encap"
+    }
+    fn next(&self) -> &[&'static str] {
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "drop"]
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        ENCAP_DROPS
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        for &i in sel {
+            let p = &mut pkts[i as usize];
+            v[i as usize] = core.gtpu_encap(cx, p);
+        }
+    }
+}
+
+/// A hash of the inner flow at `ip` (addresses, protocol and, for TCP and
+/// UDP, ports): the outer UDP source port and IPv6 flow label come from it.
+#[inline]
+fn flow_hash(ip: &[u8], v6: bool) -> u32 {
+    let word = |b: &[u8], at: usize| -> u32 {
+        b.get(at..at + 4)
+            .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let (mut h, proto, l4) = if v6 {
+        let mut h = 0u32;
+        for k in 0..8 {
+            h = (h ^ word(ip, 8 + 4 * k)).wrapping_mul(0x9e37_79b1);
+        }
+        (h, ip.get(6).copied().unwrap_or(0), 40)
+    } else {
+        let h = (word(ip, 12) ^ word(ip, 16).rotate_left(16)).wrapping_mul(0x9e37_79b1);
+        let ihl = usize::from(ip.first().map_or(5, |b| b & 0x0f)) * 4;
+        (h, ip.get(9).copied().unwrap_or(0), ihl)
+    };
+    if proto == 6 || proto == 17 {
+        h ^= word(ip, l4);
+    }
+    h ^= u32::from(proto);
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^ (h >> 15)
+}
+
+impl Core {
+    fn gtpu_input(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        let m = p.meta;
+        let v6 = m.ethertype == 0x86dd;
+        let l4 = m.l4 as usize;
+        let d = p.data();
+        let dst = if v6 {
+            d.get(L2 + 24..L2 + 40)
+        } else {
+            d.get(L2 + 16..L2 + 20)
+        };
+        let ep = match (self.gtpu.sessions.as_ref(), dst) {
+            (Some(r), Some(a)) => r.endpoint(a),
+            _ => None,
+        };
+        let Some(ep) = ep else {
+            // Not an endpoint (or GTP-U is off): port 2152 is closed.
+            return self.port_unreachable(cx, p, v6);
+        };
+        if m.flags & Meta::FRAGMENT != 0 {
+            return Verdict::Drop(DropReason::GtpuOuterFragment);
+        }
+        if m.flags & Meta::DECAPPED != 0 {
+            return Verdict::Drop(DropReason::GtpuNested);
+        }
+        let Some(u) = d.get(l4..l4 + 8) else {
+            return Verdict::Drop(DropReason::UdpTruncated);
+        };
+        let ulen = usize::from(u16::from_be_bytes([u[4], u[5]]));
+        if ulen < 8 || l4 + ulen > d.len() {
+            return Verdict::Drop(DropReason::UdpTruncated);
+        }
+        if v6 && u[6] == 0 && u[7] == 0 {
+            return Verdict::Drop(DropReason::Udp6ZeroChecksum);
+        }
+        let g0 = l4 + 8;
+        let h = match wire::parse(&d[g0..l4 + ulen]) {
+            Ok(h) => h,
+            Err(_) => return Verdict::Drop(DropReason::GtpuMalformed),
+        };
+        let rep = self.gtpu.sessions.as_ref().expect("an endpoint matched");
+        match h.msg_type {
+            msg::G_PDU => {}
+            msg::ECHO_REQUEST => {
+                rep.stat(stat::ECHO_REQUEST_IN);
+                return self.gtpu_echo_response(p, h.seq.unwrap_or(0), v6);
+            }
+            msg::ECHO_RESPONSE => {
+                rep.stat(stat::ECHO_RESPONSE_IN);
+                return Verdict::Local;
+            }
+            msg::ERROR_INDICATION => {
+                let ies = &d[g0 + h.payload..g0 + h.end];
+                let Some((teid, peer)) = wire::parse_error_indication(ies) else {
+                    return Verdict::Drop(DropReason::GtpuMalformed);
+                };
+                rep.stat(stat::ERROR_INDICATION_IN);
+                rep.error_indication(peer, teid);
+                return Verdict::Local;
+            }
+            msg::END_MARKER => {
+                rep.stat(stat::END_MARKER_IN);
+                return Verdict::Local;
+            }
+            msg::SUPPORTED_EXT_HEADERS_NOTIFICATION => {
+                rep.stat(stat::EXT_NOTIFICATION_IN);
+                return Verdict::Local;
+            }
+            _ => return Verdict::Drop(DropReason::GtpuUnknownMessage),
+        }
+        if h.unknown_required.is_some() {
+            self.gtpu_answer(cx, p, v6, None);
+            return Verdict::Drop(DropReason::GtpuExtUnsupported);
+        }
+        let Some(slot) = rep.uplink(ep, h.teid) else {
+            rep.stat(stat::UNKNOWN_TEID);
+            self.gtpu_answer(cx, p, v6, Some(h.teid));
+            return Verdict::Drop(DropReason::GtpuUnknownTeid);
+        };
+        let (off, end) = (g0 + h.payload, g0 + h.end);
+        let inner = &d[off..end];
+        let inner_v6 = match inner.first().map(|b| b >> 4) {
+            Some(4) if inner.len() >= 20 => false,
+            Some(6) if inner.len() >= 40 => true,
+            _ => return Verdict::Drop(DropReason::GtpuInnerMalformed),
+        };
+        let rep = self.gtpu.sessions.as_mut().expect("an endpoint matched");
+        let e = &mut rep.entries[slot as usize];
+        let spoofed = if inner_v6 {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&inner[8..24]);
+            !e.ue6_matches(u128::from_be_bytes(a))
+        } else {
+            !e.has(Entry::UE4)
+                || u32::from_be_bytes([inner[12], inner[13], inner[14], inner[15]]) != e.ue4
+        };
+        let verdict = if spoofed {
+            Some(DropReason::GtpuInnerSpoofed)
+        } else if !e.has(Entry::GATE_UL) {
+            Some(DropReason::GtpuGateClosed)
+        } else if !e.ul.take(cx.now_ns, inner.len()) {
+            Some(DropReason::GtpuMbrExceeded)
+        } else {
+            None
+        };
+        if let Some(r) = verdict {
+            rep.count(slot, DROPS, 1);
+            return Verdict::Drop(r);
+        }
+        rep.count(slot, UL_PKTS, 1);
+        rep.count(slot, UL_BYTES, inner.len() as u64);
+        rep.stat(stat::GPDU_IN);
+        // Strip Ethernet-to-GTP-U: the Ethernet header moves up to the
+        // inner packet (and what follows the GTP-U message goes).
+        let Some(&eth) = d.first_chunk::<12>() else {
+            return Verdict::Drop(DropReason::GtpuInnerMalformed);
+        };
+        if !p.set_len(end) || !p.pull_head(off - L2) {
+            return Verdict::Drop(DropReason::GtpuInnerMalformed);
+        }
+        let et: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
+        let Some(h) = p.data_mut().first_chunk_mut::<14>() else {
+            return Verdict::Drop(DropReason::GtpuInnerMalformed);
+        };
+        h[..12].copy_from_slice(&eth);
+        h[12..14].copy_from_slice(&et.to_be_bytes());
+        p.meta = crate::router::reinput_meta(GTP_IFACE, inner_v6);
+        p.meta.feature.0 = [slot, 0, 0, 0];
+        Verdict::Next(if inner_v6 { TO_IP6_INPUT } else { TO_IP4_INPUT })
+    }
+
+    /// ICMP port unreachable for a datagram to port 2152 of an address
+    /// that is not an endpoint.
+    fn port_unreachable(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, v6: bool) -> Verdict {
+        if p.data().len() < p.meta.l4 as usize + 8 {
+            return Verdict::Drop(DropReason::UdpTruncated);
+        }
+        if v6 {
+            self.icmp6_error(cx, p, icmpv6::DEST_UNREACH, icmpv6::dest_unreach::PORT, 0)
+        } else {
+            self.icmp4_error(cx, p, icmpv4::DEST_UNREACH, icmpv4::dest_unreach::PORT, 0)
+        }
+    }
+
+    /// Turns an Echo Request into the Echo Response, back to its sender.
+    fn gtpu_echo_response(&mut self, p: &mut Packet<'_>, seq: u16, v6: bool) -> Verdict {
+        let l4 = p.meta.l4 as usize;
+        let g0 = l4 + 8;
+        // (The response, with its Recovery IE, may be longer than the
+        // request: the frame grows into its tailroom.)
+        if !p.set_len(g0 + wire::ECHO_RESPONSE_LEN) {
+            return Verdict::Drop(DropReason::GtpuNoHeadroom);
+        }
+        let Ok(n) = wire::write_echo_response(p.data_mut().get_mut(g0..).unwrap_or(&mut []), seq)
+        else {
+            return Verdict::Drop(DropReason::GtpuMalformed);
+        };
+        let total = g0 + n;
+        let d = p.data_mut();
+        // UDP: from 2152 back to the request's source port.
+        let sport = [d[l4], d[l4 + 1]];
+        d[l4..l4 + 2].copy_from_slice(&wire::PORT.to_be_bytes());
+        d[l4 + 2..l4 + 4].copy_from_slice(&sport);
+        d[l4 + 4..l4 + 6].copy_from_slice(&((8 + n) as u16).to_be_bytes());
+        d[l4 + 6..l4 + 8].fill(0);
+        if v6 {
+            let (src, dst) = (addr16(d, L2 + 8), addr16(d, L2 + 24));
+            d[L2 + 8..L2 + 24].copy_from_slice(&dst);
+            d[L2 + 24..L2 + 40].copy_from_slice(&src);
+            d[L2 + 4..L2 + 6].copy_from_slice(&((total - L2 - 40) as u16).to_be_bytes());
+            d[L2 + 7] = 64;
+            udp6_checksum(d, l4, &dst, &src);
+        } else {
+            let ihl = l4 - L2;
+            let (src, dst) = (addr4(d, L2 + 12), addr4(d, L2 + 16));
+            d[L2 + 12..L2 + 16].copy_from_slice(&dst);
+            d[L2 + 16..L2 + 20].copy_from_slice(&src);
+            d[L2 + 2..L2 + 4].copy_from_slice(&((total - L2) as u16).to_be_bytes());
+            d[L2 + 6..L2 + 8].fill(0);
+            d[L2 + 8] = 64;
+            d[L2 + 10..L2 + 12].fill(0);
+            let c = checksum::finish(checksum::sum(&d[L2..L2 + ihl]));
+            d[L2 + 10..L2 + 12].copy_from_slice(&c.to_be_bytes());
+        }
+        let rep = self.gtpu.sessions.as_ref().expect("an endpoint matched");
+        rep.stat(stat::ECHO_RESPONSE_OUT);
+        p.meta.flags = (p.meta.flags & !(Meta::TO_US | Meta::L2_MULTICAST)) | Meta::ORIGINATED;
+        Verdict::Next(if v6 { TO_IP6_LOOKUP } else { TO_IP4_LOOKUP })
+    }
+
+    /// Sends the sender of the G-PDU in `p` an Error Indication about
+    /// `teid` (`Some`) or a Supported Extension Headers Notification
+    /// (`None`), rate-limited, out of the interface it came in on to the
+    /// hop it came from. `p` is left as it is (it is dropped).
+    fn gtpu_answer(&mut self, cx: &mut Ctx<'_>, p: &Packet<'_>, v6: bool, teid: Option<u32>) {
+        if !self.gtpu.limit.take(cx.now_ns) {
+            return;
+        }
+        let m = p.meta;
+        let d = p.data();
+        let l4 = m.l4 as usize;
+        let Some(eth) = d.get(6..12) else { return };
+        let mut hop = [0u8; 6];
+        hop.copy_from_slice(eth);
+        let Some(u) = d.get(l4..l4 + 4) else { return };
+        let sport = u16::from_be_bytes([u[0], u[1]]);
+        let (ours, theirs): (IpAddr, IpAddr) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::from(addr16(d, L2 + 24))),
+                IpAddr::V6(Ipv6Addr::from(addr16(d, L2 + 8))),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::from(addr4(d, L2 + 16))),
+                IpAddr::V4(Ipv4Addr::from(addr4(d, L2 + 12))),
+            )
+        };
+        self.gtpu.seq = self.gtpu.seq.wrapping_add(1);
+        let seq = self.gtpu.seq;
+        // TS 29.281 §4.4.2.4: an Error Indication goes to port 2152;
+        // §4.4.2.5: a Supported Extension Headers Notification to the
+        // source port of the message that caused it.
+        let dport = if teid.is_some() { wire::PORT } else { sport };
+        let ident = self.ip_ident;
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let sent = self.emit_on(
+            cx,
+            m.iface,
+            crate::wire::ethernet::MacAddr(hop),
+            m.ethertype,
+            &mut |b: &mut [u8]| {
+                let oh = if v6 { 40 } else { 20 };
+                let g0 = oh + 8;
+                let n = match teid {
+                    Some(t) => wire::write_error_indication(
+                        b.get_mut(g0..).unwrap_or(&mut []),
+                        seq,
+                        t,
+                        ours,
+                    ),
+                    None => wire::write_supported_ext_notification(
+                        b.get_mut(g0..).unwrap_or(&mut []),
+                        seq,
+                    ),
+                };
+                let Ok(n) = n else { return 0 };
+                let ulen = 8 + n;
+                write_outer(b, ours, theirs, ulen, 0, ident, 0, v6);
+                b[oh..oh + 2].copy_from_slice(&wire::PORT.to_be_bytes());
+                b[oh + 2..oh + 4].copy_from_slice(&dport.to_be_bytes());
+                b[oh + 4..oh + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
+                b[oh + 6..oh + 8].fill(0);
+                if v6 {
+                    let (s, t) = (addr16(b, 8), addr16(b, 24));
+                    udp6_checksum(b, oh, &s, &t);
+                }
+                oh + ulen
+            },
+        );
+        if sent {
+            if let Some(r) = self.gtpu.sessions.as_ref() {
+                r.stat(if teid.is_some() {
+                    stat::ERROR_INDICATION_OUT
+                } else {
+                    stat::EXT_NOTIFICATION_OUT
+                });
+            }
+        }
+    }
+
+    fn gtpu_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+        let m = p.meta;
+        let inner_v6 = m.ethertype == 0x86dd;
+        let inner_len = p.len().saturating_sub(L2);
+        let d = p.data();
+        let Some(rep) = self.gtpu.sessions.as_mut() else {
+            return Verdict::Drop(DropReason::GtpuNoSession);
+        };
+        let slot = if inner_v6 {
+            if inner_len < 40 {
+                return Verdict::Drop(DropReason::Ip6Malformed);
+            }
+            rep.downlink6(u128::from_be_bytes(addr16(d, L2 + 24)))
+        } else {
+            if inner_len < 20 {
+                return Verdict::Drop(DropReason::Ip4Malformed);
+            }
+            rep.downlink4(u32::from_be_bytes(addr4(d, L2 + 16)))
+        };
+        let Some(slot) = slot else {
+            return Verdict::Drop(DropReason::GtpuNoSession);
+        };
+        let hash = flow_hash(&d[L2..], inner_v6);
+        let tos = if inner_v6 {
+            (d[L2] << 4) | (d[L2 + 1] >> 4)
+        } else {
+            d[L2 + 1]
+        };
+        let e = &mut rep.entries[slot as usize];
+        let drop = if !e.has(Entry::GATE_DL) {
+            Some(DropReason::GtpuGateClosed)
+        } else if !e.dl.take(cx.now_ns, inner_len) {
+            Some(DropReason::GtpuMbrExceeded)
+        } else {
+            None
+        };
+        if let Some(r) = drop {
+            rep.count(slot, DROPS, 1);
+            return Verdict::Drop(r);
+        }
+        let e = *e;
+        let outer_v6 = e.has(Entry::V6);
+        let qfi = (e.qfi != NO_QFI).then_some(e.qfi);
+        let gh = wire::gpdu_header_len(qfi.is_some());
+        let oh = if outer_v6 { 40 } else { 20 };
+        if p.push_head(oh + 8 + gh).is_none() {
+            rep.count(slot, DROPS, 1);
+            return Verdict::Drop(DropReason::GtpuNoHeadroom);
+        }
+        rep.count(slot, DL_PKTS, 1);
+        rep.count(slot, DL_BYTES, inner_len as u64);
+        rep.stat(stat::GPDU_OUT);
+        let ours = rep.endpoint_addr(e.ep);
+        let peer = if outer_v6 {
+            IpAddr::V6(Ipv6Addr::from(e.peer))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(e.peer[0], e.peer[1], e.peer[2], e.peer[3]))
+        };
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let ident = self.ip_ident;
+        let ulen = 8 + gh + inner_len;
+        let b = &mut p.data_mut()[L2..];
+        write_outer(b, ours, peer, ulen, tos, ident, hash & 0xf_ffff, outer_v6);
+        let u = oh;
+        b[u..u + 2].copy_from_slice(&(0xc000 | (hash as u16 & 0x3fff)).to_be_bytes());
+        b[u + 2..u + 4].copy_from_slice(&wire::PORT.to_be_bytes());
+        b[u + 4..u + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
+        b[u + 6..u + 8].fill(0);
+        let _ = wire::write_gpdu_header(&mut b[u + 8..], e.peer_teid, qfi, inner_len);
+        if outer_v6 {
+            let (s, t) = (addr16(b, 8), addr16(b, 24));
+            udp6_checksum(b, u, &s, &t);
+        }
+        let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
+        p.data_mut()[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        p.meta = Meta {
+            l3: L2 as u16,
+            l4: (L2 + oh) as u16,
+            ethertype,
+            proto: 17,
+            flags: Meta::ORIGINATED,
+            ..m
+        };
+        p.meta.feature.0 = [slot, e.peer_teid, 0, 0];
+        Verdict::Next(if outer_v6 {
+            TO_IP6_LOOKUP
+        } else {
+            TO_IP4_LOOKUP
+        })
+    }
+}
+
+#[inline]
+fn addr4(d: &[u8], at: usize) -> [u8; 4] {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&d[at..at + 4]);
+    a
+}
+
+#[inline]
+fn addr16(d: &[u8], at: usize) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&d[at..at + 16]);
+    a
+}
+
+/// Writes an outer IPv4 (DF clear: the underlay may fragment) or IPv6
+/// header for a UDP datagram of `ulen` octets at the start of `b`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn write_outer(
+    b: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ulen: usize,
+    tos: u8,
+    ident: u16,
+    flow: u32,
+    v6: bool,
+) {
+    match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(t)) if v6 => {
+            let h = &mut b[..40];
+            let w = 0x6000_0000u32 | (u32::from(tos) << 20) | (flow & 0xf_ffff);
+            h[0..4].copy_from_slice(&w.to_be_bytes());
+            h[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+            h[6] = 17;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&s.octets());
+            h[24..40].copy_from_slice(&t.octets());
+        }
+        (IpAddr::V4(s), IpAddr::V4(t)) => {
+            let h = &mut b[..20];
+            h[0] = 0x45;
+            h[1] = tos;
+            h[2..4].copy_from_slice(&((20 + ulen) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&ident.to_be_bytes());
+            h[6] = 0;
+            h[7] = 0;
+            h[8] = 64;
+            h[9] = 17;
+            h[10..12].fill(0);
+            h[12..16].copy_from_slice(&s.octets());
+            h[16..20].copy_from_slice(&t.octets());
+            let c = checksum::finish(checksum::sum(h));
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// Fills the UDP checksum of the datagram at `u` in an IPv6 packet (the
+/// datagram runs to the end of `b`; zero becomes 0xffff, RFC 8200 §8.1).
+fn udp6_checksum(b: &mut [u8], u: usize, src: &[u8; 16], dst: &[u8; 16]) {
+    let len = u16::from_be_bytes([b[u + 4], b[u + 5]]) as usize;
+    let end = (u + len).min(b.len());
+    b[u + 6..u + 8].fill(0);
+    let s = checksum::pseudo_v6(src, dst, 17, len as u32) + checksum::sum(&b[u..end]);
+    let c = match checksum::finish(s) {
+        0 => 0xffff,
+        c => c,
+    };
+    b[u + 6..u + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,942 @@
+//! GTP-U sessions: what the control plane sets up ([`SessionSpec`]), the
+//! control thread's store ([`Sessions`]) and each worker's replica
+//! ([`Replica`]).
+//!
+//! The control thread owns [`Sessions`]: it validates every change
+//! (unique id, F-TEID and UE address; bounded count), gives each session
+//! a slot and sends the change, as a [`Cmd`] carrying the slot and the
+//! session's dataplane [`Entry`], to every worker through a bounded
+//! single-producer ring per worker on the [`SessionBus`]. A worker applies
+//! what is queued before each burst (a bounded number) and in its tick, so
+//! it reads its own tables without locks and a change never disturbs
+//! another session's traffic. A change is refused whole, with a clear
+//! error, when any worker's ring is full.
+//!
+//! Each worker keeps, for the sessions it was told about, an array of
+//! [`Entry`] by slot and three hash tables (uplink by endpoint + TEID,
+//! downlink by UE IPv4 address, by UE IPv6 /128 and by /64), all with
+//! their capacity reserved up front for the configured maximum: adding a
+//! session never allocates on a worker. The per-session counters live in
+//! one preallocated array per worker on the bus (the worker is their only
+//! writer, the control thread sums them).
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_queue::ArrayQueue;
+use rustc_hash::FxHasher;
+
+/// A fixed (unseeded) fast hasher: keys are TEIDs and UE addresses that
+/// xgw's control plane chose, and lookups of attacker-chosen keys cannot
+/// lengthen probe chains (only inserts could, and those come from the
+/// operator or the SMF).
+type Fx = BuildHasherDefault<FxHasher>;
+
+/// Sessions a gateway holds unless `[gtpu] max_sessions` says otherwise
+/// (7/8 of a power of two: the hash tables' buckets are then all usable,
+/// see [`bytes_per_session`]).
+pub const DEFAULT_MAX_SESSIONS: usize = 57_344;
+/// The largest `max_sessions` accepted.
+pub const MAX_SESSIONS_LIMIT: usize = 4 << 20;
+/// Session changes a worker's ring holds.
+pub const RING: usize = 16_384;
+/// Changes a worker applies before a burst (the rest wait for the next
+/// burst or tick).
+pub const APPLY_PER_BURST: usize = 64;
+/// Changes a worker applies per tick.
+pub const APPLY_PER_TICK: usize = 4096;
+
+/// One session, as the operator (config, `xgw gtp session add`) or later
+/// a PFCP agent sets it up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// The operator's (or SMF's) handle.
+    pub id: u64,
+    /// Our GTP-U endpoint address (the local F-TEID's address): one of
+    /// `[gtpu] endpoints`.
+    pub local: IpAddr,
+    /// Our TEID: uplink G-PDUs to `local` with it belong to the session.
+    pub teid: u32,
+    /// The UE's IPv4 address (downlink to it is encapsulated).
+    pub ue4: Option<Ipv4Addr>,
+    /// The UE's IPv6 address (/128) or prefix (/64).
+    pub ue6: Option<(Ipv6Addr, u8)>,
+    /// The base station's endpoint: where downlink goes (outer family).
+    pub peer: IpAddr,
+    /// The base station's TEID for downlink.
+    pub peer_teid: u32,
+    /// QoS Flow Identifier sent in a PDU Session Container with every
+    /// downlink packet; `None`: no container.
+    pub qfi: Option<u8>,
+    /// Maximum bit rates (bits per second, 0: unlimited).
+    pub mbr_ul: u64,
+    pub mbr_dl: u64,
+    /// Gates (false: that direction's packets are dropped).
+    pub gate_ul: bool,
+    pub gate_dl: bool,
+    /// The network instance (APN / DNN) the session belongs to. xgw has
+    /// one routing table; the name is kept and shown.
+    pub instance: String,
+}
+
+impl Default for SessionSpec {
+    fn default() -> Self {
+        SessionSpec {
+            id: 0,
+            local: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            teid: 0,
+            ue4: None,
+            ue6: None,
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_teid: 0,
+            qfi: None,
+            mbr_ul: 0,
+            mbr_dl: 0,
+            gate_ul: true,
+            gate_dl: true,
+            instance: String::new(),
+        }
+    }
+}
+
+/// A token bucket in bytes (a session's MBR in one direction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Bucket {
+    /// Bytes per second; 0: unlimited.
+    rate: u64,
+    burst: u64,
+    tokens: u64,
+    last_ns: u64,
+}
+
+impl Bucket {
+    /// A bucket for `bps` bits per second: the burst is 100 ms of traffic
+    /// and at least two 9000-byte packets.
+    fn new(bps: u64) -> Self {
+        let rate = bps / 8;
+        let burst = (rate / 10).max(18_000);
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            last_ns: 0,
+        }
+    }
+
+    /// Takes `bytes`, or says the packet exceeds the rate.
+    #[inline]
+    pub(crate) fn take(&mut self, now: u64, bytes: usize) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let elapsed = now.saturating_sub(self.last_ns).min(1_000_000_000);
+        let add = (u128::from(elapsed) * u128::from(self.rate) / 1_000_000_000) as u64;
+        if add > 0 {
+            self.tokens = (self.tokens + add).min(self.burst);
+            self.last_ns = now;
+        }
+        let b = bytes as u64;
+        if self.tokens < b {
+            return false;
+        }
+        self.tokens -= b;
+        true
+    }
+}
+
+/// A session as a worker's dataplane sees it (112 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) ue6: u128,
+    /// The peer's outer address (IPv4 in the first 4 octets); ours is
+    /// endpoint `ep`.
+    pub(crate) peer: [u8; 16],
+    pub(crate) ue4: u32,
+    pub(crate) teid: u32,
+    pub(crate) peer_teid: u32,
+    /// Index of `local` in the endpoints.
+    pub(crate) ep: u8,
+    pub(crate) flags: u8,
+    /// [`NO_QFI`]: no PDU Session Container.
+    pub(crate) qfi: u8,
+    pub(crate) ul: Bucket,
+    pub(crate) dl: Bucket,
+}
+
+pub(crate) const NO_QFI: u8 = 0xff;
+
+impl Entry {
+    pub(crate) const LIVE: u8 = 1 << 0;
+    pub(crate) const V6: u8 = 1 << 1;
+    pub(crate) const UE4: u8 = 1 << 2;
+    pub(crate) const UE6: u8 = 1 << 3;
+    /// The UE IPv6 entry is a /64 prefix.
+    pub(crate) const UE6_64: u8 = 1 << 4;
+    pub(crate) const GATE_UL: u8 = 1 << 5;
+    pub(crate) const GATE_DL: u8 = 1 << 6;
+
+    fn of(s: &SessionSpec, ep: u8) -> Entry {
+        fn octets(a: IpAddr) -> [u8; 16] {
+            let mut o = [0u8; 16];
+            match a {
+                IpAddr::V4(a) => o[..4].copy_from_slice(&a.octets()),
+                IpAddr::V6(a) => o = a.octets(),
+            }
+            o
+        }
+        let mut flags = Entry::LIVE;
+        if s.peer.is_ipv6() {
+            flags |= Entry::V6;
+        }
+        if s.ue4.is_some() {
+            flags |= Entry::UE4;
+        }
+        if let Some((_, l)) = s.ue6 {
+            flags |= Entry::UE6 | if l == 64 { Entry::UE6_64 } else { 0 };
+        }
+        if s.gate_ul {
+            flags |= Entry::GATE_UL;
+        }
+        if s.gate_dl {
+            flags |= Entry::GATE_DL;
+        }
+        Entry {
+            ue6: s.ue6.map_or(0, |(a, _)| u128::from(a)),
+            peer: octets(s.peer),
+            ue4: s.ue4.map_or(0, u32::from),
+            teid: s.teid,
+            peer_teid: s.peer_teid,
+            ep,
+            flags,
+            qfi: s.qfi.unwrap_or(NO_QFI),
+            ul: Bucket::new(s.mbr_ul),
+            dl: Bucket::new(s.mbr_dl),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// The UE source check of an uplink inner IPv6 packet.
+    #[inline]
+    pub(crate) fn ue6_matches(&self, a: u128) -> bool {
+        self.has(Entry::UE6)
+            && if self.has(Entry::UE6_64) {
+                (a ^ self.ue6) >> 64 == 0
+            } else {
+                a == self.ue6
+            }
+    }
+}
+
+/// A change sent to the workers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cmd {
+    /// Slot `slot` holds `entry` from now on (a new session if `fresh`:
+    /// its counters start at zero).
+    Put {
+        slot: u32,
+        entry: Entry,
+        fresh: bool,
+    },
+    /// Slot `slot` is empty.
+    Del { slot: u32 },
+}
+
+/// Per-session counters, per worker: uplink packets and bytes, downlink
+/// packets and bytes (inner packets, as a usage report counts them), and
+/// drops (gate, rate, spoofed source).
+pub const COUNTERS: usize = 5;
+pub const UL_PKTS: usize = 0;
+pub const UL_BYTES: usize = 1;
+pub const DL_PKTS: usize = 2;
+pub const DL_BYTES: usize = 3;
+pub const DROPS: usize = 4;
+
+/// The feature's own counters (per worker, summed by `xgw gtp stats`).
+pub mod stat {
+    pub const GPDU_IN: usize = 0;
+    pub const GPDU_OUT: usize = 1;
+    pub const ECHO_REQUEST_IN: usize = 2;
+    pub const ECHO_RESPONSE_OUT: usize = 3;
+    pub const ECHO_RESPONSE_IN: usize = 4;
+    pub const ERROR_INDICATION_IN: usize = 5;
+    pub const ERROR_INDICATION_OUT: usize = 6;
+    pub const END_MARKER_IN: usize = 7;
+    pub const EXT_NOTIFICATION_IN: usize = 8;
+    pub const EXT_NOTIFICATION_OUT: usize = 9;
+    pub const UNKNOWN_TEID: usize = 10;
+    pub const COUNT: usize = 11;
+    /// Their names in `xgw gtp stats`.
+    pub const NAMES: [&str; COUNT] = [
+        "gpdu_in",
+        "gpdu_out",
+        "echo_request_in",
+        "echo_response_out",
+        "echo_response_in",
+        "error_indication_in",
+        "error_indication_out",
+        "end_marker_in",
+        "ext_notification_in",
+        "ext_notification_out",
+        "unknown_teid",
+    ];
+}
+
+/// Something a worker saw that the control thread records: an Error
+/// Indication from `peer` about its TEID `teid` (the session sending to
+/// it is marked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ErrorIndication {
+    pub(crate) peer: IpAddr,
+    pub(crate) teid: u32,
+}
+
+/// What the control thread and the workers share: one change ring, one
+/// counter array and one stats row per worker, and the event ring.
+pub struct SessionBus {
+    rings: Vec<ArrayQueue<Cmd>>,
+    counters: Vec<Box<[AtomicU64]>>,
+    stats: Vec<[AtomicU64; stat::COUNT]>,
+    events: ArrayQueue<ErrorIndication>,
+    /// Events the ring had no room for.
+    events_lost: AtomicU64,
+    /// The sessions every worker starts with (slot, entry).
+    initial: Mutex<Vec<(u32, Entry)>>,
+    max: usize,
+    endpoints: Vec<IpAddr>,
+}
+
+impl SessionBus {
+    fn new(workers: usize, max: usize, endpoints: Vec<IpAddr>) -> Arc<Self> {
+        let n = workers.max(1);
+        Arc::new(SessionBus {
+            rings: (0..n).map(|_| ArrayQueue::new(RING)).collect(),
+            counters: (0..n)
+                .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            stats: (0..n)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
+            events: ArrayQueue::new(1024),
+            events_lost: AtomicU64::new(0),
+            initial: Mutex::new(Vec::new()),
+            max,
+            endpoints,
+        })
+    }
+
+    /// The feature's counters summed over the workers, by [`stat::NAMES`].
+    pub fn stats(&self) -> [u64; stat::COUNT] {
+        let mut s = [0u64; stat::COUNT];
+        for w in &self.stats {
+            for (x, c) in s.iter_mut().zip(w) {
+                *x += c.load(Relaxed);
+            }
+        }
+        s
+    }
+
+    /// Error Indications the control thread could not record (its ring
+    /// was full).
+    pub fn events_lost(&self) -> u64 {
+        self.events_lost.load(Relaxed)
+    }
+}
+
+/// Why a session change was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("session {0} exists already; modify or delete it")]
+    Exists(u64),
+    #[error("no session {0}")]
+    NotFound(u64),
+    #[error("TEID {1:#x} on {0} belongs to session {2}")]
+    TeidTaken(IpAddr, u32, u64),
+    #[error("UE address {0} belongs to session {1}")]
+    UeTaken(String, u64),
+    #[error("session table full ({0} sessions); raise [gtpu] max_sessions or delete sessions")]
+    Full(usize),
+    #[error("{0} is not a GTP-U endpoint of this gateway (see [gtpu] endpoints)")]
+    NotEndpoint(IpAddr),
+    #[error("a worker has not yet applied the last {0} changes; try again")]
+    Busy(usize),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Checks what a session's fields can be on their own (not against other
+/// sessions): a UE address of some family, a usable peer, a QFI of 6 bits,
+/// a /128 or /64 IPv6 UE entry, TEID 0 not used (TS 29.281 §5.1: 0 is for
+/// path management).
+pub fn check(s: &SessionSpec) -> Result<(), String> {
+    if s.ue4.is_none() && s.ue6.is_none() {
+        return Err("a session needs a UE address (ue4 and/or ue6)".into());
+    }
+    if s.teid == 0 {
+        return Err("teid 0 is reserved for path management (TS 29.281 §5.1)".into());
+    }
+    if s.peer_teid == 0 {
+        return Err("peer_teid 0 is reserved for path management (TS 29.281 §5.1)".into());
+    }
+    if let Some((a, l)) = s.ue6 {
+        if l != 128 && l != 64 {
+            return Err(format!(
+                "ue6 {a}/{l}: a UE gets one address (/128) or one /64 prefix"
+            ));
+        }
+        if l == 64 && u128::from(a) & u64::MAX as u128 != 0 {
+            return Err(format!("ue6 {a}/64 has host bits set"));
+        }
+        if l == 128 && u128::from(a) & u64::MAX as u128 == 0 {
+            return Err(format!(
+                "ue6 {a}/128 is a Subnet-Router anycast address (RFC 4291 §2.6.1), no UE's"
+            ));
+        }
+        if let Some(why) = crate::router::spec::special_addr(IpAddr::V6(a), 128) {
+            return Err(format!("ue6: {why}"));
+        }
+    }
+    if let Some(a) = s.ue4 {
+        if let Some(why) = crate::router::spec::special_addr(IpAddr::V4(a), 32) {
+            return Err(format!("ue4: {why}"));
+        }
+    }
+    if let Some(why) = crate::router::spec::special_addr(s.peer, 128) {
+        return Err(format!("peer: {why}, not a GTP-U endpoint"));
+    }
+    if s.qfi.is_some_and(|q| q > 63) {
+        return Err("qfi is 6 bits: 0 to 63".into());
+    }
+    if s.instance.len() > 63 {
+        return Err("network instance names are at most 63 characters".into());
+    }
+    Ok(())
+}
+
+/// What GTP-U is configured with: its endpoints, its interface and the
+/// sessions it starts with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GtpuSpec {
+    /// Our GTP-U addresses (each one of our interface addresses).
+    pub endpoints: Vec<IpAddr>,
+    /// The name of the interface routes to UEs point into.
+    pub iface: String,
+    /// The largest inner packet sent into the tunnel (its MTU).
+    pub mtu: u16,
+    pub max_sessions: usize,
+    pub sessions: Vec<SessionSpec>,
+    /// Error Indications / Supported Extension Headers Notifications sent
+    /// per second and worker at most.
+    pub error_rate: u32,
+}
+
+impl Default for GtpuSpec {
+    fn default() -> Self {
+        GtpuSpec {
+            endpoints: Vec::new(),
+            iface: "gtp0".into(),
+            mtu: 1436,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            sessions: Vec::new(),
+            error_rate: 100,
+        }
+    }
+}
+
+/// A session with its slot, error mark and counters (control side).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub spec: SessionSpec,
+    pub slot: u32,
+    /// An Error Indication came from its peer about its peer TEID.
+    pub error_indication: bool,
+}
+
+/// The control thread's session store. See the module documentation.
+pub struct Sessions {
+    bus: Arc<SessionBus>,
+    slots: Vec<Option<Session>>,
+    free: Vec<u32>,
+    by_id: HashMap<u64, u32>,
+    by_fteid: HashMap<(IpAddr, u32), u32>,
+    by_ue4: HashMap<Ipv4Addr, u32>,
+    by_ue6: HashMap<(Ipv6Addr, u8), u32>,
+    by_peer: HashMap<(IpAddr, u32), Vec<u32>>,
+}
+
+impl Sessions {
+    /// The store for `workers` workers with `spec`'s sessions in it (each
+    /// worker starts with them).
+    pub fn new(spec: &GtpuSpec, workers: usize) -> Result<Sessions, String> {
+        let max = spec.max_sessions.clamp(1, MAX_SESSIONS_LIMIT);
+        let mut s = Sessions {
+            bus: SessionBus::new(workers, max, spec.endpoints.clone()),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            by_fteid: HashMap::new(),
+            by_ue4: HashMap::new(),
+            by_ue6: HashMap::new(),
+            by_peer: HashMap::new(),
+        };
+        let mut initial = Vec::with_capacity(spec.sessions.len());
+        for x in &spec.sessions {
+            let slot = s
+                .insert(x.clone())
+                .map_err(|e| format!("session {}: {e}", x.id))?;
+            initial.push((slot, s.entry(slot)));
+        }
+        *s.bus.initial.lock().unwrap_or_else(|e| e.into_inner()) = initial;
+        Ok(s)
+    }
+
+    pub fn bus(&self) -> &Arc<SessionBus> {
+        &self.bus
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn max(&self) -> usize {
+        self.bus.max
+    }
+
+    fn entry(&self, slot: u32) -> Entry {
+        let s = self.slots[slot as usize].as_ref().expect("live slot");
+        let ep = self
+            .bus
+            .endpoints
+            .iter()
+            .position(|&e| e == s.spec.local)
+            .unwrap_or(0) as u8;
+        Entry::of(&s.spec, ep)
+    }
+
+    /// Checks `s` against the other sessions (all but `except`).
+    fn conflicts(&self, s: &SessionSpec, except: Option<u32>) -> Result<(), SessionError> {
+        check(s).map_err(SessionError::Invalid)?;
+        if !self.bus.endpoints.contains(&s.local) {
+            return Err(SessionError::NotEndpoint(s.local));
+        }
+        let other = |slot: Option<&u32>| slot.copied().filter(|&x| Some(x) != except);
+        let id_of = |slot: u32| self.slots[slot as usize].as_ref().map_or(0, |x| x.spec.id);
+        if let Some(o) = other(self.by_fteid.get(&(s.local, s.teid))) {
+            return Err(SessionError::TeidTaken(s.local, s.teid, id_of(o)));
+        }
+        if let Some(a) = s.ue4 {
+            if let Some(o) = other(self.by_ue4.get(&a)) {
+                return Err(SessionError::UeTaken(a.to_string(), id_of(o)));
+            }
+        }
+        if let Some((a, l)) = s.ue6 {
+            // A /128 inside another session's /64 is refused too: the
+            // downlink lookup would be ambiguous.
+            let p64 = Ipv6Addr::from(u128::from(a) & !(u64::MAX as u128));
+            for k in [(a, l), (p64, 64)] {
+                if let Some(o) = other(self.by_ue6.get(&k)) {
+                    return Err(SessionError::UeTaken(format!("{a}/{l}"), id_of(o)));
+                }
+            }
+            if l == 64 {
+                if let Some((_, &o)) = self.by_ue6.iter().find(|(&(b, bl), &o)| {
+                    bl == 128 && Some(o) != except && (u128::from(b) ^ u128::from(a)) >> 64 == 0
+                }) {
+                    return Err(SessionError::UeTaken(format!("{a}/{l}"), id_of(o)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, slot: u32, s: &SessionSpec) {
+        self.by_id.insert(s.id, slot);
+        self.by_fteid.insert((s.local, s.teid), slot);
+        if let Some(a) = s.ue4 {
+            self.by_ue4.insert(a, slot);
+        }
+        if let Some(k) = s.ue6 {
+            self.by_ue6.insert(k, slot);
+        }
+        self.by_peer
+            .entry((s.peer, s.peer_teid))
+            .or_default()
+            .push(slot);
+    }
+
+    fn unindex(&mut self, slot: u32, s: &SessionSpec) {
+        self.by_id.remove(&s.id);
+        self.by_fteid.remove(&(s.local, s.teid));
+        if let Some(a) = s.ue4 {
+            self.by_ue4.remove(&a);
+        }
+        if let Some(k) = s.ue6 {
+            self.by_ue6.remove(&k);
+        }
+        if let Some(v) = self.by_peer.get_mut(&(s.peer, s.peer_teid)) {
+            v.retain(|&x| x != slot);
+            if v.is_empty() {
+                self.by_peer.remove(&(s.peer, s.peer_teid));
+            }
+        }
+    }
+
+    /// Files `s` into the store (no command sent).
+    fn insert(&mut self, s: SessionSpec) -> Result<u32, SessionError> {
+        if self.by_id.contains_key(&s.id) {
+            return Err(SessionError::Exists(s.id));
+        }
+        self.conflicts(&s, None)?;
+        let slot = match self.free.pop() {
+            Some(x) => x,
+            None if self.slots.len() < self.bus.max => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+            None => return Err(SessionError::Full(self.bus.max)),
+        };
+        self.index(slot, &s);
+        self.slots[slot as usize] = Some(Session {
+            spec: s,
+            slot,
+            error_indication: false,
+        });
+        Ok(slot)
+    }
+
+    /// Room for one more change on every worker's ring.
+    fn room(&self) -> Result<(), SessionError> {
+        match self.bus.rings.iter().map(|r| r.len()).max() {
+            Some(n) if n >= RING => Err(SessionError::Busy(n)),
+            _ => Ok(()),
+        }
+    }
+
+    fn send(&self, c: Cmd) {
+        for r in &self.bus.rings {
+            // `room` was checked and this thread is the only producer.
+            let _ = r.push(c);
+        }
+    }
+
+    /// Adds a session; its traffic flows once the workers applied it
+    /// (before their next burst).
+    pub fn add(&mut self, s: SessionSpec) -> Result<(), SessionError> {
+        self.room()?;
+        let slot = self.insert(s)?;
+        self.send(Cmd::Put {
+            slot,
+            entry: self.entry(slot),
+            fresh: true,
+        });
+        Ok(())
+    }
+
+    /// Replaces session `s.id`'s fields (its counters go on; its rate
+    /// buckets start full).
+    pub fn modify(&mut self, s: SessionSpec) -> Result<(), SessionError> {
+        self.room()?;
+        let slot = *self.by_id.get(&s.id).ok_or(SessionError::NotFound(s.id))?;
+        self.conflicts(&s, Some(slot))?;
+        let old = self.slots[slot as usize].take().expect("indexed slot");
+        self.unindex(slot, &old.spec);
+        let mark =
+            old.error_indication && old.spec.peer == s.peer && old.spec.peer_teid == s.peer_teid;
+        self.index(slot, &s);
+        self.slots[slot as usize] = Some(Session {
+            spec: s,
+            slot,
+            error_indication: mark,
+        });
+        self.send(Cmd::Put {
+            slot,
+            entry: self.entry(slot),
+            fresh: false,
+        });
+        Ok(())
+    }
+
+    /// Deletes a session; returns it with its final counters.
+    pub fn delete(&mut self, id: u64) -> Result<(Session, [u64; COUNTERS]), SessionError> {
+        self.room()?;
+        let slot = *self.by_id.get(&id).ok_or(SessionError::NotFound(id))?;
+        let counters = self.counters(slot);
+        let old = self.slots[slot as usize].take().expect("indexed slot");
+        self.unindex(slot, &old.spec);
+        self.free.push(slot);
+        self.send(Cmd::Del { slot });
+        Ok((old, counters))
+    }
+
+    pub fn get(&mut self, id: u64) -> Option<&Session> {
+        self.drain_events();
+        let slot = *self.by_id.get(&id)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    /// Every session, by id.
+    pub fn list(&mut self) -> Vec<&Session> {
+        self.drain_events();
+        let mut v: Vec<&Session> = self.slots.iter().flatten().collect();
+        v.sort_by_key(|s| s.spec.id);
+        v
+    }
+
+    /// A slot's counters summed over the workers.
+    pub fn counters(&self, slot: u32) -> [u64; COUNTERS] {
+        let mut c = [0u64; COUNTERS];
+        let base = slot as usize * COUNTERS;
+        for w in &self.bus.counters {
+            for (k, x) in c.iter_mut().enumerate() {
+                *x += w.get(base + k).map_or(0, |a| a.load(Relaxed));
+            }
+        }
+        c
+    }
+
+    /// Marks the sessions named by the Error Indications the workers
+    /// received.
+    pub fn drain_events(&mut self) {
+        while let Some(e) = self.bus.events.pop() {
+            if let Some(v) = self.by_peer.get(&(e.peer, e.teid)) {
+                for &slot in v {
+                    if let Some(s) = self.slots[slot as usize].as_mut() {
+                        s.error_indication = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One worker's sessions: see the module documentation.
+pub(crate) struct Replica {
+    bus: Arc<SessionBus>,
+    worker: usize,
+    pub(crate) entries: Vec<Entry>,
+    ul: HashMap<u64, u32, Fx>,
+    dl4: HashMap<u32, u32, Fx>,
+    /// UE IPv6 /128 addresses and /64 prefixes (the prefix with its low
+    /// 64 bits zero; a /128 never has them all zero).
+    dl6: HashMap<u128, u32, Fx>,
+    /// /128 entries in `dl6` (none: one probe per downlink packet).
+    n128: usize,
+}
+
+/// The key of an uplink lookup: endpoint index and TEID.
+#[inline]
+fn ul_key(ep: u8, teid: u32) -> u64 {
+    (u64::from(ep) << 32) | u64::from(teid)
+}
+
+impl Replica {
+    /// Worker `worker`'s replica, with the sessions every worker starts
+    /// with; the capacity for the configured maximum is reserved now.
+    pub(crate) fn new(bus: Arc<SessionBus>, worker: usize) -> Replica {
+        let max = bus.max;
+        let worker = worker.min(bus.rings.len() - 1);
+        let mut r = Replica {
+            entries: vec![Entry::default(); max],
+            ul: HashMap::with_capacity_and_hasher(max, Fx::default()),
+            dl4: HashMap::with_capacity_and_hasher(max, Fx::default()),
+            dl6: HashMap::with_capacity_and_hasher(max, Fx::default()),
+            n128: 0,
+            bus,
+            worker,
+        };
+        let initial = r
+            .bus
+            .initial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (slot, entry) in initial {
+            r.put(slot, entry);
+        }
+        r
+    }
+
+    /// The endpoint index of our address `a` (the outer destination).
+    #[inline]
+    pub(crate) fn endpoint(&self, a: &[u8]) -> Option<u8> {
+        self.bus
+            .endpoints
+            .iter()
+            .position(|e| match e {
+                IpAddr::V4(x) => a == x.octets(),
+                IpAddr::V6(x) => a == x.octets(),
+            })
+            .map(|i| i as u8)
+    }
+
+    /// Our address of endpoint `ep`.
+    #[inline]
+    pub(crate) fn endpoint_addr(&self, ep: u8) -> IpAddr {
+        self.bus
+            .endpoints
+            .get(usize::from(ep))
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    fn unkey(&mut self, slot: u32) {
+        let e = self.entries[slot as usize];
+        if !e.has(Entry::LIVE) {
+            return;
+        }
+        let k = ul_key(e.ep, e.teid);
+        if self.ul.get(&k) == Some(&slot) {
+            self.ul.remove(&k);
+        }
+        if e.has(Entry::UE4) && self.dl4.get(&e.ue4) == Some(&slot) {
+            self.dl4.remove(&e.ue4);
+        }
+        if e.has(Entry::UE6) && self.dl6.get(&e.ue6) == Some(&slot) {
+            self.dl6.remove(&e.ue6);
+            if !e.has(Entry::UE6_64) {
+                self.n128 -= 1;
+            }
+        }
+        self.entries[slot as usize].flags = 0;
+    }
+
+    fn put(&mut self, slot: u32, e: Entry) {
+        let Some(_) = self.entries.get(slot as usize) else {
+            return;
+        };
+        self.unkey(slot);
+        // (Within the reserved capacity: the control thread never has more
+        // than `max` sessions.)
+        self.ul.insert(ul_key(e.ep, e.teid), slot);
+        if e.has(Entry::UE4) {
+            self.dl4.insert(e.ue4, slot);
+        }
+        if e.has(Entry::UE6) {
+            self.dl6.insert(e.ue6, slot);
+            if !e.has(Entry::UE6_64) {
+                self.n128 += 1;
+            }
+        }
+        self.entries[slot as usize] = e;
+    }
+
+    /// Applies at most `n` queued changes.
+    #[inline]
+    pub(crate) fn apply(&mut self, n: usize) {
+        let ring = &self.bus.rings[self.worker];
+        if ring.is_empty() {
+            return;
+        }
+        for _ in 0..n {
+            let Some(c) = self.bus.rings[self.worker].pop() else {
+                break;
+            };
+            match c {
+                Cmd::Put { slot, entry, fresh } => {
+                    if fresh {
+                        let base = slot as usize * COUNTERS;
+                        if let Some(cs) = self.bus.counters[self.worker].get(base..base + COUNTERS)
+                        {
+                            cs.iter().for_each(|c| c.store(0, Relaxed));
+                        }
+                    }
+                    self.put(slot, entry)
+                }
+                Cmd::Del { slot } => {
+                    if (slot as usize) < self.entries.len() {
+                        self.unkey(slot)
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn uplink(&self, ep: u8, teid: u32) -> Option<u32> {
+        self.ul.get(&ul_key(ep, teid)).copied()
+    }
+
+    #[inline]
+    pub(crate) fn downlink4(&self, a: u32) -> Option<u32> {
+        self.dl4.get(&a).copied()
+    }
+
+    #[inline]
+    pub(crate) fn downlink6(&self, a: u128) -> Option<u32> {
+        if self.n128 != 0 {
+            if let Some(&s) = self.dl6.get(&a) {
+                return Some(s);
+            }
+        }
+        self.dl6.get(&(a & !(u64::MAX as u128))).copied()
+    }
+
+    /// Adds to a session counter (single writer).
+    #[inline]
+    pub(crate) fn count(&self, slot: u32, k: usize, n: u64) {
+        if let Some(c) = self.bus.counters[self.worker].get(slot as usize * COUNTERS + k) {
+            c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        }
+    }
+
+    /// Adds one to a feature counter.
+    #[inline]
+    pub(crate) fn stat(&self, k: usize) {
+        if let Some(c) = self.bus.stats[self.worker].get(k) {
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// Tells the control thread about an Error Indication (lost, and
+    /// counted, if its ring is full).
+    pub(crate) fn error_indication(&self, peer: IpAddr, teid: u32) {
+        if self
+            .bus
+            .events
+            .push(ErrorIndication { peer, teid })
+            .is_err()
+        {
+            self.bus.events_lost.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Replica {
+    /// Bytes this replica reserved: its entries, its counters and its
+    /// hash tables (hashbrown: a power-of-two number of buckets, at most
+    /// 7/8 of them used, one control byte each).
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        fn table<K, V>(cap: usize) -> usize {
+            // `capacity()` is 7/8 of the buckets (rounded down).
+            let buckets = (cap * 8).div_ceil(7).next_power_of_two();
+            buckets * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.bus.max * COUNTERS * 8
+            + table::<u64, u32>(self.ul.capacity())
+            + table::<u32, u32>(self.dl4.capacity())
+            + table::<u128, u32>(self.dl6.capacity())
+    }
+}
+
+/// Bytes per session one worker reserves for `max_sessions` sessions
+/// (see `Replica::reserved_bytes`); lowest when `max_sessions` is 7/8 of
+/// a power of two.
+pub fn bytes_per_session(max_sessions: usize) -> usize {
+    let max = max_sessions.clamp(1, MAX_SESSIONS_LIMIT);
+    let bus = SessionBus::new(1, max, Vec::new());
+    Replica::new(bus, 0).reserved_bytes() / max
+}
+
+#[cfg(test)]
+mod tests;

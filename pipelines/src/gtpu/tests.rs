@@ -1,0 +1,601 @@
+//! gtpu-input and gtpu-encap driven through the router with hand-built
+//! frames: decapsulation by the inner version nibble, the UE source check,
+//! the answers (Echo Response, Error Indication, Supported Extension
+//! Headers Notification), downlink with and without a PDU Session
+//! Container, gate and MBR, and session changes while traffic flows.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::PacketBuilder;
+
+use super::session::{GtpuSpec, SessionSpec, Sessions, DL_PKTS, DROPS, UL_BYTES, UL_PKTS};
+use crate::router::neigh::NeighborBus;
+use crate::router::spec::{IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec, GTP_IFACE};
+use crate::router::table::Rib;
+use crate::router::tests::Rig;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::gtpu as wire;
+use crate::{DropReason, PortId, Verdict};
+
+/// xgw: "ran" (port 0: N3, 192.0.2.1 and 2001:db8:3::1, the endpoints)
+/// and "dn" (port 1: N6, 10.2.0.1, 2001:db8:2::1).
+const X_RAN: [u8; 6] = [2, 0x0a, 0, 0, 0, 1];
+const X_DN: [u8; 6] = [2, 0x0b, 0, 0, 0, 1];
+/// The base station (192.0.2.2, 2001:db8:3::2) and a host on the data
+/// network (10.2.0.2, 2001:db8:2::2: the gateway to everything else).
+const GNB: [u8; 6] = [2, 0x0a, 0, 0, 0, 2];
+const DN: [u8; 6] = [2, 0x0b, 0, 0, 0, 2];
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn session(id: u64, teid: u32, ue4: &str, ue6: &str) -> SessionSpec {
+    SessionSpec {
+        id,
+        local: ip("192.0.2.1"),
+        teid,
+        ue4: (!ue4.is_empty()).then(|| ue4.parse().unwrap()),
+        ue6: (!ue6.is_empty()).then(|| {
+            let (a, l) = ue6.split_once('/').unwrap();
+            (a.parse().unwrap(), l.parse().unwrap())
+        }),
+        peer: ip("192.0.2.2"),
+        peer_teid: teid + 0x1000,
+        qfi: Some(9),
+        ..SessionSpec::default()
+    }
+}
+
+fn spec(sessions: Vec<SessionSpec>) -> RouterSpec {
+    let nb = |iface: u16, a: &str, mac: [u8; 6]| NeighborSpec {
+        iface,
+        ip: ip(a),
+        mac: MacAddr(mac),
+    };
+    let route = |p: &str, len: u8, target: RouteTarget| RouteSpec {
+        prefix: ip(p),
+        len,
+        target,
+    };
+    RouterSpec {
+        ifaces: vec![
+            IfaceSpec {
+                name: "ran".into(),
+                port: PortId(0),
+                mac: MacAddr(X_RAN),
+                ipv4: vec![("192.0.2.1".parse().unwrap(), 24)],
+                ipv6: vec![("2001:db8:3::1".parse().unwrap(), 64)],
+                link_local: "fe80::1".parse().unwrap(),
+                ..IfaceSpec::default()
+            },
+            IfaceSpec {
+                name: "dn".into(),
+                port: PortId(1),
+                mac: MacAddr(X_DN),
+                ipv4: vec![("10.2.0.1".parse().unwrap(), 24)],
+                ipv6: vec![("2001:db8:2::1".parse().unwrap(), 64)],
+                link_local: "fe80::2".parse().unwrap(),
+                ..IfaceSpec::default()
+            },
+        ],
+        routes: vec![
+            route("10.45.0.0", 16, RouteTarget::Connected { iface: GTP_IFACE }),
+            route(
+                "2001:db8:45::",
+                48,
+                RouteTarget::Connected { iface: GTP_IFACE },
+            ),
+            route(
+                "0.0.0.0",
+                0,
+                RouteTarget::Via {
+                    gateway: ip("10.2.0.2"),
+                    iface: 1,
+                },
+            ),
+            route(
+                "::",
+                0,
+                RouteTarget::Via {
+                    gateway: ip("2001:db8:2::2"),
+                    iface: 1,
+                },
+            ),
+        ],
+        neighbors: vec![
+            nb(0, "192.0.2.2", GNB),
+            nb(0, "2001:db8:3::2", GNB),
+            nb(1, "10.2.0.2", DN),
+            nb(1, "2001:db8:2::2", DN),
+        ],
+        tunnels: Vec::new(),
+        gtpu: Some(GtpuSpec {
+            endpoints: vec![ip("192.0.2.1"), ip("2001:db8:3::1")],
+            sessions,
+            max_sessions: 64,
+            ..GtpuSpec::default()
+        }),
+    }
+}
+
+/// The usual two sessions: 1 (TEID 0x100, UE 10.45.0.2 and
+/// 2001:db8:45:1::/64) and 2 (TEID 0x200, UE 10.45.0.3 only, no QFI).
+fn two_sessions() -> Vec<SessionSpec> {
+    let mut s2 = session(2, 0x200, "10.45.0.3", "");
+    s2.qfi = None;
+    vec![session(1, 0x100, "10.45.0.2", "2001:db8:45:1::/64"), s2]
+}
+
+/// A rig and the control thread's store feeding it.
+fn rig(sessions: Vec<SessionSpec>) -> (Rig, Sessions) {
+    let spec = spec(sessions);
+    let store = Sessions::new(spec.gtpu.as_ref().unwrap(), 1).unwrap();
+    let rib = Rib::new(&spec).unwrap();
+    let r = crate::router::build_worker_with(
+        &spec,
+        0,
+        NeighborBus::new(1),
+        rib.handle(),
+        Some(store.bus().clone()),
+    )
+    .unwrap();
+    // (The route table lives as long as the handle the worker holds.)
+    std::mem::forget(rib);
+    (Rig::with_router(r), store)
+}
+
+fn inner4(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    PacketBuilder::ipv4(
+        src.parse::<Ipv4Addr>().unwrap().octets(),
+        dst.parse::<Ipv4Addr>().unwrap().octets(),
+        64,
+    )
+    .udp(4000, 5000)
+    .write(&mut b, payload)
+    .unwrap();
+    b
+}
+
+fn inner6(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    PacketBuilder::ipv6(
+        src.parse::<Ipv6Addr>().unwrap().octets(),
+        dst.parse::<Ipv6Addr>().unwrap().octets(),
+        64,
+    )
+    .udp(4000, 5000)
+    .write(&mut b, payload)
+    .unwrap();
+    b
+}
+
+/// A G-PDU (or other message `gtp`) from the base station to `dst`.
+fn from_gnb(dst: &str, sport: u16, gtp: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    match (ip("192.0.2.2"), ip(dst)) {
+        (_, IpAddr::V4(d)) => PacketBuilder::ethernet2(GNB, X_RAN)
+            .ipv4([192, 0, 2, 2], d.octets(), 64)
+            .udp(sport, wire::PORT)
+            .write(&mut b, gtp)
+            .unwrap(),
+        (_, IpAddr::V6(d)) => PacketBuilder::ethernet2(GNB, X_RAN)
+            .ipv6(
+                "2001:db8:3::2".parse::<Ipv6Addr>().unwrap().octets(),
+                d.octets(),
+                64,
+            )
+            .udp(sport, wire::PORT)
+            .write(&mut b, gtp)
+            .unwrap(),
+    }
+    b
+}
+
+fn gpdu(teid: u32, inner: &[u8]) -> Vec<u8> {
+    let mut g = vec![0u8; 8];
+    wire::write_gpdu_header(&mut g, teid, None, inner.len()).unwrap();
+    g.extend_from_slice(inner);
+    g
+}
+
+fn tx(port: u16) -> Verdict {
+    Verdict::Tx(PortId(port))
+}
+
+fn drop(r: DropReason) -> Verdict {
+    Verdict::Drop(r)
+}
+
+#[test]
+fn uplink_ipv6_over_ipv4_leaves_as_ipv6() {
+    let (mut rig, mut store) = rig(two_sessions());
+    let inner = inner6("2001:db8:45:1::5", "2001:db8:9::1", b"hello v6");
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &gpdu(0x100, &inner)));
+    assert_eq!(o.v, tx(1), "{o:?}");
+    // Ethernet to the data network's router, EtherType IPv6, the inner
+    // packet with its hop limit decremented.
+    assert_eq!(&o.frame[..6], &DN);
+    assert_eq!(&o.frame[6..12], &X_DN);
+    assert_eq!(&o.frame[12..14], &[0x86, 0xdd]);
+    let mut want = inner.clone();
+    want[7] -= 1;
+    assert_eq!(&o.frame[14..], &want[..]);
+    let s = store.get(1).unwrap().slot;
+    let c = store.counters(s);
+    assert_eq!((c[UL_PKTS], c[UL_BYTES]), (1, inner.len() as u64));
+}
+
+#[test]
+fn uplink_ipv4_over_ipv6_leaves_as_ipv4() {
+    let mut s = session(1, 0x100, "10.45.0.2", "");
+    s.local = ip("2001:db8:3::1");
+    s.peer = ip("2001:db8:3::2");
+    let (mut rig, _store) = rig(vec![s]);
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"hello v4");
+    let o = rig.rx(0, &from_gnb("2001:db8:3::1", 40000, &gpdu(0x100, &inner)));
+    assert_eq!(o.v, tx(1), "{o:?}");
+    assert_eq!(&o.frame[12..14], &[0x08, 0x00]);
+    assert_eq!(o.frame[14 + 8], 63, "TTL decremented");
+    assert_eq!(&o.frame[14 + 12..14 + 20], &inner[12..20]);
+}
+
+#[test]
+fn extension_headers_are_walked_and_unknown_required_ones_answered() {
+    let (mut rig, _store) = rig(two_sessions());
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"x");
+    // S and PN set, a UL PDU Session Container, then an unknown
+    // comprehension-not-required header of two units.
+    let mut g = vec![
+        0x30 | 0x04 | 0x02 | 0x01,
+        255,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        7,
+        9,
+        0x85,
+    ];
+    g.extend_from_slice(&[1, 0x10, 5, 0x21]);
+    g.extend_from_slice(&[2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0]);
+    g.extend_from_slice(&inner);
+    let len = (g.len() - 8) as u16;
+    g[2..4].copy_from_slice(&len.to_be_bytes());
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &g));
+    assert_eq!(o.v, tx(1), "{o:?}");
+    // The same with a comprehension-required unknown type (0xc1).
+    let mut g2 = g.clone();
+    g2[15] = 0xc1;
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 33333, &g2));
+    assert_eq!(o.v, drop(DropReason::GtpuExtUnsupported));
+    let (port, f) = rig.emitted.pop().expect("a notification");
+    assert_eq!(port, PortId(0));
+    assert_eq!(&f[..6], &GNB, "back to the hop it came from");
+    // UDP from 2152 to the G-PDU's source port, message type 31 listing
+    // what xgw supports.
+    assert_eq!(&f[34..38], &[0x08, 0x68, 0x82, 0x35]);
+    let h = wire::parse(&f[42..]).unwrap();
+    assert_eq!(h.msg_type, wire::msg::SUPPORTED_EXT_HEADERS_NOTIFICATION);
+    assert_eq!(&f[42 + h.payload..], &[141, 2, 0x40, 0x85]);
+}
+
+#[test]
+fn spoofed_inner_sources_are_dropped() {
+    let (mut rig, mut store) = rig(two_sessions());
+    for inner in [
+        inner4("10.45.0.3", "198.51.100.7", b"x"),
+        inner6("2001:db8:45:2::5", "2001:db8:9::1", b"x"),
+    ] {
+        let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &gpdu(0x100, &inner)));
+        assert_eq!(o.v, drop(DropReason::GtpuInnerSpoofed));
+    }
+    // Session 2 has no IPv6 at all.
+    let inner = inner6("2001:db8:45:1::5", "2001:db8:9::1", b"x");
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &gpdu(0x200, &inner)));
+    assert_eq!(o.v, drop(DropReason::GtpuInnerSpoofed));
+    let s = store.get(1).unwrap().slot;
+    assert_eq!(store.counters(s)[DROPS], 2);
+}
+
+#[test]
+fn unknown_teids_get_an_error_indication_and_a_drop() {
+    let (mut rig, store) = rig(two_sessions());
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"x");
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 45000, &gpdu(0xdead, &inner)));
+    assert_eq!(o.v, drop(DropReason::GtpuUnknownTeid));
+    let (port, f) = rig.emitted.pop().expect("an error indication");
+    assert_eq!(port, PortId(0));
+    // IPv4 192.0.2.1 -> 192.0.2.2, UDP 2152 -> 2152.
+    assert_eq!(&f[26..34], &[192, 0, 2, 1, 192, 0, 2, 2]);
+    assert_eq!(&f[34..38], &[0x08, 0x68, 0x08, 0x68]);
+    let h = wire::parse(&f[42..]).unwrap();
+    assert_eq!(h.msg_type, wire::msg::ERROR_INDICATION);
+    assert_eq!(
+        wire::parse_error_indication(&f[42 + h.payload..42 + h.end]),
+        Some((0xdead, ip("192.0.2.1")))
+    );
+    assert_eq!(
+        store.bus().stats()[super::session::stat::ERROR_INDICATION_OUT],
+        1
+    );
+    // Rate-limited: a flood gets few answers, every G-PDU is dropped.
+    let flood: Vec<Vec<u8>> = (0..200)
+        .map(|_| from_gnb("192.0.2.1", 45000, &gpdu(0xdead, &inner)))
+        .collect();
+    for o in rig.burst(0, &flood) {
+        assert_eq!(o.v, drop(DropReason::GtpuUnknownTeid));
+    }
+    assert!(rig.emitted.len() < 100, "{} answers", rig.emitted.len());
+}
+
+#[test]
+fn echo_requests_are_answered_and_signalling_is_consumed() {
+    let (mut rig, store) = rig(two_sessions());
+    let mut req = vec![0u8; 12];
+    wire::write_echo_request(&mut req, 0x4242).unwrap();
+    for (dst, sport) in [("192.0.2.1", 2152), ("2001:db8:3::1", 50000)] {
+        let o = rig.rx(0, &from_gnb(dst, sport, &req));
+        assert_eq!(o.v, tx(0), "{o:?}");
+        let f = &o.frame;
+        assert_eq!(&f[..6], &GNB);
+        let (u, src_at) = if dst.contains(':') {
+            (54, 22)
+        } else {
+            (34, 26)
+        };
+        let theirs = if dst.contains(':') {
+            "2001:db8:3::2"
+        } else {
+            "192.0.2.2"
+        };
+        let src: IpAddr = if dst.contains(':') {
+            IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(&f[src_at..src_at + 16]).unwrap(),
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(&f[src_at..src_at + 4]).unwrap(),
+            ))
+        };
+        assert_eq!(src, ip(dst), "from the endpoint asked");
+        let _ = theirs;
+        assert_eq!(u16::from_be_bytes([f[u], f[u + 1]]), 2152);
+        assert_eq!(u16::from_be_bytes([f[u + 2], f[u + 3]]), sport);
+        let h = wire::parse(&f[u + 8..]).unwrap();
+        assert_eq!(
+            (h.msg_type, h.seq),
+            (wire::msg::ECHO_RESPONSE, Some(0x4242))
+        );
+        assert_eq!(
+            &f[u + 8 + h.payload..],
+            &[14, 0],
+            "Recovery, restart counter 0"
+        );
+    }
+    let mut em = vec![0u8; 8];
+    wire::write_end_marker(&mut em, 0x100).unwrap();
+    assert_eq!(
+        rig.rx(0, &from_gnb("192.0.2.1", 2152, &em)).v,
+        Verdict::Local
+    );
+    let st = store.bus().stats();
+    use super::session::stat;
+    assert_eq!(st[stat::ECHO_REQUEST_IN], 2);
+    assert_eq!(st[stat::ECHO_RESPONSE_OUT], 2);
+    assert_eq!(st[stat::END_MARKER_IN], 1);
+}
+
+#[test]
+fn a_received_error_indication_marks_the_session() {
+    let (mut rig, mut store) = rig(two_sessions());
+    let mut ei = vec![0u8; 64];
+    let n = wire::write_error_indication(&mut ei, 1, 0x1100, ip("192.0.2.2")).unwrap();
+    ei.truncate(n);
+    assert_eq!(
+        rig.rx(0, &from_gnb("192.0.2.1", 2152, &ei)).v,
+        Verdict::Local
+    );
+    assert!(store.get(1).unwrap().error_indication);
+    assert!(!store.get(2).unwrap().error_indication);
+}
+
+#[test]
+fn port_2152_of_other_addresses_is_closed() {
+    let (mut rig, _store) = rig(two_sessions());
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"x");
+    let mut f = from_gnb("10.2.0.1", 2152, &gpdu(0x100, &inner));
+    // (To xgw's data-network address, reached over "ran".)
+    let o = rig.rx(0, &f);
+    assert_eq!(o.v, tx(0), "an ICMP error back: {o:?}");
+    assert_eq!(o.frame[14 + 9], 1, "ICMP");
+    assert_eq!((o.frame[34], o.frame[35]), (3, 3), "port unreachable");
+    f.truncate(40);
+    let _ = f;
+}
+
+#[test]
+fn malformed_gtpu_is_a_named_drop() {
+    let (mut rig, _store) = rig(two_sessions());
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"x");
+    let good = gpdu(0x100, &inner);
+    let cases: Vec<(Vec<u8>, DropReason)> = vec![
+        (good[..6].to_vec(), DropReason::GtpuMalformed),
+        (
+            {
+                let mut g = good.clone();
+                g[0] = 0x50;
+                g
+            },
+            DropReason::GtpuMalformed,
+        ),
+        (
+            {
+                let mut g = good.clone();
+                g[3] = g[3].wrapping_add(40);
+                g
+            },
+            DropReason::GtpuMalformed,
+        ),
+        (
+            {
+                let mut g = good.clone();
+                g[1] = 99;
+                g
+            },
+            DropReason::GtpuUnknownMessage,
+        ),
+        (gpdu(0x100, &inner[..12]), DropReason::GtpuInnerMalformed),
+        (gpdu(0x100, &[0x55; 40]), DropReason::GtpuInnerMalformed),
+    ];
+    for (g, why) in cases {
+        let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &g));
+        assert_eq!(o.v, drop(why), "{g:02x?}");
+    }
+}
+
+/// The downlink frame's outer header fields: (outer src, dst, UDP src
+/// port, TEID, QFI, inner).
+fn outer(f: &[u8]) -> (IpAddr, IpAddr, u16, u32, Option<u8>, Vec<u8>) {
+    assert_eq!(&f[12..14], &[0x08, 0x00], "IPv4 outer");
+    let src = IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(&f[26..30]).unwrap()));
+    let dst = IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(&f[30..34]).unwrap()));
+    assert_eq!(u16::from_be_bytes([f[36], f[37]]), 2152);
+    assert_eq!(&f[40..42], &[0, 0], "IPv4 outer UDP checksum zero");
+    let h = wire::parse(&f[42..]).unwrap();
+    (
+        src,
+        dst,
+        u16::from_be_bytes([f[34], f[35]]),
+        h.teid,
+        h.psc.map(|p| p.qfi),
+        f[42 + h.payload..42 + h.end].to_vec(),
+    )
+}
+
+#[test]
+fn downlink_is_encapsulated_with_the_sessions_template() {
+    let (mut rig, mut store) = rig(two_sessions());
+    let from_dn = |inner: &[u8], v6: bool| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&X_DN);
+        f.extend_from_slice(&DN);
+        f.extend_from_slice(if v6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+        f.extend_from_slice(inner);
+        f
+    };
+    let i4 = inner4("198.51.100.7", "10.45.0.2", b"down v4");
+    let o = rig.rx(1, &from_dn(&i4, false));
+    assert_eq!(o.v, tx(0), "{o:?}");
+    assert_eq!(&o.frame[..6], &GNB);
+    let (s, d, sport, teid, qfi, inner) = outer(&o.frame);
+    assert_eq!(
+        (s, d, teid, qfi),
+        (ip("192.0.2.1"), ip("192.0.2.2"), 0x1100, Some(9))
+    );
+    assert!(sport >= 0xc000);
+    let mut want = i4.clone();
+    want[8] -= 1;
+    want[10..12].copy_from_slice(&[0, 0]);
+    let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&want[..20]));
+    want[10..12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(inner, want);
+    // IPv6 inside the /64; session 2 without a QFI.
+    let i6 = inner6("2001:db8:9::1", "2001:db8:45:1::77", b"down v6");
+    let o = rig.rx(1, &from_dn(&i6, true));
+    assert_eq!(o.v, tx(0), "{o:?}");
+    let (_, _, _, teid, qfi, inner) = outer(&o.frame);
+    assert_eq!((teid, qfi, inner[0] >> 4), (0x1100, Some(9), 6));
+    let i4 = inner4("198.51.100.7", "10.45.0.3", b"x");
+    let (_, _, _, teid, qfi, _) = outer(&rig.rx(1, &from_dn(&i4, false)).frame);
+    assert_eq!((teid, qfi), (0x1200, None));
+    // Nobody's address in the pool.
+    let i4 = inner4("198.51.100.7", "10.45.0.99", b"x");
+    assert_eq!(
+        rig.rx(1, &from_dn(&i4, false)).v,
+        drop(DropReason::GtpuNoSession)
+    );
+    let slot = store.get(1).unwrap().slot;
+    assert_eq!(store.counters(slot)[DL_PKTS], 2);
+}
+
+#[test]
+fn sessions_change_while_traffic_flows() {
+    let (mut rig, mut store) = rig(two_sessions());
+    let up = |teid: u32, src: &str| {
+        from_gnb(
+            "192.0.2.1",
+            2152,
+            &gpdu(teid, &inner4(src, "198.51.100.7", b"x")),
+        )
+    };
+    // A third session: unknown until the worker applied it.
+    store.add(session(3, 0x300, "10.45.0.4", "")).unwrap();
+    let outs = rig.burst(0, &[up(0x100, "10.45.0.2"), up(0x300, "10.45.0.4")]);
+    assert_eq!(outs[0].v, tx(1));
+    assert_eq!(outs[1].v, tx(1), "applied before the burst");
+    // Re-pointed to a new TEID: the old one is gone at once.
+    let mut s3 = session(3, 0x301, "10.45.0.4", "");
+    s3.gate_dl = false;
+    store.modify(s3).unwrap();
+    let outs = rig.burst(
+        0,
+        &[
+            up(0x300, "10.45.0.4"),
+            up(0x301, "10.45.0.4"),
+            up(0x200, "10.45.0.3"),
+        ],
+    );
+    assert_eq!(outs[0].v, drop(DropReason::GtpuUnknownTeid));
+    assert_eq!(outs[1].v, tx(1));
+    assert_eq!(outs[2].v, tx(1), "other sessions untouched");
+    let (gone, counters) = store.delete(3).unwrap();
+    assert_eq!(gone.spec.teid, 0x301);
+    assert_eq!(counters[UL_PKTS], 2, "counted across the modification");
+    let outs = rig.burst(0, &[up(0x301, "10.45.0.4"), up(0x100, "10.45.0.2")]);
+    assert_eq!(outs[0].v, drop(DropReason::GtpuUnknownTeid));
+    assert_eq!(outs[1].v, tx(1));
+    // The slot is reused with fresh counters.
+    store.add(session(4, 0x400, "10.45.0.5", "")).unwrap();
+    let outs = rig.burst(0, &[up(0x400, "10.45.0.5")]);
+    assert_eq!(outs[0].v, tx(1));
+    let slot = store.get(4).unwrap().slot;
+    assert_eq!(slot, gone.slot);
+    assert_eq!(store.counters(slot)[UL_PKTS], 1);
+}
+
+#[test]
+fn gates_and_maximum_bit_rates() {
+    let mut s = session(1, 0x100, "10.45.0.2", "");
+    // 1 Mbit/s: 125 kB/s, a burst of 12.5 kB (18 kB at least).
+    s.mbr_ul = 1_000_000;
+    let mut closed = session(2, 0x200, "10.45.0.3", "");
+    closed.gate_ul = false;
+    let (mut rig, _store) = rig(vec![s, closed]);
+    let f = from_gnb(
+        "192.0.2.1",
+        2152,
+        &gpdu(0x100, &inner4("10.45.0.2", "198.51.100.7", &[0u8; 972])),
+    );
+    // 1000-byte inner packets: 18 pass the full bucket at once.
+    let outs = rig.burst(0, &vec![f.clone(); 40]);
+    let passed = outs.iter().filter(|o| o.v == tx(1)).count();
+    assert_eq!(passed, 18);
+    assert!(outs
+        .iter()
+        .all(|o| o.v == tx(1) || o.v == drop(DropReason::GtpuMbrExceeded)));
+    // A second later 125 more kB of tokens (capped at the burst).
+    rig.now += 1_000_000_000;
+    let outs = rig.burst(0, &vec![f; 40]);
+    assert_eq!(outs.iter().filter(|o| o.v == tx(1)).count(), 18);
+    let g = from_gnb(
+        "192.0.2.1",
+        2152,
+        &gpdu(0x200, &inner4("10.45.0.3", "198.51.100.7", b"x")),
+    );
+    assert_eq!(rig.rx(0, &g).v, drop(DropReason::GtpuGateClosed));
+}
