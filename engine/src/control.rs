@@ -959,19 +959,19 @@ mod tests {
     #[test]
     fn runtime_sums_node_figures_over_workers() {
         let info = xgw_pipelines::router::nodes();
-        assert_eq!(info[12].name, "ip-rewrite");
+        let rw = info.iter().position(|n| n.name == "ip-rewrite").unwrap();
         let ws: Vec<Arc<WorkerStats>> = (0..2)
             .map(|i| Arc::new(WorkerStats::with_nodes(i, Some(i), 1, &info)))
             .collect();
         // Worker 0: two calls of node 0 (64 + 0 frames); worker 1: one
-        // call of node 0 (32 frames) and one of node 12 (ip-rewrite).
+        // call of node 0 (32 frames) and one of ip-rewrite.
         ws[0].begin();
         ws[0].nodes[0].record(64, 6400);
         ws[0].nodes[0].record(0, 100);
         ws[0].end();
         ws[1].begin();
         ws[1].nodes[0].record(32, 3200);
-        ws[1].nodes[12].record(2, 50);
+        ws[1].nodes[rw].record(2, 50);
         ws[1].end();
         let src = StatsSource::new(Vec::new(), ws);
         let v = src.runtime();
@@ -990,11 +990,11 @@ mod tests {
         );
         assert_eq!(t[0]["packets_per_vector"], json!(48.0));
         assert_eq!(t[0]["cycles_per_packet"], json!(101.04));
-        assert_eq!(t[12]["packets"], json!(2));
+        assert_eq!(t[rw]["packets"], json!(2));
         assert_eq!(t[1]["packets_per_vector"], Value::Null);
         assert_eq!(v["workers"][0]["nodes"][0]["packets"], json!(64));
         assert_eq!(v["workers"][1]["nodes"][0]["packets"], json!(32));
-        assert_eq!(v["workers"][1]["nodes"][12]["calls"], json!(1));
+        assert_eq!(v["workers"][1]["nodes"][rw]["calls"], json!(1));
         let text = render_runtime(&v);
         assert!(text.contains("total (2 workers)"), "{text}");
         assert_eq!(text.matches("  ip-rewrite ").count(), 3, "{text}");

@@ -10,6 +10,7 @@ pub mod control;
 pub mod engine;
 pub mod function;
 pub mod gen;
+pub mod gtpctl;
 pub mod netdev;
 pub mod port;
 pub mod replay;

@@ -27,18 +27,46 @@ pub const COMMANDS: &[&str] = &[
     "tunnel-list",
     "tunnel-add",
     "tunnel-del",
+    "gtp-session-add",
+    "gtp-session-mod",
+    "gtp-session-del",
+    "gtp-session-list",
+    "gtp-session-show",
+    "gtp-stats",
 ];
 
 pub struct RouterControl {
     spec: RouterSpec,
     rib: Rib,
     bus: Arc<NeighborBus>,
+    /// GTP-U's sessions, when `[gtpu]` is configured.
+    gtp: Option<crate::gtpctl::GtpControl>,
 }
 
 impl RouterControl {
+    /// The router's control state for as many workers as `bus` serves.
     pub fn new(spec: RouterSpec, bus: Arc<NeighborBus>) -> Result<Self, String> {
         let rib = Rib::new(&spec)?;
-        Ok(RouterControl { spec, rib, bus })
+        let gtp = match &spec.gtpu {
+            Some(g) => Some(crate::gtpctl::GtpControl::new(g, bus.workers())?),
+            None => None,
+        };
+        Ok(RouterControl {
+            spec,
+            rib,
+            bus,
+            gtp,
+        })
+    }
+
+    /// GTP-U's control state (`None`: not configured).
+    pub fn gtp(&mut self) -> Option<&mut crate::gtpctl::GtpControl> {
+        self.gtp.as_mut()
+    }
+
+    /// The session bus the workers read (`None`: GTP-U is off).
+    pub fn sessions_bus(&self) -> Option<Arc<xgw_pipelines::gtpu::SessionBus>> {
+        self.gtp.as_ref().map(|g| g.sessions().bus().clone())
     }
 
     pub fn spec(&self) -> &RouterSpec {
@@ -108,6 +136,10 @@ impl RouterControl {
             "tunnel-list" => self.tunnel_list(),
             "tunnel-add" => self.tunnel_add(req),
             "tunnel-del" => self.tunnel_del(req),
+            c if crate::gtpctl::COMMANDS.contains(&c) => match self.gtp.as_mut() {
+                Some(g) => g.answer(c, req),
+                None => json!({"error": "GTP-U is not configured (no [gtpu] section)"}),
+            },
             other => json!({"error": format!("unknown router command {other:?}")}),
         }
     }

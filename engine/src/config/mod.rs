@@ -13,11 +13,13 @@
 //! - `router.rs`: `[[interfaces]]`, `[[routes]]`, `[[neighbors]]`
 //! - `ra.rs`: `[interfaces.ra]` (Router Advertisements)
 //! - `tunnels.rs`: `[[tunnels]]`
+//! - `gtpu.rs`: `[gtpu]` and `[[gtpu.sessions]]`
 //! - `value.rs`: validating newtypes for the values that are checked
 //!   alone (names, MACs, VLAN IDs, MTUs, addresses, ...), read with
 //!   `#[serde(try_from)]`
 
 mod engine;
+pub(crate) mod gtpu;
 pub(crate) mod l2fwd;
 mod ports;
 mod ra;
@@ -81,6 +83,7 @@ struct Raw {
     neighbors: Vec<RawNeighbor>,
     #[serde(default)]
     tunnels: Vec<RawTunnel>,
+    gtpu: Option<gtpu::RawGtpu>,
 }
 
 #[derive(Deserialize)]

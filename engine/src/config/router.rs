@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
+use xgw_pipelines::gtpu::GtpuSpec;
 use xgw_pipelines::router::spec::{
     contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec, RaSpec,
-    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, TUN_BASE,
+    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, GTP_IFACE, TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::PortId;
 
+use super::gtpu::validate_gtpu;
 use super::ra::{validate_ra, RawRa};
 use super::tunnels::validate_tunnels;
 use super::value::{
@@ -79,6 +81,8 @@ pub struct RouterCfg {
     pub routes: Vec<RouteSpec>,
     pub neighbors: Vec<NeighborSpec>,
     pub tunnels: Vec<TunnelSpec>,
+    /// `[gtpu]`; `None`: GTP-U is off.
+    pub gtpu: Option<GtpuSpec>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,7 +131,7 @@ impl RouterCfg {
             routes: self.routes.clone(),
             neighbors: self.neighbors.clone(),
             tunnels: self.tunnels.clone(),
-            gtpu: None,
+            gtpu: self.gtpu.clone(),
         })
     }
 }
@@ -228,6 +232,7 @@ pub(crate) fn refuse_tables(s: &super::Section<'_>) -> Result<(), ConfigError> {
         ("interfaces", s.raw.interfaces.len()),
         ("routes", s.raw.routes.len()),
         ("neighbors", s.raw.neighbors.len()),
+        ("gtpu", usize::from(s.raw.gtpu.is_some())),
     ] {
         if n > 0 {
             return s.v.err(
@@ -321,6 +326,13 @@ pub(super) fn validate_router(
         });
     }
     let tunnels = validate_tunnels(v, &raw.tunnels, &names, &ifaces, &mut owned)?;
+    let gtpu = match &raw.gtpu {
+        Some(g) => Some(validate_gtpu(v, g, &ifaces, |n| {
+            names.contains_key(n) || tunnels.iter().any(|t| t.name == n)
+        })?),
+        None => None,
+    };
+    let gtp_id = |name: &str| gtpu.as_ref().filter(|g| g.iface == name).map(|_| GTP_IFACE);
     let tunnel_id = |name: &str| {
         tunnels
             .iter()
@@ -388,7 +400,13 @@ pub(super) fn validate_router(
                 RawRouteKind::Unreachable => "unreachable",
             }),
         };
-        let named = |n: &str| names.get(n).map(|&i| i as u16).or_else(|| tunnel_id(n));
+        let named = |n: &str| {
+            names
+                .get(n)
+                .map(|&i| i as u16)
+                .or_else(|| tunnel_id(n))
+                .or_else(|| gtp_id(n))
+        };
         let route = parse_route(&input, named, on_link).map_err(|(f, msg)| {
             let msg = if f == "interface" {
                 let known: Vec<&str> = raw
@@ -396,6 +414,7 @@ pub(super) fn validate_router(
                     .iter()
                     .map(|f| f.name.0.as_str())
                     .chain(raw.tunnels.iter().map(|t| t.name.as_str()))
+                    .chain(gtpu.iter().map(|g| g.iface.as_str()))
                     .collect();
                 format!(
                     "{msg}; configured interfaces and tunnels: {}",
@@ -411,6 +430,12 @@ pub(super) fn validate_router(
             }
         })?;
         if let RouteTarget::Via { gateway: gw, iface } = route.target {
+            if iface == GTP_IFACE {
+                return v.err(
+                    k("via"),
+                    "routes into the GTP-U interface name no gateway: each packet goes to its UE's session",
+                );
+            }
             if let Some(t) = tunnels.iter().find(|t| t.local == gw) {
                 return v.err(
                     k("via"),
@@ -527,6 +552,7 @@ pub(super) fn validate_router(
         routes,
         neighbors,
         tunnels,
+        gtpu,
     })
 }
 

@@ -87,11 +87,12 @@ impl Instance for RouterControl {
     }
 
     fn build_worker(&self, worker: usize) -> Result<Box<dyn Pipeline>, String> {
-        Ok(Box::new(xgw_pipelines::router::build_worker(
+        Ok(Box::new(xgw_pipelines::router::build_worker_with(
             self.spec(),
             worker,
             self.bus().clone(),
             self.routes(),
+            self.sessions_bus(),
         )?))
     }
 
@@ -144,6 +145,11 @@ enum RouterCmd {
         #[command(subcommand)]
         op: TunnelOp,
     },
+    /// GTP-U sessions and counters of a running gateway (`[gtpu]`).
+    Gtp {
+        #[command(subcommand)]
+        op: GtpOp,
+    },
     /// Show the neighbour (ARP / NDP) cache of a running router.
     Neigh {
         #[arg(long)]
@@ -181,6 +187,126 @@ pub enum RouteOp {
     /// Delete a configured or runtime route (connected routes stay).
     Del {
         prefix: String,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+/// A TEID: decimal or 0x-prefixed hexadecimal.
+fn parse_teid(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("\"{s}\" is not a TEID (0 to 4294967295, or 0x-hex)"))
+}
+
+/// A session's fields (`xgw gtp session add` / `mod`).
+#[derive(clap::Args)]
+pub struct SessionArgs {
+    /// The session's id (the operator's or SMF's handle).
+    id: u64,
+    /// Our TEID: uplink G-PDUs with it belong to the session.
+    #[arg(long, value_parser = parse_teid)]
+    teid: u32,
+    /// The base station's GTP-U address (downlink goes there).
+    #[arg(long)]
+    peer: String,
+    /// The base station's TEID for downlink.
+    #[arg(long, value_parser = parse_teid)]
+    peer_teid: u32,
+    /// The UE's IPv4 address.
+    #[arg(long)]
+    ue4: Option<String>,
+    /// The UE's IPv6 address (/128) or prefix (/64).
+    #[arg(long)]
+    ue6: Option<String>,
+    /// Our endpoint address (default: the first of the peer's family).
+    #[arg(long)]
+    local: Option<String>,
+    /// QoS Flow Identifier sent in a PDU Session Container downlink.
+    #[arg(long)]
+    qfi: Option<u8>,
+    /// Maximum bit rate uplink, bits per second (0: none).
+    #[arg(long)]
+    mbr_ul: Option<u64>,
+    /// Maximum bit rate downlink, bits per second (0: none).
+    #[arg(long)]
+    mbr_dl: Option<u64>,
+    /// Uplink gate: open (default) or closed.
+    #[arg(long)]
+    gate_ul: Option<String>,
+    /// Downlink gate: open (default) or closed.
+    #[arg(long)]
+    gate_dl: Option<String>,
+    /// Network instance (APN / DNN) name.
+    #[arg(long)]
+    instance: Option<String>,
+}
+
+impl SessionArgs {
+    fn request(&self, cmd: &str) -> serde_json::Value {
+        serde_json::json!({"cmd": cmd, "id": self.id, "teid": self.teid, "peer": self.peer,
+            "peer_teid": self.peer_teid, "ue4": self.ue4, "ue6": self.ue6, "local": self.local,
+            "qfi": self.qfi, "mbr_ul": self.mbr_ul, "mbr_dl": self.mbr_dl,
+            "gate_ul": self.gate_ul, "gate_dl": self.gate_dl, "instance": self.instance})
+    }
+}
+
+// Parsed once per command: the size of the `session` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum GtpOp {
+    /// GTP-U sessions: list, show, add, modify, delete.
+    Session {
+        #[command(subcommand)]
+        op: SessionOp,
+    },
+    /// GTP-U's counters: G-PDUs, echo, error indications, end markers.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
+// Parsed once per command: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum SessionOp {
+    /// List every session with its counters.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// One session with its counters.
+    Show {
+        id: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Add a session: `xgw gtp session add 1 --teid 0x100 --peer 192.0.2.2 --peer-teid 0x200 --ue4 10.45.0.2`.
+    Add {
+        #[command(flatten)]
+        s: SessionArgs,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Replace a session's fields (its counters go on).
+    Mod {
+        #[command(flatten)]
+        s: SessionArgs,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// Delete a session (its final counters are printed).
+    Del {
+        id: u64,
         #[command(flatten)]
         at: Endpoint,
     },
@@ -347,6 +473,44 @@ impl RouterCmd {
                 }
             },
             RouterCmd::Neigh { json, at } => show(at, "neigh", json, crate::routectl::render_neigh),
+            RouterCmd::Gtp { op } => run_gtp(op),
         }
+    }
+}
+
+fn run_gtp(op: GtpOp) -> anyhow::Result<()> {
+    use crate::gtpctl::{render_session, render_sessions, render_stats};
+    let print = |v: serde_json::Value, json: bool, render: fn(&serde_json::Value) -> String| {
+        if json {
+            println!("{v}");
+        } else {
+            print!("{}", render(&v));
+        }
+    };
+    match op {
+        GtpOp::Stats { json, at } => show(at, "gtp-stats", json, render_stats),
+        GtpOp::Session { op } => match op {
+            SessionOp::List { json, at } => show(at, "gtp-session-list", json, render_sessions),
+            SessionOp::Show { id, json, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "gtp-session-show", "id": id}))?;
+                print(v, json, render_session);
+                Ok(())
+            }
+            SessionOp::Add { s, at } => {
+                let v = ask(at, s.request("gtp-session-add"))?;
+                println!("added session {}", v["session"]["id"]);
+                Ok(())
+            }
+            SessionOp::Mod { s, at } => {
+                let v = ask(at, s.request("gtp-session-mod"))?;
+                println!("modified session {}", v["session"]["id"]);
+                Ok(())
+            }
+            SessionOp::Del { id, at } => {
+                let v = ask(at, serde_json::json!({"cmd": "gtp-session-del", "id": id}))?;
+                print!("deleted session {id}\n{}", render_session(&v));
+                Ok(())
+            }
+        },
     }
 }

@@ -314,10 +314,20 @@ pub struct SessionBus {
 
 impl SessionBus {
     fn new(workers: usize, max: usize, endpoints: Vec<IpAddr>) -> Arc<Self> {
+        Self::with_counters(workers, max, endpoints, true)
+    }
+
+    /// `counters` false: no counter arrays (a store that only checks).
+    fn with_counters(
+        workers: usize,
+        max: usize,
+        endpoints: Vec<IpAddr>,
+        counters: bool,
+    ) -> Arc<Self> {
         let n = workers.max(1);
         Arc::new(SessionBus {
             rings: (0..n).map(|_| ArrayQueue::new(RING)).collect(),
-            counters: (0..n)
+            counters: (0..if counters { n } else { 0 })
                 .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
             stats: (0..n)
@@ -474,9 +484,25 @@ impl Sessions {
     /// The store for `workers` workers with `spec`'s sessions in it (each
     /// worker starts with them).
     pub fn new(spec: &GtpuSpec, workers: usize) -> Result<Sessions, String> {
+        Self::build(spec, workers, true)
+            .map_err(|(i, e)| format!("session {}: {e}", spec.sessions.get(i).map_or(0, |s| s.id)))
+    }
+
+    /// Checks `spec`'s sessions against each other and the bound, as
+    /// [`Sessions::new`] would (without its counter arrays): the index of
+    /// the first refused session and why.
+    pub fn validate(spec: &GtpuSpec) -> Result<(), (usize, SessionError)> {
+        Self::build(spec, 1, false).map(|_| ())
+    }
+
+    fn build(
+        spec: &GtpuSpec,
+        workers: usize,
+        counters: bool,
+    ) -> Result<Sessions, (usize, SessionError)> {
         let max = spec.max_sessions.clamp(1, MAX_SESSIONS_LIMIT);
         let mut s = Sessions {
-            bus: SessionBus::new(workers, max, spec.endpoints.clone()),
+            bus: SessionBus::with_counters(workers, max, spec.endpoints.clone(), counters),
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
@@ -486,10 +512,8 @@ impl Sessions {
             by_peer: HashMap::new(),
         };
         let mut initial = Vec::with_capacity(spec.sessions.len());
-        for x in &spec.sessions {
-            let slot = s
-                .insert(x.clone())
-                .map_err(|e| format!("session {}: {e}", x.id))?;
+        for (i, x) in spec.sessions.iter().enumerate() {
+            let slot = s.insert(x.clone()).map_err(|e| (i, e))?;
             initial.push((slot, s.entry(slot)));
         }
         *s.bus.initial.lock().unwrap_or_else(|e| e.into_inner()) = initial;

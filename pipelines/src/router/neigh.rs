@@ -162,6 +162,11 @@ const ASKED_SLOTS: usize = 1024;
 pub const ASKED_NS: u64 = RETRANS_NS * (MAX_PROBES as u64 + 1);
 
 impl NeighborBus {
+    /// The workers it serves.
+    pub fn workers(&self) -> usize {
+        self.inboxes.len()
+    }
+
     pub fn new(workers: usize) -> Arc<Self> {
         let n = workers.max(1);
         Arc::new(NeighborBus {
