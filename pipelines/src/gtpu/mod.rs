@@ -461,8 +461,8 @@ impl Core {
         // §4.4.2.5: a Supported Extension Headers Notification to the
         // source port of the message that caused it.
         let dport = if teid.is_some() { wire::PORT } else { sport };
-        let ident = self.ip_ident;
         self.ip_ident = self.ip_ident.wrapping_add(1);
+        let ident = self.ip_ident;
         let sent = self.emit_on(
             cx,
             m.iface,
