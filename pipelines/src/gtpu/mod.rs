@@ -212,7 +212,10 @@ impl Node<Core> for Encap {
 }
 
 /// A hash of the inner flow at `ip` (addresses, protocol and, for TCP and
-/// UDP, ports): the outer UDP source port and IPv6 flow label come from it.
+/// UDP, ports; IPv4 fragments by addresses only, protocol taken as 0; an
+/// IPv6 packet whose next header is not TCP or UDP by addresses and next
+/// header): the outer UDP source port (0xc000 | low 14 bits) and IPv6
+/// flow label (low 20 bits) come from it. docs/GTPU.md gives it in full.
 #[inline]
 fn flow_hash(ip: &[u8], v6: bool) -> u32 {
     let word = |b: &[u8], at: usize| -> u32 {
@@ -228,7 +231,11 @@ fn flow_hash(ip: &[u8], v6: bool) -> u32 {
     } else {
         let h = (word(ip, 12) ^ word(ip, 16).rotate_left(16)).wrapping_mul(0x9e37_79b1);
         let ihl = usize::from(ip.first().map_or(5, |b| b & 0x0f)) * 4;
-        (h, ip.get(9).copied().unwrap_or(0), ihl)
+        // A fragment's ports are not where a whole packet's are (and
+        // later fragments have none): fragments hash by addresses only.
+        let frag = ip.get(6..8).is_some_and(|f| f[0] & 0x3f != 0 || f[1] != 0);
+        let proto = if frag { 0 } else { ip.get(9).copied().unwrap_or(0) };
+        (h, proto, ihl)
     };
     if proto == 6 || proto == 17 {
         h ^= word(ip, l4);
