@@ -106,6 +106,26 @@ def main():
         with open(vec) as f:
             for v in json.load(f):
                 put("wire", bytes([12]) + bytes.fromhex(v["hex"]))
+    # gtpu: sessions changed between bursts of uplink and downlink traffic
+    # (see fuzz_targets/gtpu.rs for the operations).
+    up = lambda flags, teid, kind, n, chain=b"": bytes([3, flags, teid, len(chain)]) + chain + bytes([n, kind]) + bytes(range(n))
+    down = lambda fam, ue, n: bytes([4, fam, ue]) + struct.pack(">H", n)
+    add = lambda op, sid, teid, flags, ue: bytes([op, sid, teid, flags, ue, 0x12, 0x34, 9, 0, 10, 0, 0, 0, 0])
+    psc_chain = bytes([1, 0x10, 5, 0x21, 2, 1, 2, 3, 4, 5, 6, 0])
+    for seq in [
+        up(0, 1, 8, 20) + down(0, 2, 100) + b"\x05",
+        up(0x84, 2, 1, 30) + down(1, 0x47, 60) + b"\x05",
+        up(0x07, 1, 8, 16, psc_chain) + up(0x04, 1, 8, 16, bytes([1, 0, 0, 0xC1, 1, 0, 0, 0])) + b"\x05",
+        add(0, 3, 3, 2 | 16, 4) + up(0, 3, 16, 20) + down(0, 4, 64) + b"\x05"
+        + add(1, 3, 4, 2 | 4 | 8 | 32, 4) + up(0, 3, 16, 20) + up(0, 4, 16, 20) + b"\x05"
+        + bytes([2, 3]) + up(0, 4, 16, 20) + b"\x05",
+        up(0x40, 9, 3, 40) + up(0x01, 200, 2, 10) + b"\x05",
+    ]:
+        put("gtpu", seq)
+    for req in [b'{"cmd":"gtp-session-list"}', b'{"cmd":"gtp-stats"}',
+                b'{"cmd":"gtp-session-add","id":9,"teid":2304,"peer":"192.168.0.2","peer_teid":5,"ue4":"10.45.0.9"}',
+                b'{"cmd":"gtp-session-del","id":1}', b'{"cmd":"gtp-session-show","id":2}']:
+        put("control", req)
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

@@ -23,7 +23,8 @@ use xgw_engine::port::PortQueue;
 use xgw_engine::worker::Worker;
 
 /// The router config every router target runs: three ports, a VLAN
-/// sub-interface, IP-in-IP tunnels of every kind, Router Advertisements
+/// sub-interface, IP-in-IP tunnels of every kind, a GTP-U endpoint (IPv4
+/// and IPv6) with two sessions, Router Advertisements
 /// with RDNSS and PREF64, every RPF mode, unreachable and blackhole
 /// routes, and gateways with no neighbour entry (so frames park and ARP
 /// requests / Neighbor Solicitations go out). Addresses match the golden
@@ -179,6 +180,32 @@ mac = "02:00:00:00:0b:02"
 interface = "vl"
 ip = "10.0.2.2"
 mac = "02:00:00:00:0c:02"
+[[routes]]
+prefix = "10.45.0.0/16"
+interface = "gtp0"
+[[routes]]
+prefix = "2001:db8:45::/48"
+interface = "gtp0"
+[gtpu]
+endpoints = ["192.168.0.1", "fd00::1"]
+max_sessions = 64
+error_rate = 1000
+[[gtpu.sessions]]
+id = 1
+teid = 0x100
+ue4 = "10.45.0.2"
+ue6 = "2001:db8:45:1::/64"
+peer = "192.168.0.2"
+peer_teid = 0x1100
+qfi = 9
+[[gtpu.sessions]]
+id = 2
+teid = 0x200
+ue4 = "10.45.0.3"
+ue6 = "2001:db8:45:2::7/128"
+peer = "fd00::2"
+peer_teid = 0x1200
+mbr_dl = 1000000
 "#;
 
 /// Our own IPv4 addresses in [`ROUTER_CONFIG`] (frames from them are
