@@ -194,10 +194,21 @@ fn gpdu(inp: &mut In<'_>) -> Option<(bool, Vec<u8>)> {
     g[2..4].copy_from_slice(&glen.to_be_bytes());
     let mut udp = vec![0x08, 0x68, 0x08, 0x68, 0, 0, 0, 0];
     udp[4..6].copy_from_slice(&((8 + g.len()) as u16).to_be_bytes());
-    if outer_v6 {
-        udp[6] = 0x12; // not zero; checksums are not verified on input
-    }
     udp.extend_from_slice(&g);
+    if outer_v6 {
+        // Mandatory over IPv6 (and checked by xgw); flags bit 0x08 leaves
+        // it wrong.
+        let (s, d) = (v6("fd00::2"), v6("fd00::1"));
+        let mut sum: u32 = 17 + udp.len() as u32;
+        for w in s.chunks(2).chain(d.chunks(2)).chain(udp.chunks(2)) {
+            sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let c = !(sum as u16) ^ if flags & 0x08 != 0 { 0x0100 } else { 0 };
+        udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    }
     let l3 = if outer_v6 {
         ipv6(v6("fd00::2"), v6("fd00::1"), 17, &udp)
     } else {

@@ -80,6 +80,7 @@ drop_reasons! {
     NdpBadLladdr = "ndp.bad_lladdr": "NS/NA/RS whose link-layer address option is zero, multicast/broadcast or xgw's own MAC: never learned, not answered",
     ArpBadSenderMac = "arp.bad_sender_mac": "ARP packet whose sender MAC is zero, multicast/broadcast or xgw's own MAC: never learned, not answered",
     Udp6ZeroChecksum = "udp.ip6_zero_checksum": "UDP over IPv6 to xgw with checksum 0, silently discarded (RFC 8200 §8.1)",
+    UdpBadChecksum = "udp.bad_checksum": "UDP datagram to xgw whose checksum is wrong (RFC 1122 §4.1.3.4: silently discarded)",
     UdpTruncated = "udp.truncated": "UDP datagram to xgw shorter than its 8-byte header inside a valid IP packet",
     NdpInvalid = "ndp.invalid": "Neighbor Discovery message failing RFC 4861 validation (hop limit, code, options)",
     NdpNotForUs = "ndp.not_for_us": "Neighbor Solicitation for a target that is not ours",

@@ -399,10 +399,12 @@ def outer_to_us(v6, gtp, sport=PORT, dst=None, src=None, tos=0, ttl=60, ident=0x
     return IP(src=src or GNB4, dst=dst or WAN4, ttl=ttl, tos=tos, id=ident, **kw) / u / payload
 
 
-def encapsulated(s, inner, ident):
+def encapsulated(s, inner, ident, whole=None):
     """TS 29.281 §4.4.2.3: the frame xgw sends to the peer of session `s`
-    for `inner` (the inner packet as forwarded)."""
-    h = flow_hash(inner)
+    for `inner` (the inner packet as forwarded; a fragment xgw made of the
+    packet `whole` carries that packet's flow hash, so every fragment of it
+    takes one flow)."""
+    h = flow_hash(whole if whole is not None else inner)
     sport = 0xC000 | (h & 0x3FFF)
     g = gpdu_header(s.peer_teid, s.qfi) / Raw(inner)
     if s.v6:
@@ -794,23 +796,19 @@ def case_frag():
     c = Case(
         "encap_frag",
         "A DF-clear IPv4 packet larger than gtp0's MTU (1436) is fragmented (RFC 791, RFC 1812 §5.2.6) so that "
-        "every fragment fits that MTU, and each fragment is encapsulated on its own (hashed by addresses, its own "
-        "outer ID): the base station gets no outer fragments; the extra fragments follow the burst (as IP-in-IP "
+        "every fragment fits that MTU, and each fragment is encapsulated on its own (the whole packet's flow "
+        "hash, its own outer ID): the base station gets no outer fragments; the extra fragments follow the burst (as IP-in-IP "
         "does it: every first fragment takes its outer ID before the extra ones take theirs)",
-        bug="xgw does not fragment a DF-clear IPv4 packet larger than gtp0's MTU: ip4-lookup marks it "
-        "NEEDS_FRAG but gtpu-encap resets the flags and encapsulates it whole (an inner packet of 1437-1464 "
-        "bytes leaves whole, over gtp0's MTU; a larger one makes an outer packet over wan's MTU, which is then "
-        "fragmented as a UDP datagram: outer fragments, which xgw itself drops as gtpu.outer_fragment)",
     )
     w = lambda b: c.rx("west", from_dn(b))
     rest = []
     for s, size, ident in ((S[1], 1450, 0xA1), (S[2], 1500, 0xA2)):
         b = sized4(H4, UE4[s.id], size, df=False, ident=ident)
         frags = fragments4(routed(b), GTP_MTU)
-        c.tx("east", encapsulated(s, frags[0], c.ident), w(b))
-        rest += [(s, x) for x in frags[1:]]
-    for s, x in rest:
-        c.emit("east", encapsulated(s, x, c.ident), "west")
+        c.tx("east", encapsulated(s, frags[0], c.ident, routed(b)), w(b))
+        rest += [(s, x, routed(b)) for x in frags[1:]]
+    for s, x, whole in rest:
+        c.emit("east", encapsulated(s, x, c.ident, whole), "west")
     return c
 
 
@@ -908,9 +906,6 @@ def case_teid_zero():
         "TS 29.281 §7.3.1: a G-PDU for which no context exists is discarded, and an Error Indication is "
         "returned only if its TEID is not all zeros; a G-PDU with TEID 0 is dropped (gtpu.unknown_teid) without "
         "an answer (over IPv4 and IPv6), while one with an unknown non-zero TEID is answered",
-        bug="xgw answers a G-PDU with TEID 0 with an Error Indication (gtpu_input calls gtpu_answer for every "
-        "unknown TEID); TS 29.281 §7.3.1 returns one only 'if the TEID of the incoming G-PDU is different from "
-        "the value all zeros'",
     )
     e = lambda pkt: c.rx("east", from_gnb(pkt))
     e(outer_to_us(False, gpdu_header(0, None) / Raw(udp4(UE4[1], H4)), sport=45000))
@@ -927,11 +922,6 @@ def case_ident():
         "ident_shared",
         "The IPv4 identification counter counts IPv4 headers xgw writes: an encapsulation or an answer over "
         "IPv6 takes no ID, so the IPv4 ones after them in the same replay still get 1, 2, ...",
-        bug="xgw increments its IPv4 identification counter for IPv6-outer encapsulations and IPv6 Error "
-        "Indications / Notifications too (gtpu_encap and gtpu_answer increment ip_ident before knowing the "
-        "family; ipip-encap increments it only for an IPv4 outer header): the IPv4 IDs skip values. Harmless "
-        "for RFC 6864 (IDs stay unique), but not the documented counter",
-        label="XGW_QUIRK",
     )
     w = lambda b: c.rx("west", from_dn(b))
     e = lambda pkt: c.rx("east", from_gnb(pkt))
@@ -1089,10 +1079,7 @@ def case_udp_checksum():
         "udp_checksum",
         "RFC 1122 §4.1.3.4: a UDP datagram received with a non-zero checksum that is wrong MUST be silently "
         "discarded (over IPv6 the checksum is mandatory, RFC 8200 §8.1); G-PDUs with a wrong checksum over IPv4 "
-        "and IPv6 are dropped (named udp.bad_checksum here), the same G-PDUs with a right one are decapsulated",
-        bug="xgw never verifies the UDP checksum of a datagram to a GTP-U endpoint (gtpu-input checks only the "
-        "IPv6 zero checksum): a G-PDU whose checksum is wrong is decapsulated and forwarded; xgw has no drop "
-        "reason for it",
+        "and IPv6 are dropped (udp.bad_checksum), the same G-PDUs with a right one are decapsulated",
     )
     e = lambda pkt: c.rx("east", from_gnb(pkt))
     for v6, s, b in ((False, S[1], udp4(UE4[1], H4, ident=0x51)), (True, S[3], udp6(UE6[3], H6))):

@@ -1219,7 +1219,13 @@ for line in open(sys.argv[1]):
     src, dst = (first(f["ip6_src"]), first(f["ip6_dst"])) if v6 else (first(f["ip_src"]), first(f["ip_dst"]))
     sport, dport, msg = num(f["sport"]), num(f["dport"]), num(f["msg"])
     if msg == 0xff:
-        count[gw]["gpdu"] += 1
+        # gpdu_out counts T-PDUs encapsulated: the further fragments xgw
+        # makes of a big DF-clear IPv4 packet (inner fragment offset > 0)
+        # are not counted again.
+        offs = nums(f["foff"])
+        inner_off = offs[-1] if len(offs) >= (1 if v6 else 2) else 0
+        if not inner_off:
+            count[gw]["gpdu"] += 1
         key = "%s>%s" % (src, dst)
         d = gpdu.setdefault(key, {"frames": 0, "teids": {}, "problems": []})
         d["frames"] += 1

@@ -170,17 +170,12 @@ cases!(
     hostile,
     mbr,
     gate_dl,
-    hairpin;
+    hairpin,
+    encap_frag,
+    teid_zero,
+    ident_shared,
+    udp_checksum;
     ignored:
-    encap_frag = "xgw bug: a DF-clear IPv4 packet over gtp0's MTU is encapsulated whole (gtpu-encap drops \
-                  ip4-lookup's NEEDS_FRAG), so the outer packet exceeds gtp0's MTU or is itself fragmented; \
-                  see the case's doc",
-    teid_zero = "xgw bug: a G-PDU with TEID 0 is answered with an Error Indication; TS 29.281 §7.3.1 \
-                 answers only a TEID that is not all zeros",
-    ident_shared = "xgw quirk: IPv6-outer encapsulations and IPv6 answers take IPv4 identifications \
-                    (the counter skips values; harmless per RFC 6864, not the documented counter)",
-    udp_checksum = "xgw bug: the UDP checksum of datagrams to a GTP-U endpoint is never verified \
-                    (RFC 1122 §4.1.3.4: a wrong non-zero checksum MUST be discarded)",
 );
 
 /// The expectations themselves dissect cleanly (a fixture bug shows here

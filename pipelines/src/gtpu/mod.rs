@@ -57,8 +57,67 @@ pub const FEATURE: Feature = Feature {
     fused: None,
     rebuild: None,
     iface_drop: None,
-    inner_mtu: None,
+    inner: Some(inner_of),
 };
+
+/// The headers of a G-PDU gtpu-encap made around an IPv4 packet it left
+/// marked NEEDS_FRAG (bigger than the GTP-U interface's MTU, DF clear):
+/// ip-rewrite fragments the inner packet and each fragment gets a copy of
+/// the outer IP, UDP and GTP-U headers ([`fix_outer`] sets their lengths),
+/// so the base station never reassembles outer fragments (TS 23.060
+/// Annex C).
+fn inner_of(core: &Core, p: &Packet<'_>) -> Option<crate::router::registry::Inner> {
+    let m = p.meta;
+    if m.flags & Meta::ORIGINATED == 0 || m.proto != 17 || m.feature.0[3] != ENCAP_MARK {
+        return None;
+    }
+    let pre = m.feature.0[2] as usize;
+    Some(crate::router::registry::Inner {
+        pre,
+        mtu: usize::from(core.gtpu.iface.mtu),
+        fix: fix_outer,
+    })
+}
+
+/// `Meta::feature[3]` of a packet gtpu-encap made (with `[2]` the length
+/// of its headers before the inner packet).
+const ENCAP_MARK: u32 = 0x6774_7075;
+
+/// Sets the outer IP, UDP and GTP-U lengths in `o` for the T-PDU `inner`
+/// (and the outer IPv4 identification, checksums).
+fn fix_outer(o: &mut [u8], v4: bool, inner: &[u8], ident: Option<u16>) -> bool {
+    let oh = if v4 { 20 } else { 40 };
+    let Some(gh) = o.len().checked_sub(oh + 8).filter(|&g| g >= 8) else {
+        return false;
+    };
+    let ulen = 8 + gh + inner.len();
+    let (ip, rest) = o.split_at_mut(oh);
+    rest[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    rest[10..12].copy_from_slice(&((gh - 8 + inner.len()) as u16).to_be_bytes());
+    if v4 {
+        ip[2..4].copy_from_slice(&((oh + ulen) as u16).to_be_bytes());
+        if let Some(id) = ident {
+            ip[4..6].copy_from_slice(&id.to_be_bytes());
+        }
+        ip[10..12].fill(0);
+        let c = checksum::finish(checksum::sum(ip));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    } else {
+        ip[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+        let (s, t) = (addr16(ip, 8), addr16(ip, 24));
+        rest[6..8].fill(0);
+        let sum = checksum::pseudo_v6(&s, &t, 17, ulen as u32)
+            + checksum::sum(rest)
+            + checksum::sum(inner);
+        // (`rest` ends at the GTP-U header, an even length: the sums join.)
+        let c = match checksum::finish(sum) {
+            0 => 0xffff,
+            c => c,
+        };
+        rest[6..8].copy_from_slice(&c.to_be_bytes());
+    }
+    true
+}
 
 /// GTP-U's per-worker state in the router's [`Core`].
 pub(crate) struct State {
@@ -123,6 +182,7 @@ pub(crate) const INPUT_DROPS: &[DropReason] = {
         GtpuNoHeadroom,
         UdpTruncated,
         Udp6ZeroChecksum,
+        UdpBadChecksum,
         Ip4Malformed,
         Ip6Malformed,
         IcmpRateLimited,
@@ -234,7 +294,11 @@ fn flow_hash(ip: &[u8], v6: bool) -> u32 {
         // A fragment's ports are not where a whole packet's are (and
         // later fragments have none): fragments hash by addresses only.
         let frag = ip.get(6..8).is_some_and(|f| f[0] & 0x3f != 0 || f[1] != 0);
-        let proto = if frag { 0 } else { ip.get(9).copied().unwrap_or(0) };
+        let proto = if frag {
+            0
+        } else {
+            ip.get(9).copied().unwrap_or(0)
+        };
         (h, proto, ihl)
     };
     if proto == 6 || proto == 17 {
@@ -277,8 +341,21 @@ impl Core {
         if ulen < 8 || l4 + ulen > d.len() {
             return Verdict::Drop(DropReason::UdpTruncated);
         }
-        if v6 && u[6] == 0 && u[7] == 0 {
+        // RFC 768 / RFC 8200 §8.1: IPv4 checksum 0 means none; over IPv6
+        // it is mandatory. A wrong one is discarded (RFC 1122 §4.1.3.4).
+        let csum = u16::from_be_bytes([u[6], u[7]]);
+        if v6 && csum == 0 {
             return Verdict::Drop(DropReason::Udp6ZeroChecksum);
+        }
+        if csum != 0 {
+            let pseudo = if v6 {
+                checksum::pseudo_v6(&addr16(d, L2 + 8), &addr16(d, L2 + 24), 17, ulen as u32)
+            } else {
+                checksum::pseudo_v4(addr4(d, L2 + 12), addr4(d, L2 + 16), 17, ulen as u16)
+            };
+            if checksum::fold(pseudo + checksum::sum(&d[l4..l4 + ulen])) != 0xffff {
+                return Verdict::Drop(DropReason::UdpBadChecksum);
+            }
         }
         let g0 = l4 + 8;
         let h = match wire::parse(&d[g0..l4 + ulen]) {
@@ -321,7 +398,10 @@ impl Core {
         }
         let Some(slot) = rep.uplink(ep, h.teid) else {
             rep.stat(stat::UNKNOWN_TEID);
-            self.gtpu_answer(cx, p, v6, Some(h.teid));
+            // TS 29.281 §7.3.1: not for a G-PDU to TEID 0.
+            if h.teid != 0 {
+                self.gtpu_answer(cx, p, v6, Some(h.teid));
+            }
             return Verdict::Drop(DropReason::GtpuUnknownTeid);
         };
         let (off, end) = (g0 + h.payload, g0 + h.end);
@@ -468,7 +548,10 @@ impl Core {
         // §4.4.2.5: a Supported Extension Headers Notification to the
         // source port of the message that caused it.
         let dport = if teid.is_some() { wire::PORT } else { sport };
-        self.ip_ident = self.ip_ident.wrapping_add(1);
+        // (The IPv4 identification counts IPv4 headers only.)
+        if !v6 {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+        }
         let ident = self.ip_ident;
         let sent = self.emit_on(
             cx,
@@ -573,7 +656,9 @@ impl Core {
         } else {
             IpAddr::V4(Ipv4Addr::new(e.peer[0], e.peer[1], e.peer[2], e.peer[3]))
         };
-        self.ip_ident = self.ip_ident.wrapping_add(1);
+        if !outer_v6 {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+        }
         let ident = self.ip_ident;
         let ulen = 8 + gh + inner_len;
         let b = &mut p.data_mut()[L2..];
@@ -595,10 +680,13 @@ impl Core {
             l4: (L2 + oh) as u16,
             ethertype,
             proto: 17,
-            flags: Meta::ORIGINATED,
+            // An inner IPv4 packet too big for the GTP-U interface with DF
+            // clear is fragmented at ip-rewrite, inside the outer headers
+            // (see `inner_of`).
+            flags: Meta::ORIGINATED | (m.flags & Meta::NEEDS_FRAG),
             ..m
         };
-        p.meta.feature.0 = [slot, e.peer_teid, 0, 0];
+        p.meta.feature.0 = [slot, e.peer_teid, (oh + 8 + gh) as u32, ENCAP_MARK];
         Verdict::Next(if outer_v6 {
             TO_IP6_LOOKUP
         } else {

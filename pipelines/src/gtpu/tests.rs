@@ -599,3 +599,94 @@ fn gates_and_maximum_bit_rates() {
     );
     assert_eq!(rig.rx(0, &g).v, drop(DropReason::GtpuGateClosed));
 }
+
+#[test]
+fn teid_zero_and_bad_checksums_get_no_answer() {
+    let (mut rig, _store) = rig(two_sessions());
+    let inner = inner4("10.45.0.2", "198.51.100.7", b"x");
+    // TS 29.281 §7.3.1: no Error Indication for a G-PDU to TEID 0.
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &gpdu(0, &inner)));
+    assert_eq!(o.v, drop(DropReason::GtpuUnknownTeid));
+    assert!(rig.emitted.is_empty(), "{:?}", rig.emitted);
+    // A wrong UDP checksum (IPv4 and IPv6): discarded before GTP-U.
+    for dst in ["192.0.2.1", "2001:db8:3::1"] {
+        let mut f = from_gnb(dst, 2152, &gpdu(0x100, &inner));
+        let u = if dst.contains(':') { 54 } else { 34 };
+        f[u + 6] ^= 0x55;
+        assert_eq!(rig.rx(0, &f).v, drop(DropReason::UdpBadChecksum), "{dst}");
+        // IPv4 without a checksum (0) is accepted.
+        if !dst.contains(':') {
+            f[u + 6..u + 8].fill(0);
+            assert_eq!(rig.rx(0, &f).v, tx(1));
+        }
+    }
+}
+
+#[test]
+fn big_df_clear_ipv4_is_fragmented_inside_the_tunnel() {
+    let mut s = session(1, 0x100, "10.45.0.2", "");
+    s.qfi = None;
+    let mut six = session(2, 0x200, "10.45.0.3", "");
+    six.local = ip("2001:db8:3::1");
+    six.peer = ip("2001:db8:3::2");
+    let (mut rig, _store) = rig(vec![s, six]);
+    for (ue, v6) in [("10.45.0.2", false), ("10.45.0.3", true)] {
+        // 1500 bytes, DF clear: over gtp0's MTU of 1436.
+        let mut b = inner4("198.51.100.7", ue, &[7u8; 1472]);
+        b[6] = 0;
+        b[10..12].fill(0);
+        let c = crate::wire::checksum::finish(crate::wire::checksum::sum(&b[..20]));
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut f = Vec::new();
+        f.extend_from_slice(&X_DN);
+        f.extend_from_slice(&DN);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&b);
+        let o = rig.rx(1, &f);
+        assert_eq!(o.v, tx(0), "{o:?}");
+        let rest: Vec<Vec<u8>> = rig.emitted.drain(..).map(|(_, f)| f).collect();
+        assert_eq!(rest.len(), 1, "one more fragment");
+        let mut payload = Vec::new();
+        for (k, fr) in std::iter::once(&o.frame).chain(&rest).enumerate() {
+            let (oh, et) = if v6 {
+                (40, [0x86, 0xdd])
+            } else {
+                (20, [0x08, 0x00])
+            };
+            assert_eq!(&fr[12..14], &et);
+            let u = 14 + oh;
+            let ulen = u16::from_be_bytes([fr[u + 4], fr[u + 5]]) as usize;
+            assert_eq!(u + ulen, fr.len(), "UDP length of fragment {k}");
+            let h = wire::parse(&fr[u + 8..]).unwrap();
+            assert_eq!(h.end, ulen - 8, "GTP-U length of fragment {k}");
+            assert!(
+                fr.len() - 14 <= 1436 + oh + 8 + 16,
+                "fits the path: {k} {}",
+                fr.len()
+            );
+            let t = &fr[u + 8 + h.payload..];
+            let ip4 = crate::wire::ipv4::Packet::new_checked(t).unwrap();
+            assert!(ip4.verify_checksum());
+            assert_eq!(ip4.more_frags(), k == 0);
+            assert_eq!(ip4.total_len() as usize, t.len());
+            payload.extend_from_slice(ip4.payload());
+            if v6 {
+                // The outer UDP checksum covers each fragment.
+                let (s, d) = (
+                    <[u8; 16]>::try_from(&fr[22..38]).unwrap(),
+                    <[u8; 16]>::try_from(&fr[38..54]).unwrap(),
+                );
+                let sum = crate::wire::checksum::pseudo_v6(&s, &d, 17, ulen as u32)
+                    + crate::wire::checksum::sum(&fr[u..]);
+                assert_eq!(crate::wire::checksum::fold(sum), 0xffff, "fragment {k}");
+            } else {
+                assert_eq!(&fr[u + 6..u + 8], &[0, 0]);
+                assert_eq!(
+                    crate::wire::checksum::finish(crate::wire::checksum::sum(&fr[14..34])),
+                    0
+                );
+            }
+        }
+        assert_eq!(payload, b[20..].to_vec(), "the datagram, whole");
+    }
+}

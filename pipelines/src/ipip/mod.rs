@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::nodes::Node;
 use crate::router::fast::ip4_checksum;
-use crate::router::registry::{Family, Feature, Local, LocalMatch};
+use crate::router::registry::{self, Family, Feature, Local, LocalMatch};
 use crate::router::resolve::memo_ip;
 use crate::router::spec::{EcnMode, IfaceId, MAX_TUNNELS, TUN_BASE};
 use crate::router::{Core, NextHop, L2, ROUTE_ARCS, TO_REWRITE};
@@ -60,7 +60,7 @@ pub const FEATURE: Feature = Feature {
     ],
     output: Some("ipip-encap"),
     fused: Some(crate::router::registry::Fused::Ipip),
-    inner_mtu: Some(inner_mtu),
+    inner: Some(inner_of),
     rebuild: Some(fast::rebuild),
     iface_drop: Some(count_iface_drop),
 };
@@ -683,11 +683,16 @@ pub fn new_counts() -> Vec<TunnelCount> {
     vec![TunnelCount::default(); MAX_TUNNELS]
 }
 
-/// The MTU of the tunnel whose outer header (`pre` bytes at `L2`) the
-/// packet carries: the inner fragments of an IPv4 packet ipip-encap marked
-/// NEEDS_FRAG must fit it (ip-rewrite asks through
-/// [`crate::router::registry::inner_mtu`]).
-pub(crate) fn inner_mtu(core: &Core, p: &Packet<'_>, pre: usize) -> Option<usize> {
+/// The outer header of an IPv4-in-IP packet ipip-encap marked
+/// NEEDS_FRAG and the MTU of its tunnel: ip-rewrite fragments the inner
+/// packet inside copies of it (asked through
+/// [`crate::router::registry::inner_of`]).
+pub(crate) fn inner_of(core: &Core, p: &Packet<'_>) -> Option<registry::Inner> {
+    let m = p.meta;
+    if m.flags & Meta::ORIGINATED == 0 || m.proto != 4 || (m.l4 as usize) <= L2 {
+        return None;
+    }
+    let pre = m.l4 as usize - L2;
     let o = p.data().get(L2..L2 + pre)?;
     let (src, dst): (IpAddr, IpAddr) = match pre {
         20 => (
@@ -704,9 +709,21 @@ pub(crate) fn inner_mtu(core: &Core, p: &Packet<'_>, pre: usize) -> Option<usize
         }
         _ => return None,
     };
-    core.table.tunnels.iter().flatten().find_map(|t| {
-        (t.spec.local == src && t.spec.remote == dst && t.spec.kind.proto() == 4)
-            .then_some(t.spec.mtu as usize)
+    // (A tunnel removed since: the egress MTU alone.)
+    let mtu = core
+        .table
+        .tunnels
+        .iter()
+        .flatten()
+        .find_map(|t| {
+            (t.spec.local == src && t.spec.remote == dst && t.spec.kind.proto() == 4)
+                .then_some(t.spec.mtu as usize)
+        })
+        .unwrap_or(usize::MAX);
+    Some(registry::Inner {
+        pre,
+        mtu,
+        fix: crate::router::resolve::set_outer_len,
     })
 }
 

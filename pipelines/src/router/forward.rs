@@ -164,10 +164,10 @@ impl Core {
             }
         };
         let mtu = self.iface(egress).mtu as usize;
-        // An inner packet ipip-encap left marked for fragmentation is
-        // fragmented inside this (outer) header at ip-rewrite, whatever
-        // its size.
-        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0 && m.proto == 4;
+        // An inner packet a feature (ipip-encap, gtpu-encap) left marked
+        // for fragmentation is fragmented inside this (outer) header at
+        // ip-rewrite, whatever its size.
+        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0;
         if total > mtu && !inner_frag {
             if df {
                 // RFC 1191: Fragmentation Needed carries the next-hop MTU.
@@ -255,7 +255,7 @@ impl Core {
         // Routers never fragment IPv6 (RFC 8200 §5); an IPv4 packet we put
         // in a 4in6 tunnel with DF clear is fragmented inside (at
         // ip-rewrite).
-        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0 && m.proto == 4;
+        let inner_frag = originated && m.flags & Meta::NEEDS_FRAG != 0;
         if total > mtu && !inner_frag {
             return self.icmp6_error(cx, p, PACKET_TOO_BIG, 0, mtu as u32);
         }

@@ -66,23 +66,39 @@ pub struct Feature {
     pub rebuild: Option<fn(&mut super::Core)>,
     /// A frame that came in on one of its interfaces was dropped.
     pub iface_drop: Option<fn(&mut super::Core, &crate::Meta, crate::DropReason)>,
-    /// The size the inner fragments of a packet it encapsulated must fit
-    /// (`pre`: the bytes of its headers before the inner IPv4 packet), if
+    /// Where the inner packet of an outer packet it made starts and how
+    /// big its fragments may be (ip-rewrite fragments an inner IPv4
+    /// packet marked NEEDS_FRAG inside a copy of the outer headers), if
     /// the packet is one of its.
-    pub inner_mtu: Option<InnerMtu>,
+    pub inner: Option<InnerOf>,
 }
 
-/// See [`Feature::inner_mtu`].
-pub type InnerMtu = fn(&super::Core, &crate::Packet<'_>, usize) -> Option<usize>;
+/// See [`Feature::inner`].
+pub type InnerOf = fn(&super::Core, &crate::Packet<'_>) -> Option<Inner>;
 
-/// The inner-fragment size limit of an encapsulated packet marked
-/// NEEDS_FRAG, from the feature that encapsulated it (ip-rewrite's
-/// fragmentation; off the fast path).
-pub(crate) fn inner_mtu(core: &super::Core, p: &crate::Packet<'_>, pre: usize) -> Option<usize> {
+/// The encapsulation of an outer packet a feature made around an inner
+/// IPv4 packet to fragment (see [`Feature::inner`]).
+#[derive(Clone, Copy)]
+pub struct Inner {
+    /// Bytes of the feature's headers (outer IP and any others) before
+    /// the inner packet.
+    pub pre: usize,
+    /// The largest inner fragment (the feature's interface MTU).
+    pub mtu: usize,
+    /// Sets the lengths (and checksums) of the headers `o` (outer IPv4 or
+    /// IPv6 first: `v4`) for an inner packet `inner` (a fragment), with
+    /// the outer IPv4 identification `ident` if given. False: they could
+    /// not be written.
+    pub fix: fn(o: &mut [u8], v4: bool, inner: &[u8], ident: Option<u16>) -> bool,
+}
+
+/// The encapsulation of an outer packet marked NEEDS_FRAG, from the
+/// feature that made it (ip-rewrite's fragmentation; off the fast path).
+pub(crate) fn inner_of(core: &super::Core, p: &crate::Packet<'_>) -> Option<Inner> {
     FEATURES
         .iter()
-        .filter_map(|f| f.inner_mtu)
-        .find_map(|f| f(core, p, pre))
+        .filter_map(|f| f.inner)
+        .find_map(|f| f(core, p))
 }
 
 /// The features with entry points into the router's fused path

@@ -124,7 +124,8 @@ fn host_slot(ip: u128, iface: IfaceId) -> usize {
 /// Sets the length of an outer (tunnel) header `o` in front of an inner
 /// packet of `inner` bytes, and its IPv4 identification if given, then
 /// its checksum. Nothing to do for an empty `o`.
-fn set_outer_len(o: &mut [u8], v4: bool, inner: usize, ident: Option<u16>) -> bool {
+pub(crate) fn set_outer_len(o: &mut [u8], v4: bool, inner: &[u8], ident: Option<u16>) -> bool {
+    let inner = inner.len();
     if o.is_empty() {
         return true;
     }
@@ -151,6 +152,9 @@ fn set_outer_len(o: &mut [u8], v4: bool, inner: usize, ident: Option<u16>) -> bo
 
 /// Writes the Ethernet header (18 bytes with a tag, else 14) for
 /// `iface` into `buf`; returns its length.
+/// See [`super::registry::Inner::fix`].
+type FixOuter = fn(&mut [u8], bool, &[u8], Option<u16>) -> bool;
+
 fn l2_header(buf: &mut [u8], src: MacAddr, vid: u16, dst: MacAddr, ethertype: u16) -> usize {
     buf[0..6].copy_from_slice(&dst.0);
     buf[6..12].copy_from_slice(&src.0);
@@ -376,16 +380,17 @@ impl Core {
         // gets a copy of the outer header, so the far end never has to
         // reassemble outer fragments.
         let m = p.meta;
-        let pre = if m.flags & Meta::ORIGINATED != 0 && m.proto == 4 && m.l4 as usize > L2 {
-            m.l4 as usize - L2
-        } else {
-            0
-        };
+        let inner = super::registry::inner_of(self, p);
+        let pre = inner.map_or(0, |i| i.pre);
         // Inside a feature's encapsulation the inner fragments must fit
-        // its interface's MTU too (the feature says which).
+        // its interface's MTU too.
         let mtu = (self.iface(iface).mtu as usize)
             .saturating_sub(pre)
-            .min(super::registry::inner_mtu(self, p, pre).unwrap_or(usize::MAX));
+            .min(inner.map_or(usize::MAX, |i| i.mtu));
+        let fix = inner.map_or(set_outer_len as FixOuter, |i| i.fix);
+        if pre > 64 {
+            return;
+        }
         let Some(chunk) = mtu
             .checked_sub(ipv4::HEADER_LEN)
             .map(|c| c / 8 * 8)
@@ -412,7 +417,7 @@ impl Core {
             p.meta.flags &= !Meta::NEEDS_FRAG;
             return;
         }
-        let mut outer = [0u8; 40];
+        let mut outer = [0u8; 64];
         outer[..pre].copy_from_slice(&p.data()[L2..at]);
         let outer_v4 = m.ethertype == 0x0800;
         let mut off = chunk;
@@ -441,7 +446,7 @@ impl Core {
                 };
                 ip.set_flags_frag(false, !last || orig_mf, frag_off);
                 ip.fill_checksum();
-                if !set_outer_len(o, outer_v4, n, Some(ident)) {
+                if !fix(o, outer_v4, inner, Some(ident)) {
                     return 0;
                 }
                 pre + n
@@ -455,13 +460,9 @@ impl Core {
             ip.set_flags_frag(false, true, orig_off);
             ip.fill_checksum();
         }
-        set_outer_len(
-            &mut p.data_mut()[L2..at],
-            outer_v4,
-            ipv4::HEADER_LEN + chunk,
-            None,
-        );
         p.set_len(at + ipv4::HEADER_LEN + chunk);
+        let (o, rest) = p.data_mut()[L2..].split_at_mut(pre);
+        fix(o, outer_v4, rest, None);
         p.meta.flags &= !Meta::NEEDS_FRAG;
     }
 
