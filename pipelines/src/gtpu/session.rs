@@ -259,6 +259,9 @@ pub const DL_BYTES: usize = 3;
 pub const DROPS: usize = 4;
 
 /// The feature's own counters (per worker, summed by `xgw gtp stats`).
+/// `GPDU_OUT` counts T-PDUs encapsulated (the further fragments xgw makes
+/// of a big DF-clear IPv4 one are not counted again); the others count
+/// messages.
 pub mod stat {
     pub const GPDU_IN: usize = 0;
     pub const GPDU_OUT: usize = 1;
@@ -477,6 +480,8 @@ pub struct Sessions {
     by_fteid: HashMap<(IpAddr, u32), u32>,
     by_ue4: HashMap<Ipv4Addr, u32>,
     by_ue6: HashMap<(Ipv6Addr, u8), u32>,
+    /// The sessions with a /128 in each /64 (a /64 over them is refused).
+    in_64: HashMap<u64, Vec<u32>>,
     by_peer: HashMap<(IpAddr, u32), Vec<u32>>,
 }
 
@@ -509,6 +514,7 @@ impl Sessions {
             by_fteid: HashMap::new(),
             by_ue4: HashMap::new(),
             by_ue6: HashMap::new(),
+            in_64: HashMap::new(),
             by_peer: HashMap::new(),
         };
         let mut initial = Vec::with_capacity(spec.sessions.len());
@@ -573,9 +579,11 @@ impl Sessions {
                 }
             }
             if l == 64 {
-                if let Some((_, &o)) = self.by_ue6.iter().find(|(&(b, bl), &o)| {
-                    bl == 128 && Some(o) != except && (u128::from(b) ^ u128::from(a)) >> 64 == 0
-                }) {
+                if let Some(&o) = self
+                    .in_64
+                    .get(&((u128::from(a) >> 64) as u64))
+                    .and_then(|v| v.iter().find(|&&o| Some(o) != except))
+                {
                     return Err(SessionError::UeTaken(format!("{a}/{l}"), id_of(o)));
                 }
             }
@@ -591,6 +599,12 @@ impl Sessions {
         }
         if let Some(k) = s.ue6 {
             self.by_ue6.insert(k, slot);
+            if k.1 == 128 {
+                self.in_64
+                    .entry((u128::from(k.0) >> 64) as u64)
+                    .or_default()
+                    .push(slot);
+            }
         }
         self.by_peer
             .entry((s.peer, s.peer_teid))
@@ -606,6 +620,13 @@ impl Sessions {
         }
         if let Some(k) = s.ue6 {
             self.by_ue6.remove(&k);
+            let p = (u128::from(k.0) >> 64) as u64;
+            if let Some(v) = self.in_64.get_mut(&p) {
+                v.retain(|&x| x != slot);
+                if v.is_empty() {
+                    self.in_64.remove(&p);
+                }
+            }
         }
         if let Some(v) = self.by_peer.get_mut(&(s.peer, s.peer_teid)) {
             v.retain(|&x| x != slot);
