@@ -231,18 +231,21 @@ pub fn render_sessions(v: &Value) -> String {
     );
     for s in v["sessions"].as_array().into_iter().flatten() {
         let t = |k: &str| s[k].as_str().unwrap_or("-").to_string();
+        // (Numbers taken out of the JSON values: a Value's Display
+        // ignores widths.)
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
         out += &format!(
             "{:>8} {:<16} {:>#10x} {:<18} {:<24} {:<16} {:>#10x} {:>4} {:>12} {:>12}{}\n",
-            s["id"],
+            n(&s["id"]),
             t("local"),
-            s["teid"].as_u64().unwrap_or(0),
+            n(&s["teid"]),
             t("ue4"),
             t("ue6"),
             t("peer"),
-            s["peer_teid"].as_u64().unwrap_or(0),
+            n(&s["peer_teid"]),
             s["qfi"].as_u64().map_or("-".into(), |q| q.to_string()),
-            s["counters"]["ul_packets"],
-            s["counters"]["dl_packets"],
+            n(&s["counters"]["ul_packets"]),
+            n(&s["counters"]["dl_packets"]),
             if s["error_indication"] == json!(true) {
                 "  (error indication received)"
             } else {
@@ -310,4 +313,21 @@ pub fn render_stats(v: &Value) -> String {
         out += &format!("{k}: {n}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_table_lines_up() {
+        let v = json!({"sessions": [{"id": 1, "local": "192.168.0.1", "teid": 256,
+            "ue4": "10.1.5.10", "ue6": null, "peer": "192.168.0.2", "peer_teid": 512,
+            "qfi": 9, "counters": {"ul_packets": 3, "dl_packets": 12345}}], "count": 1, "max": 7});
+        let text = render_sessions(&v);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].len(), lines[1].len(), "{text}");
+        assert!(lines[1].starts_with("       1 192.168.0.1 "), "{text}");
+        assert!(lines[1].ends_with("       12345"), "{text}");
+    }
 }

@@ -319,19 +319,21 @@ impl RouterSpec {
             let target = RouteTarget::Connected {
                 iface: i as IfaceId,
             };
-            for &(a, l) in &f.ipv4 {
-                out.push(RouteSpec {
-                    prefix: network(IpAddr::V4(a), l),
-                    len: l,
-                    target,
-                });
-            }
-            for &(a, l) in &f.ipv6 {
-                out.push(RouteSpec {
-                    prefix: network(IpAddr::V6(a), l),
-                    len: l,
-                    target,
-                });
+            // (Two addresses of one subnet on an interface: one route.)
+            let subnets = f
+                .ipv4
+                .iter()
+                .map(|&(a, l)| (IpAddr::V4(a), l))
+                .chain(f.ipv6.iter().map(|&(a, l)| (IpAddr::V6(a), l)));
+            for (a, l) in subnets {
+                let prefix = network(a, l);
+                if !out.iter().any(|r| r.prefix == prefix && r.len == l) {
+                    out.push(RouteSpec {
+                        prefix,
+                        len: l,
+                        target,
+                    });
+                }
             }
             out.push(RouteSpec {
                 prefix: "fe80::".parse().expect("literal"),
@@ -366,6 +368,27 @@ mod tests {
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(network(b, 32), "2001:db8::".parse::<IpAddr>().unwrap());
         assert!(contains("::".parse().unwrap(), 0, b));
+    }
+
+    #[test]
+    fn two_addresses_of_one_subnet_make_one_connected_route() {
+        let spec = RouterSpec {
+            ifaces: vec![IfaceSpec {
+                ipv4: vec![
+                    ("192.168.0.1".parse().unwrap(), 24),
+                    ("192.168.0.11".parse().unwrap(), 24),
+                ],
+                ipv6: vec![
+                    ("fd00::1".parse().unwrap(), 64),
+                    ("fd00::11".parse().unwrap(), 64),
+                ],
+                ..IfaceSpec::default()
+            }],
+            ..RouterSpec::default()
+        };
+        let r = spec.all_routes();
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert!(crate::router::table::Rib::new(&spec).is_ok());
     }
 
     fn problem(s: &str) -> Option<String> {
