@@ -83,6 +83,17 @@ pub const ROUTER_HOST_B: [u8; 6] = [2, 0, 0, 0, 1, 0x0b];
 /// config (routes, tunnels). The router's control side comes back too,
 /// for adding routes in bulk.
 pub fn router_worker(burst: usize, extra: &str) -> (Worker, crate::routectl::RouterControl) {
+    router_worker_with(burst, extra, |_| {})
+}
+
+/// [`router_worker`] with the parsed configuration edited by `edit` before
+/// the engine is built (tables too big for TOML, e.g. a million GTP-U
+/// sessions pushed into `RouterCfg::gtpu`).
+pub fn router_worker_with(
+    burst: usize,
+    extra: &str,
+    edit: impl FnOnce(&mut Config),
+) -> (Worker, crate::routectl::RouterControl) {
     let cfg = format!(
         r#"
 [engine]
@@ -131,7 +142,8 @@ mac = "02:00:00:00:01:0b"
 {extra}
 "#
     );
-    let cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
+    let mut cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
+    edit(&mut cfg);
     let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
     let rc = crate::function::router::control(built.function).expect("a router pipeline");
     (built.workers.remove(0), rc)

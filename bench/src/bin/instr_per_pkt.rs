@@ -45,6 +45,10 @@ const PATHS: &[Path] = &[
     Path { name: "ipv6-route", target: 150, build: ipv6_route, what: "router: IPv6 forward, 1 route, static neighbour" },
     Path { name: "ipip-encap", target: 250, build: ipip_encap, what: "router: IPv4 into a 4in4 tunnel (route via the tunnel)" },
     Path { name: "ipip-decap", target: 250, build: ipip_decap, what: "router: 4in4 to our address, decapsulated and forwarded" },
+    Path { name: "gtpu-encap", target: 250, build: gtpu_encap4, what: "router: IPv4 to a UE (1024 sessions), GTP-U/UDP/IPv4 with a PSC (QFI) to the base station" },
+    Path { name: "gtpu-encap6", target: 250, build: gtpu_encap6, what: "router: IPv4 to a UE (1024 sessions), GTP-U/UDP/IPv6 with a PSC (QFI; UDP checksum) to the base station" },
+    Path { name: "gtpu-decap", target: 250, build: gtpu_decap4, what: "router: G-PDU over IPv4 (1024 sessions), decapsulated (UE source checked) and the inner IPv4 forwarded" },
+    Path { name: "gtpu-decap6", target: 250, build: gtpu_decap6, what: "router: G-PDU over IPv6 (1024 sessions), decapsulated and the inner IPv4 forwarded" },
 ];
 
 /// A worker ready to run, and how to feed it.
@@ -221,6 +225,41 @@ fn ipip_decap(burst: usize) -> Result<Rig, String> {
         })
         .collect();
     router(burst, &format!("{TUNNEL}{ROUTE4}"), 1, f?)
+}
+
+/// GTP-U with 1024 sessions (see `xgw_bench::gtpu`): downlink from the
+/// lan host into the tunnels, or uplink G-PDUs from the base station.
+fn gtpu(burst: usize, outer_v6: bool, up: bool) -> Result<Rig, String> {
+    use xgw_bench::gtpu::{downlink, gtpu_worker, uplink};
+    let (w, _rc) = gtpu_worker(burst, 1024, outer_v6);
+    let frames: Vec<Vec<u8>> = (0..1024)
+        .map(|i| {
+            if up {
+                uplink(i, outer_v6, false)
+            } else {
+                downlink(i, false)
+            }
+        })
+        .collect();
+    Ok(Rig {
+        w,
+        feed: Some((if up { 1 } else { 0 }, frames)),
+        expect_tx: burst,
+        burst,
+        ns: 0,
+    })
+}
+fn gtpu_encap4(burst: usize) -> Result<Rig, String> {
+    gtpu(burst, false, false)
+}
+fn gtpu_encap6(burst: usize) -> Result<Rig, String> {
+    gtpu(burst, true, false)
+}
+fn gtpu_decap4(burst: usize) -> Result<Rig, String> {
+    gtpu(burst, false, true)
+}
+fn gtpu_decap6(burst: usize) -> Result<Rig, String> {
+    gtpu(burst, true, true)
 }
 
 fn main() -> ExitCode {
