@@ -13,7 +13,7 @@
 //! index, to the node that comes next (ip4-input / ip6-input for a
 //! decapsulated packet, a feature's output node, ip-rewrite). The graph
 //! ([`NodeGraph`] over [`graph_nodes`]) then moves frames along named
-//! arcs. Features (IP-in-IP) are reached only through [`registry`]: local
+//! arcs. Features (IP-in-IP, GTP-U) are reached only through [`registry`]: local
 //! delivery and the interfaces' outputs (adjacencies).
 //!
 //! ```text
@@ -34,6 +34,9 @@
 //!                                      ├──► ip-rewrite ─────────────────► tx, park
 //!                                      └──► ipip-encap ──► ip-rewrite, tx
 //! ```
+//! GTP-U plugs in the same way: UDP 2152 to us → gtpu-input → ip4-input
+//! / ip6-input (by the inner version); the GTP-U interface's adjacency →
+//! gtpu-encap → ip4-lookup / ip6-lookup (the outer route).
 //! Every node can also end a frame at `drop`; the local nodes end what
 //! they consume at `local`, and ip6-local sends its Neighbor
 //! Advertisements at once (`tx`). Inside the router every frame is
