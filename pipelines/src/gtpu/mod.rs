@@ -28,6 +28,7 @@
 //!
 //! Sessions: [`session`].
 
+pub(crate) mod fast;
 pub mod session;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -54,7 +55,7 @@ pub const FEATURE: Feature = Feature {
         node: "gtpu-input",
     }],
     output: Some("gtpu-encap"),
-    fused: None,
+    fused: Some(crate::router::registry::Fused::Gtpu),
     rebuild: None,
     iface_drop: None,
     inner: Some(inner_of),
@@ -162,8 +163,8 @@ impl State {
 
 /// gtpu-input's arcs: the route arcs first (answers are routed), then the
 /// input nodes decapsulated packets go to.
-const TO_IP4_INPUT: u8 = 3;
-const TO_IP6_INPUT: u8 = 4;
+pub(crate) const TO_IP4_INPUT: u8 = 3;
+pub(crate) const TO_IP6_INPUT: u8 = 4;
 
 /// What gtpu-input files drops under.
 pub(crate) const INPUT_DROPS: &[DropReason] = {
@@ -310,7 +311,7 @@ fn flow_hash(ip: &[u8], v6: bool) -> u32 {
 }
 
 impl Core {
-    fn gtpu_input(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+    pub(crate) fn gtpu_input(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
         let m = p.meta;
         let v6 = m.ethertype == 0x86dd;
         let l4 = m.l4 as usize;
@@ -598,7 +599,7 @@ impl Core {
         }
     }
 
-    fn gtpu_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+    pub(crate) fn gtpu_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
         let m = p.meta;
         let inner_v6 = m.ethertype == 0x86dd;
         let inner_len = p.len().saturating_sub(L2);

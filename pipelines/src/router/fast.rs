@@ -31,7 +31,7 @@
 //! a router with and without this path and compares the results.
 
 use super::resolve::V4_KEY;
-use super::spec::{IfaceId, RpfMode, TUN_BASE};
+use super::spec::{IfaceId, RpfMode, VIRT_BASE};
 use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, L2};
 use crate::wire::ethernet::MacAddr;
 use crate::{Ctx, Meta, Packet, Verdict, MAX_PORTS};
@@ -447,8 +447,9 @@ impl Core {
             &NextHop::Via { iface, .. } | &NextHop::Connected { iface } => iface,
             NextHop::Blackhole | NextHop::Unreachable => return None,
         };
-        // Ids from TUN_BASE on are the route table's virtual interfaces.
-        if iface >= TUN_BASE {
+        // Ids from VIRT_BASE on are virtual interfaces (features' own, the
+        // route table's tunnels).
+        if iface >= VIRT_BASE {
             return self.virt_egress(iface, total);
         }
         let (iface, mac, until) = self.fast_next_hop(now, nh, dst)?;
@@ -624,7 +625,7 @@ impl Core {
             &NextHop::Connected { iface } => (iface, self.memo_host(now, iface, dst)?),
             NextHop::Blackhole | NextHop::Unreachable => return None,
         };
-        (iface < TUN_BASE).then_some((iface, mac, until))
+        (iface < VIRT_BASE).then_some((iface, mac, until))
     }
 
     /// Rebuilds the per-port facts, the local-address filters and the

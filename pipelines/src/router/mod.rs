@@ -358,13 +358,19 @@ pub fn build_worker_with(
     for f in registry::FEATURES {
         let Some(hook) = f.fused else { continue };
         for l in f.local {
-            if let registry::LocalMatch::Proto(proto) = l.what {
-                if l.family != registry::Family::V6 {
-                    r.fast_local4[proto as usize] = Some(hook);
-                }
-                if l.family != registry::Family::V4 {
-                    r.fast_local6[proto as usize] = Some(hook);
-                }
+            // A UDP port registration hooks UDP (the hook checks the port
+            // and leaves other datagrams to the graph; one fused feature
+            // with UDP ports at most).
+            let proto = match l.what {
+                registry::LocalMatch::Proto(proto) => proto,
+                registry::LocalMatch::UdpPort(_) => 17,
+                registry::LocalMatch::ErrorAbout(_) => continue,
+            };
+            if l.family != registry::Family::V6 {
+                r.fast_local4[proto as usize] = Some(hook);
+            }
+            if l.family != registry::Family::V4 {
+                r.fast_local6[proto as usize] = Some(hook);
             }
         }
     }

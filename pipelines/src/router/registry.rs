@@ -109,6 +109,7 @@ pub(crate) fn inner_of(core: &super::Core, p: &crate::Packet<'_>) -> Option<Inne
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fused {
     Ipip,
+    Gtpu,
 }
 
 impl Fused {
@@ -117,6 +118,7 @@ impl Fused {
     pub fn drops(self) -> &'static [&'static [crate::DropReason]] {
         match self {
             Fused::Ipip => &[crate::ipip::STRIP_DROPS, crate::ipip::ENCAP_DROPS],
+            Fused::Gtpu => &[crate::gtpu::INPUT_DROPS, crate::gtpu::ENCAP_DROPS],
         }
     }
 
@@ -135,6 +137,7 @@ impl Fused {
     ) -> Option<crate::Verdict> {
         match self {
             Fused::Ipip => crate::ipip::fast::fast_local(core, cx, p, hit),
+            Fused::Gtpu => crate::gtpu::fast::fast_local(core, cx, p, hit),
         }
     }
 
@@ -151,6 +154,7 @@ impl Fused {
     ) -> crate::Verdict {
         match self {
             Fused::Ipip => crate::ipip::fast::fast_output(core, cx, p, iface),
+            Fused::Gtpu => crate::gtpu::fast::fast_output(core, cx, p, iface),
         }
     }
 }

@@ -606,9 +606,13 @@ pub fn parse_route(
 /// `TUN_BASE + s`. Physical interfaces are `0..TUN_BASE`.
 pub const TUN_BASE: IfaceId = 0x8000;
 
+/// The first id of virtual interfaces (features' fixed interfaces, then
+/// tunnels from [`TUN_BASE`]): ids below are Ethernet interfaces.
+pub const VIRT_BASE: IfaceId = 0x7f00;
+
 /// The GTP-U interface (see [`crate::gtpu`]): routes to UE pools point
 /// into it; decapsulated uplink packets come in on it.
-pub const GTP_IFACE: IfaceId = 0x7f00;
+pub const GTP_IFACE: IfaceId = VIRT_BASE;
 
 /// Tunnels a router holds at most (config and run time together).
 pub const MAX_TUNNELS: usize = 256;
