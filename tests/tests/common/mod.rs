@@ -5,6 +5,8 @@
 //! tshark is required: `tshark_present` fails the test without it.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
