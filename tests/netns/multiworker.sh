@@ -298,13 +298,32 @@ check_eq "xdp/bind mode of both ports" "native/copy native/copy" \
   "$(xt_json "$XT_WORK/s0.json" '" ".join("%s/%s" % (p["xdp_mode"], p["bind_mode"]) for p in d["ports"])')"
 
 # The test window for the veth comparison starts here: xgw is up and idle.
-settle
-stats "$XT_WORK/base.json"
-declare -A V0
-for c in "$NS_A $IF_A" "$NS_B $IF_B"; do
-  read -r ns ifc <<<"$c"
-  for f in rx_packets tx_packets; do V0[$ifc.$f]=$(xt_ifstat "$ns" "$ifc" "$f"); done
-done
+# window_snapshot OUT_JSON ARRAY: xgw's stats and the hosts' veth counters
+# taken together: the veth counters must not move from 300 ms before the
+# stats until after them (a host's own ND probe or MLD report sent in
+# between would count on one side only).
+window_snapshot() {
+  local out=$1 i c ns ifc f a b v
+  local -n snap=$2
+  for ((i = 0; i < 20; i++)); do
+    settle
+    a=""; for c in "$NS_A $IF_A" "$NS_B $IF_B"; do
+      read -r ns ifc <<<"$c"
+      for f in rx_packets tx_packets; do a+=" $(xt_ifstat "$ns" "$ifc" "$f")"; done
+    done
+    sleep 0.3
+    stats "$out"
+    b=""; for c in "$NS_A $IF_A" "$NS_B $IF_B"; do
+      read -r ns ifc <<<"$c"
+      for f in rx_packets tx_packets; do v=$(xt_ifstat "$ns" "$ifc" "$f"); b+=" $v"; snap[$ifc.$f]=$v; done
+    done
+    [[ $a == "$b" ]] && return 0
+    log "hosts sent during the snapshot ($a ->$b); again"
+  done
+  die "the hosts never stop sending: no consistent snapshot"
+}
+declare -A V0 V1
+window_snapshot "$XT_WORK/base.json" V0
 
 # ===========================================================================
 step "2. a neighbour resolved by one worker is used by the other"
@@ -439,8 +458,7 @@ ping_ok "$NS_B" 1 "ping -6 B->A" -6 "$A6"
 
 # ===========================================================================
 step "6. counters: per worker, totals, and the veths"
-settle
-stats "$XT_WORK/end.json"
+window_snapshot "$XT_WORK/end.json" V1
 E=$XT_WORK/end.json B0=$XT_WORK/base.json
 log "drops: $(dsum "$E")"
 for w in 0 1; do
@@ -462,7 +480,7 @@ for m in "pa rx $NS_A $IF_A tx_packets" "pa tx $NS_A $IF_A rx_packets" \
   "pb rx $NS_B $IF_B tx_packets" "pb tx $NS_B $IF_B rx_packets"; do
   read -r p f ns ifc vf <<<"$m"
   xd=$(($(xt_port "$E" "$p" "$f") - $(xt_port "$B0" "$p" "$f")))
-  vd=$(($(xt_ifstat "$ns" "$ifc" "$vf") - ${V0[$ifc.$vf]}))
+  vd=$((${V1[$ifc.$vf]} - ${V0[$ifc.$vf]}))
   check_eq "over the window: xgw $p.$f = $ifc $vf" "$vd" "$xd"
 done
 kd=$(xt_json "$E" 'sum(p["kernel"].get("rx_dropped", 0) + p["kernel"].get("rx_ring_full", 0) + p["kernel"].get("rx_fill_ring_empty", 0) for p in d["ports"] if p["kernel"])')
