@@ -96,7 +96,7 @@ fn churn(c: &mut Criterion) {
                     s.add(session(next + k, false)).expect("room");
                 }
                 for k in 0..32 {
-                    s.delete(u64::from(next + k) + 1).expect("there");
+                    s.delete(u64::from(next + k) + 1, false).expect("there");
                 }
                 next += 32;
                 inject(&mut w, 0, &pool, &mut at);

@@ -1,8 +1,8 @@
 //! GTP-U's control side: the session store (sessions added, modified and
 //! deleted at run time, sent to the workers) and the feature's counters.
 //! The router's control state owns it when `[gtpu]` is configured; its
-//! commands are `gtp-session-add`, `-mod`, `-del`, `-list`, `-show` and
-//! `gtp-stats` on the control socket (`xgw gtp ...`).
+//! commands are `gtp-session-add`, `-mod`, `-del`, `-list`, `-show`,
+//! `gtp-stats` and `gtp-peers` on the control socket (`xgw gtp ...`).
 
 use serde_json::{json, Value};
 use xgw_pipelines::gtpu::session::{
@@ -20,6 +20,7 @@ pub const COMMANDS: &[&str] = &[
     "gtp-session-list",
     "gtp-session-show",
     "gtp-stats",
+    "gtp-peers",
 ];
 
 pub struct GtpControl {
@@ -83,8 +84,15 @@ impl GtpControl {
                 let Some(id) = req.get("id").and_then(Value::as_u64) else {
                     return err("gtp-session-del needs \"id\" (a number)");
                 };
-                match self.sessions.delete(id) {
-                    Ok((s, c)) => json!({ "session": Self::session_json(&s, c) }),
+                let end_marker = match end_marker_of(req) {
+                    Ok(b) => b,
+                    Err(e) => return e,
+                };
+                match self.sessions.delete(id, end_marker) {
+                    Ok((s, c)) => json!({
+                        "session": Self::session_json(&s, c),
+                        "end_marker": end_marker,
+                    }),
                     Err(e) => err(e),
                 }
             }
@@ -126,12 +134,40 @@ impl GtpControl {
                     "counters": m,
                 })
             }
+            "gtp-peers" => {
+                let now = crate::umem::now_ns();
+                let v: Vec<Value> = self
+                    .sessions
+                    .bus()
+                    .peers(now)
+                    .into_iter()
+                    .map(|p| {
+                        json!({
+                            "peer": p.addr.to_string(),
+                            "local": p.local.to_string(),
+                            "state": p.state,
+                            "requests": p.requests,
+                            "responses": p.responses,
+                            "failures": p.failures,
+                            "rtt_us": p.rtt_us,
+                            "last_response_s": p.last_response_s,
+                        })
+                    })
+                    .collect();
+                let e = self.spec.echo;
+                json!({
+                    "peers": v,
+                    "echo_interval": e.interval_s,
+                    "echo_timeout_ms": e.t3_ms,
+                    "echo_retries": e.n3,
+                })
+            }
             other => err(format!("unknown GTP-U command {other:?}")),
         }
     }
 
     fn put(&mut self, cmd: &str, req: &Value) -> Value {
-        const KEYS: [&str; 14] = [
+        const KEYS: [&str; 15] = [
             "cmd",
             "id",
             "local",
@@ -146,6 +182,7 @@ impl GtpControl {
             "gate_ul",
             "gate_dl",
             "instance",
+            "end_marker",
         ];
         let Some(obj) = req.as_object() else {
             return err("a request is a JSON object");
@@ -209,18 +246,65 @@ impl GtpControl {
             Err((field, msg)) => return err(format!("{field}: {msg}")),
         };
         let id = spec.id;
-        let r = if cmd == "gtp-session-add" {
-            self.sessions.add(spec)
-        } else {
-            self.sessions.modify(spec)
+        let end_marker = match end_marker_of(req) {
+            Ok(b) => b,
+            Err(e) => return e,
         };
-        if let Err(e) = r {
-            return err(e);
-        }
+        let r = if cmd == "gtp-session-add" {
+            if end_marker {
+                return err("\"end_marker\" is for gtp-session-mod and gtp-session-del");
+            }
+            self.sessions.add(spec).map(|()| false)
+        } else {
+            self.sessions.modify(spec, end_marker)
+        };
+        let sent = match r {
+            Ok(b) => b,
+            Err(e) => return err(e),
+        };
         let s = self.sessions.get(id).cloned().expect("just stored");
         let c = self.sessions.counters(s.slot);
-        json!({ "session": Self::session_json(&s, c) })
+        json!({ "session": Self::session_json(&s, c), "end_marker": sent })
     }
+}
+
+/// The optional `"end_marker"` flag of a request.
+fn end_marker_of(req: &Value) -> Result<bool, Value> {
+    match req.get("end_marker") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(err("\"end_marker\" must be true or false")),
+    }
+}
+
+/// `xgw gtp peers` as a table.
+pub fn render_peers(v: &Value) -> String {
+    let mut out = format!(
+        "{:<40} {:<40} {:<8} {:>9} {:>9} {:>8} {:>10} {:>10}\n",
+        "peer", "local", "state", "requests", "responses", "failures", "rtt_us", "last_s"
+    );
+    for p in v["peers"].as_array().into_iter().flatten() {
+        let t = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+        let n = |k: &str| p[k].as_u64().map_or("-".into(), |x| x.to_string());
+        out += &format!(
+            "{:<40} {:<40} {:<8} {:>9} {:>9} {:>8} {:>10} {:>10}\n",
+            t("peer"),
+            t("local"),
+            t("state"),
+            n("requests"),
+            n("responses"),
+            n("failures"),
+            n("rtt_us"),
+            p["last_response_s"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.1}")),
+        );
+    }
+    out += &format!(
+        "echo every {} s, answer within {} ms, {} tries\n",
+        v["echo_interval"], v["echo_timeout_ms"], v["echo_retries"]
+    );
+    out
 }
 
 /// `xgw gtp session list` as a table.

@@ -33,6 +33,7 @@ pub const COMMANDS: &[&str] = &[
     "gtp-session-list",
     "gtp-session-show",
     "gtp-stats",
+    "gtp-peers",
 ];
 
 pub struct RouterControl {

@@ -7,7 +7,8 @@
 //! answer is a session or a clear error.
 //!
 //! Input: a sequence of operations, each an opcode byte then its bytes:
-//! 0 add, 1 modify (13 bytes of session fields), 2 delete (1 byte),
+//! 0 add, 1 modify (13 bytes of session fields; opcode bit 6: with
+//! `end_marker`), 2 delete (1 byte; bit 7: with `end_marker`),
 //! 3 uplink G-PDU (flags, TEID choice, outer family, chain length and
 //! bytes, inner length and bytes), 4 downlink packet (family, UE choice,
 //! length), 5 run the burst so far.
@@ -249,9 +250,11 @@ fuzz_target!(|data: &[u8]| {
                     } else {
                         "gtp-session-mod"
                     };
-                    let Some(req) = session(&mut inp, cmd) else {
+                    let Some(mut req) = session(&mut inp, cmd) else {
                         break;
                     };
+                    // (End Markers on path switches; refused on an add.)
+                    req["end_marker"] = json!(op & 0x40 != 0);
                     control(&mut r, cmd, &req);
                 }
                 2 => {
@@ -259,7 +262,7 @@ fuzz_target!(|data: &[u8]| {
                     control(
                         &mut r,
                         "gtp-session-del",
-                        &json!({"cmd": "gtp-session-del", "id": id % 8}),
+                        &json!({"cmd": "gtp-session-del", "id": id % 8, "end_marker": id & 0x80 != 0}),
                     );
                 }
                 3 => {

@@ -190,6 +190,10 @@ interface = "gtp0"
 endpoints = ["192.168.0.1", "fd00::1"]
 max_sessions = 64
 error_rate = 1000
+peers = ["192.168.0.2", "fd00::2"]
+echo_interval = 1
+echo_timeout_ms = 10
+echo_retries = 2
 [[gtpu.sessions]]
 id = 1
 teid = 0x100

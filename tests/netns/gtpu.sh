@@ -81,13 +81,16 @@
 #      kind's count equals the gateway's gtp stats counter over the capture
 #      (tcpdump must lose nothing); outer TTL / hop limit 64, inner 63 (the
 #      hosts' 64 less one hop); no outer IPv4 or IPv6 fragment.
-#      End Marker: xgw sends none yet (not implemented), so none is
-#      checked; xgw must send no GTP-U message type but these four.
+#      End Markers (TEIDs the churn's path switches and deletions ended,
+#      2152 -> 2152, to the base station, no extension header); xgw must
+#      send no GTP-U message type but these five.
 #   4. run time: while a steady UDP stream s1 -> s2 (session 1) flows,
 #      session 4 is added, used (echo requests from the base station, the
 #      replies come back with the new peer TEID), modified to a new TEID
 #      (the old one gets Error Indications, the new one works), deleted
 #      (Error Indications), CHURN_ROUNDS times, counters checked per round;
+#      the modification and the deletion are made with --end-marker: the
+#      base station gets one End Marker with the old peer TEID each;
 #      the stream loses nothing (receiver count = sent, session 1 on gw1
 #      dl and gw2 ul = sent)
 #   5. MBR: gw1's session 1 with mbr_dl 10 Mbit/s holds an iperf3 UDP flow
@@ -96,6 +99,15 @@
 #      same flow arrives at its offered rate (within 5 %), no mbr drop
 #   6. both gateways: totals rx + emitted = tx + local + dropped + pending,
 #      pending 0, SIGTERM exits 0, no XDP program left
+#   7. path management: both gateways again with `[gtpu] peers` (gw1: gw2
+#      over IPv4 and IPv6 and 192.168.0.77, which nobody has; gw2: gw1),
+#      echo every second, 200 ms to answer, two tries: `xgw gtp peers`
+#      shows gw2's and gw1's paths up, .77's down (no response); gw2
+#      stopped, gw1's two paths to it go down (one more failure each);
+#      tshark on the underlay: every Echo Request / Response clean, TEID 0,
+#      2152 -> 2152, each response answers a captured request (same
+#      sequence number, Recovery 0), gw1's requests = its echo_request_out
+#      (none to .77: its address never resolves, so none leaves)
 # Knobs: PINGS=3  TCP_BYTES=4194304  CASE_COUNT=5  RL_COUNT=200
 #        CHURN_ROUNDS=5  CHURN_K=3  STREAM_PPS=500  MBR_SECS=5
 #        XT_KEEP=1 (keep namespaces, captures, logs)  XGW=path
@@ -777,6 +789,21 @@ def ei_problems(data, src, sk, want_sock, teids, peer):
     return p, (t[0] if t else None)
 
 
+def em_problems(got, teid):
+    """An End Marker (TS 29.281 §7.3.2) to `teid` on S4 from EP4, alone."""
+    if len(got) != 1:
+        return ["%d messages: %s" % (len(got), [g[1][:12].hex() for g in got])]
+    sk, data, src, _ = got[0]
+    p = []
+    if sk != "S4" or src != EP4:
+        p.append("on %s from %s:%d" % ((sk,) + tuple(src)))
+    h = GTP_U_Header(data)
+    if (h.version, h.PT, h.E, h.S, h.PN, h.gtp_type, h.teid, h.length, len(data)) != (1, 1, 0, 0, 0, 254, teid, 0, 8):
+        p.append("v/PT/E/S/PN/type/TEID/length/size %s/%s/%s/%s/%s/%s/%#x/%s/%d (want 1/1/0/0/0/254/%#x/0/8)"
+                 % (h.version, h.PT, h.E, h.S, h.PN, h.gtp_type, h.teid, h.length, len(data), teid))
+    return p
+
+
 def signal():
     a = settle()
     # 1. valid uplink, four ways of writing the header
@@ -1085,15 +1112,19 @@ def churn():
         for i in range(k):
             S4.sendto(gpdu(0x400, echo_inner(False, i, ident, src=C["churn_ue4"])), EP4)
         res = [("added, to TEID 0x400", collect(k), 0x401, None)]
-        rc, o = xgw("gtp", "session", "mod", "4", "--teid", "0x410", "--peer-teid", "0x411", *add)
-        check(rc == 0, "%s: xgw gtp session mod 4 --teid 0x410 --peer-teid 0x411: exit %d %s" % (name, rc, o[:200]))
+        rc, o = xgw("gtp", "session", "mod", "4", "--teid", "0x410", "--peer-teid", "0x411", "--end-marker", *add)
+        check(rc == 0 and "End Marker" in o,
+              "%s: xgw gtp session mod 4 --teid 0x410 --peer-teid 0x411 --end-marker: exit %d %s" % (name, rc, o[:200]))
+        p = em_problems(collect(1, timeout=2.0, grace=0.2), 0x401)
+        check(not p, "%s: modified with --end-marker: one End Marker to the old peer TEID 0x401%s"
+              % (name, (": " + "; ".join(p)) if p else ""))
         for i in range(k):
             S4.sendto(gpdu(0x400, echo_inner(False, 100 + i, ident, src=C["churn_ue4"])), EP4)
         res.append(("modified, to the old TEID 0x400", collect(k), None, 0x400))
         for i in range(k):
             S4.sendto(gpdu(0x410, echo_inner(False, 200 + i, ident, src=C["churn_ue4"])), EP4)
         res.append(("modified, to the new TEID 0x410", collect(k), 0x411, None))
-        rc, o = xgw("gtp", "session", "del", "4")
+        rc, o = xgw("gtp", "session", "del", "4", "--end-marker")
         # "deleted session 4", then its fields and final counters as "key: value"
         final = dict(x.split(": ", 1) for x in o.splitlines()[1:] if ": " in x) if rc == 0 else {}
         final = {x: int(v) for x, v in final.items() if v.isdigit()}
@@ -1101,8 +1132,12 @@ def churn():
               (final.get("ul_packets"), final.get("dl_packets"), final.get("drops")) == (2 * k, 2 * k, 0),
               "%s: xgw gtp session del 4: exit %d, its final counters ul/dl/drops %s/%s/%s (want %d/%d/0: from 0 at add, on across mod)"
               % (name, rc, final.get("ul_packets"), final.get("dl_packets"), final.get("drops"), 2 * k, 2 * k))
+        p = em_problems(collect(1, timeout=2.0, grace=0.2), 0x411)
+        check(not p, "%s: deleted with --end-marker: one End Marker to the peer TEID 0x411%s"
+              % (name, (": " + "; ".join(p)) if p else ""))
         for i in range(k):
             S4.sendto(gpdu(0x410, echo_inner(False, 300 + i, ident, src=C["churn_ue4"])), EP4)
+        record(end_marker_teids=[0x401, 0x411])
         res.append(("deleted, to TEID 0x410", collect(k), None, 0x410))
         for what, got, pt, eit in res:
             bad, n = [], 0
@@ -1126,7 +1161,8 @@ def churn():
         lst = xjson("gtp", "session", "list")
         check(4 not in [s["id"] for s in lst["sessions"]], "%s: session 4 gone from the list" % name)
         b = settle(busy=True)
-        deltas(a, b, name, drops={"gtpu.unknown_teid": 2 * k}, gtp={"unknown_teid": 2 * k, "error_indication_out": 2 * k},
+        deltas(a, b, name, drops={"gtpu.unknown_teid": 2 * k},
+               gtp={"unknown_teid": 2 * k, "error_indication_out": 2 * k, "end_marker_out": 2},
                ignore_gtp=("gpdu_in", "gpdu_out"), ignore_sess=(1,))
         a = b
 
@@ -1176,7 +1212,9 @@ def nums(s):
 
 
 bad, total, mine, conv, ffff = [], 0, 0, 0, 0
-count = {g: {"gpdu": 0, "echo_response": 0, "error_indication": 0, "sehn": 0, "port_unreachable": 0} for g in macs.values()}
+count = {g: {"gpdu": 0, "echo_response": 0, "error_indication": 0, "sehn": 0, "end_marker": 0, "port_unreachable": 0}
+         for g in macs.values()}
+em_teids = set(sent.get("end_marker_teids", []))
 gpdu = {}       # "src>dst" -> {"frames", "teids": {teid: n}, "problems": []}
 sig_bad = []
 other_gtp = []
@@ -1274,6 +1312,10 @@ for line in open(sys.argv[1]):
         count[gw]["sehn"] += 1
         if (num(f["teid"]), num(f["next_n"]), sorted(nums(f["next_types"])), sport, dport) != (0, 2, [0x40, 0x85], 2152, exp["bs_port"]):
             pr.append("Supported Extension Headers Notification TEID %s list %s (%s) ports %s -> %s" % (f["teid"], f["next_n"], f["next_types"], sport, dport))
+    elif msg == 0xFE:
+        count[gw]["end_marker"] += 1
+        if (sport, dport, dst, not num(f["flag_e"])) != (2152, 2152, exp["bs4"], True) or num(f["teid"]) not in em_teids:
+            pr.append("End Marker TEID %s to %s ports %s -> %s E %s" % (f["teid"], dst, sport, dport, f["flag_e"]))
     else:
         other_gtp.append("frame %s: GTP-U message %s" % (f["num"], first(f["msg"])))
     if pr:
@@ -1294,11 +1336,11 @@ for key, want in sorted(exp["gpdu"].items()):
           % (key, d["frames"], seen, desc, "".join("\n      " + x for x in d["problems"][:10])))
 others = sorted(k for k in gpdu if k not in exp["gpdu"])
 check(not others, "no G-PDU between other endpoints (%s)" % ", ".join(others))
-check(not sig_bad, "Echo Responses, Error Indications, Supported Extension Headers Notifications: every field as expected (%d bad)%s"
+check(not sig_bad, "Echo Responses, Error Indications, Supported Extension Headers Notifications, End Markers: every field as expected (%d bad)%s"
       % (len(sig_bad), "".join("\n      " + x for x in sig_bad[:10])))
 check(not frags, "no outer IPv4/IPv6 fragment from xgw on the underlay (%d)%s" % (len(frags), "".join("\n      " + x for x in frags[:5])))
 check(not ttl_bad, "every GTP-U frame xgw sent has outer TTL/hop limit 64 (%d not)%s" % (len(ttl_bad), "".join("\n      " + x for x in ttl_bad[:5])))
-check(not other_gtp, "no other GTP-U message type from xgw (End Marker is not implemented)%s" % "".join("\n      " + x for x in other_gtp[:5]))
+check(not other_gtp, "no other GTP-U message type from xgw%s" % "".join("\n      " + x for x in other_gtp[:5]))
 for gw, want in sorted(exp["counts"].items()):
     got = count[gw]
     check(got == want, "%s: frames on the wire = its counters over the capture: %s (want %s)" % (gw, got, want))
@@ -1580,13 +1622,14 @@ counts = {}
 for n in (1, 2):
     counts["gw%d" % n] = {"gpdu": delta(n, "gpdu_out"), "echo_response": delta(n, "echo_response_out"),
                           "error_indication": delta(n, "error_indication_out"), "sehn": delta(n, "ext_notification_out"),
+                          "end_marker": delta(n, "end_marker_out"),
                           "port_unreachable": sent.get("port_unreachable", 0) if n == 1 else 0}
 print(json.dumps({
     "xgw_macs": {m1: "gw1", m2: "gw2"},
     "gpdu": {"192.168.0.1>192.168.0.2": {"0x200": 9}, "192.168.0.2>192.168.0.1": {"0x100": None},
              "fd00::1>fd00::2": {"0x201": None}, "fd00::2>fd00::1": {"0x101": 5},
              "192.168.0.1>192.168.0.99": {"0x999": 7, "0x401": None, "0x411": None}},
-    "counts": counts, "sent": sent, "bs_port": 40000}))
+    "counts": counts, "sent": sent, "bs_port": 40000, "bs4": "192.168.0.99"}))
 EOF
 relay "dissect.py" "$XT_PY" "$XT_WORK/dissect.py" "$XT_WORK/dissect.tsv" "$XT_WORK/expect.json"
 
@@ -1612,6 +1655,108 @@ for n in 1 2; do
   check_eq "gw$n: exit status after SIGTERM" 0 "$XT_RC"
   for i in $ifs; do xt_check_no_xdp "$ns" "$i" 2; done
 done
+
+# ---------------------------------------------------------------------------
+step "7. path management: Echo Requests to configured peers (xgw gtp peers), a peer that goes away"
+# gw1 echoes gw2 over IPv4 and IPv6 and 192.168.0.77, which nobody has;
+# gw2 echoes gw1. Every second, an answer due within 200 ms, two tries.
+for n in 1 2; do
+  cp "$XT_WORK/gw$n.toml" "$XT_WORK/gw$n-echo.toml"
+  if [[ $n == 1 ]]; then peers='"192.168.0.2", "fd00::2", "192.168.0.77"'; else peers='"192.168.0.1"'; fi
+  sed -i "/^error_rate = /a peers = [$peers]\necho_interval = 1\necho_timeout_ms = 200\necho_retries = 2" "$XT_WORK/gw$n-echo.toml"
+done
+CAP2=$XT_WORK/echo.pcap
+ip netns exec "$NS_U" tcpdump -i br0 -n -s 0 -Z root --immediate-mode -U -w "$CAP2" udp port 2152 >/dev/null 2>"$CAP2.err" &
+CAP2_PID=$!
+XT_PIDS+=("$CAP2_PID")
+for ((i = 0; i < 50; i++)); do grep -q 'listening on' "$CAP2.err" 2>/dev/null && break; sleep 0.1; done
+start_gw 1 "$XT_WORK/gw1-echo.toml"
+start_gw 2 "$XT_WORK/gw2-echo.toml"
+# peer_state N PEER: "state requests responses failures" of PEER in gw N's xgw gtp peers
+peer_state() {
+  xctl "$1" gtp peers --json >"$XT_WORK/peers$1.json" || die "xgw gtp peers (gw$1) failed: $(cat "$XT_WORK/peers$1.json")"
+  xt_json "$XT_WORK/peers$1.json" "' '.join(str(p[k]) for p in d['peers'] if p['peer'] == '$2' for k in ('state', 'requests', 'responses', 'failures'))"
+}
+# wait_peer N PEER STATE: up to 6 s for PEER's path to be in STATE on gw N
+wait_peer() {
+  local i st
+  for ((i = 0; i < 60; i++)); do
+    st=$(peer_state "$1" "$2"); [[ ${st%% *} == "$3" ]] && break
+    sleep 0.1
+  done
+  echo "$st"
+}
+# (A gateway may count a failure while the other one is still starting.)
+declare -A FL0
+for spec in "1 192.168.0.2" "1 fd00::2" "2 192.168.0.1"; do
+  read -r n peer <<<"$spec"
+  read -r st rq rs fl <<<"$(wait_peer "$n" "$peer" up)"
+  check_eq "gw$n: path to $peer is up (state)" up "$st" "(requests $rq, responses $rs, failures $fl)"
+  if ((rs >= 1 && rs <= rq)); then pass "gw$n: $peer answered $rs of $rq requests"
+  else fail "gw$n: $peer: requests $rq, responses $rs"; fi
+  FL0[$peer]=$fl
+done
+read -r st rq rs fl <<<"$(wait_peer 1 192.168.0.77 down)"
+check_eq "gw1: path to 192.168.0.77 (nobody) is down after 2 unanswered tries" "down 0" "$st $rs" "(requests $rq, failures $fl)"
+((rq >= 2 && fl >= 1)) && pass "gw1: 192.168.0.77: $rq requests, $fl failure(s)" || fail "gw1: 192.168.0.77: requests $rq failures $fl"
+xctl 1 gtp peers >"$XT_WORK/peers1.txt" 2>&1 || true
+log "gw1 peers:"; xt_indent <"$XT_WORK/peers1.txt"
+check_eq "gw1: xgw gtp peers (table) lists the three peers" 3 "$(grep -cE '^(192\.168\.0\.(2|77)|fd00::2) ' "$XT_WORK/peers1.txt")"
+# gw2 goes away: gw1's IPv4 and IPv6 paths to it go down
+xt_xgw_stop "$PID2" TERM 15
+check_eq "gw2 (echo run): exit status after SIGTERM" 0 "$XT_RC"
+for peer in 192.168.0.2 fd00::2; do
+  read -r st rq rs fl <<<"$(wait_peer 1 "$peer" down)"
+  check_eq "gw1: path to $peer is down once gw2 is gone (state, one more failure)" "down $((FL0[$peer] + 1))" "$st $fl" "(requests $rq, responses $rs)"
+done
+gtpstats 1 "$XT_WORK/gs-echo1.json"
+sleep 0.3
+kill -s INT "$CAP2_PID" 2>/dev/null || true
+wait "$CAP2_PID" 2>/dev/null || true
+# tshark: every Echo Request and Response on the underlay dissects cleanly,
+# TEID 0, 2152 -> 2152, each response to a request with its sequence number
+tshark -r "$CAP2" -n -o udp.check_checksum:TRUE -o ip.check_checksum:TRUE -T fields -E separator=/t \
+  -e eth.src -e ip.src -e ip.dst -e ipv6.src -e ipv6.dst -e udp.srcport -e udp.dstport -e udp.checksum.status \
+  -e gtp.message -e gtp.teid -e gtp.seq_number -e gtp.recovery -e _ws.expert.severity -e _ws.malformed \
+  >"$XT_WORK/echo.tsv" 2>"$XT_WORK/echo.err" || die "tshark on the echo capture: $(head -c 300 "$XT_WORK/echo.err")"
+rc=0
+"$XT_PY" - "$XT_WORK/echo.tsv" "$MAC_G1W" "$MAC_G2W" "$(xt_json "$XT_WORK/gs-echo1.json" 'd["counters"]["echo_request_out"]')" \
+  >"$XT_WORK/echo.check" <<'PY' || rc=$?
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+g1, g2, out1 = sys.argv[2].lower(), sys.argv[3].lower(), int(sys.argv[4])
+req, resp, bad = {}, [], []
+for r in rows:
+    r += [""] * (14 - len(r))
+    esrc, s4, d4, s6, d6, sp, dp, cst, msg, teid, seq, rec, sev, mal = r
+    src, dst = (s4 or s6), (d4 or d6)
+    num = lambda x: int(x, 0) if x else None
+    msg, teid, seq, rec = num(msg), num(teid), num(seq), num(rec)
+    if esrc.lower() not in (g1, g2):
+        continue
+    if mal or any(int(x, 0) >= 0x00600000 for x in sev.split(",") if x) or (s6 and cst != "1"):
+        bad.append("malformed/expert/checksum: %s" % r)
+    if (sp, dp, teid) != ("2152", "2152", 0):
+        bad.append("ports/TEID %s %s %s" % (sp, dp, teid))
+    if msg == 1:
+        req.setdefault((src, dst, seq), 0)
+        req[(src, dst, seq)] += 1
+    elif msg == 2:
+        resp.append((dst, src, seq, rec))
+    else:
+        bad.append("message %s" % msg)
+unanswered = [r for r in resp if (r[0], r[1], r[2]) not in req or r[3] != 0]
+g1_req = sum(n for (s, d, q), n in req.items() if s in ("192.168.0.1", "fd00::1"))
+to77 = sum(n for (s, d, q), n in req.items() if d == "192.168.0.77")
+print("requests %d (gw1 %d, to .77 %d), responses %d, not to a request or Recovery not 0: %d, gw1 counted %d, bad %d %s"
+      % (sum(req.values()), g1_req, to77, len(resp), len(unanswered), out1, len(bad), bad[:3]))
+ok = not bad and not unanswered and resp and g1_req == out1 and to77 == 0
+sys.exit(0 if ok else 1)
+PY
+check_eq "tshark: the Echo Requests and Responses on the underlay (clean, TEID 0, 2152 -> 2152, each response to a request with its sequence number, Recovery 0; gw1's = its echo_request_out; none to .77, whose address nobody resolves)" \
+  0 "$rc" "$(cat "$XT_WORK/echo.check")"
+xt_xgw_stop "$PID1" TERM 15
+check_eq "gw1 (echo run): exit status after SIGTERM" 0 "$XT_RC"
 
 log "took $(($(date +%s) - T0)) s"
 xt_finish

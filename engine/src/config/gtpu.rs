@@ -9,6 +9,9 @@ use xgw_pipelines::gtpu::session::{check, DEFAULT_MAX_SESSIONS, MAX_SESSIONS_LIM
 use xgw_pipelines::gtpu::{GtpuSpec, SessionSpec, Sessions};
 
 use super::router::IfaceCfg;
+
+/// The most `[gtpu] peers` (worker 0 walks them every tick).
+pub const MAX_PEERS: usize = 1024;
 use super::{ConfigError, V};
 
 #[derive(Deserialize)]
@@ -19,6 +22,12 @@ pub(super) struct RawGtpu {
     mtu: Option<u32>,
     max_sessions: Option<u64>,
     error_rate: Option<u32>,
+    /// Peers to send Echo Requests to (path management).
+    #[serde(default)]
+    peers: Vec<String>,
+    echo_interval: Option<u32>,
+    echo_timeout_ms: Option<u32>,
+    echo_retries: Option<u32>,
     #[serde(default)]
     sessions: Vec<RawSession>,
 }
@@ -237,6 +246,67 @@ pub(super) fn validate_gtpu(
         }
         spec.error_rate = r;
     }
+    for (i, p) in raw.peers.iter().enumerate() {
+        let key = format!("gtpu.peers[{i}]");
+        let Ok(a) = p.parse::<IpAddr>() else {
+            return v.err(key, format!("\"{p}\" is not an IP address"));
+        };
+        if let Some(why) = xgw_pipelines::router::spec::special_addr(a, 128) {
+            return v.err(key, format!("{a}: {why}, not a GTP-U peer"));
+        }
+        if !spec.endpoints.iter().any(|e| e.is_ipv4() == a.is_ipv4()) {
+            return v.err(
+                key,
+                format!("{a}: no GTP-U endpoint of its family ([gtpu] endpoints) to reach it from"),
+            );
+        }
+        if spec.peers.contains(&a) {
+            return v.err(key, format!("{a} is listed twice"));
+        }
+        if spec.peers.len() >= MAX_PEERS {
+            return v.err(key, format!("at most {MAX_PEERS} peers"));
+        }
+        spec.peers.push(a);
+    }
+    if let Some(n) = raw.echo_interval {
+        if n != 0 && !(1..=3600).contains(&n) {
+            return v.err(
+                "gtpu.echo_interval",
+                format!("{n} is out of range; expected 0 (no echo) or 1 to 3600 seconds (TS 29.281 §7.2.1: not more often than every 60 s)"),
+            );
+        }
+        spec.echo.interval_s = n;
+    }
+    if let Some(n) = raw.echo_timeout_ms {
+        if !(10..=60_000).contains(&n) {
+            return v.err(
+                "gtpu.echo_timeout_ms",
+                format!("{n} is out of range; expected 10 to 60000 ms (T3-RESPONSE)"),
+            );
+        }
+        spec.echo.t3_ms = n;
+    }
+    if let Some(n) = raw.echo_retries {
+        if !(1..=10).contains(&n) {
+            return v.err(
+                "gtpu.echo_retries",
+                format!("{n} is out of range; expected 1 to 10 tries (N3-REQUESTS)"),
+            );
+        }
+        spec.echo.n3 = n;
+    }
+    if spec.echo.interval_s != 0
+        && u64::from(spec.echo.t3_ms) * u64::from(spec.echo.n3)
+            > u64::from(spec.echo.interval_s) * 1000
+    {
+        return v.err(
+            "gtpu.echo_timeout_ms",
+            format!(
+                "{} tries of {} ms outlast the echo interval of {} s",
+                spec.echo.n3, spec.echo.t3_ms, spec.echo.interval_s
+            ),
+        );
+    }
     for (i, s) in raw.sessions.iter().enumerate() {
         let input = SessionInput {
             id: s.id,
@@ -328,6 +398,12 @@ mod tests {
                 "already the name",
             ),
             (gtp("mtu = 100"), "gtpu.mtu", "1280 to 9000"),
+            (gtp("peers = [\"2001:db8::9\"]"), "gtpu.peers[0]", "no GTP-U endpoint of its family"),
+            (gtp("peers = [\"192.0.2.2\", \"192.0.2.2\"]"), "gtpu.peers[1]", "listed twice"),
+            (gtp("peers = [\"224.0.0.1\"]"), "gtpu.peers[0]", "not a GTP-U peer"),
+            (gtp("echo_interval = 5000"), "gtpu.echo_interval", "0 (no echo) or 1 to 3600"),
+            (gtp("echo_retries = 0"), "gtpu.echo_retries", "N3-REQUESTS"),
+            (gtp("echo_interval = 1\necho_timeout_ms = 600"), "gtpu.echo_timeout_ms", "outlast"),
             (gtp("max_sessions = 0"), "gtpu.max_sessions", "out of range"),
             (
                 gtp("").replace("teid = 0x100", "teid = 0"),

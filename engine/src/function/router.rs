@@ -269,6 +269,13 @@ pub enum GtpOp {
         #[command(flatten)]
         at: Endpoint,
     },
+    /// The configured peers' paths: echo requests and answers, up or down.
+    Peers {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
 }
 
 // Parsed once per command: the size of the `add` variant does not matter.
@@ -301,12 +308,19 @@ pub enum SessionOp {
     Mod {
         #[command(flatten)]
         s: SessionArgs,
+        /// If the peer or its TEID changes, send an End Marker to the old
+        /// one (a handover's path switch).
+        #[arg(long)]
+        end_marker: bool,
         #[command(flatten)]
         at: Endpoint,
     },
     /// Delete a session (its final counters are printed).
     Del {
         id: u64,
+        /// Send an End Marker to the session's peer.
+        #[arg(long)]
+        end_marker: bool,
         #[command(flatten)]
         at: Endpoint,
     },
@@ -479,7 +493,7 @@ impl RouterCmd {
 }
 
 fn run_gtp(op: GtpOp) -> anyhow::Result<()> {
-    use crate::gtpctl::{render_session, render_sessions, render_stats};
+    use crate::gtpctl::{render_peers, render_session, render_sessions, render_stats};
     let print = |v: serde_json::Value, json: bool, render: fn(&serde_json::Value) -> String| {
         if json {
             println!("{v}");
@@ -489,6 +503,7 @@ fn run_gtp(op: GtpOp) -> anyhow::Result<()> {
     };
     match op {
         GtpOp::Stats { json, at } => show(at, "gtp-stats", json, render_stats),
+        GtpOp::Peers { json, at } => show(at, "gtp-peers", json, render_peers),
         GtpOp::Session { op } => match op {
             SessionOp::List { json, at } => show(at, "gtp-session-list", json, render_sessions),
             SessionOp::Show { id, json, at } => {
@@ -501,13 +516,26 @@ fn run_gtp(op: GtpOp) -> anyhow::Result<()> {
                 println!("added session {}", v["session"]["id"]);
                 Ok(())
             }
-            SessionOp::Mod { s, at } => {
-                let v = ask(at, s.request("gtp-session-mod"))?;
-                println!("modified session {}", v["session"]["id"]);
+            SessionOp::Mod { s, end_marker, at } => {
+                let mut req = s.request("gtp-session-mod");
+                req["end_marker"] = end_marker.into();
+                let v = ask(at, req)?;
+                println!(
+                    "modified session {}{}",
+                    v["session"]["id"],
+                    if v["end_marker"] == true {
+                        " (End Marker to the old peer)"
+                    } else {
+                        ""
+                    }
+                );
                 Ok(())
             }
-            SessionOp::Del { id, at } => {
-                let v = ask(at, serde_json::json!({"cmd": "gtp-session-del", "id": id}))?;
+            SessionOp::Del { id, end_marker, at } => {
+                let v = ask(
+                    at,
+                    serde_json::json!({"cmd": "gtp-session-del", "id": id, "end_marker": end_marker}),
+                )?;
                 print!("deleted session {id}\n{}", render_session(&v));
                 Ok(())
             }

@@ -35,6 +35,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::nodes::Node;
 use crate::router::registry::{Family, Feature, Local, LocalMatch};
+use crate::router::resolve::Originated;
 use crate::router::spec::IfaceSpec;
 use crate::router::{Core, RateLimit, L2, ROUTE_ARCS, TO_IP4_LOOKUP, TO_IP6_LOOKUP};
 use crate::wire::gtpu::{self as wire, msg};
@@ -42,6 +43,7 @@ use crate::wire::{checksum, icmpv4, icmpv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 use session::{stat, Entry, Replica, DL_BYTES, DL_PKTS, DROPS, NO_QFI, UL_BYTES, UL_PKTS};
 pub use session::{GtpuSpec, SessionBus, SessionError, SessionSpec, Sessions};
+use std::sync::atomic::Ordering::Relaxed;
 
 pub use crate::router::spec::GTP_IFACE;
 
@@ -129,6 +131,18 @@ pub(crate) struct State {
     /// Error Indications and Supported Extension Headers Notifications.
     limit: RateLimit,
     seq: u16,
+    /// Worker 0's echo timers, one per configured peer.
+    echo: Vec<EchoTimer>,
+}
+
+/// Worker 0's echo state for one peer (the shared part is `session::Peer`).
+#[derive(Clone, Copy, Debug, Default)]
+struct EchoTimer {
+    /// When the next request is due.
+    next_ns: u64,
+    /// Tries of the request in flight (0: none in flight).
+    tries: u32,
+    seq: u16,
 }
 
 impl State {
@@ -144,7 +158,12 @@ impl State {
             ..IfaceSpec::default()
         };
         let rate = spec.map_or(100, |s| s.error_rate).max(1);
+        let echo = match (&bus, worker) {
+            (Some(b), 0) if b.echo.interval_s > 0 => vec![EchoTimer::default(); b.peers.len()],
+            _ => Vec::new(),
+        };
         State {
+            echo,
             sessions: bus.map(|b| Replica::new(b, worker)),
             iface,
             limit: RateLimit::new(u64::from(rate), u64::from(rate).div_ceil(2).max(1)),
@@ -154,9 +173,9 @@ impl State {
 
     /// Applies queued session changes (before a burst, in a tick).
     #[inline]
-    pub(crate) fn apply(&mut self, n: usize) {
+    pub(crate) fn apply(&mut self, n: usize, now_ns: u64) {
         if let Some(r) = self.sessions.as_mut() {
-            r.apply(n);
+            r.apply(n, now_ns);
         }
     }
 }
@@ -372,6 +391,12 @@ impl Core {
             }
             msg::ECHO_RESPONSE => {
                 rep.stat(stat::ECHO_RESPONSE_IN);
+                let from = if v6 {
+                    &d[L2 + 8..L2 + 24]
+                } else {
+                    &d[L2 + 12..L2 + 16]
+                };
+                rep.bus().echo_response(from, h.seq.unwrap_or(0), cx.now_ns);
                 return Verdict::Local;
             }
             msg::ERROR_INDICATION => {
@@ -560,32 +585,10 @@ impl Core {
             crate::wire::ethernet::MacAddr(hop),
             m.ethertype,
             &mut |b: &mut [u8]| {
-                let oh = if v6 { 40 } else { 20 };
-                let g0 = oh + 8;
-                let n = match teid {
-                    Some(t) => wire::write_error_indication(
-                        b.get_mut(g0..).unwrap_or(&mut []),
-                        seq,
-                        t,
-                        ours,
-                    ),
-                    None => wire::write_supported_ext_notification(
-                        b.get_mut(g0..).unwrap_or(&mut []),
-                        seq,
-                    ),
-                };
-                let Ok(n) = n else { return 0 };
-                let ulen = 8 + n;
-                write_outer(b, ours, theirs, ulen, 0, ident, 0, v6);
-                b[oh..oh + 2].copy_from_slice(&wire::PORT.to_be_bytes());
-                b[oh + 2..oh + 4].copy_from_slice(&dport.to_be_bytes());
-                b[oh + 4..oh + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
-                b[oh + 6..oh + 8].fill(0);
-                if v6 {
-                    let (s, t) = (addr16(b, 8), addr16(b, 24));
-                    udp6_checksum(b, oh, &s, &t);
-                }
-                oh + ulen
+                path_frame(b, ours, theirs, dport, ident, &mut |g| match teid {
+                    Some(t) => wire::write_error_indication(g, seq, t, ours),
+                    None => wire::write_supported_ext_notification(g, seq),
+                })
             },
         );
         if sent {
@@ -597,6 +600,116 @@ impl Core {
                 });
             }
         }
+    }
+
+    /// Worker 0's GTP-U timers: queued End Markers and Echo Requests to
+    /// the configured peers (their path states).
+    pub(crate) fn gtpu_tick(&mut self, cx: &mut Ctx<'_>) {
+        if self.worker != 0 {
+            return;
+        }
+        let Some(rep) = self.gtpu.sessions.as_ref() else {
+            return;
+        };
+        let bus = std::sync::Arc::clone(rep.bus_arc());
+        while let Some(&em) = self
+            .gtpu
+            .sessions
+            .as_ref()
+            .and_then(|r| r.end_markers.front())
+        {
+            let ours = bus.endpoint(em.ep);
+            let r = self.gtpu_originate(cx, ours, em.peer, &mut |g| {
+                wire::write_end_marker(g, em.teid)
+            });
+            let rep = self.gtpu.sessions.as_mut().expect("checked above");
+            match r {
+                Originated::Sent => rep.stat(stat::END_MARKER_OUT),
+                Originated::Resolving
+                    if cx.now_ns.saturating_sub(em.queued_ns) < session::END_MARKER_WAIT_NS =>
+                {
+                    break
+                }
+                _ => rep.stat(stat::END_MARKER_UNSENT),
+            }
+            rep.end_markers.pop_front();
+        }
+        let echo = bus.echo;
+        let t3 = u64::from(echo.t3_ms) * 1_000_000;
+        for i in 0..self.gtpu.echo.len() {
+            let now = cx.now_ns;
+            let mut t = self.gtpu.echo[i];
+            let p = &bus.peers[i];
+            if t.tries > 0 {
+                // A request is in flight: answered (the worker that got the
+                // answer cleared the in-flight bit), or due again, or lost.
+                let answered = p.seq.load(Relaxed) & (1 << 16) == 0;
+                if answered {
+                    p.state.store(session::path::UP, Relaxed);
+                    t.tries = 0;
+                } else if now.saturating_sub(p.sent_ns.load(Relaxed)) >= t3 {
+                    if t.tries >= echo.n3 {
+                        if p.state.swap(session::path::DOWN, Relaxed) != session::path::DOWN {
+                            p.failures.fetch_add(1, Relaxed);
+                        }
+                        p.seq.store(u32::from(t.seq), Relaxed);
+                        t.tries = 0;
+                    } else {
+                        t.tries += 1;
+                        self.gtpu_echo_request(cx, i, t.seq);
+                    }
+                }
+            } else if now >= t.next_ns {
+                self.gtpu.seq = self.gtpu.seq.wrapping_add(1);
+                t.seq = self.gtpu.seq;
+                t.tries = 1;
+                t.next_ns = now + u64::from(echo.interval_s) * 1_000_000_000;
+                p.seq.store((1 << 16) | u32::from(t.seq), Relaxed);
+                self.gtpu_echo_request(cx, i, t.seq);
+            }
+            self.gtpu.echo[i] = t;
+        }
+    }
+
+    /// Sends peer `i` an Echo Request (a retransmission keeps `seq`).
+    fn gtpu_echo_request(&mut self, cx: &mut Ctx<'_>, i: usize, seq: u16) {
+        let Some(bus) = self
+            .gtpu
+            .sessions
+            .as_ref()
+            .map(|r| std::sync::Arc::clone(r.bus_arc()))
+        else {
+            return;
+        };
+        let p = &bus.peers[i];
+        p.sent_ns.store(cx.now_ns, Relaxed);
+        p.requests.fetch_add(1, Relaxed);
+        let ours = bus.endpoint(p.ep);
+        if self.gtpu_originate(cx, ours, p.addr, &mut |g| wire::write_echo_request(g, seq))
+            == Originated::Sent
+        {
+            if let Some(r) = self.gtpu.sessions.as_ref() {
+                r.stat(stat::ECHO_REQUEST_OUT);
+            }
+        }
+    }
+
+    /// Sends a GTP-U message of our own from endpoint address `ours` to
+    /// port 2152 of `peer` (see [`Core::originate`]).
+    fn gtpu_originate(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        ours: IpAddr,
+        peer: IpAddr,
+        msg: &mut dyn FnMut(&mut [u8]) -> Result<usize, wire::TooShort>,
+    ) -> Originated {
+        if peer.is_ipv4() {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+        }
+        let ident = self.ip_ident;
+        self.originate(cx, peer, &mut |b: &mut [u8]| {
+            path_frame(b, ours, peer, wire::PORT, ident, msg)
+        })
     }
 
     pub(crate) fn gtpu_encap(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
@@ -708,6 +821,37 @@ fn addr16(d: &[u8], at: usize) -> [u8; 16] {
     let mut a = [0u8; 16];
     a.copy_from_slice(&d[at..at + 16]);
     a
+}
+
+/// Writes a GTP-U signalling message of ours into `b`: the IP header from
+/// `ours` to `theirs`, UDP from port 2152 to `dport` (with its checksum
+/// over IPv6; none over IPv4) and the message `msg` writes. Returns the
+/// length, 0 if it does not fit.
+fn path_frame(
+    b: &mut [u8],
+    ours: IpAddr,
+    theirs: IpAddr,
+    dport: u16,
+    ident: u16,
+    msg: &mut dyn FnMut(&mut [u8]) -> Result<usize, wire::TooShort>,
+) -> usize {
+    let v6 = ours.is_ipv6();
+    let oh = if v6 { 40 } else { 20 };
+    let Some(g) = b.get_mut(oh + 8..) else {
+        return 0;
+    };
+    let Ok(n) = msg(g) else { return 0 };
+    let ulen = 8 + n;
+    write_outer(b, ours, theirs, ulen, 0, ident, 0, v6);
+    b[oh..oh + 2].copy_from_slice(&wire::PORT.to_be_bytes());
+    b[oh + 2..oh + 4].copy_from_slice(&dport.to_be_bytes());
+    b[oh + 4..oh + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    b[oh + 6..oh + 8].fill(0);
+    if v6 {
+        let (s, t) = (addr16(b, 8), addr16(b, 24));
+        udp6_checksum(b, oh, &s, &t);
+    }
+    oh + ulen
 }
 
 /// Writes an outer IPv4 (DF clear: the underlay may fragment) or IPv6

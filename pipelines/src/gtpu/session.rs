@@ -239,13 +239,100 @@ impl Entry {
 pub(crate) enum Cmd {
     /// Slot `slot` holds `entry` from now on (a new session if `fresh`:
     /// its counters start at zero).
+    /// `end_marker`: worker 0 sends an End Marker to the slot's old peer
+    /// (TS 29.281 §7.3.2, a path switch).
     Put {
         slot: u32,
         entry: Entry,
         fresh: bool,
+        end_marker: bool,
     },
-    /// Slot `slot` is empty.
-    Del { slot: u32 },
+    /// Slot `slot` is empty (`end_marker`: as for `Put`).
+    Del { slot: u32, end_marker: bool },
+}
+
+/// A GTP-U message a worker sends on its own (not in answer to one): an
+/// End Marker to a session's old peer with its old TEID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EndMarker {
+    pub(crate) ep: u8,
+    pub(crate) peer: IpAddr,
+    pub(crate) teid: u32,
+    /// When it was queued (it is given up after [`END_MARKER_WAIT_NS`]
+    /// without a next-hop binding).
+    pub(crate) queued_ns: u64,
+}
+
+/// End Markers worker 0 holds while their next hop is resolved.
+pub const END_MARKER_QUEUE: usize = 1024;
+/// How long an End Marker waits for its next hop's binding.
+pub const END_MARKER_WAIT_NS: u64 = 3_000_000_000;
+
+/// Echo Request toward configured peers (TS 29.281 §7.2.1, path
+/// management): every `interval_s` seconds; a request unanswered for
+/// `t3_ms` is sent again, and after `n3` unanswered tries the path is
+/// down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoSpec {
+    pub interval_s: u32,
+    pub t3_ms: u32,
+    pub n3: u32,
+}
+
+impl Default for EchoSpec {
+    fn default() -> Self {
+        EchoSpec {
+            interval_s: 60,
+            t3_ms: 3000,
+            n3: 3,
+        }
+    }
+}
+
+/// A peer's path state, as `xgw gtp peers` shows it.
+pub mod path {
+    /// No answer expected yet (no request sent).
+    pub const UNKNOWN: u8 = 0;
+    pub const UP: u8 = 1;
+    /// `n3` requests in a row went unanswered.
+    pub const DOWN: u8 = 2;
+    pub const NAMES: [&str; 3] = ["unknown", "up", "down"];
+}
+
+/// A configured peer (a base station or another gateway): what worker 0's
+/// echo driver and the worker that gets the answer share.
+#[derive(Debug)]
+pub struct Peer {
+    pub addr: IpAddr,
+    /// Our endpoint (index) requests leave from.
+    pub(crate) ep: u8,
+    pub(crate) state: std::sync::atomic::AtomicU8,
+    /// The sequence number of the request in flight (low 16 bits), bit
+    /// 16 set while one is.
+    pub(crate) seq: std::sync::atomic::AtomicU32,
+    pub(crate) sent_ns: AtomicU64,
+    /// When the last answer to our request came.
+    pub(crate) seen_ns: AtomicU64,
+    pub(crate) rtt_ns: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) responses: AtomicU64,
+    /// Times the path went down.
+    pub(crate) failures: AtomicU64,
+}
+
+/// What `xgw gtp peers` shows of a peer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerView {
+    pub addr: IpAddr,
+    pub local: IpAddr,
+    pub state: &'static str,
+    pub requests: u64,
+    pub responses: u64,
+    pub failures: u64,
+    /// The last round-trip time, in microseconds.
+    pub rtt_us: Option<u64>,
+    /// Seconds since the last answer.
+    pub last_response_s: Option<f64>,
 }
 
 /// Per-session counters, per worker: uplink packets and bytes, downlink
@@ -274,7 +361,12 @@ pub mod stat {
     pub const EXT_NOTIFICATION_IN: usize = 8;
     pub const EXT_NOTIFICATION_OUT: usize = 9;
     pub const UNKNOWN_TEID: usize = 10;
-    pub const COUNT: usize = 11;
+    pub const END_MARKER_OUT: usize = 11;
+    /// End Markers given up (no route, no next-hop binding within
+    /// `END_MARKER_WAIT_NS`, queue full).
+    pub const END_MARKER_UNSENT: usize = 12;
+    pub const ECHO_REQUEST_OUT: usize = 13;
+    pub const COUNT: usize = 14;
     /// Their names in `xgw gtp stats`.
     pub const NAMES: [&str; COUNT] = [
         "gpdu_in",
@@ -288,6 +380,9 @@ pub mod stat {
         "ext_notification_in",
         "ext_notification_out",
         "unknown_teid",
+        "end_marker_out",
+        "end_marker_unsent",
+        "echo_request_out",
     ];
 }
 
@@ -313,6 +408,8 @@ pub struct SessionBus {
     initial: Mutex<Vec<(u32, Entry)>>,
     max: usize,
     endpoints: Vec<IpAddr>,
+    pub(crate) peers: Vec<Peer>,
+    pub(crate) echo: EchoSpec,
 }
 
 impl SessionBus {
@@ -341,7 +438,59 @@ impl SessionBus {
             initial: Mutex::new(Vec::new()),
             max,
             endpoints,
+            peers: Vec::new(),
+            echo: EchoSpec::default(),
         })
+    }
+
+    /// Our address of endpoint `ep`.
+    pub(crate) fn endpoint(&self, ep: u8) -> IpAddr {
+        self.endpoints
+            .get(usize::from(ep))
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// The configured peers' path states.
+    pub fn peers(&self, now_ns: u64) -> Vec<PeerView> {
+        self.peers
+            .iter()
+            .map(|p| {
+                let seen = p.seen_ns.load(Relaxed);
+                let rtt = p.rtt_ns.load(Relaxed);
+                PeerView {
+                    addr: p.addr,
+                    local: self.endpoints[usize::from(p.ep)],
+                    state: path::NAMES[usize::from(p.state.load(Relaxed)).min(2)],
+                    requests: p.requests.load(Relaxed),
+                    responses: p.responses.load(Relaxed),
+                    failures: p.failures.load(Relaxed),
+                    rtt_us: (seen != 0).then_some(rtt / 1000),
+                    last_response_s: (seen != 0).then(|| now_ns.saturating_sub(seen) as f64 / 1e9),
+                }
+            })
+            .collect()
+    }
+
+    /// An Echo Response from `from` with `seq` (any worker): the answer to
+    /// the request in flight to that peer, if it is one.
+    pub(crate) fn echo_response(&self, from: &[u8], seq: u16, now_ns: u64) {
+        let Some(p) = self.peers.iter().find(|p| match p.addr {
+            IpAddr::V4(a) => from == a.octets(),
+            IpAddr::V6(a) => from == a.octets(),
+        }) else {
+            return;
+        };
+        let want = (1 << 16) | u32::from(seq);
+        if p.seq
+            .compare_exchange(want, u32::from(seq), Relaxed, Relaxed)
+            .is_ok()
+        {
+            p.rtt_ns
+                .store(now_ns.saturating_sub(p.sent_ns.load(Relaxed)), Relaxed);
+            p.seen_ns.fetch_max(now_ns, Relaxed);
+            p.responses.fetch_add(1, Relaxed);
+        }
     }
 
     /// The feature's counters summed over the workers, by [`stat::NAMES`].
@@ -447,6 +596,10 @@ pub struct GtpuSpec {
     /// Error Indications / Supported Extension Headers Notifications sent
     /// per second and worker at most.
     pub error_rate: u32,
+    /// Peers sent Echo Requests (`echo`), each from the first endpoint of
+    /// its family.
+    pub peers: Vec<IpAddr>,
+    pub echo: EchoSpec,
 }
 
 impl Default for GtpuSpec {
@@ -458,6 +611,8 @@ impl Default for GtpuSpec {
             max_sessions: DEFAULT_MAX_SESSIONS,
             sessions: Vec::new(),
             error_rate: 100,
+            peers: Vec::new(),
+            echo: EchoSpec::default(),
         }
     }
 }
@@ -506,8 +661,37 @@ impl Sessions {
         counters: bool,
     ) -> Result<Sessions, (usize, SessionError)> {
         let max = spec.max_sessions.clamp(1, MAX_SESSIONS_LIMIT);
+        let mut bus = SessionBus::with_counters(workers, max, spec.endpoints.clone(), counters);
+        {
+            let b = Arc::get_mut(&mut bus).expect("not shared yet");
+            b.echo = spec.echo;
+            for (i, &addr) in spec.peers.iter().enumerate() {
+                let ep = spec
+                    .endpoints
+                    .iter()
+                    .position(|e| e.is_ipv4() == addr.is_ipv4())
+                    .ok_or((
+                        i,
+                        SessionError::Invalid(format!(
+                            "peer {addr}: no GTP-U endpoint of its family to reach it from"
+                        )),
+                    ))?;
+                b.peers.push(Peer {
+                    addr,
+                    ep: ep as u8,
+                    state: Default::default(),
+                    seq: Default::default(),
+                    sent_ns: Default::default(),
+                    seen_ns: Default::default(),
+                    rtt_ns: Default::default(),
+                    requests: Default::default(),
+                    responses: Default::default(),
+                    failures: Default::default(),
+                });
+            }
+        }
         let mut s = Sessions {
-            bus: SessionBus::with_counters(workers, max, spec.endpoints.clone(), counters),
+            bus,
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
@@ -683,20 +867,26 @@ impl Sessions {
             slot,
             entry: self.entry(slot),
             fresh: true,
+            end_marker: false,
         });
         Ok(())
     }
 
     /// Replaces session `s.id`'s fields (its counters go on; its rate
-    /// buckets start full).
-    pub fn modify(&mut self, s: SessionSpec) -> Result<(), SessionError> {
+    /// buckets start full). `end_marker`: if the peer or its TEID changes
+    /// (a path switch), an End Marker goes to the old one; returns whether
+    /// one was queued.
+    pub fn modify(&mut self, s: SessionSpec, end_marker: bool) -> Result<bool, SessionError> {
         self.room()?;
         let slot = *self.by_id.get(&s.id).ok_or(SessionError::NotFound(s.id))?;
         self.conflicts(&s, Some(slot))?;
         let old = self.slots[slot as usize].take().expect("indexed slot");
         self.unindex(slot, &old.spec);
-        let mark =
-            old.error_indication && old.spec.peer == s.peer && old.spec.peer_teid == s.peer_teid;
+        let same_path = old.spec.peer == s.peer
+            && old.spec.peer_teid == s.peer_teid
+            && old.spec.local == s.local;
+        let mark = old.error_indication && same_path;
+        let end_marker = end_marker && !same_path;
         self.index(slot, &s);
         self.slots[slot as usize] = Some(Session {
             spec: s,
@@ -707,19 +897,25 @@ impl Sessions {
             slot,
             entry: self.entry(slot),
             fresh: false,
+            end_marker,
         });
-        Ok(())
+        Ok(end_marker)
     }
 
     /// Deletes a session; returns it with its final counters.
-    pub fn delete(&mut self, id: u64) -> Result<(Session, [u64; COUNTERS]), SessionError> {
+    /// `end_marker`: an End Marker goes to its peer.
+    pub fn delete(
+        &mut self,
+        id: u64,
+        end_marker: bool,
+    ) -> Result<(Session, [u64; COUNTERS]), SessionError> {
         self.room()?;
         let slot = *self.by_id.get(&id).ok_or(SessionError::NotFound(id))?;
         let counters = self.counters(slot);
         let old = self.slots[slot as usize].take().expect("indexed slot");
         self.unindex(slot, &old.spec);
         self.free.push(slot);
-        self.send(Cmd::Del { slot });
+        self.send(Cmd::Del { slot, end_marker });
         Ok((old, counters))
     }
 
@@ -776,6 +972,8 @@ pub(crate) struct Replica {
     dl6: HashMap<u128, u32, Fx>,
     /// /128 entries in `dl6` (none: one probe per downlink packet).
     n128: usize,
+    /// End Markers to send (worker 0 sends them; capacity reserved).
+    pub(crate) end_markers: std::collections::VecDeque<EndMarker>,
 }
 
 /// The key of an uplink lookup: endpoint index and TEID.
@@ -796,6 +994,11 @@ impl Replica {
             dl4: HashMap::with_capacity_and_hasher(max, Fx::default()),
             dl6: HashMap::with_capacity_and_hasher(max, Fx::default()),
             n128: 0,
+            end_markers: std::collections::VecDeque::with_capacity(if worker == 0 {
+                END_MARKER_QUEUE
+            } else {
+                0
+            }),
             bus,
             worker,
         };
@@ -827,11 +1030,7 @@ impl Replica {
     /// Our address of endpoint `ep`.
     #[inline]
     pub(crate) fn endpoint_addr(&self, ep: u8) -> IpAddr {
-        self.bus
-            .endpoints
-            .get(usize::from(ep))
-            .copied()
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        self.bus.endpoint(ep)
     }
 
     fn unkey(&mut self, slot: u32) {
@@ -875,9 +1074,43 @@ impl Replica {
         self.entries[slot as usize] = e;
     }
 
+    /// Queues an End Marker to slot `slot`'s current peer (worker 0).
+    fn end_marker(&mut self, slot: u32, now_ns: u64) {
+        let Some(e) = self.entries.get(slot as usize).copied() else {
+            return;
+        };
+        if self.worker != 0 || !e.has(Entry::LIVE) {
+            return;
+        }
+        if self.end_markers.len() >= END_MARKER_QUEUE {
+            self.stat(stat::END_MARKER_UNSENT);
+            return;
+        }
+        let peer = if e.has(Entry::V6) {
+            IpAddr::V6(Ipv6Addr::from(e.peer))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(e.peer[0], e.peer[1], e.peer[2], e.peer[3]))
+        };
+        self.end_markers.push_back(EndMarker {
+            ep: e.ep,
+            peer,
+            teid: e.peer_teid,
+            queued_ns: now_ns,
+        });
+    }
+
+    /// The configured peers and echo timers.
+    pub(crate) fn bus(&self) -> &SessionBus {
+        &self.bus
+    }
+
+    pub(crate) fn bus_arc(&self) -> &Arc<SessionBus> {
+        &self.bus
+    }
+
     /// Applies at most `n` queued changes.
     #[inline]
-    pub(crate) fn apply(&mut self, n: usize) {
+    pub(crate) fn apply(&mut self, n: usize, now_ns: u64) {
         let ring = &self.bus.rings[self.worker];
         if ring.is_empty() {
             return;
@@ -887,7 +1120,15 @@ impl Replica {
                 break;
             };
             match c {
-                Cmd::Put { slot, entry, fresh } => {
+                Cmd::Put {
+                    slot,
+                    entry,
+                    fresh,
+                    end_marker,
+                } => {
+                    if end_marker {
+                        self.end_marker(slot, now_ns);
+                    }
                     if fresh {
                         let base = slot as usize * COUNTERS;
                         if let Some(cs) = self.bus.counters[self.worker].get(base..base + COUNTERS)
@@ -897,7 +1138,10 @@ impl Replica {
                     }
                     self.put(slot, entry)
                 }
-                Cmd::Del { slot } => {
+                Cmd::Del { slot, end_marker } => {
+                    if end_marker {
+                        self.end_marker(slot, now_ns);
+                    }
                     if (slot as usize) < self.entries.len() {
                         self.unkey(slot)
                     }

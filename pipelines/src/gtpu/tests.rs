@@ -541,7 +541,7 @@ fn sessions_change_while_traffic_flows() {
     // Re-pointed to a new TEID: the old one is gone at once.
     let mut s3 = session(3, 0x301, "10.45.0.4", "");
     s3.gate_dl = false;
-    store.modify(s3).unwrap();
+    store.modify(s3, false).unwrap();
     let outs = rig.burst(
         0,
         &[
@@ -553,7 +553,7 @@ fn sessions_change_while_traffic_flows() {
     assert_eq!(outs[0].v, drop(DropReason::GtpuUnknownTeid));
     assert_eq!(outs[1].v, tx(1));
     assert_eq!(outs[2].v, tx(1), "other sessions untouched");
-    let (gone, counters) = store.delete(3).unwrap();
+    let (gone, counters) = store.delete(3, false).unwrap();
     assert_eq!(gone.spec.teid, 0x301);
     assert_eq!(counters[UL_PKTS], 2, "counted across the modification");
     let outs = rig.burst(0, &[up(0x301, "10.45.0.4"), up(0x100, "10.45.0.2")]);
@@ -793,4 +793,181 @@ fn fused_path_matches_the_graph() {
         seen[1] >= 4,
         "encapsulated and sent by the fused path: {seen:?}"
     );
+}
+
+/// The GTP-U messages (port 0, IPv4 to UDP 2152) in `frames`: (outer
+/// source, destination, message type, TEID, sequence number).
+fn gtpu_sent(frames: &[(PortId, Vec<u8>)]) -> Vec<(IpAddr, IpAddr, u8, u32, Option<u16>)> {
+    frames
+        .iter()
+        .filter(|(p, f)| p.0 == 0 && f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17)
+        .filter(|(_, f)| u16::from_be_bytes([f[36], f[37]]) == wire::PORT)
+        .map(|(_, f)| {
+            assert_eq!(&f[..6], &GNB, "to the base station's MAC");
+            assert_eq!(u16::from_be_bytes([f[34], f[35]]), wire::PORT, "from 2152");
+            let ulen = usize::from(u16::from_be_bytes([f[38], f[39]]));
+            assert_eq!(ulen, f.len() - 34, "UDP length");
+            let h = wire::parse(&f[42..]).unwrap();
+            let a = |at: usize| IpAddr::V4(Ipv4Addr::new(f[at], f[at + 1], f[at + 2], f[at + 3]));
+            (a(26), a(30), h.msg_type, h.teid, h.seq)
+        })
+        .collect()
+}
+
+#[test]
+fn end_markers_go_to_the_old_peer_on_a_path_switch_and_on_delete() {
+    use super::session::stat;
+    let (mut rig, mut store) = rig(two_sessions());
+    // Handover: session 1 moves to another base station (192.0.2.3).
+    let mut s1 = session(1, 0x100, "10.45.0.2", "2001:db8:45:1::/64");
+    s1.peer = ip("192.0.2.3");
+    s1.peer_teid = 0x7700;
+    assert!(store.modify(s1.clone(), true).unwrap(), "a path switch");
+    rig.tick();
+    let em = gtpu_sent(&rig.emitted);
+    assert_eq!(
+        em,
+        vec![(
+            ip("192.0.2.1"),
+            ip("192.0.2.2"),
+            wire::msg::END_MARKER,
+            0x1100,
+            None
+        )],
+        "one End Marker to the old peer and TEID"
+    );
+    rig.emitted.clear();
+    // Same path again: nothing to end.
+    assert!(!store.modify(s1.clone(), true).unwrap());
+    // Without the flag: no End Marker either.
+    let mut s2 = session(2, 0x200, "10.45.0.3", "");
+    s2.qfi = None;
+    s2.peer_teid = 0x9999;
+    assert!(!store.modify(s2, false).unwrap());
+    rig.tick();
+    assert!(gtpu_sent(&rig.emitted).is_empty(), "{:?}", rig.emitted);
+    // Deleted with an End Marker to its peer, 192.0.2.3, whose MAC is
+    // not known: it is asked for, the End Marker waits...
+    store.delete(1, true).unwrap();
+    rig.tick();
+    assert!(gtpu_sent(&rig.emitted).is_empty());
+    let arp: Vec<_> = rig
+        .emitted
+        .iter()
+        .filter(|(_, f)| f[12..14] == [8, 6] && f[38..42] == [192, 0, 2, 3])
+        .collect();
+    assert_eq!(
+        arp.len(),
+        1,
+        "ARP request for the new peer: {:?}",
+        rig.emitted
+    );
+    rig.emitted.clear();
+    // ... and is given up when no answer comes.
+    rig.now += 4_000_000_000;
+    rig.tick();
+    assert!(gtpu_sent(&rig.emitted).is_empty());
+    let st = store.bus().stats();
+    assert_eq!(
+        (st[stat::END_MARKER_OUT], st[stat::END_MARKER_UNSENT]),
+        (1, 1)
+    );
+}
+
+#[test]
+fn echo_requests_track_each_peers_path() {
+    use super::session::EchoSpec;
+    let mut sp = spec(two_sessions());
+    let g = sp.gtpu.as_mut().unwrap();
+    g.peers = vec![ip("192.0.2.2")];
+    g.echo = EchoSpec {
+        interval_s: 60,
+        t3_ms: 3000,
+        n3: 3,
+    };
+    let store = Sessions::new(sp.gtpu.as_ref().unwrap(), 1).unwrap();
+    let rib = Rib::new(&sp).unwrap();
+    let r = crate::router::build_worker_with(
+        &sp,
+        0,
+        NeighborBus::new(1),
+        rib.handle(),
+        Some(store.bus().clone()),
+    )
+    .unwrap();
+    std::mem::forget(rib);
+    let mut rig = Rig::with_router(r);
+    let view = |now: u64| store.bus().peers(now).remove(0);
+    // (The rig's first tick sent the first request.)
+    let v = view(rig.now);
+    assert_eq!((v.state, v.requests), ("unknown", 1));
+    let seq = (store.bus().peers[0]
+        .seq
+        .load(std::sync::atomic::Ordering::Relaxed)
+        & 0xffff) as u16;
+    assert_eq!(
+        store.bus().stats()[super::session::stat::ECHO_REQUEST_OUT],
+        1
+    );
+    // A response with another sequence number is not the answer.
+    let mut resp = vec![0u8; 14];
+    wire::write_echo_response(&mut resp, seq.wrapping_add(7)).unwrap();
+    assert_eq!(
+        rig.rx(0, &from_gnb("192.0.2.1", 2152, &resp)).v,
+        Verdict::Local
+    );
+    rig.now += 2_000_000;
+    rig.tick();
+    assert_eq!(view(rig.now).state, "unknown");
+    wire::write_echo_response(&mut resp, seq).unwrap();
+    assert_eq!(
+        rig.rx(0, &from_gnb("192.0.2.1", 2152, &resp)).v,
+        Verdict::Local
+    );
+    rig.tick();
+    let v = view(rig.now);
+    assert_eq!((v.state, v.requests, v.responses), ("up", 1, 1));
+    assert_eq!(v.rtt_us, Some(2000));
+    // Nothing until the interval is over.
+    rig.now += 30_000_000_000;
+    rig.tick();
+    assert!(gtpu_sent(&rig.emitted).is_empty());
+    // Then a request every T3 without answers: after N3 tries, down.
+    rig.now += 30_000_000_000;
+    let mut seqs = Vec::new();
+    let mut sent_frames = Vec::new();
+    for _ in 0..4 {
+        rig.tick();
+        seqs.extend(gtpu_sent(&rig.emitted).iter().map(|m| m.4));
+        sent_frames.append(&mut rig.emitted);
+        rig.now += 3_000_000_000;
+    }
+    assert_eq!(seqs.len(), 3, "three tries: {seqs:?}");
+    let m = gtpu_sent(&sent_frames)[0];
+    assert_eq!(
+        (m.0, m.1, m.2, m.3),
+        (ip("192.0.2.1"), ip("192.0.2.2"), wire::msg::ECHO_REQUEST, 0),
+        "from our endpoint to the peer, TEID 0"
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[0] == w[1]),
+        "a retransmission keeps its sequence number"
+    );
+    let v = view(rig.now);
+    assert_eq!((v.state, v.requests, v.failures), ("down", 4, 1));
+    // A late answer does not bring the path up; the next interval's does.
+    wire::write_echo_response(&mut resp, seqs[0].unwrap()).unwrap();
+    rig.rx(0, &from_gnb("192.0.2.1", 2152, &resp));
+    rig.tick();
+    assert_eq!(view(rig.now).state, "down");
+    rig.now += 60_000_000_000;
+    rig.tick();
+    let s = gtpu_sent(&rig.emitted)[0].4.unwrap();
+    wire::write_echo_response(&mut resp, s).unwrap();
+    rig.rx(0, &from_gnb("192.0.2.1", 2152, &resp));
+    rig.tick();
+    let v = view(rig.now);
+    assert_eq!((v.state, v.failures), ("up", 1));
+    let st = store.bus().stats();
+    assert_eq!(st[super::session::stat::ECHO_REQUEST_OUT], 5);
 }

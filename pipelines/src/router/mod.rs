@@ -599,7 +599,8 @@ impl Router {
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
         let core = &mut self.core;
         core.refresh_routes();
-        core.gtpu.apply(crate::gtpu::session::APPLY_PER_BURST);
+        core.gtpu
+            .apply(crate::gtpu::session::APPLY_PER_BURST, cx.now_ns);
         core.revalidate_memos();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
@@ -654,7 +655,9 @@ impl Pipeline for Router {
     fn tick(&mut self, cx: &mut Ctx<'_>) {
         let core = &mut self.core;
         core.refresh_routes();
-        core.gtpu.apply(crate::gtpu::session::APPLY_PER_TICK);
+        core.gtpu
+            .apply(crate::gtpu::session::APPLY_PER_TICK, cx.now_ns);
+        core.gtpu_tick(cx);
         if !core.announced {
             core.announced = true;
             if core.worker == 0 {

@@ -12,6 +12,18 @@ use super::spec::IfaceId;
 use super::{Core, NextHop, IP_REWRITE, L2};
 use crate::nodes::Node;
 
+/// What [`Core::originate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Originated {
+    Sent,
+    /// The next hop's MAC is not known yet (it was asked for).
+    Resolving,
+    /// No route, or the route leads into a tunnel.
+    NoRoute,
+    /// No free frame.
+    NoFrame,
+}
+
 /// ip-rewrite: the output of Ethernet interfaces. Resolves the next hop
 /// (parking the packet while it is being resolved), fragments IPv4 if
 /// needed, writes the Ethernet header and sends.
@@ -464,6 +476,51 @@ impl Core {
         let (o, rest) = p.data_mut()[L2..].split_at_mut(pre);
         fix(o, outer_v4, rest, None);
         p.meta.flags &= !Meta::NEEDS_FRAG;
+    }
+
+    /// Sends a packet xgw makes on its own, outside any burst (a timer, a
+    /// control-plane change), to `dst`: routes it, finds the next hop's
+    /// MAC in the neighbour cache and emits the frame whose IP packet `l3`
+    /// writes (returning its length). Nothing is parked: with no usable
+    /// binding the next hop is solicited (its answer creates the entry,
+    /// see `NeighborBus::asked_recently`) and the caller tries again later.
+    pub(crate) fn originate(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        dst: IpAddr,
+        l3: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> Originated {
+        let nh = match dst {
+            IpAddr::V4(a) => self.table.fib4.lookup(a),
+            IpAddr::V6(a) => self.table.fib6.lookup(a),
+        };
+        let (iface, target) = match nh.and_then(|n| self.table.nexthops.get(n as usize)) {
+            Some(&NextHop::Via { iface, gateway }) => (iface, gateway),
+            Some(&NextHop::Connected { iface }) => (iface, dst),
+            _ => return Originated::NoRoute,
+        };
+        // (Only out of an Ethernet interface: not into a tunnel.)
+        if iface as usize >= self.ifaces.len() {
+            return Originated::NoRoute;
+        }
+        let key = Key { iface, ip: target };
+        let mac = self
+            .neigh
+            .get(&key)
+            .filter(|e| e.state != State::Incomplete)
+            .map(|e| e.mac);
+        let Some(mac) = mac else {
+            if self.neigh.get(&key).is_none() && !self.bus.asked_recently(&key, cx.now_ns) {
+                self.solicit(cx, key, None);
+            }
+            return Originated::Resolving;
+        };
+        let ethertype = if dst.is_ipv4() { 0x0800 } else { 0x86dd };
+        if self.emit_on(cx, iface, mac, ethertype, l3) {
+            Originated::Sent
+        } else {
+            Originated::NoFrame
+        }
     }
 
     /// Sends an ARP request / Neighbor Solicitation for `key`: broadcast /

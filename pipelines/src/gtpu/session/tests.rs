@@ -56,21 +56,24 @@ fn uniqueness_and_bounds() {
         st.add(s(4, 13, Some("10.45.0.9"), None)),
         Err(SessionError::Full(3))
     );
-    st.delete(2).unwrap();
+    st.delete(2, false).unwrap();
     assert!(matches!(
         st.add(s(4, 13, None, Some(("2001:db8:45:1::5", 128)))),
         Err(SessionError::UeTaken(_, 3))
     ));
-    st.delete(3).unwrap();
+    st.delete(3, false).unwrap();
     st.add(s(4, 13, None, Some(("2001:db8:45:1::5", 128))))
         .unwrap();
     assert!(matches!(
         st.add(s(5, 14, None, Some(("2001:db8:45:1::", 64)))),
         Err(SessionError::UeTaken(_, 4))
     ));
-    assert_eq!(st.delete(9).map(|_| ()), Err(SessionError::NotFound(9)));
     assert_eq!(
-        st.modify(s(9, 1, Some("10.45.0.7"), None)),
+        st.delete(9, false).map(|_| ()),
+        Err(SessionError::NotFound(9))
+    );
+    assert_eq!(
+        st.modify(s(9, 1, Some("10.45.0.7"), None), false),
         Err(SessionError::NotFound(9))
     );
 }
@@ -118,7 +121,7 @@ fn a_modification_may_keep_its_own_keys() {
         .unwrap();
     let mut m = s(1, 10, Some("10.45.0.1"), Some(("2001:db8:45:1::", 64)));
     m.peer_teid = 99;
-    st.modify(m).unwrap();
+    st.modify(m, false).unwrap();
     assert_eq!(st.get(1).unwrap().spec.peer_teid, 99);
 }
 
@@ -132,7 +135,7 @@ fn workers_apply_changes_in_order_without_growing() {
         st.add(s(1, 10 + round, Some("10.45.0.1"), None)).unwrap();
         st.add(s(2, 500 + round, None, Some(("2001:db8:45:1::", 64))))
             .unwrap();
-        w.apply(APPLY_PER_TICK);
+        w.apply(APPLY_PER_TICK, 0);
         let ep = 0;
         assert!(w.uplink(ep, 10 + round).is_some());
         assert_eq!(
@@ -141,9 +144,9 @@ fn workers_apply_changes_in_order_without_growing() {
         );
         let a: Ipv6Addr = "2001:db8:45:1::99".parse().unwrap();
         assert_eq!(w.downlink6(u128::from(a)), w.uplink(ep, 500 + round));
-        st.delete(1).unwrap();
-        st.delete(2).unwrap();
-        w.apply(APPLY_PER_TICK);
+        st.delete(1, false).unwrap();
+        st.delete(2, false).unwrap();
+        w.apply(APPLY_PER_TICK, 0);
         assert!(w.uplink(ep, 10 + round).is_none());
         assert!(w
             .downlink4(u32::from(Ipv4Addr::new(10, 45, 0, 1)))
@@ -171,11 +174,11 @@ fn a_full_ring_refuses_the_change_whole() {
     // Once a worker drained its ring, and the other too, it goes.
     let mut w0 = Replica::new(st.bus().clone(), 0);
     let mut w1 = Replica::new(st.bus().clone(), 1);
-    w0.apply(RING);
+    w0.apply(RING, 0);
     assert!(st
         .add(s(1 << 40, 1 << 30, Some("10.99.0.1"), None))
         .is_err());
-    w1.apply(RING);
+    w1.apply(RING, 0);
     st.add(s(1 << 40, 1 << 30, Some("10.99.0.1"), None))
         .unwrap();
 }
