@@ -126,6 +126,20 @@ def main():
                 b'{"cmd":"gtp-session-add","id":9,"teid":2304,"peer":"192.168.0.2","peer_teid":5,"ue4":"10.45.0.9"}',
                 b'{"cmd":"gtp-session-del","id":1}', b'{"cmd":"gtp-session-show","id":2}']:
         put("control", req)
+    put("control", b'{"cmd":"gtp-peers"}')
+    put("control", b'{"cmd":"pfcp-associations"}')
+    # PFCP: datagrams (length, source byte, bytes): setup, heartbeat, a
+    # session establishment, update, release, a stray response.
+    def pfcp(t, seq, ies, seid=None):
+        body = b"".join(struct.pack("!HH", ty, len(v)) + v for ty, v in ies)
+        rest = (struct.pack("!Q", seid) if seid is not None else b"") + seq.to_bytes(3, "big") + b"\0" + body
+        return bytes([0x21 if seid is not None else 0x20, t]) + struct.pack("!H", len(rest)) + rest
+    node, rts = (60, bytes([0, 127, 0, 0, 1])), (96, struct.pack("!I", 1000))
+    fseid = (57, bytes([2]) + struct.pack("!Q", 9) + bytes([127, 0, 0, 1]))
+    msgs = [pfcp(5, 1, [node, rts]), pfcp(1, 2, [rts]), pfcp(50, 3, [node, fseid], seid=0),
+            pfcp(7, 4, [node]), pfcp(9, 5, [node]), pfcp(2, 1, [rts])]
+    put("pfcp", b"".join(bytes([len(m), (i * 5) & 0xFF]) + m for i, m in enumerate(msgs)))
+    put("pfcp", bytes([len(msgs[0]), 0]) + msgs[0] + bytes([0, 0xFC]) * 8)
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

@@ -805,6 +805,14 @@ fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
             events: libc::POLLIN,
             revents: 0,
         });
+        let io_fd = src.function.as_ref().and_then(|f| f.io_fd());
+        if let Some(fd) = io_fd {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         for c in &conns {
             fds.push(libc::pollfd {
                 fd: c.stream.as_raw_fd(),
@@ -821,6 +829,9 @@ fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
         let ms = wait.as_micros().div_ceil(1000) as libc::c_int;
         // SAFETY: fds is a valid array of pollfd for its length.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if let Some(f) = src.function.as_mut() {
+            f.io();
+        }
         src.collect();
         let now = Instant::now();
         conns.retain_mut(|c| c.step(src, now));

@@ -12,6 +12,7 @@ pub mod function;
 pub mod gen;
 pub mod gtpctl;
 pub mod netdev;
+pub mod pfcp;
 pub mod port;
 pub mod replay;
 pub mod routectl;

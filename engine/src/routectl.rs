@@ -34,6 +34,7 @@ pub const COMMANDS: &[&str] = &[
     "gtp-session-show",
     "gtp-stats",
     "gtp-peers",
+    "pfcp-associations",
 ];
 
 pub struct RouterControl {
@@ -42,6 +43,8 @@ pub struct RouterControl {
     bus: Arc<NeighborBus>,
     /// GTP-U's sessions, when `[gtpu]` is configured.
     gtp: Option<crate::gtpctl::GtpControl>,
+    /// The PFCP agent, when `[pfcp]` is configured (bound at start).
+    pub(crate) pfcp: Option<crate::pfcp::Agent>,
 }
 
 impl RouterControl {
@@ -57,6 +60,7 @@ impl RouterControl {
             rib,
             bus,
             gtp,
+            pfcp: None,
         })
     }
 
@@ -137,6 +141,10 @@ impl RouterControl {
             "tunnel-list" => self.tunnel_list(),
             "tunnel-add" => self.tunnel_add(req),
             "tunnel-del" => self.tunnel_del(req),
+            "pfcp-associations" => match self.pfcp.as_ref() {
+                Some(a) => a.associations_json(std::time::Instant::now()),
+                None => json!({"error": "PFCP is not configured (no [pfcp] section)"}),
+            },
             c if crate::gtpctl::COMMANDS.contains(&c) => match self.gtp.as_mut() {
                 Some(g) => g.answer(c, req),
                 None => json!({"error": "GTP-U is not configured (no [gtpu] section)"}),

@@ -14,6 +14,7 @@
 //! - `ra.rs`: `[interfaces.ra]` (Router Advertisements)
 //! - `tunnels.rs`: `[[tunnels]]`
 //! - `gtpu.rs`: `[gtpu]` and `[[gtpu.sessions]]`
+//! - `pfcp.rs`: `[pfcp]`
 //! - `value.rs`: validating newtypes for the values that are checked
 //!   alone (names, MACs, VLAN IDs, MTUs, addresses, ...), read with
 //!   `#[serde(try_from)]`
@@ -21,6 +22,7 @@
 mod engine;
 pub(crate) mod gtpu;
 pub(crate) mod l2fwd;
+pub(crate) mod pfcp;
 mod ports;
 mod ra;
 pub(crate) mod router;
@@ -84,6 +86,7 @@ struct Raw {
     #[serde(default)]
     tunnels: Vec<RawTunnel>,
     gtpu: Option<gtpu::RawGtpu>,
+    pfcp: Option<pfcp::RawPfcp>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +140,8 @@ pub struct Config {
     pub pipeline: PipelineCfg,
 }
 
+// Built once per config load: the size of the router variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum PipelineCfg {
     L2fwd { mode: MacMode, pairs: Vec<PairCfg> },

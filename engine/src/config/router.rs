@@ -83,6 +83,8 @@ pub struct RouterCfg {
     pub tunnels: Vec<TunnelSpec>,
     /// `[gtpu]`; `None`: GTP-U is off.
     pub gtpu: Option<GtpuSpec>,
+    /// `[pfcp]`; `None`: no PFCP agent.
+    pub pfcp: Option<crate::pfcp::PfcpCfg>,
 }
 
 #[derive(Clone, Debug)]
@@ -233,6 +235,7 @@ pub(crate) fn refuse_tables(s: &super::Section<'_>) -> Result<(), ConfigError> {
         ("routes", s.raw.routes.len()),
         ("neighbors", s.raw.neighbors.len()),
         ("gtpu", usize::from(s.raw.gtpu.is_some())),
+        ("pfcp", usize::from(s.raw.pfcp.is_some())),
     ] {
         if n > 0 {
             return s.v.err(
@@ -547,12 +550,17 @@ pub(super) fn validate_router(
         }
         neighbors.push(NeighborSpec { iface, ip, mac });
     }
+    let pfcp = match &raw.pfcp {
+        Some(p) => Some(super::pfcp::validate_pfcp(v, p, gtpu.is_some())?),
+        None => None,
+    };
     Ok(RouterCfg {
         ifaces,
         routes,
         neighbors,
         tunnels,
         gtpu,
+        pfcp,
     })
 }
 

@@ -120,6 +120,16 @@ pub trait Instance: Send {
     /// Adds this function's sections (counters) to a `stats` answer.
     fn stats(&mut self, _out: &mut Map<String, Value>) {}
 
+    /// A descriptor the control loop polls for this function (a PFCP
+    /// socket); [`Instance::io`] runs every loop turn (about every 20 ms,
+    /// and when the descriptor is readable).
+    fn io_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// See [`Instance::io_fd`]: reads what arrived, runs timers.
+    fn io(&mut self) {}
+
     /// The concrete instance (tests and benches that drive a function's
     /// control state directly).
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
@@ -262,7 +272,7 @@ mod tests {
         assert_eq!(src.answer("stats")["counting"]["asked"], 2);
         let e = src.answer("nope")["error"].as_str().unwrap().to_string();
         assert!(
-            e.ends_with("expected one of: stats, runtime, ping, drop-reasons, route-list, route-add, route-del, neigh, tunnel-list, tunnel-add, tunnel-del, gtp-session-add, gtp-session-mod, gtp-session-del, gtp-session-list, gtp-session-show, gtp-stats, gtp-peers"),
+            e.ends_with("expected one of: stats, runtime, ping, drop-reasons, route-list, route-add, route-del, neigh, tunnel-list, tunnel-add, tunnel-del, gtp-session-add, gtp-session-mod, gtp-session-del, gtp-session-list, gtp-session-show, gtp-stats, gtp-peers, pfcp-associations"),
             "{e}"
         );
         let mut bare = StatsSource::new(Vec::new(), Vec::new());

@@ -57,7 +57,11 @@ impl Function for Router {
         };
         let spec = r.spec(macs)?;
         let bus = xgw_pipelines::router::neigh::NeighborBus::new(workers);
-        Ok(Box::new(RouterControl::new(spec, bus)?))
+        let mut ctl = RouterControl::new(spec, bus)?;
+        if let Some(p) = &r.pfcp {
+            ctl.pfcp = Some(crate::pfcp::Agent::bind(p)?);
+        }
+        Ok(Box::new(ctl))
     }
 
     fn commands(&self) -> &'static [&'static str] {
@@ -84,6 +88,16 @@ impl Function for Router {
 impl Instance for RouterControl {
     fn function(&self) -> &'static dyn Function {
         &Router
+    }
+
+    fn io_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.pfcp.as_ref().map(|a| a.fd())
+    }
+
+    fn io(&mut self) {
+        if let Some(a) = self.pfcp.as_mut() {
+            a.poll(std::time::Instant::now());
+        }
     }
 
     fn build_worker(&self, worker: usize) -> Result<Box<dyn Pipeline>, String> {
@@ -149,6 +163,11 @@ enum RouterCmd {
     Gtp {
         #[command(subcommand)]
         op: GtpOp,
+    },
+    /// The PFCP agent of a running gateway (`[pfcp]`): its associations and counters.
+    Pfcp {
+        #[command(subcommand)]
+        op: PfcpOp,
     },
     /// Show the neighbour (ARP / NDP) cache of a running router.
     Neigh {
@@ -251,6 +270,17 @@ impl SessionArgs {
             "qfi": self.qfi, "mbr_ul": self.mbr_ul, "mbr_dl": self.mbr_dl,
             "gate_ul": self.gate_ul, "gate_dl": self.gate_dl, "instance": self.instance})
     }
+}
+
+#[derive(Subcommand)]
+pub enum PfcpOp {
+    /// The associated SMFs (Node ID, address, heartbeats) and the agent's counters.
+    Associations {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
 }
 
 // Parsed once per command: the size of the `session` variant does not matter.
@@ -488,6 +518,9 @@ impl RouterCmd {
             },
             RouterCmd::Neigh { json, at } => show(at, "neigh", json, crate::routectl::render_neigh),
             RouterCmd::Gtp { op } => run_gtp(op),
+            RouterCmd::Pfcp {
+                op: PfcpOp::Associations { json, at },
+            } => show(at, "pfcp-associations", json, crate::pfcp::render),
         }
     }
 }
