@@ -361,8 +361,6 @@ settle() {
   warn "xgw totals still moving after 10 s: $cur"
 }
 
-xt_indent() { sed 's/^/    | /'; }
-
 # ping_ok NS WHAT ARGS...: every reply
 ping_ok() {
   local ns=$1 what=$2 out rc=0; shift 2
@@ -374,22 +372,6 @@ ping_ok() {
   fi
 }
 
-# relay NAME CMD...: runs a checking helper and turns its PASS/FAIL lines
-# into the test's verdicts (other lines are logged); a helper that exits
-# non-zero without a FAIL line is a failure too
-relay() {
-  local name=$1 rc=0 line nfail=0 out; shift
-  out=$("$@" 2>&1) || rc=$?
-  while IFS= read -r line; do
-    case $line in
-      PASS\ *) pass "${line#PASS }" ;;
-      FAIL\ *) fail "${line#FAIL }"; nfail=$((nfail + 1)) ;;
-      *) log "$line" ;;
-    esac
-  done <<<"$out"
-  if ((rc != 0 && nfail == 0)); then fail "$name exited with status $rc without a FAIL line (its output is above)"; fi
-  return 0
-}
 cat >"$XT_WORK/tcp_xfer.py" <<'EOF'
 # tcp_xfer.py sink BIND PORT READY_FILE | send DST PORT NBYTES [SRC]
 # sink: accepts one connection, reads to EOF, answers "<bytes> <sha256>\n".

@@ -289,8 +289,6 @@ settle() {
   warn "xgw totals still moving after 10 s: $cur"
 }
 
-xt_indent() { sed 's/^/    | /'; }
-
 # ping_ok NS WHAT ARGS...: every reply
 ping_ok() {
   local ns=$1 what=$2 out rc=0; shift 2

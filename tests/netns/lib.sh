@@ -172,6 +172,13 @@ xt_veth() {
     || die "cannot create veth $1/$2 <-> $3/$4"
 }
 
+# xt_mq_veth NS1 IF1 NS2 IF2: a veth pair with 2 RX and 2 TX queues on
+# both ends (one per worker of a two-worker xgw).
+xt_mq_veth() {
+  ip link add "$2" netns "$1" numtxqueues 2 numrxqueues 2 type veth \
+    peer name "$4" netns "$3" numtxqueues 2 numrxqueues 2 || die "cannot create the 2-queue veth $2 <-> $4"
+}
+
 # xt_host_if NS IF ADDR/PLEN [MAC]: an end host's interface.  TX checksum
 # offload goes off: veth would otherwise hand UDP/TCP frames to the engine
 # with only the pseudo-header sum filled in, and the receiving kernel drops
@@ -363,6 +370,26 @@ xt_xgw_stop() {
     return 0
   fi
   wait "$pid" 2>/dev/null || XT_RC=$?
+}
+
+# xt_indent: stdin indented (logs, tables, in the test output)
+xt_indent() { sed 's/^/    | /'; }
+
+# relay NAME CMD...: runs a checker script that prints "PASS ..." / "FAIL
+# ..." lines and counts them as this test's checks (other lines are
+# logged); a non-zero exit without a FAIL line is a failure too.
+relay() {
+  local name=$1 rc=0 line nfail=0 out; shift
+  out=$("$@" 2>&1) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      PASS\ *) pass "${line#PASS }" ;;
+      FAIL\ *) fail "${line#FAIL }"; nfail=$((nfail + 1)) ;;
+      *) log "$line" ;;
+    esac
+  done <<<"$out"
+  if ((rc != 0 && nfail == 0)); then fail "$name exited with status $rc without a FAIL line (its output is above)"; fi
+  return 0
 }
 
 # xt_log_tail LOG [N]: last lines of a log, indented (for failure messages)

@@ -73,12 +73,8 @@ T0=$(date +%s)
 # ---------------------------------------------------------------------------
 step "lab: $NS_A <-> $NS_X (xgw router, 2 workers) <-> $NS_B over 2-queue veths"
 xt_ns_add "$NS_A" ipv6; xt_ns_add "$NS_B" ipv6; xt_ns_add "$NS_X"
-mq_veth() { # NS1 IF1 NS2 IF2: a veth pair with 2 RX and 2 TX queues on both ends
-  ip link add "$2" netns "$1" numtxqueues 2 numrxqueues 2 type veth \
-    peer name "$4" netns "$3" numtxqueues 2 numrxqueues 2 || die "cannot create the 2-queue veth $2 <-> $4"
-}
-mq_veth "$NS_A" "$IF_A" "$NS_X" "$IF_XA"
-mq_veth "$NS_X" "$IF_XB" "$NS_B" "$IF_B"
+xt_mq_veth "$NS_A" "$IF_A" "$NS_X" "$IF_XA"
+xt_mq_veth "$NS_X" "$IF_XB" "$NS_B" "$IF_B"
 xt_dut_if "$NS_X" "$IF_XA" "$MAC_XA"
 xt_dut_if "$NS_X" "$IF_XB" "$MAC_XB"
 xt_host_if "$NS_A" "$IF_A" "$A4/24" "$MAC_A"

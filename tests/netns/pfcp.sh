@@ -96,7 +96,6 @@ PID=$XT_XGW_PID
 xt_xgw_wait_ready "$PID" "$SOCK" "$XGW_LOG" 20 || die "xgw did not start"
 pass "xgw is up (pid $PID)"
 
-xt_indent() { sed 's/^/    | /'; }
 cat >"$XT_WORK/smf.py" <<'EOF'
 import json, socket, subprocess, sys, time
 from scapy.contrib.pfcp import *
@@ -279,19 +278,6 @@ check(r is not None and r[0].message_type == 2 and c2["associations"] == [] and 
       "7. a heartbeat with a new Recovery Time Stamp: answered, the peer restarted, association gone")
 sys.exit(1 if FAILS else 0)
 EOF
-relay() {
-  local name=$1 rc=0 line nfail=0 out; shift
-  out=$("$@" 2>&1) || rc=$?
-  while IFS= read -r line; do
-    case $line in
-      PASS\ *) pass "${line#PASS }" ;;
-      FAIL\ *) fail "${line#FAIL }"; nfail=$((nfail + 1)) ;;
-      *) log "$line" ;;
-    esac
-  done <<<"$out"
-  if ((rc != 0 && nfail == 0)); then fail "$name exited with status $rc without a FAIL line (its output is above)"; fi
-  return 0
-}
 step "the scapy SMF against xgw's agent"
 relay smf.py ip netns exec "$NS_S" "$XT_PY" "$XT_WORK/smf.py" "$XGW" "$SOCK"
 timeout 10 "$XGW" pfcp associations --socket "$SOCK" >"$XT_WORK/assoc.txt" 2>&1 || true

@@ -239,8 +239,6 @@ stop_xgw() { # LABEL
 cap_start() { xt_cap_start "$NS_B" "$IF_B" "$1" "$2" || warn "tcpdump in B not ready"; } # FILE FILTER
 cap_stop() { xt_cap_stop "$1"; } # FILE -> prints the decoded capture
 
-xt_indent() { sed 's/^/    | /'; }
-
 # ---------------------------------------------------------------------------
 cat >"$XT_WORK/spoof.py" <<'EOF'
 # spoof.py IFACE DST_MAC FAMILY:SRC:DST:DPORT:COUNT ... (';' separates the

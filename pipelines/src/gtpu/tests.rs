@@ -129,7 +129,10 @@ fn two_sessions() -> Vec<SessionSpec> {
 
 /// A rig and the control thread's store feeding it.
 fn rig(sessions: Vec<SessionSpec>) -> (Rig, Sessions) {
-    let spec = spec(sessions);
+    rig_of(spec(sessions))
+}
+
+fn rig_of(spec: RouterSpec) -> (Rig, Sessions) {
     let store = Sessions::new(spec.gtpu.as_ref().unwrap(), 1).unwrap();
     let rib = Rib::new(&spec).unwrap();
     let r = crate::router::build_worker_with(
@@ -885,18 +888,7 @@ fn echo_requests_track_each_peers_path() {
         t3_ms: 3000,
         n3: 3,
     };
-    let store = Sessions::new(sp.gtpu.as_ref().unwrap(), 1).unwrap();
-    let rib = Rib::new(&sp).unwrap();
-    let r = crate::router::build_worker_with(
-        &sp,
-        0,
-        NeighborBus::new(1),
-        rib.handle(),
-        Some(store.bus().clone()),
-    )
-    .unwrap();
-    std::mem::forget(rib);
-    let mut rig = Rig::with_router(r);
+    let (mut rig, store) = rig_of(sp);
     let view = |now: u64| store.bus().peers(now).remove(0);
     // (The rig's first tick sent the first request.)
     let v = view(rig.now);
