@@ -115,7 +115,7 @@ pub struct Header {
     pub end: usize,
 }
 
-/// Why a datagram was not a message (counted by name).
+/// Why a datagram was not a message (all counted as `malformed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Malformed {
     Short,
