@@ -151,14 +151,15 @@ impl Emit for Effects<'_> {
         true
     }
 
-    fn release(&mut self, token: u32, at: StageId) {
-        // A full op list loses the request; the stage's own timeout then
-        // discards the frames, so nothing is held forever.
-        let _ = self.ops.try_push(ParkOp::Release(token, at));
+    fn release(&mut self, token: u32, at: StageId) -> bool {
+        // A full op list refuses the request: the stage asks again later
+        // or its own timeout discards the frames, so nothing is held
+        // forever.
+        self.ops.try_push(ParkOp::Release(token, at)).is_ok()
     }
 
-    fn discard(&mut self, token: u32, reason: DropReason) {
-        let _ = self.ops.try_push(ParkOp::Discard(token, reason));
+    fn discard(&mut self, token: u32, reason: DropReason) -> bool {
+        self.ops.try_push(ParkOp::Discard(token, reason)).is_ok()
     }
 }
 

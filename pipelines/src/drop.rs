@@ -124,6 +124,9 @@ drop_reasons! {
     GtpuMbrExceeded = "gtpu.mbr_exceeded": "the packet exceeds the session's maximum bit rate for this direction",
     GtpuNoSession = "gtpu.no_session": "packet routed into the GTP-U interface for a destination no session has as UE address or prefix",
     GtpuNoHeadroom = "gtpu.no_headroom": "no headroom left in the frame for the outer IP, UDP and GTP-U headers",
+    GtpuBufferFull = "gtpu.buffer_full": "downlink packet of a buffering session (idle UE) beyond what a worker holds for it (64 packets, 1024 sessions)",
+    GtpuBufferDiscarded = "gtpu.buffer_discarded": "buffered downlink packet dropped: its session was deleted, set to drop, or the control plane asked (PFCP DROBU)",
+    GtpuBufferExpired = "gtpu.buffer_expired": "buffered downlink packet held 30 s without the session forwarding again",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

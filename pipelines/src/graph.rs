@@ -54,10 +54,17 @@ pub trait Emit {
     /// Re-runs every frame parked under `token` from stage `at` (in a
     /// node graph: node `at`, e.g. the router's ip-rewrite), right after
     /// the current burst or tick.
-    fn release(&mut self, _token: u32, _at: StageId) {}
+    /// Returns `false` if the request could not be taken (too many this
+    /// burst): ask again later.
+    fn release(&mut self, _token: u32, _at: StageId) -> bool {
+        false
+    }
 
-    /// Drops every frame parked under `token`, counted under `reason`.
-    fn discard(&mut self, _token: u32, _reason: DropReason) {}
+    /// Drops every frame parked under `token`, counted under `reason`
+    /// (`false`: as for `release`).
+    fn discard(&mut self, _token: u32, _reason: DropReason) -> bool {
+        false
+    }
 }
 
 /// An emitter that refuses everything (pipelines that never emit).
@@ -220,12 +227,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// See [`Emit::release`].
-    pub fn release(&mut self, token: u32, at: StageId) {
+    pub fn release(&mut self, token: u32, at: StageId) -> bool {
         self.emit.release(token, at)
     }
 
     /// See [`Emit::discard`].
-    pub fn discard(&mut self, token: u32, reason: DropReason) {
+    pub fn discard(&mut self, token: u32, reason: DropReason) -> bool {
         self.emit.discard(token, reason)
     }
 }

@@ -146,6 +146,7 @@ pub fn parse_session(
         gate_ul: s.gate_ul.unwrap_or(true),
         gate_dl: s.gate_dl.unwrap_or(true),
         instance: s.instance.unwrap_or("").to_string(),
+        ..SessionSpec::default()
     };
     check(&spec).map_err(|why| {
         let field = ["teid", "peer_teid", "ue6", "ue4", "peer", "qfi", "instance"]

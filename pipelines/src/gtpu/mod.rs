@@ -173,9 +173,17 @@ impl State {
 
     /// Applies queued session changes (before a burst, in a tick).
     #[inline]
-    pub(crate) fn apply(&mut self, n: usize, now_ns: u64) {
+    pub(crate) fn apply(&mut self, n: usize, cx: &mut Ctx<'_>) {
         if let Some(r) = self.sessions.as_mut() {
-            r.apply(n, now_ns);
+            r.apply(n, cx, crate::router::GTPU_ENCAP);
+        }
+    }
+
+    /// Releases or discards buffered downlink (in the tick: what
+    /// `apply` could not yet).
+    pub(crate) fn settle(&mut self, cx: &mut Ctx<'_>) {
+        if let Some(r) = self.sessions.as_mut() {
+            r.settle(cx, crate::router::GTPU_ENCAP);
         }
     }
 }
@@ -255,6 +263,10 @@ pub(crate) const ENCAP_DROPS: &[DropReason] = {
     &[
         GtpuNoSession,
         GtpuGateClosed,
+        GtpuBufferFull,
+        // (The engine drops these parked frames when told to.)
+        GtpuBufferDiscarded,
+        GtpuBufferExpired,
         GtpuMbrExceeded,
         GtpuNoHeadroom,
         Ip4Malformed,
@@ -271,7 +283,7 @@ impl Node<Core> for Encap {
         "gtpu-encap"
     }
     fn next(&self) -> &[&'static str] {
-        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "drop"]
+        &[ROUTE_ARCS[0], ROUTE_ARCS[1], ROUTE_ARCS[2], "drop", "park"]
     }
     fn drops(&self) -> &'static [DropReason] {
         ENCAP_DROPS
@@ -743,6 +755,8 @@ impl Core {
         let e = &mut rep.entries[slot as usize];
         let drop = if !e.has(Entry::GATE_DL) {
             Some(DropReason::GtpuGateClosed)
+        } else if e.mode & Entry::BUFFER != 0 {
+            return rep.buffer(slot, cx.now_ns);
         } else if !e.dl.take(cx.now_ns, inner_len) {
             Some(DropReason::GtpuMbrExceeded)
         } else {

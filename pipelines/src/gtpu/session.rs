@@ -80,7 +80,50 @@ pub struct SessionSpec {
     /// The network instance (APN / DNN) the session belongs to. xgw has
     /// one routing table; the name is kept and shown.
     pub instance: String,
+    /// What downlink packets do: go to `peer` (forward), wait for a path
+    /// (buffer: an idle UE, or a 5G session whose access side is not set
+    /// up yet) or are dropped. Buffered and dropped downlink need no
+    /// peer (`peer` unspecified, `peer_teid` 0).
+    pub downlink: Downlink,
+    /// Tell the control plane about the first downlink packet buffered
+    /// (PFCP's NOCP: a Downlink Data Report).
+    pub notify: bool,
 }
+
+/// What a session does with downlink packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Downlink {
+    #[default]
+    Forward,
+    /// Held (bounded: [`BUFFER_PER_SESSION`] per worker, at most
+    /// [`BUFFER_HOLD_NS`]) until the session forwards again, then sent in
+    /// order.
+    Buffer,
+    Drop,
+}
+
+impl Downlink {
+    pub fn name(self) -> &'static str {
+        match self {
+            Downlink::Forward => "forward",
+            Downlink::Buffer => "buffer",
+            Downlink::Drop => "drop",
+        }
+    }
+}
+
+/// Downlink packets one worker buffers for one session at most (more are
+/// dropped as `gtpu_buffer_full`; the engine's lot of parked frames,
+/// `[engine] pending`, bounds them all).
+pub const BUFFER_PER_SESSION: u32 = 64;
+/// Sessions one worker buffers for at once.
+pub const BUFFER_SESSIONS: usize = 1024;
+/// How long a buffered packet is held at most (then dropped as
+/// `gtpu_buffer_expired`).
+pub const BUFFER_HOLD_NS: u64 = 30_000_000_000;
+/// Park tokens of buffered downlink (the slot in the low bits); the
+/// neighbour tables' tokens stay below.
+pub(crate) const BUFFER_TOKEN: u32 = 1 << 31;
 
 impl Default for SessionSpec {
     fn default() -> Self {
@@ -98,6 +141,8 @@ impl Default for SessionSpec {
             gate_ul: true,
             gate_dl: true,
             instance: String::new(),
+            downlink: Downlink::Forward,
+            notify: false,
         }
     }
 }
@@ -162,6 +207,8 @@ pub(crate) struct Entry {
     pub(crate) flags: u8,
     /// [`NO_QFI`]: no PDU Session Container.
     pub(crate) qfi: u8,
+    /// [`Entry::BUFFER`], [`Entry::NOTIFY`].
+    pub(crate) mode: u8,
     pub(crate) ul: Bucket,
     pub(crate) dl: Bucket,
 }
@@ -177,6 +224,10 @@ impl Entry {
     pub(crate) const UE6_64: u8 = 1 << 4;
     pub(crate) const GATE_UL: u8 = 1 << 5;
     pub(crate) const GATE_DL: u8 = 1 << 6;
+    /// `mode`: downlink is buffered.
+    pub(crate) const BUFFER: u8 = 1 << 0;
+    /// `mode`: the first buffered packet is reported.
+    pub(crate) const NOTIFY: u8 = 1 << 1;
 
     fn of(s: &SessionSpec, ep: u8) -> Entry {
         fn octets(a: IpAddr) -> [u8; 16] {
@@ -200,8 +251,15 @@ impl Entry {
         if s.gate_ul {
             flags |= Entry::GATE_UL;
         }
-        if s.gate_dl {
+        if s.gate_dl && s.downlink != Downlink::Drop {
             flags |= Entry::GATE_DL;
+        }
+        let mut mode = 0;
+        if s.downlink == Downlink::Buffer {
+            mode |= Entry::BUFFER;
+        }
+        if s.notify {
+            mode |= Entry::NOTIFY;
         }
         Entry {
             ue6: s.ue6.map_or(0, |(a, _)| u128::from(a)),
@@ -212,6 +270,7 @@ impl Entry {
             ep,
             flags,
             qfi: s.qfi.unwrap_or(NO_QFI),
+            mode,
             ul: Bucket::new(s.mbr_ul),
             dl: Bucket::new(s.mbr_dl),
         }
@@ -249,6 +308,8 @@ pub(crate) enum Cmd {
     },
     /// Slot `slot` is empty (`end_marker`: as for `Put`).
     Del { slot: u32, end_marker: bool },
+    /// Drop the downlink packets buffered for slot `slot` (PFCP's DROBU).
+    Flush { slot: u32 },
 }
 
 /// A GTP-U message a worker sends on its own (not in answer to one): an
@@ -366,7 +427,10 @@ pub mod stat {
     /// `END_MARKER_WAIT_NS`, queue full).
     pub const END_MARKER_UNSENT: usize = 12;
     pub const ECHO_REQUEST_OUT: usize = 13;
-    pub const COUNT: usize = 14;
+    /// Downlink packets buffered (idle UE); they count in `gpdu_out` too
+    /// when they leave.
+    pub const DL_BUFFERED: usize = 14;
+    pub const COUNT: usize = 15;
     /// Their names in `xgw gtp stats`.
     pub const NAMES: [&str; COUNT] = [
         "gpdu_in",
@@ -383,16 +447,19 @@ pub mod stat {
         "end_marker_out",
         "end_marker_unsent",
         "echo_request_out",
+        "dl_buffered",
     ];
 }
 
-/// Something a worker saw that the control thread records: an Error
-/// Indication from `peer` about its TEID `teid` (the session sending to
-/// it is marked).
+/// Something a worker saw that the control thread records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ErrorIndication {
-    pub(crate) peer: IpAddr,
-    pub(crate) teid: u32,
+pub(crate) enum Event {
+    /// An Error Indication from `peer` about its TEID `teid` (the session
+    /// sending to it is marked).
+    ErrorIndication { peer: IpAddr, teid: u32 },
+    /// The first downlink packet buffered for the session in `slot` (its
+    /// TEID says it is still that session).
+    DownlinkData { slot: u32, teid: u32 },
 }
 
 /// What the control thread and the workers share: one change ring, one
@@ -401,7 +468,7 @@ pub struct SessionBus {
     rings: Vec<ArrayQueue<Cmd>>,
     counters: Vec<Box<[AtomicU64]>>,
     stats: Vec<[AtomicU64; stat::COUNT]>,
-    events: ArrayQueue<ErrorIndication>,
+    events: ArrayQueue<Event>,
     /// Events the ring had no room for.
     events_lost: AtomicU64,
     /// The sessions every worker starts with (slot, entry).
@@ -504,8 +571,8 @@ impl SessionBus {
         s
     }
 
-    /// Error Indications the control thread could not record (its ring
-    /// was full).
+    /// Events (Error Indications, first buffered packets) the control
+    /// thread could not record (its ring was full).
     pub fn events_lost(&self) -> u64 {
         self.events_lost.load(Relaxed)
     }
@@ -543,7 +610,9 @@ pub fn check(s: &SessionSpec) -> Result<(), String> {
     if s.teid == 0 {
         return Err("teid 0 is reserved for path management (TS 29.281 §5.1)".into());
     }
-    if s.peer_teid == 0 {
+    // A session that buffers or drops downlink may have no path yet.
+    let path = s.downlink == Downlink::Forward || s.peer_teid != 0 || !s.peer.is_unspecified();
+    if path && s.peer_teid == 0 {
         return Err("peer_teid 0 is reserved for path management (TS 29.281 §5.1)".into());
     }
     if let Some((a, l)) = s.ue6 {
@@ -569,7 +638,7 @@ pub fn check(s: &SessionSpec) -> Result<(), String> {
             return Err(format!("ue4: {why}"));
         }
     }
-    if let Some(why) = crate::router::spec::special_addr(s.peer, 128) {
+    if let Some(why) = crate::router::spec::special_addr(s.peer, 128).filter(|_| path) {
         return Err(format!("peer: {why}, not a GTP-U endpoint"));
     }
     if s.qfi.is_some_and(|q| q > 63) {
@@ -624,6 +693,9 @@ pub struct Session {
     pub slot: u32,
     /// An Error Indication came from its peer about its peer TEID.
     pub error_indication: bool,
+    /// A downlink packet was buffered and reported (cleared when the
+    /// session is modified).
+    pub downlink_data: bool,
 }
 
 /// The control thread's session store. See the module documentation.
@@ -638,6 +710,8 @@ pub struct Sessions {
     /// The sessions with a /128 in each /64 (a /64 over them is refused).
     in_64: HashMap<u64, Vec<u32>>,
     by_peer: HashMap<(IpAddr, u32), Vec<u32>>,
+    /// Sessions with a first buffered downlink packet to report.
+    dl_data: Vec<u64>,
 }
 
 impl Sessions {
@@ -700,6 +774,7 @@ impl Sessions {
             by_ue6: HashMap::new(),
             in_64: HashMap::new(),
             by_peer: HashMap::new(),
+            dl_data: Vec::new(),
         };
         let mut initial = Vec::with_capacity(spec.sessions.len());
         for (i, x) in spec.sessions.iter().enumerate() {
@@ -839,6 +914,7 @@ impl Sessions {
             spec: s,
             slot,
             error_indication: false,
+            downlink_data: false,
         });
         Ok(slot)
     }
@@ -886,12 +962,16 @@ impl Sessions {
             && old.spec.peer_teid == s.peer_teid
             && old.spec.local == s.local;
         let mark = old.error_indication && same_path;
-        let end_marker = end_marker && !same_path;
+        // (Only a path that was one: a session set up without a peer has
+        // nobody to tell.)
+        let end_marker = end_marker && !same_path && old.spec.peer_teid != 0;
+        let reported = old.downlink_data && s.downlink == Downlink::Buffer;
         self.index(slot, &s);
         self.slots[slot as usize] = Some(Session {
             spec: s,
             slot,
             error_indication: mark,
+            downlink_data: reported,
         });
         self.send(Cmd::Put {
             slot,
@@ -915,8 +995,24 @@ impl Sessions {
         let old = self.slots[slot as usize].take().expect("indexed slot");
         self.unindex(slot, &old.spec);
         self.free.push(slot);
+        let end_marker = end_marker && old.spec.peer_teid != 0;
         self.send(Cmd::Del { slot, end_marker });
         Ok((old, counters))
+    }
+
+    /// Drops the downlink packets the workers buffer for session `id`.
+    pub fn flush(&mut self, id: u64) -> Result<(), SessionError> {
+        self.room()?;
+        let slot = *self.by_id.get(&id).ok_or(SessionError::NotFound(id))?;
+        self.send(Cmd::Flush { slot });
+        Ok(())
+    }
+
+    /// The sessions whose first buffered downlink packet (with `notify`)
+    /// came since last asked; each is reported once until modified.
+    pub fn take_downlink_data(&mut self) -> Vec<u64> {
+        self.drain_events();
+        std::mem::take(&mut self.dl_data)
     }
 
     pub fn get(&mut self, id: u64) -> Option<&Session> {
@@ -946,13 +1042,26 @@ impl Sessions {
     }
 
     /// Marks the sessions named by the Error Indications the workers
-    /// received.
+    /// received, and notes the first buffered downlink packets.
     pub fn drain_events(&mut self) {
         while let Some(e) = self.bus.events.pop() {
-            if let Some(v) = self.by_peer.get(&(e.peer, e.teid)) {
-                for &slot in v {
-                    if let Some(s) = self.slots[slot as usize].as_mut() {
-                        s.error_indication = true;
+            match e {
+                Event::ErrorIndication { peer, teid } => {
+                    if let Some(v) = self.by_peer.get(&(peer, teid)) {
+                        for &slot in v {
+                            if let Some(s) = self.slots[slot as usize].as_mut() {
+                                s.error_indication = true;
+                            }
+                        }
+                    }
+                }
+                Event::DownlinkData { slot, teid } => {
+                    if let Some(s) = self.slots.get_mut(slot as usize).and_then(|s| s.as_mut()) {
+                        if s.spec.teid == teid && s.spec.notify && !s.downlink_data {
+                            s.downlink_data = true;
+                            // (Bounded: one per session.)
+                            self.dl_data.push(s.spec.id);
+                        }
                     }
                 }
             }
@@ -974,6 +1083,19 @@ pub(crate) struct Replica {
     n128: usize,
     /// End Markers to send (worker 0 sends them; capacity reserved).
     pub(crate) end_markers: std::collections::VecDeque<EndMarker>,
+    /// Sessions with downlink packets parked here (capacity reserved).
+    buffered: HashMap<u32, Held, Fx>,
+}
+
+/// One session's buffered downlink on one worker: the packets are parked
+/// in the engine's lot under `BUFFER_TOKEN | slot`.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    n: u32,
+    /// The session's TEID when its first packet was held (a slot reused
+    /// by another session does not get them).
+    teid: u32,
+    since_ns: u64,
 }
 
 /// The key of an uplink lookup: endpoint index and TEID.
@@ -999,6 +1121,7 @@ impl Replica {
             } else {
                 0
             }),
+            buffered: HashMap::with_capacity_and_hasher(BUFFER_SESSIONS, Fx::default()),
             bus,
             worker,
         };
@@ -1108,9 +1231,11 @@ impl Replica {
         &self.bus
     }
 
-    /// Applies at most `n` queued changes.
+    /// Applies at most `n` queued changes; buffered downlink of sessions
+    /// that forward again is released to node `encap`.
     #[inline]
-    pub(crate) fn apply(&mut self, n: usize, now_ns: u64) {
+    pub(crate) fn apply(&mut self, n: usize, cx: &mut crate::Ctx<'_>, encap: crate::StageId) {
+        let now_ns = cx.now_ns;
         let ring = &self.bus.rings[self.worker];
         if ring.is_empty() {
             return;
@@ -1146,9 +1271,88 @@ impl Replica {
                         self.unkey(slot)
                     }
                 }
+                Cmd::Flush { slot } => {
+                    if let Some(h) = self.buffered.get(&slot).copied() {
+                        if cx.discard(BUFFER_TOKEN | slot, crate::DropReason::GtpuBufferDiscarded)
+                        {
+                            self.buffered.remove(&slot);
+                            self.count(slot, DROPS, u64::from(h.n));
+                        }
+                    }
+                }
             }
         }
+        self.settle(cx, encap);
     }
+
+    /// Holds a downlink packet of buffering session `slot` (its entry
+    /// says so): the verdict for it.
+    #[inline]
+    pub(crate) fn buffer(&mut self, slot: u32, now_ns: u64) -> crate::Verdict {
+        use crate::{DropReason, Verdict};
+        let e = self.entries[slot as usize];
+        let full = self.buffered.len() >= BUFFER_SESSIONS;
+        match self.buffered.get_mut(&slot) {
+            Some(h) if h.teid == e.teid && h.n < BUFFER_PER_SESSION => h.n += 1,
+            Some(_) => {
+                self.count(slot, DROPS, 1);
+                return Verdict::Drop(DropReason::GtpuBufferFull);
+            }
+            None if full => {
+                self.count(slot, DROPS, 1);
+                return Verdict::Drop(DropReason::GtpuBufferFull);
+            }
+            None => {
+                self.buffered.insert(
+                    slot,
+                    Held {
+                        n: 1,
+                        teid: e.teid,
+                        since_ns: now_ns,
+                    },
+                );
+                if e.mode & Entry::NOTIFY != 0 {
+                    self.event(Event::DownlinkData { slot, teid: e.teid });
+                }
+            }
+        }
+        self.stat(stat::DL_BUFFERED);
+        Verdict::Park(BUFFER_TOKEN | slot)
+    }
+
+    /// Releases (to `encap`) the buffered packets of sessions that forward
+    /// again, discards those of sessions gone, dropping or held too long.
+    /// A request the engine cannot take now is made again next time.
+    pub(crate) fn settle(&mut self, cx: &mut crate::Ctx<'_>, encap: crate::StageId) {
+        use crate::DropReason;
+        if self.buffered.is_empty() {
+            return;
+        }
+        let (entries, bus, worker) = (&self.entries, &self.bus, self.worker);
+        let now = cx.now_ns;
+        self.buffered.retain(|&slot, h| {
+            let e = entries[slot as usize];
+            let token = BUFFER_TOKEN | slot;
+            let same = e.has(Entry::LIVE) && e.teid == h.teid;
+            let (done, dropped) = if !same || !e.has(Entry::GATE_DL) {
+                (cx.discard(token, DropReason::GtpuBufferDiscarded), same)
+            } else if e.mode & Entry::BUFFER == 0 {
+                (cx.release(token, encap), false)
+            } else if now.saturating_sub(h.since_ns) > BUFFER_HOLD_NS {
+                (cx.discard(token, DropReason::GtpuBufferExpired), true)
+            } else {
+                return true;
+            };
+            if done && dropped {
+                // Dropped packets of a live session count as its drops.
+                if let Some(c) = bus.counters[worker].get(slot as usize * COUNTERS + DROPS) {
+                    c.store(c.load(Relaxed).wrapping_add(u64::from(h.n)), Relaxed);
+                }
+            }
+            !done
+        });
+    }
+
 
     #[inline]
     pub(crate) fn uplink(&self, ep: u8, teid: u32) -> Option<u32> {
@@ -1189,12 +1393,11 @@ impl Replica {
     /// Tells the control thread about an Error Indication (lost, and
     /// counted, if its ring is full).
     pub(crate) fn error_indication(&self, peer: IpAddr, teid: u32) {
-        if self
-            .bus
-            .events
-            .push(ErrorIndication { peer, teid })
-            .is_err()
-        {
+        self.event(Event::ErrorIndication { peer, teid });
+    }
+
+    fn event(&self, e: Event) {
+        if self.bus.events.push(e).is_err() {
             self.bus.events_lost.fetch_add(1, Relaxed);
         }
     }

@@ -963,3 +963,88 @@ fn echo_requests_track_each_peers_path() {
     let st = store.bus().stats();
     assert_eq!(st[super::session::stat::ECHO_REQUEST_OUT], 5);
 }
+
+#[test]
+fn buffered_downlink_is_reported_and_released_in_order() {
+    use super::session::{stat, Downlink, BUFFER_PER_SESSION, BUFFER_TOKEN};
+    // A 5G session set up in two steps: no access-side path yet, downlink
+    // buffered and reported.
+    let mut idle = session(1, 0x100, "10.45.0.2", "");
+    idle.downlink = Downlink::Buffer;
+    idle.notify = true;
+    idle.peer = "0.0.0.0".parse().unwrap();
+    idle.peer_teid = 0;
+    let (mut rig, mut store) = rig(vec![idle.clone()]);
+    let from_dn = |n: u8| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&X_DN);
+        f.extend_from_slice(&DN);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&inner4("198.51.100.7", "10.45.0.2", &[n; 8]));
+        f
+    };
+    let slot = store.get(1).unwrap().slot;
+    let outs = rig.burst(1, &(0..3).map(from_dn).collect::<Vec<_>>());
+    assert!(
+        outs.iter().all(|o| o.v == Verdict::Park(BUFFER_TOKEN | slot)),
+        "{outs:?}"
+    );
+    assert_eq!(store.take_downlink_data(), vec![1], "reported once");
+    let outs = rig.burst(1, &[from_dn(3)]);
+    assert_eq!(outs[0].v, Verdict::Park(BUFFER_TOKEN | slot));
+    assert!(store.take_downlink_data().is_empty(), "not again");
+    assert_eq!(store.bus().stats()[stat::DL_BUFFERED], 4);
+    // The path comes (modification with the base station's F-TEID): the
+    // four leave in order, encapsulated with it.
+    let mut up = idle.clone();
+    up.downlink = Downlink::Forward;
+    up.peer = ip("192.0.2.2");
+    up.peer_teid = 0x5151;
+    assert!(!store.modify(up, true).unwrap(), "no End Marker: there was no path");
+    rig.tick();
+    assert_eq!(rig.resumed.len(), 4, "{:?}", rig.resumed);
+    for (n, o) in rig.resumed.iter().enumerate() {
+        assert_eq!(o.v, tx(0));
+        let (_, d, _, teid, _, inner) = outer(&o.frame);
+        assert_eq!((d, teid), (ip("192.0.2.2"), 0x5151));
+        assert_eq!(inner[inner.len() - 8..], [n as u8; 8], "in order");
+    }
+    assert_eq!(store.counters(slot)[DL_PKTS], 4);
+    // Idle again: buffered up to the bound, the rest dropped and counted.
+    let mut again = idle.clone();
+    again.peer = ip("192.0.2.2");
+    again.peer_teid = 0x5151;
+    store.modify(again.clone(), false).unwrap();
+    let n = BUFFER_PER_SESSION as usize + 3;
+    let outs = rig.burst(1, &vec![from_dn(9); n]);
+    assert_eq!(
+        outs.iter()
+            .filter(|o| o.v == drop(DropReason::GtpuBufferFull))
+            .count(),
+        3
+    );
+    assert_eq!(store.take_downlink_data(), vec![1], "idle again: reported again");
+    // DROBU: what is buffered is dropped.
+    store.flush(1).unwrap();
+    rig.tick();
+    assert_eq!(rig.discarded.len(), BUFFER_PER_SESSION as usize);
+    assert!(rig
+        .discarded
+        .iter()
+        .all(|(_, r)| *r == DropReason::GtpuBufferDiscarded));
+    rig.discarded.clear();
+    // Held too long: expired.
+    rig.burst(1, &[from_dn(1)]);
+    rig.now += super::session::BUFFER_HOLD_NS + 1;
+    rig.tick();
+    assert_eq!(rig.discarded.len(), 1);
+    assert_eq!(rig.discarded[0].1, DropReason::GtpuBufferExpired);
+    rig.discarded.clear();
+    // Deleted while buffering: discarded.
+    rig.burst(1, &[from_dn(1)]);
+    store.delete(1, true).unwrap();
+    rig.tick();
+    assert_eq!(rig.discarded.len(), 1);
+    assert_eq!(rig.discarded[0].1, DropReason::GtpuBufferDiscarded);
+    assert!(rig.held.is_empty());
+}

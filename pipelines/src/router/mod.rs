@@ -599,8 +599,7 @@ impl Router {
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
         let core = &mut self.core;
         core.refresh_routes();
-        core.gtpu
-            .apply(crate::gtpu::session::APPLY_PER_BURST, cx.now_ns);
+        core.gtpu.apply(crate::gtpu::session::APPLY_PER_BURST, cx);
         core.revalidate_memos();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
@@ -655,8 +654,8 @@ impl Pipeline for Router {
     fn tick(&mut self, cx: &mut Ctx<'_>) {
         let core = &mut self.core;
         core.refresh_routes();
-        core.gtpu
-            .apply(crate::gtpu::session::APPLY_PER_TICK, cx.now_ns);
+        core.gtpu.apply(crate::gtpu::session::APPLY_PER_TICK, cx);
+        core.gtpu.settle(cx);
         core.gtpu_tick(cx);
         if !core.announced {
             core.announced = true;

@@ -400,7 +400,8 @@ impl NeighCache {
 
     fn token(&mut self) -> u32 {
         let t = self.next_token;
-        self.next_token = self.next_token.wrapping_add(1).max(1);
+        // (Below 1 << 31: GTP-U's buffered downlink has the tokens above.)
+        self.next_token = (self.next_token.wrapping_add(1) & 0x7fff_ffff).max(1);
         t
     }
 

@@ -623,7 +623,9 @@ impl Core {
                 Timer::Probe(k, mac) => {
                     self.solicit(cx, k, Some(mac));
                 }
-                Timer::Failed(_, token) => cx.discard(token, DropReason::NeighFailed),
+                Timer::Failed(_, token) => {
+                    let _ = cx.discard(token, DropReason::NeighFailed);
+                }
             }
         }
     }

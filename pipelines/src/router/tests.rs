@@ -120,17 +120,19 @@ impl Emit for Sink {
         true
     }
 
-    fn release(&mut self, token: u32, at: StageId) {
+    fn release(&mut self, token: u32, at: StageId) -> bool {
         self.released.push((token, at));
+        true
     }
 
-    fn discard(&mut self, token: u32, reason: DropReason) {
+    fn discard(&mut self, token: u32, reason: DropReason) -> bool {
         self.discarded.push((token, reason));
+        true
     }
 }
 
 /// A parked frame, as the engine keeps it.
-struct Held {
+pub(crate) struct Held {
     buf: Vec<u8>,
     head: u32,
     len: u32,
@@ -152,13 +154,13 @@ const HEADROOM: usize = 256;
 pub(crate) struct Rig {
     pub(crate) r: super::Router,
     pub(crate) now: u64,
-    held: Vec<Held>,
+    pub(crate) held: Vec<Held>,
     /// Frames the router made (ARP requests, solicitations, ...), in order.
     pub(crate) emitted: Vec<(PortId, Vec<u8>)>,
     /// Parked frames run again after a release, in order.
-    pub(super) resumed: Vec<Out>,
+    pub(crate) resumed: Vec<Out>,
     /// Parked frames dropped by a discard.
-    pub(super) discarded: Vec<(Vec<u8>, DropReason)>,
+    pub(crate) discarded: Vec<(Vec<u8>, DropReason)>,
 }
 
 impl Rig {

@@ -135,7 +135,7 @@ fn workers_apply_changes_in_order_without_growing() {
         st.add(s(1, 10 + round, Some("10.45.0.1"), None)).unwrap();
         st.add(s(2, 500 + round, None, Some(("2001:db8:45:1::", 64))))
             .unwrap();
-        w.apply(APPLY_PER_TICK, 0);
+        apply(&mut w, APPLY_PER_TICK);
         let ep = 0;
         assert!(w.uplink(ep, 10 + round).is_some());
         assert_eq!(
@@ -146,7 +146,7 @@ fn workers_apply_changes_in_order_without_growing() {
         assert_eq!(w.downlink6(u128::from(a)), w.uplink(ep, 500 + round));
         st.delete(1, false).unwrap();
         st.delete(2, false).unwrap();
-        w.apply(APPLY_PER_TICK, 0);
+        apply(&mut w, APPLY_PER_TICK);
         assert!(w.uplink(ep, 10 + round).is_none());
         assert!(w
             .downlink4(u32::from(Ipv4Addr::new(10, 45, 0, 1)))
@@ -174,11 +174,11 @@ fn a_full_ring_refuses_the_change_whole() {
     // Once a worker drained its ring, and the other too, it goes.
     let mut w0 = Replica::new(st.bus().clone(), 0);
     let mut w1 = Replica::new(st.bus().clone(), 1);
-    w0.apply(RING, 0);
+    apply(&mut w0, RING);
     assert!(st
         .add(s(1 << 40, 1 << 30, Some("10.99.0.1"), None))
         .is_err());
-    w1.apply(RING, 0);
+    apply(&mut w1, RING);
     st.add(s(1 << 40, 1 << 30, Some("10.99.0.1"), None))
         .unwrap();
 }
@@ -191,4 +191,10 @@ fn bytes_per_session_at_the_table_sizes() {
     // A power of two leaves half of them empty.
     assert_eq!(bytes_per_session(1 << 16), 270);
     assert_eq!(bytes_per_session(DEFAULT_MAX_SESSIONS), 219);
+}
+
+/// Applies up to `n` queued changes (nothing buffered: no engine needed).
+fn apply(w: &mut Replica, n: usize) {
+    let mut e = crate::NoEmit;
+    w.apply(n, &mut crate::Ctx::new(0, &mut e), 0);
 }
