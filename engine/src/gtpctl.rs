@@ -28,6 +28,10 @@ pub struct GtpControl {
     sessions: Sessions,
 }
 
+/// Session ids from 2^63 up are PFCP's (`1 << 63 | UP SEID`).
+const PFCP_OWNED: &str =
+    "session ids from 2^63 up belong to PFCP sessions (the SMF changes them: see xgw pfcp sessions)";
+
 fn err(msg: impl std::fmt::Display) -> Value {
     json!({ "error": msg.to_string() })
 }
@@ -65,6 +69,7 @@ impl GtpControl {
             "gate_ul": if x.gate_ul { "open" } else { "closed" },
             "gate_dl": if x.gate_dl { "open" } else { "closed" },
             "instance": x.instance,
+            "downlink": x.downlink.name(),
             "error_indication": s.error_indication,
             "counters": {
                 "ul_packets": c[UL_PKTS],
@@ -84,6 +89,9 @@ impl GtpControl {
                 let Some(id) = req.get("id").and_then(Value::as_u64) else {
                     return err("gtp-session-del needs \"id\" (a number)");
                 };
+                if id >> 63 == 1 {
+                    return err(PFCP_OWNED);
+                }
                 let end_marker = match end_marker_of(req) {
                     Ok(b) => b,
                     Err(e) => return e,
@@ -245,6 +253,9 @@ impl GtpControl {
             Ok(s) => s,
             Err((field, msg)) => return err(format!("{field}: {msg}")),
         };
+        if spec.id >> 63 == 1 {
+            return err(PFCP_OWNED);
+        }
         let id = spec.id;
         let end_marker = match end_marker_of(req) {
             Ok(b) => b,

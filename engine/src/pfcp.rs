@@ -29,6 +29,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+use xgw_pipelines::gtpu::Sessions;
 
 /// The PFCP port (§7.2).
 pub const PORT: u16 = 8805;
@@ -80,6 +81,7 @@ pub mod msg {
     pub const SESSION_ESTABLISHMENT_REQUEST: u8 = 50;
     pub const SESSION_MODIFICATION_REQUEST: u8 = 52;
     pub const SESSION_DELETION_REQUEST: u8 = 54;
+    pub const SESSION_REPORT_REQUEST: u8 = 56;
     pub const SESSION_REPORT_RESPONSE: u8 = 57;
 }
 
@@ -90,15 +92,23 @@ pub mod ie {
     pub const F_SEID: u16 = 57;
     pub const NODE_ID: u16 = 60;
     pub const RECOVERY_TIME_STAMP: u16 = 96;
+    pub const UP_FUNCTION_FEATURES: u16 = 43;
 }
+
+/// The UP Function Features xgw has (§8.2.25): FTUP (it allocates
+/// F-TEIDs: CHOOSE and CHOOSE ID) and EMPU (it sends End Markers).
+pub const UP_FEATURES: [u8; 2] = [0x10, 0x01];
 
 /// Cause values (§8.2.1).
 pub mod cause {
     pub const ACCEPTED: u8 = 1;
+    pub const REQUEST_REJECTED: u8 = 64;
     pub const SESSION_CONTEXT_NOT_FOUND: u8 = 65;
     pub const MANDATORY_IE_MISSING: u8 = 66;
     pub const MANDATORY_IE_INCORRECT: u8 = 69;
     pub const NO_ASSOCIATION: u8 = 72;
+    pub const RULE_FAILURE: u8 = 73;
+    pub const CONGESTION: u8 = 74;
     pub const NO_RESOURCES: u8 = 75;
     pub const SERVICE_NOT_SUPPORTED: u8 = 76;
 }
@@ -260,7 +270,7 @@ fn ntp_seconds(t: SystemTime) -> u32 {
 }
 
 /// The agent's counters, by name in `xgw pfcp stats`.
-pub const COUNTERS: [&str; 14] = [
+pub const COUNTERS: [&str; 21] = [
     "rx",
     "tx",
     "malformed",
@@ -275,6 +285,13 @@ pub const COUNTERS: [&str; 14] = [
     "associations_set_up",
     "associations_lost",
     "peer_restarts",
+    "sessions_established",
+    "sessions_modified",
+    "sessions_deleted",
+    "session_requests_refused",
+    "session_reports_sent",
+    "session_reports_unanswered",
+    "session_reports_rejected",
 ];
 
 /// One association.
@@ -298,6 +315,8 @@ struct Pending {
     bytes: Vec<u8>,
     sent: Instant,
     tries: u32,
+    /// A Session Report Request (else a Heartbeat Request).
+    report: bool,
 }
 
 /// Responses kept for retransmitted requests (§6.4): by peer and sequence
@@ -313,6 +332,12 @@ pub struct Agent {
     cache: VecDeque<(SocketAddr, u32, Vec<u8>, Instant)>,
     seq: u32,
     counts: [u64; COUNTERS.len()],
+    sessions: HashMap<u64, sessions::PSession>,
+    next_seid: u64,
+    next_teid: u32,
+    next_urr_check: Instant,
+    /// Nodes that restarted: their sessions go.
+    restarted: Vec<NodeId>,
 }
 
 fn count_of(name: &str) -> usize {
@@ -335,6 +360,13 @@ impl Agent {
             cache: VecDeque::new(),
             seq: 0,
             counts: [0; COUNTERS.len()],
+            sessions: HashMap::new(),
+            next_seid: 0,
+            // TEIDs chosen after a restart start elsewhere than the last
+            // run's (stale G-PDUs do not hit new sessions at once).
+            next_teid: ntp_seconds(SystemTime::now()).wrapping_mul(2_654_435_761) & 0x0fff_ffff,
+            next_urr_check: Instant::now(),
+            restarted: Vec::new(),
         })
     }
 
@@ -358,22 +390,33 @@ impl Agent {
         self.seq
     }
 
-    /// Reads every queued datagram and runs the timers.
-    pub fn poll(&mut self, now: Instant) {
+    /// Reads every queued datagram and runs the timers; `up`: the GTP-U
+    /// sessions PFCP sessions become (`None`: sessions are refused).
+    pub fn poll(&mut self, now: Instant, mut up: Option<&mut Sessions>) {
         let mut buf = [0u8; 8192];
         for _ in 0..256 {
             match self.sock.recv_from(&mut buf) {
-                Ok((n, from)) => self.datagram(&buf[..n], from, now),
+                Ok((n, from)) => self.datagram(&buf[..n], from, now, up.as_deref_mut()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // (An ICMP error about something we sent: the next one.)
                 Err(_) => {}
             }
         }
         self.timers(now);
+        if let Some(up) = up {
+            self.reap(up);
+            self.report_tick(now, up);
+        }
     }
 
     /// One datagram from `from`.
-    pub fn datagram(&mut self, b: &[u8], from: SocketAddr, now: Instant) {
+    pub fn datagram(
+        &mut self,
+        b: &[u8],
+        from: SocketAddr,
+        now: Instant,
+        up: Option<&mut Sessions>,
+    ) {
         self.count("rx");
         let h = match header(b) {
             Ok(h) => h,
@@ -409,7 +452,7 @@ impl Agent {
             self.count("duplicate_request");
             return self.send(from, &r);
         }
-        let Some(r) = self.request(&h, &list, from, now) else {
+        let Some(r) = self.request(&h, &list, from, now, up) else {
             return;
         };
         if self.cache.len() >= CACHE {
@@ -426,6 +469,7 @@ impl Agent {
         list: &[(u16, &[u8])],
         from: SocketAddr,
         now: Instant,
+        up: Option<&mut Sessions>,
     ) -> Option<Vec<u8>> {
         let find = |t: u16| list.iter().find(|(x, _)| *x == t).map(|(_, v)| *v);
         let me = self.cfg.node_id.clone();
@@ -501,6 +545,7 @@ impl Agent {
                     if let Some(old) = self.assocs.get(&node) {
                         if old.recovery != ts {
                             self.count("peer_restarts");
+                            self.restarted.push(node.clone());
                         }
                     }
                     let hb = Duration::from_secs(u64::from(self.cfg.heartbeat_s));
@@ -522,6 +567,7 @@ impl Agent {
                     return Some(
                         node_reply(t, cause::ACCEPTED, None)
                             .ie(ie::RECOVERY_TIME_STAMP, &recovery)
+                            .ie(ie::UP_FUNCTION_FEATURES, &UP_FEATURES)
                             .finish(),
                     );
                 }
@@ -539,7 +585,16 @@ impl Agent {
             }
             msg::SESSION_ESTABLISHMENT_REQUEST
             | msg::SESSION_MODIFICATION_REQUEST
+            | msg::SESSION_DELETION_REQUEST
+                if up.is_some() =>
+            {
+                let up = up.expect("matched");
+                Some(self.session_request(h, list, from, now, up))
+            }
+            msg::SESSION_ESTABLISHMENT_REQUEST
+            | msg::SESSION_MODIFICATION_REQUEST
             | msg::SESSION_DELETION_REQUEST => {
+                // (No GTP-U sessions to drive: a build without them.)
                 let t = h.msg_type + 1;
                 let est = h.msg_type == msg::SESSION_ESTABLISHMENT_REQUEST;
                 // The response's SEID: the CP F-SEID's (establishment),
@@ -592,8 +647,9 @@ impl Agent {
         }
         if let Some(node) = restarted {
             // §6.2.5: the peer restarted and lost its state: so does its
-            // association here (it sets up a new one).
+            // association here (it sets up a new one), with its sessions.
             self.count("peer_restarts");
+            self.restarted.push(node.clone());
             self.assocs.remove(&node);
             self.pending.retain(|p| p.addr != from);
             tracing::warn!(
@@ -610,7 +666,22 @@ impl Agent {
         else {
             return self.count("unexpected_response");
         };
-        self.pending.swap_remove(i);
+        let p = self.pending.swap_remove(i);
+        if p.report {
+            if h.msg_type != msg::SESSION_REPORT_RESPONSE {
+                return self.count("unexpected_response");
+            }
+            match sessions::report_response_cause(list) {
+                Some(cause::ACCEPTED) => {}
+                c => {
+                    self.count("session_reports_rejected");
+                    tracing::info!(
+                        "pfcp: {from} answered a Session Report Request with cause {c:?}"
+                    );
+                }
+            }
+            return self.seen(from, None, now);
+        }
         if h.msg_type == msg::HEARTBEAT_RESPONSE {
             self.count("heartbeat_response_in");
             let ts = list
@@ -629,23 +700,38 @@ impl Agent {
         let t1 = Duration::from_millis(u64::from(self.cfg.t1_ms));
         let mut lost = Vec::new();
         let mut resend = Vec::new();
-        for p in &mut self.pending {
-            if now.duration_since(p.sent) >= t1 {
-                if p.tries >= self.cfg.n1 {
-                    lost.push(p.addr);
-                } else {
-                    p.tries += 1;
-                    p.sent = now;
-                    resend.push((p.addr, p.bytes.clone()));
-                }
+        let mut unanswered = 0;
+        let n1 = self.cfg.n1;
+        self.pending.retain_mut(|p| {
+            if now.duration_since(p.sent) < t1 {
+                return true;
             }
+            if p.tries >= n1 {
+                if p.report {
+                    // A report nobody took: given up (the association
+                    // is judged by heartbeats).
+                    unanswered += 1;
+                } else {
+                    lost.push(p.addr);
+                }
+                return false;
+            }
+            p.tries += 1;
+            p.sent = now;
+            resend.push((p.addr, p.bytes.clone(), p.report));
+            true
+        });
+        for _ in 0..unanswered {
+            self.count("session_reports_unanswered");
         }
-        for (a, b) in resend {
-            self.count("heartbeat_request_out");
+        for (a, b, report) in resend {
+            if !report {
+                self.count("heartbeat_request_out");
+            }
             self.send(a, &b);
         }
         for addr in lost {
-            self.pending.retain(|p| p.addr != addr);
+            self.pending.retain(|p| p.addr != addr || p.report);
             let gone: Vec<NodeId> = self
                 .assocs
                 .values()
@@ -673,7 +759,7 @@ impl Agent {
             })
             .collect();
         for addr in due {
-            if self.pending.iter().any(|p| p.addr == addr) {
+            if self.pending.iter().any(|p| p.addr == addr && !p.report) {
                 continue;
             }
             let seq = self.next_seq();
@@ -688,6 +774,7 @@ impl Agent {
                 bytes: b,
                 sent: now,
                 tries: 1,
+                report: false,
             });
         }
     }
@@ -711,6 +798,7 @@ impl Agent {
             "node_id": self.cfg.node_id.to_string(),
             "recovery_time_stamp": self.recovery,
             "heartbeat_interval": self.cfg.heartbeat_s,
+            "sessions": self.sessions.len(),
             "associations": v.iter().map(|a| json!({
                 "node_id": a.node.to_string(),
                 "address": a.addr.to_string(),
@@ -723,6 +811,107 @@ impl Agent {
             "counters": counters,
         })
     }
+}
+
+/// `xgw pfcp sessions` as text: one block per session.
+pub fn render_sessions(v: &Value) -> String {
+    let s = |x: &Value| match x {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let list = v["sessions"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("{} session(s)\n", list.len());
+    for x in &list {
+        out += &format!(
+            "session up_seid {} cp_seid {:#x} cp {} node {} up {} s\n",
+            x["up_seid"],
+            x["cp_seid"].as_u64().unwrap_or(0),
+            s(&x["cp_address"]),
+            s(&x["node_id"]),
+            x["up_s"],
+        );
+        let g = &x["gtp"];
+        if g.is_object() {
+            let c = &g["counters"];
+            out += &format!(
+                "  gtp: teid {:#x} on {}, ue {} {}, downlink {} to {} teid {:#x}, qfi {}, gates {}/{}; ul {} pkts {} B, dl {} pkts {} B, drops {}\n",
+                g["teid"].as_u64().unwrap_or(0),
+                s(&g["local"]),
+                s(&g["ue4"]),
+                s(&g["ue6"]),
+                s(&g["downlink"]),
+                s(&g["peer"]),
+                g["peer_teid"].as_u64().unwrap_or(0),
+                s(&g["qfi"]),
+                s(&g["gate_ul"]),
+                s(&g["gate_dl"]),
+                c["ul_packets"],
+                c["ul_bytes"],
+                c["dl_packets"],
+                c["dl_bytes"],
+                c["drops"],
+            );
+        }
+        for p in x["pdrs"].as_array().into_iter().flatten() {
+            let f = &p["f_teid"];
+            out += &format!(
+                "  PDR {} precedence {} {} f-teid {} ue {} -> FAR {} QER {} URR {}\n",
+                p["id"],
+                p["precedence"],
+                s(&p["source_interface"]),
+                if f.is_object() {
+                    format!("{:#x}@{}", f["teid"].as_u64().unwrap_or(0), s(&f["address"]))
+                } else {
+                    "-".into()
+                },
+                s(&p["ue_ip"]),
+                s(&p["far_id"]),
+                p["qer_ids"],
+                p["urr_ids"],
+            );
+        }
+        for f in x["fars"].as_array().into_iter().flatten() {
+            let o = &f["outer_header_creation"];
+            out += &format!(
+                "  FAR {} {} to {}{}\n",
+                f["id"],
+                f["apply_action"],
+                s(&f["destination_interface"]),
+                if o.is_object() {
+                    format!(" gtp-u {}/{:#x}", s(&o["address"]), o["teid"].as_u64().unwrap_or(0))
+                } else {
+                    String::new()
+                },
+            );
+        }
+        for q in x["qers"].as_array().into_iter().flatten() {
+            out += &format!(
+                "  QER {} gates {}/{} mbr {}/{} bit/s qfi {}\n",
+                q["id"],
+                s(&q["gate_ul"]),
+                s(&q["gate_dl"]),
+                q["mbr_ul"],
+                q["mbr_dl"],
+                s(&q["qfi"]),
+            );
+        }
+        for u in x["urrs"].as_array().into_iter().flatten() {
+            out += &format!(
+                "  URR {} {} triggers {} reports {}{}\n",
+                u["id"],
+                u["measurement_method"],
+                u["reporting_triggers"],
+                u["reports"],
+                if u["quota_exhausted"] == Value::Bool(true) {
+                    " (quota exhausted)"
+                } else {
+                    ""
+                },
+            );
+        }
+    }
+    out
 }
 
 /// `xgw pfcp associations` as text.
@@ -753,6 +942,10 @@ pub fn render(v: &Value) -> String {
     }
     out
 }
+
+pub mod rules;
+mod sessions;
+pub use sessions::gtp_id;
 
 #[cfg(test)]
 mod tests;

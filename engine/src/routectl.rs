@@ -35,6 +35,7 @@ pub const COMMANDS: &[&str] = &[
     "gtp-stats",
     "gtp-peers",
     "pfcp-associations",
+    "pfcp-sessions",
 ];
 
 pub struct RouterControl {
@@ -62,6 +63,13 @@ impl RouterControl {
             gtp,
             pfcp: None,
         })
+    }
+
+    /// Runs the PFCP agent (its socket and timers) over GTP-U's sessions.
+    pub(crate) fn pfcp_poll(&mut self, now: std::time::Instant) {
+        if let Some(a) = self.pfcp.as_mut() {
+            a.poll(now, self.gtp.as_mut().map(|g| g.sessions_mut()));
+        }
     }
 
     /// GTP-U's control state (`None`: not configured).
@@ -143,6 +151,19 @@ impl RouterControl {
             "tunnel-del" => self.tunnel_del(req),
             "pfcp-associations" => match self.pfcp.as_ref() {
                 Some(a) => a.associations_json(std::time::Instant::now()),
+                None => json!({"error": "PFCP is not configured (no [pfcp] section)"}),
+            },
+            "pfcp-sessions" => match self.pfcp.as_ref() {
+                Some(a) => {
+                    let seid = match req.get("seid") {
+                        None | Some(Value::Null) => None,
+                        Some(v) => match v.as_u64() {
+                            Some(s) => Some(s),
+                            None => return json!({"error": "seid: a number (the UP SEID)"}),
+                        },
+                    };
+                    a.sessions_json(seid, self.gtp.as_mut().map(|g| g.sessions_mut()))
+                }
                 None => json!({"error": "PFCP is not configured (no [pfcp] section)"}),
             },
             c if crate::gtpctl::COMMANDS.contains(&c) => match self.gtp.as_mut() {

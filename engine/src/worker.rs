@@ -940,8 +940,12 @@ mod tests {
 
         fn tick(&mut self, cx: &mut Ctx<'_>) {
             match self.op.take() {
-                Some((true, t)) => cx.release(t, 3),
-                Some((false, t)) => cx.discard(t, DropReason::L2Runt),
+                Some((true, t)) => {
+                    cx.release(t, 3);
+                }
+                Some((false, t)) => {
+                    cx.discard(t, DropReason::L2Runt);
+                }
                 None => {}
             }
         }

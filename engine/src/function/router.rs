@@ -95,9 +95,7 @@ impl Instance for RouterControl {
     }
 
     fn io(&mut self) {
-        if let Some(a) = self.pfcp.as_mut() {
-            a.poll(std::time::Instant::now());
-        }
+        self.pfcp_poll(std::time::Instant::now());
     }
 
     fn build_worker(&self, worker: usize) -> Result<Box<dyn Pipeline>, String> {
@@ -276,6 +274,17 @@ impl SessionArgs {
 pub enum PfcpOp {
     /// The associated SMFs (Node ID, address, heartbeats) and the agent's counters.
     Associations {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// The PFCP sessions the SMFs set up: their PDRs, FARs, QERs, URRs and
+    /// the GTP-U session each became, with its counters.
+    Sessions {
+        /// Only the session with this UP SEID.
+        #[arg(long)]
+        seid: Option<u64>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -521,6 +530,17 @@ impl RouterCmd {
             RouterCmd::Pfcp {
                 op: PfcpOp::Associations { json, at },
             } => show(at, "pfcp-associations", json, crate::pfcp::render),
+            RouterCmd::Pfcp {
+                op: PfcpOp::Sessions { seid, json, at },
+            } => {
+                let v = ask(at, serde_json::json!({ "cmd": "pfcp-sessions", "seid": seid }))?;
+                if json {
+                    println!("{v}");
+                } else {
+                    print!("{}", crate::pfcp::render_sessions(&v));
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ fn ask(a: &mut Agent, smf: &UdpSocket, b: &[u8], now: Instant) -> Option<Vec<u8>
     let to = a.sock.local_addr().unwrap();
     smf.send_to(b, to).unwrap();
     std::thread::sleep(Duration::from_millis(5));
-    a.poll(now);
+    a.poll(now, None);
     let mut buf = [0u8; 4096];
     smf.set_nonblocking(true).unwrap();
     let r = smf.recv(&mut buf).ok().map(|n| buf[..n].to_vec());
@@ -131,7 +131,7 @@ fn association_heartbeat_release_and_causes() {
     assert_eq!(cause_of(&r), (cause::SERVICE_NOT_SUPPORTED, None));
     // Heartbeats: ours after the interval, answered; theirs answered.
     let t1 = t0 + Duration::from_millis(1100);
-    a.poll(t1);
+    a.poll(t1, None);
     let mut buf = [0u8; 512];
     let n = smf.recv(&mut buf).unwrap();
     let h = header(&buf[..n]).unwrap();
@@ -208,7 +208,7 @@ fn silent_or_restarted_peers_lose_their_association() {
     ask(&mut a, &smf, &setup(3, "127.0.0.1", 2000), t0).unwrap();
     let mut t = t0 + Duration::from_millis(1000);
     for _ in 0..4 {
-        a.poll(t);
+        a.poll(t, None);
         t += Duration::from_millis(100);
     }
     assert!(a.assocs.is_empty());
@@ -218,4 +218,304 @@ fn silent_or_restarted_peers_lose_their_association() {
         2,
         "sent and sent again once"
     );
+}
+
+// ------------------------------------------------------------ sessions
+
+use super::rules::{put, t};
+use xgw_pipelines::gtpu::session::Downlink;
+use xgw_pipelines::gtpu::{GtpuSpec, Sessions};
+
+fn up() -> Sessions {
+    Sessions::new(
+        &GtpuSpec {
+            endpoints: vec!["192.0.2.1".parse().unwrap()],
+            max_sessions: 16,
+            ..GtpuSpec::default()
+        },
+        1,
+    )
+    .unwrap()
+}
+
+fn ask_up(
+    a: &mut Agent,
+    smf: &UdpSocket,
+    b: &[u8],
+    now: Instant,
+    up: &mut Sessions,
+) -> Option<Vec<u8>> {
+    let to = a.sock.local_addr().unwrap();
+    smf.send_to(b, to).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    a.poll(now, Some(up));
+    let mut buf = [0u8; 4096];
+    smf.set_nonblocking(true).unwrap();
+    let r = smf.recv(&mut buf).ok().map(|n| buf[..n].to_vec());
+    smf.set_nonblocking(false).unwrap();
+    r
+}
+
+fn grp(members: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (ty, m) in members {
+        put(&mut v, *ty, m);
+    }
+    v
+}
+
+fn ue4(a: [u8; 4], dst: bool) -> Vec<u8> {
+    let mut v = vec![0x02 | if dst { 0x04 } else { 0 }];
+    v.extend_from_slice(&a);
+    v
+}
+
+fn ohc(teid: u32, a: [u8; 4]) -> Vec<u8> {
+    let mut v = vec![0x01, 0x00];
+    v.extend_from_slice(&teid.to_be_bytes());
+    v.extend_from_slice(&a);
+    v
+}
+
+fn fseid(seid: u64) -> Vec<u8> {
+    let mut v = vec![0x02];
+    v.extend_from_slice(&seid.to_be_bytes());
+    v.extend_from_slice(&[127, 0, 0, 1]);
+    v
+}
+
+/// The usual 5G session: uplink PDR 1 (F-TEID CHOOSE), downlink PDR 2
+/// (UE 10.45.0.2), FAR 1 (FORW to core), FAR 2 (`dl_action`, OHC to
+/// 192.0.2.99 TEID 0x1001 if `ohc`), QER 1 (QFI 9), URR 1 (volume).
+fn establishment(seq: u32, cp_seid: u64, ue: [u8; 4], dl_action: u8, with_ohc: bool) -> Vec<u8> {
+    let pdr = |id: u16, src: u8, extra: Vec<(u16, Vec<u8>)>, far: u32| {
+        let mut pdi = vec![(t::SOURCE_INTERFACE, vec![src])];
+        pdi.extend(extra);
+        grp(&[
+            (t::PDR_ID, id.to_be_bytes().to_vec()),
+            (t::PRECEDENCE, 200u32.to_be_bytes().to_vec()),
+            (t::PDI, grp(&pdi)),
+            (t::FAR_ID, far.to_be_bytes().to_vec()),
+            (t::QER_ID, 1u32.to_be_bytes().to_vec()),
+            (t::URR_ID, 1u32.to_be_bytes().to_vec()),
+        ])
+    };
+    let ul = pdr(
+        1,
+        0,
+        vec![
+            (t::F_TEID, vec![0x05]),
+            (t::UE_IP_ADDRESS, ue4(ue, false)),
+        ],
+        1,
+    );
+    let dl = pdr(2, 1, vec![(t::UE_IP_ADDRESS, ue4(ue, true))], 2);
+    let far1 = grp(&[
+        (t::FAR_ID, 1u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![0x02]),
+        (
+            t::FORWARDING_PARAMETERS,
+            grp(&[(t::DESTINATION_INTERFACE, vec![1])]),
+        ),
+    ]);
+    let mut far2 = vec![
+        (t::FAR_ID, 2u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![dl_action]),
+    ];
+    if with_ohc {
+        far2.push((
+            t::FORWARDING_PARAMETERS,
+            grp(&[
+                (t::DESTINATION_INTERFACE, vec![0]),
+                (t::OUTER_HEADER_CREATION, ohc(0x1001, [192, 0, 2, 99])),
+            ]),
+        ));
+    }
+    let mut mbr = Vec::new();
+    mbr.extend_from_slice(&100_000u64.to_be_bytes()[3..]);
+    mbr.extend_from_slice(&200_000u64.to_be_bytes()[3..]);
+    let qer = grp(&[
+        (t::QER_ID, 1u32.to_be_bytes().to_vec()),
+        (t::GATE_STATUS, vec![0]),
+        (t::MBR, mbr),
+        (t::QFI, vec![9]),
+    ]);
+    let urr = grp(&[
+        (t::URR_ID, 1u32.to_be_bytes().to_vec()),
+        (t::MEASUREMENT_METHOD, vec![0x02]),
+        (t::REPORTING_TRIGGERS, vec![0x00, 0x00]),
+    ]);
+    Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), seq)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .ie(ie::F_SEID, &fseid(cp_seid))
+        .ie(t::CREATE_PDR, &ul)
+        .ie(t::CREATE_PDR, &dl)
+        .ie(t::CREATE_FAR, &far1)
+        .ie(t::CREATE_FAR, &grp(&far2))
+        .ie(t::CREATE_QER, &qer)
+        .ie(t::CREATE_URR, &urr)
+        .finish()
+}
+
+fn list_of(b: &[u8]) -> (Header, Vec<(u16, Vec<u8>)>) {
+    let h = header(b).unwrap();
+    let l = ies(&b[h.ies..h.end])
+        .unwrap()
+        .into_iter()
+        .map(|(t, v)| (t, v.to_vec()))
+        .collect();
+    (h, l)
+}
+
+fn get(l: &[(u16, Vec<u8>)], ty: u16) -> Option<Vec<u8>> {
+    l.iter().find(|(x, _)| *x == ty).map(|(_, v)| v.clone())
+}
+
+#[test]
+fn sessions_are_established_modified_reported_and_deleted() {
+    let (mut a, smf) = pair();
+    let mut up = up();
+    let t0 = Instant::now();
+    // Without an association: 72.
+    let r = ask_up(&mut a, &smf, &establishment(1, 0xc1, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    assert_eq!(cause_of(&r), (cause::NO_ASSOCIATION, None));
+    let r = ask_up(&mut a, &smf, &setup(2, "127.0.0.1", 7), t0, &mut up).unwrap();
+    let (_, l) = list_of(&r);
+    assert_eq!(get(&l, ie::UP_FUNCTION_FEATURES), Some(UP_FEATURES.to_vec()));
+    let r = ask_up(&mut a, &smf, &establishment(3, 0xc1, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    let (h, l) = list_of(&r);
+    assert_eq!((h.msg_type, h.seid), (msg::SESSION_ESTABLISHMENT_REQUEST + 1, Some(0xc1)));
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    assert!(get(&l, ie::NODE_ID).is_some());
+    let f = get(&l, ie::F_SEID).unwrap();
+    let (up_seid, addr) = rules::parse_fseid(&f).unwrap();
+    assert_eq!(addr, a.cfg.listen.ip());
+    let created = sessions::members(&get(&l, t::CREATED_PDR).unwrap());
+    assert_eq!(created[0], (t::PDR_ID, vec![0, 1]));
+    assert_eq!(created[1].0, t::F_TEID);
+    let ft = &created[1].1;
+    assert_eq!((ft[0], &ft[5..9]), (0x01, &[192u8, 0, 2, 1][..]));
+    let teid = u32::from_be_bytes(ft[1..5].try_into().unwrap());
+    assert_ne!(teid, 0);
+    // The GTP-U session it became.
+    let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
+    assert_eq!(s.teid, teid);
+    assert_eq!(s.ue4, Some("10.45.0.2".parse().unwrap()));
+    assert_eq!((s.peer, s.peer_teid), ("192.0.2.99".parse().unwrap(), 0x1001));
+    assert_eq!((s.qfi, s.mbr_ul, s.mbr_dl), (Some(9), 100_000_000, 200_000_000));
+    assert_eq!((s.gate_ul, s.gate_dl, s.downlink), (true, true, Downlink::Forward));
+    // A second session with the same UE address: 73 with the PDR named.
+    let r = ask_up(&mut a, &smf, &establishment(4, 0xc2, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    let (_, l) = list_of(&r);
+    assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
+    assert_eq!(get(&l, t::FAILED_RULE_ID), Some(vec![0, 0, 2]), "PDR 2, the downlink one");
+    assert_eq!(up.len(), 1);
+    // Handover with SNDEM and a Query URR: the path moves, a usage report
+    // (IMMER, nothing counted yet) comes back.
+    let upd = grp(&[
+        (t::FAR_ID, 2u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![0x02]),
+        (
+            t::UPDATE_FORWARDING_PARAMETERS,
+            grp(&[(t::OUTER_HEADER_CREATION, ohc(0x2002, [192, 0, 2, 98]))]),
+        ),
+    ]);
+    let m = Writer::new(msg::SESSION_MODIFICATION_REQUEST, Some(up_seid), 5)
+        .ie(t::UPDATE_FAR, &upd)
+        .ie(t::PFCPSMREQ_FLAGS, &[0x02])
+        .ie(t::QUERY_URR, &grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]))
+        .finish();
+    let r = ask_up(&mut a, &smf, &m, t0, &mut up).unwrap();
+    let (h, l) = list_of(&r);
+    assert_eq!((h.msg_type, h.seid), (msg::SESSION_MODIFICATION_REQUEST + 1, Some(0xc1)));
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
+    assert_eq!(get(&rep, t::URR_ID), Some(1u32.to_be_bytes().to_vec()));
+    assert_eq!(get(&rep, t::USAGE_REPORT_TRIGGER), Some(vec![0x80, 0, 0]));
+    let vm = get(&rep, t::VOLUME_MEASUREMENT).unwrap();
+    assert_eq!((vm[0], vm.len()), (0x3f, 49));
+    let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
+    assert_eq!((s.peer, s.peer_teid), ("192.0.2.98".parse().unwrap(), 0x2002));
+    // Idle: BUFF|NOCP, then the JSON view.
+    let idle = grp(&[
+        (t::FAR_ID, 2u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![0x0c]),
+    ]);
+    let m = Writer::new(msg::SESSION_MODIFICATION_REQUEST, Some(up_seid), 6)
+        .ie(t::UPDATE_FAR, &idle)
+        .finish();
+    assert_eq!(cause_of(&ask_up(&mut a, &smf, &m, t0, &mut up).unwrap()).0, cause::ACCEPTED);
+    let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
+    assert_eq!((s.downlink, s.notify), (Downlink::Buffer, true));
+    let v = a.sessions_json(None, Some(&mut up));
+    assert_eq!(v["sessions"][0]["up_seid"], up_seid);
+    assert_eq!(v["sessions"][0]["gtp"]["downlink"], "buffer");
+    assert_eq!(v["sessions"][0]["fars"][1]["apply_action"], json!(["BUFF", "NOCP"]));
+    // Unknown SEID: 65 with SEID 0.
+    let m = Writer::new(msg::SESSION_DELETION_REQUEST, Some(up_seid + 99), 7).finish();
+    let r = ask_up(&mut a, &smf, &m, t0, &mut up).unwrap();
+    assert_eq!(header(&r).unwrap().seid, Some(0));
+    assert_eq!(cause_of(&r).0, cause::SESSION_CONTEXT_NOT_FOUND);
+    // Deletion: TERMR usage report, nothing left.
+    let m = Writer::new(msg::SESSION_DELETION_REQUEST, Some(up_seid), 8).finish();
+    let r = ask_up(&mut a, &smf, &m, t0, &mut up).unwrap();
+    let (h, l) = list_of(&r);
+    assert_eq!(h.seid, Some(0xc1));
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let rep = sessions::members(&get(&l, t::USAGE_REPORT_DEL).unwrap());
+    assert_eq!(get(&rep, t::USAGE_REPORT_TRIGGER), Some(vec![0, 0x08, 0]));
+    assert!(up.is_empty());
+    assert_eq!(a.session_count(), 0);
+}
+
+#[test]
+fn bad_session_requests_get_their_cause() {
+    let (mut a, smf) = pair();
+    let mut up = up();
+    let t0 = Instant::now();
+    ask_up(&mut a, &smf, &setup(1, "127.0.0.1", 7), t0, &mut up).unwrap();
+    // No CP F-SEID: 66, Offending IE 57, SEID 0.
+    let e = Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), 2)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .ie(t::CREATE_PDR, &grp(&[(t::PRECEDENCE, vec![0, 0, 0, 1])]))
+        .finish();
+    let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
+    assert_eq!(cause_of(&r), (cause::MANDATORY_IE_MISSING, Some(ie::F_SEID)));
+    assert_eq!(header(&r).unwrap().seid, Some(0));
+    // A Create PDR without its PDR ID: 66, Offending IE 56.
+    let e = Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), 3)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .ie(ie::F_SEID, &fseid(9))
+        .ie(t::CREATE_PDR, &grp(&[(t::PRECEDENCE, vec![0, 0, 0, 1])]))
+        .ie(t::CREATE_FAR, &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]))
+        .finish();
+    let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
+    assert_eq!(cause_of(&r), (cause::MANDATORY_IE_MISSING, Some(t::PDR_ID)));
+    assert_eq!(header(&r).unwrap().seid, Some(9));
+    // A grouped IE whose members lie about their length: 69.
+    let e = Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), 4)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .ie(ie::F_SEID, &fseid(9))
+        .ie(t::CREATE_PDR, &[0, 56, 0, 9, 0, 1])
+        .ie(t::CREATE_FAR, &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]))
+        .finish();
+    let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
+    assert_eq!(cause_of(&r), (cause::MANDATORY_IE_INCORRECT, Some(t::CREATE_PDR)));
+    // Downlink FORW without Outer Header Creation: 73, FAR 2 named.
+    let r = ask_up(&mut a, &smf, &establishment(5, 0xd1, [10, 45, 0, 9], 2, false), t0, &mut up).unwrap();
+    let (_, l) = list_of(&r);
+    assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
+    assert_eq!(get(&l, t::FAILED_RULE_ID), Some(vec![1, 0, 0, 0, 2]));
+    assert!(up.is_empty());
+    // The 5G two-step setup: BUFF|NOCP without a path is fine.
+    let r = ask_up(&mut a, &smf, &establishment(6, 0xd2, [10, 45, 0, 9], 0x0c, false), t0, &mut up).unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    assert_eq!(up.len(), 1);
+    // The association goes: so do its sessions.
+    let rel = Writer::new(msg::ASSOCIATION_RELEASE_REQUEST, None, 7)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .finish();
+    assert_eq!(cause_of(&ask_up(&mut a, &smf, &rel, t0, &mut up).unwrap()).0, cause::ACCEPTED);
+    assert!(up.is_empty());
+    assert_eq!(a.session_count(), 0);
 }

@@ -801,6 +801,16 @@ impl Sessions {
         self.bus.max
     }
 
+    /// Our GTP-U endpoints (`[gtpu] endpoints`).
+    pub fn endpoints(&self) -> &[IpAddr] {
+        &self.bus.endpoints
+    }
+
+    /// Whether a session has TEID `teid` on endpoint `local`.
+    pub fn teid_taken(&self, local: IpAddr, teid: u32) -> bool {
+        self.by_fteid.contains_key(&(local, teid))
+    }
+
     fn entry(&self, slot: u32) -> Entry {
         let s = self.slots[slot as usize].as_ref().expect("live slot");
         let ep = self
