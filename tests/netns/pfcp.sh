@@ -18,8 +18,10 @@
 #      number, xgw's Recovery Time Stamp; xgw's own Heartbeat Requests
 #      arrive every heartbeat_interval (1 s) and the SMF answers them
 #      (heartbeats_answered > 0)
-#   4. Session Establishment with the association: cause 76 (Service not
-#      supported: sessions come next); Modification / Deletion: cause 65
+#   4. Session Establishment with the association but no Create PDR:
+#      cause 66 (Mandatory IE missing), Offending IE 1 (Create PDR), the
+#      response's SEID = the CP F-SEID's; Modification / Deletion of an
+#      unknown SEID: cause 65 (sessions in full: netns/pfcp-session.sh)
 #   5. garbage, a truncated header, lying lengths, a Heartbeat Request
 #      without its Recovery Time Stamp, an unknown message type, a response
 #      to nothing: no answer, counted (malformed, mandatory_ie_missing,
@@ -216,9 +218,11 @@ time.sleep(0.3)
 a = assoc()["associations"]
 check(a and a[0]["heartbeats_answered"] >= 1, "3. xgw counts the SMF's answer: %s" % a)
 
-# 4. sessions with the association: not supported yet, said so
+# 4. sessions with the association: a request without its rules
 r = ask(PFCP(version=1, S=1, seid=0, seq=seq()) / PFCPSessionEstablishmentRequest(IE_list=[NODE, FSEID]))
-check(r is not None and cause(r[0]) == 76, "4. Session Establishment: cause 76 (Service not supported)")
+off = [x.type for x in ie(r[0], IE_OffendingIE)] if r else []
+check(r is not None and cause(r[0]) == 66 and off == [1] and r[0].seid == FSEID.seid,
+      "4. Session Establishment without Create PDR: cause 66, Offending IE 1, SEID = the CP F-SEID's (%s)" % ((cause(r[0]), off) if r else None))
 for t, name in ((PFCPSessionModificationRequest, "Modification"), (PFCPSessionDeletionRequest, "Deletion")):
     r = ask(PFCP(version=1, S=1, seid=0x77, seq=seq()) / t(IE_list=[]))
     check(r is not None and r[0].message_type in (53, 55) and cause(r[0]) == 65,
