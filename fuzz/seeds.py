@@ -136,10 +136,35 @@ def main():
         return bytes([0x21 if seid is not None else 0x20, t]) + struct.pack("!H", len(rest)) + rest
     node, rts = (60, bytes([0, 127, 0, 0, 1])), (96, struct.pack("!I", 1000))
     fseid = (57, bytes([2]) + struct.pack("!Q", 9) + bytes([127, 0, 0, 1]))
-    msgs = [pfcp(5, 1, [node, rts]), pfcp(1, 2, [rts]), pfcp(50, 3, [node, fseid], seid=0),
-            pfcp(7, 4, [node]), pfcp(9, 5, [node]), pfcp(2, 1, [rts])]
-    put("pfcp", b"".join(bytes([len(m), (i * 5) & 0xFF]) + m for i, m in enumerate(msgs)))
-    put("pfcp", bytes([len(msgs[0]), 0]) + msgs[0] + bytes([0, 0xFC]) * 8)
+    def grp(*ies):
+        return b"".join(struct.pack("!HH", ty, len(v)) + v for ty, v in ies)
+    u32 = lambda x: struct.pack("!I", x)
+    ue = lambda dst: bytes([0x02 | (0x04 if dst else 0), 10, 45, 0, 2])
+    pdr_ul = (1, grp((56, b"\0\1"), (29, u32(200)),
+                     (2, grp((20, b"\0"), (21, b"\x05"), (22, b"\x08internet"), (93, ue(False)))),
+                     (95, b"\0"), (108, u32(1)), (109, u32(1)), (81, u32(1))))
+    pdr_dl = (1, grp((56, b"\0\2"), (29, u32(200)),
+                     (2, grp((20, b"\1"), (93, ue(True)),
+                             (23, b"\x01\0\0\x25permit out ip from any to assigned"))),
+                     (108, u32(2)), (109, u32(1)), (81, u32(1))))
+    ohc = lambda teid, last: b"\x01\0" + u32(teid) + bytes([192, 0, 2, last])
+    far_ul = (3, grp((108, u32(1)), (44, b"\x02"), (4, grp((42, b"\1")))))
+    far_dl = (3, grp((108, u32(2)), (44, b"\x02"), (4, grp((42, b"\0"), (84, ohc(0x1001, 99))))))
+    qer = (7, grp((109, u32(1)), (25, b"\0"), (26, b"\0\0\1\x86\xa0" * 2), (124, b"\x09")))
+    urr = (6, grp((81, u32(1)), (62, b"\x03"), (37, b"\x07\x01"), (64, u32(1)),
+                  (31, b"\x01" + struct.pack("!Q", 500)), (32, u32(1)), (73, b"\x01" + struct.pack("!Q", 5000))))
+    est = pfcp(50, 3, [node, fseid, pdr_ul, pdr_dl, far_ul, far_dl, qer, urr], seid=0)
+    upd_far = (10, grp((108, u32(2)), (44, b"\x02"), (11, grp((84, ohc(0x2002, 98))))))
+    idle = (10, grp((108, u32(2)), (44, b"\x0c")))
+    query = (77, grp((81, u32(1))))
+    mods = [pfcp(52, 10, [upd_far, (49, b"\x02"), query], seid=1), pfcp(52, 11, [idle], seid=1),
+            pfcp(52, 12, [(16, grp((108, u32(9)))), (17, grp((81, u32(1)))), (49, b"\x05")], seid=1)]
+    msgs = [pfcp(5, 1, [node, rts]), pfcp(1, 2, [rts]), pfcp(50, 3, [node, fseid], seid=0), est, *mods,
+            pfcp(54, 20, [], seid=1), pfcp(7, 4, [node]), pfcp(9, 5, [node]), pfcp(2, 1, [rts]),
+            pfcp(57, 7, [(19, b"\x01")], seid=9)]
+    rec = lambda i, m: struct.pack("!H", len(m)) + bytes([(i * 5) & 0xFF]) + m
+    put("pfcp", b"".join(rec(i, m) for i, m in enumerate(msgs)))
+    put("pfcp", rec(0, msgs[0]) + rec(1, est) + b"".join(rec(0xFC, b"") for _ in range(8)) + rec(2, mods[1]))
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

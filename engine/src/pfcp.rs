@@ -270,7 +270,7 @@ fn ntp_seconds(t: SystemTime) -> u32 {
 }
 
 /// The agent's counters, by name in `xgw pfcp stats`.
-pub const COUNTERS: [&str; 21] = [
+pub const COUNTERS: [&str; 22] = [
     "rx",
     "tx",
     "malformed",
@@ -292,6 +292,7 @@ pub const COUNTERS: [&str; 21] = [
     "session_reports_sent",
     "session_reports_unanswered",
     "session_reports_rejected",
+    "session_reports_unsent",
 ];
 
 /// One association.
@@ -779,10 +780,39 @@ impl Agent {
         }
     }
 
-    /// Associations, requests in flight and cached responses held (all
-    /// bounded: `max_peers`, one per association, [`CACHE`]).
-    pub fn held(&self) -> (usize, usize, usize) {
-        (self.assocs.len(), self.pending.len(), self.cache.len())
+    /// Associations, requests in flight, cached responses and sessions
+    /// held (all bounded: `max_peers`; one heartbeat per association plus
+    /// [`sessions::MAX_PENDING_REPORTS`]; [`CACHE`]; `[gtpu]
+    /// max_sessions`).
+    pub fn held(&self) -> (usize, usize, usize, usize) {
+        (
+            self.assocs.len(),
+            self.pending.len(),
+            self.cache.len(),
+            self.sessions.len(),
+        )
+    }
+
+    /// Whether every session is installed in `up` (and nothing else of
+    /// PFCP's is): a check for tests and the fuzz target.
+    pub fn consistent(&self, up: &mut Sessions) -> Result<(), String> {
+        for (seid, s) in &self.sessions {
+            let id = gtp_id(*seid);
+            let Some(g) = up.get(id) else {
+                return Err(format!("session {seid} is not installed"));
+            };
+            if Some(&g.spec) != s.gtp.as_ref() || g.slot != s.slot {
+                return Err(format!("session {seid} is installed differently"));
+            }
+        }
+        let theirs = up.list().iter().filter(|s| s.spec.id >> 63 == 1).count();
+        if theirs != self.sessions.len() {
+            return Err(format!(
+                "{theirs} PFCP sessions installed, {} known",
+                self.sessions.len()
+            ));
+        }
+        Ok(())
     }
 
     /// `xgw pfcp associations`.
@@ -945,7 +975,7 @@ pub fn render(v: &Value) -> String {
 
 pub mod rules;
 mod sessions;
-pub use sessions::gtp_id;
+pub use sessions::{gtp_id, MAX_PENDING_REPORTS};
 
 #[cfg(test)]
 mod tests;

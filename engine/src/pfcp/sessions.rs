@@ -38,6 +38,10 @@ pub const MAX_FARS: usize = 64;
 pub const MAX_QERS: usize = 32;
 pub const MAX_URRS: usize = 32;
 
+/// Session Report Requests waiting for their response at most (more are
+/// not sent, counted as `session_reports_unsent`).
+pub const MAX_PENDING_REPORTS: usize = 4096;
+
 /// The dataplane session id of UP SEID `seid`.
 pub fn gtp_id(seid: u64) -> u64 {
     1 << 63 | seid
@@ -1108,6 +1112,12 @@ impl Agent {
                 w = w.ie(*ty, v);
             }
             let b = w.finish();
+            if self.pending.len() >= MAX_PENDING_REPORTS {
+                // (Bounded: an SMF that answers nothing cannot make the
+                // agent hold more.)
+                self.count("session_reports_unsent");
+                continue;
+            }
             self.count("session_reports_sent");
             self.send(to, &b);
             self.pending.push(super::Pending {

@@ -41,7 +41,8 @@ type Fx = BuildHasherDefault<FxHasher>;
 pub const DEFAULT_MAX_SESSIONS: usize = 57_344;
 /// The largest `max_sessions` accepted.
 pub const MAX_SESSIONS_LIMIT: usize = 4 << 20;
-/// Session changes a worker's ring holds.
+/// Session changes a worker's ring holds (a store of few sessions: twice
+/// their number, at least 1024).
 pub const RING: usize = 16_384;
 /// Changes a worker applies before a burst (the rest wait for the next
 /// burst or tick).
@@ -493,7 +494,10 @@ impl SessionBus {
     ) -> Arc<Self> {
         let n = workers.max(1);
         Arc::new(SessionBus {
-            rings: (0..n).map(|_| ArrayQueue::new(RING)).collect(),
+            // (A small store needs no big ring.)
+            rings: (0..n)
+                .map(|_| ArrayQueue::new(RING.min((max * 2).max(1024))))
+                .collect(),
             counters: (0..if counters { n } else { 0 })
                 .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
@@ -932,7 +936,7 @@ impl Sessions {
     /// Room for one more change on every worker's ring.
     fn room(&self) -> Result<(), SessionError> {
         match self.bus.rings.iter().map(|r| r.len()).max() {
-            Some(n) if n >= RING => Err(SessionError::Busy(n)),
+            Some(n) if n >= self.bus.rings[0].capacity() => Err(SessionError::Busy(n)),
             _ => Ok(()),
         }
     }
