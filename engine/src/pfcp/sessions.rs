@@ -19,7 +19,7 @@
 //! packets and bytes per direction); a URR linked to uplink PDRs counts
 //! uplink, to downlink PDRs downlink. Reports reset the measurement.
 
-use std::collections::{BTreeMap, HashMap};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,6 +31,66 @@ use xgw_pipelines::gtpu::{SessionError, SessionSpec, Sessions};
 
 use super::rules::{self, action, method, report, t, trigger, Bad, Far, Pdr, Qer, Urr, Usage};
 use super::{cause, ie, msg, ntp_seconds, Agent, Header, NodeId, Writer, PORT};
+
+/// A session's rules of one kind by ID: a vector sorted by ID (a few
+/// rules per session: a search beats a tree, and holds no empty slots).
+#[derive(Clone, Debug)]
+pub(super) struct Rules<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for Rules<K, V> {
+    fn default() -> Self {
+        Rules(Vec::new())
+    }
+}
+
+impl<K: Ord + Copy, V> Rules<K, V> {
+    fn at(&self, k: &K) -> Result<usize, usize> {
+        self.0.binary_search_by(|(x, _)| x.cmp(k))
+    }
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.at(k).ok().map(|i| &self.0[i].1)
+    }
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.at(k).ok().map(|i| &mut self.0[i].1)
+    }
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.at(k).is_ok()
+    }
+    pub fn insert(&mut self, k: K, v: V) {
+        match self.at(&k) {
+            Ok(i) => self.0[i].1 = v,
+            Err(i) => self.0.insert(i, (k, v)),
+        }
+    }
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        self.at(k).ok().map(|i| self.0.remove(i).1)
+    }
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.0.iter().map(|(k, _)| k)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn compact(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+impl<K: Ord + Copy, V> std::ops::Index<&K> for Rules<K, V> {
+    type Output = V;
+    fn index(&self, k: &K) -> &V {
+        self.get(k).expect("a rule of this ID")
+    }
+}
 
 /// Rules one session holds at most (more: cause 75).
 pub const MAX_PDRS: usize = 64;
@@ -131,12 +191,12 @@ pub(super) struct PSession {
     /// 8805).
     pub cp: SocketAddr,
     pub node: NodeId,
-    pub pdrs: BTreeMap<u16, Pdr>,
-    pub fars: BTreeMap<u32, Far>,
-    pub qers: BTreeMap<u32, Qer>,
-    pub urrs: BTreeMap<u32, UrrState>,
+    pub pdrs: Rules<u16, Pdr>,
+    pub fars: Rules<u32, Far>,
+    pub qers: Rules<u32, Qer>,
+    pub urrs: Rules<u32, UrrState>,
     /// TEIDs chosen by CHOOSE ID.
-    chosen: HashMap<u8, (IpAddr, u32)>,
+    chosen: Rules<u8, (IpAddr, u32)>,
     /// The dataplane session as last installed.
     pub gtp: Option<SessionSpec>,
     pub slot: u32,
@@ -232,7 +292,7 @@ impl PSession {
                 _ => return Err(Fail::rule(PDR, p.id.into(), "source interface not supported")),
             }
         }
-        let by_prec = |v: &mut Vec<u16>, pdrs: &BTreeMap<u16, Pdr>| {
+        let by_prec = |v: &mut Vec<u16>, pdrs: &Rules<u16, Pdr>| {
             v.sort_by_key(|id| (pdrs[id].precedence, *id));
         };
         by_prec(&mut ul, &self.pdrs);
@@ -567,6 +627,20 @@ impl PSession {
         }
     }
 
+    /// Gives back what growing the rule lists left spare.
+    fn compact(&mut self) {
+        for p in self.pdrs.values_mut() {
+            p.qers.shrink_to_fit();
+            p.urrs.shrink_to_fit();
+            p.sdf.shrink_to_fit();
+        }
+        self.pdrs.compact();
+        self.fars.compact();
+        self.qers.compact();
+        self.urrs.compact();
+        self.chosen.compact();
+    }
+
     /// A dataplane refusal as a cause, naming the PDR it is about.
     fn refusal(&self, e: SessionError) -> Fail {
         let first = |f: &dyn Fn(&Pdr) -> bool| {
@@ -820,11 +894,11 @@ impl Agent {
             cp_seid,
             cp: SocketAddr::new(cp_addr, PORT),
             node,
-            pdrs: BTreeMap::new(),
-            fars: BTreeMap::new(),
-            qers: BTreeMap::new(),
-            urrs: BTreeMap::new(),
-            chosen: HashMap::new(),
+            pdrs: Rules::default(),
+            fars: Rules::default(),
+            qers: Rules::default(),
+            urrs: Rules::default(),
+            chosen: Rules::default(),
             gtp: None,
             slot: 0,
             since: now,
@@ -848,6 +922,7 @@ impl Agent {
         ps.slot = up.get(spec.id).map_or(0, |s| s.slot);
         ps.settle_urrs(usage_counters(up.counters(ps.slot)));
         ps.gtp = Some(spec);
+        ps.compact();
         self.sessions.insert(up_seid, ps);
         self.count("sessions_established");
         Answer {
@@ -940,6 +1015,7 @@ impl Agent {
             }
         }
         ps.gtp = Some(spec);
+        ps.compact();
         self.sessions.insert(ps.up_seid, ps);
         self.count("sessions_modified");
         Answer {
