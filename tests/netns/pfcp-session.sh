@@ -767,7 +767,8 @@ def sess_problems(s, w):
     need(all(a == b or b == "any" for a, b in zip(gg, gw)),
          "gtp teid/local/peer/peer_teid/downlink %s (want %s)" % (gg, gw))
     c = g.get("counters") or {}
-    keys = ("ul_pkts", "ul_bytes", "dl_pkts", "dl_bytes", "drops")
+    # (The names `xgw gtp session list` uses too.)
+    keys = ("ul_packets", "ul_bytes", "dl_packets", "dl_bytes", "drops")
     missing = [k for k in keys if not isinstance(c.get(k), int)]
     need(not missing, "gtp.counters has no %s (it has %s)" % (", ".join(missing), json.dumps(c, sort_keys=True)))
     if w.get("counters") is not None:
