@@ -53,7 +53,7 @@ impl GtpControl {
         &mut self.sessions
     }
 
-    fn session_json(s: &Session, c: [u64; COUNTERS]) -> Value {
+    pub(crate) fn session_json(s: &Session, c: [u64; COUNTERS]) -> Value {
         let x = &s.spec;
         json!({
             "id": x.id,
@@ -70,6 +70,8 @@ impl GtpControl {
             "gate_dl": if x.gate_dl { "open" } else { "closed" },
             "instance": x.instance,
             "downlink": x.downlink.name(),
+            "notify": x.notify,
+            "downlink_data_reported": s.downlink_data,
             "error_indication": s.error_indication,
             "counters": {
                 "ul_packets": c[UL_PKTS],

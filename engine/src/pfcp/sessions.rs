@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 use xgw_pipelines::gtpu::session::{
-    Downlink, COUNTERS, DL_BYTES, DL_PKTS, DROPS, UL_BYTES, UL_PKTS,
+    Downlink, COUNTERS, DL_BYTES, DL_PKTS, UL_BYTES, UL_PKTS,
 };
 use xgw_pipelines::gtpu::{SessionError, SessionSpec, Sessions};
 
@@ -1237,34 +1237,8 @@ impl Agent {
             }
             let gtp = up.as_deref_mut().and_then(|u| {
                 let c = u.counters(ps.slot);
-                u.get(gtp_id(ps.up_seid)).map(|s| {
-                    let x = &s.spec;
-                    json!({
-                        "id": x.id,
-                        "local": x.local.to_string(),
-                        "teid": x.teid,
-                        "ue4": x.ue4.map(|a| a.to_string()),
-                        "ue6": x.ue6.map(|(a, l)| format!("{a}/{l}")),
-                        "peer": x.peer.to_string(),
-                        "peer_teid": x.peer_teid,
-                        "qfi": x.qfi,
-                        "gate_ul": if x.gate_ul { "open" } else { "closed" },
-                        "gate_dl": if x.gate_dl { "open" } else { "closed" },
-                        "mbr_ul": x.mbr_ul,
-                        "mbr_dl": x.mbr_dl,
-                        "downlink": x.downlink.name(),
-                        "notify": x.notify,
-                        "downlink_data_reported": s.downlink_data,
-                        "error_indication": s.error_indication,
-                        "counters": {
-                            "ul_packets": c[UL_PKTS],
-                            "ul_bytes": c[UL_BYTES],
-                            "dl_packets": c[DL_PKTS],
-                            "dl_bytes": c[DL_BYTES],
-                            "drops": c[DROPS],
-                        },
-                    })
-                })
+                u.get(gtp_id(ps.up_seid))
+                    .map(|s| crate::gtpctl::GtpControl::session_json(s, c))
             });
             v.push(ps.json(gtp));
         }
