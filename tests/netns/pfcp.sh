@@ -222,7 +222,7 @@ check(a and a[0]["heartbeats_answered"] >= 1, "3. xgw counts the SMF's answer: %
 r = ask(PFCP(version=1, S=1, seid=0, seq=seq()) / PFCPSessionEstablishmentRequest(IE_list=[NODE, FSEID]))
 off = [x.type for x in ie(r[0], IE_OffendingIE)] if r else []
 check(r is not None and cause(r[0]) == 66 and off == [1] and r[0].seid == FSEID.seid,
-      "4. Session Establishment without Create PDR: cause 66, Offending IE 1, SEID = the CP F-SEID's (%s)" % ((cause(r[0]), off) if r else None))
+      "4. Session Establishment without Create PDR: cause 66, Offending IE 1, SEID = the CP F-SEID's (%s)" % str((cause(r[0]), off) if r else None))
 for t, name in ((PFCPSessionModificationRequest, "Modification"), (PFCPSessionDeletionRequest, "Deletion")):
     r = ask(PFCP(version=1, S=1, seid=0x77, seq=seq()) / t(IE_list=[]))
     check(r is not None and r[0].message_type in (53, 55) and cause(r[0]) == 65,
