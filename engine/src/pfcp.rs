@@ -891,7 +891,11 @@ pub fn render_sessions(v: &Value) -> String {
                 p["precedence"],
                 s(&p["source_interface"]),
                 if f.is_object() {
-                    format!("{:#x}@{}", f["teid"].as_u64().unwrap_or(0), s(&f["address"]))
+                    format!(
+                        "{:#x}@{}",
+                        f["teid"].as_u64().unwrap_or(0),
+                        s(&f["address"])
+                    )
                 } else {
                     "-".into()
                 },
@@ -909,7 +913,11 @@ pub fn render_sessions(v: &Value) -> String {
                 f["apply_action"],
                 s(&f["destination_interface"]),
                 if o.is_object() {
-                    format!(" gtp-u {}/{:#x}", s(&o["address"]), o["teid"].as_u64().unwrap_or(0))
+                    format!(
+                        " gtp-u {}/{:#x}",
+                        s(&o["address"]),
+                        o["teid"].as_u64().unwrap_or(0)
+                    )
                 } else {
                     String::new()
                 },

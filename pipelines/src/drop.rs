@@ -127,6 +127,16 @@ drop_reasons! {
     GtpuBufferFull = "gtpu.buffer_full": "downlink packet of a buffering session (idle UE) beyond what a worker holds for it (64 packets, 1024 sessions)",
     GtpuBufferDiscarded = "gtpu.buffer_discarded": "buffered downlink packet dropped: its session was deleted, set to drop, or the control plane asked (PFCP DROBU)",
     GtpuBufferExpired = "gtpu.buffer_expired": "buffered downlink packet held 30 s without the session forwarding again",
+    // ---- NAT64 / SIIT (RFC 7915)
+    Nat64Malformed = "nat64.malformed": "packet routed into the translator whose IPv6 extension headers or ICMP header are truncated or inconsistent",
+    Nat64SrcUntranslatable = "nat64.src_untranslatable": "the source address has no mapping (neither an EAM entry nor the pool6 prefix) and the packet is not an ICMP error",
+    Nat64DstUntranslatable = "nat64.dst_untranslatable": "packet routed into the translator whose destination has no mapping (neither an EAM entry nor the pool6 prefix)",
+    Nat64IcmpUntranslatable = "nat64.icmp_untranslatable": "ICMP type or code with no counterpart in the other protocol (RFC 7915 §4.2, §5.2: silently dropped)",
+    Nat64InnerUntranslatable = "nat64.inner_untranslatable": "the packet quoted in an ICMP error cannot be translated (truncated header, unmapped address, or an ICMP error inside)",
+    Nat64IcmpFragmented = "nat64.icmp_fragmented": "fragmented ICMP message (its checksum covers the whole message, which a stateless translator never sees)",
+    Nat64IcmpBadChecksum = "nat64.icmp_bad_checksum": "ICMP error with a wrong checksum (the translator rebuilds errors whole and will not vouch for a corrupted one)",
+    Nat64HairpinLoop = "nat64.hairpin_loop": "a translated packet was routed into the translator a third time",
+    Nat64NoRoom = "nat64.no_room": "no headroom or tailroom left in the frame for the translated headers",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod gtpu;
 pub mod ipip;
 pub mod l2fwd;
+pub mod nat64;
 pub mod nodes;
 pub mod packet;
 pub mod router;

@@ -34,6 +34,7 @@ const ROUTER_NODES: [&str; 15] = [
     "gtpu-input",
     "ip4-lookup",
     "ip6-lookup",
+    "nat64-xlat",
     "ipip-encap",
     "gtpu-encap",
     "ip-rewrite",
@@ -343,6 +344,9 @@ fn graph_names_every_node_and_arc() {
                 ("gtpu-input", "ip6-input"),
                 ("gtpu-encap", "ip4-lookup"),
                 ("gtpu-encap", "ip6-lookup"),
+                ("nat64-xlat", "ip4-lookup"),
+                ("nat64-xlat", "ip6-lookup"),
+                ("nat64-xlat", "nat64-xlat"),
             ]
             .contains(&(names[here], t));
             assert!(

@@ -22,6 +22,7 @@
 mod engine;
 pub(crate) mod gtpu;
 pub(crate) mod l2fwd;
+pub(crate) mod nat64;
 pub(crate) mod pfcp;
 mod ports;
 mod ra;
@@ -86,6 +87,7 @@ struct Raw {
     #[serde(default)]
     tunnels: Vec<RawTunnel>,
     gtpu: Option<gtpu::RawGtpu>,
+    nat64: Option<nat64::RawNat64>,
     pfcp: Option<pfcp::RawPfcp>,
 }
 

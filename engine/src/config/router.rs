@@ -9,7 +9,8 @@ use serde::Deserialize;
 use xgw_pipelines::gtpu::GtpuSpec;
 use xgw_pipelines::router::spec::{
     contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec, RaSpec,
-    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, GTP_IFACE, TUN_BASE,
+    RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, GTP_IFACE, NAT64_IFACE,
+    TUN_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::PortId;
@@ -85,6 +86,8 @@ pub struct RouterCfg {
     pub gtpu: Option<GtpuSpec>,
     /// `[pfcp]`; `None`: no PFCP agent.
     pub pfcp: Option<crate::pfcp::PfcpCfg>,
+    /// `[nat64]`; `None`: no translator.
+    pub nat64: Option<xgw_pipelines::nat64::Nat64Spec>,
 }
 
 #[derive(Clone, Debug)]
@@ -134,6 +137,7 @@ impl RouterCfg {
             neighbors: self.neighbors.clone(),
             tunnels: self.tunnels.clone(),
             gtpu: self.gtpu.clone(),
+            nat64: self.nat64.clone(),
         })
     }
 }
@@ -236,6 +240,7 @@ pub(crate) fn refuse_tables(s: &super::Section<'_>) -> Result<(), ConfigError> {
         ("neighbors", s.raw.neighbors.len()),
         ("gtpu", usize::from(s.raw.gtpu.is_some())),
         ("pfcp", usize::from(s.raw.pfcp.is_some())),
+        ("nat64", usize::from(s.raw.nat64.is_some())),
     ] {
         if n > 0 {
             return s.v.err(
@@ -335,7 +340,25 @@ pub(super) fn validate_router(
         })?),
         None => None,
     };
-    let gtp_id = |name: &str| gtpu.as_ref().filter(|g| g.iface == name).map(|_| GTP_IFACE);
+    let nat64 = match &raw.nat64 {
+        Some(n) => Some(super::nat64::validate_nat64(v, n, |name| {
+            names.contains_key(name)
+                || tunnels.iter().any(|t| t.name == name)
+                || gtpu.as_ref().is_some_and(|g| g.iface == name)
+        })?),
+        None => None,
+    };
+    let gtp_id = |name: &str| {
+        gtpu.as_ref()
+            .filter(|g| g.iface == name)
+            .map(|_| GTP_IFACE)
+            .or_else(|| {
+                nat64
+                    .as_ref()
+                    .filter(|n| n.iface == name)
+                    .map(|_| NAT64_IFACE)
+            })
+    };
     let tunnel_id = |name: &str| {
         tunnels
             .iter()
@@ -418,6 +441,7 @@ pub(super) fn validate_router(
                     .map(|f| f.name.0.as_str())
                     .chain(raw.tunnels.iter().map(|t| t.name.as_str()))
                     .chain(gtpu.iter().map(|g| g.iface.as_str()))
+                    .chain(nat64.iter().map(|n| n.iface.as_str()))
                     .collect();
                 format!(
                     "{msg}; configured interfaces and tunnels: {}",
@@ -433,6 +457,12 @@ pub(super) fn validate_router(
             }
         })?;
         if let RouteTarget::Via { gateway: gw, iface } = route.target {
+            if iface == NAT64_IFACE {
+                return v.err(
+                    k("via"),
+                    "routes into the translator's interface name no gateway (interface = \"...\" alone)",
+                );
+            }
             if iface == GTP_IFACE {
                 return v.err(
                     k("via"),
@@ -476,6 +506,21 @@ pub(super) fn validate_router(
             return v.err(k("prefix"), format!("{} is configured twice", r.prefix));
         }
         routes.push(route);
+    }
+    // The pool6 prefix leads into the translator (unless a route of the
+    // config already says where it goes).
+    if let Some(pool) = nat64.as_ref().and_then(|n| n.pool6) {
+        let prefix = IpAddr::V6(pool.prefix);
+        if !routes
+            .iter()
+            .any(|r| r.prefix == prefix && r.len == pool.len)
+        {
+            routes.push(RouteSpec {
+                prefix,
+                len: pool.len,
+                target: RouteTarget::Connected { iface: NAT64_IFACE },
+            });
+        }
     }
     let mut neighbors = Vec::new();
     for (i, n) in raw.neighbors.iter().enumerate() {
@@ -561,6 +606,7 @@ pub(super) fn validate_router(
         tunnels,
         gtpu,
         pfcp,
+        nat64,
     })
 }
 

@@ -533,7 +533,10 @@ impl RouterCmd {
             RouterCmd::Pfcp {
                 op: PfcpOp::Sessions { seid, json, at },
             } => {
-                let v = ask(at, serde_json::json!({ "cmd": "pfcp-sessions", "seid": seid }))?;
+                let v = ask(
+                    at,
+                    serde_json::json!({ "cmd": "pfcp-sessions", "seid": seid }),
+                )?;
                 if json {
                     println!("{v}");
                 } else {

@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{ies, ie};
+use super::{ie, ies};
 
 /// IE types of the session procedures (§8.1.2).
 pub mod t {

@@ -19,14 +19,11 @@
 //! packets and bytes per direction); a URR linked to uplink PDRs counts
 //! uplink, to downlink PDRs downlink. Reports reset the measurement.
 
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
-use xgw_pipelines::gtpu::session::{
-    Downlink, COUNTERS, DL_BYTES, DL_PKTS, UL_BYTES, UL_PKTS,
-};
+use xgw_pipelines::gtpu::session::{Downlink, COUNTERS, DL_BYTES, DL_PKTS, UL_BYTES, UL_PKTS};
 use xgw_pipelines::gtpu::{SessionError, SessionSpec, Sessions};
 
 use super::rules::{self, action, method, report, t, trigger, Bad, Far, Pdr, Qer, Urr, Usage};
@@ -289,7 +286,13 @@ impl PSession {
             match p.source {
                 0 => ul.push(p.id),
                 1 | 2 => dl.push(p.id),
-                _ => return Err(Fail::rule(PDR, p.id.into(), "source interface not supported")),
+                _ => {
+                    return Err(Fail::rule(
+                        PDR,
+                        p.id.into(),
+                        "source interface not supported",
+                    ))
+                }
             }
         }
         let by_prec = |v: &mut Vec<u16>, pdrs: &Rules<u16, Pdr>| {
@@ -302,7 +305,11 @@ impl PSession {
         for id in &ul {
             let p = self.pdrs.get_mut(id).expect("listed");
             let Some(f) = p.fteid.clone() else {
-                return Err(Fail::rule(PDR, (*id).into(), "an uplink PDR needs a local F-TEID"));
+                return Err(Fail::rule(
+                    PDR,
+                    (*id).into(),
+                    "an uplink PDR needs a local F-TEID",
+                ));
             };
             let got = if f.choose {
                 if let Some(x) = f.choose_id.and_then(|c| self.chosen.get(&c)).copied() {
@@ -328,7 +335,11 @@ impl PSession {
                     .flatten()
                     .find(|a| endpoints.contains(a))
                     .ok_or_else(|| {
-                        Fail::rule(PDR, (*id).into(), "F-TEID address is no GTP-U endpoint of xgw")
+                        Fail::rule(
+                            PDR,
+                            (*id).into(),
+                            "F-TEID address is no GTP-U endpoint of xgw",
+                        )
                     })?;
                 (local, f.teid)
             };
@@ -369,7 +380,11 @@ impl PSession {
                     None => ue = Some(k),
                     Some(x) if x == k => {}
                     Some(_) => {
-                        return Err(Fail::rule(PDR, (*id).into(), "PDRs with different UE addresses"))
+                        return Err(Fail::rule(
+                            PDR,
+                            (*id).into(),
+                            "PDRs with different UE addresses",
+                        ))
                     }
                 }
             }
@@ -388,7 +403,8 @@ impl PSession {
         let mut ul_forw = None;
         for id in &ul {
             let f = far_of(id)?;
-            let forw = f.action & action::FORW != 0 && f.action & (action::DROP | action::BUFF) == 0;
+            let forw =
+                f.action & action::FORW != 0 && f.action & (action::DROP | action::BUFF) == 0;
             if ul_forw.is_some_and(|x| x != forw) {
                 return Err(Fail::rule(
                     PDR,
@@ -469,7 +485,10 @@ impl PSession {
                 // No uplink PDR: the session still needs a TEID of its
                 // own; its uplink is closed.
                 gate_ul = false;
-                let local = endpoints.first().copied().ok_or(Fail::of(cause::NO_RESOURCES))?;
+                let local = endpoints
+                    .first()
+                    .copied()
+                    .ok_or(Fail::of(cause::NO_RESOURCES))?;
                 let teid = alloc(local).ok_or(Fail::of(cause::NO_RESOURCES))?;
                 self.chosen.insert(0xff, (local, teid));
                 (local, teid)
@@ -969,7 +988,11 @@ impl Agent {
             Err(f) => return Answer::fail(seid, f),
         };
         let mut queried = Vec::new();
-        for v in list.iter().filter(|(x, _)| *x == t::QUERY_URR).map(|(_, v)| *v) {
+        for v in list
+            .iter()
+            .filter(|(x, _)| *x == t::QUERY_URR)
+            .map(|(_, v)| *v)
+        {
             match rules::id_in(t::QUERY_URR, v, t::URR_ID, 4) {
                 Ok(id) if ps.urrs.contains_key(&id) => queried.push(id),
                 Ok(id) => return Answer::fail(seid, Fail::rule(URR, id, "no such URR")),
@@ -1120,7 +1143,11 @@ impl Agent {
                     let m = u.since(c, u.base);
                     let vol = [m[1] + m[3], m[1], m[3]];
                     if tr & trigger::VOLTH != 0
-                        && u.urr.vol_threshold.iter().zip(vol).any(|(t, v)| t.is_some_and(|t| v >= t))
+                        && u.urr
+                            .vol_threshold
+                            .iter()
+                            .zip(vol)
+                            .any(|(t, v)| t.is_some_and(|t| v >= t))
                     {
                         why |= report::VOLTH;
                     }
@@ -1139,7 +1166,12 @@ impl Agent {
                     if !u.exhausted {
                         let q = u.since(c, u.qbase);
                         let qv = [q[1] + q[3], q[1], q[3]];
-                        let vq = u.urr.vol_quota.iter().zip(qv).any(|(t, v)| t.is_some_and(|t| v >= t));
+                        let vq = u
+                            .urr
+                            .vol_quota
+                            .iter()
+                            .zip(qv)
+                            .any(|(t, v)| t.is_some_and(|t| v >= t));
                         let tq = u.urr.time_quota_s.is_some_and(|t| {
                             now.duration_since(u.quota_start) >= Duration::from_secs(u64::from(t))
                         });

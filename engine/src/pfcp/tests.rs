@@ -303,10 +303,7 @@ fn establishment(seq: u32, cp_seid: u64, ue: [u8; 4], dl_action: u8, with_ohc: b
     let ul = pdr(
         1,
         0,
-        vec![
-            (t::F_TEID, vec![0x05]),
-            (t::UE_IP_ADDRESS, ue4(ue, false)),
-        ],
+        vec![(t::F_TEID, vec![0x05]), (t::UE_IP_ADDRESS, ue4(ue, false))],
         1,
     );
     let dl = pdr(2, 1, vec![(t::UE_IP_ADDRESS, ue4(ue, true))], 2);
@@ -377,14 +374,34 @@ fn sessions_are_established_modified_reported_and_deleted() {
     let mut up = up();
     let t0 = Instant::now();
     // Without an association: 72.
-    let r = ask_up(&mut a, &smf, &establishment(1, 0xc1, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(1, 0xc1, [10, 45, 0, 2], 2, true),
+        t0,
+        &mut up,
+    )
+    .unwrap();
     assert_eq!(cause_of(&r), (cause::NO_ASSOCIATION, None));
     let r = ask_up(&mut a, &smf, &setup(2, "127.0.0.1", 7), t0, &mut up).unwrap();
     let (_, l) = list_of(&r);
-    assert_eq!(get(&l, ie::UP_FUNCTION_FEATURES), Some(UP_FEATURES.to_vec()));
-    let r = ask_up(&mut a, &smf, &establishment(3, 0xc1, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    assert_eq!(
+        get(&l, ie::UP_FUNCTION_FEATURES),
+        Some(UP_FEATURES.to_vec())
+    );
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(3, 0xc1, [10, 45, 0, 2], 2, true),
+        t0,
+        &mut up,
+    )
+    .unwrap();
     let (h, l) = list_of(&r);
-    assert_eq!((h.msg_type, h.seid), (msg::SESSION_ESTABLISHMENT_REQUEST + 1, Some(0xc1)));
+    assert_eq!(
+        (h.msg_type, h.seid),
+        (msg::SESSION_ESTABLISHMENT_REQUEST + 1, Some(0xc1))
+    );
     assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
     assert!(get(&l, ie::NODE_ID).is_some());
     let f = get(&l, ie::F_SEID).unwrap();
@@ -401,14 +418,34 @@ fn sessions_are_established_modified_reported_and_deleted() {
     let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
     assert_eq!(s.teid, teid);
     assert_eq!(s.ue4, Some("10.45.0.2".parse().unwrap()));
-    assert_eq!((s.peer, s.peer_teid), ("192.0.2.99".parse().unwrap(), 0x1001));
-    assert_eq!((s.qfi, s.mbr_ul, s.mbr_dl), (Some(9), 100_000_000, 200_000_000));
-    assert_eq!((s.gate_ul, s.gate_dl, s.downlink), (true, true, Downlink::Forward));
+    assert_eq!(
+        (s.peer, s.peer_teid),
+        ("192.0.2.99".parse().unwrap(), 0x1001)
+    );
+    assert_eq!(
+        (s.qfi, s.mbr_ul, s.mbr_dl),
+        (Some(9), 100_000_000, 200_000_000)
+    );
+    assert_eq!(
+        (s.gate_ul, s.gate_dl, s.downlink),
+        (true, true, Downlink::Forward)
+    );
     // A second session with the same UE address: 73 with the PDR named.
-    let r = ask_up(&mut a, &smf, &establishment(4, 0xc2, [10, 45, 0, 2], 2, true), t0, &mut up).unwrap();
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(4, 0xc2, [10, 45, 0, 2], 2, true),
+        t0,
+        &mut up,
+    )
+    .unwrap();
     let (_, l) = list_of(&r);
     assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
-    assert_eq!(get(&l, t::FAILED_RULE_ID), Some(vec![0, 0, 2]), "PDR 2, the downlink one");
+    assert_eq!(
+        get(&l, t::FAILED_RULE_ID),
+        Some(vec![0, 0, 2]),
+        "PDR 2, the downlink one"
+    );
     assert_eq!(up.len(), 1);
     // Handover with SNDEM and a Query URR: the path moves, a usage report
     // (IMMER, nothing counted yet) comes back.
@@ -423,11 +460,17 @@ fn sessions_are_established_modified_reported_and_deleted() {
     let m = Writer::new(msg::SESSION_MODIFICATION_REQUEST, Some(up_seid), 5)
         .ie(t::UPDATE_FAR, &upd)
         .ie(t::PFCPSMREQ_FLAGS, &[0x02])
-        .ie(t::QUERY_URR, &grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]))
+        .ie(
+            t::QUERY_URR,
+            &grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]),
+        )
         .finish();
     let r = ask_up(&mut a, &smf, &m, t0, &mut up).unwrap();
     let (h, l) = list_of(&r);
-    assert_eq!((h.msg_type, h.seid), (msg::SESSION_MODIFICATION_REQUEST + 1, Some(0xc1)));
+    assert_eq!(
+        (h.msg_type, h.seid),
+        (msg::SESSION_MODIFICATION_REQUEST + 1, Some(0xc1))
+    );
     assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
     let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
     assert_eq!(get(&rep, t::URR_ID), Some(1u32.to_be_bytes().to_vec()));
@@ -435,7 +478,10 @@ fn sessions_are_established_modified_reported_and_deleted() {
     let vm = get(&rep, t::VOLUME_MEASUREMENT).unwrap();
     assert_eq!((vm[0], vm.len()), (0x3f, 49));
     let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
-    assert_eq!((s.peer, s.peer_teid), ("192.0.2.98".parse().unwrap(), 0x2002));
+    assert_eq!(
+        (s.peer, s.peer_teid),
+        ("192.0.2.98".parse().unwrap(), 0x2002)
+    );
     // Idle: BUFF|NOCP, then the JSON view.
     let idle = grp(&[
         (t::FAR_ID, 2u32.to_be_bytes().to_vec()),
@@ -444,13 +490,19 @@ fn sessions_are_established_modified_reported_and_deleted() {
     let m = Writer::new(msg::SESSION_MODIFICATION_REQUEST, Some(up_seid), 6)
         .ie(t::UPDATE_FAR, &idle)
         .finish();
-    assert_eq!(cause_of(&ask_up(&mut a, &smf, &m, t0, &mut up).unwrap()).0, cause::ACCEPTED);
+    assert_eq!(
+        cause_of(&ask_up(&mut a, &smf, &m, t0, &mut up).unwrap()).0,
+        cause::ACCEPTED
+    );
     let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
     assert_eq!((s.downlink, s.notify), (Downlink::Buffer, true));
     let v = a.sessions_json(None, Some(&mut up));
     assert_eq!(v["sessions"][0]["up_seid"], up_seid);
     assert_eq!(v["sessions"][0]["gtp"]["downlink"], "buffer");
-    assert_eq!(v["sessions"][0]["fars"][1]["apply_action"], json!(["BUFF", "NOCP"]));
+    assert_eq!(
+        v["sessions"][0]["fars"][1]["apply_action"],
+        json!(["BUFF", "NOCP"])
+    );
     // Unknown SEID: 65 with SEID 0.
     let m = Writer::new(msg::SESSION_DELETION_REQUEST, Some(up_seid + 99), 7).finish();
     let r = ask_up(&mut a, &smf, &m, t0, &mut up).unwrap();
@@ -480,14 +532,20 @@ fn bad_session_requests_get_their_cause() {
         .ie(t::CREATE_PDR, &grp(&[(t::PRECEDENCE, vec![0, 0, 0, 1])]))
         .finish();
     let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
-    assert_eq!(cause_of(&r), (cause::MANDATORY_IE_MISSING, Some(ie::F_SEID)));
+    assert_eq!(
+        cause_of(&r),
+        (cause::MANDATORY_IE_MISSING, Some(ie::F_SEID))
+    );
     assert_eq!(header(&r).unwrap().seid, Some(0));
     // A Create PDR without its PDR ID: 66, Offending IE 56.
     let e = Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), 3)
         .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
         .ie(ie::F_SEID, &fseid(9))
         .ie(t::CREATE_PDR, &grp(&[(t::PRECEDENCE, vec![0, 0, 0, 1])]))
-        .ie(t::CREATE_FAR, &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]))
+        .ie(
+            t::CREATE_FAR,
+            &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]),
+        )
         .finish();
     let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
     assert_eq!(cause_of(&r), (cause::MANDATORY_IE_MISSING, Some(t::PDR_ID)));
@@ -497,25 +555,48 @@ fn bad_session_requests_get_their_cause() {
         .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
         .ie(ie::F_SEID, &fseid(9))
         .ie(t::CREATE_PDR, &[0, 56, 0, 9, 0, 1])
-        .ie(t::CREATE_FAR, &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]))
+        .ie(
+            t::CREATE_FAR,
+            &grp(&[(t::FAR_ID, vec![0, 0, 0, 1]), (t::APPLY_ACTION, vec![2])]),
+        )
         .finish();
     let r = ask_up(&mut a, &smf, &e, t0, &mut up).unwrap();
-    assert_eq!(cause_of(&r), (cause::MANDATORY_IE_INCORRECT, Some(t::CREATE_PDR)));
+    assert_eq!(
+        cause_of(&r),
+        (cause::MANDATORY_IE_INCORRECT, Some(t::CREATE_PDR))
+    );
     // Downlink FORW without Outer Header Creation: 73, FAR 2 named.
-    let r = ask_up(&mut a, &smf, &establishment(5, 0xd1, [10, 45, 0, 9], 2, false), t0, &mut up).unwrap();
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(5, 0xd1, [10, 45, 0, 9], 2, false),
+        t0,
+        &mut up,
+    )
+    .unwrap();
     let (_, l) = list_of(&r);
     assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
     assert_eq!(get(&l, t::FAILED_RULE_ID), Some(vec![1, 0, 0, 0, 2]));
     assert!(up.is_empty());
     // The 5G two-step setup: BUFF|NOCP without a path is fine.
-    let r = ask_up(&mut a, &smf, &establishment(6, 0xd2, [10, 45, 0, 9], 0x0c, false), t0, &mut up).unwrap();
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(6, 0xd2, [10, 45, 0, 9], 0x0c, false),
+        t0,
+        &mut up,
+    )
+    .unwrap();
     assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
     assert_eq!(up.len(), 1);
     // The association goes: so do its sessions.
     let rel = Writer::new(msg::ASSOCIATION_RELEASE_REQUEST, None, 7)
         .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
         .finish();
-    assert_eq!(cause_of(&ask_up(&mut a, &smf, &rel, t0, &mut up).unwrap()).0, cause::ACCEPTED);
+    assert_eq!(
+        cause_of(&ask_up(&mut a, &smf, &rel, t0, &mut up).unwrap()).0,
+        cause::ACCEPTED
+    );
     assert!(up.is_empty());
     assert_eq!(a.session_count(), 0);
 }

@@ -1287,8 +1287,7 @@ impl Replica {
                 }
                 Cmd::Flush { slot } => {
                     if let Some(h) = self.buffered.get(&slot).copied() {
-                        if cx.discard(BUFFER_TOKEN | slot, crate::DropReason::GtpuBufferDiscarded)
-                        {
+                        if cx.discard(BUFFER_TOKEN | slot, crate::DropReason::GtpuBufferDiscarded) {
                             self.buffered.remove(&slot);
                             self.count(slot, DROPS, u64::from(h.n));
                         }
@@ -1366,7 +1365,6 @@ impl Replica {
             !done
         });
     }
-
 
     #[inline]
     pub(crate) fn uplink(&self, ep: u8, teid: u32) -> Option<u32> {

@@ -116,6 +116,7 @@ fn spec(sessions: Vec<SessionSpec>) -> RouterSpec {
             max_sessions: 64,
             ..GtpuSpec::default()
         }),
+        nat64: None,
     }
 }
 
@@ -986,7 +987,8 @@ fn buffered_downlink_is_reported_and_released_in_order() {
     let slot = store.get(1).unwrap().slot;
     let outs = rig.burst(1, &(0..3).map(from_dn).collect::<Vec<_>>());
     assert!(
-        outs.iter().all(|o| o.v == Verdict::Park(BUFFER_TOKEN | slot)),
+        outs.iter()
+            .all(|o| o.v == Verdict::Park(BUFFER_TOKEN | slot)),
         "{outs:?}"
     );
     assert_eq!(store.take_downlink_data(), vec![1], "reported once");
@@ -1000,7 +1002,10 @@ fn buffered_downlink_is_reported_and_released_in_order() {
     up.downlink = Downlink::Forward;
     up.peer = ip("192.0.2.2");
     up.peer_teid = 0x5151;
-    assert!(!store.modify(up, true).unwrap(), "no End Marker: there was no path");
+    assert!(
+        !store.modify(up, true).unwrap(),
+        "no End Marker: there was no path"
+    );
     rig.tick();
     assert_eq!(rig.resumed.len(), 4, "{:?}", rig.resumed);
     for (n, o) in rig.resumed.iter().enumerate() {
@@ -1023,7 +1028,11 @@ fn buffered_downlink_is_reported_and_released_in_order() {
             .count(),
         3
     );
-    assert_eq!(store.take_downlink_data(), vec![1], "idle again: reported again");
+    assert_eq!(
+        store.take_downlink_data(),
+        vec![1],
+        "idle again: reported again"
+    );
     // DROBU: what is buffered is dropped.
     store.flush(1).unwrap();
     rig.tick();

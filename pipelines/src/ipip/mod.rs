@@ -799,6 +799,7 @@ mod tests {
             ],
             tunnels: vec![t],
             gtpu: None,
+            nat64: None,
         }
     }
 

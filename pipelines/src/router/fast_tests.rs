@@ -154,6 +154,7 @@ fn spec(rpf: RpfMode) -> RouterSpec {
         ],
         tunnels: vec![t44, t66, t64, t46],
         gtpu: None,
+        nat64: None,
     }
 }
 

@@ -81,9 +81,10 @@ pub const IPIP_ICMP_RELAY: NodeId = 7;
 pub const GTPU_INPUT: NodeId = 8;
 pub const IP4_LOOKUP: NodeId = 9;
 pub const IP6_LOOKUP: NodeId = 10;
-pub const IPIP_ENCAP: NodeId = 11;
-pub const GTPU_ENCAP: NodeId = 12;
-pub const IP_REWRITE: NodeId = 13;
+pub const NAT64_XLAT: NodeId = 11;
+pub const IPIP_ENCAP: NodeId = 12;
+pub const GTPU_ENCAP: NodeId = 13;
+pub const IP_REWRITE: NodeId = 14;
 
 /// Arcs every node that routes packets it made or changed (echo replies,
 /// ICMP errors, outer headers) has first, in this order: the shared
@@ -111,6 +112,7 @@ pub fn graph_nodes() -> Vec<Box<dyn Node<Core>>> {
         Box::new(crate::gtpu::Input),
         Box::new(forward::Lookup::new(false, &reg)),
         Box::new(forward::Lookup::new(true, &reg)),
+        Box::new(crate::nat64::Xlat::default()),
         Box::new(crate::ipip::Encap),
         Box::new(crate::gtpu::Encap),
         Box::new(resolve::Rewrite),
@@ -232,6 +234,8 @@ pub struct Core {
     pub(crate) ipip: crate::ipip::fast::State,
     /// GTP-U's per-worker state (its interface and session replica).
     pub(crate) gtpu: crate::gtpu::State,
+    /// The translator's per-worker state (its interface and config).
+    pub(crate) nat64: crate::nat64::State,
     /// The fused path's hooks (see [`registry::Feature`]): by IP protocol
     /// for packets to us, by output index for routed packets; and the node
     /// each output index names.
@@ -340,6 +344,7 @@ pub fn build_worker_with(
         fast_seen: [0; 3],
         ipip: crate::ipip::fast::State::default(),
         gtpu: crate::gtpu::State::new(spec.gtpu.as_ref(), sessions, worker),
+        nat64: crate::nat64::State::new(spec.nat64.as_ref()),
         fast_local4: [None; 256],
         fast_local6: [None; 256],
         fast_output: registry::outputs()
@@ -394,6 +399,7 @@ pub fn build_worker_with(
         (IPIP_ENCAP, "ipip-encap"),
         (GTPU_INPUT, "gtpu-input"),
         (GTPU_ENCAP, "gtpu-encap"),
+        (NAT64_XLAT, "nat64-xlat"),
         (IP_REWRITE, "ip-rewrite"),
     ] {
         if graph.id(name) != Some(id) {
@@ -435,6 +441,7 @@ impl Core {
         match self.ifaces.get(id as usize) {
             Some(f) => f,
             None if id == spec::GTP_IFACE => &self.gtpu.iface,
+            None if id == spec::NAT64_IFACE => &self.nat64.iface,
             None => self.table.tunnel(id).map_or(&self.gone, |t| &t.iface),
         }
     }

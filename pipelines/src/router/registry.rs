@@ -160,7 +160,11 @@ impl Fused {
 }
 
 /// Every feature plugged into the router.
-pub const FEATURES: &[&Feature] = &[&crate::ipip::FEATURE, &crate::gtpu::FEATURE];
+pub const FEATURES: &[&Feature] = &[
+    &crate::ipip::FEATURE,
+    &crate::gtpu::FEATURE,
+    &crate::nat64::FEATURE,
+];
 
 /// The output nodes of interfaces: index 0 is Ethernet (`ip-rewrite`),
 /// then every feature's in [`FEATURES`] order. An interface's
@@ -297,10 +301,11 @@ mod tests {
         }
         assert_eq!(
             outputs().collect::<Vec<_>>(),
-            ["ip-rewrite", "ipip-encap", "gtpu-encap"]
+            ["ip-rewrite", "ipip-encap", "gtpu-encap", "nat64-xlat"]
         );
         assert_eq!(output_of("ipip"), 1);
         assert_eq!(output_of("gtpu"), 2);
+        assert_eq!(output_of("nat64"), 3);
         assert_eq!(output_of("nothing"), 0);
     }
 }

@@ -379,7 +379,13 @@ impl Core {
         mac: MacAddr,
     ) -> Verdict {
         if p.meta.flags & Meta::NEEDS_FRAG != 0 {
-            self.fragment4(cx, p, iface, mac);
+            // (The translator's IPv6 packets carry a Fragment Header
+            // first; a feature's outer IPv6 header never does.)
+            if p.meta.ethertype == 0x86dd && p.data().get(L2 + 6) == Some(&44) {
+                self.fragment6(cx, p, iface, mac);
+            } else {
+                self.fragment4(cx, p, iface, mac);
+            }
         }
         self.send_on(p, iface, mac)
     }
@@ -476,6 +482,64 @@ impl Core {
         let (o, rest) = p.data_mut()[L2..].split_at_mut(pre);
         fix(o, outer_v4, rest, None);
         p.meta.flags &= !Meta::NEEDS_FRAG;
+    }
+
+    /// IPv6 fragmentation of a packet the translator made from a DF-clear
+    /// IPv4 packet (RFC 7915 §4.1; routers never fragment IPv6 otherwise):
+    /// it carries a Fragment Header right after the IPv6 header (the
+    /// translator wrote it, with the IPv4 identification), and is cut into
+    /// fragments of at most the egress MTU and `lowest_ipv6_mtu`; the
+    /// first stays in `p`, the others are emitted.
+    fn fragment6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
+        const FH: usize = 8;
+        let size = usize::from(self.iface(iface).mtu).min(usize::from(self.nat64.lowest_mtu));
+        let d = p.data();
+        if d.len() < L2 + 40 + FH || d[L2 + 6] != 44 {
+            return;
+        }
+        let Some(chunk) = size
+            .checked_sub(40 + FH)
+            .map(|c| c / 8 * 8)
+            .filter(|&c| c >= 8)
+        else {
+            return;
+        };
+        let plen = usize::from(u16::from_be_bytes([d[L2 + 4], d[L2 + 5]]));
+        let Some(data_len) = plen.checked_sub(FH).filter(|_| L2 + 40 + plen <= d.len()) else {
+            return;
+        };
+        let mut hdr = [0u8; 40 + FH];
+        hdr.copy_from_slice(&d[L2..L2 + 40 + FH]);
+        p.meta.flags &= !Meta::NEEDS_FRAG;
+        if data_len <= chunk {
+            return;
+        }
+        let fo = u16::from_be_bytes([hdr[42], hdr[43]]);
+        let (orig_off, orig_more) = (fo & 0xfff8, fo & 1 != 0);
+        let at = L2 + 40 + FH;
+        let mut off = chunk;
+        while off < data_len {
+            let len = chunk.min(data_len - off);
+            let last = off + len == data_len;
+            let data = &p.data()[at + off..at + off + len];
+            let field = (orig_off + off as u16) | u16::from(!last || orig_more);
+            self.emit_on(cx, iface, mac, 0x86dd, &mut |b: &mut [u8]| {
+                let n = 40 + FH + len;
+                if b.len() < n {
+                    return 0;
+                }
+                b[..40 + FH].copy_from_slice(&hdr);
+                b[4..6].copy_from_slice(&((FH + len) as u16).to_be_bytes());
+                b[42..44].copy_from_slice(&field.to_be_bytes());
+                b[40 + FH..n].copy_from_slice(data);
+                n
+            });
+            off += len;
+        }
+        let d = p.data_mut();
+        d[L2 + 4..L2 + 6].copy_from_slice(&((FH + chunk) as u16).to_be_bytes());
+        d[L2 + 42..L2 + 44].copy_from_slice(&(orig_off | 1).to_be_bytes());
+        p.set_len(at + chunk);
     }
 
     /// Sends a packet xgw makes on its own, outside any burst (a timer, a

@@ -191,6 +191,8 @@ pub struct RouterSpec {
     pub tunnels: Vec<TunnelSpec>,
     /// GTP-U endpoints, interface and sessions; `None`: off.
     pub gtpu: Option<crate::gtpu::GtpuSpec>,
+    /// The NAT64 / SIIT translator; `None`: off.
+    pub nat64: Option<crate::nat64::Nat64Spec>,
 }
 
 /// Masks host bits off an address.
@@ -613,6 +615,10 @@ pub const VIRT_BASE: IfaceId = 0x7f00;
 /// The GTP-U interface (see [`crate::gtpu`]): routes to UE pools point
 /// into it; decapsulated uplink packets come in on it.
 pub const GTP_IFACE: IfaceId = VIRT_BASE;
+
+/// The NAT64 / SIIT translator's interface (see [`crate::nat64`]): routes
+/// to pool6 and to translated address space point into it.
+pub const NAT64_IFACE: IfaceId = VIRT_BASE + 1;
 
 /// Tunnels a router holds at most (config and run time together).
 pub const MAX_TUNNELS: usize = 256;

@@ -228,6 +228,11 @@ impl Rib {
                 .gtpu
                 .iter()
                 .map(|g| (g.iface.clone(), super::spec::GTP_IFACE))
+                .chain(
+                    spec.nat64
+                        .iter()
+                        .map(|n| (n.iface.clone(), super::spec::NAT64_IFACE)),
+                )
                 .collect(),
             tunnels: Vec::new(),
             tunnels_freed: Vec::new(),
@@ -571,6 +576,7 @@ mod tests {
             neighbors: vec![],
             tunnels: vec![],
             gtpu: None,
+            nat64: None,
         }
     }
 

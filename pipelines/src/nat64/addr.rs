@@ -1,0 +1,234 @@
+//! Address mapping: RFC 6052 IPv4-embedded IPv6 addresses (the pool6
+//! prefix) and RFC 7757 Explicit Address Mappings.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The prefix lengths RFC 6052 §2.2 allows.
+pub const POOL6_LENGTHS: [u8; 6] = [32, 40, 48, 56, 64, 96];
+
+/// The most EAM entries (looked up by a scan, longest prefix first).
+pub const MAX_EAM: usize = 1024;
+
+/// A pool6 prefix (RFC 6052): one of [`POOL6_LENGTHS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool6 {
+    pub prefix: Ipv6Addr,
+    pub len: u8,
+}
+
+/// Where the four IPv4 octets go in an IPv6 address for each prefix
+/// length (RFC 6052 §2.2: octet 8, bits 64-71, is skipped).
+fn slots(len: u8) -> [usize; 4] {
+    match len {
+        32 => [4, 5, 6, 7],
+        40 => [5, 6, 7, 9],
+        48 => [6, 7, 9, 10],
+        56 => [7, 9, 10, 11],
+        64 => [9, 10, 11, 12],
+        _ => [12, 13, 14, 15],
+    }
+}
+
+impl Pool6 {
+    /// `None` unless `len` is an RFC 6052 length and octet 8 (the "u"
+    /// octet) of a prefix shorter than /96 ... is left to the embedding.
+    pub fn new(prefix: Ipv6Addr, len: u8) -> Option<Pool6> {
+        if !POOL6_LENGTHS.contains(&len) {
+            return None;
+        }
+        let p = u128::from(prefix) & (u128::MAX << (128 - u32::from(len)));
+        Some(Pool6 {
+            prefix: Ipv6Addr::from(p),
+            len,
+        })
+    }
+
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        let m = u128::MAX << (128 - u32::from(self.len));
+        u128::from(a) & m == u128::from(self.prefix)
+    }
+
+    /// The IPv6 address embedding `v4` (suffix zero).
+    pub fn embed(&self, v4: Ipv4Addr) -> Ipv6Addr {
+        let mut o = self.prefix.octets();
+        for (s, b) in slots(self.len).into_iter().zip(v4.octets()) {
+            o[s] = b;
+        }
+        Ipv6Addr::from(o)
+    }
+
+    /// The IPv4 address embedded in `a`, if `a` is inside the prefix.
+    pub fn extract(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {
+        if !self.contains(a) {
+            return None;
+        }
+        let o = a.octets();
+        let s = slots(self.len);
+        Some(Ipv4Addr::new(o[s[0]], o[s[1]], o[s[2]], o[s[3]]))
+    }
+}
+
+/// One Explicit Address Mapping: IPv6 prefix ↔ IPv4 prefix with suffixes
+/// of equal length (RFC 7757 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Eam {
+    pub v6: Ipv6Addr,
+    pub len6: u8,
+    pub v4: Ipv4Addr,
+    pub len4: u8,
+}
+
+impl Eam {
+    /// Checks that both suffixes have the same length and masks the
+    /// prefixes.
+    pub fn new(v6: Ipv6Addr, len6: u8, v4: Ipv4Addr, len4: u8) -> Result<Eam, String> {
+        if len4 > 32 || len6 > 128 || 128 - u32::from(len6) != 32 - u32::from(len4) {
+            return Err(format!(
+                "{v6}/{len6} and {v4}/{len4} have suffixes of different lengths \
+                 (RFC 7757: 128 - IPv6 length must equal 32 - IPv4 length)"
+            ));
+        }
+        Ok(Eam {
+            v6: Ipv6Addr::from(u128::from(v6) & mask6(len6)),
+            len6,
+            v4: Ipv4Addr::from(u32::from(v4) & mask4(len4)),
+            len4,
+        })
+    }
+}
+
+fn mask6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+fn mask4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+/// The EAM table: sorted longest prefix first (per family), scanned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EamTable {
+    by6: Vec<Eam>,
+    by4: Vec<Eam>,
+}
+
+impl EamTable {
+    /// Refuses overlapping duplicates (the same IPv6 or IPv4 prefix twice)
+    /// and more than [`MAX_EAM`] entries.
+    pub fn new(entries: &[Eam]) -> Result<EamTable, String> {
+        if entries.len() > MAX_EAM {
+            return Err(format!("{} EAM entries; at most {MAX_EAM}", entries.len()));
+        }
+        for (i, a) in entries.iter().enumerate() {
+            for b in &entries[..i] {
+                if (a.v6, a.len6) == (b.v6, b.len6) {
+                    return Err(format!("EAM IPv6 prefix {}/{} appears twice", a.v6, a.len6));
+                }
+                if (a.v4, a.len4) == (b.v4, b.len4) {
+                    return Err(format!("EAM IPv4 prefix {}/{} appears twice", a.v4, a.len4));
+                }
+            }
+        }
+        let mut by6 = entries.to_vec();
+        by6.sort_by(|a, b| b.len6.cmp(&a.len6));
+        let mut by4 = entries.to_vec();
+        by4.sort_by(|a, b| b.len4.cmp(&a.len4));
+        Ok(EamTable { by6, by4 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.by6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by6.is_empty()
+    }
+
+    pub fn entries(&self) -> &[Eam] {
+        &self.by6
+    }
+
+    pub fn to4(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {
+        let x = u128::from(a);
+        self.by6
+            .iter()
+            .find(|e| x & mask6(e.len6) == u128::from(e.v6))
+            .map(|e| Ipv4Addr::from(u32::from(e.v4) | (x as u32 & !mask4(e.len4))))
+    }
+
+    pub fn to6(&self, a: Ipv4Addr) -> Option<Ipv6Addr> {
+        let x = u32::from(a);
+        self.by4
+            .iter()
+            .find(|e| x & mask4(e.len4) == u32::from(e.v4))
+            .map(|e| Ipv6Addr::from(u128::from(e.v6) | u128::from(x & !mask4(e.len4))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6052_examples() {
+        // RFC 6052 §2.4, the 192.0.2.33 table.
+        let v4 = Ipv4Addr::new(192, 0, 2, 33);
+        for (p, len, want) in [
+            ("2001:db8::", 32, "2001:db8:c000:221::"),
+            ("2001:db8:100::", 40, "2001:db8:1c0:2:21::"),
+            ("2001:db8:122::", 48, "2001:db8:122:c000:2:2100::"),
+            ("2001:db8:122:300::", 56, "2001:db8:122:3c0:0:221::"),
+            ("2001:db8:122:344::", 64, "2001:db8:122:344:c0:2:2100:0"),
+            ("2001:db8:122:344::", 96, "2001:db8:122:344::192.0.2.33"),
+        ] {
+            let pool = Pool6::new(p.parse().unwrap(), len).unwrap();
+            let a: Ipv6Addr = want.parse().unwrap();
+            assert_eq!(pool.embed(v4), a, "/{len}");
+            assert_eq!(pool.extract(a), Some(v4), "/{len}");
+        }
+        assert!(Pool6::new("64:ff9b::".parse().unwrap(), 33).is_none());
+        let p = Pool6::new("64:ff9b::".parse().unwrap(), 96).unwrap();
+        assert_eq!(p.extract("64:ff9c::1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn eam_longest_match_both_ways() {
+        let t = EamTable::new(&[
+            Eam::new(
+                "2001:db8:3::".parse().unwrap(),
+                120,
+                Ipv4Addr::new(1, 0, 0, 0),
+                24,
+            )
+            .unwrap(),
+            Eam::new(
+                "2001:db8:4::5".parse().unwrap(),
+                128,
+                Ipv4Addr::new(1, 0, 0, 5),
+                32,
+            )
+            .unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(
+            t.to4("2001:db8:3::8".parse().unwrap()),
+            Some(Ipv4Addr::new(1, 0, 0, 8))
+        );
+        assert_eq!(
+            t.to6(Ipv4Addr::new(1, 0, 0, 9)),
+            Some("2001:db8:3::9".parse().unwrap())
+        );
+        assert_eq!(
+            t.to6(Ipv4Addr::new(1, 0, 0, 5)),
+            Some("2001:db8:4::5".parse().unwrap())
+        );
+        assert_eq!(t.to4("2001:db8:5::1".parse().unwrap()), None);
+        assert!(Eam::new(
+            "2001:db8::".parse().unwrap(),
+            120,
+            Ipv4Addr::new(1, 0, 0, 0),
+            16
+        )
+        .is_err());
+    }
+}

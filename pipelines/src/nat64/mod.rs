@@ -1,0 +1,610 @@
+//! Stateless IP/ICMP translation (SIIT, RFC 7915) with RFC 6052 address
+//! mapping (the pool6 prefix), Explicit Address Mappings (RFC 7757) and
+//! RFC 6791 pools: a feature of the router, plugged in through
+//! [`FEATURE`] with one node.
+//!
+//! - **The translator's interface** is one fixed virtual interface,
+//!   [`NAT64_IFACE`], named by `[nat64] interface`; its output is
+//!   **nat64-xlat**. Routes decide what is translated: the pool6 prefix is
+//!   routed into it (added with the config), and so is whatever IPv4 or
+//!   IPv6 space the operator routes there (`interface = "siit0"`: the
+//!   IPv4 side of EAM entries whose IPv6 side is local, the IPv4 images
+//!   of the IPv6 network, ...). ip4-lookup / ip6-lookup have already
+//!   checked the TTL / hop limit and decremented it (the translator is a
+//!   router: once).
+//! - **nat64-xlat** maps both addresses (EAM first, then pool6), looks
+//!   the translated destination up in the other family's FIB, checks the
+//!   egress MTU (Packet Too Big / Fragmentation Needed about the original
+//!   packet, sent from our address; or, for DF-clear IPv4, IPv6 fragments
+//!   of at most `lowest_ipv6_mtu`), then rewrites the headers in place:
+//!   IPv6 extension headers are skipped (one after a Fragment Header gets
+//!   ICMPv6 1/1, a Routing header with segments left a Parameter
+//!   Problem), IPv4 options dropped, the Fragment Header and IPv4
+//!   fragment fields carried over, TCP/UDP checksums updated
+//!   incrementally (a bad one stays bad), ICMP echo translated, ICMP
+//!   errors translated with their quoted packet (RFC 4884 extensions
+//!   kept when they fit, 576 / 1280-byte ceilings). The translated packet
+//!   goes straight to the egress interface's output; one routed into the
+//!   translator again (EAM hairpinning) is translated back once more.
+
+pub mod addr;
+pub mod xlat;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::nodes::Node;
+use crate::router::registry::{self, Feature};
+use crate::router::spec::{IfaceId, IfaceSpec};
+use crate::router::{Core, NextHop, L2, ROUTE_ARCS, TO_REWRITE};
+use crate::wire::{checksum, icmpv4, icmpv6};
+use crate::{Ctx, DropReason, Meta, Packet, Verdict};
+use addr::{EamTable, Pool6};
+use xlat::{Maps, Rest, V6Err};
+
+pub use crate::router::spec::NAT64_IFACE;
+
+/// What the translator plugs into the router: its interface's output.
+pub const FEATURE: Feature = Feature {
+    name: "nat64",
+    local: &[],
+    output: Some("nat64-xlat"),
+    fused: None,
+    rebuild: None,
+    iface_drop: None,
+    inner: None,
+};
+
+/// The default `lowest_ipv6_mtu` (RFC 7915 §4.1: the IPv6 minimum).
+pub const DEFAULT_LOWEST_IPV6_MTU: u16 = 1280;
+
+/// The translator's configuration (`[nat64]`), validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nat64Spec {
+    /// The translator's interface name (routes point into it).
+    pub iface: String,
+    pub pool6: Option<Pool6>,
+    pub eam: EamTable,
+    /// RFC 6791: sources for translated ICMP errors whose source has no
+    /// mapping (none: our own address toward the destination).
+    pub rfc6791_v4: Option<(Ipv4Addr, u8)>,
+    pub rfc6791_v6: Option<(Ipv6Addr, u8)>,
+    /// DF-clear IPv4 packets become IPv6 fragments of at most this size.
+    pub lowest_ipv6_mtu: u16,
+    /// Translate IPv4/UDP with checksum 0 by computing one (unfragmented
+    /// only), instead of answering ICMPv4 3/13.
+    pub amend_udp_checksum_zero: bool,
+}
+
+impl Nat64Spec {
+    /// The interface the router sees.
+    pub fn iface_spec(&self) -> IfaceSpec {
+        IfaceSpec {
+            name: self.iface.clone(),
+            mtu: u16::MAX,
+            output: registry::output_of("nat64"),
+            ..IfaceSpec::default()
+        }
+    }
+}
+
+impl Maps for Nat64Spec {
+    fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]> {
+        let a = Ipv6Addr::from(a);
+        self.eam
+            .to4(a)
+            .or_else(|| self.pool6.and_then(|p| p.extract(a)))
+            .map(|v| v.octets())
+    }
+    fn to6(&self, a: [u8; 4]) -> Option<[u8; 16]> {
+        let a = Ipv4Addr::from(a);
+        self.eam
+            .to6(a)
+            .or_else(|| self.pool6.map(|p| p.embed(a)))
+            .map(|v| v.octets())
+    }
+}
+
+/// The largest packet the translator builds an ICMP error into.
+const SCRATCH: usize = 4096;
+
+/// The translator's per-worker state.
+pub struct State {
+    /// Its interface (what `Core::iface(NAT64_IFACE)` answers).
+    pub iface: IfaceSpec,
+    /// The configuration (taken out while a packet is translated).
+    cfg: Option<Box<Nat64Spec>>,
+    /// `lowest_ipv6_mtu` (ip-rewrite's IPv6 fragmentation reads it).
+    pub(crate) lowest_mtu: u16,
+    /// Where ICMP errors are rebuilt.
+    scratch: Box<[u8; SCRATCH]>,
+}
+
+impl State {
+    pub fn new(spec: Option<&Nat64Spec>) -> State {
+        State {
+            iface: spec.map_or_else(IfaceSpec::default, |s| s.iface_spec()),
+            cfg: spec.map(|s| Box::new(s.clone())),
+            lowest_mtu: spec.map_or(DEFAULT_LOWEST_IPV6_MTU, |s| s.lowest_ipv6_mtu),
+            scratch: Box::new([0; SCRATCH]),
+        }
+    }
+}
+
+/// Every reason nat64-xlat files frames under.
+pub const DROPS: &[DropReason] = &[
+    DropReason::Nat64Malformed,
+    DropReason::Nat64SrcUntranslatable,
+    DropReason::Nat64DstUntranslatable,
+    DropReason::Nat64IcmpUntranslatable,
+    DropReason::Nat64InnerUntranslatable,
+    DropReason::Nat64IcmpFragmented,
+    DropReason::Nat64IcmpBadChecksum,
+    DropReason::Nat64HairpinLoop,
+    DropReason::Nat64NoRoom,
+    DropReason::RouteBlackhole,
+    DropReason::IcmpRateLimited,
+    DropReason::IcmpSuppressed,
+    DropReason::IcmpNoSource,
+    DropReason::IcmpNoHeadroom,
+    DropReason::IcmpHeaderWriteFailed,
+    DropReason::Ip4Malformed,
+    DropReason::Ip6Malformed,
+];
+
+/// nat64-xlat: the output of the translator's interface.
+pub struct Xlat {
+    arcs: Vec<&'static str>,
+}
+
+impl Default for Xlat {
+    fn default() -> Self {
+        let mut arcs = ROUTE_ARCS[..2].to_vec();
+        arcs.extend(registry::outputs());
+        arcs.push("drop");
+        Xlat { arcs }
+    }
+}
+
+impl Node<Core> for Xlat {
+    fn name(&self) -> &'static str {
+        "nat64-xlat"
+    }
+    fn next(&self) -> &[&'static str] {
+        &self.arcs
+    }
+    fn drops(&self) -> &'static [DropReason] {
+        DROPS
+    }
+    fn process(
+        &mut self,
+        core: &mut Core,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        sel: &[u16],
+        v: &mut [Verdict],
+    ) {
+        let Some(cfg) = core.nat64.cfg.take() else {
+            for &i in sel {
+                v[i as usize] = Verdict::Drop(DropReason::RouteNone);
+            }
+            return;
+        };
+        for &i in sel {
+            v[i as usize] = core.translate(cx, &mut pkts[i as usize], &cfg);
+        }
+        core.nat64.cfg = Some(cfg);
+    }
+}
+
+/// Where a translated packet goes.
+#[derive(Clone, Copy)]
+struct Route {
+    nh: u32,
+    egress: IfaceId,
+    mtu: usize,
+    output: u8,
+}
+
+impl Core {
+    fn translate(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+        let own = TO_REWRITE + self.nat64.iface.output;
+        let mut v = self.translate_once(cx, p, cfg);
+        if v == Verdict::Next(own) {
+            // Routed into the translator again (EAM hairpinning): back to
+            // the family it came from, once.
+            v = self.translate_once(cx, p, cfg);
+            if v == Verdict::Next(own) {
+                v = Verdict::Drop(DropReason::Nat64HairpinLoop);
+            }
+        }
+        v
+    }
+
+    fn translate_once(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+        match p.meta.ethertype {
+            0x86dd => self.xlat64(cx, p, cfg),
+            0x0800 => self.xlat46(cx, p, cfg),
+            _ => Verdict::Drop(DropReason::Nat64Malformed),
+        }
+    }
+
+    fn route_to(&self, nh: Option<u32>) -> Result<Route, bool> {
+        let nh = nh.ok_or(false)?;
+        let egress = match self.table.nexthops.get(nh as usize) {
+            Some(NextHop::Via { iface, .. } | NextHop::Connected { iface }) => *iface,
+            Some(NextHop::Blackhole) => return Err(true),
+            _ => return Err(false),
+        };
+        let f = self.iface(egress);
+        Ok(Route {
+            nh,
+            egress,
+            mtu: usize::from(f.mtu),
+            output: f.output,
+        })
+    }
+
+    fn xlat64(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+        use icmpv6::{dest_unreach as du, DEST_UNREACH, PACKET_TOO_BIG, PARAM_PROBLEM};
+        let d = p.data();
+        let Some(ip) = d.get(L2..) else {
+            return Verdict::Drop(DropReason::Ip6Malformed);
+        };
+        let h = match xlat::parse6(ip, false) {
+            Ok(h) => h,
+            Err(V6Err::Malformed) => return Verdict::Drop(DropReason::Nat64Malformed),
+            Err(V6Err::ExtAfterFrag) => return self.icmp6_error(cx, p, DEST_UNREACH, du::ADMIN, 0),
+            Err(V6Err::SegmentsLeft(at)) => return self.icmp6_error(cx, p, PARAM_PROBLEM, 0, at),
+        };
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src.copy_from_slice(&ip[8..24]);
+        dst.copy_from_slice(&ip[24..40]);
+        let (tc, hop) = ((ip[0] << 4) | (ip[1] >> 4), ip[7]);
+        let fragmented = h.frag.is_some_and(|f| f.more || f.off != 0);
+        let first = h.frag.is_none_or(|f| f.off == 0);
+        let is_err = h.proto == 58 && first && ip.get(h.l4).is_some_and(|&t| t < 128);
+        if h.proto == 58 && fragmented {
+            return Verdict::Drop(DropReason::Nat64IcmpFragmented);
+        }
+        let Some(d4) = cfg.to4(dst) else {
+            return Verdict::Drop(DropReason::Nat64DstUntranslatable);
+        };
+        let s4 = cfg.to4(src);
+        if s4.is_none() && !is_err {
+            return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
+        }
+        let r = match self.route_to(self.table.fib4.lookup(Ipv4Addr::from(d4))) {
+            Ok(r) => r,
+            Err(true) => return Verdict::Drop(DropReason::RouteBlackhole),
+            Err(false) => return self.icmp6_error(cx, p, DEST_UNREACH, du::NO_ROUTE, 0),
+        };
+        let hairpin = TO_REWRITE + r.output == TO_REWRITE + self.nat64.iface.output;
+        let s4 = match s4 {
+            Some(a) => a,
+            None => match cfg.rfc6791_v4 {
+                Some((a, _)) => a.octets(),
+                None => match self.src4(r.egress, Ipv4Addr::from(d4)) {
+                    Some(a) => a.octets(),
+                    None => return Verdict::Drop(DropReason::IcmpNoSource),
+                },
+            },
+        };
+        if is_err {
+            return self.error64(p, cfg, &h, (src, dst), (s4, d4), (tc, hop), &r);
+        }
+        let ulen = h.end - h.l4;
+        let total = 20 + ulen;
+        let mut needs_frag = false;
+        if total > r.mtu && !hairpin {
+            if h.frag.is_none() && total <= 1260 {
+                needs_frag = true;
+            } else {
+                let mtu = (r.mtu as u32 + 20).max(1280);
+                return self.icmp6_error(cx, p, PACKET_TOO_BIG, 0, mtu);
+            }
+        }
+        let (id, df, mf, off) = match h.frag {
+            Some(f) => (f.id as u16, false, f.more, f.off),
+            None => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                (self.ip_ident, total > 1260, false, 0)
+            }
+        };
+        let proto = xlat::proto64(h.proto);
+        if first {
+            let l4 = &mut p.data_mut()[L2 + h.l4..L2 + h.end];
+            if let Err(r) = xlat::fix_transport_64(l4, h.proto, &src, &dst, s4, d4, ulen) {
+                return Verdict::Drop(r);
+            }
+        }
+        // The IPv4 header ends where the upper layer starts; the Ethernet
+        // header moves up in front of it.
+        let shift = h.l4 - 20;
+        let data = p.data_mut();
+        data.copy_within(0..L2, shift);
+        if !p.pull_head(shift) || !p.set_len(L2 + total) {
+            return Verdict::Drop(DropReason::Nat64Malformed);
+        }
+        xlat::write4(
+            &mut p.data_mut()[L2..L2 + 20],
+            tc,
+            total as u16,
+            id,
+            df,
+            mf,
+            off,
+            hop,
+            proto,
+            s4,
+            d4,
+        );
+        self.translated(p, r, false, proto, fragmented, needs_frag)
+    }
+
+    /// The metadata of a translated packet, and its way out.
+    fn translated(
+        &mut self,
+        p: &mut Packet<'_>,
+        r: Route,
+        v6: bool,
+        proto: u8,
+        fragment: bool,
+        needs_frag: bool,
+    ) -> Verdict {
+        let v6_frag = v6 && p.data().get(L2 + 6) == Some(&44);
+        let m = &mut p.meta;
+        m.ethertype = if v6 { 0x86dd } else { 0x0800 };
+        m.l3 = L2 as u16;
+        m.proto = proto;
+        m.nh = r.nh;
+        m.flags &= !(Meta::FRAGMENT | Meta::NEEDS_FRAG | Meta::TO_US);
+        if fragment {
+            m.flags |= Meta::FRAGMENT;
+        }
+        if needs_frag {
+            m.flags |= Meta::NEEDS_FRAG;
+        }
+        m.l4 = if v6 {
+            (L2 + 40 + if v6_frag { 8 } else { 0 }) as u16
+        } else {
+            (L2 + 20) as u16
+        };
+        Verdict::Next(TO_REWRITE + r.output)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn error64(
+        &mut self,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+        h: &xlat::V6,
+        (src, dst): ([u8; 16], [u8; 16]),
+        (s4, d4): ([u8; 4], [u8; 4]),
+        (tc, hop): (u8, u8),
+        r: &Route,
+    ) -> Verdict {
+        let ingress_mtu = usize::from(self.iface(p.meta.iface).mtu);
+        let ip = &p.data()[L2..];
+        let msg = &ip[h.l4..h.end];
+        if msg.len() < 8 {
+            return Verdict::Drop(DropReason::Nat64Malformed);
+        }
+        let sum = checksum::pseudo_v6(&src, &dst, 58, msg.len() as u32) + checksum::sum(msg);
+        if checksum::fold(sum) != 0xffff {
+            return Verdict::Drop(DropReason::Nat64IcmpBadChecksum);
+        }
+        let ptr = u32::from_be_bytes([msg[4], msg[5], msg[6], msg[7]]);
+        let Some((t, c, kind)) = xlat::error64(msg[0], msg[1], ptr) else {
+            return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+        };
+        let rest = match kind {
+            Rest::Zero => 0,
+            Rest::Pointer(x) => u32::from(x) << 24,
+            Rest::Mtu => {
+                let m = (ptr.saturating_sub(20) as usize)
+                    .min(r.mtu)
+                    .min(ingress_mtu.saturating_sub(20))
+                    .max(68);
+                m as u32 & 0xffff
+            }
+        };
+        let limit = 576 - 20;
+        let out = &mut self.nat64.scratch[..];
+        let n = match xlat::body64(msg, out, limit, (t, c, rest), cfg) {
+            Ok(n) => n,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let cs = checksum::finish(checksum::sum(&out[..n]));
+        out[2..4].copy_from_slice(&cs.to_be_bytes());
+        if !p.set_len(L2 + 20 + n) {
+            return Verdict::Drop(DropReason::Nat64NoRoom);
+        }
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let d = p.data_mut();
+        d[L2 + 20..L2 + 20 + n].copy_from_slice(&self.nat64.scratch[..n]);
+        xlat::write4(
+            &mut d[L2..L2 + 20],
+            tc,
+            (20 + n) as u16,
+            self.ip_ident,
+            false,
+            false,
+            0,
+            hop,
+            1,
+            s4,
+            d4,
+        );
+        self.translated(p, *r, false, 1, false, false)
+    }
+
+    fn xlat46(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+        use icmpv4::{dest_unreach as du, DEST_UNREACH};
+        let d = p.data();
+        let Some(v) = d.get(L2..).and_then(|ip| xlat::parse4(ip, false)) else {
+            return Verdict::Drop(DropReason::Ip4Malformed);
+        };
+        let ip = &d[L2..L2 + v.total];
+        let first = v.off == 0;
+        let l4 = &ip[v.ihl..];
+        let is_err = v.proto == 1 && first && l4.first().is_some_and(|&t| icmpv4::is_error(t));
+        if v.proto == 1 && v.is_fragment() {
+            return Verdict::Drop(DropReason::Nat64IcmpFragmented);
+        }
+        let mut amend = false;
+        if v.proto == 17 && first && l4.len() >= 8 && l4[6..8] == [0, 0] {
+            if cfg.amend_udp_checksum_zero && !v.is_fragment() {
+                amend = true;
+            } else {
+                return self.icmp4_error(cx, p, DEST_UNREACH, du::ADMIN_PROHIBITED, 0);
+            }
+        }
+        let Some(d6) = cfg.to6(v.dst) else {
+            return Verdict::Drop(DropReason::Nat64DstUntranslatable);
+        };
+        let s6 = cfg.to6(v.src);
+        if s6.is_none() && !is_err {
+            return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
+        }
+        let r = match self.route_to(self.table.fib6.lookup(Ipv6Addr::from(d6))) {
+            Ok(r) => r,
+            Err(true) => return Verdict::Drop(DropReason::RouteBlackhole),
+            Err(false) => return self.icmp4_error(cx, p, DEST_UNREACH, du::HOST, 0),
+        };
+        let hairpin = r.output == self.nat64.iface.output;
+        let s6 = match s6 {
+            Some(a) => a,
+            None => match cfg.rfc6791_v6 {
+                Some((a, _)) => a.octets(),
+                None => self.src6(r.egress, Ipv6Addr::from(d6)).octets(),
+            },
+        };
+        if is_err {
+            return self.error46(p, cfg, &v, (s6, d6), &r);
+        }
+        let ulen = v.total - v.ihl;
+        let mut fh = if v.is_fragment() { 8 } else { 0 };
+        let mut needs_frag = false;
+        if !hairpin {
+            if 40 + fh + ulen > r.mtu && v.df {
+                let mtu = r.mtu.saturating_sub(20).max(68) as u32;
+                return self.icmp4_error(cx, p, DEST_UNREACH, du::FRAG_NEEDED, mtu & 0xffff);
+            }
+            let size = r.mtu.min(usize::from(self.nat64.lowest_mtu));
+            if 40 + fh + ulen > size && !v.df {
+                needs_frag = true;
+                fh = 8;
+            }
+        }
+        let proto = xlat::proto46(v.proto);
+        if first {
+            let l4 = &mut p.data_mut()[L2 + v.ihl..L2 + v.total];
+            if let Err(r) = xlat::fix_transport_46(l4, v.proto, v.src, v.dst, &s6, &d6, ulen) {
+                return Verdict::Drop(r);
+            }
+            if amend {
+                let s = checksum::pseudo_v6(&s6, &d6, 17, ulen as u32) + checksum::sum(l4);
+                let c = match checksum::finish(s) {
+                    0 => 0xffff,
+                    c => c,
+                };
+                l4[6..8].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        let hl = 40 + fh;
+        if hl > v.ihl {
+            let grow = hl - v.ihl;
+            if p.push_head(grow).is_none() {
+                return Verdict::Drop(DropReason::Nat64NoRoom);
+            }
+            p.data_mut().copy_within(grow..grow + L2, 0);
+        } else {
+            let shrink = v.ihl - hl;
+            p.data_mut().copy_within(0..L2, shrink);
+            p.pull_head(shrink);
+        }
+        if !p.set_len(L2 + hl + ulen) {
+            return Verdict::Drop(DropReason::Nat64NoRoom);
+        }
+        let d = p.data_mut();
+        let nh = if fh != 0 { 44 } else { proto };
+        xlat::write6(
+            &mut d[L2..L2 + 40],
+            v.tos,
+            (fh + ulen) as u16,
+            nh,
+            v.ttl,
+            &s6,
+            &d6,
+        );
+        if fh != 0 {
+            xlat::write_frag(
+                &mut d[L2 + 40..L2 + 48],
+                proto,
+                xlat::Frag {
+                    off: v.off,
+                    more: v.mf,
+                    id: u32::from(v.id),
+                },
+            );
+        }
+        self.translated(p, r, true, proto, v.is_fragment(), needs_frag)
+    }
+
+    fn error46(
+        &mut self,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+        v: &xlat::V4,
+        (s6, d6): ([u8; 16], [u8; 16]),
+        r: &Route,
+    ) -> Verdict {
+        let ingress_mtu = usize::from(self.iface(p.meta.iface).mtu);
+        let ip = &p.data()[L2..L2 + v.total];
+        let msg = &ip[v.ihl..];
+        if msg.len() < 8 {
+            return Verdict::Drop(DropReason::Nat64Malformed);
+        }
+        if checksum::fold(checksum::sum(msg)) != 0xffff {
+            return Verdict::Drop(DropReason::Nat64IcmpBadChecksum);
+        }
+        let Some((t, c, kind)) = xlat::error46(msg[0], msg[1], msg[4]) else {
+            return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+        };
+        let rest = match kind {
+            Rest::Zero => 0,
+            Rest::Pointer(x) => u32::from(x),
+            Rest::Mtu => {
+                let mut m4 = u16::from_be_bytes([msg[6], msg[7]]);
+                if m4 == 0 {
+                    let quoted = msg
+                        .get(10..12)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                    m4 = xlat::plateau(quoted);
+                }
+                (usize::from(m4) + 20)
+                    .min(r.mtu)
+                    .min(ingress_mtu + 20)
+                    .max(1280) as u32
+            }
+        };
+        let limit = 1280 - 40;
+        let out = &mut self.nat64.scratch[..];
+        let n = match xlat::body46(msg, out, limit, (t, c, rest), cfg) {
+            Ok(n) => n,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let sum = checksum::pseudo_v6(&s6, &d6, 58, n as u32) + checksum::sum(&out[..n]);
+        let cs = checksum::finish(sum);
+        out[2..4].copy_from_slice(&cs.to_be_bytes());
+        let (tos, ttl) = (v.tos, v.ttl);
+        if !p.set_len(L2 + 40 + n) {
+            return Verdict::Drop(DropReason::Nat64NoRoom);
+        }
+        let d = p.data_mut();
+        d[L2 + 40..L2 + 40 + n].copy_from_slice(&self.nat64.scratch[..n]);
+        xlat::write6(&mut d[L2..L2 + 40], tos, n as u16, 58, ttl, &s6, &d6);
+        self.translated(p, *r, true, 58, false, false)
+    }
+}
