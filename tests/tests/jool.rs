@@ -44,7 +44,19 @@ const SKIP: &[(&str, &str)] = &[
         "siit.7915.ha2",
         "xgw drops martian IPv4 sources (127/8, 0/8) at ip4-input before any feature, docs/SECURITY.md",
     ),
+    (
+        "siit.7915.ac4",
+        "a Hop-by-Hop header that is not first is invalid IPv6 (RFC 8200 §4.1): xgw's ip6-input drops it \
+         (ip6.bad_ext_header) before any feature, where Jool answers ICMPv6 1/1",
+    ),
 ];
+
+/// xgw's own ICMPv6 errors carry traffic class 0xc0 (CS6, network
+/// control, RFC 4594; its ICMPv4 errors carry TOS 0xc0, which the
+/// manifest masks because Linux does the same), where Jool's carry 0: in
+/// the expectation of a case tagged `generated-icmp` on the IPv6 side a
+/// traffic class of 0 is read as 0xc0. Nothing else is adjusted.
+const XGW_ERROR_TRAFFIC_CLASS: u8 = 0xc0;
 
 /// Cases carrying one of these tags are skipped, with the reason.
 const SKIP_TAGS: &[(&str, &str)] = &[
@@ -233,11 +245,9 @@ fn load_manifest() -> Manifest {
     load().unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Why a case is not run, or None if it is.
+/// Why a case is not run, or None if it is. Cases upstream ships but does
+/// not run (`status = "not-run"`: the tcp46 group, eb1) are run too.
 fn skip_reason(c: &Case) -> Option<String> {
-    if c.status == "not-run" {
-        return Some("not run upstream".into());
-    }
     if c.mode == "nat64" {
         return Some("stateful NAT64 is not implemented yet".into());
     }
@@ -857,9 +867,15 @@ fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String
         .iter()
         .zip(&c.ignore_offsets)
         .map(|(p, ignore)| {
+            let mut bytes = std::fs::read(m.dir.join(p)).map_err(|e| format!("{p}: {e}"))?;
+            let generated = c.tags.iter().any(|t| t == "generated-icmp");
+            if generated && bytes.len() >= 40 && bytes[0] == 0x60 && bytes[1] >> 4 == 0 {
+                bytes[0] |= XGW_ERROR_TRAFFIC_CLASS >> 4;
+                bytes[1] |= XGW_ERROR_TRAFFIC_CLASS << 4;
+            }
             Ok(Expected {
                 name: p.rsplit('/').next().unwrap_or(p).to_string(),
-                bytes: std::fs::read(m.dir.join(p)).map_err(|e| format!("{p}: {e}"))?,
+                bytes,
                 ignore: ignore.clone(),
             })
         })
@@ -921,7 +937,12 @@ fn jool_siit_conformance() {
                 });
         match res {
             Ok(()) => {
-                println!("PASS {}", c.id);
+                let note = if c.status == "not-run" {
+                    " (shipped but not run upstream)"
+                } else {
+                    ""
+                };
+                println!("PASS {}{note}", c.id);
                 passed += 1;
                 let _ = std::fs::remove_dir_all(&dir);
             }

@@ -21,7 +21,7 @@ use xgw_engine::testing::{
 };
 use xgw_engine::worker::Worker;
 
-const ROUTER_NODES: [&str; 15] = [
+const ROUTER_NODES: [&str; 16] = [
     "router-fast",
     "ethernet-input",
     "arp-input",

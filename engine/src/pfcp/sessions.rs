@@ -270,6 +270,10 @@ fn dl_effect(f: &Far) -> (Downlink, bool, Option<rules::Ohc>) {
     (mode, notify, f.ohc)
 }
 
+/// A compiled session: its dataplane spec and the F-TEIDs it chose, as
+/// (PDR ID, TEID, address) for Created PDR IEs.
+type Compiled = (SessionSpec, Vec<(u16, u32, IpAddr)>);
+
 impl PSession {
     /// Compiles the rules into one dataplane session; `alloc` chooses a
     /// TEID on an endpoint. New F-TEIDs chosen are written back into the
@@ -278,7 +282,7 @@ impl PSession {
         &mut self,
         endpoints: &[IpAddr],
         alloc: &mut dyn FnMut(IpAddr) -> Option<u32>,
-    ) -> Result<(SessionSpec, Vec<(u16, u32, IpAddr)>), Fail> {
+    ) -> Result<Compiled, Fail> {
         let mut created = Vec::new();
         let mut ul: Vec<u16> = Vec::new();
         let mut dl: Vec<u16> = Vec::new();
@@ -372,6 +376,7 @@ impl PSession {
             }
         }
         // The UE address: the same in every PDR that has one.
+        #[allow(clippy::type_complexity)]
         let mut ue: Option<(Option<Ipv4Addr>, Option<(std::net::Ipv6Addr, u8)>)> = None;
         for id in dl.iter().chain(&ul) {
             if let Some(u) = &self.pdrs[id].ue {

@@ -68,8 +68,9 @@ impl Pool6 {
     }
 }
 
-/// One Explicit Address Mapping: IPv6 prefix ↔ IPv4 prefix with suffixes
-/// of equal length (RFC 7757 §3.2).
+/// One Explicit Address Mapping: IPv6 prefix ↔ IPv4 prefix (RFC 7757
+/// §3.2). The IPv6 suffix is at least as long as the IPv4 one; the IPv4
+/// suffix bits sit right after the IPv6 prefix, the rest is zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Eam {
     pub v6: Ipv6Addr,
@@ -79,13 +80,13 @@ pub struct Eam {
 }
 
 impl Eam {
-    /// Checks that both suffixes have the same length and masks the
+    /// Checks that the IPv6 suffix can hold the IPv4 one and masks the
     /// prefixes.
     pub fn new(v6: Ipv6Addr, len6: u8, v4: Ipv4Addr, len4: u8) -> Result<Eam, String> {
-        if len4 > 32 || len6 > 128 || 128 - u32::from(len6) != 32 - u32::from(len4) {
+        if len4 > 32 || len6 > 128 || 128 - u32::from(len6) < 32 - u32::from(len4) {
             return Err(format!(
-                "{v6}/{len6} and {v4}/{len4} have suffixes of different lengths \
-                 (RFC 7757: 128 - IPv6 length must equal 32 - IPv4 length)"
+                "the IPv6 suffix of {v6}/{len6} is shorter than the IPv4 suffix of {v4}/{len4} \
+                 (RFC 7757 §3.2: 128 - IPv6 length must be at least 32 - IPv4 length)"
             ));
         }
         Ok(Eam {
@@ -94,6 +95,14 @@ impl Eam {
             v4: Ipv4Addr::from(u32::from(v4) & mask4(len4)),
             len4,
         })
+    }
+}
+
+impl Eam {
+    /// Where the IPv4 suffix sits in the IPv6 address (bits from the
+    /// right).
+    fn shift(&self) -> u32 {
+        128 - u32::from(self.len6) - (32 - u32::from(self.len4))
     }
 }
 
@@ -130,9 +139,9 @@ impl EamTable {
             }
         }
         let mut by6 = entries.to_vec();
-        by6.sort_by(|a, b| b.len6.cmp(&a.len6));
+        by6.sort_by_key(|e| std::cmp::Reverse(e.len6));
         let mut by4 = entries.to_vec();
-        by4.sort_by(|a, b| b.len4.cmp(&a.len4));
+        by4.sort_by_key(|e| std::cmp::Reverse(e.len4));
         Ok(EamTable { by6, by4 })
     }
 
@@ -153,7 +162,12 @@ impl EamTable {
         self.by6
             .iter()
             .find(|e| x & mask6(e.len6) == u128::from(e.v6))
-            .map(|e| Ipv4Addr::from(u32::from(e.v4) | (x as u32 & !mask4(e.len4))))
+            .map(|e| {
+                Ipv4Addr::from(
+                    u32::from(e.v4)
+                        | (x.checked_shr(e.shift()).unwrap_or(0) as u32 & !mask4(e.len4)),
+                )
+            })
     }
 
     pub fn to6(&self, a: Ipv4Addr) -> Option<Ipv6Addr> {
@@ -161,7 +175,10 @@ impl EamTable {
         self.by4
             .iter()
             .find(|e| x & mask4(e.len4) == u32::from(e.v4))
-            .map(|e| Ipv6Addr::from(u128::from(e.v6) | u128::from(x & !mask4(e.len4))))
+            .map(|e| {
+                let suffix = u128::from(x & !mask4(e.len4));
+                Ipv6Addr::from(u128::from(e.v6) | suffix.checked_shl(e.shift()).unwrap_or(0))
+            })
     }
 }
 
@@ -230,5 +247,17 @@ mod tests {
             16
         )
         .is_err());
+        // A longer IPv6 suffix: the IPv4 suffix right after the prefix
+        // (Jool's 6791v46 vector: 192.0.2.33 is 2001:db8:1c0:2:21::).
+        let e = Eam::new(
+            "2001:db8:1c0:2::".parse().unwrap(),
+            72,
+            Ipv4Addr::new(192, 0, 2, 0),
+            24,
+        );
+        let t = EamTable::new(&[e.unwrap()]).unwrap();
+        let a: Ipv6Addr = "2001:db8:1c0:2:21::".parse().unwrap();
+        assert_eq!(t.to6(Ipv4Addr::new(192, 0, 2, 33)), Some(a));
+        assert_eq!(t.to4(a), Some(Ipv4Addr::new(192, 0, 2, 33)));
     }
 }

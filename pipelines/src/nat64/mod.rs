@@ -102,6 +102,12 @@ impl Maps for Nat64Spec {
             .or_else(|| self.pool6.map(|p| p.embed(a)))
             .map(|v| v.octets())
     }
+    fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]> {
+        match self.pool6 {
+            Some(p) => Some(p.embed(Ipv4Addr::from(a)).octets()),
+            None => self.to6(a),
+        }
+    }
 }
 
 /// The largest packet the translator builds an ICMP error into.
@@ -208,11 +214,11 @@ struct Route {
 impl Core {
     fn translate(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
         let own = TO_REWRITE + self.nat64.iface.output;
-        let mut v = self.translate_once(cx, p, cfg);
+        let mut v = self.translate_once(cx, p, cfg, false);
         if v == Verdict::Next(own) {
             // Routed into the translator again (EAM hairpinning): back to
             // the family it came from, once.
-            v = self.translate_once(cx, p, cfg);
+            v = self.translate_once(cx, p, cfg, true);
             if v == Verdict::Next(own) {
                 v = Verdict::Drop(DropReason::Nat64HairpinLoop);
             }
@@ -220,10 +226,20 @@ impl Core {
         v
     }
 
-    fn translate_once(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+    /// `hairpin`: the packet was translated once already and routed back
+    /// into the translator (RFC 7757 §4.2 "intrinsic" hairpinning: the
+    /// source then maps through pool6, not the EAM table, so that replies
+    /// come back through the translator).
+    fn translate_once(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+        hairpin: bool,
+    ) -> Verdict {
         match p.meta.ethertype {
-            0x86dd => self.xlat64(cx, p, cfg),
-            0x0800 => self.xlat46(cx, p, cfg),
+            0x86dd => self.xlat64(cx, p, cfg, hairpin),
+            0x0800 => self.xlat46(cx, p, cfg, hairpin),
             _ => Verdict::Drop(DropReason::Nat64Malformed),
         }
     }
@@ -244,7 +260,50 @@ impl Core {
         })
     }
 
-    fn xlat64(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+    /// An ICMPv6 error about the packet as it arrived (the lookup that
+    /// sent it here already took one off its hop limit).
+    fn error_about6(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        again: bool,
+        (t, c, rest): (u8, u8, u32),
+    ) -> Verdict {
+        if !again {
+            if let Some(h) = p.data_mut().get_mut(L2 + 7) {
+                *h = h.wrapping_add(1);
+            }
+        }
+        self.icmp6_error(cx, p, t, c, rest)
+    }
+
+    /// An ICMPv4 error about the packet as it arrived (TTL restored).
+    fn error_about4(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        again: bool,
+        (t, c, rest): (u8, u8, u32),
+    ) -> Verdict {
+        if !again {
+            if let Some(h) = p.data_mut().get_mut(L2..L2 + 20) {
+                let old = u16::from_be_bytes([h[8], h[9]]);
+                h[8] = h[8].wrapping_add(1);
+                let new = u16::from_be_bytes([h[8], h[9]]);
+                let c = checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, new);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        self.icmp4_error(cx, p, t, c, rest)
+    }
+
+    fn xlat64(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+        again: bool,
+    ) -> Verdict {
         use icmpv6::{dest_unreach as du, DEST_UNREACH, PACKET_TOO_BIG, PARAM_PROBLEM};
         let d = p.data();
         let Some(ip) = d.get(L2..) else {
@@ -253,8 +312,12 @@ impl Core {
         let h = match xlat::parse6(ip, false) {
             Ok(h) => h,
             Err(V6Err::Malformed) => return Verdict::Drop(DropReason::Nat64Malformed),
-            Err(V6Err::ExtAfterFrag) => return self.icmp6_error(cx, p, DEST_UNREACH, du::ADMIN, 0),
-            Err(V6Err::SegmentsLeft(at)) => return self.icmp6_error(cx, p, PARAM_PROBLEM, 0, at),
+            Err(V6Err::ExtAfterFrag) => {
+                return self.error_about6(cx, p, again, (DEST_UNREACH, du::ADMIN, 0))
+            }
+            Err(V6Err::SegmentsLeft(at)) => {
+                return self.error_about6(cx, p, again, (PARAM_PROBLEM, 0, at))
+            }
         };
         let mut src = [0u8; 16];
         let mut dst = [0u8; 16];
@@ -262,7 +325,7 @@ impl Core {
         dst.copy_from_slice(&ip[24..40]);
         let (tc, hop) = ((ip[0] << 4) | (ip[1] >> 4), ip[7]);
         let fragmented = h.frag.is_some_and(|f| f.more || f.off != 0);
-        let first = h.frag.is_none_or(|f| f.off == 0);
+        let first = h.frag.map_or(true, |f| f.off == 0);
         let is_err = h.proto == 58 && first && ip.get(h.l4).is_some_and(|&t| t < 128);
         if h.proto == 58 && fragmented {
             return Verdict::Drop(DropReason::Nat64IcmpFragmented);
@@ -277,9 +340,10 @@ impl Core {
         let r = match self.route_to(self.table.fib4.lookup(Ipv4Addr::from(d4))) {
             Ok(r) => r,
             Err(true) => return Verdict::Drop(DropReason::RouteBlackhole),
-            Err(false) => return self.icmp6_error(cx, p, DEST_UNREACH, du::NO_ROUTE, 0),
+            Err(false) => return self.error_about6(cx, p, again, (DEST_UNREACH, du::NO_ROUTE, 0)),
         };
-        let hairpin = TO_REWRITE + r.output == TO_REWRITE + self.nat64.iface.output;
+        // (Routed back into the translator: no MTU of its own.)
+        let back = r.output == self.nat64.iface.output;
         let s4 = match s4 {
             Some(a) => a,
             None => match cfg.rfc6791_v4 {
@@ -296,12 +360,12 @@ impl Core {
         let ulen = h.end - h.l4;
         let total = 20 + ulen;
         let mut needs_frag = false;
-        if total > r.mtu && !hairpin {
+        if total > r.mtu && !back {
             if h.frag.is_none() && total <= 1260 {
                 needs_frag = true;
             } else {
                 let mtu = (r.mtu as u32 + 20).max(1280);
-                return self.icmp6_error(cx, p, PACKET_TOO_BIG, 0, mtu);
+                return self.error_about6(cx, p, again, (PACKET_TOO_BIG, 0, mtu));
             }
         }
         let (id, df, mf, off) = match h.frag {
@@ -420,14 +484,20 @@ impl Core {
         if !p.set_len(L2 + 20 + n) {
             return Verdict::Drop(DropReason::Nat64NoRoom);
         }
-        self.ip_ident = self.ip_ident.wrapping_add(1);
+        let id = match h.frag {
+            Some(f) => f.id as u16,
+            None => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                self.ip_ident
+            }
+        };
         let d = p.data_mut();
         d[L2 + 20..L2 + 20 + n].copy_from_slice(&self.nat64.scratch[..n]);
         xlat::write4(
             &mut d[L2..L2 + 20],
             tc,
             (20 + n) as u16,
-            self.ip_ident,
+            id,
             false,
             false,
             0,
@@ -439,7 +509,13 @@ impl Core {
         self.translated(p, *r, false, 1, false, false)
     }
 
-    fn xlat46(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+    fn xlat46(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+        hairpin: bool,
+    ) -> Verdict {
         use icmpv4::{dest_unreach as du, DEST_UNREACH};
         let d = p.data();
         let Some(v) = d.get(L2..).and_then(|ip| xlat::parse4(ip, false)) else {
@@ -457,22 +533,26 @@ impl Core {
             if cfg.amend_udp_checksum_zero && !v.is_fragment() {
                 amend = true;
             } else {
-                return self.icmp4_error(cx, p, DEST_UNREACH, du::ADMIN_PROHIBITED, 0);
+                return self.error_about4(cx, p, hairpin, (DEST_UNREACH, du::ADMIN_PROHIBITED, 0));
             }
         }
         let Some(d6) = cfg.to6(v.dst) else {
             return Verdict::Drop(DropReason::Nat64DstUntranslatable);
         };
-        let s6 = cfg.to6(v.src);
+        let s6 = if hairpin {
+            cfg.to6_pool(v.src)
+        } else {
+            cfg.to6(v.src)
+        };
         if s6.is_none() && !is_err {
             return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
         }
         let r = match self.route_to(self.table.fib6.lookup(Ipv6Addr::from(d6))) {
             Ok(r) => r,
             Err(true) => return Verdict::Drop(DropReason::RouteBlackhole),
-            Err(false) => return self.icmp4_error(cx, p, DEST_UNREACH, du::HOST, 0),
+            Err(false) => return self.error_about4(cx, p, hairpin, (DEST_UNREACH, du::HOST, 0)),
         };
-        let hairpin = r.output == self.nat64.iface.output;
+        let back = r.output == self.nat64.iface.output;
         let s6 = match s6 {
             Some(a) => a,
             None => match cfg.rfc6791_v6 {
@@ -481,15 +561,15 @@ impl Core {
             },
         };
         if is_err {
-            return self.error46(p, cfg, &v, (s6, d6), &r);
+            return self.error46(p, cfg, &v, (s6, d6), &r, hairpin);
         }
         let ulen = v.total - v.ihl;
         let mut fh = if v.is_fragment() { 8 } else { 0 };
         let mut needs_frag = false;
-        if !hairpin {
+        if !back {
             if 40 + fh + ulen > r.mtu && v.df {
                 let mtu = r.mtu.saturating_sub(20).max(68) as u32;
-                return self.icmp4_error(cx, p, DEST_UNREACH, du::FRAG_NEEDED, mtu & 0xffff);
+                return self.error_about4(cx, p, hairpin, (DEST_UNREACH, du::FRAG_NEEDED, mtu));
             }
             let size = r.mtu.min(usize::from(self.nat64.lowest_mtu));
             if 40 + fh + ulen > size && !v.df {
@@ -559,6 +639,7 @@ impl Core {
         v: &xlat::V4,
         (s6, d6): ([u8; 16], [u8; 16]),
         r: &Route,
+        hairpin: bool,
     ) -> Verdict {
         let ingress_mtu = usize::from(self.iface(p.meta.iface).mtu);
         let ip = &p.data()[L2..L2 + v.total];
@@ -591,7 +672,7 @@ impl Core {
         };
         let limit = 1280 - 40;
         let out = &mut self.nat64.scratch[..];
-        let n = match xlat::body46(msg, out, limit, (t, c, rest), cfg) {
+        let n = match xlat::body46(msg, out, limit, (t, c, rest), cfg, hairpin) {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };

@@ -348,6 +348,8 @@ fn lay_out(out: &mut [u8], q: usize, ext: &[u8], limit: usize, unit: usize) -> (
 pub trait Maps {
     fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]>;
     fn to6(&self, a: [u8; 4]) -> Option<[u8; 16]>;
+    /// As `to6`, pool6 first (a hairpinned packet's source side).
+    fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]>;
 }
 
 /// Translates the upper-layer checksum of a TCP or UDP header at the start
@@ -482,6 +484,7 @@ pub fn body46(
     limit: usize,
     (t, c, rest): (u8, u8, u32),
     maps: &dyn Maps,
+    hairpin: bool,
 ) -> Result<usize, DropReason> {
     let len = if has_len4(icmp[0]) {
         usize::from(icmp[5]) * 4
@@ -490,7 +493,14 @@ pub fn body46(
     };
     let (orig, ext) = split_4884(&icmp[8..], len);
     let h = parse4(orig, true).ok_or(DropReason::Nat64InnerUntranslatable)?;
-    let (Some(s6), Some(d6)) = (maps.to6(h.src), maps.to6(h.dst)) else {
+    // (Hairpinned: the quoted packet's destination is the error's source
+    // side.)
+    let d6 = if hairpin {
+        maps.to6_pool(h.dst)
+    } else {
+        maps.to6(h.dst)
+    };
+    let (Some(s6), Some(d6)) = (maps.to6(h.src), d6) else {
         return Err(DropReason::Nat64InnerUntranslatable);
     };
     let actual = h.total.min(orig.len());
