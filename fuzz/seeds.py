@@ -165,6 +165,23 @@ def main():
     rec = lambda i, m: struct.pack("!H", len(m)) + bytes([(i * 5) & 0xFF]) + m
     put("pfcp", b"".join(rec(i, m) for i, m in enumerate(msgs)))
     put("pfcp", rec(0, msgs[0]) + rec(1, est) + b"".join(rec(0xFC, b"") for _ in range(8)) + rec(2, mods[1]))
+    # nat64: Jool's SIIT vectors (read in place from ../shared: GPL-2.0 test
+    # data, never copied into the project; the corpus is not committed),
+    # one record per packet, sides and steering as fuzz_targets/nat64.rs
+    # reads them; without the data set, a few built here.
+    jool = os.environ.get("XGW_JOOL_DIR", os.path.join(ROOT, "..", "shared", "conformance", "jool"))
+    pkts = sorted(glob.glob(os.path.join(jool, "pkt", "siit", "**", "*.pkt"), recursive=True))
+    if not pkts:
+        ip6 = bytes.fromhex("6000000000081140") + bytes(16) + bytes(16) + bytes.fromhex("0001000200080000")
+        ip4 = bytes.fromhex("4500001c0001000040110000") + bytes(8) + bytes.fromhex("0001000200080000")
+        pkts_data = [ip6, ip4]
+    else:
+        pkts_data = [open(p, "rb").read() for p in pkts]
+    for b in pkts_data:
+        side = 0 if b[0] >> 4 == 6 else 1
+        put("nat64", bytes([side]) + struct.pack("<H", len(b)) + b)
+    put("nat64", b"".join(bytes([(0 if b[0] >> 4 == 6 else 1) | 4]) + struct.pack("<H", len(b)) + b
+                          for b in pkts_data[:8]))
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

@@ -257,6 +257,9 @@ pub struct Rig {
     pub ports: Vec<xgw_engine::engine::PortInfo>,
     /// Transmitted frames checked so far (for the targets' statistics).
     pub checked: u64,
+    /// A target's own check of every transmitted frame, after
+    /// [`check_frame`].
+    pub extra: Option<fn(&[u8]) -> Result<(), String>>,
 }
 
 impl Rig {
@@ -297,7 +300,8 @@ b_peer = "02:00:00:00:01:0b"
         )
     }
 
-    fn from_config(text: &str) -> Rig {
+    /// A worker on any config of mem ports (a target's own).
+    pub fn from_config(text: &str) -> Rig {
         let cfg = Config::parse(text, "fuzz").expect("the fuzz config is valid");
         let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
         let function = Some(built.function);
@@ -309,6 +313,7 @@ b_peer = "02:00:00:00:01:0b"
             nports,
             ports: std::mem::take(&mut built.ports),
             checked: 0,
+            extra: None,
         }
     }
 
@@ -349,10 +354,12 @@ b_peer = "02:00:00:00:01:0b"
         let w = &mut self.worker;
         for (i, p) in w.ports.iter_mut().enumerate() {
             if let PortQueue::Mem(q) = p {
+                let extra = self.extra;
                 q.take_tx(&mut w.pool, |f| {
                     n += 1;
                     if bad.is_none() {
-                        if let Err(e) = check_frame(f) {
+                        if let Err(e) = check_frame(f).and_then(|()| extra.map_or(Ok(()), |x| x(f)))
+                        {
                             bad = Some(format!("port {i}: {e}: {}", hex(f)));
                         }
                     }
@@ -438,7 +445,10 @@ pub fn check_frame(f: &[u8]) -> Result<(), String> {
         return Err("shorter than an Ethernet header".into());
     }
     if f.len() > 1518 + 4 + 40 + 20 {
-        return Err(format!("{} bytes: larger than any MTU here allows", f.len()));
+        return Err(format!(
+            "{} bytes: larger than any MTU here allows",
+            f.len()
+        ));
     }
     let mut et = u16::from_be_bytes([f[12], f[13]]);
     let mut off = 14;
@@ -473,7 +483,10 @@ fn check_ip4(b: &[u8], depth: u8) -> Result<(), String> {
     let ihl = usize::from(b[0] & 15) * 4;
     let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
     if ihl < 20 || total < ihl || total > b.len() {
-        return Err(format!("IPv4 lengths: ihl {ihl}, total {total}, have {}", b.len()));
+        return Err(format!(
+            "IPv4 lengths: ihl {ihl}, total {total}, have {}",
+            b.len()
+        ));
     }
     if csum(&[&b[..ihl]]) != 0 {
         return Err("IPv4 header checksum".into());
@@ -483,7 +496,10 @@ fn check_ip4(b: &[u8], depth: u8) -> Result<(), String> {
     let frag = u16::from_be_bytes([b[6], b[7]]) & 0x3fff != 0;
     let payload = &b[ihl..total];
     if proto == 1 && !frag && OURS4.contains(&src) && csum(&[payload]) != 0 {
-        return Err(format!("ICMP checksum of a message from {}", Ipv4Addr::from(src)));
+        return Err(format!(
+            "ICMP checksum of a message from {}",
+            Ipv4Addr::from(src)
+        ));
     }
     if !frag && depth == 0 && OURS4.contains(&src) {
         match proto {
@@ -514,7 +530,10 @@ fn check_ip6(b: &[u8], depth: u8) -> Result<(), String> {
         pseudo[32..36].copy_from_slice(&(plen as u32).to_be_bytes());
         pseudo[39] = 58;
         if csum(&[&pseudo, payload]) != 0 {
-            return Err(format!("ICMPv6 checksum of a message from {}", Ipv6Addr::from(src)));
+            return Err(format!(
+                "ICMPv6 checksum of a message from {}",
+                Ipv6Addr::from(src)
+            ));
         }
     }
     if depth == 0 && ours6(&src) {

@@ -49,6 +49,8 @@ const PATHS: &[Path] = &[
     Path { name: "gtpu-encap6", target: 250, build: gtpu_encap6, what: "router: IPv4 to a UE (1024 sessions), GTP-U/UDP/IPv6 with a PSC (QFI; UDP checksum) to the base station" },
     Path { name: "gtpu-decap", target: 250, build: gtpu_decap4, what: "router: G-PDU over IPv4 (1024 sessions), decapsulated (UE source checked) and the inner IPv4 forwarded" },
     Path { name: "gtpu-decap6", target: 250, build: gtpu_decap6, what: "router: G-PDU over IPv6 (1024 sessions), decapsulated and the inner IPv4 forwarded" },
+    Path { name: "siit-6to4", target: 400, build: siit_6to4, what: "router: IPv6/UDP from an EAM-mapped host to pool6 (64:ff9b::/96, 1024 destinations), translated (RFC 7915) and forwarded as IPv4" },
+    Path { name: "siit-4to6", target: 400, build: siit_4to6, what: "router: IPv4/UDP to EAM space (1024 destinations), translated (RFC 7915; source via pool6) and forwarded as IPv6" },
 ];
 
 /// A worker ready to run, and how to feed it.
@@ -249,6 +251,44 @@ fn gtpu(burst: usize, outer_v6: bool, up: bool) -> Result<Rig, String> {
         ns: 0,
     })
 }
+/// The stateless translator: pool6 64:ff9b::/96, host A's IPv6 network
+/// EAM-mapped to 10.98.0.0/24, 10.99.0.0/16 EAM-mapped to
+/// 2001:db8:9::/112 (routed via host B) and routed into the translator.
+const SIIT: &str = "[nat64]\nmode = \"siit\"\npool6 = \"64:ff9b::/96\"\n\
+eam = [ { ipv6 = \"2001:db8:1::/120\", ipv4 = \"10.98.0.0/24\" }, \
+{ ipv6 = \"2001:db8:9::/112\", ipv4 = \"10.99.0.0/16\" } ]\n\
+[[routes]]\nprefix = \"10.99.0.0/16\"\ninterface = \"nat64\"\n";
+
+fn siit_6to4(burst: usize) -> Result<Rig, String> {
+    let dsts = (0..1024u32).map(|i| {
+        let v4 = u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i;
+        IpAddr::V6(Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(v4)))
+    });
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "2001:db8:1::2".parse().unwrap(),
+        dsts,
+        84,
+    )?;
+    router(burst, &format!("{SIIT}{ROUTE4}"), 0, f)
+}
+
+fn siit_4to6(burst: usize) -> Result<Rig, String> {
+    let dsts = (0..1024u32)
+        .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 99, 0, 0)) | i)));
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "10.1.0.2".parse().unwrap(),
+        dsts,
+        64,
+    )?;
+    router(burst, &format!("{SIIT}{ROUTE6}"), 0, f)
+}
+
 fn gtpu_encap4(burst: usize) -> Result<Rig, String> {
     gtpu(burst, false, false)
 }
