@@ -8,7 +8,8 @@
 # Steps, in order:
 #   1. install missing Debian packages (apt-get update only if something is
 #      missing): iproute2 iputils-ping iputils-tracepath traceroute ethtool
-#      tcpdump tshark iperf3 python3 python3-scapy procps
+#      tcpdump tshark iperf3 python3 python3-scapy procps, and curl
+#      (netns/siit.sh)
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
 #      (unit, golden and allocation tests)
@@ -69,7 +70,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-run_step packages xt_install_pkgs
+run_step packages xt_install_pkgs curl
 built=0
 run_step "cargo build" cargo build --release --workspace && built=1
 # --no-fail-fast: one failing test binary must not hide the others' results
