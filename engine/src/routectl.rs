@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use xgw_pipelines::ipip::{
     TC_DEC_BYTES, TC_DEC_PKTS, TC_DROPS, TC_ENC_BYTES, TC_ENC_PKTS, TC_N, TC_RELAYED,
 };
@@ -36,6 +37,8 @@ pub const COMMANDS: &[&str] = &[
     "gtp-peers",
     "pfcp-associations",
     "pfcp-sessions",
+    "nat64-sessions",
+    "nat64-bib",
 ];
 
 pub struct RouterControl {
@@ -103,6 +106,20 @@ impl RouterControl {
         if let Some(f) = self.spec.ifaces.get(i as usize) {
             return f.name.clone();
         }
+        // The features' fixed interfaces (GTP-U, the translator).
+        let fixed = [
+            (
+                xgw_pipelines::router::spec::GTP_IFACE,
+                self.spec.gtpu.as_ref().map(|g| &g.iface),
+            ),
+            (
+                xgw_pipelines::router::spec::NAT64_IFACE,
+                self.spec.nat64.as_ref().map(|n| &n.iface),
+            ),
+        ];
+        if let Some(name) = fixed.iter().find(|(id, _)| *id == i).and_then(|(_, n)| *n) {
+            return name.clone();
+        }
         self.rib
             .tunnels()
             .find(|&(id, _)| id == i)
@@ -147,6 +164,8 @@ impl RouterControl {
             "route-del" => self.del(req),
             "neigh" => self.neigh(),
             "tunnel-list" => self.tunnel_list(),
+            "nat64-sessions" => self.nat64(true),
+            "nat64-bib" => self.nat64(false),
             "tunnel-add" => self.tunnel_add(req),
             "tunnel-del" => self.tunnel_del(req),
             "pfcp-associations" => match self.pfcp.as_ref() {
@@ -424,6 +443,67 @@ impl RouterControl {
         }
     }
 
+    /// `nat64-sessions` / `nat64-bib`: what the workers last published of
+    /// their stateful NAT64 tables (like `jool session display` / `jool
+    /// bib display`).
+    fn nat64(&self, sessions: bool) -> Value {
+        let Some(n) = self.spec.nat64.as_ref() else {
+            return json!({"error": "no [nat64] table in this router's config"});
+        };
+        if n.stateful.is_none() {
+            return json!({"error": "the translator is stateless (mode = \"siit\"): it keeps no sessions or bindings"});
+        }
+        let proto = |p: u8| match p {
+            6 => "tcp",
+            17 => "udp",
+            _ => "icmp",
+        };
+        let pool6 = n.pool6;
+        let mut rows = Vec::new();
+        let mut workers = Vec::new();
+        for (w, m) in self.bus.nat64.iter().enumerate() {
+            let Ok(v) = m.lock() else { continue };
+            workers.push(json!({
+                "worker": w,
+                "sessions": v.session_total,
+                "bib": v.bib_total,
+                "shown": if sessions { v.sessions.len() } else { v.bibs.len() },
+                "sessions_created": v.counts.sessions_created,
+                "sessions_expired": v.counts.sessions_expired,
+                "bib_created": v.counts.bib_created,
+            }));
+            if sessions {
+                for s in &v.sessions {
+                    let b = &s.bib;
+                    let r6 = pool6.map(|p| p.embed(Ipv4Addr::from(s.r4)).to_string());
+                    rows.push(json!({
+                        "worker": w,
+                        "protocol": proto(b.proto),
+                        "ipv6_local": format!("[{}]:{}", Ipv6Addr::from(b.a6), b.p6),
+                        "ipv6_remote": format!("[{}]:{}", r6.unwrap_or_default(), s.rp),
+                        "ipv4_local": format!("{}:{}", Ipv4Addr::from(b.a4), b.p4),
+                        "ipv4_remote": format!("{}:{}", Ipv4Addr::from(s.r4), s.rp),
+                        "state": s.tcp.map(|t| t.name()),
+                        "expires_in_s": s.left_ns / 1_000_000_000,
+                    }));
+                }
+            } else {
+                for b in &v.bibs {
+                    rows.push(json!({
+                        "worker": w,
+                        "protocol": proto(b.proto),
+                        "ipv6": format!("[{}]:{}", Ipv6Addr::from(b.a6), b.p6),
+                        "ipv4": format!("{}:{}", Ipv4Addr::from(b.a4), b.p4),
+                        "static": b.is_static,
+                        "sessions": b.sessions,
+                    }));
+                }
+            }
+        }
+        let key = if sessions { "sessions" } else { "bib" };
+        json!({key: rows, "workers": workers})
+    }
+
     fn neigh(&self) -> Value {
         let mut rows = Vec::new();
         self.bus.read_views(|w, v| {
@@ -521,6 +601,57 @@ pub fn render_tunnels(v: &Value) -> String {
                 out += &format!("    drop {k}: {n}\n");
             }
         }
+    }
+    out
+}
+
+/// Renders a `nat64-sessions` or `nat64-bib` answer for people.
+pub fn render_nat64(v: &Value) -> String {
+    let mut out = String::new();
+    if let Some(rows) = v["sessions"].as_array() {
+        out.push_str(&format!(
+            "{:<5} {:<44} {:<44} {:<21} {:<21} {:<18} {}\n",
+            "proto", "ipv6 local", "ipv6 remote", "ipv4 local", "ipv4 remote", "state", "expires"
+        ));
+        for r in rows {
+            out.push_str(&format!(
+                "{:<5} {:<44} {:<44} {:<21} {:<21} {:<18} {}s\n",
+                r["protocol"].as_str().unwrap_or(""),
+                r["ipv6_local"].as_str().unwrap_or(""),
+                r["ipv6_remote"].as_str().unwrap_or(""),
+                r["ipv4_local"].as_str().unwrap_or(""),
+                r["ipv4_remote"].as_str().unwrap_or(""),
+                r["state"].as_str().unwrap_or("-"),
+                r["expires_in_s"]
+            ));
+        }
+    }
+    if let Some(rows) = v["bib"].as_array() {
+        out.push_str(&format!(
+            "{:<5} {:<44} {:<21} {:<7} {}\n",
+            "proto", "ipv6", "ipv4", "static", "sessions"
+        ));
+        for r in rows {
+            out.push_str(&format!(
+                "{:<5} {:<44} {:<21} {:<7} {}\n",
+                r["protocol"].as_str().unwrap_or(""),
+                r["ipv6"].as_str().unwrap_or(""),
+                r["ipv4"].as_str().unwrap_or(""),
+                if r["static"] == true { "yes" } else { "no" },
+                r["sessions"]
+            ));
+        }
+    }
+    for w in v["workers"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "worker {}: {} sessions, {} bindings ({} shown); {} sessions created, {} expired\n",
+            w["worker"],
+            w["sessions"],
+            w["bib"],
+            w["shown"],
+            w["sessions_created"],
+            w["sessions_expired"]
+        ));
     }
     out
 }

@@ -137,6 +137,13 @@ drop_reasons! {
     Nat64IcmpBadChecksum = "nat64.icmp_bad_checksum": "ICMP error with a wrong checksum (the translator rebuilds errors whole and will not vouch for a corrupted one)",
     Nat64HairpinLoop = "nat64.hairpin_loop": "a translated packet was routed into the translator a third time",
     Nat64NoRoom = "nat64.no_room": "no headroom or tailroom left in the frame for the translated headers",
+    Nat64ProtoUnsupported = "nat64.proto_unsupported": "stateful NAT64 translates TCP, UDP and ICMP queries only (RFC 6146)",
+    Nat64FragmentNoState = "nat64.fragment_no_state": "non-first fragment in stateful NAT64: its ports are in the first fragment, and fragments are not collected",
+    Nat64NoState = "nat64.no_state": "TCP segment other than a SYN for which no session exists (RFC 6146 §3.5.2)",
+    Nat64NoBinding = "nat64.no_binding": "packet to a pool4 transport address no binding (BIB entry) holds",
+    Nat64Filtered = "nat64.filtered": "IPv4 packet refused by the filtering policy (address-dependent filtering, or externally initiated TCP turned off)",
+    Nat64TableFull = "nat64.table_full": "new flow refused: this worker's session table is full (existing sessions keep working)",
+    Nat64Pool4Exhausted = "nat64.pool4_exhausted": "new flow refused: no free port (or ICMP identifier) left in this worker's share of pool4",
     /// The worker's lot for parked frames was full.
     PendingFull = "pending.full": "a frame had to wait (e.g. for neighbour resolution) but the worker's pending lot was full",
     /// The engine was stopping and frames still queued for TX were released.

@@ -522,6 +522,25 @@ pub(super) fn validate_router(
             });
         }
     }
+    // pool4 addresses that are no interface's lead into the translator
+    // too (one that is an interface's is claimed at local delivery).
+    for p in nat64
+        .iter()
+        .filter_map(|n| n.stateful.as_ref())
+        .flat_map(|s| &s.pool4)
+    {
+        let prefix = IpAddr::V4(p.addr);
+        let owned_by_iface = ifaces
+            .iter()
+            .any(|f| f.ipv4.iter().any(|&(a, _)| a == p.addr));
+        if !owned_by_iface && !routes.iter().any(|r| r.prefix == prefix && r.len == 32) {
+            routes.push(RouteSpec {
+                prefix,
+                len: 32,
+                target: RouteTarget::Connected { iface: NAT64_IFACE },
+            });
+        }
+    }
     let mut neighbors = Vec::new();
     for (i, n) in raw.neighbors.iter().enumerate() {
         let k = |x: &str| format!("neighbors[{i}].{x}");

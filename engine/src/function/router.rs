@@ -167,6 +167,11 @@ enum RouterCmd {
         #[command(subcommand)]
         op: PfcpOp,
     },
+    /// Stateful NAT64 of a running gateway (`[nat64] mode = "nat64"`): its sessions and bindings.
+    Nat64 {
+        #[command(subcommand)]
+        op: Nat64Op,
+    },
     /// Show the neighbour (ARP / NDP) cache of a running router.
     Neigh {
         #[arg(long)]
@@ -365,6 +370,24 @@ pub enum SessionOp {
     },
 }
 
+#[derive(Subcommand)]
+pub enum Nat64Op {
+    /// The sessions (like `jool session display`): at most 4096 per worker are listed, the totals are exact.
+    Session {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+    /// The bindings, BIB (like `jool bib display`).
+    Bib {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
+}
+
 // Parsed once per command: the size of the `add` variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -481,6 +504,14 @@ impl RouterCmd {
                         .trim_end()
                     );
                     Ok(())
+                }
+            },
+            RouterCmd::Nat64 { op } => match op {
+                Nat64Op::Session { json, at } => {
+                    show(at, "nat64-sessions", json, crate::routectl::render_nat64)
+                }
+                Nat64Op::Bib { json, at } => {
+                    show(at, "nat64-bib", json, crate::routectl::render_nat64)
                 }
             },
             RouterCmd::Tunnel { op } => match op {

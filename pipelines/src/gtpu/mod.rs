@@ -51,6 +51,7 @@ pub use crate::router::spec::GTP_IFACE;
 /// gtpu-input; the GTP-U interface's output is gtpu-encap.
 pub const FEATURE: Feature = Feature {
     name: "gtpu",
+    claim4: None,
     local: &[Local {
         family: Family::Both,
         what: LocalMatch::UdpPort(wire::PORT),

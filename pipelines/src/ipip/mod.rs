@@ -36,6 +36,7 @@ use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 /// `ipip-encap`.
 pub const FEATURE: Feature = Feature {
     name: "ipip",
+    claim4: None,
     local: &[
         Local {
             family: Family::Both,

@@ -28,6 +28,7 @@
 //!   translator again (EAM hairpinning) is translated back once more.
 
 pub mod addr;
+pub mod stateful;
 pub mod xlat;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -39,6 +40,7 @@ use crate::router::{Core, NextHop, L2, ROUTE_ARCS, TO_REWRITE};
 use crate::wire::{checksum, icmpv4, icmpv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 use addr::{EamTable, Pool6};
+use stateful::{Flags, StatefulSpec, Table};
 use xlat::{Maps, Rest, V6Err};
 
 pub use crate::router::spec::NAT64_IFACE;
@@ -47,6 +49,7 @@ pub use crate::router::spec::NAT64_IFACE;
 pub const FEATURE: Feature = Feature {
     name: "nat64",
     local: &[],
+    claim4: Some((claim4, "nat64-xlat")),
     output: Some("nat64-xlat"),
     fused: None,
     rebuild: None,
@@ -73,6 +76,9 @@ pub struct Nat64Spec {
     /// Translate IPv4/UDP with checksum 0 by computing one (unfragmented
     /// only), instead of answering ICMPv4 3/13.
     pub amend_udp_checksum_zero: bool,
+    /// Stateful NAT64 (RFC 6146): pool4, static BIB, timers; `None`:
+    /// stateless (SIIT).
+    pub stateful: Option<StatefulSpec>,
 }
 
 impl Nat64Spec {
@@ -87,7 +93,7 @@ impl Nat64Spec {
     }
 }
 
-impl Maps for Nat64Spec {
+impl Nat64Spec {
     fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]> {
         let a = Ipv6Addr::from(a);
         self.eam
@@ -110,6 +116,192 @@ impl Maps for Nat64Spec {
     }
 }
 
+/// SIIT: the quoted packet's addresses map like any, ports stay.
+impl Maps for Nat64Spec {
+    fn quoted64(
+        &self,
+        _: u8,
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+    ) -> Option<([u8; 4], u16, [u8; 4], u16)> {
+        Some((self.to4(src)?, sport, self.to4(dst)?, dport))
+    }
+    fn quoted46(
+        &self,
+        _: u8,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        hairpin: bool,
+    ) -> Option<([u8; 16], u16, [u8; 16], u16)> {
+        // (Hairpinned: the quoted packet's destination is the error's
+        // source side.)
+        let d6 = if hairpin {
+            self.to6_pool(dst)
+        } else {
+            self.to6(dst)
+        };
+        Some((self.to6(src)?, sport, d6?, dport))
+    }
+}
+
+/// Stateful NAT64: the quoted packet's binding gives the host side; the
+/// other side maps through pool6.
+struct NatMaps<'a> {
+    cfg: &'a Nat64Spec,
+    table: &'a Table,
+}
+
+impl Maps for NatMaps<'_> {
+    fn quoted64(
+        &self,
+        proto: u8,
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+    ) -> Option<([u8; 4], u16, [u8; 4], u16)> {
+        let b = self.table.bib(self.table.bib_by6(proto, dst, dport)?);
+        let s4 = self.cfg.pool6?.extract(Ipv6Addr::from(src))?.octets();
+        let sport = if proto == stateful::ICMP { b.p4 } else { sport };
+        Some((s4, sport, b.a4, b.p4))
+    }
+    fn quoted46(
+        &self,
+        proto: u8,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        _: bool,
+    ) -> Option<([u8; 16], u16, [u8; 16], u16)> {
+        let b = self.table.bib(self.table.bib_by4(proto, src, sport)?);
+        let d6 = self.cfg.pool6?.embed(Ipv4Addr::from(dst)).octets();
+        let dport = if proto == stateful::ICMP { b.p6 } else { dport };
+        Some((b.a6, b.p6, d6, dport))
+    }
+}
+
+/// The binding of the packet an ICMP error quotes (IPv6 error: the
+/// quoted packet went to the IPv6 host), for the translated error's
+/// outer source (RFC 6146 §3.4: the host's IPv4 transport address).
+fn quoted_bib64(table: &Table, msg: &[u8]) -> Option<[u8; 4]> {
+    let q = msg.get(8..)?;
+    let h = xlat::parse6(q, true).ok()?;
+    let proto = xlat::proto64(h.proto);
+    let (_, dp) = xlat::ports(q.get(h.l4..)?, proto)?;
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&q[24..40]);
+    table.bib_by6(proto, dst, dp).map(|b| table.bib(b).a4)
+}
+
+/// The same for an ICMPv4 error: the quoted packet came from pool4; its
+/// binding's IPv6 address is where the error goes.
+fn quoted_bib46(table: &Table, msg: &[u8]) -> Option<[u8; 16]> {
+    let q = msg.get(8..)?;
+    let h = xlat::parse4(q, true)?;
+    let (sp, _) = xlat::ports(q.get(h.ihl..)?, h.proto)?;
+    table.bib_by4(h.proto, h.src, sp).map(|b| table.bib(b).a6)
+}
+
+/// ip4-local hands the translator a packet to one of its pool4 transport
+/// addresses (the address may be shared with the host: what is outside
+/// the pool4 ranges keeps the router's answers). ICMP: an echo with an
+/// identifier in range, or an error quoting such a packet.
+fn claim4(core: &Core, p: &Packet<'_>) -> bool {
+    let Some(st) = core.nat64.table.as_ref().map(|t| t.spec()) else {
+        return false;
+    };
+    let m = &p.meta;
+    let d = p.data();
+    let (Some(ip), l4) = (d.get(L2..), m.l4 as usize) else {
+        return false;
+    };
+    if ip.len() < 20 || l4 == 0 || l4 > d.len() {
+        return false;
+    }
+    let dst = [ip[16], ip[17], ip[18], ip[19]];
+    if !st.is_pool4_addr(dst) {
+        return false;
+    }
+    let body = &d[l4..];
+    match m.proto {
+        6 | 17 => xlat::ports(body, m.proto).is_some_and(|(_, dp)| st.in_pool4(dst, m.proto, dp)),
+        1 => match body.first() {
+            Some(0 | 8) => xlat::ports(body, 1).is_some_and(|(id, _)| st.in_pool4(dst, 1, id)),
+            Some(&t) if icmpv4::is_error(t) => {
+                let Some(q) = body.get(8..).and_then(|q| xlat::parse4(q, true)) else {
+                    return false;
+                };
+                let qb = &body[8 + q.ihl..];
+                q.src == dst
+                    && xlat::ports(qb, q.proto).is_some_and(|(sp, _)| st.in_pool4(dst, q.proto, sp))
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The most sessions (and bindings) a worker copies into its view.
+pub const VIEW_MAX: usize = 4096;
+
+/// What a worker last published of its NAT64 tables, for `xgw nat64`:
+/// the exact totals and counters, and at most [`VIEW_MAX`] rows of each
+/// table (copied every 500 ms with the neighbour view, into vectors
+/// reserved once).
+#[derive(Default)]
+pub struct View {
+    pub at_ns: u64,
+    pub sessions: Vec<SessionRow>,
+    pub bibs: Vec<stateful::Bib>,
+    pub session_total: usize,
+    pub bib_total: usize,
+    pub counts: stateful::Counts,
+}
+
+/// A session as `xgw nat64 session` shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionRow {
+    pub bib: stateful::Bib,
+    pub r4: [u8; 4],
+    pub rp: u16,
+    pub tcp: Option<stateful::TcpState>,
+    /// Nanoseconds left (at `at_ns`).
+    pub left_ns: u64,
+}
+
+impl State {
+    /// Copies this worker's tables into `v` (worker's tick).
+    pub(crate) fn publish(&self, v: &mut View, now: u64) {
+        let Some(t) = self.table.as_ref() else {
+            return;
+        };
+        if v.sessions.capacity() == 0 {
+            v.sessions.reserve_exact(VIEW_MAX);
+            v.bibs.reserve_exact(VIEW_MAX);
+        }
+        v.at_ns = now;
+        v.sessions.clear();
+        v.bibs.clear();
+        v.sessions
+            .extend(t.sessions().take(VIEW_MAX).map(|(b, s)| SessionRow {
+                bib: *b,
+                r4: s.r4,
+                rp: s.rp,
+                tcp: s.tcp,
+                left_ns: s.expires_ns.saturating_sub(now),
+            }));
+        v.bibs.extend(t.bibs().take(VIEW_MAX).copied());
+        v.session_total = t.session_count();
+        v.bib_total = t.bib_count();
+        v.counts = t.counts;
+    }
+}
+
 /// The largest packet the translator builds an ICMP error into.
 const SCRATCH: usize = 4096;
 
@@ -123,11 +315,17 @@ pub struct State {
     pub(crate) lowest_mtu: u16,
     /// Where ICMP errors are rebuilt.
     scratch: Box<[u8; SCRATCH]>,
+    /// Stateful NAT64: this worker's BIB and sessions.
+    pub table: Option<Table>,
 }
 
 impl State {
-    pub fn new(spec: Option<&Nat64Spec>) -> State {
+    /// Worker `worker` of `workers`.
+    pub fn new(spec: Option<&Nat64Spec>, worker: usize, workers: usize) -> State {
         State {
+            table: spec
+                .and_then(|s| s.stateful.as_ref())
+                .map(|s| Table::new(s, worker, workers)),
             iface: spec.map_or_else(IfaceSpec::default, |s| s.iface_spec()),
             cfg: spec.map(|s| Box::new(s.clone())),
             lowest_mtu: spec.map_or(DEFAULT_LOWEST_IPV6_MTU, |s| s.lowest_ipv6_mtu),
@@ -147,6 +345,13 @@ pub const DROPS: &[DropReason] = &[
     DropReason::Nat64IcmpBadChecksum,
     DropReason::Nat64HairpinLoop,
     DropReason::Nat64NoRoom,
+    DropReason::Nat64ProtoUnsupported,
+    DropReason::Nat64FragmentNoState,
+    DropReason::Nat64NoState,
+    DropReason::Nat64NoBinding,
+    DropReason::Nat64Filtered,
+    DropReason::Nat64TableFull,
+    DropReason::Nat64Pool4Exhausted,
     DropReason::RouteBlackhole,
     DropReason::IcmpRateLimited,
     DropReason::IcmpSuppressed,
@@ -333,11 +538,59 @@ impl Core {
         let Some(d4) = cfg.to4(dst) else {
             return Verdict::Drop(DropReason::Nat64DstUntranslatable);
         };
-        let s4 = cfg.to4(src);
+        // Stateful: the source is the binding's (made if need be), or for
+        // an error the binding of the packet it quotes.
+        let mut nat_port = None;
+        let s4 = match self.nat64.table.as_mut() {
+            None => cfg.to4(src),
+            Some(t) if is_err => match quoted_bib64(t, &ip[h.l4..h.end]) {
+                Some(a) => Some(a),
+                None => return Verdict::Drop(DropReason::Nat64InnerUntranslatable),
+            },
+            Some(t) => {
+                let proto4 = xlat::proto64(h.proto);
+                if !matches!(proto4, 6 | 17 | 1) {
+                    return Verdict::Drop(DropReason::Nat64ProtoUnsupported);
+                }
+                if !first {
+                    return Verdict::Drop(DropReason::Nat64FragmentNoState);
+                }
+                let l4 = &ip[h.l4..h.end];
+                if proto4 == 1 && l4.first().and_then(|&t| xlat::info64(t)).is_none() {
+                    return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+                }
+                let Some((sp, dp)) = xlat::ports(l4, proto4) else {
+                    return Verdict::Drop(DropReason::Nat64Malformed);
+                };
+                let flags = if proto4 == 6 {
+                    Flags::of(l4)
+                } else {
+                    Flags::default()
+                };
+                match t.from6(proto4, src, sp, d4, dp, flags, cx.now_ns) {
+                    Ok((a4, p4)) => {
+                        nat_port = Some((p4, dp));
+                        Some(a4)
+                    }
+                    Err(r) => return Verdict::Drop(r),
+                }
+            }
+        };
         if s4.is_none() && !is_err {
             return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
         }
+        // Stateful hairpinning: to one of our pool4 addresses, the
+        // translated packet comes straight back in (RFC 6146 §3.8).
+        let pool4_dst = self
+            .nat64
+            .table
+            .as_ref()
+            .is_some_and(|t| t.spec().is_pool4_addr(d4));
         let r = match self.route_to(self.table.fib4.lookup(Ipv4Addr::from(d4))) {
+            Ok(r) if pool4_dst => Route {
+                output: self.nat64.iface.output,
+                ..r
+            },
             Ok(r) => r,
             Err(true) => return Verdict::Drop(DropReason::RouteBlackhole),
             Err(false) => return self.error_about6(cx, p, again, (DEST_UNREACH, du::NO_ROUTE, 0)),
@@ -380,6 +633,9 @@ impl Core {
             let l4 = &mut p.data_mut()[L2 + h.l4..L2 + h.end];
             if let Err(r) = xlat::fix_transport_64(l4, h.proto, &src, &dst, s4, d4, ulen) {
                 return Verdict::Drop(r);
+            }
+            if let Some((sp, dp)) = nat_port {
+                xlat::set_ports(l4, proto, sp, dp);
             }
         }
         // The IPv4 header ends where the upper layer starts; the Ethernet
@@ -474,8 +730,13 @@ impl Core {
             }
         };
         let limit = 576 - 20;
-        let out = &mut self.nat64.scratch[..];
-        let n = match xlat::body64(msg, out, limit, (t, c, rest), cfg) {
+        let st = &mut self.nat64;
+        let out = &mut st.scratch[..];
+        let n = match st.table.as_ref() {
+            Some(table) => xlat::body64(msg, out, limit, (t, c, rest), &NatMaps { cfg, table }),
+            None => xlat::body64(msg, out, limit, (t, c, rest), cfg),
+        };
+        let n = match n {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };
@@ -516,7 +777,21 @@ impl Core {
         cfg: &Nat64Spec,
         hairpin: bool,
     ) -> Verdict {
-        use icmpv4::{dest_unreach as du, DEST_UNREACH};
+        use icmpv4::{dest_unreach as du, DEST_UNREACH, TIME_EXCEEDED};
+        if p.meta.flags & Meta::TO_US != 0 && !hairpin {
+            // Claimed at ip4-local (a pool4 address is ours): no lookup
+            // has taken a hop off yet.
+            let Some(h) = p.data_mut().get_mut(L2..L2 + 20) else {
+                return Verdict::Drop(DropReason::Ip4Malformed);
+            };
+            if h[8] <= 1 {
+                return self.icmp4_error(cx, p, TIME_EXCEEDED, 0, 0);
+            }
+            let old = u16::from_be_bytes([h[8], h[9]]);
+            h[8] -= 1;
+            let c = checksum::update16(u16::from_be_bytes([h[10], h[11]]), old, old - 0x100);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+        }
         let d = p.data();
         let Some(v) = d.get(L2..).and_then(|ip| xlat::parse4(ip, false)) else {
             return Verdict::Drop(DropReason::Ip4Malformed);
@@ -536,13 +811,70 @@ impl Core {
                 return self.error_about4(cx, p, hairpin, (DEST_UNREACH, du::ADMIN_PROHIBITED, 0));
             }
         }
-        let Some(d6) = cfg.to6(v.dst) else {
-            return Verdict::Drop(DropReason::Nat64DstUntranslatable);
-        };
-        let s6 = if hairpin {
-            cfg.to6_pool(v.src)
-        } else {
-            cfg.to6(v.src)
+        let mut nat_port = None;
+        let (s6, d6) = match self.nat64.table.as_mut() {
+            None => {
+                let Some(d6) = cfg.to6(v.dst) else {
+                    return Verdict::Drop(DropReason::Nat64DstUntranslatable);
+                };
+                let s6 = if hairpin {
+                    cfg.to6_pool(v.src)
+                } else {
+                    cfg.to6(v.src)
+                };
+                (s6, d6)
+            }
+            // Stateful: the destination is a binding's (or, for an error,
+            // the binding of the packet it quotes); the source maps
+            // through pool6.
+            Some(t) => {
+                let Some(pool6) = cfg.pool6 else {
+                    return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
+                };
+                let s6 = pool6.embed(Ipv4Addr::from(v.src)).octets();
+                if is_err {
+                    match quoted_bib46(t, l4) {
+                        Some(a6) => (Some(s6), a6),
+                        None => return Verdict::Drop(DropReason::Nat64InnerUntranslatable),
+                    }
+                } else {
+                    if !matches!(v.proto, 6 | 17 | 1) {
+                        return Verdict::Drop(DropReason::Nat64ProtoUnsupported);
+                    }
+                    if !first {
+                        return Verdict::Drop(DropReason::Nat64FragmentNoState);
+                    }
+                    if v.proto == 1 && l4.first().and_then(|&t| xlat::info46(t)).is_none() {
+                        return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+                    }
+                    let Some((sp, dp)) = xlat::ports(l4, v.proto) else {
+                        return Verdict::Drop(DropReason::Nat64Malformed);
+                    };
+                    let flags = if v.proto == 6 {
+                        Flags::of(l4)
+                    } else {
+                        Flags::default()
+                    };
+                    match t.from4(v.proto, v.dst, dp, v.src, sp, flags, cx.now_ns) {
+                        Ok((a6, p6)) => {
+                            nat_port = Some((sp, p6));
+                            (Some(s6), a6)
+                        }
+                        Err(DropReason::Nat64NoBinding) if v.proto != 6 => {
+                            // RFC 6146 §3.5.1: no binding, so nobody behind
+                            // it (Destination Unreachable, administratively
+                            // prohibited).
+                            return self.error_about4(
+                                cx,
+                                p,
+                                hairpin,
+                                (DEST_UNREACH, du::ADMIN_PROHIBITED, 0),
+                            );
+                        }
+                        Err(r) => return Verdict::Drop(r),
+                    }
+                }
+            }
         };
         if s6.is_none() && !is_err {
             return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
@@ -582,6 +914,13 @@ impl Core {
             let l4 = &mut p.data_mut()[L2 + v.ihl..L2 + v.total];
             if let Err(r) = xlat::fix_transport_46(l4, v.proto, v.src, v.dst, &s6, &d6, ulen) {
                 return Verdict::Drop(r);
+            }
+            if let Some((sp, dp)) = nat_port {
+                if v.proto == 1 {
+                    xlat::set_ports(l4, 1, dp, dp);
+                } else {
+                    xlat::set_ports(l4, v.proto, sp, dp);
+                }
             }
             if amend {
                 let s = checksum::pseudo_v6(&s6, &d6, 17, ulen as u32) + checksum::sum(l4);
@@ -671,8 +1010,20 @@ impl Core {
             }
         };
         let limit = 1280 - 40;
-        let out = &mut self.nat64.scratch[..];
-        let n = match xlat::body46(msg, out, limit, (t, c, rest), cfg, hairpin) {
+        let st = &mut self.nat64;
+        let out = &mut st.scratch[..];
+        let n = match st.table.as_ref() {
+            Some(table) => xlat::body46(
+                msg,
+                out,
+                limit,
+                (t, c, rest),
+                &NatMaps { cfg, table },
+                hairpin,
+            ),
+            None => xlat::body46(msg, out, limit, (t, c, rest), cfg, hairpin),
+        };
+        let n = match n {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };

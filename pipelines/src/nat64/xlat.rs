@@ -344,12 +344,85 @@ fn lay_out(out: &mut [u8], q: usize, ext: &[u8], limit: usize, unit: usize) -> (
     (8 + body + ext.len(), (body / unit) as u8)
 }
 
-/// Address maps the error translation needs for the quoted packet.
+/// How the packet quoted in an ICMP error is mapped: its addresses and
+/// ports (for ICMP, the identifier is passed as both ports and read back
+/// from the side that owns it). SIIT maps addresses only; stateful NAT64
+/// looks the binding up.
 pub trait Maps {
-    fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]>;
-    fn to6(&self, a: [u8; 4]) -> Option<[u8; 16]>;
-    /// As `to6`, pool6 first (a hairpinned packet's source side).
-    fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]>;
+    /// A quoted IPv6 packet (sent by the IPv4 side's image toward the IPv6
+    /// side: the binding is its destination's) → IPv4 (src, sport, dst,
+    /// dport).
+    fn quoted64(
+        &self,
+        proto4: u8,
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+    ) -> Option<([u8; 4], u16, [u8; 4], u16)>;
+    /// A quoted IPv4 packet (sent by the translator toward the IPv4 side:
+    /// the binding is its source's) → IPv6; `hairpin`: the packet came
+    /// round the translator once already.
+    #[allow(clippy::too_many_arguments)]
+    fn quoted46(
+        &self,
+        proto4: u8,
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        hairpin: bool,
+    ) -> Option<([u8; 16], u16, [u8; 16], u16)>;
+}
+
+/// The ports of an upper-layer header (an ICMP query's identifier as
+/// both), if `l4` reaches them; `proto4` in IPv4 numbering.
+pub fn ports(l4: &[u8], proto4: u8) -> Option<(u16, u16)> {
+    match proto4 {
+        6 | 17 if l4.len() >= 4 => Some((
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )),
+        1 if l4.len() >= 6 => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            Some((id, id))
+        }
+        6 | 17 | 1 => None,
+        _ => Some((0, 0)),
+    }
+}
+
+/// Rewrites the ports of a TCP/UDP header (or an ICMP query's identifier,
+/// `sport` used) with the checksum updated incrementally; what the header
+/// does not reach is left alone.
+pub fn set_ports(l4: &mut [u8], proto4: u8, sport: u16, dport: u16) {
+    let (at, pairs): (usize, &[(usize, u16)]) = match proto4 {
+        6 => (16, &[(0, sport), (2, dport)]),
+        17 => (6, &[(0, sport), (2, dport)]),
+        1 => (2, &[(4, sport)]),
+        _ => return,
+    };
+    if l4.len() < at + 2 {
+        return;
+    }
+    let mut c = u16::from_be_bytes([l4[at], l4[at + 1]]);
+    let udp0 = proto4 == 17 && c == 0;
+    for &(o, v) in pairs {
+        if l4.len() < o + 2 {
+            continue;
+        }
+        let old = u16::from_be_bytes([l4[o], l4[o + 1]]);
+        if old != v {
+            c = checksum::update16(c, old, v);
+            l4[o..o + 2].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+    if !udp0 {
+        if proto4 == 17 && c == 0 {
+            c = 0xffff;
+        }
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
 }
 
 /// Translates the upper-layer checksum of a TCP or UDP header at the start
@@ -419,7 +492,14 @@ pub fn body64(
     let mut dst = [0u8; 16];
     src.copy_from_slice(&orig[8..24]);
     dst.copy_from_slice(&orig[24..40]);
-    let (Some(s4), Some(d4)) = (maps.to4(src), maps.to4(dst)) else {
+    let proto = proto64(h.proto);
+    let first = h.frag.map_or(true, |f| f.off == 0);
+    let (sp, dp) = if first {
+        ports(&orig[h.l4.min(orig.len())..], proto).unwrap_or((0, 0))
+    } else {
+        (0, 0)
+    };
+    let Some((s4, sp4, d4, dp4)) = maps.quoted64(proto, src, sp, dst, dp) else {
         return Err(DropReason::Nat64InnerUntranslatable);
     };
     let actual = h.end.min(orig.len());
@@ -431,7 +511,6 @@ pub fn body64(
         Some(f) => (f.id as u16, false, f.more, f.off),
         None => (0, usize::from(declared) > 1260, false, 0),
     };
-    let proto = proto64(h.proto);
     let tc = (orig[0] << 4) | (orig[1] >> 4);
     write4(
         &mut out[8..28],
@@ -464,6 +543,12 @@ pub fn body64(
             new[4..].copy_from_slice(&d4);
             fix_l4(l4, h.proto, &old, &new);
         }
+        // (An ICMP query's identifier belongs to the destination side.)
+        if proto == 1 {
+            set_ports(l4, 1, dp4, dp4);
+        } else {
+            set_ports(l4, proto, sp4, dp4);
+        }
     }
     let (n, units) = lay_out(out, q.min(20 + copy), ext, limit, 4);
     out[0] = t;
@@ -493,14 +578,12 @@ pub fn body46(
     };
     let (orig, ext) = split_4884(&icmp[8..], len);
     let h = parse4(orig, true).ok_or(DropReason::Nat64InnerUntranslatable)?;
-    // (Hairpinned: the quoted packet's destination is the error's source
-    // side.)
-    let d6 = if hairpin {
-        maps.to6_pool(h.dst)
+    let (sp, dp) = if h.off == 0 {
+        ports(&orig[h.ihl..], h.proto).unwrap_or((0, 0))
     } else {
-        maps.to6(h.dst)
+        (0, 0)
     };
-    let (Some(s6), Some(d6)) = (maps.to6(h.src), d6) else {
+    let Some((s6, sp6, d6, dp6)) = maps.quoted46(h.proto, h.src, sp, h.dst, dp, hairpin) else {
         return Err(DropReason::Nat64InnerUntranslatable);
     };
     let actual = h.total.min(orig.len());
@@ -550,6 +633,8 @@ pub fn body46(
             new[16..].copy_from_slice(&d6);
             fix_l4(l4, h.proto, &old, &new);
         }
+        // (An ICMP query's identifier belongs to the source side.)
+        set_ports(l4, h.proto, sp6, dp6);
     }
     let (n, units) = lay_out(out, q.min(hl + copy), ext, limit, 8);
     out[0] = t;

@@ -154,7 +154,11 @@ impl Node<Core> for IpLocal {
     ) {
         for &i in sel {
             let p = &mut pkts[i as usize];
-            v[i as usize] = match self.registered(p) {
+            let claimed = (p.meta.flags & Meta::TO_US != 0)
+                .then(|| self.arcs.claims.iter().find(|(f, _)| f(core, p)))
+                .flatten()
+                .map(|&(_, arc)| Verdict::Next(arc));
+            v[i as usize] = match claimed.or_else(|| self.registered(p)) {
                 Some(x) => x,
                 None if self.v6 => core.local6(cx, p, &self.arcs.error_about),
                 None => core.local4(cx, p, &self.arcs.error_about),

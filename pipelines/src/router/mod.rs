@@ -315,6 +315,7 @@ pub fn build_worker_with(
         .filter(|&&(_, l)| l < 31)
         .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
         .collect();
+    let workers = bus.workers();
     let mut r = Core {
         ifaces: spec.ifaces.clone(),
         bcast4,
@@ -344,7 +345,7 @@ pub fn build_worker_with(
         fast_seen: [0; 3],
         ipip: crate::ipip::fast::State::default(),
         gtpu: crate::gtpu::State::new(spec.gtpu.as_ref(), sessions, worker),
-        nat64: crate::nat64::State::new(spec.nat64.as_ref()),
+        nat64: crate::nat64::State::new(spec.nat64.as_ref(), worker, workers),
         fast_local4: [None; 256],
         fast_local6: [None; 256],
         fast_output: registry::outputs()
@@ -664,6 +665,9 @@ impl Pipeline for Router {
         core.gtpu.apply(crate::gtpu::session::APPLY_PER_TICK, cx);
         core.gtpu.settle(cx);
         core.gtpu_tick(cx);
+        if let Some(t) = core.nat64.table.as_mut() {
+            t.expire(cx.now_ns);
+        }
         if !core.announced {
             core.announced = true;
             if core.worker == 0 {
@@ -678,6 +682,11 @@ impl Pipeline for Router {
                 .publish_view(core.worker, cx.now_ns, core.neigh.iter(), &core.tcount)
         {
             core.viewed_ns = cx.now_ns;
+            if let Some(m) = core.bus.nat64.get(core.worker) {
+                if let Ok(mut v) = m.try_lock() {
+                    core.nat64.publish(&mut v, cx.now_ns);
+                }
+            }
         }
         self.graph.tick(core, cx);
     }

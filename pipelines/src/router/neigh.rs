@@ -153,6 +153,8 @@ pub struct NeighborBus {
     /// an address with no entry is otherwise discarded). Collisions only
     /// make the rule more lenient for the colliding address.
     asked: Box<[AtomicU64]>,
+    /// Each worker's NAT64 tables as last published (`xgw nat64`).
+    pub nat64: Vec<Mutex<crate::nat64::View>>,
 }
 
 /// Slots of [`NeighborBus`]'s recent-solicitation filter.
@@ -181,6 +183,9 @@ impl NeighborBus {
                 })
                 .collect(),
             asked: (0..ASKED_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            nat64: (0..n)
+                .map(|_| Mutex::new(crate::nat64::View::default()))
+                .collect(),
         })
     }
 

@@ -57,6 +57,11 @@ pub struct Local {
 pub struct Feature {
     pub name: &'static str,
     pub local: &'static [Local],
+    /// IPv4 packets to us that the feature takes before any other
+    /// registration or answer of the router's (stateful NAT64: its pool4
+    /// transport addresses, on an address it may share with the host):
+    /// the test, and the node that gets them.
+    pub claim4: Option<(Claim, &'static str)>,
     pub output: Option<&'static str>,
     /// Its entry points into the fused path (for packets to us of the
     /// protocols it registered with [`LocalMatch::Proto`], and for packets
@@ -72,6 +77,9 @@ pub struct Feature {
     /// the packet is one of its.
     pub inner: Option<InnerOf>,
 }
+
+/// See [`Feature::claim4`].
+pub type Claim = fn(&super::Core, &crate::Packet<'_>) -> bool;
 
 /// See [`Feature::inner`].
 pub type InnerOf = fn(&super::Core, &crate::Packet<'_>) -> Option<Inner>;
@@ -200,6 +208,8 @@ pub const NONE: u8 = u8::MAX;
 /// whose arcs start with `first` (the names before the registered ones).
 pub struct LocalArcs {
     pub names: Vec<&'static str>,
+    /// IPv4 claims ([`Feature::claim4`]) and their arcs.
+    pub claims: Vec<(Claim, u8)>,
     pub proto: [u8; 256],
     pub error_about: [u8; 256],
     pub udp: Vec<(u16, u8)>,
@@ -230,10 +240,23 @@ impl Registry {
     pub fn local_arcs(&self, v6: bool, first: &[&'static str]) -> LocalArcs {
         let mut a = LocalArcs {
             names: first.to_vec(),
+            claims: Vec::new(),
             proto: [NONE; 256],
             error_about: [NONE; 256],
             udp: Vec::new(),
         };
+        if !v6 {
+            for &(f, node) in FEATURES.iter().filter_map(|f| f.claim4.as_ref()) {
+                let arc = match a.names.iter().position(|&n| n == node) {
+                    Some(i) => i,
+                    None => {
+                        a.names.push(node);
+                        a.names.len() - 1
+                    }
+                } as u8;
+                a.claims.push((f, arc));
+            }
+        }
         for r in self.local.iter().filter(|r| r.family.has(v6)) {
             let arc = match a.names.iter().position(|&n| n == r.node) {
                 Some(i) => i,

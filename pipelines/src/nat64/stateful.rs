@@ -1,0 +1,689 @@
+//! Stateful NAT64 (RFC 6146): pool4, the Binding Information Base and
+//! the session table of one worker, the TCP state machine and the timers.
+//!
+//! Each worker owns its tables outright (no locks, no sharing): static BIB
+//! entries are on every worker; dynamic ones are made from the worker's
+//! own slice of each pool4 port range (the range split in equal parts by
+//! worker), so the IPv4 transport address of a binding names the worker
+//! that owns it. Tables are allocated whole at start and bounded
+//! (`max_sessions` per worker; BIB entries at most as many): when full, new
+//! flows are refused with a counted reason and existing ones keep working.
+//! The hash maps use std's keyed SipHash: the keys (remote addresses and
+//! ports) are chosen by whoever sends the packets.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::DropReason;
+
+pub const TCP: u8 = 6;
+pub const UDP: u8 = 17;
+/// ICMP queries (the identifier is the "port"); the IPv4 protocol number.
+pub const ICMP: u8 = 1;
+
+/// The default session capacity of a worker.
+pub const DEFAULT_MAX_SESSIONS: u32 = 65536;
+/// The most a worker may be configured for.
+pub const MAX_SESSIONS_LIMIT: u32 = 1 << 22;
+
+/// One pool4 entry: an address with a port (or ICMP identifier) range for
+/// some protocols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool4 {
+    pub addr: Ipv4Addr,
+    pub lo: u16,
+    pub hi: u16,
+    pub tcp: bool,
+    pub udp: bool,
+    pub icmp: bool,
+}
+
+impl Pool4 {
+    fn has(&self, proto: u8) -> bool {
+        match proto {
+            TCP => self.tcp,
+            UDP => self.udp,
+            ICMP => self.icmp,
+            _ => false,
+        }
+    }
+}
+
+/// A static BIB entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticBib {
+    pub proto: u8,
+    pub v6: Ipv6Addr,
+    pub port6: u16,
+    pub v4: Ipv4Addr,
+    pub port4: u16,
+}
+
+/// Session lifetimes (RFC 6146 §4; Jool's defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub udp_s: u32,
+    pub tcp_est_s: u32,
+    pub tcp_trans_s: u32,
+    pub icmp_s: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            udp_s: 300,
+            tcp_est_s: 7200,
+            tcp_trans_s: 240,
+            icmp_s: 60,
+        }
+    }
+}
+
+/// The stateful part of `[nat64]` (mode = "nat64").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSpec {
+    pub pool4: Vec<Pool4>,
+    pub static_bib: Vec<StaticBib>,
+    pub max_sessions: u32,
+    pub timeouts: Timeouts,
+    /// Address-dependent filtering: an IPv4 packet needs a session with
+    /// its source address (endpoint-independent when false).
+    pub address_dependent_filtering: bool,
+    /// Refuse IPv4-initiated TCP (a SYN with no session) outright.
+    pub drop_externally_initiated_tcp: bool,
+}
+
+impl StatefulSpec {
+    /// Is `(addr, proto, port)` in pool4 (a packet to it is ours)?
+    pub fn in_pool4(&self, addr: [u8; 4], proto: u8, port: u16) -> bool {
+        let a = Ipv4Addr::from(addr);
+        self.pool4
+            .iter()
+            .any(|p| p.addr == a && p.has(proto) && (p.lo..=p.hi).contains(&port))
+    }
+
+    pub fn is_pool4_addr(&self, addr: [u8; 4]) -> bool {
+        let a = Ipv4Addr::from(addr);
+        self.pool4.iter().any(|p| p.addr == a)
+    }
+}
+
+/// TCP states (RFC 6146 §3.5.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    V4Init,
+    V6Init,
+    Established,
+    V4FinRcv,
+    V6FinRcv,
+    BothFinRcv,
+    Trans,
+}
+
+impl TcpState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::V4Init => "V4_INIT",
+            TcpState::V6Init => "V6_INIT",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::V4FinRcv => "V4_FIN_RCV",
+            TcpState::V6FinRcv => "V6_FIN_RCV",
+            TcpState::BothFinRcv => "V4_FIN_V6_FIN_RCV",
+            TcpState::Trans => "TRANS",
+        }
+    }
+}
+
+/// A BIB entry.
+#[derive(Clone, Copy, Debug)]
+pub struct Bib {
+    pub proto: u8,
+    pub a6: [u8; 16],
+    pub p6: u16,
+    pub a4: [u8; 4],
+    pub p4: u16,
+    pub is_static: bool,
+    pub sessions: u32,
+}
+
+/// A session: its BIB entry and the remote IPv4 transport address.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    pub bib: u32,
+    pub r4: [u8; 4],
+    pub rp: u16,
+    pub tcp: Option<TcpState>,
+    pub expires_ns: u64,
+}
+
+type K6 = (u8, [u8; 16], u16);
+type K4 = (u8, [u8; 4], u16);
+type KS = (u32, [u8; 4], u16);
+
+/// Where a packet came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum From {
+    V6,
+    V4,
+}
+
+/// TCP flags that move the state machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+impl Flags {
+    pub fn of(l4: &[u8]) -> Flags {
+        let f = l4.get(13).copied().unwrap_or(0);
+        Flags {
+            syn: f & 0x02 != 0,
+            fin: f & 0x01 != 0,
+            rst: f & 0x04 != 0,
+        }
+    }
+}
+
+/// The counters a worker keeps for `xgw nat64` (single writer).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub bib_created: u64,
+    pub sessions_created: u64,
+    pub sessions_expired: u64,
+}
+
+/// One worker's tables.
+pub struct Table {
+    spec: StatefulSpec,
+    worker: u32,
+    workers: u32,
+    max: usize,
+    bibs: Vec<Option<Bib>>,
+    bib_free: Vec<u32>,
+    bib6: HashMap<K6, u32, RandomState>,
+    bib4: HashMap<K4, u32, RandomState>,
+    sess: Vec<Option<Session>>,
+    sess_free: Vec<u32>,
+    by_key: HashMap<KS, u32, RandomState>,
+    /// Sessions per (binding, remote address): address-dependent
+    /// filtering asks whether there is one.
+    by_addr: HashMap<(u32, [u8; 4]), u32, RandomState>,
+    /// Next port to try, per pool4 entry.
+    cursor: Vec<u32>,
+    /// Next session slot the sweep looks at.
+    sweep: usize,
+    pub counts: Counts,
+}
+
+/// Sessions the sweep looks at per call (every tick).
+const SWEEP: usize = 4096;
+
+impl Table {
+    /// The tables of worker `worker` of `workers`, with every static BIB
+    /// entry.
+    pub fn new(spec: &StatefulSpec, worker: usize, workers: usize) -> Table {
+        let max = spec.max_sessions as usize;
+        let nb = max + spec.static_bib.len();
+        let mut t = Table {
+            spec: spec.clone(),
+            worker: worker as u32,
+            workers: workers.max(1) as u32,
+            max,
+            bibs: Vec::with_capacity(nb),
+            bib_free: Vec::with_capacity(nb),
+            bib6: HashMap::with_capacity_and_hasher(nb, RandomState::new()),
+            bib4: HashMap::with_capacity_and_hasher(nb, RandomState::new()),
+            sess: vec![None; max],
+            sess_free: (0..max as u32).rev().collect(),
+            by_key: HashMap::with_capacity_and_hasher(max, RandomState::new()),
+            by_addr: HashMap::with_capacity_and_hasher(max, RandomState::new()),
+            cursor: vec![0; spec.pool4.len()],
+            sweep: 0,
+            counts: Counts::default(),
+        };
+        for s in &spec.static_bib {
+            let _ = t.add_bib(Bib {
+                proto: s.proto,
+                a6: s.v6.octets(),
+                p6: s.port6,
+                a4: s.v4.octets(),
+                p4: s.port4,
+                is_static: true,
+                sessions: 0,
+            });
+        }
+        t
+    }
+
+    pub fn spec(&self) -> &StatefulSpec {
+        &self.spec
+    }
+
+    fn add_bib(&mut self, b: Bib) -> Option<u32> {
+        let i = match self.bib_free.pop() {
+            Some(i) => i,
+            None if self.bibs.len() < self.bibs.capacity() => {
+                self.bibs.push(None);
+                (self.bibs.len() - 1) as u32
+            }
+            None => return None,
+        };
+        self.bibs[i as usize] = Some(b);
+        self.bib6.insert((b.proto, b.a6, b.p6), i);
+        self.bib4.insert((b.proto, b.a4, b.p4), i);
+        Some(i)
+    }
+
+    fn drop_bib(&mut self, i: u32) {
+        if let Some(b) = self.bibs[i as usize].take() {
+            self.bib6.remove(&(b.proto, b.a6, b.p6));
+            self.bib4.remove(&(b.proto, b.a4, b.p4));
+            self.bib_free.push(i);
+        }
+    }
+
+    pub fn bib(&self, i: u32) -> &Bib {
+        self.bibs[i as usize].as_ref().expect("a live BIB entry")
+    }
+
+    pub fn bib_by6(&self, proto: u8, a6: [u8; 16], p6: u16) -> Option<u32> {
+        self.bib6.get(&(proto, a6, p6)).copied()
+    }
+
+    pub fn bib_by4(&self, proto: u8, a4: [u8; 4], p4: u16) -> Option<u32> {
+        self.bib4.get(&(proto, a4, p4)).copied()
+    }
+
+    /// A free pool4 transport address for a new binding of `proto` from
+    /// this worker's slice (the IPv6 port first, if it is in the slice and
+    /// free: RFC 6146 §3.5.1.1 prefers keeping it).
+    fn alloc4(&mut self, proto: u8, want: u16) -> Option<([u8; 4], u16)> {
+        for (k, p) in self.spec.pool4.iter().enumerate() {
+            if !p.has(proto) {
+                continue;
+            }
+            let n = u32::from(p.hi - p.lo) + 1;
+            let per = (n / self.workers).max(1);
+            let lo = u32::from(p.lo) + per * self.worker.min(n.saturating_sub(1) / per);
+            let hi = if self.worker + 1 == self.workers {
+                u32::from(p.hi)
+            } else {
+                (lo + per - 1).min(u32::from(p.hi))
+            };
+            if lo > hi {
+                continue;
+            }
+            let a4 = p.addr.octets();
+            if (lo..=hi).contains(&u32::from(want)) && !self.bib4.contains_key(&(proto, a4, want)) {
+                return Some((a4, want));
+            }
+            let span = hi - lo + 1;
+            for _ in 0..span {
+                let port = (lo + self.cursor[k] % span) as u16;
+                self.cursor[k] = (self.cursor[k] + 1) % span;
+                if !self.bib4.contains_key(&(proto, a4, port)) {
+                    return Some((a4, port));
+                }
+            }
+        }
+        None
+    }
+
+    fn lifetime_ns(&self, proto: u8, st: Option<TcpState>) -> u64 {
+        let t = &self.spec.timeouts;
+        let s = match (proto, st) {
+            (TCP, Some(TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv)) => {
+                t.tcp_est_s
+            }
+            (TCP, _) => t.tcp_trans_s,
+            (UDP, _) => t.udp_s,
+            _ => t.icmp_s,
+        };
+        u64::from(s) * 1_000_000_000
+    }
+
+    /// An IPv6 packet of `proto` from `(a6, p6)` to the remote `(r4, rp)`:
+    /// its binding and session, made if need be (RFC 6146 §3.5). Returns
+    /// the binding's IPv4 transport address.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from6(
+        &mut self,
+        proto: u8,
+        a6: [u8; 16],
+        p6: u16,
+        r4: [u8; 4],
+        rp: u16,
+        flags: Flags,
+        now: u64,
+    ) -> Result<([u8; 4], u16), DropReason> {
+        let b = match self.bib_by6(proto, a6, p6) {
+            Some(b) => b,
+            None => {
+                if proto == TCP && !flags.syn {
+                    return Err(DropReason::Nat64NoState);
+                }
+                if self.sess_free.is_empty() {
+                    return Err(DropReason::Nat64TableFull);
+                }
+                let Some((a4, p4)) = self.alloc4(proto, p6) else {
+                    return Err(DropReason::Nat64Pool4Exhausted);
+                };
+                let bib = Bib {
+                    proto,
+                    a6,
+                    p6,
+                    a4,
+                    p4,
+                    is_static: false,
+                    sessions: 0,
+                };
+                let Some(i) = self.add_bib(bib) else {
+                    return Err(DropReason::Nat64TableFull);
+                };
+                self.counts.bib_created += 1;
+                i
+            }
+        };
+        self.touch(b, r4, rp, From::V6, flags, now)?;
+        let bib = self.bib(b);
+        Ok((bib.a4, bib.p4))
+    }
+
+    /// An IPv4 packet of `proto` from the remote `(r4, rp)` to the pool4
+    /// transport address `(a4, p4)`: the binding's IPv6 transport address,
+    /// if a binding exists and filtering lets the packet in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from4(
+        &mut self,
+        proto: u8,
+        a4: [u8; 4],
+        p4: u16,
+        r4: [u8; 4],
+        rp: u16,
+        flags: Flags,
+        now: u64,
+    ) -> Result<([u8; 16], u16), DropReason> {
+        let Some(b) = self.bib_by4(proto, a4, p4) else {
+            return Err(DropReason::Nat64NoBinding);
+        };
+        let known = self.by_key.contains_key(&(b, r4, rp));
+        if !known {
+            if self.spec.address_dependent_filtering && !self.by_addr.contains_key(&(b, r4)) {
+                return Err(DropReason::Nat64Filtered);
+            }
+            if proto == TCP && (self.spec.drop_externally_initiated_tcp || !flags.syn) {
+                return Err(if flags.syn {
+                    DropReason::Nat64Filtered
+                } else {
+                    DropReason::Nat64NoState
+                });
+            }
+        }
+        self.touch(b, r4, rp, From::V4, flags, now)?;
+        let bib = self.bib(b);
+        Ok((bib.a6, bib.p6))
+    }
+
+    /// Finds or makes the session (binding `b`, remote `(r4, rp)`) and
+    /// moves its state and timer for a packet from `from`.
+    fn touch(
+        &mut self,
+        b: u32,
+        r4: [u8; 4],
+        rp: u16,
+        from: From,
+        f: Flags,
+        now: u64,
+    ) -> Result<(), DropReason> {
+        let proto = self.bib(b).proto;
+        let i = match self.by_key.get(&(b, r4, rp)) {
+            Some(&i) => i,
+            None => {
+                let Some(i) = self.sess_free.pop() else {
+                    self.gc_bib(b);
+                    return Err(DropReason::Nat64TableFull);
+                };
+                let tcp = (proto == TCP).then_some(match from {
+                    From::V6 => TcpState::V6Init,
+                    From::V4 => TcpState::V4Init,
+                });
+                self.sess[i as usize] = Some(Session {
+                    bib: b,
+                    r4,
+                    rp,
+                    tcp,
+                    expires_ns: 0,
+                });
+                self.by_key.insert((b, r4, rp), i);
+                *self.by_addr.entry((b, r4)).or_insert(0) += 1;
+                if let Some(x) = self.bibs[b as usize].as_mut() {
+                    x.sessions += 1;
+                }
+                self.counts.sessions_created += 1;
+                let life = self.lifetime_ns(proto, tcp);
+                if let Some(s) = self.sess[i as usize].as_mut() {
+                    s.expires_ns = now + life;
+                }
+                return Ok(());
+            }
+        };
+        let Some(mut s) = self.sess[i as usize] else {
+            return Err(DropReason::Nat64NoState);
+        };
+        if let Some(st) = s.tcp {
+            use TcpState::*;
+            let next = if f.rst {
+                Trans
+            } else {
+                match (st, from) {
+                    (V6Init, From::V4) if f.syn => Established,
+                    (V4Init, From::V6) if f.syn => Established,
+                    (Established, From::V4) if f.fin => V4FinRcv,
+                    (Established, From::V6) if f.fin => V6FinRcv,
+                    (V4FinRcv, From::V6) if f.fin => BothFinRcv,
+                    (V6FinRcv, From::V4) if f.fin => BothFinRcv,
+                    (Trans, _) => Established,
+                    (s, _) => s,
+                }
+            };
+            s.tcp = Some(next);
+            // The timer moves unless both sides have closed (RFC 6146
+            // §3.5.2.2: V4 FIN + V6 FIN RCV keeps its transitory timer).
+            if !(st == BothFinRcv && next == BothFinRcv) {
+                s.expires_ns = now + self.lifetime_ns(proto, Some(next));
+            }
+        } else {
+            s.expires_ns = now + self.lifetime_ns(proto, None);
+        }
+        self.sess[i as usize] = Some(s);
+        Ok(())
+    }
+
+    /// A dynamic binding with no session left goes.
+    fn gc_bib(&mut self, b: u32) {
+        if let Some(x) = self.bibs[b as usize] {
+            if !x.is_static && x.sessions == 0 {
+                self.drop_bib(b);
+            }
+        }
+    }
+
+    /// Expires sessions (a bounded slice of the table per call).
+    pub fn expire(&mut self, now: u64) {
+        let n = self.sess.len();
+        if n == 0 {
+            return;
+        }
+        for _ in 0..SWEEP.min(n) {
+            let i = self.sweep;
+            self.sweep = (self.sweep + 1) % n;
+            let Some(s) = self.sess[i] else { continue };
+            if s.expires_ns > now {
+                continue;
+            }
+            self.sess[i] = None;
+            self.by_key.remove(&(s.bib, s.r4, s.rp));
+            if let Some(c) = self.by_addr.get_mut(&(s.bib, s.r4)) {
+                *c -= 1;
+                if *c == 0 {
+                    self.by_addr.remove(&(s.bib, s.r4));
+                }
+            }
+            self.sess_free.push(i as u32);
+            self.counts.sessions_expired += 1;
+            if let Some(x) = self.bibs[s.bib as usize].as_mut() {
+                x.sessions = x.sessions.saturating_sub(1);
+            }
+            self.gc_bib(s.bib);
+        }
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = (&Bib, &Session)> {
+        self.sess
+            .iter()
+            .flatten()
+            .filter_map(|s| self.bibs[s.bib as usize].as_ref().map(|b| (b, s)))
+    }
+
+    pub fn bibs(&self) -> impl Iterator<Item = &Bib> {
+        self.bibs.iter().flatten()
+    }
+
+    pub fn bib_count(&self) -> usize {
+        self.bibs.len() - self.bib_free.len()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.max - self.sess_free.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> StatefulSpec {
+        StatefulSpec {
+            pool4: vec![Pool4 {
+                addr: Ipv4Addr::new(192, 0, 2, 2),
+                lo: 1000,
+                hi: 1003,
+                tcp: true,
+                udp: true,
+                icmp: true,
+            }],
+            static_bib: vec![StaticBib {
+                proto: UDP,
+                v6: "2001:db8::5".parse().unwrap(),
+                port6: 2000,
+                v4: Ipv4Addr::new(192, 0, 2, 2),
+                port4: 2000,
+            }],
+            max_sessions: 4,
+            timeouts: Timeouts::default(),
+            address_dependent_filtering: false,
+            drop_externally_initiated_tcp: false,
+        }
+    }
+
+    const H: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+    const R: [u8; 4] = [192, 0, 2, 5];
+
+    #[test]
+    fn bindings_are_made_kept_and_expired() {
+        let mut t = Table::new(&spec(), 0, 1);
+        let f = Flags::default();
+        // The static binding.
+        assert_eq!(
+            t.from6(UDP, H, 2000, R, 4000, f, 0),
+            Ok(([192, 0, 2, 2], 2000))
+        );
+        // A dynamic one keeps the port when it can, else takes the next.
+        assert_eq!(
+            t.from6(UDP, H, 1001, R, 4000, f, 0),
+            Ok(([192, 0, 2, 2], 1001))
+        );
+        assert_eq!(
+            t.from6(UDP, H, 7, R, 4000, f, 0),
+            Ok(([192, 0, 2, 2], 1000))
+        );
+        // Endpoint-independent filtering: any remote may answer.
+        assert_eq!(
+            t.from4(UDP, [192, 0, 2, 2], 1001, [9, 9, 9, 9], 1, f, 0),
+            Ok((H, 1001))
+        );
+        assert_eq!(t.session_count(), 4);
+        assert_eq!(
+            t.from6(UDP, H, 9, R, 1, f, 0),
+            Err(DropReason::Nat64TableFull)
+        );
+        assert_eq!(
+            t.from4(UDP, [192, 0, 2, 2], 1002, R, 1, f, 0),
+            Err(DropReason::Nat64NoBinding)
+        );
+        // Five minutes later everything is gone but the static binding.
+        for _ in 0..4 {
+            t.expire(301_000_000_000);
+        }
+        assert_eq!(t.session_count(), 0);
+        assert_eq!(t.bibs().count(), 1);
+    }
+
+    #[test]
+    fn tcp_follows_rfc6146() {
+        let mut t = Table::new(&spec(), 0, 1);
+        let syn = Flags {
+            syn: true,
+            ..Flags::default()
+        };
+        let fin = Flags {
+            fin: true,
+            ..Flags::default()
+        };
+        let none = Flags::default();
+        assert_eq!(
+            t.from6(TCP, H, 5, R, 80, none, 0),
+            Err(DropReason::Nat64NoState)
+        );
+        let (a4, p4) = t.from6(TCP, H, 5, R, 80, syn, 0).unwrap();
+        let st = |t: &Table| t.sessions().next().unwrap().1.tcp.unwrap();
+        assert_eq!(st(&t), TcpState::V6Init);
+        // A non-SYN from another remote is not let in.
+        assert_eq!(
+            t.from4(TCP, a4, p4, [9, 9, 9, 9], 80, none, 0),
+            Err(DropReason::Nat64NoState)
+        );
+        t.from4(TCP, a4, p4, R, 80, syn, 1).unwrap();
+        assert_eq!(st(&t), TcpState::Established);
+        t.from6(TCP, H, 5, R, 80, fin, 2).unwrap();
+        assert_eq!(st(&t), TcpState::V6FinRcv);
+        t.from4(TCP, a4, p4, R, 80, fin, 3).unwrap();
+        assert_eq!(st(&t), TcpState::BothFinRcv);
+        // Transitory: gone 4 minutes after both FINs.
+        t.expire(3 + 241_000_000_000);
+        assert_eq!(t.session_count(), 0);
+    }
+
+    #[test]
+    fn workers_allocate_from_their_own_slices() {
+        let mut s = spec();
+        s.pool4[0].hi = 1007;
+        s.max_sessions = 16;
+        let mut a = Table::new(&s, 0, 2);
+        let mut b = Table::new(&s, 1, 2);
+        let f = Flags::default();
+        for k in 0..4u16 {
+            let (_, p) = a.from6(UDP, H, 10 + k, R, 1, f, 0).unwrap();
+            assert!((1000..1004).contains(&p), "{p}");
+            let (_, p) = b.from6(UDP, H, 10 + k, R, 1, f, 0).unwrap();
+            assert!((1004..1008).contains(&p), "{p}");
+        }
+        assert_eq!(
+            a.from6(UDP, H, 99, R, 1, f, 0),
+            Err(DropReason::Nat64Pool4Exhausted)
+        );
+    }
+}
