@@ -1,4 +1,5 @@
-//! Jool's graybox vectors (SIIT, RFC 7915) replayed through `xgw replay`.
+//! Jool's graybox vectors (SIIT, RFC 7915; stateful NAT64, RFC 6146)
+//! replayed through `xgw replay`.
 //!
 //! The data set lives outside the repository, in
 //! `<workspace>/../shared/conformance/jool` (or wherever `XGW_JOOL_DIR`
@@ -8,13 +9,29 @@
 //! read in place at test time, never copied into this repository.
 //!
 //! For each `[[case]]` in manifest order: skip it (with a printed reason)
-//! or write a router config with a `[nat64]` SIIT table for the case's
-//! settings, frame the `send` packets into one pcap per side, run
-//! `xgw replay`, and match the `expect` packets against what xgw sent on
-//! `expect_side` the way the upstream harness does (README "Replaying a
-//! case", steps 3 to 6). Masked IPv4 header checksums (and the checksums of
-//! a quoted IPv4 header or of the ICMPv4 message when those are masked)
-//! must still be correct. The replay's counters must add up.
+//! or write a router config with a `[nat64]` table for the case's mode
+//! (`mode = "siit"` or `"nat64"`) and settings, frame the `send` packets
+//! into one pcap per side, run `xgw replay`, and match the `expect`
+//! packets against what xgw sent on `expect_side` the way the upstream
+//! harness does (README "Replaying a case", steps 3 to 6). Masked IPv4
+//! header checksums (and the checksums of a quoted IPv4 header or of the
+//! ICMPv4 message when those are masked) must still be correct. The
+//! replay's counters must add up.
+//!
+//! NAT64 state. Every case gets a fresh `xgw replay` run (fresh BIB and
+//! sessions), so a case with `depends_on` replays the `send` packets of its
+//! dependencies (recursively, in manifest order) first, in the same run,
+//! then its own. The dependencies' packets are stamped from 1 s, the
+//! case's own from 2 s; `xgw replay` stamps each output frame with the
+//! capture time of the input frame it came from (a frame xgw originates,
+//! such as an ICMP error, with the latest input time of its burst), and
+//! frames stamped before the case's first own packet, i.e. the
+//! dependencies' output, are left out of the matching. A dependency must
+//! share the case's mode and `setup` (one run, one configuration).
+//! `xgw replay` reads its inputs port by port (a burst from the first
+//! port, then one from the second), not by timestamp: a sequence may
+//! change side at most once, and when it starts on v4 and goes on to v6
+//! (`nat64.so.success`) the v4 port comes first in the config.
 //!
 //! Output: one line per case (`PASS id`, `FAIL id: why`, `SKIP id:
 //! reason`), then `jool: N passed, M failed, K skipped`. Run with
@@ -80,8 +97,18 @@ const XGW_MAC_V6: [u8; 6] = [2, 0, 0, 0, 6, 1];
 const XGW_MAC_V4: [u8; 6] = [2, 0, 0, 0, 4, 1];
 const HOST_MAC_V6: [u8; 6] = [2, 0, 0, 0, 6, 2];
 const HOST_MAC_V4: [u8; 6] = [2, 0, 0, 0, 4, 2];
-/// The name of the translator's interface in the config.
+/// The name of the translator's interface in the config, per mode.
 const SIIT_IFACE: &str = "siit0";
+const NAT64_IFACE: &str = "nat64";
+/// `max_sessions` of the NAT64 table (per worker; a replay has one).
+const NAT64_MAX_SESSIONS: u32 = 1024;
+/// The replay's burst: also the most packets one side of a case's
+/// sequence may have, so that a side's packets are read in one go.
+const BURST: usize = 32;
+/// Capture times (µs) of the dependencies' packets and of the case's own
+/// (the n-th packet of the sequence is stamped at its base + n).
+const DEPS_T0_US: u64 = 1_000_000;
+const OWN_T0_US: u64 = 2_000_000;
 
 // ---------------------------------------------------------------- manifest
 
@@ -102,6 +129,7 @@ struct Case {
     expect_side: String,
     ignore_offsets: Vec<Vec<usize>>,
     setup: Table,
+    depends_on: Vec<String>,
     tags: Vec<String>,
 }
 
@@ -109,6 +137,7 @@ struct Manifest {
     dir: PathBuf,
     defaults: Table,
     siit: Table,
+    nat64: Table,
     cases: Vec<Case>,
 }
 
@@ -190,6 +219,7 @@ fn parse_case(t: &Table, n: usize) -> Result<Case, String> {
         expect_side: string(t, "expect_side", &what)?,
         ignore_offsets,
         setup: table(t, "setup", &what)?.clone(),
+        depends_on: strings(t, "depends_on", &what)?,
         tags: strings(t, "tags", &what)?,
         id,
     };
@@ -223,7 +253,9 @@ fn load_manifest() -> Manifest {
         toml::from_str(&text).unwrap_or_else(|e| panic!("{}: not valid TOML: {e}", path.display()));
     let load = || -> Result<Manifest, String> {
         let defaults = table(&raw, "defaults", "manifest")?.clone();
-        let siit = table(table(&raw, "translator", "manifest")?, "siit", "translator")?.clone();
+        let translator = table(&raw, "translator", "manifest")?;
+        let siit = table(translator, "siit", "translator")?.clone();
+        let nat64 = table(translator, "nat64", "translator")?.clone();
         let mut cases = Vec::new();
         for (n, t) in tables(&raw, "case", "manifest")?.into_iter().enumerate() {
             let c = parse_case(t, n)?;
@@ -239,6 +271,7 @@ fn load_manifest() -> Manifest {
             dir: dir.clone(),
             defaults,
             siit,
+            nat64,
             cases,
         })
     };
@@ -248,9 +281,6 @@ fn load_manifest() -> Manifest {
 /// Why a case is not run, or None if it is. Cases upstream ships but does
 /// not run (`status = "not-run"`: the tcp46 group, eb1) are run too.
 fn skip_reason(c: &Case) -> Option<String> {
-    if c.mode == "nat64" {
-        return Some("stateful NAT64 is not implemented yet".into());
-    }
     for (tag, why) in SKIP_TAGS {
         if c.tags.iter().any(|t| t == tag) {
             return Some(format!("tagged {tag}: {why}"));
@@ -312,12 +342,14 @@ fn within(inner: Prefix, outer: Prefix) -> bool {
         && mask(inner.addr, outer.len) == outer.addr
 }
 
-/// The translator settings of one case: `[translator.siit]` and
+/// The translator settings of one case: `[translator.<mode>]` and
 /// `[defaults]` with the case's `setup` applied.
 #[derive(Debug)]
 struct Settings {
+    /// Stateful NAT64 (`mode = "nat64"`), else SIIT.
+    nat64: bool,
     pool6: String,
-    /// (IPv6 prefix, IPv4 prefix), baseline then `eam_extra`.
+    /// (IPv6 prefix, IPv4 prefix), baseline then `eam_extra` (SIIT).
     eam: Vec<(String, String)>,
     rfc6791_v4: String,
     rfc6791_v6: String,
@@ -333,36 +365,73 @@ fn eam_list(v: &[&Table], what: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The translator table of a case's mode, and its name.
+fn translator<'a>(m: &'a Manifest, mode: &str) -> Result<(&'a Table, &'static str), String> {
+    match mode {
+        "siit" => Ok((&m.siit, "translator.siit")),
+        "nat64" => Ok((&m.nat64, "translator.nat64")),
+        _ => Err(format!("mode \"{mode}\" is neither siit nor nat64")),
+    }
+}
+
 fn settings(m: &Manifest, c: &Case) -> Result<Settings, String> {
-    let t = &m.siit;
-    let w = "translator.siit";
+    let (t, w) = translator(m, &c.mode)?;
+    let nat64 = c.mode == "nat64";
+    // Keys only SIIT has, or only some translators have, default to "none".
+    let opt_string = |k: &str| match t.get(k) {
+        None => Ok(String::new()),
+        Some(_) => string(t, k, w),
+    };
     let mut s = Settings {
+        nat64,
         pool6: string(t, "pool6", w)?,
-        eam: eam_list(&tables(t, "eam", w)?, w)?,
-        rfc6791_v4: string(t, "rfc6791_v4", w)?,
-        rfc6791_v6: string(t, "rfc6791_v6", w)?,
+        eam: match t.get("eam") {
+            None => Vec::new(),
+            Some(_) => eam_list(&tables(t, "eam", w)?, w)?,
+        },
+        rfc6791_v4: opt_string("rfc6791_v4")?,
+        rfc6791_v6: opt_string("rfc6791_v6")?,
         lowest_ipv6_mtu: int(t, "lowest_ipv6_mtu", w)?,
-        amend_udp_checksum_zero: boolean(t, "amend_udp_checksum_zero", w)?,
+        amend_udp_checksum_zero: match t.get("amend_udp_checksum_zero") {
+            None => false,
+            Some(_) => boolean(t, "amend_udp_checksum_zero", w)?,
+        },
         mtu_v4: int(&m.defaults, "mtu_v4", "defaults")?,
         mtu_v6: int(&m.defaults, "mtu_v6", "defaults")?,
     };
+    if nat64 && !(s.eam.is_empty() && s.rfc6791_v4.is_empty() && s.rfc6791_v6.is_empty()) {
+        return Err(format!(
+            "{w}: EAM entries or RFC 6791 pools have no xgw equivalent in stateful NAT64"
+        ));
+    }
     let u = &c.setup;
     let w = "setup";
     for k in u.keys() {
-        match k.as_str() {
-            "pool6" => s.pool6 = string(u, k, w)?,
-            "eam_extra" => s.eam.extend(eam_list(&tables(u, k, w)?, w)?),
-            "rfc6791_v4" => s.rfc6791_v4 = string(u, k, w)?,
-            "rfc6791_v6" => s.rfc6791_v6 = string(u, k, w)?,
-            "lowest_ipv6_mtu" => s.lowest_ipv6_mtu = int(u, k, w)?,
-            "amend_udp_checksum_zero" => s.amend_udp_checksum_zero = boolean(u, k, w)?,
-            "mtu_v4" => s.mtu_v4 = int(u, k, w)?,
-            "mtu_v6" => s.mtu_v6 = int(u, k, w)?,
+        match (k.as_str(), nat64) {
+            ("pool6", _) => s.pool6 = string(u, k, w)?,
+            ("eam_extra", false) => s.eam.extend(eam_list(&tables(u, k, w)?, w)?),
+            ("rfc6791_v4", false) => s.rfc6791_v4 = string(u, k, w)?,
+            ("rfc6791_v6", false) => s.rfc6791_v6 = string(u, k, w)?,
+            ("lowest_ipv6_mtu", _) => s.lowest_ipv6_mtu = int(u, k, w)?,
+            ("amend_udp_checksum_zero", _) => s.amend_udp_checksum_zero = boolean(u, k, w)?,
+            ("mtu_v4", _) => s.mtu_v4 = int(u, k, w)?,
+            ("mtu_v6", _) => s.mtu_v6 = int(u, k, w)?,
             // An offline replay runs until its inputs are exhausted: there
             // is no capture window to stretch.
-            "wait_ms" => {}
-            _ => return Err(format!("setup key `{k}` has no xgw equivalent")),
+            ("wait_ms", _) => {}
+            // zeroize_traffic_class, source_icmpv6_errors_better,
+            // max_stored_v4_syns (Jool-only knobs), and SIIT keys in a
+            // NAT64 case.
+            _ => {
+                return Err(format!(
+                    "setup key `{k}` has no xgw equivalent{}",
+                    if nat64 { " in stateful NAT64" } else { "" }
+                ))
+            }
         }
+    }
+    if nat64 && s.pool6.is_empty() {
+        return Err("stateful NAT64 needs a pool6 prefix".into());
     }
     Ok(s)
 }
@@ -371,10 +440,32 @@ fn fmt_mac(m: [u8; 6]) -> String {
     m.map(|b| format!("{b:02x}")).join(":")
 }
 
-/// The xgw config for one case (router pipeline, `[nat64]` in SIIT mode).
-fn config_toml(m: &Manifest, s: &Settings) -> Result<String, String> {
-    let t = &m.siit;
-    let w = "translator.siit";
+/// A manifest string list that may be absent (empty then).
+fn opt_strings(t: &Table, k: &str, what: &str) -> Result<Vec<String>, String> {
+    match t.get(k) {
+        None => Ok(Vec::new()),
+        Some(_) => strings(t, k, what),
+    }
+}
+
+/// `[a, b]` of integers.
+fn int_pair(t: &Table, k: &str, what: &str) -> Result<[i64; 2], String> {
+    let v = array(t, k, what)?
+        .iter()
+        .map(toml::Value::as_integer)
+        .collect::<Option<Vec<i64>>>();
+    match v.as_deref() {
+        Some(&[a, b]) => Ok([a, b]),
+        _ => Err(format!("{what}: `{k}` is not a pair of integers")),
+    }
+}
+
+/// The xgw config for one case: the router pipeline with a port and an
+/// interface per side (the side in `first_side` first), static neighbours
+/// for the hosts, routes via the hosts, and the `[nat64]` table of the
+/// case's mode.
+fn config_toml(m: &Manifest, s: &Settings, first_side: &str) -> Result<String, String> {
+    let (t, w) = translator(m, if s.nat64 { "nat64" } else { "siit" })?;
     let if6 = table(t, "interface_v6", w)?;
     let if4 = table(t, "interface_v4", w)?;
     let h6 = table(t, "host_v6", w)?;
@@ -390,23 +481,32 @@ fn config_toml(m: &Manifest, s: &Settings) -> Result<String, String> {
     } else {
         ""
     };
+    let what = if s.nat64 { "stateful NAT64" } else { "SIIT" };
     let _ = write!(
         c,
-        r#"# xgw-tests jool.rs: SIIT with the Jool graybox configuration.
+        r#"# xgw-tests jool.rs: {what} with the Jool graybox configuration.
 [engine]
 cores = [0]
-burst = 32
-{umem}
-[[ports]]
-name = "v6"
-driver = "pcap"
-mac = "{}"
-
-[[ports]]
-name = "v4"
-driver = "pcap"
-mac = "{}"
-
+burst = {BURST}
+{umem}"#
+    );
+    let port = |side: &str, mac: [u8; 6]| {
+        format!(
+            "\n[[ports]]\nname = \"{side}\"\ndriver = \"pcap\"\nmac = \"{}\"\n",
+            fmt_mac(mac)
+        )
+    };
+    let (p6, p4) = (port("v6", XGW_MAC_V6), port("v4", XGW_MAC_V4));
+    if first_side == "v4" {
+        c.push_str(&p4);
+        c.push_str(&p6);
+    } else {
+        c.push_str(&p6);
+        c.push_str(&p4);
+    }
+    let _ = write!(
+        c,
+        r#"
 [pipeline]
 kind = "router"
 
@@ -432,8 +532,6 @@ interface = "v4"
 ip = "{h4_addr}"
 mac = "{}"
 "#,
-        fmt_mac(XGW_MAC_V6),
-        fmt_mac(XGW_MAC_V4),
         string(if6, "address", "interface_v6")?,
         int(if6, "prefix_len", "interface_v6")?,
         s.mtu_v6,
@@ -448,14 +546,15 @@ mac = "{}"
     let mut seen: Vec<Prefix> = Vec::new();
     let mut via = Vec::new();
     let routes = table(t, "routes", w)?;
+    let wr = format!("{w}.routes");
     for fam in ["ipv6", "ipv4"] {
-        for r in tables(routes, fam, "translator.siit.routes")? {
-            via.push((string(r, "prefix", "routes")?, string(r, "via", "routes")?));
+        for r in tables(routes, fam, &wr)? {
+            via.push((string(r, "prefix", &wr)?, string(r, "via", &wr)?));
         }
     }
     let (behind6, behind4) = (
-        strings(h6, "also_behind", "host_v6")?,
-        strings(h4, "also_behind", "host_v4")?,
+        opt_strings(h6, "also_behind", "host_v6")?,
+        opt_strings(h4, "also_behind", "host_v4")?,
     );
     via.extend(behind6.iter().map(|p| (p.clone(), h6_addr.clone())));
     via.extend(behind4.iter().map(|p| (p.clone(), h4_addr.clone())));
@@ -465,6 +564,11 @@ mac = "{}"
             seen.push(p);
             let _ = write!(c, "\n[[routes]]\nprefix = \"{p}\"\nvia = \"{gw}\"\n");
         }
+    }
+    if s.nat64 {
+        // xgw routes pool6 into the translator itself, and pool4 is ours.
+        nat64_table(&mut c, t, s)?;
+        return Ok(c);
     }
     // Routes into the translator: what the hosts send to it, and the other
     // side of each EAM entry that lives behind a host.
@@ -527,6 +631,67 @@ mac = "{}"
         s.lowest_ipv6_mtu, s.amend_udp_checksum_zero
     );
     Ok(c)
+}
+
+/// The `[nat64]` table in stateful mode, from `[translator.nat64]`.
+/// Keys of that table xgw has no knob for are left out:
+/// `drop_icmpv6_info` (false, as xgw: ICMPv6 echo is translated),
+/// `source_icmpv6_errors_better` and `zeroize_traffic_class` (Jool-only;
+/// the cases that change them are tagged `jool-option`),
+/// `max_stored_v4_syns` and `timeouts_s.tcp_incoming_syn` (xgw holds no
+/// unsolicited IPv4 SYN: one with no binding is dropped as
+/// `nat64.no_binding`; only the `timer` cases wait for the hold to end,
+/// and `nat64.so.success` passes because the IPv6 SYN keeps its port).
+fn nat64_table(c: &mut String, t: &Table, s: &Settings) -> Result<(), String> {
+    let w = "translator.nat64";
+    let mut pool4 = Vec::new();
+    for p in tables(t, "pool4", w)? {
+        let wp = "translator.nat64.pool4";
+        let [lo, hi] = int_pair(p, "ports", wp)?;
+        let protos: Vec<String> = strings(p, "protocols", wp)?
+            .iter()
+            .map(|x| format!("\"{x}\""))
+            .collect();
+        pool4.push(format!(
+            "{{ address = \"{}\", ports = [{lo}, {hi}], protocols = [{}] }}",
+            string(p, "address", wp)?,
+            protos.join(", ")
+        ));
+    }
+    let mut bib = Vec::new();
+    for b in tables(t, "static_bib", w)? {
+        let wb = "translator.nat64.static_bib";
+        bib.push(format!(
+            "{{ protocol = \"{}\", ipv6 = \"{}\", ipv6_port = {}, ipv4 = \"{}\", ipv4_port = {} }}",
+            string(b, "protocol", wb)?,
+            string(b, "ipv6", wb)?,
+            int(b, "ipv6_port", wb)?,
+            string(b, "ipv4", wb)?,
+            int(b, "ipv4_port", wb)?,
+        ));
+    }
+    let to = table(t, "timeouts_s", w)?;
+    let wt = "translator.nat64.timeouts_s";
+    let _ = write!(
+        c,
+        "\n[nat64]\nmode = \"nat64\"\ninterface = \"{NAT64_IFACE}\"\npool6 = \"{}\"\n\
+         pool4 = [{}]\nstatic_bib = [\n  {},\n]\nlowest_ipv6_mtu = {}\n\
+         amend_udp_checksum_zero = {}\nmax_sessions = {NAT64_MAX_SESSIONS}\n\
+         timeouts = {{ udp = {}, tcp_established = {}, tcp_transitory = {}, icmp = {} }}\n\
+         address_dependent_filtering = {}\ndrop_externally_initiated_tcp = {}\n",
+        s.pool6,
+        pool4.join(", "),
+        bib.join(",\n  "),
+        s.lowest_ipv6_mtu,
+        s.amend_udp_checksum_zero,
+        int(to, "udp", wt)?,
+        int(to, "tcp_established", wt)?,
+        int(to, "tcp_transitory", wt)?,
+        int(to, "icmp", wt)?,
+        boolean(t, "address_dependent_filtering", w)?,
+        boolean(t, "drop_externally_initiated_tcp", w)?,
+    );
+    Ok(())
 }
 
 // ------------------------------------------------------------------ frames
@@ -804,31 +969,113 @@ fn one_line(s: &str) -> String {
     }
 }
 
+/// One packet of a replay: its file, its side, and whether it is the
+/// case's own (else a dependency's).
+struct Send<'a> {
+    path: &'a str,
+    side: &'a str,
+    own: bool,
+}
+
+/// What a case's replay sends: the `send` packets of its dependencies
+/// (recursively, in manifest order), then its own. The dependencies must
+/// share its mode and `setup`.
+fn sequence<'a>(m: &'a Manifest, c: &'a Case) -> Result<Vec<Send<'a>>, String> {
+    let mut deps: Vec<usize> = Vec::new();
+    let mut todo: Vec<&str> = c.depends_on.iter().map(String::as_str).collect();
+    while let Some(id) = todo.pop() {
+        if id == c.id {
+            return Err("depends on itself (a dependency cycle)".into());
+        }
+        let Some(i) = m.cases.iter().position(|x| x.id == id) else {
+            return Err(format!(
+                "depends on {id}, which is not a case of the manifest"
+            ));
+        };
+        if !deps.contains(&i) {
+            deps.push(i);
+            todo.extend(m.cases[i].depends_on.iter().map(String::as_str));
+        }
+    }
+    deps.sort_unstable();
+    let mut out = Vec::new();
+    for d in deps.iter().map(|&i| &m.cases[i]) {
+        if d.mode != c.mode || d.setup != c.setup {
+            return Err(format!(
+                "depends on {}, which has another mode or setup (one replay, one configuration)",
+                d.id
+            ));
+        }
+        out.extend(d.send.iter().zip(&d.send_side).map(|(p, s)| Send {
+            path: p,
+            side: s,
+            own: false,
+        }));
+    }
+    out.extend(c.send.iter().zip(&c.send_side).map(|(p, s)| Send {
+        path: p,
+        side: s,
+        own: true,
+    }));
+    Ok(out)
+}
+
+/// The side whose port comes first in the config, so that `xgw replay`,
+/// which reads a burst from each port in turn, takes the packets in
+/// sequence order: the side of the first packet when the sequence changes
+/// side once, v6 otherwise. A sequence that changes side more than once,
+/// or has more than a burst on one side, cannot be replayed in order.
+fn first_side(seq: &[Send<'_>]) -> Result<&'static str, String> {
+    let changes = seq.windows(2).filter(|w| w[0].side != w[1].side).count();
+    if changes > 1 {
+        return Err(format!(
+            "the sequence changes side {changes} times: xgw replay reads its inputs port by port, \
+             so only a sequence that changes side once keeps its order"
+        ));
+    }
+    for side in ["v6", "v4"] {
+        let n = seq.iter().filter(|x| x.side == side).count();
+        if n > BURST {
+            return Err(format!(
+                "{n} packets on {side}, more than a burst ({BURST}): the sequence order would not hold"
+            ));
+        }
+    }
+    Ok(match seq.first() {
+        Some(x) if changes == 1 && x.side == "v4" => "v4",
+        _ => "v6",
+    })
+}
+
 fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String> {
     let s = settings(m, c)?;
+    let seq = sequence(m, c)?;
+    let first = first_side(&seq)?;
     let config = dir.join("config.toml");
-    std::fs::write(&config, config_toml(m, &s)?).map_err(|e| e.to_string())?;
+    std::fs::write(&config, config_toml(m, &s, first)?).map_err(|e| e.to_string())?;
     let sides = [
         ("v6", XGW_MAC_V6, HOST_MAC_V6),
         ("v4", XGW_MAC_V4, HOST_MAC_V4),
     ];
+    // Output stamped before the case's first own packet is the
+    // dependencies'.
+    let own_from_ns = seq
+        .iter()
+        .position(|x| x.own)
+        .map_or(0, |i| (OWN_T0_US + i as u64) * 1000);
     let mut cmd = Command::new(xgw);
     cmd.arg("replay").arg("--config").arg(&config).arg("--json");
     for (side, xgw_mac, host_mac) in sides {
         let mut frames = Vec::new();
-        for (i, (p, _)) in c
-            .send
-            .iter()
-            .zip(&c.send_side)
-            .enumerate()
-            .filter(|(_, (_, s))| *s == side)
-        {
+        for (i, x) in seq.iter().enumerate().filter(|(_, x)| x.side == side) {
+            let p = x.path;
             let pkt = std::fs::read(m.dir.join(p)).map_err(|e| format!("{p}: {e}"))?;
             let version = if side == "v6" { 6 } else { 4 };
             if pkt.first().map(|b| b >> 4) != Some(version) {
                 return Err(format!("{p} is sent on {side} but is not IPv{version}"));
             }
-            frames.push((1_000_000 + i as u64, frame(xgw_mac, host_mac, &pkt)?));
+            let t0 = if x.own { OWN_T0_US } else { DEPS_T0_US };
+            frames.push((t0 + i as u64, frame(xgw_mac, host_mac, &pkt)?));
         }
         if !frames.is_empty() {
             let input = dir.join(format!("{side}-in.pcap"));
@@ -852,13 +1099,18 @@ fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String
     }
     let v: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("xgw replay --json printed no JSON: {e}"))?;
+    let mut earlier = 0;
     let captured: Vec<(&str, Vec<Vec<u8>>)> = ["v6", "v4"]
         .into_iter()
         .map(|side| {
             let recs = read_pcap(&dir.join(format!("{side}-out.pcap")));
+            earlier += recs.iter().filter(|r| r.ts_ns < own_from_ns).count();
             (
                 side,
-                recs.iter().filter_map(|r| ip_packet(&r.data)).collect(),
+                recs.iter()
+                    .filter(|r| r.ts_ns >= own_from_ns)
+                    .filter_map(|r| ip_packet(&r.data))
+                    .collect(),
             )
         })
         .collect();
@@ -885,21 +1137,24 @@ fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String
         .find(|(side, _)| *side == c.expect_side)
         .expect("a side")
         .1;
+    let happened = || {
+        let mut s = what_happened(&v, &captured);
+        if earlier > 0 {
+            let _ = write!(
+                s,
+                "; {earlier} frame(s) stamped before the case's own packets (its dependencies') left out"
+            );
+        }
+        s
+    };
     let mut why = Vec::new();
     if expected.is_empty() {
         // "Must be dropped" (README; no current case is of that kind).
         if captured.iter().any(|(_, p)| !p.is_empty()) {
-            why.push(format!(
-                "expected nothing out, but {}",
-                what_happened(&v, &captured)
-            ));
+            why.push(format!("expected nothing out, but {}", happened()));
         }
     } else if let Err(e) = match_all(on_side, &expected) {
-        why.push(format!(
-            "on {}: {e} ({})",
-            c.expect_side,
-            what_happened(&v, &captured)
-        ));
+        why.push(format!("on {}: {e} ({})", c.expect_side, happened()));
     }
     if let Err(e) = check_totals(&v) {
         why.push(e);
@@ -912,7 +1167,7 @@ fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String
 }
 
 #[test]
-fn jool_siit_conformance() {
+fn jool_conformance() {
     let m = load_manifest();
     let xgw = xgw_tests::xgw_bin();
     let base = std::env::temp_dir().join(format!("xgw-jool-{}", std::process::id()));
@@ -966,15 +1221,16 @@ fn jool_siit_conformance() {
     }
     assert!(
         failed.is_empty(),
-        "{} Jool SIIT case(s) failed: {}{} (run with -- --nocapture for the per-case lines)",
+        "{} Jool case(s) failed: {}{} (run with -- --nocapture for the per-case lines)",
         failed.len(),
         failed[..failed.len().min(12)].join(" "),
         if failed.len() > 12 { " …" } else { "" }
     );
 }
 
-/// The manifest reads, its packet files exist, and every id in `SKIP`
-/// names one of its cases (once).
+/// The manifest reads, its packet files exist, every id in `SKIP` names
+/// one of its cases (once), and every case that is run has a config and a
+/// replayable sequence (its dependencies exist and share its setup).
 #[test]
 fn manifest_and_skip_table() {
     let m = load_manifest();
@@ -998,12 +1254,15 @@ fn manifest_and_skip_table() {
                 errs.push(format!("{}: {p} does not exist", c.id));
             }
         }
-        if c.mode == "siit" {
-            if let Err(e) = settings(&m, c).and_then(|s| config_toml(&m, &s)) {
-                // Skipped cases may use keys xgw has no equivalent for.
-                if skip_reason(c).is_none() {
-                    errs.push(format!("{}: {e}", c.id));
-                }
+        let ready = || -> Result<String, String> {
+            let s = settings(&m, c)?;
+            let first = first_side(&sequence(&m, c)?)?;
+            config_toml(&m, &s, first)
+        };
+        if let Err(e) = ready() {
+            // Skipped cases may use keys xgw has no equivalent for.
+            if skip_reason(c).is_none() {
+                errs.push(format!("{}: {e}", c.id));
             }
         }
     }
@@ -1255,6 +1514,40 @@ fn prefixes_are_masked_and_contained() {
     assert!(within(prefix("2001:db8:3::80/121").unwrap(), b));
     assert!(!within(prefix("2001:db8:3::/119").unwrap(), b));
     assert!(!within(prefix("1.0.0.0/24").unwrap(), b));
+}
+
+#[test]
+fn dependencies_come_first_and_fix_the_port_order() {
+    let m = load_manifest();
+    let case = |id: &str| m.cases.iter().find(|c| c.id == id).expect(id);
+    // ptb46: its session set-up (v6) first, then its own packet (v4).
+    let c = case("nat64.ptb.ptb46");
+    let seq = sequence(&m, c).unwrap();
+    let got: Vec<(&str, bool)> = seq.iter().map(|x| (x.side, x.own)).collect();
+    assert_eq!(got, vec![("v6", false), ("v4", true)]);
+    assert_eq!(seq[0].path, case("nat64.ptb.ptb46-session").send[0]);
+    assert_eq!(first_side(&seq), Ok("v6"));
+    // so.success starts on v4: the v4 port goes first.
+    let seq = sequence(&m, case("nat64.so.success")).unwrap();
+    assert!(seq.iter().all(|x| x.own));
+    assert_eq!(first_side(&seq), Ok("v4"));
+    // One side only: the usual order.
+    let one = [Send {
+        path: "a",
+        side: "v4",
+        own: true,
+    }];
+    assert_eq!(first_side(&one), Ok("v6"));
+    // Back and forth cannot be replayed in order.
+    let zigzag: Vec<Send<'_>> = ["v6", "v4", "v6"]
+        .into_iter()
+        .map(|side| Send {
+            path: "a",
+            side,
+            own: true,
+        })
+        .collect();
+    assert!(first_side(&zigzag).unwrap_err().contains("2 times"));
 }
 
 #[test]
