@@ -177,11 +177,15 @@ def main():
         pkts_data = [ip6, ip4]
     else:
         pkts_data = [open(p, "rb").read() for p in pkts]
-    for b in pkts_data:
-        side = 0 if b[0] >> 4 == 6 else 1
-        put("nat64", bytes([side]) + struct.pack("<H", len(b)) + b)
-    put("nat64", b"".join(bytes([(0 if b[0] >> 4 == 6 else 1) | 4]) + struct.pack("<H", len(b)) + b
-                          for b in pkts_data[:8]))
+    # (First byte: 0 = the SIIT rig; 1 = the stateful NAT64 rig, fed
+    # the NAT64 vectors.)
+    npkts = sorted(glob.glob(os.path.join(jool, "pkt", "nat64", "**", "*.pkt"), recursive=True))
+    for rig, blobs in ((0, pkts_data), (1, [open(p, "rb").read() for p in npkts] or pkts_data)):
+        for b in blobs:
+            side = 0 if b[0] >> 4 == 6 else 1
+            put("nat64", bytes([rig, side | 8]) + struct.pack("<H", len(b)) + b)
+        put("nat64", bytes([rig]) + b"".join(bytes([(0 if b[0] >> 4 == 6 else 1) | 8])
+                                              + struct.pack("<H", len(b)) + b for b in blobs[:8]))
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:

@@ -8,7 +8,12 @@
 //! error's checksum before rebuilding it, so it never vouches for a
 //! corrupted one).
 //!
-//! Input: records as `xgw_fuzz::records` reads them (header byte, 16-bit
+//! Two translators: the first input byte picks SIIT (even) or stateful
+//! NAT64 (odd: Jool's NAT64 lab, pool4 192.0.2.2 ports 1-3000 shared with
+//! the interface address, static bindings; the tables live across
+//! inputs, so bindings, sessions, TCP states and timers carry over).
+//!
+//! Input after it: records as `xgw_fuzz::records` reads them (header byte, 16-bit
 //! length, bytes): the record is an L3 packet; header bit 0 picks the side
 //! (0: IPv6 port, 1: IPv4 port; the EtherType follows the packet's
 //! version nibble); the destination is always steered into translated
@@ -83,6 +88,77 @@ rfc6791_v4 = "203.0.113.8/32"
 lowest_ipv6_mtu = 1280
 "#;
 
+/// Jool's NAT64 lab (../shared/conformance/jool, `[translator.nat64]`),
+/// with a 1000-byte IPv4 link and short timers.
+const NAT64_CONFIG: &str = r#"
+[engine]
+cores = [0]
+burst = 32
+[engine.umem]
+frames = 1024
+[[ports]]
+name = "v6"
+driver = "mem"
+mac = "02:00:00:00:06:01"
+capacity = 256
+[[ports]]
+name = "v4"
+driver = "mem"
+mac = "02:00:00:00:04:01"
+capacity = 256
+[pipeline]
+kind = "router"
+[[interfaces]]
+name = "v6"
+port = "v6"
+ipv6 = ["2001:db8::1/96"]
+[[interfaces]]
+name = "v4"
+port = "v4"
+ipv4 = ["192.0.2.2/24"]
+mtu = 1000
+[[neighbors]]
+interface = "v6"
+ip = "2001:db8::5"
+mac = "02:00:00:00:06:02"
+[[neighbors]]
+interface = "v4"
+ip = "192.0.2.5"
+mac = "02:00:00:00:04:02"
+[[routes]]
+prefix = "2001:db8:1::/96"
+via = "2001:db8::5"
+[[routes]]
+prefix = "203.0.113.0/24"
+via = "192.0.2.5"
+[nat64]
+mode = "nat64"
+pool6 = "64:ff9b::/96"
+pool4 = [ { address = "192.0.2.2", ports = [1, 3000], protocols = ["tcp", "udp", "icmp"] } ]
+static_bib = [
+  { protocol = "tcp", ipv6 = "2001:db8::5", ipv6_port = 2000, ipv4 = "192.0.2.2", ipv4_port = 2000 },
+  { protocol = "udp", ipv6 = "2001:db8::5", ipv6_port = 2000, ipv4 = "192.0.2.2", ipv4_port = 2000 },
+  { protocol = "icmp", ipv6 = "2001:db8::5", ipv6_port = 1, ipv4 = "192.0.2.2", ipv4_port = 1 },
+]
+max_sessions = 64
+timeouts = { udp = 2, tcp_established = 3, tcp_transitory = 1, icmp = 1 }
+"#;
+
+/// Stateful steering: IPv6 destinations in pool6 (one of them our own
+/// pool4 address: hairpinning), sources on the IPv6 side; IPv4
+/// destinations our pool4 address, sources beyond.
+const NAT_DST6: [[u8; 16]; 3] = [
+    [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 5],
+    [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 203, 0, 113, 24],
+    [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2],
+];
+const NAT_SRC6: [[u8; 16]; 2] = [
+    [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+    [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+];
+const NAT_DST4: [[u8; 4]; 1] = [[192, 0, 2, 2]];
+const NAT_SRC4: [[u8; 4]; 2] = [[192, 0, 2, 5], [203, 0, 113, 24]];
+
 const MAC: [[u8; 6]; 2] = [[2, 0, 0, 0, 6, 1], [2, 0, 0, 0, 4, 1]];
 const PEER: [[u8; 6]; 2] = [[2, 0, 0, 0, 6, 2], [2, 0, 0, 0, 4, 2]];
 
@@ -113,10 +189,10 @@ const DST4: [[u8; 4]; 3] = [[192, 0, 2, 33], [1, 0, 0, 8], [192, 0, 2, 1]];
 const SRC4: [[u8; 4]; 2] = [[198, 51, 100, 2], [10, 0, 0, 7]];
 
 thread_local! {
-    static RIG: RefCell<Rig> = RefCell::new({
-        let mut r = Rig::from_config(CONFIG);
+    static RIGS: [RefCell<Rig>; 2] = [CONFIG, NAT64_CONFIG].map(|c| {
+        let mut r = Rig::from_config(c);
         r.extra = Some(errors_are_whole);
-        r
+        RefCell::new(r)
     });
 }
 
@@ -173,9 +249,18 @@ fn errors_are_whole(f: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-fuzz_target!(|data: &[u8]| {
-    RIG.with(|r| {
-        let mut r = r.borrow_mut();
+fuzz_target!(|input: &[u8]| {
+    let Some((&which, data)) = input.split_first() else {
+        return;
+    };
+    let nat = which & 1 == 1;
+    let (dst6, src6, dst4, src4): (&[[u8; 16]], &[[u8; 16]], &[[u8; 4]], &[[u8; 4]]) = if nat {
+        (&NAT_DST6, &NAT_SRC6, &NAT_DST4, &NAT_SRC4)
+    } else {
+        (&DST6, &SRC6, &DST4, &SRC4)
+    };
+    RIGS.with(|rigs| {
+        let mut r = rigs[usize::from(nat)].borrow_mut();
         let mut any = false;
         for (i, (_, pkt)) in records(data).enumerate() {
             let h = data_header(data, i);
@@ -184,14 +269,14 @@ fuzz_target!(|data: &[u8]| {
             let v6 = l3.first().is_some_and(|b| b >> 4 == 6);
             let pick = usize::from(h >> 4);
             if v6 && l3.len() >= 40 {
-                l3[24..40].copy_from_slice(&DST6[pick % DST6.len()]);
+                l3[24..40].copy_from_slice(&dst6[pick % dst6.len()]);
                 if h & 8 != 0 {
-                    l3[8..24].copy_from_slice(&SRC6[pick % SRC6.len()]);
+                    l3[8..24].copy_from_slice(&src6[pick % src6.len()]);
                 }
             } else if !v6 && l3.len() >= 20 {
-                l3[16..20].copy_from_slice(&DST4[pick % DST4.len()]);
+                l3[16..20].copy_from_slice(&dst4[pick % dst4.len()]);
                 if h & 8 != 0 {
-                    l3[12..16].copy_from_slice(&SRC4[pick % SRC4.len()]);
+                    l3[12..16].copy_from_slice(&src4[pick % src4.len()]);
                 }
             }
             let mut f = Vec::with_capacity(14 + l3.len());

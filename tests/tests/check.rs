@@ -230,7 +230,12 @@ fn bad_configs_name_their_key() {
         (
             "iface-mtu-range.toml",
             "key `interfaces[0].mtu`",
-            "70000 is out of range; expected 1280 (the IPv6 minimum) to 9000",
+            "70000 is out of range; expected 68 to 9000 (1280, the IPv6 minimum, with IPv6 addresses)",
+        ),
+        (
+            "iface-mtu-ipv6-minimum.toml",
+            "key `interfaces[1].mtu`",
+            "1000 is below 1280, the IPv6 minimum (RFC 8200 §5), on an interface with IPv6 addresses",
         ),
         (
             "iface-vlan-zero.toml",

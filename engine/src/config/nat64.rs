@@ -256,40 +256,41 @@ pub(super) fn validate_nat64(
     raw: &RawNat64,
     taken: impl Fn(&str) -> bool,
 ) -> Result<Nat64Spec, ConfigError> {
-    let stateful =
-        match raw.mode.as_deref().unwrap_or("siit") {
-            "siit" => {
-                for (k, set) in [
-                    ("pool4", !raw.pool4.is_empty()),
-                    ("static_bib", !raw.static_bib.is_empty()),
-                    ("max_sessions", raw.max_sessions.is_some()),
-                    ("timeouts", raw.timeouts.is_some()),
-                    (
-                        "address_dependent_filtering",
-                        raw.address_dependent_filtering.is_some(),
-                    ),
-                    (
-                        "drop_externally_initiated_tcp",
-                        raw.drop_externally_initiated_tcp.is_some(),
-                    ),
-                ] {
-                    if set {
-                        return v.err(
-                            format!("nat64.{k}"),
-                            "only stateful NAT64 (mode = \"nat64\") uses this key",
-                        );
-                    }
+    let stateful = match raw.mode.as_deref().unwrap_or("siit") {
+        "siit" => {
+            for (k, set) in [
+                ("pool4", !raw.pool4.is_empty()),
+                ("static_bib", !raw.static_bib.is_empty()),
+                ("max_sessions", raw.max_sessions.is_some()),
+                ("timeouts", raw.timeouts.is_some()),
+                (
+                    "address_dependent_filtering",
+                    raw.address_dependent_filtering.is_some(),
+                ),
+                (
+                    "drop_externally_initiated_tcp",
+                    raw.drop_externally_initiated_tcp.is_some(),
+                ),
+            ] {
+                if set {
+                    return v.err(
+                        format!("nat64.{k}"),
+                        "only stateful NAT64 (mode = \"nat64\") uses this key",
+                    );
                 }
-                None
             }
-            "nat64" => Some(validate_stateful(v, raw)?),
-            m => return v.err(
+            None
+        }
+        "nat64" => Some(validate_stateful(v, raw)?),
+        m => {
+            return v.err(
                 "nat64.mode",
                 format!(
                     "\"{m}\" is not a mode; expected \"siit\" (stateless) or \"nat64\" (stateful)"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let iface = raw
         .interface
         .clone()

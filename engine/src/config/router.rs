@@ -311,6 +311,12 @@ pub(super) fn validate_router(
         }
         let link_local = f.link_local.map(|a| a.0);
         let mtu = f.mtu.map_or(1500, |m| m.0);
+        if mtu < 1280 && (!ipv6.is_empty() || f.ra.is_some()) {
+            return v.err(
+                format!("interfaces[{i}].mtu"),
+                format!("{mtu} is below 1280, the IPv6 minimum (RFC 8200 §5), on an interface with IPv6 addresses"),
+            );
+        }
         let rpf = match f.rpf.unwrap_or(RawRpf::Off) {
             RawRpf::Off => RpfMode::Off,
             RawRpf::Loose => RpfMode::Loose,

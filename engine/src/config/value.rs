@@ -345,10 +345,11 @@ number!(
 );
 
 number!(
-    /// `interfaces[].mtu`: 1280 (the IPv6 minimum) to 9000.
+    /// `interfaces[].mtu`: 68 (the IPv4 minimum) to 9000; an interface
+    /// with IPv6 addresses needs 1280 (checked with the addresses).
     IfaceMtu(u16) from u32 = "u32",
-    |v| (1280..=9000).contains(&v),
-    format!("{v} is out of range; expected 1280 (the IPv6 minimum) to 9000")
+    |v| (68..=9000).contains(&v),
+    format!("{v} is out of range; expected 68 to 9000 (1280, the IPv6 minimum, with IPv6 addresses)")
 );
 
 /// `interfaces[].link_local`: an address in fe80::/10.
