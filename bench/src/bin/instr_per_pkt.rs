@@ -51,6 +51,8 @@ const PATHS: &[Path] = &[
     Path { name: "gtpu-decap6", target: 250, build: gtpu_decap6, what: "router: G-PDU over IPv6 (1024 sessions), decapsulated and the inner IPv4 forwarded" },
     Path { name: "siit-6to4", target: 400, build: siit_6to4, what: "router: IPv6/UDP from an EAM-mapped host to pool6 (64:ff9b::/96, 1024 destinations), translated (RFC 7915) and forwarded as IPv4" },
     Path { name: "siit-4to6", target: 400, build: siit_4to6, what: "router: IPv4/UDP to EAM space (1024 destinations), translated (RFC 7915; source via pool6) and forwarded as IPv6" },
+    Path { name: "nat64-6to4", target: 400, build: nat64_6to4, what: "router: stateful NAT64, IPv6/UDP to 64:ff9b::/96 on 1024 sessions (1024 bindings), translated and forwarded as IPv4" },
+    Path { name: "nat64-4to6", target: 400, build: nat64_4to6, what: "router: stateful NAT64, IPv4/UDP replies to pool4 (claimed at local delivery) on 1024 sessions, translated and forwarded as IPv6" },
 ];
 
 /// A worker ready to run, and how to feed it.
@@ -287,6 +289,87 @@ fn siit_4to6(burst: usize) -> Result<Rig, String> {
         64,
     )?;
     router(burst, &format!("{SIIT}{ROUTE6}"), 0, f)
+}
+
+/// Stateful NAT64: pool4 is wan's address 10.2.0.1 (ports 10000-19999),
+/// 1024 static UDP bindings 2001:db8:1::2#(10000+i) ↔ 10.2.0.1#(10000+i).
+fn nat64_config() -> String {
+    let mut s = String::from(
+        "[nat64]\nmode = \"nat64\"\npool6 = \"64:ff9b::/96\"\n\
+         pool4 = [ { address = \"10.2.0.1\", ports = [10000, 19999] } ]\nmax_sessions = 4096\nstatic_bib = [\n",
+    );
+    for i in 0..1024 {
+        s.push_str(&format!(
+            "  {{ protocol = \"udp\", ipv6 = \"2001:db8:1::2\", ipv6_port = {p}, ipv4 = \"10.2.0.1\", ipv4_port = {p} }},\n",
+            p = 10000 + i
+        ));
+    }
+    s.push_str("]\n");
+    s
+}
+
+/// One UDP frame per flow: `src_port` + flow, to `dst`.
+fn flows(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: impl Fn(u32) -> IpAddr,
+    ports: (u16, u16),
+    size: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    (0..1024u32)
+        .map(|i| {
+            let s = Spec {
+                src_mac: MacAddr(src_mac),
+                dst_mac: MacAddr(dst_mac),
+                encap: Encap::None,
+                src,
+                dst: dst(i),
+                l4: L4::Udp,
+                src_port: ports.0,
+                dst_port: ports.1,
+                vary: Vary::SrcPort,
+            };
+            Ok(s.build(size)?
+                .packet(if ports.0 == 2000 { 0 } else { i }, 1, 0, 0))
+        })
+        .collect()
+}
+
+fn nat64_6to4(burst: usize) -> Result<Rig, String> {
+    let f = flows(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        "2001:db8:1::2".parse().unwrap(),
+        |i| {
+            let v4 = u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i;
+            IpAddr::V6(Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(v4)))
+        },
+        (10000, 2000),
+        84,
+    )?;
+    router(burst, &format!("{}{ROUTE4}", nat64_config()), 0, f)
+}
+
+fn nat64_4to6(burst: usize) -> Result<Rig, String> {
+    // From 10.9.0.i#2000 (behind the wan gateway) to the binding of flow i.
+    let f: Result<Vec<Vec<u8>>, String> = (0..1024u32)
+        .map(|i| {
+            let s = Spec {
+                src_mac: MacAddr(ROUTER_HOST_B),
+                dst_mac: MacAddr(ROUTER_PORT_B),
+                encap: Encap::None,
+                src: IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i)),
+                dst: "10.2.0.1".parse().unwrap(),
+                l4: L4::Udp,
+                src_port: 2000,
+                dst_port: 10000 + i as u16,
+                vary: Vary::SrcPort,
+            };
+            Ok(s.build(64)?.packet(0, 1, 0, 0))
+        })
+        .collect();
+    router(burst, &format!("{}{ROUTE4}", nat64_config()), 1, f?)
 }
 
 fn gtpu_encap4(burst: usize) -> Result<Rig, String> {

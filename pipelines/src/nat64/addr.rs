@@ -57,6 +57,21 @@ impl Pool6 {
         Ipv6Addr::from(o)
     }
 
+    /// [`Pool6::extract`] on an address as a number (the per-packet form).
+    #[inline]
+    pub fn extract_u(&self, x: u128) -> Option<u32> {
+        let m = u128::MAX << (128 - u32::from(self.len));
+        if x & m != u128::from(self.prefix) {
+            return None;
+        }
+        if self.len == 96 {
+            return Some(x as u32);
+        }
+        let o = x.to_be_bytes();
+        let s = slots(self.len);
+        Some(u32::from_be_bytes([o[s[0]], o[s[1]], o[s[2]], o[s[3]]]))
+    }
+
     /// The IPv4 address embedded in `a`, if `a` is inside the prefix.
     pub fn extract(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {
         if !self.contains(a) {
@@ -155,6 +170,21 @@ impl EamTable {
 
     pub fn entries(&self) -> &[Eam] {
         &self.by6
+    }
+
+    /// [`EamTable::to4`] on an address as a number (the per-packet form).
+    #[inline]
+    pub fn to4_u(&self, x: u128) -> Option<u32> {
+        for e in &self.by6 {
+            let m6 = mask6(e.len6);
+            if x & m6 == u128::from(e.v6) {
+                return Some(
+                    u32::from(e.v4)
+                        | (x.checked_shr(e.shift()).unwrap_or(0) as u32 & !mask4(e.len4)),
+                );
+            }
+        }
+        None
     }
 
     pub fn to4(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {

@@ -28,6 +28,7 @@
 //!   translator again (EAM hairpinning) is translated back once more.
 
 pub mod addr;
+pub(crate) mod fast;
 pub mod stateful;
 pub mod xlat;
 
@@ -51,7 +52,7 @@ pub const FEATURE: Feature = Feature {
     local: &[],
     claim4: Some((claim4, "nat64-xlat")),
     output: Some("nat64-xlat"),
-    fused: None,
+    fused: Some(crate::router::registry::Fused::Nat64),
     rebuild: None,
     iface_drop: None,
     inner: None,
@@ -94,12 +95,16 @@ impl Nat64Spec {
 }
 
 impl Nat64Spec {
+    #[inline]
     fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]> {
-        let a = Ipv6Addr::from(a);
-        self.eam
-            .to4(a)
-            .or_else(|| self.pool6.and_then(|p| p.extract(a)))
-            .map(|v| v.octets())
+        let x = u128::from_be_bytes(a);
+        let v = if self.eam.is_empty() {
+            None
+        } else {
+            self.eam.to4_u(x)
+        };
+        v.or_else(|| self.pool6.and_then(|p| p.extract_u(x)))
+            .map(u32::to_be_bytes)
     }
     fn to6(&self, a: [u8; 4]) -> Option<[u8; 16]> {
         let a = Ipv4Addr::from(a);
@@ -417,7 +422,12 @@ struct Route {
 }
 
 impl Core {
-    fn translate(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, cfg: &Nat64Spec) -> Verdict {
+    pub(crate) fn translate(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        cfg: &Nat64Spec,
+    ) -> Verdict {
         let own = TO_REWRITE + self.nat64.iface.output;
         let mut v = self.translate_once(cx, p, cfg, false);
         if v == Verdict::Next(own) {

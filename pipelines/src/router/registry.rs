@@ -118,6 +118,7 @@ pub(crate) fn inner_of(core: &super::Core, p: &crate::Packet<'_>) -> Option<Inne
 pub enum Fused {
     Ipip,
     Gtpu,
+    Nat64,
 }
 
 impl Fused {
@@ -127,6 +128,7 @@ impl Fused {
         match self {
             Fused::Ipip => &[crate::ipip::STRIP_DROPS, crate::ipip::ENCAP_DROPS],
             Fused::Gtpu => &[crate::gtpu::INPUT_DROPS, crate::gtpu::ENCAP_DROPS],
+            Fused::Nat64 => &[crate::nat64::DROPS],
         }
     }
 
@@ -146,6 +148,8 @@ impl Fused {
         match self {
             Fused::Ipip => crate::ipip::fast::fast_local(core, cx, p, hit),
             Fused::Gtpu => crate::gtpu::fast::fast_local(core, cx, p, hit),
+            // (The translator registers no local protocol.)
+            Fused::Nat64 => None,
         }
     }
 
@@ -163,6 +167,7 @@ impl Fused {
         match self {
             Fused::Ipip => crate::ipip::fast::fast_output(core, cx, p, iface),
             Fused::Gtpu => crate::gtpu::fast::fast_output(core, cx, p, iface),
+            Fused::Nat64 => crate::nat64::fast::fast_output(core, cx, p, iface),
         }
     }
 }
@@ -245,18 +250,6 @@ impl Registry {
             error_about: [NONE; 256],
             udp: Vec::new(),
         };
-        if !v6 {
-            for &(f, node) in FEATURES.iter().filter_map(|f| f.claim4.as_ref()) {
-                let arc = match a.names.iter().position(|&n| n == node) {
-                    Some(i) => i,
-                    None => {
-                        a.names.push(node);
-                        a.names.len() - 1
-                    }
-                } as u8;
-                a.claims.push((f, arc));
-            }
-        }
         for r in self.local.iter().filter(|r| r.family.has(v6)) {
             let arc = match a.names.iter().position(|&n| n == r.node) {
                 Some(i) => i,
@@ -269,6 +262,18 @@ impl Registry {
                 LocalMatch::Proto(p) => a.proto[p as usize] = arc,
                 LocalMatch::ErrorAbout(p) => a.error_about[p as usize] = arc,
                 LocalMatch::UdpPort(port) => a.udp.push((port, arc)),
+            }
+        }
+        if !v6 {
+            for &(f, node) in FEATURES.iter().filter_map(|f| f.claim4.as_ref()) {
+                let arc = match a.names.iter().position(|&n| n == node) {
+                    Some(i) => i,
+                    None => {
+                        a.names.push(node);
+                        a.names.len() - 1
+                    }
+                } as u8;
+                a.claims.push((f, arc));
             }
         }
         a
@@ -308,16 +313,19 @@ mod tests {
         let r = Registry::new();
         for v6 in [false, true] {
             let a = r.local_arcs(v6, &["ip4-lookup", "ip6-lookup"]);
-            assert_eq!(
-                a.names,
-                [
-                    "ip4-lookup",
-                    "ip6-lookup",
-                    "ipip-decap",
-                    "ipip-icmp-relay",
-                    "gtpu-input"
-                ]
-            );
+            let mut names = vec![
+                "ip4-lookup",
+                "ip6-lookup",
+                "ipip-decap",
+                "ipip-icmp-relay",
+                "gtpu-input",
+            ];
+            if !v6 {
+                // NAT64's pool4 claim, after the registrations.
+                names.push("nat64-xlat");
+            }
+            assert_eq!(a.names, names);
+            assert_eq!(a.claims.len(), usize::from(!v6));
             assert_eq!((a.proto[4], a.proto[41], a.proto[17]), (2, 2, NONE));
             assert_eq!((a.error_about[4], a.error_about[41]), (3, 3));
             assert_eq!(a.udp, [(2152, 4)]);
