@@ -471,6 +471,9 @@ impl RouterControl {
                 "sessions_created": v.counts.sessions_created,
                 "sessions_expired": v.counts.sessions_expired,
                 "bib_created": v.counts.bib_created,
+                "handoff_out": v.counts.handoff_out,
+                "handoff_in": v.counts.handoff_in,
+                "handoff_lost": v.counts.handoff_lost,
             }));
             if sessions {
                 for s in &v.sessions {

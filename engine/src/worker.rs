@@ -37,6 +37,27 @@ struct Parked {
     token: u32,
 }
 
+/// A frame a stage injected (see [`Emit::inject`]): its ingress port,
+/// descriptor, metadata and the stage it starts at.
+#[derive(Clone, Copy)]
+struct Injected {
+    port: u16,
+    desc: Desc,
+    meta: Meta,
+    at: StageId,
+}
+
+/// How the frames `dispatch` sends came to be run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// A fresh burst from a port.
+    Fresh,
+    /// Parked frames released.
+    Resumed,
+    /// Frames stages injected.
+    Injected,
+}
+
 #[derive(Clone, Copy)]
 enum ParkOp {
     Release(u32, StageId),
@@ -70,6 +91,8 @@ pub struct Worker {
     pollfds: Vec<libc::pollfd>,
     /// Frames stages emitted during the current burst or tick.
     emitq: ArrayVec<(u16, Desc), MAX_EMIT>,
+    /// Frames stages injected during the current burst or tick.
+    injq: ArrayVec<Injected, MAX_EMIT>,
     emit_failed: u32,
     /// Capture clock: the latest capture timestamp received (pcap ports
     /// only; 0 otherwise). Frames stages emit, and parked frames when they
@@ -117,6 +140,7 @@ struct Effects<'a> {
     umem: &'a Umem,
     free: &'a mut FreeList,
     q: &'a mut ArrayVec<(u16, Desc), MAX_EMIT>,
+    inj: &'a mut ArrayVec<Injected, MAX_EMIT>,
     ops: &'a mut ArrayVec<ParkOp, MAX_PARK_OPS>,
     nports: usize,
     failed: u32,
@@ -160,6 +184,43 @@ impl Emit for Effects<'_> {
 
     fn discard(&mut self, token: u32, reason: DropReason) -> bool {
         self.ops.try_push(ParkOp::Discard(token, reason)).is_ok()
+    }
+
+    fn inject(
+        &mut self,
+        port: PortId,
+        meta: Meta,
+        at: StageId,
+        build: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
+        if port.index() >= self.nports || self.inj.is_full() {
+            self.failed += 1;
+            return false;
+        }
+        let Some(c) = self.free.alloc() else {
+            self.failed += 1;
+            return false;
+        };
+        let off = self.umem.data_offset() as usize;
+        // SAFETY: as in `emit`: the chunk was just taken off the free
+        // list; it is either run and dispatched after the burst or
+        // released below.
+        let chunk = unsafe { self.umem.chunk_mut(c) };
+        let len = build(&mut chunk[off..]).min(chunk.len() - off);
+        if len == 0 {
+            self.free.release(c);
+            return false;
+        }
+        self.inj.push(Injected {
+            port: port.0,
+            desc: Desc {
+                addr: c + off as u64,
+                len: len as u32,
+            },
+            meta,
+            at,
+        });
+        true
     }
 }
 
@@ -232,6 +293,7 @@ impl Worker {
             empty_polls: 0,
             pollfds,
             emitq: ArrayVec::new(),
+            injq: ArrayVec::new(),
             emit_failed: 0,
             capture_ns: 0,
             last_tick: 0,
@@ -319,9 +381,10 @@ impl Worker {
             self.run_pipeline(n, None, t0);
             bump(&self.stats.ports[p].rx, n as u64);
             bump(&self.stats.ports[p].rx_bytes, bytes);
-            self.dispatch(n, false);
+            self.dispatch(n, Run::Fresh);
             self.stats.end();
             self.settle_parked();
+            self.settle_injected();
             let t1 = now_ns();
             let _ = self.hists.latency_ns.record(t1.saturating_sub(t0));
             let _ = self.hists.burst_size.record(n as u64);
@@ -342,6 +405,7 @@ impl Worker {
             umem,
             free: &mut self.pool.free,
             q: &mut self.emitq,
+            inj: &mut self.injq,
             ops: &mut self.park_ops,
             nports: self.txq.len(),
             failed: 0,
@@ -397,7 +461,8 @@ impl Worker {
     /// received; `resumed` frames were received and parked before, so they
     /// are counted as unparked here). Runs inside a stats section.
     #[inline]
-    fn dispatch(&mut self, n: usize, resumed: bool) {
+    fn dispatch(&mut self, n: usize, run: Run) {
+        let resumed = run != Run::Fresh;
         let stats = &*self.stats;
         // The common case: the whole burst leaves by one port. Hand the
         // burst's descriptors to it as they are (no per-frame sorting).
@@ -417,7 +482,7 @@ impl Worker {
         for i in 0..n {
             let d = self.rx[i];
             let p = self.rx_port[i] as usize;
-            if resumed {
+            if run == Run::Resumed {
                 bump(&stats.ports[p].unparked, 1);
             }
             let reason = match self.verdicts[i] {
@@ -520,12 +585,46 @@ impl Worker {
                         }
                         self.stats.begin();
                         self.run_pipeline(n, Some(at), now_ns());
-                        self.dispatch(n, true);
+                        self.dispatch(n, Run::Resumed);
                         self.stats.end();
                     },
                 }
             }
         }
+    }
+
+    /// Runs the frames stages injected (handed over by another worker)
+    /// through the pipeline from their stage, counted as emitted on their
+    /// port; what that run injects in turn waits for the next burst or
+    /// tick.
+    fn settle_injected(&mut self) {
+        if self.injq.is_empty() {
+            return;
+        }
+        let inj = std::mem::take(&mut self.injq);
+        let mut k = 0;
+        while k < inj.len() {
+            // One stage per run, in order.
+            let at = inj[k].at;
+            let mut n = 0;
+            while k < inj.len() && inj[k].at == at && n < MAX_BURST {
+                let f = inj[k];
+                self.pool.set_stamp(f.desc.addr, self.capture_ns);
+                self.rx[n] = f.desc;
+                self.rx_port[n] = f.port;
+                self.rx_meta[n] = f.meta;
+                n += 1;
+                k += 1;
+            }
+            self.stats.begin();
+            for i in 0..n {
+                bump(&self.stats.ports[self.rx_port[i] as usize].emitted, 1);
+            }
+            self.run_pipeline(n, Some(at), now_ns());
+            self.dispatch(n, Run::Injected);
+            self.stats.end();
+        }
+        self.settle_parked();
     }
 
     /// Sends the frames stages made themselves (inside a stats section).
@@ -579,6 +678,7 @@ impl Worker {
             umem: &self.pool.umem,
             free: &mut self.pool.free,
             q: &mut self.emitq,
+            inj: &mut self.injq,
             ops: &mut self.park_ops,
             nports: self.txq.len(),
             failed: 0,
@@ -592,6 +692,7 @@ impl Worker {
             self.stats.end();
         }
         self.settle_parked();
+        self.settle_injected();
     }
 
     fn publish_gauges(&self) {

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::{DropReason, Packet, PortId, MAX_BURST};
+use crate::{DropReason, Meta, Packet, PortId, MAX_BURST};
 
 /// Index of a stage inside its [`Graph`].
 pub type StageId = u8;
@@ -63,6 +63,21 @@ pub trait Emit {
     /// Drops every frame parked under `token`, counted under `reason`
     /// (`false`: as for `release`).
     fn discard(&mut self, _token: u32, _reason: DropReason) -> bool {
+        false
+    }
+
+    /// Takes a fresh frame, lets `build` write it (as for `emit`) and runs
+    /// it through the pipeline from stage `at` with metadata `meta`, as
+    /// received on `port`, right after the current burst or tick: a frame
+    /// another worker handed over (counted as emitted here). `false`: no
+    /// frame could be had, or too many this burst.
+    fn inject(
+        &mut self,
+        _port: PortId,
+        _meta: Meta,
+        _at: StageId,
+        _build: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
         false
     }
 }
@@ -234,6 +249,17 @@ impl<'a> Ctx<'a> {
     /// See [`Emit::discard`].
     pub fn discard(&mut self, token: u32, reason: DropReason) -> bool {
         self.emit.discard(token, reason)
+    }
+
+    /// See [`Emit::inject`].
+    pub fn inject(
+        &mut self,
+        port: PortId,
+        meta: Meta,
+        at: StageId,
+        build: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> bool {
+        self.emit.inject(port, meta, at, build)
     }
 }
 

@@ -307,6 +307,127 @@ impl State {
     }
 }
 
+/// Packets a worker's hand-off ring holds.
+pub const HANDOFF_SLOTS: usize = 1024;
+/// The largest frame handed over.
+pub const HANDOFF_BYTES: usize = 2048;
+/// Packets a worker takes from its ring per burst or tick.
+const HANDOFF_PER_RUN: usize = 32;
+
+/// A packet handed from one worker to the one owning its binding: the
+/// frame's bytes, its ingress port and its metadata as nat64-xlat got
+/// it. It is run again from nat64-xlat on the owner.
+pub struct Handoff {
+    len: u16,
+    port: u16,
+    meta: Meta,
+    bytes: [u8; HANDOFF_BYTES],
+}
+
+impl Core {
+    /// Hands `p` to worker `owner` (stateful NAT64 with several workers:
+    /// the binding is that worker's). The frame itself is done here
+    /// (`Local`); the owner runs a copy.
+    fn handoff(&mut self, p: &Packet<'_>, owner: usize) -> Verdict {
+        let Some(q) = self.bus.handoff.get().and_then(|r| r.get(owner)) else {
+            return Verdict::Drop(DropReason::Nat64HandoffFull);
+        };
+        let d = p.data();
+        if d.len() > HANDOFF_BYTES {
+            return Verdict::Drop(DropReason::Nat64HandoffTooBig);
+        }
+        let mut h = Handoff {
+            len: d.len() as u16,
+            port: p.port.0,
+            meta: p.meta,
+            bytes: [0; HANDOFF_BYTES],
+        };
+        h.bytes[..d.len()].copy_from_slice(d);
+        if q.push(h).is_err() {
+            return Verdict::Drop(DropReason::Nat64HandoffFull);
+        }
+        if let Some(t) = self.nat64.table.as_mut() {
+            t.counts.handoff_out += 1;
+        }
+        Verdict::Local
+    }
+
+    /// Takes what other workers handed this one and runs it from
+    /// nat64-xlat (after the current burst or tick).
+    pub(crate) fn nat64_drain(&mut self, cx: &mut Ctx<'_>) {
+        let Some(q) = self.bus.handoff.get().and_then(|r| r.get(self.worker)) else {
+            return;
+        };
+        let (mut taken, mut lost) = (0, 0);
+        for _ in 0..HANDOFF_PER_RUN {
+            let Some(h) = q.pop() else { break };
+            let n = usize::from(h.len);
+            let ok = cx.inject(
+                crate::PortId(h.port),
+                h.meta,
+                crate::router::NAT64_XLAT,
+                &mut |b: &mut [u8]| {
+                    if b.len() < n {
+                        return 0;
+                    }
+                    b[..n].copy_from_slice(&h.bytes[..n]);
+                    n
+                },
+            );
+            if ok {
+                taken += 1;
+            } else {
+                lost += 1;
+            }
+        }
+        if let Some(t) = self.nat64.table.as_mut() {
+            t.counts.handoff_in += taken;
+            t.counts.handoff_lost += lost;
+        }
+    }
+
+    /// The owner of the static binding an IPv6 packet's source is, if
+    /// that is another worker.
+    fn static_owner6(&self, ip: &[u8], h: &xlat::V6, src: [u8; 16]) -> Option<usize> {
+        let t = self.nat64.table.as_ref()?;
+        if t.workers() < 2 {
+            return None;
+        }
+        let proto = xlat::proto64(h.proto);
+        let (sp, _) = xlat::ports(ip.get(h.l4..h.end)?, proto)?;
+        let b = *t.bib(t.bib_by6(proto, src, sp)?);
+        let o = t.owner(b.a4, proto, b.p4);
+        (b.is_static && o != self.worker).then_some(o)
+    }
+
+    /// Stateful NAT64 with several workers: the worker owning the binding
+    /// an IPv4 packet to pool4 is for (an ICMP error: the binding of the
+    /// packet it quotes), if that is not this one.
+    fn owner4(&self, p: &Packet<'_>) -> Option<usize> {
+        let t = self.nat64.table.as_ref()?;
+        if t.workers() < 2 {
+            return None;
+        }
+        let ip = p.data().get(L2..)?;
+        let v = xlat::parse4(ip, false)?;
+        let l4 = ip.get(v.ihl..v.total)?;
+        let (a4, proto, port) = match (v.proto, l4.first()) {
+            (1, Some(&ty)) if icmpv4::is_error(ty) => {
+                let q = l4.get(8..)?;
+                let h = xlat::parse4(q, true)?;
+                let (sp, _) = xlat::ports(q.get(h.ihl..)?, h.proto)?;
+                (h.src, h.proto, sp)
+            }
+            (proto, _) => (v.dst, proto, xlat::ports(l4, proto)?.1),
+        };
+        if !t.spec().is_pool4_addr(a4) {
+            return None;
+        }
+        let o = t.owner(a4, proto, port);
+        (o != self.worker).then_some(o)
+    }
+}
+
 /// The largest packet the translator builds an ICMP error into.
 const SCRATCH: usize = 4096;
 
@@ -357,6 +478,8 @@ pub const DROPS: &[DropReason] = &[
     DropReason::Nat64Filtered,
     DropReason::Nat64TableFull,
     DropReason::Nat64Pool4Exhausted,
+    DropReason::Nat64HandoffFull,
+    DropReason::Nat64HandoffTooBig,
     DropReason::RouteBlackhole,
     DropReason::IcmpRateLimited,
     DropReason::IcmpSuppressed,
@@ -548,6 +671,13 @@ impl Core {
         let Some(d4) = cfg.to4(dst) else {
             return Verdict::Drop(DropReason::Nat64DstUntranslatable);
         };
+        // Stateful, several workers: a static binding's flows are its
+        // owner's (dynamic ones are made from this worker's own slice).
+        if !is_err && first {
+            if let Some(o) = self.static_owner6(ip, &h, src) {
+                return self.handoff(p, o);
+            }
+        }
         // Stateful: the source is the binding's (made if need be), or for
         // an error the binding of the packet it quotes.
         let mut nat_port = None;
@@ -788,6 +918,11 @@ impl Core {
         hairpin: bool,
     ) -> Verdict {
         use icmpv4::{dest_unreach as du, DEST_UNREACH, TIME_EXCEEDED};
+        if !hairpin {
+            if let Some(owner) = self.owner4(p) {
+                return self.handoff(p, owner);
+            }
+        }
         if p.meta.flags & Meta::TO_US != 0 && !hairpin {
             // Claimed at ip4-local (a pool4 address is ours): no lookup
             // has taken a hop off yet.

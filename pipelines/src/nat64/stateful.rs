@@ -193,6 +193,11 @@ pub struct Counts {
     pub bib_created: u64,
     pub sessions_created: u64,
     pub sessions_expired: u64,
+    /// Packets handed to the worker owning their binding, taken from
+    /// other workers, and taken but lost (no frame to put them in).
+    pub handoff_out: u64,
+    pub handoff_in: u64,
+    pub handoff_lost: u64,
 }
 
 /// One worker's tables.
@@ -297,6 +302,43 @@ impl Table {
         self.bib4.get(&(proto, a4, p4)).copied()
     }
 
+    /// Worker `w`'s slice of pool4 entry `p`'s range: the range split in
+    /// `workers` equal parts, the last one taking the remainder (a range
+    /// smaller than the worker count: one port each, some workers none).
+    fn slice(&self, p: &Pool4, w: u32) -> Option<(u32, u32)> {
+        let (lo, hi) = (u32::from(p.lo), u32::from(p.hi));
+        let per = ((hi - lo + 1) / self.workers).max(1);
+        let start = lo + per * w;
+        if start > hi {
+            return None;
+        }
+        let end = if w + 1 == self.workers {
+            hi
+        } else {
+            (start + per - 1).min(hi)
+        };
+        Some((start, end))
+    }
+
+    /// The workers sharing pool4.
+    pub fn workers(&self) -> usize {
+        self.workers as usize
+    }
+
+    /// The worker whose slice holds the pool4 transport address
+    /// `(a4, port)` of `proto` (0 outside pool4: a static binding there).
+    pub fn owner(&self, a4: [u8; 4], proto: u8, port: u16) -> usize {
+        let a = Ipv4Addr::from(a4);
+        for p in &self.spec.pool4 {
+            if p.addr == a && p.has(proto) && (p.lo..=p.hi).contains(&port) {
+                let n = u32::from(p.hi - p.lo) + 1;
+                let per = (n / self.workers).max(1);
+                return (u32::from(port - p.lo) / per).min(self.workers - 1) as usize;
+            }
+        }
+        0
+    }
+
     /// A free pool4 transport address for a new binding of `proto` from
     /// this worker's slice (the IPv6 port first, if it is in the slice and
     /// free: RFC 6146 §3.5.1.1 prefers keeping it).
@@ -305,17 +347,9 @@ impl Table {
             if !p.has(proto) {
                 continue;
             }
-            let n = u32::from(p.hi - p.lo) + 1;
-            let per = (n / self.workers).max(1);
-            let lo = u32::from(p.lo) + per * self.worker.min(n.saturating_sub(1) / per);
-            let hi = if self.worker + 1 == self.workers {
-                u32::from(p.hi)
-            } else {
-                (lo + per - 1).min(u32::from(p.hi))
-            };
-            if lo > hi {
+            let Some((lo, hi)) = self.slice(p, self.worker) else {
                 continue;
-            }
+            };
             let a4 = p.addr.octets();
             if (lo..=hi).contains(&u32::from(want)) && !self.bib4.contains_key(&(proto, a4, want)) {
                 return Some((a4, want));

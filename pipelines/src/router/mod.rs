@@ -381,6 +381,13 @@ pub fn build_worker_with(
         }
     }
     r.rebuild_fast();
+    if workers > 1 && spec.nat64.as_ref().is_some_and(|n| n.stateful.is_some()) {
+        r.bus.handoff.get_or_init(|| {
+            (0..workers)
+                .map(|_| crossbeam_queue::ArrayQueue::new(crate::nat64::HANDOFF_SLOTS))
+                .collect()
+        });
+    }
     let graph = NodeGraph::new(graph_nodes(), 1)?;
     r.output_node = registry::outputs()
         .map(|name| {
@@ -646,6 +653,7 @@ impl Pipeline for Router {
     }
 
     fn process(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], verdicts: &mut [Verdict]) {
+        self.core.nat64_drain(cx);
         self.run(cx, pkts, verdicts, ETHERNET_INPUT)
     }
 
@@ -668,6 +676,7 @@ impl Pipeline for Router {
         if let Some(t) = core.nat64.table.as_mut() {
             t.expire(cx.now_ns);
         }
+        core.nat64_drain(cx);
         if !core.announced {
             core.announced = true;
             if core.worker == 0 {

@@ -155,6 +155,10 @@ pub struct NeighborBus {
     asked: Box<[AtomicU64]>,
     /// Each worker's NAT64 tables as last published (`xgw nat64`).
     pub nat64: Vec<Mutex<crate::nat64::View>>,
+    /// Stateful NAT64 with several workers: each worker's inbound ring of
+    /// packets another worker handed over (the binding is this worker's).
+    /// Made once, at build, when needed.
+    pub handoff: std::sync::OnceLock<Vec<ArrayQueue<crate::nat64::Handoff>>>,
 }
 
 /// Slots of [`NeighborBus`]'s recent-solicitation filter.
@@ -186,6 +190,7 @@ impl NeighborBus {
             nat64: (0..n)
                 .map(|_| Mutex::new(crate::nat64::View::default()))
                 .collect(),
+            handoff: std::sync::OnceLock::new(),
         })
     }
 

@@ -1,0 +1,285 @@
+//! Stateful NAT64 with two workers (RFC 6146 state sharded per worker):
+//! each worker makes dynamic bindings from its own slice of pool4, so an
+//! IPv4 reply names the worker that owns its binding; a reply (or a
+//! packet of a static binding's flow) that lands on the other worker is
+//! handed over through a bounded lock-free ring, counted, and translated
+//! by the owner. Runs two real workers on mem ports (queue i of each port
+//! is worker i's), polled from this thread.
+
+use std::time::{Duration, Instant};
+
+use xgw_engine::config::Config;
+use xgw_engine::engine::{build, PortIo};
+use xgw_engine::port::PortQueue;
+use xgw_engine::worker::Worker;
+
+const CONFIG: &str = r#"
+[engine]
+cores = [0, 1]
+burst = 32
+[engine.umem]
+frames = 1024
+[[ports]]
+name = "v6"
+driver = "mem"
+mac = "02:00:00:00:06:01"
+capacity = 256
+[[ports]]
+name = "v4"
+driver = "mem"
+mac = "02:00:00:00:04:01"
+capacity = 256
+[pipeline]
+kind = "router"
+[[interfaces]]
+name = "v6"
+port = "v6"
+ipv6 = ["2001:db8::1/96"]
+[[interfaces]]
+name = "v4"
+port = "v4"
+ipv4 = ["192.0.2.2/24"]
+[[neighbors]]
+interface = "v6"
+ip = "2001:db8::5"
+mac = "02:00:00:00:06:02"
+[[neighbors]]
+interface = "v4"
+ip = "192.0.2.5"
+mac = "02:00:00:00:04:02"
+[nat64]
+mode = "nat64"
+pool6 = "64:ff9b::/96"
+pool4 = [ { address = "192.0.2.2", ports = [1000, 1999] } ]
+static_bib = [ { protocol = "udp", ipv6 = "2001:db8::5", ipv6_port = 7000, ipv4 = "192.0.2.2", ipv4_port = 1600 } ]
+"#;
+
+const V6: usize = 0;
+const V4: usize = 1;
+
+fn sum(parts: &[&[u8]]) -> u16 {
+    let mut s: u64 = 0;
+    for p in parts {
+        for c in p.chunks(2) {
+            s += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+    }
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn udp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16) -> Vec<u8> {
+    let payload = b"hand me over";
+    let ulen = 8 + payload.len();
+    let mut f = vec![2, 0, 0, 0, 6, 1, 2, 0, 0, 0, 6, 2, 0x86, 0xdd];
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(ulen as u16).to_be_bytes());
+    f.extend_from_slice(&[17, 64]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&(ulen as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    let mut ps = Vec::new();
+    ps.extend_from_slice(&src);
+    ps.extend_from_slice(&dst);
+    ps.extend_from_slice(&(ulen as u32).to_be_bytes());
+    ps.extend_from_slice(&[0, 0, 0, 17]);
+    let c = sum(&[&ps, &u]);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&u);
+    f
+}
+
+fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let payload = b"reply";
+    let ulen = 8 + payload.len();
+    let mut f = vec![2, 0, 0, 0, 4, 1, 2, 0, 0, 0, 4, 2, 0x08, 0x00];
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + ulen) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = sum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&(ulen as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    let mut ps = Vec::new();
+    ps.extend_from_slice(&src);
+    ps.extend_from_slice(&dst);
+    ps.extend_from_slice(&[0, 17]);
+    ps.extend_from_slice(&(ulen as u16).to_be_bytes());
+    let c = sum(&[&ps, &u]);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&u);
+    f
+}
+
+fn inject(w: &mut Worker, port: usize, f: &[u8]) {
+    let PortQueue::Mem(q) = &mut w.ports[port] else {
+        unreachable!()
+    };
+    assert!(q.inject(&mut w.pool, f));
+}
+
+/// Every IP frame worker `w` sent on `port` (announcements left out).
+fn sent(w: &mut Worker, port: usize) -> Vec<Vec<u8>> {
+    let PortQueue::Mem(q) = &mut w.ports[port] else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    q.take_tx(&mut w.pool, |f| {
+        let udp = match (f[12], f[13]) {
+            (0x86, 0xdd) => f.len() > 20 && f[20] == 17,
+            (0x08, 0x00) => f.len() > 23 && f[23] == 17,
+            _ => false,
+        };
+        if udp {
+            out.push(f.to_vec());
+        }
+    });
+    out
+}
+
+/// Polls worker `w` until it has sent a UDP frame on `port` (its hand-off
+/// ring is drained with each burst and each 10 ms tick).
+fn wait_sent(w: &mut Worker, port: usize) -> Vec<Vec<u8>> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) {
+        w.poll_once();
+        let s = sent(w, port);
+        if !s.is_empty() {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Vec::new()
+}
+
+fn totals(w: &Worker) -> (u64, u64, u64, u64, u64, u64) {
+    let s = w.stats.snapshot();
+    let (mut rx, mut em, mut tx, mut lo, mut dr) = (0, 0, 0, 0, 0);
+    for p in &s {
+        rx += p.rx;
+        em += p.emitted;
+        tx += p.tx;
+        lo += p.local;
+        dr += p.dropped;
+    }
+    let pending = s.iter().map(|p| p.parked - p.unparked).sum();
+    (rx, em, tx, lo, dr, pending)
+}
+
+fn check_accounting(w: &Worker, who: &str) {
+    let (rx, em, tx, lo, dr, pending) = totals(w);
+    assert_eq!(
+        rx + em,
+        tx + lo + dr + pending,
+        "{who}: rx {rx} + emitted {em} != tx {tx} + local {lo} + dropped {dr} + pending {pending}"
+    );
+    assert_eq!(dr, 0, "{who}: nothing is dropped");
+}
+
+const HOST: [u8; 16] = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+const REMOTE6: [u8; 16] = [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 5];
+const REMOTE4: [u8; 4] = [192, 0, 2, 5];
+const POOL4: [u8; 4] = [192, 0, 2, 2];
+
+#[test]
+fn replies_reach_the_worker_owning_their_binding() {
+    let cfg = Config::parse(CONFIG, "nat64-workers").expect("valid config");
+    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
+    let mut w1 = built.workers.remove(1);
+    let mut w0 = built.workers.remove(0);
+    // Start-up announcements out of the way.
+    for w in [&mut w0, &mut w1] {
+        w.poll_once();
+        for p in [V6, V4] {
+            sent(w, p);
+        }
+    }
+
+    // 1. Worker 1 sees the client's flow: a binding from its slice
+    //    (1500-1999 of 1000-1999).
+    inject(&mut w1, V6, &udp6(HOST, 5555, REMOTE6, 53));
+    let out = wait_sent(&mut w1, V4);
+    assert_eq!(out.len(), 1, "worker 1 translates the IPv6 packet");
+    let f = &out[0];
+    assert_eq!(&f[26..30], &POOL4, "source is the pool4 address");
+    let p4 = u16::from_be_bytes([f[34], f[35]]);
+    assert!(
+        (1500..2000).contains(&p4),
+        "port {p4} from worker 1's slice"
+    );
+    assert_eq!(sum(&[&f[14..34]]), 0, "IPv4 header checksum");
+
+    // 2. The reply lands on worker 0: handed over, not translated there.
+    inject(&mut w0, V4, &udp4(REMOTE4, 53, POOL4, p4));
+    w0.poll_once();
+    assert!(
+        sent(&mut w0, V6).is_empty(),
+        "worker 0 does not translate it"
+    );
+    let (_, _, _, local0, _, _) = totals(&w0);
+    assert_eq!(local0, 1, "worker 0 hands the frame over (counted local)");
+
+    // 3. Worker 1 takes it from its ring and translates it.
+    let out = wait_sent(&mut w1, V6);
+    assert_eq!(out.len(), 1, "worker 1 translates the handed-over reply");
+    let f = &out[0];
+    assert_eq!(&f[22..38], &REMOTE6, "source: the remote's pool6 image");
+    assert_eq!(&f[38..54], &HOST, "destination: the client");
+    assert_eq!(
+        u16::from_be_bytes([f[56], f[57]]),
+        5555,
+        "the client's port back"
+    );
+    let ulen = u16::from_be_bytes([f[58], f[59]]) as usize;
+    let mut ps = Vec::new();
+    ps.extend_from_slice(&f[22..54]);
+    ps.extend_from_slice(&(ulen as u32).to_be_bytes());
+    ps.extend_from_slice(&[0, 0, 0, 17]);
+    assert_eq!(
+        sum(&[&ps, &f[54..54 + ulen]]),
+        0,
+        "UDP checksum of the translated reply"
+    );
+    let (_, em1, _, _, _, _) = totals(&w1);
+    assert_eq!(em1, 1, "worker 1 counts the handed-over frame as emitted");
+
+    // 4. A static binding in worker 1's slice (port 1600): its IPv6 flow
+    //    arriving on worker 0 is handed over too.
+    inject(&mut w0, V6, &udp6(HOST, 7000, REMOTE6, 53));
+    w0.poll_once();
+    assert!(
+        sent(&mut w0, V4).is_empty(),
+        "worker 0 hands the static flow over"
+    );
+    let out = wait_sent(&mut w1, V4);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        u16::from_be_bytes([out[0][34], out[0][35]]),
+        1600,
+        "the static binding's port"
+    );
+
+    // 5. Worker 0's own flows stay on worker 0 (slice 1000-1499).
+    inject(&mut w0, V6, &udp6(HOST, 6000, REMOTE6, 53));
+    let out = wait_sent(&mut w0, V4);
+    assert_eq!(out.len(), 1);
+    let p = u16::from_be_bytes([out[0][34], out[0][35]]);
+    assert!((1000..1500).contains(&p), "port {p} from worker 0's slice");
+
+    check_accounting(&w0, "worker 0");
+    check_accounting(&w1, "worker 1");
+}
