@@ -647,13 +647,17 @@ pub fn render_nat64(v: &Value) -> String {
     }
     for w in v["workers"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "worker {}: {} sessions, {} bindings ({} shown); {} sessions created, {} expired\n",
+            "worker {}: {} sessions, {} bindings ({} shown); {} sessions created, {} expired; \
+             handed over {} out, {} in, {} lost\n",
             w["worker"],
             w["sessions"],
             w["bib"],
             w["shown"],
             w["sessions_created"],
-            w["sessions_expired"]
+            w["sessions_expired"],
+            w["handoff_out"],
+            w["handoff_in"],
+            w["handoff_lost"]
         ));
     }
     out
