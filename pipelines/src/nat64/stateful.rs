@@ -218,6 +218,9 @@ pub struct Table {
     by_addr: HashMap<(u32, [u8; 4]), u32, RandomState>,
     /// Next port to try, per pool4 entry.
     cursor: Vec<u32>,
+    /// Free ports of this worker's slice, per pool4 entry and protocol
+    /// (TCP, UDP, ICMP): an exhausted slice is skipped at once.
+    free: Vec<[u32; 3]>,
     /// Next session slot the sweep looks at.
     sweep: usize,
     pub counts: Counts,
@@ -246,9 +249,22 @@ impl Table {
             by_key: HashMap::with_capacity_and_hasher(max, RandomState::new()),
             by_addr: HashMap::with_capacity_and_hasher(max, RandomState::new()),
             cursor: vec![0; spec.pool4.len()],
+            free: Vec::new(),
             sweep: 0,
             counts: Counts::default(),
         };
+        t.free = spec
+            .pool4
+            .iter()
+            .map(|p| {
+                let n = t.slice(p, t.worker).map_or(0, |(lo, hi)| hi - lo + 1);
+                [
+                    n * u32::from(p.tcp),
+                    n * u32::from(p.udp),
+                    n * u32::from(p.icmp),
+                ]
+            })
+            .collect();
         for s in &spec.static_bib {
             let _ = t.add_bib(Bib {
                 proto: s.proto,
@@ -279,7 +295,25 @@ impl Table {
         self.bibs[i as usize] = Some(b);
         self.bib6.insert((b.proto, b.a6, b.p6), i);
         self.bib4.insert((b.proto, b.a4, b.p4), i);
+        if let Some((k, j)) = self.slot_of(b.proto, b.a4, b.p4) {
+            self.free[k][j] = self.free[k][j].saturating_sub(1);
+        }
         Some(i)
+    }
+
+    /// The pool4 entry (and protocol index) whose slice of this worker
+    /// holds `(a4, port)`.
+    fn slot_of(&self, proto: u8, a4: [u8; 4], port: u16) -> Option<(usize, usize)> {
+        let j = match proto {
+            TCP => 0,
+            UDP => 1,
+            _ => 2,
+        };
+        let a = Ipv4Addr::from(a4);
+        self.spec.pool4.iter().enumerate().find_map(|(k, p)| {
+            let (lo, hi) = self.slice(p, self.worker)?;
+            (p.addr == a && p.has(proto) && (lo..=hi).contains(&u32::from(port))).then_some((k, j))
+        })
     }
 
     fn drop_bib(&mut self, i: u32) {
@@ -287,6 +321,9 @@ impl Table {
             self.bib6.remove(&(b.proto, b.a6, b.p6));
             self.bib4.remove(&(b.proto, b.a4, b.p4));
             self.bib_free.push(i);
+            if let Some((k, j)) = self.slot_of(b.proto, b.a4, b.p4) {
+                self.free[k][j] += 1;
+            }
         }
     }
 
@@ -343,8 +380,13 @@ impl Table {
     /// this worker's slice (the IPv6 port first, if it is in the slice and
     /// free: RFC 6146 §3.5.1.1 prefers keeping it).
     fn alloc4(&mut self, proto: u8, want: u16) -> Option<([u8; 4], u16)> {
+        let j = match proto {
+            TCP => 0,
+            UDP => 1,
+            _ => 2,
+        };
         for (k, p) in self.spec.pool4.iter().enumerate() {
-            if !p.has(proto) {
+            if !p.has(proto) || self.free[k][j] == 0 {
                 continue;
             }
             let Some((lo, hi)) = self.slice(p, self.worker) else {
@@ -718,6 +760,63 @@ mod tests {
         assert_eq!(
             a.from6(UDP, H, 99, R, 1, f, 0),
             Err(DropReason::Nat64Pool4Exhausted)
+        );
+    }
+}
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+
+    fn rss_kb() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// What a worker's tables take per session of `max_sessions` once
+    /// full (run by hand: `cargo test -p xgw-pipelines --release --lib
+    /// bytes_per_session -- --ignored --nocapture`; figure in
+    /// bench/README.md §9).
+    #[test]
+    #[ignore]
+    fn bytes_per_session() {
+        let n: u32 = 1 << 20;
+        let spec = StatefulSpec {
+            pool4: (0..17)
+                .map(|k| Pool4 {
+                    addr: Ipv4Addr::new(192, 0, 2, k),
+                    lo: 1,
+                    hi: 65535,
+                    tcp: true,
+                    udp: true,
+                    icmp: true,
+                })
+                .collect(),
+            static_bib: Vec::new(),
+            max_sessions: n,
+            timeouts: Timeouts::default(),
+            address_dependent_filtering: false,
+            drop_externally_initiated_tcp: false,
+        };
+        let before = rss_kb();
+        let mut t = Table::new(&spec, 0, 1);
+        let f = Flags::default();
+        for i in 0..n {
+            let mut a6 = [0u8; 16];
+            a6[..4].copy_from_slice(&[0x20, 1, 0x0d, 0xb8]);
+            a6[12..].copy_from_slice(&i.to_be_bytes());
+            t.from6(UDP, a6, 1000, [10, 9, 0, 1], 53, f, 0).unwrap();
+        }
+        let after = rss_kb();
+        assert_eq!(t.session_count(), n as usize);
+        println!(
+            "{n} sessions and bindings: {} kB, {} bytes per session",
+            after - before,
+            (after - before) * 1024 / u64::from(n)
         );
     }
 }
