@@ -283,3 +283,172 @@ fn replies_reach_the_worker_owning_their_binding() {
     check_accounting(&w0, "worker 0");
     check_accounting(&w1, "worker 1");
 }
+
+fn frag6(src: [u8; 16], dst: [u8; 16], id: u32, off: u16, more: bool, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 6, 1, 2, 0, 0, 0, 6, 2, 0x86, 0xdd];
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[44, 64]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&[17, 0]);
+    f.extend_from_slice(&(off | u16::from(more)).to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+fn frag4(src: [u8; 4], dst: [u8; 4], id: u16, off: u16, more: bool, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 4, 1, 2, 0, 0, 0, 4, 2, 0x08, 0x00];
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + body.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&id.to_be_bytes());
+    ip.extend_from_slice(&((u16::from(more) << 13) | (off >> 3)).to_be_bytes());
+    ip.extend_from_slice(&[64, 17, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = sum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(body);
+    f
+}
+
+/// RFC 6146 §3.7: the later fragments of a datagram follow its first one
+/// (they carry no ports) through the bounded fragment cache, both ways.
+#[test]
+fn later_fragments_follow_their_first_one() {
+    let cfg = CONFIG.replace("cores = [0, 1]", "cores = [0]");
+    let cfg = Config::parse(&cfg, "nat64-frags").expect("valid config");
+    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
+    let mut w = built.workers.remove(0);
+    w.poll_once();
+    for p in [V6, V4] {
+        sent(&mut w, p);
+    }
+    // A 40-byte UDP datagram (checksum irrelevant here) in two fragments.
+    let mut udp = vec![0u8; 40];
+    udp[0..2].copy_from_slice(&4444u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&40u16.to_be_bytes());
+    inject(
+        &mut w,
+        V6,
+        &frag6(HOST, REMOTE6, 0xabcd_1234, 0, true, &udp[..16]),
+    );
+    inject(
+        &mut w,
+        V6,
+        &frag6(HOST, REMOTE6, 0xabcd_1234, 16, false, &udp[16..]),
+    );
+    // A later fragment of a datagram whose first one was never seen.
+    inject(
+        &mut w,
+        V6,
+        &frag6(HOST, REMOTE6, 0x0bad, 16, false, &udp[16..]),
+    );
+    w.poll_once();
+    let PortQueue::Mem(q) = &mut w.ports[V4] else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    q.take_tx(&mut w.pool, |f| {
+        if f[12..14] == [8, 0] && f[23] == 17 {
+            out.push(f.to_vec());
+        }
+    });
+    assert_eq!(
+        out.len(),
+        2,
+        "both fragments of the first datagram translated"
+    );
+    for f in &out {
+        assert_eq!(&f[26..30], &POOL4, "from the binding's pool4 address");
+        assert_eq!(&f[30..34], &REMOTE4);
+        assert_eq!(
+            u16::from_be_bytes([f[18], f[19]]),
+            0x1234,
+            "IPv4 ID = low 16 bits of the fragment ID"
+        );
+        assert_eq!(sum(&[&f[14..34]]), 0);
+    }
+    let p4 = u16::from_be_bytes([out[0][34], out[0][35]]);
+    let offs: Vec<u16> = out
+        .iter()
+        .map(|f| u16::from_be_bytes([f[20], f[21]]))
+        .collect();
+    assert_eq!(
+        offs,
+        [0x2000, 2],
+        "MF on the first, offset 16 bytes on the second"
+    );
+    let snap = w.stats.snapshot();
+    let fd = xgw_pipelines::DropReason::Nat64FragmentNoState;
+    let nostate: u64 = snap.iter().map(|p| p.drops[fd as usize]).sum();
+    assert_eq!(
+        nostate, 1,
+        "the orphan fragment is dropped as nat64.fragment_no_state"
+    );
+
+    // The reply, fragmented on the IPv4 side, comes back in two IPv6
+    // fragments to the client.
+    let mut r = vec![0u8; 40];
+    r[0..2].copy_from_slice(&53u16.to_be_bytes());
+    r[2..4].copy_from_slice(&p4.to_be_bytes());
+    r[4..6].copy_from_slice(&40u16.to_be_bytes());
+    // (A zero UDP checksum would get ICMP 3/13: RFC 7915 §4.5.)
+    r[6..8].copy_from_slice(&0x1234u16.to_be_bytes());
+    inject(
+        &mut w,
+        V4,
+        &frag4(REMOTE4, POOL4, 0x7777, 0, true, &r[..24]),
+    );
+    inject(
+        &mut w,
+        V4,
+        &frag4(REMOTE4, POOL4, 0x7777, 24, false, &r[24..]),
+    );
+    w.poll_once();
+    let PortQueue::Mem(q) = &mut w.ports[V6] else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    q.take_tx(&mut w.pool, |f| {
+        if f[12..14] == [0x86, 0xdd] && f[20] == 44 {
+            out.push(f.to_vec());
+        }
+    });
+    let snap = w.stats.snapshot();
+    let drops: Vec<(&str, u64)> = xgw_pipelines::DropReason::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.name(),
+                snap.iter().map(|p| p.drops[*r as usize]).sum::<u64>(),
+            )
+        })
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    let t = totals(&w);
+    assert_eq!(
+        out.len(),
+        2,
+        "both reply fragments translated; drops {drops:?}; totals {t:?}"
+    );
+    for f in &out {
+        assert_eq!(&f[38..54], &HOST, "to the client");
+        assert_eq!(
+            u32::from_be_bytes([f[58], f[59], f[60], f[61]]),
+            0x7777,
+            "fragment ID = IPv4 ID"
+        );
+    }
+    assert_eq!(
+        u16::from_be_bytes([out[0][64], out[0][65]]),
+        4444,
+        "client port back on the first"
+    );
+    let (rx, em, tx, lo, dr, pending) = totals(&w);
+    assert_eq!(rx + em, tx + lo + dr + pending, "accounting");
+    assert_eq!(dr, 1, "only the orphan fragment is dropped");
+}

@@ -225,11 +225,21 @@ fn claim4(core: &Core, p: &Packet<'_>) -> bool {
     let (Some(ip), l4) = (d.get(L2..), m.l4 as usize) else {
         return false;
     };
-    if ip.len() < 20 || l4 == 0 || l4 > d.len() {
+    if ip.len() < 20 || l4 > d.len() {
         return false;
     }
     let dst = [ip[16], ip[17], ip[18], ip[19]];
     if !st.is_pool4_addr(dst) {
+        return false;
+    }
+    // A later fragment carries no ports: the translator follows it if
+    // its first one passed (the first may be in the same burst, not yet
+    // translated, so every later fragment to pool4 is taken; the router
+    // would drop it anyway: it reassembles nothing).
+    if xlat::parse4(ip, false).is_some_and(|v| v.off != 0) {
+        return matches!(m.proto, 6 | 17);
+    }
+    if l4 == 0 {
         return false;
     }
     let body = &d[l4..];
@@ -410,6 +420,11 @@ impl Core {
         }
         let ip = p.data().get(L2..)?;
         let v = xlat::parse4(ip, false)?;
+        if v.off != 0 {
+            // (A later fragment stays where it is: its first one's record
+            // is on the worker that saw it, most likely this one.)
+            return None;
+        }
         let l4 = ip.get(v.ihl..v.total)?;
         let (a4, proto, port) = match (v.proto, l4.first()) {
             (1, Some(&ty)) if icmpv4::is_error(ty) => {
@@ -692,27 +707,40 @@ impl Core {
                 if !matches!(proto4, 6 | 17 | 1) {
                     return Verdict::Drop(DropReason::Nat64ProtoUnsupported);
                 }
+                let fkey = h.frag.map(|f| (6, proto4, src, dst, f.id));
                 if !first {
-                    return Verdict::Drop(DropReason::Nat64FragmentNoState);
-                }
-                let l4 = &ip[h.l4..h.end];
-                if proto4 == 1 && l4.first().and_then(|&t| xlat::info64(t)).is_none() {
-                    return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
-                }
-                let Some((sp, dp)) = xlat::ports(l4, proto4) else {
-                    return Verdict::Drop(DropReason::Nat64Malformed);
-                };
-                let flags = if proto4 == 6 {
-                    Flags::of(l4)
+                    // A later fragment: its first one's binding (RFC 6146
+                    // §3.7, through the bounded fragment cache).
+                    let to = fkey.and_then(|k| t.frag_next(&k, cx.now_ns));
+                    let Some(to) = to else {
+                        return Verdict::Drop(DropReason::Nat64FragmentNoState);
+                    };
+                    Some([to[0], to[1], to[2], to[3]])
                 } else {
-                    Flags::default()
-                };
-                match t.from6(proto4, src, sp, d4, dp, flags, cx.now_ns) {
-                    Ok((a4, p4)) => {
-                        nat_port = Some((p4, dp));
-                        Some(a4)
+                    let l4 = &ip[h.l4..h.end];
+                    if proto4 == 1 && l4.first().and_then(|&t| xlat::info64(t)).is_none() {
+                        return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
                     }
-                    Err(r) => return Verdict::Drop(r),
+                    let Some((sp, dp)) = xlat::ports(l4, proto4) else {
+                        return Verdict::Drop(DropReason::Nat64Malformed);
+                    };
+                    let flags = if proto4 == 6 {
+                        Flags::of(l4)
+                    } else {
+                        Flags::default()
+                    };
+                    match t.from6(proto4, src, sp, d4, dp, flags, cx.now_ns) {
+                        Ok((a4, p4)) => {
+                            nat_port = Some((p4, dp));
+                            if let (Some(k), true) = (fkey, fragmented) {
+                                let mut to = [0u8; 16];
+                                to[..4].copy_from_slice(&a4);
+                                t.frag_first(k, to, cx.now_ns);
+                            }
+                            Some(a4)
+                        }
+                        Err(r) => return Verdict::Drop(r),
+                    }
                 }
             }
         };
@@ -986,37 +1014,49 @@ impl Core {
                     if !matches!(v.proto, 6 | 17 | 1) {
                         return Verdict::Drop(DropReason::Nat64ProtoUnsupported);
                     }
+                    let mut k4 = ([0u8; 16], [0u8; 16]);
+                    k4.0[..4].copy_from_slice(&v.src);
+                    k4.1[..4].copy_from_slice(&v.dst);
+                    let fkey = (4, v.proto, k4.0, k4.1, u32::from(v.id));
                     if !first {
-                        return Verdict::Drop(DropReason::Nat64FragmentNoState);
-                    }
-                    if v.proto == 1 && l4.first().and_then(|&t| xlat::info46(t)).is_none() {
-                        return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
-                    }
-                    let Some((sp, dp)) = xlat::ports(l4, v.proto) else {
-                        return Verdict::Drop(DropReason::Nat64Malformed);
-                    };
-                    let flags = if v.proto == 6 {
-                        Flags::of(l4)
+                        // A later fragment: its first one's binding.
+                        let Some(to) = t.frag_next(&fkey, cx.now_ns) else {
+                            return Verdict::Drop(DropReason::Nat64FragmentNoState);
+                        };
+                        (Some(s6), to)
                     } else {
-                        Flags::default()
-                    };
-                    match t.from4(v.proto, v.dst, dp, v.src, sp, flags, cx.now_ns) {
-                        Ok((a6, p6)) => {
-                            nat_port = Some((sp, p6));
-                            (Some(s6), a6)
+                        if v.proto == 1 && l4.first().and_then(|&t| xlat::info46(t)).is_none() {
+                            return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
                         }
-                        Err(DropReason::Nat64NoBinding) if v.proto != 6 => {
-                            // RFC 6146 §3.5.1: no binding, so nobody behind
-                            // it (Destination Unreachable, administratively
-                            // prohibited).
-                            return self.error_about4(
-                                cx,
-                                p,
-                                hairpin,
-                                (DEST_UNREACH, du::ADMIN_PROHIBITED, 0),
-                            );
+                        let Some((sp, dp)) = xlat::ports(l4, v.proto) else {
+                            return Verdict::Drop(DropReason::Nat64Malformed);
+                        };
+                        let flags = if v.proto == 6 {
+                            Flags::of(l4)
+                        } else {
+                            Flags::default()
+                        };
+                        match t.from4(v.proto, v.dst, dp, v.src, sp, flags, cx.now_ns) {
+                            Ok((a6, p6)) => {
+                                nat_port = Some((sp, p6));
+                                if v.is_fragment() {
+                                    t.frag_first(fkey, a6, cx.now_ns);
+                                }
+                                (Some(s6), a6)
+                            }
+                            Err(DropReason::Nat64NoBinding) if v.proto != 6 => {
+                                // RFC 6146 §3.5.1: no binding, so nobody behind
+                                // it (Destination Unreachable, administratively
+                                // prohibited).
+                                return self.error_about4(
+                                    cx,
+                                    p,
+                                    hairpin,
+                                    (DEST_UNREACH, du::ADMIN_PROHIBITED, 0),
+                                );
+                            }
+                            Err(r) => return Verdict::Drop(r),
                         }
-                        Err(r) => return Verdict::Drop(r),
                     }
                 }
             }

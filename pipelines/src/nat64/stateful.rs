@@ -216,6 +216,12 @@ pub struct Table {
     /// Sessions per (binding, remote address): address-dependent
     /// filtering asks whether there is one.
     by_addr: HashMap<(u32, [u8; 4]), u32, RandomState>,
+    /// Fragmented datagrams whose first fragment was translated: what
+    /// their other fragments translate to (from IPv6: the binding's IPv4
+    /// address; from IPv4: its IPv6 address), in a bounded map with
+    /// their keys in arrival order for expiry.
+    frags: HashMap<FragKey, ([u8; 16], u64), RandomState>,
+    frag_order: std::collections::VecDeque<(FragKey, u64)>,
     /// Next port to try, per pool4 entry.
     cursor: Vec<u32>,
     /// Free ports of this worker's slice, per pool4 entry and protocol
@@ -228,6 +234,16 @@ pub struct Table {
 
 /// Sessions the sweep looks at per call (every tick).
 const SWEEP: usize = 4096;
+
+/// Fragmented datagrams a worker follows at once.
+pub const FRAG_CACHE: usize = 4096;
+/// How long the later fragments of a datagram may take after its first.
+pub const FRAG_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// A fragmented datagram: direction (6: from IPv6, 4: from IPv4),
+/// protocol (IPv4 numbering), source, destination (IPv4 ones in the first
+/// four bytes) and identification.
+pub type FragKey = (u8, u8, [u8; 16], [u8; 16], u32);
 
 impl Table {
     /// The tables of worker `worker` of `workers`, with every static BIB
@@ -250,6 +266,8 @@ impl Table {
             by_addr: HashMap::with_capacity_and_hasher(max, RandomState::new()),
             cursor: vec![0; spec.pool4.len()],
             free: Vec::new(),
+            frags: HashMap::with_capacity_and_hasher(FRAG_CACHE, RandomState::new()),
+            frag_order: std::collections::VecDeque::with_capacity(FRAG_CACHE),
             sweep: 0,
             counts: Counts::default(),
         };
@@ -587,8 +605,41 @@ impl Table {
         }
     }
 
-    /// Expires sessions (a bounded slice of the table per call).
+    /// Notes the first fragment of a datagram: its other fragments
+    /// translate to `to`. A full cache notes nothing (they will be dropped
+    /// as `nat64.fragment_no_state`).
+    pub fn frag_first(&mut self, key: FragKey, to: [u8; 16], now: u64) {
+        if self.frags.len() >= FRAG_CACHE && !self.frags.contains_key(&key) {
+            return;
+        }
+        let until = now + FRAG_TIMEOUT_NS;
+        self.frags.insert(key, (to, until));
+        if self.frag_order.len() < FRAG_CACHE {
+            self.frag_order.push_back((key, until));
+        }
+    }
+
+    /// What a later fragment of a datagram translates to, if its first
+    /// fragment was seen in time.
+    pub fn frag_next(&self, key: &FragKey, now: u64) -> Option<[u8; 16]> {
+        self.frags
+            .get(key)
+            .filter(|&&(_, until)| until > now)
+            .map(|&(to, _)| to)
+    }
+
+    /// Expires sessions (a bounded slice of the table per call) and
+    /// fragment records.
     pub fn expire(&mut self, now: u64) {
+        while let Some(&(k, until)) = self.frag_order.front() {
+            if until > now {
+                break;
+            }
+            self.frag_order.pop_front();
+            if self.frags.get(&k).is_some_and(|&(_, u)| u <= now) {
+                self.frags.remove(&k);
+            }
+        }
         let n = self.sess.len();
         if n == 0 {
             return;
