@@ -143,6 +143,7 @@ drop_reasons! {
     Nat64NoBinding = "nat64.no_binding": "packet to a pool4 transport address no binding (BIB entry) holds",
     Nat64Filtered = "nat64.filtered": "IPv4 packet refused by the filtering policy (address-dependent filtering, or externally initiated TCP turned off)",
     Nat64TableFull = "nat64.table_full": "new flow refused: this worker's session table is full (existing sessions keep working)",
+    Nat64HeldSynSuperseded = "nat64.held_syn_superseded": "an unsolicited IPv4 SYN held for a simultaneous open, dropped because the IPv6 side opened the connection (RFC 6146 §3.5.2.2)",
     Nat64HandoffFull = "nat64.handoff_full": "packet for a binding another worker owns, and that worker's hand-off ring (1024 packets) is full",
     Nat64HandoffTooBig = "nat64.handoff_too_big": "packet for a binding another worker owns, larger than a hand-off slot (2048 bytes)",
     Nat64Pool4Exhausted = "nat64.pool4_exhausted": "new flow refused: no free port (or ICMP identifier) left in this worker's share of pool4",

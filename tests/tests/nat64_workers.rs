@@ -452,3 +452,133 @@ fn later_fragments_follow_their_first_one() {
     assert_eq!(rx + em, tx + lo + dr + pending, "accounting");
     assert_eq!(dr, 1, "only the orphan fragment is dropped");
 }
+
+fn tcp_syn(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let mut f = udp4(src, sport, dst, dport);
+    // Turn the UDP datagram into a TCP SYN of the same length: 20-byte
+    // header (the 5-byte payload dropped), flags SYN, checksum set.
+    let ip_len = 40u16;
+    f.truncate(14 + 20);
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[23] = 6;
+    f[24..26].fill(0);
+    let c = sum(&[&f[14..34]]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&1u32.to_be_bytes());
+    t[12] = 0x50;
+    t[13] = 0x02;
+    t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+    let mut ps = Vec::new();
+    ps.extend_from_slice(&src);
+    ps.extend_from_slice(&dst);
+    ps.extend_from_slice(&[0, 6, 0, 20]);
+    let c = sum(&[&ps, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&t);
+    f
+}
+
+fn tcp6_syn(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 6, 1, 2, 0, 0, 0, 6, 2, 0x86, 0xdd];
+    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[12] = 0x50;
+    t[13] = 0x02;
+    let mut ps = Vec::new();
+    ps.extend_from_slice(&src);
+    ps.extend_from_slice(&dst);
+    ps.extend_from_slice(&[0, 0, 0, 20, 0, 0, 0, 6]);
+    let c = sum(&[&ps, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&t);
+    f
+}
+
+fn drops_of(w: &Worker, r: xgw_pipelines::DropReason) -> u64 {
+    w.stats.snapshot().iter().map(|p| p.drops[r as usize]).sum()
+}
+
+/// RFC 6146 §3.5.2.2: an unsolicited IPv4 SYN is held; the IPv6 side
+/// opening the same connection binds it to the address the IPv4 peer
+/// aimed at (the held SYN then goes); one nobody answers gets Port
+/// Unreachable when its time is up.
+#[test]
+fn simultaneous_open_holds_the_ipv4_syn() {
+    let cfg = CONFIG.replace("cores = [0, 1]", "cores = [0]").replace(
+        "pool4 = [",
+        "timeouts = { tcp_incoming_syn = 1 }\npool4 = [",
+    );
+    let cfg = Config::parse(&cfg, "nat64-so").expect("valid config");
+    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
+    let mut w = built.workers.remove(0);
+    w.poll_once();
+    for p in [V6, V4] {
+        sent(&mut w, p);
+    }
+    // The IPv4 peer's SYN to a pool4 port nobody is bound to: held.
+    inject(&mut w, V4, &tcp_syn(REMOTE4, 2601, POOL4, 1700));
+    w.poll_once();
+    let pending = |w: &Worker| -> u64 {
+        w.stats
+            .snapshot()
+            .iter()
+            .map(|p| p.parked - p.unparked)
+            .sum()
+    };
+    assert_eq!(pending(&w), 1, "the IPv4 SYN is held");
+    // The IPv6 side opens the same connection: bound to 192.0.2.2#1700.
+    inject(&mut w, V6, &tcp6_syn(HOST, 5000, REMOTE6, 2601));
+    w.poll_once();
+    let PortQueue::Mem(q) = &mut w.ports[V4] else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    q.take_tx(&mut w.pool, |f| out.push(f.to_vec()));
+    assert_eq!(out.len(), 1, "the IPv6 SYN goes out");
+    assert_eq!(
+        u16::from_be_bytes([out[0][34], out[0][35]]),
+        1700,
+        "on the port the IPv4 peer aimed at"
+    );
+    assert_eq!(pending(&w), 0, "the held SYN is gone");
+    assert_eq!(
+        drops_of(&w, xgw_pipelines::DropReason::Nat64HeldSynSuperseded),
+        1
+    );
+
+    // Another unsolicited SYN, and nobody on the IPv6 side: Port
+    // Unreachable about it after its second.
+    inject(&mut w, V4, &tcp_syn(REMOTE4, 2602, POOL4, 1701));
+    w.poll_once();
+    assert_eq!(pending(&w), 1);
+    let t0 = Instant::now();
+    let mut icmp = Vec::new();
+    while icmp.is_empty() && t0.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+        w.poll_once();
+        let PortQueue::Mem(q) = &mut w.ports[V4] else {
+            unreachable!()
+        };
+        q.take_tx(&mut w.pool, |f| icmp.push(f.to_vec()));
+    }
+    let waited = t0.elapsed();
+    assert_eq!(icmp.len(), 1, "Port Unreachable about the held SYN");
+    let f = &icmp[0];
+    assert_eq!((f[23], f[34], f[35]), (1, 3, 3), "ICMPv4 3/3");
+    assert_eq!(&f[30..34], &REMOTE4, "to the IPv4 peer");
+    assert_eq!(f[42 + 8], 64, "quoting the SYN as it arrived (TTL 64)");
+    assert!(
+        waited >= Duration::from_millis(800),
+        "not before its time ({waited:?})"
+    );
+    assert_eq!(pending(&w), 0);
+    let (rx, em, tx, lo, dr, pend) = totals(&w);
+    assert_eq!(rx + em, tx + lo + dr + pend, "accounting");
+}

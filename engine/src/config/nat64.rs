@@ -34,6 +34,7 @@ pub(super) struct RawNat64 {
     timeouts: Option<RawTimeouts>,
     address_dependent_filtering: Option<bool>,
     drop_externally_initiated_tcp: Option<bool>,
+    max_stored_v4_syns: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +64,7 @@ struct RawTimeouts {
     tcp_established: Option<u32>,
     tcp_transitory: Option<u32>,
     icmp: Option<u32>,
+    tcp_incoming_syn: Option<u32>,
 }
 
 fn proto_of(s: &str) -> Option<u8> {
@@ -187,6 +189,9 @@ fn validate_stateful(v: &V<'_>, raw: &RawNat64) -> Result<StatefulSpec, ConfigEr
         tcp_est_s: t.and_then(|t| t.tcp_established).unwrap_or(d.tcp_est_s),
         tcp_trans_s: t.and_then(|t| t.tcp_transitory).unwrap_or(d.tcp_trans_s),
         icmp_s: t.and_then(|t| t.icmp).unwrap_or(d.icmp_s),
+        tcp_incoming_syn_s: t
+            .and_then(|t| t.tcp_incoming_syn)
+            .unwrap_or(d.tcp_incoming_syn_s),
     };
     // RFC 6146 §4: UDP at least 2 min, TCP established at least 2 h 4 min
     // is recommended; below a second nothing would ever answer.
@@ -195,6 +200,7 @@ fn validate_stateful(v: &V<'_>, raw: &RawNat64) -> Result<StatefulSpec, ConfigEr
         ("tcp_established", timeouts.tcp_est_s),
         ("tcp_transitory", timeouts.tcp_trans_s),
         ("icmp", timeouts.icmp_s),
+        ("tcp_incoming_syn", timeouts.tcp_incoming_syn_s),
     ] {
         if s == 0 {
             return v.err(
@@ -210,6 +216,15 @@ fn validate_stateful(v: &V<'_>, raw: &RawNat64) -> Result<StatefulSpec, ConfigEr
         timeouts,
         address_dependent_filtering: raw.address_dependent_filtering.unwrap_or(false),
         drop_externally_initiated_tcp: raw.drop_externally_initiated_tcp.unwrap_or(false),
+        max_stored_v4_syns: match raw.max_stored_v4_syns.unwrap_or(10) {
+            n @ 0..=1024 => n,
+            n => {
+                return v.err(
+                    "nat64.max_stored_v4_syns",
+                    format!("{n} is out of range; expected 0 (none held) to 1024 (per worker)"),
+                )
+            }
+        },
     })
 }
 
@@ -271,6 +286,7 @@ pub(super) fn validate_nat64(
                     "drop_externally_initiated_tcp",
                     raw.drop_externally_initiated_tcp.is_some(),
                 ),
+                ("max_stored_v4_syns", raw.max_stored_v4_syns.is_some()),
             ] {
                 if set {
                     return v.err(

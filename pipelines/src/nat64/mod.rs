@@ -494,6 +494,7 @@ pub const DROPS: &[DropReason] = &[
     DropReason::Nat64TableFull,
     DropReason::Nat64Pool4Exhausted,
     DropReason::Nat64HandoffFull,
+    DropReason::Nat64HeldSynSuperseded,
     DropReason::Nat64HandoffTooBig,
     DropReason::RouteBlackhole,
     DropReason::IcmpRateLimited,
@@ -732,6 +733,20 @@ impl Core {
                     match t.from6(proto4, src, sp, d4, dp, flags, cx.now_ns) {
                         Ok((a4, p4)) => {
                             nat_port = Some((p4, dp));
+                            // The other half of a simultaneous open: the
+                            // held IPv4 SYN goes (silently, RFC 6146
+                            // §3.5.2.2; counted).
+                            if let Some((i, h)) = t.held_for(d4, dp) {
+                                if proto4 == 6
+                                    && (h.a4, h.p4) == (a4, p4)
+                                    && cx.discard(
+                                        stateful::HELD_TOKEN | i,
+                                        DropReason::Nat64HeldSynSuperseded,
+                                    )
+                                {
+                                    t.unhold(i);
+                                }
+                            }
                             if let (Some(k), true) = (fkey, fragmented) {
                                 let mut to = [0u8; 16];
                                 to[..4].copy_from_slice(&a4);
@@ -1043,6 +1058,34 @@ impl Core {
                                     t.frag_first(fkey, a6, cx.now_ns);
                                 }
                                 (Some(s6), a6)
+                            }
+                            Err(DropReason::Nat64NoBinding)
+                                if v.proto == 6
+                                    && flags.syn
+                                    && !t.spec().drop_externally_initiated_tcp =>
+                            {
+                                // RFC 6146 §3.5.2.2: an unsolicited SYN
+                                // waits 6 s for the IPv6 side to open the
+                                // same connection; back from the lot with
+                                // its time up, it gets Port Unreachable.
+                                if let Some(i) = t.expired_held(v.dst, dp, v.src, sp) {
+                                    t.unhold(i);
+                                    return self.error_about4(
+                                        cx,
+                                        p,
+                                        hairpin,
+                                        (DEST_UNREACH, du::PORT, 0),
+                                    );
+                                }
+                                return match t.hold(v.dst, dp, v.src, sp, cx.now_ns) {
+                                    Some(i) => {
+                                        // (Its TTL is taken off already:
+                                        // not again when it comes back.)
+                                        p.meta.flags &= !Meta::TO_US;
+                                        Verdict::Park(stateful::HELD_TOKEN | i)
+                                    }
+                                    None => Verdict::Drop(DropReason::Nat64NoBinding),
+                                };
                             }
                             Err(DropReason::Nat64NoBinding) if v.proto != 6 => {
                                 // RFC 6146 §3.5.1: no binding, so nobody behind

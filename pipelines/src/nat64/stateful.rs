@@ -67,6 +67,8 @@ pub struct Timeouts {
     pub tcp_est_s: u32,
     pub tcp_trans_s: u32,
     pub icmp_s: u32,
+    /// How long an unsolicited IPv4 SYN is held for a simultaneous open.
+    pub tcp_incoming_syn_s: u32,
 }
 
 impl Default for Timeouts {
@@ -76,6 +78,7 @@ impl Default for Timeouts {
             tcp_est_s: 7200,
             tcp_trans_s: 240,
             icmp_s: 60,
+            tcp_incoming_syn_s: 6,
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct StatefulSpec {
     pub address_dependent_filtering: bool,
     /// Refuse IPv4-initiated TCP (a SYN with no session) outright.
     pub drop_externally_initiated_tcp: bool,
+    /// Unsolicited IPv4 SYNs held at once for a simultaneous open (RFC
+    /// 6146 §3.5.2.2); 0: none, they are dropped.
+    pub max_stored_v4_syns: u32,
 }
 
 impl StatefulSpec {
@@ -187,6 +193,24 @@ impl Flags {
     }
 }
 
+/// An IPv4 SYN held for a simultaneous open: the pool4 transport address
+/// it was sent to, its source, and until when it waits (RFC 6146
+/// §3.5.2.2: 6 s).
+#[derive(Clone, Copy, Debug)]
+pub struct Held {
+    pub a4: [u8; 4],
+    pub p4: u16,
+    pub r4: [u8; 4],
+    pub rp: u16,
+    pub until_ns: u64,
+    /// Its time is up: released to be answered with Port Unreachable.
+    pub expired: bool,
+}
+
+/// The engine token of held SYN slot `i` (the neighbour cache's tokens
+/// are below 1 << 30, GTP-U's buffers at 1 << 31 and up).
+pub const HELD_TOKEN: u32 = 1 << 30;
+
 /// The counters a worker keeps for `xgw nat64` (single writer).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counts {
@@ -222,6 +246,8 @@ pub struct Table {
     /// their keys in arrival order for expiry.
     frags: HashMap<FragKey, ([u8; 16], u64), RandomState>,
     frag_order: std::collections::VecDeque<(FragKey, u64)>,
+    /// IPv4 SYNs held for a simultaneous open, by slot.
+    held: Vec<Option<Held>>,
     /// Next port to try, per pool4 entry.
     cursor: Vec<u32>,
     /// Free ports of this worker's slice, per pool4 entry and protocol
@@ -268,6 +294,7 @@ impl Table {
             free: Vec::new(),
             frags: HashMap::with_capacity_and_hasher(FRAG_CACHE, RandomState::new()),
             frag_order: std::collections::VecDeque::with_capacity(FRAG_CACHE),
+            held: vec![None; spec.max_stored_v4_syns as usize],
             sweep: 0,
             counts: Counts::default(),
         };
@@ -397,7 +424,19 @@ impl Table {
     /// A free pool4 transport address for a new binding of `proto` from
     /// this worker's slice (the IPv6 port first, if it is in the slice and
     /// free: RFC 6146 §3.5.1.1 prefers keeping it).
-    fn alloc4(&mut self, proto: u8, want: u16) -> Option<([u8; 4], u16)> {
+    fn alloc4(
+        &mut self,
+        proto: u8,
+        want: u16,
+        at: Option<([u8; 4], u16)>,
+    ) -> Option<([u8; 4], u16)> {
+        // (A held SYN's address, if it is still free: the connection the
+        // IPv4 peer is opening.)
+        if let Some((a4, p4)) = at {
+            if !self.bib4.contains_key(&(proto, a4, p4)) {
+                return Some((a4, p4));
+            }
+        }
         let j = match proto {
             TCP => 0,
             UDP => 1,
@@ -462,7 +501,12 @@ impl Table {
                 if self.sess_free.is_empty() {
                     return Err(DropReason::Nat64TableFull);
                 }
-                let Some((a4, p4)) = self.alloc4(proto, p6) else {
+                let at = if proto == TCP {
+                    self.held_for(r4, rp).map(|(_, h)| (h.a4, h.p4))
+                } else {
+                    None
+                };
+                let Some((a4, p4)) = self.alloc4(proto, p6, at) else {
                     return Err(DropReason::Nat64Pool4Exhausted);
                 };
                 let bib = Bib {
@@ -628,6 +672,64 @@ impl Table {
             .map(|&(to, _)| to)
     }
 
+    /// Holds an unsolicited IPv4 SYN to `(a4, p4)` from `(r4, rp)`: its
+    /// slot, or `None` when none is free (or holding is off).
+    pub fn hold(&mut self, a4: [u8; 4], p4: u16, r4: [u8; 4], rp: u16, now: u64) -> Option<u32> {
+        let i = self.held.iter().position(Option::is_none)?;
+        self.held[i] = Some(Held {
+            a4,
+            p4,
+            r4,
+            rp,
+            until_ns: now + u64::from(self.spec.timeouts.tcp_incoming_syn_s) * 1_000_000_000,
+            expired: false,
+        });
+        Some(i as u32)
+    }
+
+    /// A SYN held from `(r4, rp)` (an IPv6 SYN toward it is the other half
+    /// of a simultaneous open).
+    pub fn held_for(&self, r4: [u8; 4], rp: u16) -> Option<(u32, Held)> {
+        self.held.iter().enumerate().find_map(|(i, h)| {
+            h.filter(|h| !h.expired && h.r4 == r4 && h.rp == rp)
+                .map(|h| (i as u32, h))
+        })
+    }
+
+    /// The held SYN of slot `i`, taken out.
+    pub fn unhold(&mut self, i: u32) -> Option<Held> {
+        self.held.get_mut(i as usize)?.take()
+    }
+
+    /// The slot of an expired held SYN to `(a4, p4)` from `(r4, rp)` (its
+    /// frame back from the engine's lot).
+    pub fn expired_held(&self, a4: [u8; 4], p4: u16, r4: [u8; 4], rp: u16) -> Option<u32> {
+        self.held
+            .iter()
+            .position(|h| {
+                h.is_some_and(|h| h.expired && (h.a4, h.p4, h.r4, h.rp) == (a4, p4, r4, rp))
+            })
+            .map(|i| i as u32)
+    }
+
+    /// Marks the held SYNs whose time is up; returns their slots (the
+    /// caller asks the engine to release them). A slot already marked is
+    /// returned again until it is taken out (a refused release is asked
+    /// again).
+    pub fn held_due(&mut self, now: u64, out: &mut [u32; 16]) -> usize {
+        let mut n = 0;
+        for (i, h) in self.held.iter_mut().enumerate() {
+            if let Some(h) = h {
+                if h.until_ns <= now && n < out.len() {
+                    h.expired = true;
+                    out[n] = i as u32;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Expires sessions (a bounded slice of the table per call) and
     /// fragment records.
     pub fn expire(&mut self, now: u64) {
@@ -713,6 +815,7 @@ mod tests {
             timeouts: Timeouts::default(),
             address_dependent_filtering: false,
             drop_externally_initiated_tcp: false,
+            max_stored_v4_syns: 10,
         }
     }
 
@@ -852,6 +955,7 @@ mod memory {
             timeouts: Timeouts::default(),
             address_dependent_filtering: false,
             drop_externally_initiated_tcp: false,
+            max_stored_v4_syns: 10,
         };
         let before = rss_kb();
         let mut t = Table::new(&spec, 0, 1);

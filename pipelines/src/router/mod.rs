@@ -675,6 +675,13 @@ impl Pipeline for Router {
         core.gtpu_tick(cx);
         if let Some(t) = core.nat64.table.as_mut() {
             t.expire(cx.now_ns);
+            // Held SYNs whose time is up come back to nat64-xlat, which
+            // answers them with Port Unreachable.
+            let mut due = [0u32; 16];
+            let n = t.held_due(cx.now_ns, &mut due);
+            for &i in &due[..n] {
+                cx.release(crate::nat64::stateful::HELD_TOKEN | i, NAT64_XLAT);
+            }
         }
         core.nat64_drain(cx);
         if !core.announced {

@@ -410,8 +410,9 @@ impl NeighCache {
 
     fn token(&mut self) -> u32 {
         let t = self.next_token;
-        // (Below 1 << 31: GTP-U's buffered downlink has the tokens above.)
-        self.next_token = (self.next_token.wrapping_add(1) & 0x7fff_ffff).max(1);
+        // (Below 1 << 30: NAT64's held SYNs have 1 << 30 and up, GTP-U's
+        // buffered downlink 1 << 31 and up.)
+        self.next_token = (self.next_token.wrapping_add(1) & 0x3fff_ffff).max(1);
         t
     }
 
