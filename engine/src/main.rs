@@ -56,6 +56,10 @@ enum Cmd {
         /// `xgw runtime`; with --json under the key "runtime").
         #[arg(long)]
         runtime: bool,
+        /// Keep the worker running this long after the inputs end, so
+        /// timers fire (e.g. a held SYN answered after 6 s).
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        linger_ms: u64,
     },
     /// Show live counters of a running engine.
     Stats {
@@ -148,7 +152,8 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             outputs,
             json,
             runtime,
-        } => replay(&config, &inputs, &outputs, json, runtime),
+            linger_ms,
+        } => replay(&config, &inputs, &outputs, json, runtime, linger_ms),
         Cmd::Runtime { json, at } => {
             let v = ask(at, serde_json::json!({"cmd": "runtime"}))?;
             if json {
@@ -294,6 +299,7 @@ fn replay(
     outputs: &[String],
     json: bool,
     runtime: bool,
+    linger_ms: u64,
 ) -> Result<()> {
     let cfg = Config::load(config)?;
     if inputs.is_empty() {
@@ -304,13 +310,9 @@ fn replay(
         xgw_engine::replay::ReplayError::WorkerDied(d) => anyhow::Error::new(d),
         xgw_engine::replay::ReplayError::Failed(m) => anyhow::Error::msg(m),
     };
-    let (mut v, rt) = if runtime {
-        let (v, rt) = xgw_engine::replay::run_runtime(&cfg, inputs, outputs).map_err(died)?;
-        (v, Some(rt))
-    } else {
-        let v = xgw_engine::replay::run_report(&cfg, inputs, outputs).map_err(died)?;
-        (v, None)
-    };
+    let linger = std::time::Duration::from_millis(linger_ms);
+    let (mut v, rt) =
+        xgw_engine::replay::run_linger(&cfg, inputs, outputs, runtime, linger).map_err(died)?;
     if json {
         if let Some(rt) = rt {
             v["runtime"] = rt;

@@ -45,7 +45,21 @@ pub fn run_report(
     inputs: HashMap<String, PathBuf>,
     outputs: HashMap<String, PathBuf>,
 ) -> Result<Value, ReplayError> {
-    replay(cfg, inputs, outputs, false).map(|(v, _)| v)
+    replay(cfg, inputs, outputs, false, std::time::Duration::ZERO).map(|(v, _)| v)
+}
+
+/// As [`run_report`] (with the runtime figures if `runtime`), the worker
+/// kept polling for `linger` after its inputs run out, so the
+/// pipeline's timers fire (held frames answered, retransmissions): what
+/// it sends then is stamped with the last input's time.
+pub fn run_linger(
+    cfg: &Config,
+    inputs: HashMap<String, PathBuf>,
+    outputs: HashMap<String, PathBuf>,
+    runtime: bool,
+    linger: std::time::Duration,
+) -> Result<(Value, Option<Value>), ReplayError> {
+    replay(cfg, inputs, outputs, runtime, linger)
 }
 
 /// As [`run_report`], with the per-node runtime figures of the run (the
@@ -55,7 +69,8 @@ pub fn run_runtime(
     inputs: HashMap<String, PathBuf>,
     outputs: HashMap<String, PathBuf>,
 ) -> Result<(Value, Value), ReplayError> {
-    replay(cfg, inputs, outputs, true).map(|(v, r)| (v, r.unwrap_or(Value::Null)))
+    replay(cfg, inputs, outputs, true, std::time::Duration::ZERO)
+        .map(|(v, r)| (v, r.unwrap_or(Value::Null)))
 }
 
 fn replay(
@@ -63,6 +78,7 @@ fn replay(
     inputs: HashMap<String, PathBuf>,
     outputs: HashMap<String, PathBuf>,
     runtime: bool,
+    linger: std::time::Duration,
 ) -> Result<(Value, Option<Value>), ReplayError> {
     engine::install_panic_hook();
     let mut cfg = cfg.clone();
@@ -79,6 +95,7 @@ fn replay(
         if let Some(t) = start {
             w.set_capture_clock(t);
         }
+        w.set_linger(linger);
         if let Err(payload) =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&stop)))
         {

@@ -109,6 +109,8 @@ pub struct Worker {
     fault_after: Option<Duration>,
     /// `now_ns()` at which the armed fault fires (0: none).
     fault_at: u64,
+    /// Replay: how long to keep running once the captures are read.
+    linger: Duration,
 }
 
 /// Puts `batch` on port `q`'s TX queue and counts it: what was taken as
@@ -302,6 +304,7 @@ impl Worker {
             park_ops: ArrayVec::new(),
             fault_after: None,
             fault_at: 0,
+            linger: Duration::ZERO,
         };
         w.publish_gauges();
         w
@@ -771,6 +774,7 @@ impl Worker {
         }
         let finite =
             !self.ports.is_empty() && self.ports.iter().any(|p| matches!(p, PortQueue::Pcap(_)));
+        let mut ended_at = None;
         while !stop.load(Ordering::Relaxed) {
             if self.poll_once() > 0 {
                 self.empty_polls = 0;
@@ -781,12 +785,25 @@ impl Worker {
                         .iter()
                         .all(|p| !matches!(p, PortQueue::Pcap(_)) || p.exhausted())
                 {
-                    break;
+                    // (Captures: keep the timers going for `linger`.)
+                    let now = now_ns();
+                    let t0 = *ended_at.get_or_insert(now);
+                    if now.saturating_sub(t0) >= self.linger.as_nanos() as u64 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
                 self.idle();
             }
         }
         self.shutdown();
+    }
+
+    /// Replay: keep polling this long after the captures are read, so
+    /// the pipeline's timers fire (`xgw replay --linger-ms`).
+    pub fn set_linger(&mut self, linger: Duration) {
+        self.linger = linger;
     }
 
     /// Returns frames from ports, flushes outputs and publishes final stats.
