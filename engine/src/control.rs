@@ -795,8 +795,15 @@ fn refuse(stream: UnixStream, answer: Value) {
 /// [`MAX_CONNECTIONS`] non-blocking connections each with its own deadline,
 /// poll(2) over all of them with a [`TICK`] timeout, and the histograms
 /// merged every turn. No client can hold up another.
-fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
+fn serve(
+    listener: UnixListener,
+    prom: Option<std::net::TcpListener>,
+    src: &mut StatsSource,
+    stop: &AtomicBool,
+) {
     let mut conns: Vec<Conn> = Vec::with_capacity(MAX_CONNECTIONS);
+    let mut scrapes: Vec<crate::prometheus::Scrape> =
+        Vec::with_capacity(crate::prometheus::MAX_SCRAPES);
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNECTIONS + 1);
     while !stop.load(Ordering::Relaxed) {
         fds.clear();
@@ -805,6 +812,22 @@ fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
             events: libc::POLLIN,
             revents: 0,
         });
+        if let Some(p) = &prom {
+            if scrapes.len() < crate::prometheus::MAX_SCRAPES {
+                fds.push(libc::pollfd {
+                    fd: p.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
+        for s in &scrapes {
+            fds.push(libc::pollfd {
+                fd: s.stream.as_raw_fd(),
+                events: s.interest(),
+                revents: 0,
+            });
+        }
         let io_fd = src.function.as_ref().and_then(|f| f.io_fd());
         if let Some(fd) = io_fd {
             fds.push(libc::pollfd {
@@ -835,6 +858,24 @@ fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
         src.collect();
         let now = Instant::now();
         conns.retain_mut(|c| c.step(src, now));
+        if let Some(p) = &prom {
+            while scrapes.len() < crate::prometheus::MAX_SCRAPES {
+                match p.accept() {
+                    Ok((s, _)) => {
+                        if let Some(s) = crate::prometheus::Scrape::new(s, now) {
+                            scrapes.push(s);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            scrapes.retain_mut(|s| {
+                s.step(now, &mut || {
+                    let v = src.snapshot();
+                    crate::prometheus::exposition(&v, &src.runtime())
+                })
+            });
+        }
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
@@ -874,12 +915,22 @@ fn serve(listener: UnixListener, src: &mut StatsSource, stop: &AtomicBool) {
 }
 
 impl ControlServer {
-    pub fn start(
+    pub fn start(listener: UnixListener, path: PathBuf, src: StatsSource) -> Result<Self, String> {
+        Self::start_with(listener, path, src, None)
+    }
+
+    /// As [`ControlServer::start`], also serving Prometheus scrapes on
+    /// `prom` (`[control] prometheus`).
+    pub fn start_with(
         listener: UnixListener,
         path: PathBuf,
         mut src: StatsSource,
+        prom: Option<std::net::TcpListener>,
     ) -> Result<Self, String> {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        if let Some(p) = &prom {
+            p.set_nonblocking(true).map_err(|e| e.to_string())?;
+        }
         // Measure the TSC frequency (~50 ms) now, off the control loop,
         // so the first `runtime` request does not wait for it.
         let _ = std::thread::Builder::new()
@@ -892,7 +943,7 @@ impl ControlServer {
         let thread = std::thread::Builder::new()
             .name("xgw-control".into())
             .spawn(move || {
-                serve(listener, &mut src, &s2);
+                serve(listener, prom, &mut src, &s2);
                 src
             })
             .map_err(|e| e.to_string())?;

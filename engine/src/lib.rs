@@ -14,6 +14,7 @@ pub mod gtpctl;
 pub mod netdev;
 pub mod pfcp;
 pub mod port;
+pub mod prometheus;
 pub mod replay;
 pub mod routectl;
 pub mod stats;

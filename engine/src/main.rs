@@ -215,6 +215,19 @@ fn run(cfg: Config) -> Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
     let listener = control::bind(&cfg.control_socket).map_err(anyhow::Error::msg)?;
+    let prom = match cfg.prometheus {
+        Some(a) => match std::net::TcpListener::bind(a) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let _ = std::fs::remove_file(&cfg.control_socket);
+                bail!(
+                    "{}: key `control.prometheus`: cannot listen on {a}: {e}",
+                    cfg.source
+                );
+            }
+        },
+        None => None,
+    };
     let built = match engine::build(&cfg, &PortIo::Live) {
         Ok(b) => b,
         Err(e) => {
@@ -227,7 +240,7 @@ fn run(cfg: Config) -> Result<()> {
     let mut links = xgw_engine::netdev::LinkWatch::for_ports(&built.ports, &xdp);
     let running = engine::start(built.workers)?;
     let src = StatsSource::new(built.ports, running.stats.clone()).with_function(built.function);
-    let server = ControlServer::start(listener, cfg.control_socket.clone(), src)
+    let server = ControlServer::start_with(listener, cfg.control_socket.clone(), src, prom)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(
         config = %cfg.source,

@@ -73,12 +73,15 @@ fn default_frame_size() -> FrameSize {
 pub(super) struct RawControl {
     #[serde(default = "default_socket_path")]
     pub(super) socket: SocketPath,
+    /// Prometheus exposition address ("127.0.0.1:9417"); none: off.
+    pub(super) prometheus: Option<String>,
 }
 
 impl Default for RawControl {
     fn default() -> Self {
         RawControl {
             socket: default_socket_path(),
+            prometheus: None,
         }
     }
 }

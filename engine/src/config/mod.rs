@@ -138,6 +138,9 @@ pub struct Config {
     pub idle: Idle,
     pub umem: UmemCfg,
     pub control_socket: PathBuf,
+    /// Where Prometheus scrapes `/metrics` (`[control] prometheus`);
+    /// `None`: off.
+    pub prometheus: Option<std::net::SocketAddr>,
     pub ports: Vec<PortCfg>,
     pub pipeline: PipelineCfg,
 }
@@ -347,6 +350,18 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let f = active.expect("every pipeline.kind has a registered function");
     let pipeline = f.validate(&section)?;
 
+    let prometheus = match raw.control.prometheus.as_deref() {
+        None => None,
+        Some(a) => match a.parse::<std::net::SocketAddr>() {
+            Ok(x) => Some(x),
+            Err(_) => {
+                return v.err(
+                    "control.prometheus",
+                    format!("\"{a}\" is not an address:port (e.g. \"127.0.0.1:9417\")"),
+                )
+            }
+        },
+    };
     Ok(Config {
         source: file.to_string(),
         cores,
@@ -354,6 +369,7 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
         idle: raw.engine.idle,
         umem,
         control_socket: raw.control.socket.0,
+        prometheus,
         ports,
         pipeline,
     })
