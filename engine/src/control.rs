@@ -330,6 +330,127 @@ pub fn runtime_json(workers: &[Arc<WorkerStats>]) -> Value {
     })
 }
 
+/// `xgw drops`: the reasons that counted something, from a `stats`
+/// answer: per port and per worker, the nodes that file it, its sentence;
+/// with `prev` (an earlier answer) also what each counted since.
+pub fn drops_json(v: &Value, prev: Option<&Value>) -> Value {
+    let mut rows = Vec::new();
+    for r in DropReason::ALL {
+        let name = r.name();
+        let mut ports = Map::new();
+        let mut total = 0u64;
+        for p in v["ports"].as_array().into_iter().flatten() {
+            let n = p["drops"][name].as_u64().unwrap_or(0);
+            if n > 0 {
+                ports.insert(p["name"].as_str().unwrap_or("?").into(), json!(n));
+            }
+            total += n;
+        }
+        if total == 0 {
+            continue;
+        }
+        let mut workers = Map::new();
+        for w in v["workers"].as_array().into_iter().flatten() {
+            if let Some(n) = w["drops"][name].as_u64() {
+                workers.insert(w["id"].to_string(), json!(n));
+            }
+        }
+        let mut row = json!({
+            "reason": name,
+            "count": total,
+            "ports": ports,
+            "workers": workers,
+            "nodes": xgw_pipelines::drop_owners(*r),
+            "description": r.description(),
+        });
+        if let Some(p) = prev {
+            let before: u64 = p["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x["drops"][name].as_u64().unwrap_or(0))
+                .sum();
+            row["since_last"] = json!(total.saturating_sub(before));
+        }
+        rows.push(row);
+    }
+    json!({"drops": rows})
+}
+
+/// Renders `xgw drops` for people.
+pub fn render_drops(d: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let rows = d["drops"].as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        o.push_str("no drops\n");
+        return o;
+    }
+    for r in rows {
+        let ports: Vec<String> = r["ports"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        let workers: Vec<String> = r["workers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| format!("w{k}={n}"))
+            .collect();
+        let nodes: Vec<&str> = r["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        let since = r["since_last"]
+            .as_u64()
+            .map_or(String::new(), |n| format!(" (+{n})"));
+        let _ = writeln!(
+            o,
+            "{:<30} {:>10}{since}  {}  {}  [{}]\n    {}",
+            r["reason"].as_str().unwrap_or(""),
+            r["count"],
+            ports.join(" "),
+            workers.join(" "),
+            nodes.join(","),
+            r["description"].as_str().unwrap_or("")
+        );
+    }
+    o
+}
+
+/// Per-port rates between two `stats` answers `dt` apart (`xgw stats
+/// --watch`).
+pub fn render_rates(prev: &Value, v: &Value, dt: Duration) -> String {
+    use std::fmt::Write as _;
+    let s = dt.as_secs_f64().max(1e-3);
+    let mut o = String::from("rates (per second):\n");
+    let ports = v["ports"].as_array().cloned().unwrap_or_default();
+    let before = prev["ports"].as_array().cloned().unwrap_or_default();
+    for (p, b) in ports.iter().zip(&before) {
+        let d = |k: &str| {
+            p[k].as_u64()
+                .unwrap_or(0)
+                .saturating_sub(b[k].as_u64().unwrap_or(0)) as f64
+                / s
+        };
+        let _ = writeln!(
+            o,
+            "  {:<12} rx {:>12.0} pps {:>14.0} bps   tx {:>12.0} pps {:>14.0} bps   dropped {:>10.0}/s",
+            p["name"].as_str().unwrap_or("?"),
+            d("rx"),
+            d("rx_bytes") * 8.0,
+            d("tx"),
+            d("tx_bytes") * 8.0,
+            d("dropped"),
+        );
+    }
+    o
+}
+
 /// Renders a `runtime` answer for people, like VPP's `show runtime`: per
 /// worker, then the total over workers.
 pub fn render_runtime(v: &Value) -> String {

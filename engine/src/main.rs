@@ -61,10 +61,30 @@ enum Cmd {
         #[arg(long, value_name = "MS", default_value_t = 0)]
         linger_ms: u64,
     },
+    /// The drop reasons that counted something on a running engine, by
+    /// port and worker, with the nodes that file them and what they mean.
+    Drops {
+        #[arg(long)]
+        json: bool,
+        /// Print again every second (Ctrl-C stops), with what each reason
+        /// counted since the previous print.
+        #[arg(long)]
+        watch: bool,
+        /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Show live counters of a running engine.
     Stats {
         #[arg(long)]
         json: bool,
+        /// Print again every second (Ctrl-C stops) with per-port rates
+        /// (packets and bits per second) since the previous print.
+        #[arg(long)]
+        watch: bool,
         /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
         #[arg(long)]
         socket: Option<PathBuf>,
@@ -174,6 +194,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Stats {
             json,
+            watch,
             socket,
             config,
         } => {
@@ -182,13 +203,53 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 (None, Some(c)) => Config::load(&c)?.control_socket,
                 (None, None) => find_socket()?,
             };
-            let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
-            if json {
-                println!("{v}");
-            } else {
-                print!("{}", control::render_table(&v));
+            let mut prev: Option<(serde_json::Value, std::time::Instant)> = None;
+            loop {
+                let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
+                let now = std::time::Instant::now();
+                if json {
+                    println!("{v}");
+                } else {
+                    print!("{}", control::render_table(&v));
+                    if let Some((p, t)) = &prev {
+                        print!("{}", control::render_rates(p, &v, now.duration_since(*t)));
+                    }
+                }
+                if !watch {
+                    return Ok(());
+                }
+                prev = Some((v, now));
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                println!();
             }
-            Ok(())
+        }
+        Cmd::Drops {
+            json,
+            watch,
+            socket,
+            config,
+        } => {
+            let path = match (socket, config) {
+                (Some(s), _) => s,
+                (None, Some(c)) => Config::load(&c)?.control_socket,
+                (None, None) => find_socket()?,
+            };
+            let mut prev: Option<serde_json::Value> = None;
+            loop {
+                let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
+                let d = control::drops_json(&v, prev.as_ref());
+                if json {
+                    println!("{d}");
+                } else {
+                    print!("{}", control::render_drops(&d));
+                }
+                if !watch {
+                    return Ok(());
+                }
+                prev = Some(v);
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                println!();
+            }
         }
         Cmd::Gen(a) => xgw_engine::gen::main(*a),
         Cmd::DropReasons => {
