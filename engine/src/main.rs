@@ -19,7 +19,7 @@ use xgw_engine::function;
 #[command(
     name = "xgw",
     version,
-    about = "xgw — a poll-mode AF_XDP packet engine and gateway"
+    about = "a poll-mode AF_XDP packet engine and gateway"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +34,15 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print shell completions for `xgw` (e.g. `xgw completions bash >
+    /// /etc/bash_completion.d/xgw`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of `xgw` and all its subcommands
+    /// (`xgw man > xgw.1; man ./xgw.1`).
+    Man,
     /// Validate a configuration file and exit.
     Check {
         #[arg(long, short)]
@@ -250,6 +259,23 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 println!();
             }
+        }
+        Cmd::Completions { shell } => {
+            use std::io::Write;
+            let mut cmd = function::cli(Cli::command());
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "xgw", &mut buf);
+            // (A closed pipe, e.g. `| head`, is not an error.)
+            let _ = std::io::stdout().write_all(&buf);
+            Ok(())
+        }
+        Cmd::Man => {
+            // The options, and every subcommand with its summary (each
+            // one's own options: `xgw SUBCOMMAND --help`).
+            let cmd = function::cli(Cli::command());
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout().lock())
+                .context("writing the man page")
         }
         Cmd::Gen(a) => xgw_engine::gen::main(*a),
         Cmd::DropReasons => {
