@@ -39,6 +39,9 @@ pub const COMMANDS: &[&str] = &[
     "pfcp-sessions",
     "nat64-sessions",
     "nat64-bib",
+    "trace-arm",
+    "trace-read",
+    "trace-stop",
 ];
 
 pub struct RouterControl {
@@ -164,6 +167,12 @@ impl RouterControl {
             "route-del" => self.del(req),
             "neigh" => self.neigh(),
             "tunnel-list" => self.tunnel_list(),
+            "trace-arm" => self.trace_arm(req),
+            "trace-read" => self.trace_read(),
+            "trace-stop" => {
+                self.bus.trace.disarm();
+                self.trace_read()
+            }
             "nat64-sessions" => self.nat64(true),
             "nat64-bib" => self.nat64(false),
             "tunnel-add" => self.tunnel_add(req),
@@ -443,6 +452,98 @@ impl RouterControl {
         }
     }
 
+    /// `trace-arm`: traces the next `count` frames (at most 256) matching
+    /// the given fields (`port` index, `proto`, `src`, `dst`, `sport`,
+    /// `dport`, `teid`, `drops_only`).
+    fn trace_arm(&mut self, req: &Value) -> Value {
+        let count = req["count"].as_u64().unwrap_or(10);
+        if !(1..=256).contains(&count) {
+            return json!({"error": "count: 1 to 256 frames"});
+        }
+        let num = |k: &str, max: u64| -> Result<Option<u64>, Value> {
+            match &req[k] {
+                Value::Null => Ok(None),
+                v => v
+                    .as_u64()
+                    .filter(|&n| n <= max)
+                    .map(Some)
+                    .ok_or_else(|| json!({"error": format!("{k}: a number up to {max}")})),
+            }
+        };
+        let addr = |k: &str| -> Result<Option<IpAddr>, Value> {
+            match req[k].as_str() {
+                None => Ok(None),
+                Some(s) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| json!({"error": format!("{k}: \"{s}\" is not an IP address")})),
+            }
+        };
+        let spec = (|| -> Result<xgw_pipelines::trace::TraceSpec, Value> {
+            Ok(xgw_pipelines::trace::TraceSpec {
+                port: num("port", 0xffff)?.map(|n| n as u16),
+                proto: num("proto", 255)?.map(|n| n as u8),
+                src: addr("src")?,
+                dst: addr("dst")?,
+                sport: num("sport", 0xffff)?.map(|n| n as u16),
+                dport: num("dport", 0xffff)?.map(|n| n as u16),
+                teid: num("teid", u64::from(u32::MAX))?.map(|n| n as u32),
+                drops_only: req["drops_only"].as_bool().unwrap_or(false),
+            })
+        })();
+        match spec {
+            Ok(spec) => {
+                self.bus.trace.arm(spec, count as u32);
+                json!({"armed": true, "count": count})
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// `trace-read`: the frames traced since the last read, each with the
+    /// nodes it went through.
+    fn trace_read(&self) -> Value {
+        let (recs, armed) = self.bus.trace.take();
+        let nodes = xgw_pipelines::router::nodes();
+        // (Graph node n is `nodes()[1 + n]`: router-fast comes first.)
+        let name = |n: u8| nodes.get(usize::from(n) + 1).map_or("?", |i| i.name);
+        let rows: Vec<Value> = recs
+            .iter()
+            .map(|r| {
+                let hops: Vec<Value> = r
+                    .hops
+                    .iter()
+                    .map(|h| {
+                        let to = match h.verdict {
+                            xgw_pipelines::Verdict::Next(t) => json!({"next": name(t)}),
+                            xgw_pipelines::Verdict::Tx(p) => json!({"tx": p.0}),
+                            xgw_pipelines::Verdict::Drop(d) => {
+                                json!({"drop": d.name(), "why": d.description()})
+                            }
+                            xgw_pipelines::Verdict::Local => json!({"local": true}),
+                            xgw_pipelines::Verdict::Park(t) => json!({"park": t}),
+                        };
+                        json!({
+                            "node": name(h.node),
+                            "verdict": to,
+                            "iface": self.iface_name(h.iface),
+                            "nh": h.nh,
+                            "feature": h.feature,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "worker": r.worker,
+                    "port": r.port,
+                    "len": r.len,
+                    "head": r.head.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                    "hops": hops,
+                })
+            })
+            .collect();
+        json!({"armed": armed, "frames": rows})
+    }
+
     /// `nat64-sessions` / `nat64-bib`: what the workers last published of
     /// their stateful NAT64 tables (like `jool session display` / `jool
     /// bib display`).
@@ -604,6 +705,44 @@ pub fn render_tunnels(v: &Value) -> String {
                 out += &format!("    drop {k}: {n}\n");
             }
         }
+    }
+    out
+}
+
+/// Renders traced frames for people: one line per node.
+pub fn render_trace(v: &Value) -> String {
+    let mut out = String::new();
+    for (k, f) in v["frames"].as_array().into_iter().flatten().enumerate() {
+        out.push_str(&format!(
+            "frame {} (worker {}, port {}, {} bytes)\n",
+            k + 1,
+            f["worker"],
+            f["port"],
+            f["len"]
+        ));
+        for h in f["hops"].as_array().into_iter().flatten() {
+            let vd = &h["verdict"];
+            let what = if let Some(n) = vd["next"].as_str() {
+                format!("-> {n}")
+            } else if let Some(d) = vd["drop"].as_str() {
+                format!("DROP {d}: {}", vd["why"].as_str().unwrap_or(""))
+            } else if vd["tx"].is_number() {
+                format!("tx on port {}", vd["tx"])
+            } else if vd["local"] == true {
+                "local (consumed)".to_string()
+            } else {
+                format!("parked ({})", vd["park"])
+            };
+            out.push_str(&format!(
+                "  {:<18} {what}   [iface {}, nh {}]\n",
+                h["node"].as_str().unwrap_or("?"),
+                h["iface"].as_str().unwrap_or("?"),
+                h["nh"]
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no frame traced\n");
     }
     out
 }

@@ -15,6 +15,7 @@ pub mod nat64;
 pub mod nodes;
 pub mod packet;
 pub mod router;
+pub mod trace;
 pub mod wire;
 
 pub use drop::DropReason;

@@ -75,6 +75,19 @@ impl Shared for () {}
 /// Not a node: an arc naming an end.
 const END: NodeId = NodeId::MAX;
 
+/// One node a traced frame went through (`xgw trace`): the node, where it
+/// sent the frame (`Next` holds the next node's index, not an arc) and
+/// the metadata it left (ingress interface, next hop, feature words).
+#[derive(Clone, Copy, Debug)]
+pub struct Hop {
+    pub frame: u16,
+    pub node: NodeId,
+    pub verdict: Verdict,
+    pub iface: u16,
+    pub nh: u32,
+    pub feature: [u32; 4],
+}
+
 /// Nodes, their resolved arcs and the per-node queues.
 pub struct NodeGraph<S> {
     nodes: Vec<Box<dyn Node<S>>>,
@@ -154,6 +167,34 @@ impl<S: Shared> NodeGraph<S> {
     /// this graph, not an arc — through the graph until each has a final
     /// verdict. Other verdicts are left as they are.
     pub fn run(&mut self, s: &mut S, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict]) {
+        self.run_inner::<false>(s, cx, pkts, v, &[], &mut Vec::new());
+    }
+
+    /// As [`NodeGraph::run`], writing into `log` one [`Hop`] per node each
+    /// frame `i` with `marked[i]` goes through (`xgw trace`; the untraced
+    /// runner is a separate instance of the same code, so tracing costs
+    /// nothing when it is off).
+    pub fn run_traced(
+        &mut self,
+        s: &mut S,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        v: &mut [Verdict],
+        marked: &[bool],
+        log: &mut Vec<Hop>,
+    ) {
+        self.run_inner::<true>(s, cx, pkts, v, marked, log);
+    }
+
+    fn run_inner<const TRACE: bool>(
+        &mut self,
+        s: &mut S,
+        cx: &mut Ctx<'_>,
+        pkts: &mut [Packet<'_>],
+        v: &mut [Verdict],
+        marked: &[bool],
+        log: &mut Vec<Hop>,
+    ) {
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
         let count = self.nodes.len();
@@ -198,6 +239,22 @@ impl<S: Shared> NodeGraph<S> {
             let mut back = node + 1;
             for &i in &sel[..k] {
                 let i = i as usize;
+                if TRACE && marked.get(i).copied().unwrap_or(false) && log.len() < log.capacity() {
+                    let m = &pkts[i].meta;
+                    log.push(Hop {
+                        frame: i as u16,
+                        node: node as NodeId,
+                        verdict: match v[i] {
+                            Verdict::Next(a) => Verdict::Next(
+                                self.arcs[node].get(a as usize).copied().unwrap_or(END),
+                            ),
+                            x => x,
+                        },
+                        iface: m.iface,
+                        nh: m.nh,
+                        feature: m.feature.0,
+                    });
+                }
                 match v[i] {
                     Verdict::Next(a) => {
                         let to = arcs.get(a as usize).copied().unwrap_or(END);

@@ -172,6 +172,30 @@ enum RouterCmd {
         #[command(subcommand)]
         op: Nat64Op,
     },
+    /// Trace the next frames through the router's graph: each node, its
+    /// verdict or drop reason, the interface and next hop it used.
+    Trace {
+        /// How many frames (1 to 256).
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+        /// Only frames received on this port (its name).
+        #[arg(long)]
+        port: Option<String>,
+        /// Match fields, comma-separated: proto=udp|tcp|icmp|icmpv6|N,
+        /// src=IP, dst=IP, sport=N, dport=N, teid=N.
+        #[arg(long = "match", value_name = "EXPR")]
+        expr: Option<String>,
+        /// Keep only frames that end dropped.
+        #[arg(long)]
+        drops_only: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
     /// Show the neighbour (ARP / NDP) cache of a running router.
     Neigh {
         #[arg(long)]
@@ -448,6 +472,91 @@ pub enum TunnelOp {
 
 /// Asks the engine for `cmd` and prints the answer: as JSON, or as
 /// `render` lays it out.
+/// `xgw trace`: arms the trace, collects frames until `count` or the
+/// timeout, stops it.
+#[allow(clippy::too_many_arguments)]
+fn run_trace(
+    count: u32,
+    port: Option<String>,
+    expr: Option<String>,
+    drops_only: bool,
+    timeout: u64,
+    json: bool,
+    at: Endpoint,
+) -> anyhow::Result<()> {
+    use anyhow::bail;
+    let path = at.path()?;
+    let ask = |req: serde_json::Value| -> anyhow::Result<serde_json::Value> {
+        let v = crate::control::request_json(&path, &req).map_err(anyhow::Error::msg)?;
+        if let Some(e) = v["error"].as_str() {
+            bail!("{e}");
+        }
+        Ok(v)
+    };
+    let mut req = serde_json::json!({"cmd": "trace-arm", "count": count, "drops_only": drops_only});
+    if let Some(p) = port {
+        let stats = ask(serde_json::json!({"cmd": "stats"}))?;
+        let names: Vec<String> = stats["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["name"].as_str().map(String::from))
+            .collect();
+        let Some(i) = names.iter().position(|n| *n == p) else {
+            bail!("--port {p}: no such port; ports: {}", names.join(", "));
+        };
+        req["port"] = serde_json::json!(i);
+    }
+    for kv in expr
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some((k, val)) = kv.split_once('=') else {
+            bail!("--match {kv:?}: expected key=value (proto, src, dst, sport, dport, teid)");
+        };
+        let v = match k {
+            "proto" => serde_json::json!(match val {
+                "tcp" => 6,
+                "udp" => 17,
+                "icmp" => 1,
+                "icmpv6" => 58,
+                n => n.parse::<u8>().map_err(|_| anyhow::anyhow!(
+                    "--match proto={n}: tcp, udp, icmp, icmpv6 or a number"
+                ))?,
+            }),
+            "src" | "dst" => serde_json::json!(val),
+            "sport" | "dport" | "teid" => serde_json::json!(val
+                .parse::<u64>()
+                .map_err(|_| anyhow::anyhow!("--match {k}={val}: a number"))?),
+            _ => bail!("--match: unknown key {k:?} (proto, src, dst, sport, dport, teid)"),
+        };
+        req[k] = v;
+    }
+    ask(req)?;
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let mut frames = Vec::new();
+    loop {
+        let v = ask(serde_json::json!({"cmd": "trace-read"}))?;
+        frames.extend(v["frames"].as_array().cloned().unwrap_or_default());
+        if v["armed"] != true || frames.len() >= count as usize || std::time::Instant::now() >= end
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let v = ask(serde_json::json!({"cmd": "trace-stop"}))?;
+    frames.extend(v["frames"].as_array().cloned().unwrap_or_default());
+    let out = serde_json::json!({"frames": frames});
+    if json {
+        println!("{out}");
+    } else {
+        print!("{}", crate::routectl::render_trace(&out));
+    }
+    Ok(())
+}
+
 fn show(
     at: crate::cli::Endpoint,
     cmd: &str,
@@ -557,6 +666,15 @@ impl RouterCmd {
                 }
             },
             RouterCmd::Neigh { json, at } => show(at, "neigh", json, crate::routectl::render_neigh),
+            RouterCmd::Trace {
+                count,
+                port,
+                expr,
+                drops_only,
+                timeout,
+                json,
+                at,
+            } => run_trace(count, port, expr, drops_only, timeout, json, at),
             RouterCmd::Gtp { op } => run_gtp(op),
             RouterCmd::Pfcp {
                 op: PfcpOp::Associations { json, at },

@@ -618,6 +618,11 @@ impl Router {
         core.revalidate_memos();
         let n = pkts.len().min(v.len()).min(MAX_BURST);
         let (pkts, v) = (&mut pkts[..n], &mut v[..n]);
+        // `xgw trace`: one relaxed load per burst while it is off.
+        if at == ETHERNET_INPUT && core.bus.trace.armed() && self.run_traced(cx, pkts, v) {
+            return;
+        }
+        let core = &mut self.core;
         if at == ETHERNET_INPUT && self.fast_on {
             // The fast path first; what it leaves (or hands on) takes the
             // graph.
@@ -644,6 +649,59 @@ impl Router {
             v.fill(Verdict::Next(at));
         }
         self.graph.run(core, cx, pkts, v);
+    }
+}
+
+impl Router {
+    /// A burst while `xgw trace` is armed: the frames that match (as many
+    /// as are still wanted) go through the graph (no fused path, so every
+    /// node shows) with the traced runner; their records are published.
+    /// False: nothing matched, run the burst as usual.
+    #[cold]
+    fn run_traced(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict]) -> bool {
+        let bus = self.core.bus.clone();
+        let Some((spec, want)) = bus.trace.want() else {
+            return false;
+        };
+        let mut marked = [false; MAX_BURST];
+        let mut picked = 0u32;
+        let mut heads: Vec<(usize, u16, usize, Vec<u8>)> = Vec::new();
+        for (i, p) in pkts.iter().enumerate() {
+            if picked < want && crate::trace::matches(&spec, p.port.0, p.data()) {
+                marked[i] = true;
+                picked += 1;
+                let d = p.data();
+                heads.push((
+                    i,
+                    p.port.0,
+                    d.len(),
+                    d[..d.len().min(crate::trace::HEAD)].to_vec(),
+                ));
+            }
+        }
+        if picked == 0 {
+            return false;
+        }
+        v.fill(Verdict::Next(ETHERNET_INPUT));
+        let mut log = Vec::with_capacity(MAX_BURST * 8);
+        self.graph
+            .run_traced(&mut self.core, cx, pkts, v, &marked[..pkts.len()], &mut log);
+        let recs = heads
+            .into_iter()
+            .map(|(i, port, len, head)| crate::trace::TraceRecord {
+                worker: self.core.worker,
+                port,
+                len,
+                head,
+                hops: log
+                    .iter()
+                    .filter(|h| usize::from(h.frame) == i)
+                    .copied()
+                    .collect(),
+            })
+            .collect();
+        bus.trace.publish(recs);
+        true
     }
 }
 

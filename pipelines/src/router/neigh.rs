@@ -159,6 +159,8 @@ pub struct NeighborBus {
     /// packets another worker handed over (the binding is this worker's).
     /// Made once, at build, when needed.
     pub handoff: std::sync::OnceLock<Vec<ArrayQueue<crate::nat64::Handoff>>>,
+    /// `xgw trace`: armed by the control thread, read once per burst.
+    pub trace: crate::trace::TraceBus,
 }
 
 /// Slots of [`NeighborBus`]'s recent-solicitation filter.
@@ -191,6 +193,7 @@ impl NeighborBus {
                 .map(|_| Mutex::new(crate::nat64::View::default()))
                 .collect(),
             handoff: std::sync::OnceLock::new(),
+            trace: crate::trace::TraceBus::default(),
         })
     }
 

@@ -1686,3 +1686,70 @@ fn memos_survive_unrelated_changes_and_follow_related_ones() {
         (Verdict::Tx(PortId(1)), &moved[..])
     );
 }
+
+/// `xgw trace`: an armed trace records the next matching frames' path
+/// through the graph (each node and where it sent the frame, the drop
+/// reason last), skips the others, counts down and disarms; frames are
+/// forwarded as they would be anyway.
+#[test]
+fn an_armed_trace_records_each_nodes_verdict() {
+    use crate::trace::TraceSpec;
+    let mut r = Rig::new(&spec(RpfMode::Off));
+    let good = udp4(H_A, X_A, "10.1.0.2", "10.2.0.2", 64, b"data");
+    let dead = udp4(H_A, X_A, "10.1.0.2", "10.2.0.2", 1, b"ttl 1");
+    let other = udp4(H_A, X_A, "10.1.0.3", "10.2.0.2", 64, b"other");
+    let bus = r.r.core.bus.clone();
+    assert!(!bus.trace.armed(), "off at start");
+    bus.trace.arm(
+        TraceSpec {
+            src: Some("10.1.0.2".parse().unwrap()),
+            ..TraceSpec::default()
+        },
+        2,
+    );
+    let outs = r.burst(0, &[other.clone(), good.clone(), dead.clone()]);
+    assert_eq!(outs[0].v, tx(1), "untraced frames go their way");
+    assert_eq!(outs[1].v, tx(1), "traced frames too");
+    let (recs, armed) = bus.trace.take();
+    assert!(!armed, "two frames traced: the trace is over");
+    assert_eq!(recs.len(), 2);
+    let names = crate::router::nodes();
+    let path = |k: usize| -> Vec<&str> {
+        recs[k]
+            .hops
+            .iter()
+            .map(|h| names[usize::from(h.node) + 1].name)
+            .collect()
+    };
+    assert_eq!(
+        path(0),
+        ["ethernet-input", "ip4-input", "ip4-lookup", "ip-rewrite"]
+    );
+    assert_eq!(recs[0].hops.last().unwrap().verdict, tx(1));
+    // The TTL-1 packet: Time Exceeded made at ip4-lookup and routed back.
+    assert_eq!(recs[1].hops[2].node, super::IP4_LOOKUP);
+    assert!(
+        recs[0].head.starts_with(&good[..14]),
+        "the frame as received"
+    );
+    // Armed for drops only: a forwarded frame does not count.
+    bus.trace.arm(
+        TraceSpec {
+            drops_only: true,
+            ..TraceSpec::default()
+        },
+        1,
+    );
+    r.rx(0, &good);
+    assert!(bus.trace.armed());
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 0x77]);
+    assert_eq!(r.rx(0, &f).v, drop(DropReason::L2NotForUs));
+    let (recs, armed) = bus.trace.take();
+    assert!(!armed);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs[0].hops.last().unwrap().verdict,
+        drop(DropReason::L2NotForUs)
+    );
+}
