@@ -239,6 +239,12 @@ impl StatsSource {
             "stats" => self.snapshot(),
             "runtime" => self.runtime(),
             "ping" => json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
+            "capture-arm" => capture_arm(&req),
+            "capture-read" => capture_read(),
+            "capture-stop" => {
+                crate::capture::CAPTURE.disarm();
+                capture_read()
+            }
             "drop-reasons" => Value::Array(
                 DropReason::ALL
                     .iter()
@@ -258,7 +264,9 @@ impl StatsSource {
                 }
                 (None, _) => {
                     let shown: String = c.chars().take(40).collect();
-                    let mut known = String::from("stats, runtime, ping, drop-reasons");
+                    let mut known = String::from(
+                        "stats, runtime, ping, drop-reasons, capture-arm, capture-read, capture-stop",
+                    );
                     for k in function::all_commands() {
                         known.push_str(", ");
                         known.push_str(k);
@@ -268,6 +276,78 @@ impl StatsSource {
             },
         }
     }
+}
+
+/// `capture-arm`: captures the next `count` frames (at most 4096) in the
+/// directions `dirs` (a mask: 1 rx, 2 tx, 4 drop) matching the given
+/// fields (`port` index, `proto`, `src`, `dst`, `sport`, `dport`, `teid`).
+fn capture_arm(req: &Value) -> Value {
+    let count = req["count"].as_u64().unwrap_or(100);
+    if !(1..=crate::capture::MAX_FRAMES as u64).contains(&count) {
+        return json!({"error": format!("count: 1 to {} frames", crate::capture::MAX_FRAMES)});
+    }
+    let dirs = req["dirs"].as_u64().unwrap_or(7);
+    if dirs == 0 || dirs > 7 {
+        return json!({"error": "dirs: a mask of 1 (rx), 2 (tx), 4 (drop)"});
+    }
+    let num = |k: &str, max: u64| -> Result<Option<u64>, Value> {
+        match &req[k] {
+            Value::Null => Ok(None),
+            v => v
+                .as_u64()
+                .filter(|&n| n <= max)
+                .map(Some)
+                .ok_or_else(|| json!({"error": format!("{k}: a number up to {max}")})),
+        }
+    };
+    let addr = |k: &str| -> Result<Option<std::net::IpAddr>, Value> {
+        match req[k].as_str() {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| json!({"error": format!("{k}: \"{s}\" is not an IP address")})),
+        }
+    };
+    let spec = (|| -> Result<xgw_pipelines::trace::TraceSpec, Value> {
+        Ok(xgw_pipelines::trace::TraceSpec {
+            port: num("port", 0xffff)?.map(|n| n as u16),
+            proto: num("proto", 255)?.map(|n| n as u8),
+            src: addr("src")?,
+            dst: addr("dst")?,
+            sport: num("sport", 0xffff)?.map(|n| n as u16),
+            dport: num("dport", 0xffff)?.map(|n| n as u16),
+            teid: num("teid", u64::from(u32::MAX))?.map(|n| n as u32),
+            drops_only: false,
+        })
+    })();
+    match spec {
+        Ok(spec) => {
+            crate::capture::CAPTURE.arm(spec, dirs as u8, count as u32);
+            json!({"armed": true, "count": count, "dirs": dirs})
+        }
+        Err(e) => e,
+    }
+}
+
+/// `capture-read`: the frames captured since the last read.
+fn capture_read() -> Value {
+    let (frames, armed) = crate::capture::CAPTURE.take();
+    let rows: Vec<Value> = frames
+        .iter()
+        .map(|f| {
+            json!({
+                "ts_ns": f.ts_ns,
+                "port": f.port,
+                "dir": match f.dir { crate::capture::RX => "rx", crate::capture::TX => "tx", _ => "drop" },
+                "reason": f.reason.map(|r| r.name()),
+                "why": f.reason.map(|r| r.description()),
+                "len": f.len,
+                "bytes": f.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            })
+        })
+        .collect();
+    json!({"armed": armed, "frames": rows})
 }
 
 /// `a / b` rounded to two decimals, `null` when `b` is 0.

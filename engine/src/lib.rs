@@ -4,6 +4,7 @@
 //! every block says why it holds.
 
 pub mod bpf;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod control;

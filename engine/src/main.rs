@@ -86,6 +86,36 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Capture what a running engine receives, sends or drops into a
+    /// pcapng file (Wireshark opens it; a dropped frame carries its drop
+    /// reason as the packet comment).
+    Capture {
+        /// Only frames of this port (its name).
+        #[arg(long)]
+        port: Option<String>,
+        /// Directions: rx, tx, drop (repeatable; default all three).
+        #[arg(long = "dir", value_name = "rx|tx|drop")]
+        dirs: Vec<String>,
+        /// Match fields, comma-separated: proto=udp|tcp|icmp|icmpv6|N,
+        /// src=IP, dst=IP, sport=N, dport=N, teid=N.
+        #[arg(long = "match", value_name = "EXPR")]
+        expr: Option<String>,
+        /// How many frames (1 to 4096).
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+        /// The pcapng file to write.
+        #[arg(long)]
+        write: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// Control socket (default: the one named by --config, else /run/xgw/xgw.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Read the control socket path from this config.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Show live counters of a running engine.
     Stats {
         #[arg(long)]
@@ -231,6 +261,23 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 println!();
             }
+        }
+        Cmd::Capture {
+            port,
+            dirs,
+            expr,
+            count,
+            write,
+            timeout,
+            socket,
+            config,
+        } => {
+            let path = match (socket, config) {
+                (Some(s), _) => s,
+                (None, Some(c)) => Config::load(&c)?.control_socket,
+                (None, None) => find_socket()?,
+            };
+            capture(&path, port, &dirs, expr, count, &write, timeout)
         }
         Cmd::Drops {
             json,
@@ -378,6 +425,141 @@ fn run(cfg: Config) -> Result<()> {
         Some(e) => bail!("{e}"),
         None => Ok(()),
     }
+}
+
+/// `xgw capture`: arms, collects until `count` frames or the timeout,
+/// stops, writes pcapng (one interface per port; the direction in each
+/// packet's flags, the drop reason in its comment).
+fn capture(
+    sock: &Path,
+    port: Option<String>,
+    dirs: &[String],
+    expr: Option<String>,
+    count: u32,
+    write: &Path,
+    timeout: u64,
+) -> Result<()> {
+    use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+    use pcap_file::pcapng::blocks::interface_description::{
+        InterfaceDescriptionBlock, InterfaceDescriptionOption,
+    };
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::DataLink;
+    use serde_json::{json, Value};
+    let ask = |req: Value| -> Result<Value> {
+        let v = control::request_json(sock, &req).map_err(anyhow::Error::msg)?;
+        if let Some(e) = v["error"].as_str() {
+            bail!("{e}");
+        }
+        Ok(v)
+    };
+    let stats = ask(json!({"cmd": "stats"}))?;
+    let names: Vec<String> = stats["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["name"].as_str().map(String::from))
+        .collect();
+    let mut mask = 0u64;
+    for d in dirs {
+        mask |= match d.as_str() {
+            "rx" => 1,
+            "tx" => 2,
+            "drop" => 4,
+            x => bail!("--dir {x:?}: rx, tx or drop"),
+        };
+    }
+    let mut req =
+        json!({"cmd": "capture-arm", "count": count, "dirs": if mask == 0 { 7 } else { mask }});
+    if let Some(p) = port {
+        let Some(i) = names.iter().position(|n| *n == p) else {
+            bail!("--port {p}: no such port; ports: {}", names.join(", "));
+        };
+        req["port"] = json!(i);
+    }
+    for kv in expr
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some((k, val)) = kv.split_once('=') else {
+            bail!("--match {kv:?}: expected key=value (proto, src, dst, sport, dport, teid)");
+        };
+        req[k] = match k {
+            "proto" => json!(match val {
+                "tcp" => 6,
+                "udp" => 17,
+                "icmp" => 1,
+                "icmpv6" => 58,
+                n => n.parse::<u8>().map_err(|_| anyhow::anyhow!(
+                    "--match proto={n}: tcp, udp, icmp, icmpv6 or a number"
+                ))?,
+            }),
+            "src" | "dst" => json!(val),
+            "sport" | "dport" | "teid" => {
+                json!(val
+                    .parse::<u64>()
+                    .map_err(|_| anyhow::anyhow!("--match {k}={val}: a number"))?)
+            }
+            _ => bail!("--match: unknown key {k:?} (proto, src, dst, sport, dport, teid)"),
+        };
+    }
+    ask(req)?;
+    let end = std::time::Instant::now() + Duration::from_secs(timeout);
+    let mut frames: Vec<Value> = Vec::new();
+    loop {
+        let v = ask(json!({"cmd": "capture-read"}))?;
+        frames.extend(v["frames"].as_array().cloned().unwrap_or_default());
+        if v["armed"] != true || frames.len() >= count as usize || std::time::Instant::now() >= end
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let v = ask(json!({"cmd": "capture-stop"}))?;
+    frames.extend(v["frames"].as_array().cloned().unwrap_or_default());
+    let file =
+        std::fs::File::create(write).with_context(|| format!("creating {}", write.display()))?;
+    let mut w = PcapNgWriter::new(std::io::BufWriter::new(file)).context("writing pcapng")?;
+    for n in &names {
+        let mut idb =
+            InterfaceDescriptionBlock::new(DataLink::ETHERNET, xgw_engine::capture::SNAPLEN as u32);
+        idb.options
+            .push(InterfaceDescriptionOption::IfName(n.clone().into()));
+        idb.options.push(InterfaceDescriptionOption::IfTsResol(9));
+        w.write_pcapng_block(idb).context("writing pcapng")?;
+    }
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len() / 2)
+            .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+            .collect()
+    };
+    for f in &frames {
+        let data = hex(f["bytes"].as_str().unwrap_or(""));
+        let mut options = Vec::new();
+        // epb_flags: direction in bits 0-1 (1 inbound, 2 outbound).
+        options.push(EnhancedPacketOption::Flags(if f["dir"] == "tx" {
+            2
+        } else {
+            1
+        }));
+        if let Some(r) = f["reason"].as_str() {
+            options.push(EnhancedPacketOption::Comment(
+                format!("dropped: {r}: {}", f["why"].as_str().unwrap_or("")).into(),
+            ));
+        }
+        let epb = EnhancedPacketBlock {
+            interface_id: f["port"].as_u64().unwrap_or(0) as u32,
+            timestamp: Duration::from_nanos(f["ts_ns"].as_u64().unwrap_or(0)),
+            original_len: f["len"].as_u64().unwrap_or(data.len() as u64) as u32,
+            data: data.into(),
+            options,
+        };
+        w.write_pcapng_block(epb).context("writing pcapng")?;
+    }
+    eprintln!("{} frames written to {}", frames.len(), write.display());
+    Ok(())
 }
 
 fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {

@@ -111,6 +111,8 @@ pub struct Worker {
     fault_at: u64,
     /// Replay: how long to keep running once the captures are read.
     linger: Duration,
+    /// `xgw capture` is armed (read once per burst).
+    capturing: bool,
 }
 
 /// Puts `batch` on port `q`'s TX queue and counts it: what was taken as
@@ -305,6 +307,7 @@ impl Worker {
             fault_after: None,
             fault_at: 0,
             linger: Duration::ZERO,
+            capturing: false,
         };
         w.publish_gauges();
         w
@@ -373,6 +376,11 @@ impl Worker {
                 continue;
             }
             work += n;
+            // `xgw capture`: one relaxed load per burst while it is off.
+            self.capturing = crate::capture::CAPTURE.armed();
+            if self.capturing {
+                self.capture(&self.rx[..n].to_vec(), p as u16, crate::capture::RX, None);
+            }
             let t0 = now_ns();
             // A burst comes from one port: count it once, with the bytes
             // as received (before any stage moves the window).
@@ -459,6 +467,20 @@ impl Worker {
         }
     }
 
+    /// Offers frames to `xgw capture` (only while it is armed).
+    #[cold]
+    fn capture(&self, descs: &[Desc], port: u16, dir: u8, reason: Option<DropReason>) {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        for d in descs {
+            // SAFETY: the worker owns these frames until it sends or frees
+            // them, which happens after this call.
+            let b = unsafe { self.pool.bytes(*d) };
+            crate::capture::CAPTURE.offer(port, dir, reason, b, ts);
+        }
+    }
+
     /// Sends each frame of `rx[..n]` where its verdict says and counts
     /// everything but reception (the caller counts a fresh burst as
     /// received; `resumed` frames were received and parked before, so they
@@ -475,6 +497,9 @@ impl Worker {
                 && self.verdicts[1..n].iter().all(|v| *v == Verdict::Tx(q))
             {
                 let ingress = self.rx_port[0] as usize;
+                if self.capturing {
+                    self.capture(&self.rx[..n], q.0, crate::capture::TX, None);
+                }
                 let (port, batch) = (&mut self.ports[q.index()], &self.rx[..n]);
                 send_counted(port, &mut self.pool, stats, q.index(), batch, |_| ingress);
                 bump(&stats.bursts, 1);
@@ -489,8 +514,12 @@ impl Worker {
                 bump(&stats.ports[p].unparked, 1);
             }
             let reason = match self.verdicts[i] {
-                Verdict::Tx(q) => match self.txq.get_mut(q.index()) {
-                    Some(batch) => {
+                Verdict::Tx(q) => match self.txq.get(q.index()) {
+                    Some(_) => {
+                        if self.capturing {
+                            self.capture(&[d], q.0, crate::capture::TX, None);
+                        }
+                        let batch = &mut self.txq[q.index()];
                         batch.push(d);
                         self.txq_ingress[q.index()].push(p as u16);
                         continue;
@@ -519,6 +548,9 @@ impl Worker {
                 }
                 Verdict::Next(_) => DropReason::PipelineBadNext,
             };
+            if self.capturing {
+                self.capture(&[d], p as u16, crate::capture::DROP, Some(reason));
+            }
             stats.drop_one(p, reason);
             self.pool.release(d.addr);
         }
@@ -644,6 +676,11 @@ impl Worker {
         // chunk last had: give them the time of what caused them.
         for (_, d) in &self.emitq {
             self.pool.set_stamp(d.addr, self.capture_ns);
+        }
+        if crate::capture::CAPTURE.armed() {
+            for &(port, d) in &self.emitq {
+                self.capture(&[d], port, crate::capture::TX, None);
+            }
         }
         for q in 0..self.ports.len() {
             let mut batch: ArrayVec<Desc, MAX_EMIT> = ArrayVec::new();

@@ -131,7 +131,7 @@ impl TraceBus {
 }
 
 /// Does the frame `f` (Ethernet, maybe one VLAN tag) on `port` match?
-pub(crate) fn matches(spec: &TraceSpec, port: u16, f: &[u8]) -> bool {
+pub fn matches(spec: &TraceSpec, port: u16, f: &[u8]) -> bool {
     if spec.port.is_some_and(|p| p != port) {
         return false;
     }
