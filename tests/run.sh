@@ -8,8 +8,10 @@
 # Steps, in order:
 #   1. install missing Debian packages (apt-get update only if something is
 #      missing): iproute2 iputils-ping iputils-tracepath traceroute ethtool
-#      tcpdump tshark iperf3 python3 python3-scapy procps, and curl
-#      (netns/siit.sh)
+#      tcpdump tshark iperf3 python3 python3-scapy procps, curl
+#      (netns/siit.sh), and prometheus (netns/prometheus.sh, which runs
+#      its own prometheus process: when this step installs the package,
+#      Debian's prometheus service is not started and is left disabled)
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
 #      (unit, golden and allocation tests)
@@ -70,7 +72,34 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-run_step packages xt_install_pkgs curl
+# install_pkgs: what the tests need.  Packages that bring a service the
+# tests run themselves (SERVICE_PKGS) are installed without starting it
+# (policy-rc.d while apt runs, unless one exists) and left stopped and
+# disabled, so the host stays as it was.
+SERVICE_PKGS=(prometheus)
+install_pkgs() {
+  local made_policy=0 rc=0 p new_svc=()
+  for p in "${SERVICE_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || new_svc+=("$p")
+  done
+  if ((${#new_svc[@]})) && [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    # invoke-rc.d / deb-systemd-invoke start no service while this exists
+    printf '#!/bin/sh\n# written by xgw tests/run.sh while it installs packages\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  xt_install_pkgs curl prometheus || rc=$?
+  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+  for p in "${new_svc[@]}"; do
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now --quiet "$p.service" 2>/dev/null || true
+    else # no systemd: drop the SysV rc links the package made
+      update-rc.d "$p" disable >/dev/null 2>&1 || true
+    fi
+  done
+  return "$rc"
+}
+run_step packages install_pkgs
 built=0
 run_step "cargo build" cargo build --release --workspace && built=1
 # --no-fail-fast: one failing test binary must not hide the others' results
