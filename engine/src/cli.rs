@@ -65,3 +65,56 @@ pub fn find_socket() -> Result<PathBuf> {
         ),
     }
 }
+
+/// Adds `--match` fields (`proto=udp|tcp|icmp|icmpv6|N`, `src=IP`,
+/// `dst=IP`, `sport=N`, `dport=N`, `teid=N`, comma-separated) to a
+/// `trace-arm` / `capture-arm` request.
+pub fn match_request(req: &mut serde_json::Value, expr: Option<&str>) -> Result<()> {
+    use anyhow::{anyhow, bail};
+    use serde_json::json;
+    for kv in expr
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some((k, val)) = kv.split_once('=') else {
+            bail!("--match {kv:?}: expected key=value (proto, src, dst, sport, dport, teid)");
+        };
+        req[k] = match k {
+            "proto" => json!(match val {
+                "tcp" => 6,
+                "udp" => 17,
+                "icmp" => 1,
+                "icmpv6" => 58,
+                n => n.parse::<u8>().map_err(|_| anyhow!(
+                    "--match proto={n}: tcp, udp, icmp, icmpv6 or a number"
+                ))?,
+            }),
+            "src" | "dst" => json!(val),
+            "sport" | "dport" | "teid" => {
+                json!(val
+                    .parse::<u64>()
+                    .map_err(|_| anyhow!("--match {k}={val}: a number"))?)
+            }
+            _ => bail!("--match: unknown key {k:?} (proto, src, dst, sport, dport, teid)"),
+        };
+    }
+    Ok(())
+}
+
+/// The index of the port named `name` on the engine answering at
+/// `socket` (for `--port`).
+pub fn port_index(socket: &Path, name: &str) -> Result<usize> {
+    let stats = control::request(socket, "stats").map_err(anyhow::Error::msg)?;
+    let names: Vec<&str> = stats["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["name"].as_str())
+        .collect();
+    names
+        .iter()
+        .position(|n| *n == name)
+        .ok_or_else(|| anyhow::anyhow!("--port {name}: no such port; ports: {}", names.join(", ")))
+}

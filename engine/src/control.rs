@@ -290,6 +290,20 @@ fn capture_arm(req: &Value) -> Value {
     if dirs == 0 || dirs > 7 {
         return json!({"error": "dirs: a mask of 1 (rx), 2 (tx), 4 (drop)"});
     }
+    let spec = match_spec(req, false);
+    match spec {
+        Ok(spec) => {
+            crate::capture::CAPTURE.arm(spec, dirs as u8, count as u32);
+            json!({"armed": true, "count": count, "dirs": dirs})
+        }
+        Err(e) => e,
+    }
+}
+
+/// The frames a trace or capture request selects: its `port` index,
+/// `proto`, `src`, `dst`, `sport`, `dport`, `teid` (all optional), and
+/// `drops_only` if `drops`.
+pub fn match_spec(req: &Value, drops: bool) -> Result<xgw_pipelines::trace::TraceSpec, Value> {
     let num = |k: &str, max: u64| -> Result<Option<u64>, Value> {
         match &req[k] {
             Value::Null => Ok(None),
@@ -309,25 +323,16 @@ fn capture_arm(req: &Value) -> Value {
                 .map_err(|_| json!({"error": format!("{k}: \"{s}\" is not an IP address")})),
         }
     };
-    let spec = (|| -> Result<xgw_pipelines::trace::TraceSpec, Value> {
-        Ok(xgw_pipelines::trace::TraceSpec {
-            port: num("port", 0xffff)?.map(|n| n as u16),
-            proto: num("proto", 255)?.map(|n| n as u8),
-            src: addr("src")?,
-            dst: addr("dst")?,
-            sport: num("sport", 0xffff)?.map(|n| n as u16),
-            dport: num("dport", 0xffff)?.map(|n| n as u16),
-            teid: num("teid", u64::from(u32::MAX))?.map(|n| n as u32),
-            drops_only: false,
-        })
-    })();
-    match spec {
-        Ok(spec) => {
-            crate::capture::CAPTURE.arm(spec, dirs as u8, count as u32);
-            json!({"armed": true, "count": count, "dirs": dirs})
-        }
-        Err(e) => e,
-    }
+    Ok(xgw_pipelines::trace::TraceSpec {
+        port: num("port", 0xffff)?.map(|n| n as u16),
+        proto: num("proto", 255)?.map(|n| n as u8),
+        src: addr("src")?,
+        dst: addr("dst")?,
+        sport: num("sport", 0xffff)?.map(|n| n as u16),
+        dport: num("dport", 0xffff)?.map(|n| n as u16),
+        teid: num("teid", u64::from(u32::MAX))?.map(|n| n as u32),
+        drops_only: drops && req["drops_only"].as_bool().unwrap_or(false),
+    })
 }
 
 /// `capture-read`: the frames captured since the last read.

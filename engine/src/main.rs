@@ -477,34 +477,7 @@ fn capture(
         };
         req["port"] = json!(i);
     }
-    for kv in expr
-        .iter()
-        .flat_map(|e| e.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let Some((k, val)) = kv.split_once('=') else {
-            bail!("--match {kv:?}: expected key=value (proto, src, dst, sport, dport, teid)");
-        };
-        req[k] = match k {
-            "proto" => json!(match val {
-                "tcp" => 6,
-                "udp" => 17,
-                "icmp" => 1,
-                "icmpv6" => 58,
-                n => n.parse::<u8>().map_err(|_| anyhow::anyhow!(
-                    "--match proto={n}: tcp, udp, icmp, icmpv6 or a number"
-                ))?,
-            }),
-            "src" | "dst" => json!(val),
-            "sport" | "dport" | "teid" => {
-                json!(val
-                    .parse::<u64>()
-                    .map_err(|_| anyhow::anyhow!("--match {k}={val}: a number"))?)
-            }
-            _ => bail!("--match: unknown key {k:?} (proto, src, dst, sport, dport, teid)"),
-        };
-    }
+    xgw_engine::cli::match_request(&mut req, expr.as_deref())?;
     ask(req)?;
     let end = std::time::Instant::now() + Duration::from_secs(timeout);
     let mut frames: Vec<Value> = Vec::new();

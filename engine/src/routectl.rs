@@ -460,37 +460,7 @@ impl RouterControl {
         if !(1..=256).contains(&count) {
             return json!({"error": "count: 1 to 256 frames"});
         }
-        let num = |k: &str, max: u64| -> Result<Option<u64>, Value> {
-            match &req[k] {
-                Value::Null => Ok(None),
-                v => v
-                    .as_u64()
-                    .filter(|&n| n <= max)
-                    .map(Some)
-                    .ok_or_else(|| json!({"error": format!("{k}: a number up to {max}")})),
-            }
-        };
-        let addr = |k: &str| -> Result<Option<IpAddr>, Value> {
-            match req[k].as_str() {
-                None => Ok(None),
-                Some(s) => s
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| json!({"error": format!("{k}: \"{s}\" is not an IP address")})),
-            }
-        };
-        let spec = (|| -> Result<xgw_pipelines::trace::TraceSpec, Value> {
-            Ok(xgw_pipelines::trace::TraceSpec {
-                port: num("port", 0xffff)?.map(|n| n as u16),
-                proto: num("proto", 255)?.map(|n| n as u8),
-                src: addr("src")?,
-                dst: addr("dst")?,
-                sport: num("sport", 0xffff)?.map(|n| n as u16),
-                dport: num("dport", 0xffff)?.map(|n| n as u16),
-                teid: num("teid", u64::from(u32::MAX))?.map(|n| n as u32),
-                drops_only: req["drops_only"].as_bool().unwrap_or(false),
-            })
-        })();
+        let spec = crate::control::match_spec(req, true);
         match spec {
             Ok(spec) => {
                 self.bus.trace.arm(spec, count as u32);

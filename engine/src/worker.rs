@@ -379,7 +379,7 @@ impl Worker {
             // `xgw capture`: one relaxed load per burst while it is off.
             self.capturing = crate::capture::CAPTURE.armed();
             if self.capturing {
-                self.capture(&self.rx[..n].to_vec(), p as u16, crate::capture::RX, None);
+                self.capture(&self.rx[..n], p as u16, crate::capture::RX, None);
             }
             let t0 = now_ns();
             // A burst comes from one port: count it once, with the bytes

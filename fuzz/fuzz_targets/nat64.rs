@@ -25,7 +25,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use xgw_fuzz::{records, Rig};
+use xgw_fuzz::{csum, records, Rig};
 
 /// The Jool SIIT lab (../shared/conformance/jool): pool6 /40, two EAM
 /// entries, an RFC 6791 pool, a 1400-byte IPv4 link (PMTU paths).
@@ -194,24 +194,6 @@ thread_local! {
         r.extra = Some(errors_are_whole);
         RefCell::new(r)
     });
-}
-
-/// RFC 1071 sum, folded and complemented.
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut s: u64 = 0;
-    for p in parts {
-        let mut c = p.chunks_exact(2);
-        for w in &mut c {
-            s += u64::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        if let [b] = c.remainder() {
-            s += u64::from(*b) << 8;
-        }
-    }
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
 }
 
 /// Every ICMP / ICMPv6 error xgw sends has a right checksum.

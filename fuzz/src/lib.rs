@@ -421,8 +421,8 @@ fn hex(f: &[u8]) -> String {
     f.iter().take(128).map(|b| format!("{b:02x}")).collect()
 }
 
-/// RFC 1071 ones' complement sum, folded.
-fn csum(parts: &[&[u8]]) -> u16 {
+/// RFC 1071 ones' complement sum, folded and complemented.
+pub fn csum(parts: &[&[u8]]) -> u16 {
     let mut s: u64 = 0;
     for p in parts {
         let mut c = p.chunks_exact(2);

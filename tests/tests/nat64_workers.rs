@@ -327,7 +327,7 @@ fn later_fragments_follow_their_first_one() {
         sent(&mut w, p);
     }
     // A 40-byte UDP datagram (checksum irrelevant here) in two fragments.
-    let mut udp = vec![0u8; 40];
+    let mut udp = [0u8; 40];
     udp[0..2].copy_from_slice(&4444u16.to_be_bytes());
     udp[2..4].copy_from_slice(&53u16.to_be_bytes());
     udp[4..6].copy_from_slice(&40u16.to_be_bytes());
@@ -392,7 +392,7 @@ fn later_fragments_follow_their_first_one() {
 
     // The reply, fragmented on the IPv4 side, comes back in two IPv6
     // fragments to the client.
-    let mut r = vec![0u8; 40];
+    let mut r = [0u8; 40];
     r[0..2].copy_from_slice(&53u16.to_be_bytes());
     r[2..4].copy_from_slice(&p4.to_be_bytes());
     r[4..6].copy_from_slice(&40u16.to_be_bytes());

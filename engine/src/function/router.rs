@@ -495,45 +495,9 @@ fn run_trace(
     };
     let mut req = serde_json::json!({"cmd": "trace-arm", "count": count, "drops_only": drops_only});
     if let Some(p) = port {
-        let stats = ask(serde_json::json!({"cmd": "stats"}))?;
-        let names: Vec<String> = stats["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x["name"].as_str().map(String::from))
-            .collect();
-        let Some(i) = names.iter().position(|n| *n == p) else {
-            bail!("--port {p}: no such port; ports: {}", names.join(", "));
-        };
-        req["port"] = serde_json::json!(i);
+        req["port"] = serde_json::json!(crate::cli::port_index(&path, &p)?);
     }
-    for kv in expr
-        .iter()
-        .flat_map(|e| e.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let Some((k, val)) = kv.split_once('=') else {
-            bail!("--match {kv:?}: expected key=value (proto, src, dst, sport, dport, teid)");
-        };
-        let v = match k {
-            "proto" => serde_json::json!(match val {
-                "tcp" => 6,
-                "udp" => 17,
-                "icmp" => 1,
-                "icmpv6" => 58,
-                n => n.parse::<u8>().map_err(|_| anyhow::anyhow!(
-                    "--match proto={n}: tcp, udp, icmp, icmpv6 or a number"
-                ))?,
-            }),
-            "src" | "dst" => serde_json::json!(val),
-            "sport" | "dport" | "teid" => serde_json::json!(val
-                .parse::<u64>()
-                .map_err(|_| anyhow::anyhow!("--match {k}={val}: a number"))?),
-            _ => bail!("--match: unknown key {k:?} (proto, src, dst, sport, dport, teid)"),
-        };
-        req[k] = v;
-    }
+    crate::cli::match_request(&mut req, expr.as_deref())?;
     ask(req)?;
     let end = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     let mut frames = Vec::new();
