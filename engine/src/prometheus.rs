@@ -64,7 +64,7 @@ impl Scrape {
                     Ok(n) => {
                         self.req.extend_from_slice(&b[..n]);
                         if self.req.len() > MAX_REQUEST {
-                            return false;
+                            break;
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -72,10 +72,13 @@ impl Scrape {
                     Err(_) => return false,
                 }
             }
-            if !self.req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let whole = self.req.windows(4).any(|w| w == b"\r\n\r\n")
+                || self.req.windows(2).any(|w| w == b"\n\n");
+            let too_big = self.req.len() > MAX_REQUEST;
+            if !whole && !too_big {
                 return true;
             }
-            let line = self.req.split(|&c| c == b'\r').next().unwrap_or(&[]);
+            let line = self.req.split(|&c| c == b'\r' || c == b'\n').next().unwrap_or(&[]);
             let line = String::from_utf8_lossy(line);
             let mut words = line.split(' ');
             let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
