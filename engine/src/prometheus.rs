@@ -78,19 +78,33 @@ impl Scrape {
             if !whole && !too_big {
                 return true;
             }
-            let line = self.req.split(|&c| c == b'\r' || c == b'\n').next().unwrap_or(&[]);
+            let line = self
+                .req
+                .split(|&c| c == b'\r' || c == b'\n')
+                .next()
+                .unwrap_or(&[]);
             let line = String::from_utf8_lossy(line);
             let mut words = line.split(' ');
             let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
             let (status, ctype, text) = match (method, path.split('?').next().unwrap_or("")) {
+                _ if too_big => (
+                    "431 Request Header Fields Too Large",
+                    "text/plain",
+                    "request too large\n".into(),
+                ),
                 ("GET", "/metrics") => {
                     ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body())
                 }
                 ("GET", _) => ("404 Not Found", "text/plain", "try /metrics\n".into()),
                 _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
             };
+            let allow = if status.starts_with("405") {
+                "Allow: GET\r\n"
+            } else {
+                ""
+            };
             self.out = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n{text}",
                 text.len()
             )
             .into_bytes();
