@@ -681,6 +681,11 @@ impl Core {
         let fragmented = h.frag.is_some_and(|f| f.more || f.off != 0);
         let first = h.frag.map_or(true, |f| f.off == 0);
         let is_err = h.proto == 58 && first && ip.get(h.l4).is_some_and(|&t| t < 128);
+        // ICMPv4 inside IPv6 is no protocol of either side: copied across
+        // it would be an ICMP message nobody checked (fuzz: nat64).
+        if h.proto == 1 {
+            return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+        }
         if h.proto == 58 && fragmented {
             return Verdict::Drop(DropReason::Nat64IcmpFragmented);
         }
@@ -988,6 +993,10 @@ impl Core {
         let first = v.off == 0;
         let l4 = &ip[v.ihl..];
         let is_err = v.proto == 1 && first && l4.first().is_some_and(|&t| icmpv4::is_error(t));
+        // (ICMPv6 inside IPv4: the same, the other way.)
+        if v.proto == 58 {
+            return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
+        }
         if v.proto == 1 && v.is_fragment() {
             return Verdict::Drop(DropReason::Nat64IcmpFragmented);
         }
