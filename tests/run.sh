@@ -9,9 +9,13 @@
 #   1. install missing Debian packages (apt-get update only if something is
 #      missing): iproute2 iputils-ping iputils-tracepath traceroute ethtool
 #      tcpdump tshark iperf3 python3 python3-scapy procps, curl
-#      (netns/siit.sh), and prometheus (netns/prometheus.sh, which runs
-#      its own prometheus process: when this step installs the package,
-#      Debian's prometheus service is not started and is left disabled)
+#      (netns/siit.sh, netns/nat64.sh), and unbound, ndisc6, dnsutils
+#      (netns/nat64.sh, which runs its own Unbound in a namespace: when this
+#      step installs unbound, Debian's unbound service is not started and is
+#      left disabled, so the host's resolver stays as it was), and
+#      prometheus (netns/prometheus.sh, which runs its own prometheus
+#      process; Debian's prometheus service is likewise not started and
+#      left disabled)
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
 #      (unit, golden and allocation tests)
@@ -76,7 +80,7 @@ fi
 # tests run themselves (SERVICE_PKGS) are installed without starting it
 # (policy-rc.d while apt runs, unless one exists) and left stopped and
 # disabled, so the host stays as it was.
-SERVICE_PKGS=(prometheus)
+SERVICE_PKGS=(unbound prometheus)
 install_pkgs() {
   local made_policy=0 rc=0 p new_svc=()
   for p in "${SERVICE_PKGS[@]}"; do
@@ -88,7 +92,7 @@ install_pkgs() {
     chmod 755 /usr/sbin/policy-rc.d
     made_policy=1
   fi
-  xt_install_pkgs curl prometheus || rc=$?
+  xt_install_pkgs curl unbound ndisc6 dnsutils prometheus || rc=$?
   ((made_policy)) && rm -f /usr/sbin/policy-rc.d
   for p in "${new_svc[@]}"; do
     if [[ -d /run/systemd/system ]]; then
