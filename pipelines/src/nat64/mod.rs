@@ -735,7 +735,11 @@ impl Core {
                     } else {
                         Flags::default()
                     };
-                    match t.from6(proto4, src, sp, d4, dp, flags, cx.now_ns) {
+                    // (An ICMP query session is the binding and the remote
+                    // address: the identifier is the binding's, RFC 6146
+                    // §3.5.3.)
+                    let rp = if proto4 == 1 { 0 } else { dp };
+                    match t.from6(proto4, src, sp, d4, rp, flags, cx.now_ns) {
                         Ok((a4, p4)) => {
                             nat_port = Some((p4, dp));
                             // The other half of a simultaneous open: the
@@ -1060,7 +1064,8 @@ impl Core {
                         } else {
                             Flags::default()
                         };
-                        match t.from4(v.proto, v.dst, dp, v.src, sp, flags, cx.now_ns) {
+                        let rp = if v.proto == 1 { 0 } else { sp };
+                        match t.from4(v.proto, v.dst, dp, v.src, rp, flags, cx.now_ns) {
                             Ok((a6, p6)) => {
                                 nat_port = Some((sp, p6));
                                 if v.is_fragment() {

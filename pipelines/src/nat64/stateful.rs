@@ -975,3 +975,40 @@ mod memory {
         );
     }
 }
+
+#[cfg(test)]
+mod icmp {
+    use super::*;
+
+    /// An ICMP query flow is one session whatever identifier each side
+    /// uses (the translator passes 0 as the remote port for ICMP).
+    #[test]
+    fn an_echo_flow_is_one_session() {
+        let spec = StatefulSpec {
+            pool4: vec![Pool4 {
+                addr: Ipv4Addr::new(192, 0, 2, 2),
+                lo: 20000,
+                hi: 20010,
+                tcp: false,
+                udp: false,
+                icmp: true,
+            }],
+            static_bib: Vec::new(),
+            max_sessions: 8,
+            timeouts: Timeouts::default(),
+            address_dependent_filtering: false,
+            drop_externally_initiated_tcp: false,
+            max_stored_v4_syns: 0,
+        };
+        let mut t = Table::new(&spec, 0, 1);
+        let h = [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+        let r = [203, 0, 113, 80];
+        let (a4, id) = t.from6(ICMP, h, 4242, r, 0, Flags::default(), 0).unwrap();
+        assert_eq!(id, 20000, "4242 is outside pool4");
+        assert_eq!(
+            t.from4(ICMP, a4, id, r, 0, Flags::default(), 1).unwrap(),
+            (h, 4242)
+        );
+        assert_eq!(t.session_count(), 1);
+    }
+}
