@@ -550,13 +550,16 @@ impl RouterControl {
                 for s in &v.sessions {
                     let b = &s.bib;
                     let r6 = pool6.map(|p| p.embed(Ipv4Addr::from(s.r4)).to_string());
+                    // (An ICMP query's identifier is the binding's on each
+                    // side: (X',Y',i1) <--> (T,Z,i2), RFC 6146 §3.5.3.)
+                    let (rp6, rp4) = if b.proto == 1 { (b.p6, b.p4) } else { (s.rp, s.rp) };
                     rows.push(json!({
                         "worker": w,
                         "protocol": proto(b.proto),
                         "ipv6_local": format!("[{}]:{}", Ipv6Addr::from(b.a6), b.p6),
-                        "ipv6_remote": format!("[{}]:{}", r6.unwrap_or_default(), s.rp),
+                        "ipv6_remote": format!("[{}]:{}", r6.unwrap_or_default(), rp6),
                         "ipv4_local": format!("{}:{}", Ipv4Addr::from(b.a4), b.p4),
-                        "ipv4_remote": format!("{}:{}", Ipv4Addr::from(s.r4), s.rp),
+                        "ipv4_remote": format!("{}:{}", Ipv4Addr::from(s.r4), rp4),
                         "state": s.tcp.map(|t| t.name()),
                         "expires_in_s": s.left_ns / 1_000_000_000,
                     }));
