@@ -65,6 +65,7 @@ summary() {
     printf '  %-8s %-28s %5ss\n' "${RESULTS[$i]}" "${NAMES[$i]}" "${TIMES[$i]}"
   done
   printf 'tests: %d passed, %d failed\n' "$pass" "$FAILED"
+  if [[ -n ${JOOL_NOTE:-} ]]; then printf 'NOTE: %s\n' "$JOOL_NOTE"; fi
 }
 
 # cargo may live in root's rustup directory without being on PATH (sudo)
@@ -106,6 +107,17 @@ install_pkgs() {
 run_step packages install_pkgs
 built=0
 run_step "cargo build" cargo build --release --workspace && built=1
+# Jool's NAT64/SIIT vectors are read in place from ../shared (GPL-2.0 data,
+# never copied here): when they are there, tests/tests/jool.rs must run
+# them (XGW_JOOL_REQUIRED); when not, the summary says the conformance run
+# was skipped.
+JOOL_DIR=${XGW_JOOL_DIR:-$ROOT/../shared/conformance/jool}
+JOOL_NOTE=""
+if [[ -f $JOOL_DIR/manifest.toml ]]; then
+  export XGW_JOOL_DIR=$JOOL_DIR XGW_JOOL_REQUIRED=1
+else
+  JOOL_NOTE="Jool conformance (tests/tests/jool.rs) SKIPPED: no data set at $JOOL_DIR"
+fi
 # --no-fail-fast: one failing test binary must not hide the others' results
 run_step "cargo test" cargo test --release --workspace --no-fail-fast
 

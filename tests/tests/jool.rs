@@ -120,6 +120,23 @@ fn jool_dir() -> PathBuf {
     }
 }
 
+/// The data set is not in this repository (GPL-2.0 test data, read in
+/// place). Where it is absent and not required (`XGW_JOOL_REQUIRED` unset;
+/// tests/run.sh sets it whenever the data set is there, and says in its
+/// summary when it is not), the tests that need it say so on stderr and
+/// return.
+fn data_set_missing(test: &str) -> bool {
+    let dir = jool_dir();
+    if dir.join("manifest.toml").exists() || std::env::var_os("XGW_JOOL_REQUIRED").is_some() {
+        return false;
+    }
+    eprintln!(
+        "SKIP {test}: Jool's data set is not at {} (set XGW_JOOL_DIR; XGW_JOOL_REQUIRED=1 makes this an error)",
+        dir.display()
+    );
+    true
+}
+
 struct Case {
     id: String,
     mode: String,
@@ -1178,6 +1195,9 @@ fn run_case(xgw: &Path, m: &Manifest, c: &Case, dir: &Path) -> Result<(), String
 
 #[test]
 fn jool_conformance() {
+    if data_set_missing("jool_conformance") {
+        return;
+    }
     let m = load_manifest();
     let xgw = xgw_tests::xgw_bin();
     let base = std::env::temp_dir().join(format!("xgw-jool-{}", std::process::id()));
@@ -1243,6 +1263,9 @@ fn jool_conformance() {
 /// replayable sequence (its dependencies exist and share its setup).
 #[test]
 fn manifest_and_skip_table() {
+    if data_set_missing("manifest_and_skip_table") {
+        return;
+    }
     let m = load_manifest();
     let mut errs = Vec::new();
     for (i, (id, why)) in SKIP.iter().enumerate() {
@@ -1528,6 +1551,9 @@ fn prefixes_are_masked_and_contained() {
 
 #[test]
 fn dependencies_come_first_and_fix_the_port_order() {
+    if data_set_missing("dependencies_come_first_and_fix_the_port_order") {
+        return;
+    }
     let m = load_manifest();
     let case = |id: &str| m.cases.iter().find(|c| c.id == id).expect(id);
     // ptb46: its session set-up (v6) first, then its own packet (v4).
