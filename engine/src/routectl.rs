@@ -552,7 +552,11 @@ impl RouterControl {
                     let r6 = pool6.map(|p| p.embed(Ipv4Addr::from(s.r4)).to_string());
                     // (An ICMP query's identifier is the binding's on each
                     // side: (X',Y',i1) <--> (T,Z,i2), RFC 6146 §3.5.3.)
-                    let (rp6, rp4) = if b.proto == 1 { (b.p6, b.p4) } else { (s.rp, s.rp) };
+                    let (rp6, rp4) = if b.proto == 1 {
+                        (b.p6, b.p4)
+                    } else {
+                        (s.rp, s.rp)
+                    };
                     rows.push(json!({
                         "worker": w,
                         "protocol": proto(b.proto),
