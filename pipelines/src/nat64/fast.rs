@@ -48,13 +48,11 @@ pub(crate) fn fast_output(
             .and_then(|b| b.try_into().ok())
             .map(|b| u128::from(u32::from_be_bytes(b)))
     };
-    let Some(r) = dst.and_then(|dst| core.memo_route(cx.now_ns, dst, v6, total)) else {
+    // (nat64-xlat looked the next hop up already: `Meta.nh`.)
+    let nh = p.meta.nh;
+    let Some(r) = dst.and_then(|dst| core.memo_nh(cx.now_ns, nh, dst, v6, total)) else {
         return Verdict::Next(node);
     };
-    // (memo_route answers only for this packet's own next hop.)
-    if r.nh != p.meta.nh {
-        return Verdict::Next(node);
-    }
     let et = p.meta.ethertype.to_be_bytes();
     if let Some(h) = p.data_mut().first_chunk_mut::<14>() {
         h[..6].copy_from_slice(&r.dst.0);

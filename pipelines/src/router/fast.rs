@@ -594,14 +594,32 @@ impl Core {
         v6: bool,
         total: usize,
     ) -> Option<MemoRoute> {
-        let (nh, key) = if v6 {
+        let nh = if v6 {
             if link_local6(dst) {
                 return None;
             }
-            (self.table.fib6.lookup_u128(dst)?, dst)
+            self.table.fib6.lookup_u128(dst)?
         } else {
-            (self.table.fib4.lookup_u32(dst as u32)?, V4_KEY | dst)
+            self.table.fib4.lookup_u32(dst as u32)?
         };
+        self.memo_nh(now, nh, dst, v6, total)
+    }
+
+    /// As [`Core::memo_route`], for a next hop already looked up (the
+    /// translator routes its packets itself).
+    #[inline(always)]
+    pub(crate) fn memo_nh(
+        &self,
+        now: u64,
+        nh: u32,
+        dst: u128,
+        v6: bool,
+        total: usize,
+    ) -> Option<MemoRoute> {
+        if v6 && link_local6(dst) {
+            return None;
+        }
+        let key = if v6 { dst } else { V4_KEY | dst };
         let Egress::Port(port, src, mac, mtu, until) = self.fast_egress(now, nh, key, total)?
         else {
             return None;
