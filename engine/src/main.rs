@@ -237,11 +237,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             socket,
             config,
         } => {
-            let path = match (socket, config) {
-                (Some(s), _) => s,
-                (None, Some(c)) => Config::load(&c)?.control_socket,
-                (None, None) => find_socket()?,
-            };
+            let path = socket_of(socket, config)?;
             let mut prev: Option<(serde_json::Value, std::time::Instant)> = None;
             loop {
                 let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
@@ -272,11 +268,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             socket,
             config,
         } => {
-            let path = match (socket, config) {
-                (Some(s), _) => s,
-                (None, Some(c)) => Config::load(&c)?.control_socket,
-                (None, None) => find_socket()?,
-            };
+            let path = socket_of(socket, config)?;
             capture(&path, port, &dirs, expr, count, &write, timeout)
         }
         Cmd::Drops {
@@ -285,11 +277,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             socket,
             config,
         } => {
-            let path = match (socket, config) {
-                (Some(s), _) => s,
-                (None, Some(c)) => Config::load(&c)?.control_socket,
-                (None, None) => find_socket()?,
-            };
+            let path = socket_of(socket, config)?;
             let mut prev: Option<serde_json::Value> = None;
             loop {
                 let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
@@ -533,6 +521,16 @@ fn capture(
     }
     eprintln!("{} frames written to {}", frames.len(), write.display());
     Ok(())
+}
+
+/// The control socket a client command talks to: `--socket`, else the
+/// one `--config` names, else the default (or the only one there).
+fn socket_of(socket: Option<PathBuf>, config: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match (socket, config) {
+        (Some(s), _) => s,
+        (None, Some(c)) => Config::load(&c)?.control_socket,
+        (None, None) => find_socket()?,
+    })
 }
 
 fn parse_map(args: &[String], flag: &str) -> Result<HashMap<String, PathBuf>> {
