@@ -1,7 +1,7 @@
 //! Minimal XDP loader built on raw `bpf(2)` syscalls (no libbpf, libxdp or aya).
 //!
-//! [`XdpProgram::attach`] creates four maps (an XSKMAP with one slot per queue and
-//! three "pass rule" hashes), loads a small hand-assembled XDP program and
+//! [`XdpProgram::attach`] creates six maps (an XSKMAP with one slot per queue and
+//! five "pass rule" maps), loads a small hand-assembled XDP program and
 //! attaches it to an interface through a **bpf_link** (`BPF_LINK_CREATE`).
 //! The link lives exactly as long as its file descriptor: when the
 //! [`XdpProgram`] is dropped, or the process dies for any reason (`kill -9`
@@ -12,22 +12,50 @@
 //! The program, in C terms:
 //!
 //! ```c
-//! if (data + 14 <= data_end) {
-//!     __u32 et = bpf_ntohs(eth->h_proto);
-//!     if (bpf_map_lookup_elem(&pass_ethertype, &et)) return XDP_PASS;
-//!     if (et == 0x0800 && data + 34 <= data_end &&
-//!         bpf_map_lookup_elem(&pass_ipv4_dst, data + 30)) return XDP_PASS;
-//!     if (et == 0x86DD && data + 54 <= data_end &&
-//!         bpf_map_lookup_elem(&pass_ipv6_dst, data + 38)) return XDP_PASS;
+//! if (data + 14 > data_end) goto redirect;
+//! __u32 et = bpf_ntohs(eth->h_proto), proto, port = 65536; /* no port */
+//! if (lookup(&pass_ethertype, &et)) return XDP_PASS;
+//! if (et == 0x0806) {                      /* ARP for or to a host address */
+//!     if (data + 42 <= data_end && lookup(&pass_ipv4, data + 38)) return XDP_PASS;
+//!     goto redirect;
 //! }
+//! if (et == 0x0800) {
+//!     if (data + 34 > data_end || !lookup(&pass_ipv4, data + 30)) goto redirect;
+//!     proto = data[23];
+//!     if (!(ntohs(*(u16 *)(data + 20)) & 0x1fff)) {   /* not a later fragment */
+//!         void *l4 = data + 14 + (data[14] & 0xf) * 4;
+//!         if (l4 + 4 <= data_end) port = ntohs(*(u16 *)(l4 + 2));
+//!     }
+//! } else if (et == 0x86DD) {
+//!     if (data + 54 > data_end) goto redirect;
+//!     proto = data[20];
+//!     if (proto == 58 && data + 78 <= data_end && data[54] == 135 &&
+//!         lookup(&pass_ipv6, data + 62)) return XDP_PASS; /* NS for a host address */
+//!     if (!lookup(&pass_ipv6, data + 38)) goto redirect;
+//!     if (proto == 58 && data + 55 <= data_end && data[54] >= 133 && data[54] <= 137)
+//!         return XDP_PASS;                 /* NDP to a host address */
+//!     if (data + 58 <= data_end) port = ntohs(*(u16 *)(data + 56));
+//! } else goto redirect;
+//! __u8 *how = lookup(&pass_proto, &proto); /* 0: xgw, 0xff: kernel, else port bits */
+//! if (!how || !*how) goto redirect;
+//! if (*how == 0xff) return XDP_PASS;
+//! __u8 *bits = lookup(&pass_port, &port);  /* NULL for port 65536 */
+//! if (bits && (*bits & *how)) return XDP_PASS;
+//! redirect:
 //! return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
 //! ```
 //!
 //! Map keys: the EtherType map is keyed by the EtherType's numeric value as a
 //! native-endian `u32` (e.g. `0x0806u32` for ARP); the IPv4/IPv6 maps are keyed
 //! by the address bytes in network order (`Ipv4Addr::octets`,
-//! `Ipv6Addr::octets`). Values are a single byte (1). VLAN-tagged frames only
-//! see the EtherType map (their EtherType is 0x8100/0x88A8).
+//! `Ipv6Addr::octets`), values a single byte (1). `pass_proto` is an array
+//! indexed by IP protocol number (a byte: 0 = to xgw, 0xff = to the kernel,
+//! else the protocol's bit to test in `pass_port`), `pass_port` an array
+//! indexed by destination port (a byte of protocol bits: [`port_bit`]).
+//! VLAN-tagged frames only see the EtherType map (their EtherType is
+//! 0x8100/0x88A8). IPv6 packets with extension headers before the
+//! transport header, and later IPv4 fragments, have no port here: with port
+//! rules they go to xgw.
 
 use std::ffi::CStr;
 use std::io;
@@ -84,15 +112,141 @@ impl std::fmt::Display for XdpMode {
 }
 
 /// Traffic the XDP program hands to the kernel stack (`XDP_PASS`) instead of
-/// redirecting it to the AF_XDP socket of its queue.
-#[derive(Clone, Debug, Default)]
+/// redirecting it to the AF_XDP socket of its queue: the host stack keeps
+/// its own addresses on a port xgw owns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassRules {
     /// EtherTypes passed whole (e.g. 0x0806 for ARP).
     pub ethertypes: Vec<u16>,
-    /// IPv4 destinations passed (EtherType 0x0800 frames only).
+    /// The host's IPv4 addresses: traffic to them (see `ports`) and ARP
+    /// asking for them or answering them pass.
     pub ipv4_dst: Vec<Ipv4Addr>,
-    /// IPv6 destinations passed (EtherType 0x86DD frames only).
+    /// The host's IPv6 addresses: traffic to them (see `ports`), Neighbor
+    /// Solicitations for them and NDP messages to them pass.
     pub ipv6_dst: Vec<Ipv6Addr>,
+    /// Which traffic to those addresses passes: empty, all of it; else
+    /// only these protocols and destination ports (ARP and NDP for the
+    /// addresses always pass), the rest goes to xgw (an address shared
+    /// with NAT64's pool4, say).
+    pub ports: Vec<PassPort>,
+}
+
+/// One `pass_ports` entry: a protocol, with a destination port range for
+/// the protocols that have ports ([`port_bit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassPort {
+    pub proto: u8,
+    /// Inclusive range; `None`: every packet of the protocol.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl PassPort {
+    /// Parses `tcp:22`, `udp:5000-5100`, `sctp:36412`, `icmp` (ICMP and
+    /// ICMPv6), `tcp` (all of TCP), `gre`, `esp` or a protocol number
+    /// (`47`). Error: a sentence saying what is accepted.
+    pub fn parse(s: &str) -> Result<Vec<PassPort>, String> {
+        let (name, range) = match s.split_once(':') {
+            Some((n, r)) => (n, Some(r)),
+            None => (s, None),
+        };
+        let protos: Vec<u8> = match name.to_ascii_lowercase().as_str() {
+            "tcp" => vec![6],
+            "udp" => vec![17],
+            "sctp" => vec![132],
+            "udplite" => vec![136],
+            "dccp" => vec![33],
+            "icmp" => vec![1, 58],
+            "gre" => vec![47],
+            "esp" => vec![50],
+            "ah" => vec![51],
+            "ospf" => vec![89],
+            "vrrp" => vec![112],
+            n => match n.parse::<u8>() {
+                Ok(p) => vec![p],
+                Err(_) => {
+                    return Err(format!(
+                        "{s:?}: expected PROTOCOL or PROTOCOL:PORT or PROTOCOL:LOW-HIGH, \
+                         PROTOCOL one of tcp, udp, sctp, udplite, dccp, icmp, gre, esp, ah, \
+                         ospf, vrrp or a number 0-255"
+                    ))
+                }
+            },
+        };
+        let ports = match range {
+            None => None,
+            Some(r) => {
+                if protos.iter().any(|&p| port_bit(p).is_none()) {
+                    return Err(format!(
+                        "{s:?}: only tcp, udp, sctp, udplite and dccp have ports"
+                    ));
+                }
+                let num = |x: &str| {
+                    x.trim()
+                        .parse::<u16>()
+                        .map_err(|_| format!("{s:?}: {x:?} is not a port number 0-65535"))
+                };
+                let (lo, hi) = match r.split_once('-') {
+                    Some((a, b)) => (num(a)?, num(b)?),
+                    None => (num(r)?, num(r)?),
+                };
+                if lo > hi {
+                    return Err(format!("{s:?}: the range {lo}-{hi} is empty"));
+                }
+                Some((lo, hi))
+            }
+        };
+        Ok(protos
+            .into_iter()
+            .map(|proto| PassPort { proto, ports })
+            .collect())
+    }
+}
+
+/// A protocol's bit in the `pass_port` array (protocols with ports only).
+pub fn port_bit(proto: u8) -> Option<u8> {
+    match proto {
+        6 => Some(1),
+        17 => Some(2),
+        132 => Some(4),
+        136 => Some(8),
+        33 => Some(16),
+        _ => None,
+    }
+}
+
+/// `pass_proto`'s value for "the whole protocol passes".
+const PROTO_ALL: u8 = 0xff;
+
+impl PassRules {
+    /// `pass_proto`'s 256 values.
+    fn proto_table(&self) -> [u8; 256] {
+        if self.ports.is_empty() {
+            return [PROTO_ALL; 256];
+        }
+        let mut t = [0u8; 256];
+        for p in &self.ports {
+            let v = &mut t[p.proto as usize];
+            match (p.ports, port_bit(p.proto)) {
+                (Some(_), Some(bit)) if *v != PROTO_ALL => *v |= bit,
+                (Some(_), _) => {}
+                (None, _) => *v = PROTO_ALL,
+            }
+        }
+        t
+    }
+
+    /// `pass_port`'s 65536 values.
+    fn port_table(&self) -> Vec<u8> {
+        let mut t = vec![0u8; 65536];
+        for p in &self.ports {
+            if let (Some((lo, hi)), Some(bit)) = (p.ports, port_bit(p.proto)) {
+                for v in &mut t[lo as usize..=hi as usize] {
+                    *v |= bit;
+                }
+            }
+        }
+        t
+    }
 }
 
 /// Maximum number of entries of each pass-rule map.
@@ -222,6 +376,8 @@ pub struct XdpProgram {
     queues: u32,
     mode: XdpMode,
     prog_id: u32,
+    /// The rules it was attached with.
+    pass: PassRules,
 }
 
 impl XdpProgram {
@@ -296,6 +452,7 @@ impl XdpProgram {
             queues,
             mode,
             prog_id,
+            pass: pass.clone(),
         })
     }
 
@@ -378,9 +535,12 @@ impl XdpProgram {
         }
     }
 
-    /// Add more pass rules while attached (they take effect immediately).
-    pub fn add_pass_rules(&self, pass: &PassRules) -> Result<(), BpfError> {
-        self.maps.add_pass_rules(&self.ifname, pass)
+    /// A handle that changes this program's pass rules while it runs
+    /// (duplicated map descriptors: it outlives neither the maps' use nor
+    /// matters after the link is gone). It starts from the rules given
+    /// to [`XdpProgram::attach`].
+    pub fn pass_handle(&self) -> io::Result<PassHandle> {
+        self.maps.pass_handle(&self.ifname, &self.pass)
     }
 
     fn check_queue(&self, queue: u32) -> Result<(), BpfError> {
@@ -417,6 +577,7 @@ const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 const BPF_LINK_CREATE: u32 = 28;
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37; // enum bpf_attach_type
@@ -699,6 +860,10 @@ struct Maps {
     pass_ipv4: OwnedFd,
     /// HASH: [u8; 16] IPv6 destination (network order) -> u8.
     pass_ipv6: OwnedFd,
+    /// ARRAY: u32 IP protocol -> u8 (0: xgw, 0xff: kernel, else port bits).
+    pass_proto: OwnedFd,
+    /// ARRAY: u32 destination port -> u8 protocol bits.
+    pass_port: OwnedFd,
 }
 
 impl Maps {
@@ -725,26 +890,25 @@ impl Maps {
             pass_ethertype: mk("xgw_pass_eth", BPF_MAP_TYPE_HASH, 4, 1, MAX_PASS_RULES)?,
             pass_ipv4: mk("xgw_pass_ip4", BPF_MAP_TYPE_HASH, 4, 1, MAX_PASS_RULES)?,
             pass_ipv6: mk("xgw_pass_ip6", BPF_MAP_TYPE_HASH, 16, 1, MAX_PASS_RULES)?,
+            pass_proto: mk("xgw_pass_proto", BPF_MAP_TYPE_ARRAY, 4, 1, 256)?,
+            pass_port: mk("xgw_pass_port", BPF_MAP_TYPE_ARRAY, 4, 1, 65536)?,
         })
     }
 
     fn add_pass_rules(&self, ifname: &str, pass: &PassRules) -> Result<(), BpfError> {
-        let too_many = |kind: &'static str, count: usize| {
-            if count > MAX_PASS_RULES as usize {
-                Err(BpfError::TooManyPassRules {
-                    ifname: ifname.to_owned(),
-                    kind,
-                    count,
-                    max: MAX_PASS_RULES,
-                })
-            } else {
-                Ok(())
-            }
-        };
-        too_many("EtherType", pass.ethertypes.len())?;
-        too_many("IPv4 destination", pass.ipv4_dst.len())?;
-        too_many("IPv6 destination", pass.ipv6_dst.len())?;
+        self.replace_pass_rules(ifname, &PassRules::default(), pass)
+    }
 
+    /// Moves the pass maps from `old` (what they hold) to `new`: new keys
+    /// and values first, then the stale keys removed; array entries are
+    /// written only where they change.
+    fn replace_pass_rules(
+        &self,
+        ifname: &str,
+        old: &PassRules,
+        pass: &PassRules,
+    ) -> Result<(), BpfError> {
+        check_pass_counts(ifname, pass)?;
         let put = |map: &OwnedFd, key: &[u8], rule: String| {
             map_update(map, key, &[1u8]).map_err(|source| BpfError::PassRule {
                 ifname: ifname.to_owned(),
@@ -765,8 +929,129 @@ impl Maps {
         for a in &pass.ipv6_dst {
             put(&self.pass_ipv6, &a.octets(), format!("ipv6 dst {a}"))?;
         }
+        let set = |map: &OwnedFd, key: u32, v: u8, rule: String| {
+            map_update(map, &key.to_ne_bytes(), &[v]).map_err(|source| BpfError::PassRule {
+                ifname: ifname.to_owned(),
+                rule,
+                source,
+            })
+        };
+        // The port bits before the protocols that test them, so a
+        // protocol never passes on a stale port table.
+        let (old_port, new_port) = (old.port_table(), pass.port_table());
+        for (port, (&o, &n)) in old_port.iter().zip(&new_port).enumerate() {
+            if o != n {
+                set(&self.pass_port, port as u32, n, format!("port {port}"))?;
+            }
+        }
+        let (old_proto, new_proto) = (old.proto_table(), pass.proto_table());
+        // Entries are zero in a new map; `old` says what they hold.
+        let fresh = old == &PassRules::default();
+        for (proto, (&o, &n)) in old_proto.iter().zip(&new_proto).enumerate() {
+            if o != n || (fresh && n != 0) {
+                set(
+                    &self.pass_proto,
+                    proto as u32,
+                    n,
+                    format!("protocol {proto}"),
+                )?;
+            }
+        }
+        let gone = |map: &OwnedFd, key: &[u8], rule: String| match map_delete(map, key) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            Err(source) => Err(BpfError::PassRule {
+                ifname: ifname.to_owned(),
+                rule,
+                source,
+            }),
+        };
+        for &et in old
+            .ethertypes
+            .iter()
+            .filter(|e| !pass.ethertypes.contains(e))
+        {
+            gone(
+                &self.pass_ethertype,
+                &ethertype_key(et),
+                format!("ethertype 0x{et:04x}"),
+            )?;
+        }
+        for a in old.ipv4_dst.iter().filter(|a| !pass.ipv4_dst.contains(a)) {
+            gone(&self.pass_ipv4, &a.octets(), format!("ipv4 dst {a}"))?;
+        }
+        for a in old.ipv6_dst.iter().filter(|a| !pass.ipv6_dst.contains(a)) {
+            gone(&self.pass_ipv6, &a.octets(), format!("ipv6 dst {a}"))?;
+        }
         Ok(())
     }
+
+    /// A second handle on the pass maps (duplicated descriptors), for the
+    /// control thread.
+    fn pass_handle(&self, ifname: &str, current: &PassRules) -> io::Result<PassHandle> {
+        Ok(PassHandle {
+            maps: Maps {
+                xsks: self.xsks.try_clone()?,
+                pass_ethertype: self.pass_ethertype.try_clone()?,
+                pass_ipv4: self.pass_ipv4.try_clone()?,
+                pass_ipv6: self.pass_ipv6.try_clone()?,
+                pass_proto: self.pass_proto.try_clone()?,
+                pass_port: self.pass_port.try_clone()?,
+            },
+            ifname: ifname.to_owned(),
+            current: current.clone(),
+        })
+    }
+}
+
+/// The pass rules of one attached program, changeable while it runs
+/// (`xgw reload`): duplicated map descriptors and what the maps hold.
+#[derive(Debug)]
+pub struct PassHandle {
+    maps: Maps,
+    ifname: String,
+    current: PassRules,
+}
+
+impl PassHandle {
+    /// The interface the program is attached to.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// What the maps hold now.
+    pub fn current(&self) -> &PassRules {
+        &self.current
+    }
+
+    /// Replaces the rules (see [`PassRules`]); on an error the maps may
+    /// hold a mix, and `current` still says the old rules.
+    pub fn replace(&mut self, new: &PassRules) -> Result<(), BpfError> {
+        check_pass_counts(&self.ifname, new)?;
+        self.maps
+            .replace_pass_rules(&self.ifname, &self.current, new)?;
+        self.current = new.clone();
+        Ok(())
+    }
+}
+
+/// Each pass map's entries fit (`MAX_PASS_RULES`).
+fn check_pass_counts(ifname: &str, pass: &PassRules) -> Result<(), BpfError> {
+    let too_many = |kind: &'static str, count: usize| {
+        if count > MAX_PASS_RULES as usize {
+            Err(BpfError::TooManyPassRules {
+                ifname: ifname.to_owned(),
+                kind,
+                count,
+                max: MAX_PASS_RULES,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    too_many("EtherType", pass.ethertypes.len())?;
+    too_many("IPv4 destination", pass.ipv4_dst.len())?;
+    too_many("IPv6 destination", pass.ipv6_dst.len())
 }
 
 /// Key of the EtherType map: the EtherType's value as a native-endian u32
@@ -794,18 +1079,22 @@ struct Insn {
 // Opcode parts (include/uapi/linux/bpf_common.h, bpf.h).
 const BPF_LD: u8 = 0x00;
 const BPF_LDX: u8 = 0x01;
+const BPF_ST: u8 = 0x02;
 const BPF_STX: u8 = 0x03;
 const BPF_ALU: u8 = 0x04;
 const BPF_JMP: u8 = 0x05;
 const BPF_ALU64: u8 = 0x07;
 const BPF_W: u8 = 0x00;
 const BPF_H: u8 = 0x08;
+const BPF_B: u8 = 0x10;
 const BPF_DW: u8 = 0x18;
 const BPF_IMM: u8 = 0x00;
 const BPF_MEM: u8 = 0x60;
 const BPF_K: u8 = 0x00;
 const BPF_X: u8 = 0x08;
 const BPF_ADD: u8 = 0x00;
+const BPF_AND: u8 = 0x50;
+const BPF_LSH: u8 = 0x60;
 const BPF_MOV: u8 = 0xb0;
 const BPF_END: u8 = 0xd0;
 const BPF_TO_BE: u8 = 0x08;
@@ -861,6 +1150,25 @@ impl Insn {
     const fn add64_imm(dst: u8, imm: i32) -> Insn {
         Insn::new(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, imm)
     }
+    const fn add64_reg(dst: u8, src: u8) -> Insn {
+        Insn::new(BPF_ALU64 | BPF_ADD | BPF_X, dst, src, 0, 0)
+    }
+    const fn and64_imm(dst: u8, imm: i32) -> Insn {
+        Insn::new(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, imm)
+    }
+    const fn and64_reg(dst: u8, src: u8) -> Insn {
+        Insn::new(BPF_ALU64 | BPF_AND | BPF_X, dst, src, 0, 0)
+    }
+    const fn lsh64_imm(dst: u8, imm: i32) -> Insn {
+        Insn::new(BPF_ALU64 | BPF_LSH | BPF_K, dst, 0, 0, imm)
+    }
+    /// *(size *)(dst + off) = imm
+    const fn st_imm(size: u8, dst: u8, off: i16, imm: i32) -> Insn {
+        Insn::new(BPF_ST | size | BPF_MEM, dst, 0, off, imm)
+    }
+    const fn jgt_imm(dst: u8, imm: i32) -> Insn {
+        Insn::new(BPF_JMP | BPF_JGT | BPF_K, dst, 0, 0, imm)
+    }
     /// dst = *(size *)(src + off)
     const fn ldx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
         Insn::new(BPF_LDX | size | BPF_MEM, dst, src, off, 0)
@@ -904,9 +1212,23 @@ impl Insn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Label {
     Ipv4,
+    Arp,
+    V6Dst,
+    V6Port,
+    Proto,
     Redirect,
     Pass,
 }
+
+/// Where a map lookup's key is.
+#[derive(Clone, Copy)]
+enum Key {
+    /// At this offset from the frame pointer.
+    Stack(i16),
+    /// At this offset into the packet (bounds already checked).
+    Packet(i32),
+}
+use Key::{Packet, Stack};
 
 /// A tiny assembler: appends instructions and resolves forward jumps to labels.
 struct Asm {
@@ -918,7 +1240,7 @@ struct Asm {
 impl Asm {
     fn new() -> Asm {
         Asm {
-            insns: Vec::with_capacity(48),
+            insns: Vec::with_capacity(PROGRAM_LEN),
             fixups: Vec::new(),
             labels: Vec::new(),
         }
@@ -929,6 +1251,27 @@ impl Asm {
     fn ld_map(&mut self, dst: u8, map: &OwnedFd) {
         self.insns
             .extend_from_slice(&Insn::ld_map_fd(dst, map.as_raw_fd()));
+    }
+    /// `if (data + n > data_end) goto to` (r2 scratch).
+    fn need(&mut self, n: i32, to: Label) {
+        self.op(Insn::mov64_reg(R2, R7));
+        self.op(Insn::add64_imm(R2, n));
+        self.jump(Insn::jgt_reg(R2, R8), to);
+    }
+    /// `r0 = bpf_map_lookup_elem(map, key)` (r1-r5 clobbered).
+    fn lookup(&mut self, map: &OwnedFd, key: Key) {
+        self.ld_map(R1, map);
+        match key {
+            Key::Stack(off) => {
+                self.op(Insn::mov64_reg(R2, R10));
+                self.op(Insn::add64_imm(R2, off as i32));
+            }
+            Key::Packet(off) => {
+                self.op(Insn::mov64_reg(R2, R7));
+                self.op(Insn::add64_imm(R2, off));
+            }
+        }
+        self.op(Insn::call(FN_MAP_LOOKUP_ELEM));
     }
     fn jump(&mut self, i: Insn, to: Label) {
         self.fixups.push((self.insns.len(), to));
@@ -956,7 +1299,12 @@ impl Asm {
 /// returns when the queue's XSKMAP slot is empty (XDP_PASS in production;
 /// tests use XDP_DROP to tell "passed by rule" from "no socket").
 fn build_program(maps: &Maps, fallback: i32) -> Vec<Insn> {
+    use Label::*;
     let mut a = Asm::new();
+    // Stack: fp-4 u32 EtherType, then the protocol (pass_proto key);
+    // fp-8 u32 destination port (pass_port key; 65536 = none).
+    const KEY_PROTO: i16 = -4;
+    const KEY_PORT: i16 = -8;
 
     // r6 = ctx; r7 = data; r8 = data_end (callee-saved: survive helper calls).
     a.op(Insn::mov64_reg(R6, R1));
@@ -964,54 +1312,100 @@ fn build_program(maps: &Maps, fallback: i32) -> Vec<Insn> {
     a.op(Insn::ldx(BPF_W, R8, R6, XDP_MD_DATA_END));
 
     // Fewer than 14 bytes (no Ethernet header): redirect.
-    a.op(Insn::mov64_reg(R2, R7));
-    a.op(Insn::add64_imm(R2, 14));
-    a.jump(Insn::jgt_reg(R2, R8), Label::Redirect);
+    a.need(14, Redirect);
 
     // r9 = EtherType in host order; store it as a u32 key at fp-4.
     a.op(Insn::ldx(BPF_H, R9, R7, 12));
     a.op(Insn::be16(R9));
-    a.op(Insn::stx(BPF_W, R10, -4, R9));
+    a.op(Insn::stx(BPF_W, R10, KEY_PROTO, R9));
+    a.op(Insn::st_imm(BPF_W, R10, KEY_PORT, 65536));
 
     // if (lookup(pass_ethertype, fp-4)) return XDP_PASS.
-    a.ld_map(R1, &maps.pass_ethertype);
-    a.op(Insn::mov64_reg(R2, R10));
-    a.op(Insn::add64_imm(R2, -4));
-    a.op(Insn::call(FN_MAP_LOOKUP_ELEM));
-    a.jump(Insn::jne_imm(R0, 0), Label::Pass);
+    a.lookup(&maps.pass_ethertype, Stack(KEY_PROTO));
+    a.jump(Insn::jne_imm(R0, 0), Pass);
 
-    // Dispatch on EtherType: IPv4 -> Ipv4, anything but IPv6 -> Redirect.
-    a.jump(Insn::jeq_imm(R9, 0x0800), Label::Ipv4);
-    a.jump(Insn::jne_imm(R9, 0x86dd), Label::Redirect);
+    a.jump(Insn::jeq_imm(R9, 0x0800), Ipv4);
+    a.jump(Insn::jeq_imm(R9, 0x0806), Arp);
+    a.jump(Insn::jne_imm(R9, 0x86dd), Redirect);
 
-    // IPv6: need 54 bytes, then key = packet bytes 38..54 (destination).
+    // IPv6: 54 bytes; r9 = next header.
+    a.need(54, Redirect);
+    a.op(Insn::ldx(BPF_B, R9, R7, 20));
+    // A Neighbor Solicitation whose target is a host address.
+    a.jump(Insn::jne_imm(R9, 58), V6Dst);
+    a.need(78, V6Dst);
+    a.op(Insn::ldx(BPF_B, R1, R7, 54));
+    a.jump(Insn::jne_imm(R1, 135), V6Dst);
+    a.lookup(&maps.pass_ipv6, Packet(62));
+    a.jump(Insn::jne_imm(R0, 0), Pass);
+    // Traffic to a host address.
+    a.label(V6Dst);
+    a.lookup(&maps.pass_ipv6, Packet(38));
+    a.jump(Insn::jeq_imm(R0, 0), Redirect);
+    a.op(Insn::stx(BPF_W, R10, KEY_PROTO, R9));
+    a.jump(Insn::jne_imm(R9, 58), V6Port);
+    // NDP (types 133-137) to a host address.
+    a.need(55, Proto);
+    a.op(Insn::ldx(BPF_B, R1, R7, 54));
+    a.jump(Insn::jgt_imm(R1, 137), Proto);
+    a.jump(Insn::jgt_imm(R1, 132), Pass);
+    a.jump(Insn::ja(), Proto);
+    a.label(V6Port);
+    a.need(58, Proto);
+    a.op(Insn::ldx(BPF_H, R1, R7, 56));
+    a.op(Insn::be16(R1));
+    a.op(Insn::stx(BPF_W, R10, KEY_PORT, R1));
+    a.jump(Insn::ja(), Proto);
+
+    // ARP whose target protocol address is a host address (a request for
+    // it, or an answer to it).
+    a.label(Arp);
+    a.need(42, Redirect);
+    a.lookup(&maps.pass_ipv4, Packet(38));
+    a.jump(Insn::jne_imm(R0, 0), Pass);
+    a.jump(Insn::ja(), Redirect);
+
+    // IPv4 to a host address: 34 bytes; r9 = protocol.
+    a.label(Ipv4);
+    a.need(34, Redirect);
+    a.lookup(&maps.pass_ipv4, Packet(30));
+    a.jump(Insn::jeq_imm(R0, 0), Redirect);
+    a.op(Insn::ldx(BPF_B, R9, R7, 23));
+    a.op(Insn::stx(BPF_W, R10, KEY_PROTO, R9));
+    // A later fragment has no port.
+    a.op(Insn::ldx(BPF_H, R1, R7, 20));
+    a.op(Insn::be16(R1));
+    a.op(Insn::and64_imm(R1, 0x1fff));
+    a.jump(Insn::jne_imm(R1, 0), Proto);
+    // r2 = data + 14 + IHL * 4 (the transport header); its port at +2.
+    a.op(Insn::ldx(BPF_B, R1, R7, 14));
+    a.op(Insn::and64_imm(R1, 0xf));
+    a.op(Insn::lsh64_imm(R1, 2));
     a.op(Insn::mov64_reg(R2, R7));
-    a.op(Insn::add64_imm(R2, 54));
-    a.jump(Insn::jgt_reg(R2, R8), Label::Redirect);
-    a.op(Insn::mov64_reg(R2, R7));
-    a.op(Insn::add64_imm(R2, 38));
+    a.op(Insn::add64_reg(R2, R1));
+    a.op(Insn::mov64_reg(R3, R2));
+    a.op(Insn::add64_imm(R3, 18));
+    a.jump(Insn::jgt_reg(R3, R8), Proto);
+    a.op(Insn::ldx(BPF_H, R1, R2, 16));
+    a.op(Insn::be16(R1));
+    a.op(Insn::stx(BPF_W, R10, KEY_PORT, R1));
 
-    // if (lookup(pass_ipv6, data + 38)) return XDP_PASS; else redirect.
-    a.ld_map(R1, &maps.pass_ipv6);
-    a.op(Insn::call(FN_MAP_LOOKUP_ELEM));
-    a.jump(Insn::jne_imm(R0, 0), Label::Pass);
-    a.jump(Insn::ja(), Label::Redirect);
-
-    // IPv4: need 34 bytes, then key = packet bytes 30..34 (destination).
-    a.label(Label::Ipv4);
-    a.op(Insn::mov64_reg(R2, R7));
-    a.op(Insn::add64_imm(R2, 34));
-    a.jump(Insn::jgt_reg(R2, R8), Label::Redirect);
-    a.op(Insn::mov64_reg(R2, R7));
-    a.op(Insn::add64_imm(R2, 30));
-
-    // if (lookup(pass_ipv4, data + 30)) return XDP_PASS; else fall through.
-    a.ld_map(R1, &maps.pass_ipv4);
-    a.op(Insn::call(FN_MAP_LOOKUP_ELEM));
-    a.jump(Insn::jne_imm(R0, 0), Label::Pass);
+    // r9 = pass_proto[protocol]: 0 to xgw, 0xff to the kernel, else the
+    // protocol's bit in pass_port[port].
+    a.label(Proto);
+    a.lookup(&maps.pass_proto, Stack(KEY_PROTO));
+    a.jump(Insn::jeq_imm(R0, 0), Redirect);
+    a.op(Insn::ldx(BPF_B, R9, R0, 0));
+    a.jump(Insn::jeq_imm(R9, 0), Redirect);
+    a.jump(Insn::jeq_imm(R9, PROTO_ALL as i32), Pass);
+    a.lookup(&maps.pass_port, Stack(KEY_PORT));
+    a.jump(Insn::jeq_imm(R0, 0), Redirect);
+    a.op(Insn::ldx(BPF_B, R1, R0, 0));
+    a.op(Insn::and64_reg(R1, R9));
+    a.jump(Insn::jne_imm(R1, 0), Pass);
 
     // return bpf_redirect_map(&xsks, ctx->rx_queue_index, fallback).
-    a.label(Label::Redirect);
+    a.label(Redirect);
     a.op(Insn::ldx(BPF_W, R2, R6, XDP_MD_RX_QUEUE_INDEX));
     a.ld_map(R1, &maps.xsks);
     a.op(Insn::mov64_imm(R3, fallback));
@@ -1019,7 +1413,7 @@ fn build_program(maps: &Maps, fallback: i32) -> Vec<Insn> {
     a.op(Insn::exit());
 
     // return XDP_PASS.
-    a.label(Label::Pass);
+    a.label(Pass);
     a.op(Insn::mov64_imm(R0, XDP_PASS));
     a.op(Insn::exit());
 
@@ -1027,7 +1421,7 @@ fn build_program(maps: &Maps, fallback: i32) -> Vec<Insn> {
 }
 
 /// Number of instruction slots of the program (ld_imm64 counts twice).
-const PROGRAM_LEN: usize = 44;
+const PROGRAM_LEN: usize = 119;
 
 fn load_program(ifname: &str, maps: &Maps, fallback: i32) -> Result<OwnedFd, BpfError> {
     let insns = build_program(maps, fallback);
@@ -1247,6 +1641,8 @@ mod tests {
             pass_ethertype: fd(),
             pass_ipv4: fd(),
             pass_ipv6: fd(),
+            pass_proto: fd(),
+            pass_port: fd(),
         }
     }
 
@@ -1356,6 +1752,186 @@ mod tests {
         }
     }
 
+    /// An IPv4 frame to `dst` with protocol `proto`, IHL `ihl` words and
+    /// destination port `port` (when the frame has room).
+    fn v4(dst: Ipv4Addr, proto: u8, ihl: usize, port: u16) -> Vec<u8> {
+        let mut f = frame(0x0800, 14 + ihl * 4 + 8);
+        f[14] = 0x40 | ihl as u8;
+        f[23] = proto;
+        f[30..34].copy_from_slice(&dst.octets());
+        let l4 = 14 + ihl * 4;
+        f[l4 + 2..l4 + 4].copy_from_slice(&port.to_be_bytes());
+        f
+    }
+
+    fn v6(dst: Ipv6Addr, nh: u8, len: usize) -> Vec<u8> {
+        let mut f = frame(0x86dd, len);
+        f[14] = 0x60;
+        f[20] = nh;
+        f[38..54].copy_from_slice(&dst.octets());
+        f
+    }
+
+    /// Host-stack coexistence: ARP/NDP for the host's addresses, and only
+    /// the configured protocols and ports to them, pass; rules change in
+    /// place (`PassHandle::replace`).
+    fn host_stack_rules(maps: &Maps, prog: &OwnedFd) {
+        let pass = XDP_PASS as u32;
+        let drop = XDP_DROP as u32;
+        let host4: Ipv4Addr = "192.0.2.1".parse().unwrap();
+        let host6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let other4: Ipv4Addr = "192.0.2.9".parse().unwrap();
+        let other6: Ipv6Addr = "2001:db8::9".parse().unwrap();
+        let mut h = maps
+            .pass_handle(
+                "test",
+                &PassRules {
+                    ethertypes: vec![0x0806],
+                    ipv4_dst: vec![host4],
+                    ipv6_dst: vec![host6],
+                    ports: vec![],
+                },
+            )
+            .unwrap();
+        let mut rules = PassRules {
+            ethertypes: vec![],
+            ipv4_dst: vec![host4],
+            ipv6_dst: vec![host6],
+            ports: ["tcp:22", "udp:5000-5002", "icmp"]
+                .iter()
+                .flat_map(|s| PassPort::parse(s).unwrap())
+                .collect(),
+        };
+        h.replace(&rules).unwrap();
+        // ARP: only for or to the host address (EtherType rule gone).
+        let arp = |target: Ipv4Addr| {
+            let mut f = frame(0x0806, 42);
+            f[38..42].copy_from_slice(&target.octets());
+            f
+        };
+        assert_eq!(test_run(prog, &arp(host4)), pass, "ARP for the host");
+        assert_eq!(test_run(prog, &arp(other4)), drop, "ARP for another");
+        assert_eq!(test_run(prog, &arp(host4)[..41]), drop, "truncated ARP");
+        // IPv4 by protocol and port, IHL honoured.
+        assert_eq!(test_run(prog, &v4(host4, 6, 5, 22)), pass, "tcp:22");
+        assert_eq!(
+            test_run(prog, &v4(host4, 6, 8, 22)),
+            pass,
+            "tcp:22 behind options"
+        );
+        assert_eq!(test_run(prog, &v4(host4, 6, 5, 23)), drop, "tcp:23");
+        assert_eq!(test_run(prog, &v4(host4, 17, 5, 22)), drop, "udp:22");
+        assert_eq!(test_run(prog, &v4(host4, 17, 5, 5001)), pass, "udp:5001");
+        assert_eq!(test_run(prog, &v4(host4, 17, 5, 5003)), drop, "udp:5003");
+        assert_eq!(test_run(prog, &v4(host4, 1, 5, 0)), pass, "icmp");
+        assert_eq!(test_run(prog, &v4(host4, 47, 5, 0)), drop, "gre");
+        assert_eq!(
+            test_run(prog, &v4(other4, 6, 5, 22)),
+            drop,
+            "tcp:22 to another"
+        );
+        let mut frag = v4(host4, 6, 5, 22);
+        frag[20] = 0x00;
+        frag[21] = 0x10; // offset 16 octets: a later fragment
+        assert_eq!(test_run(prog, &frag), drop, "later fragment: no port");
+        let short = v4(host4, 6, 5, 22);
+        assert_eq!(
+            test_run(prog, &short[..14 + 20 + 3]),
+            drop,
+            "no room for the port"
+        );
+        // IPv6: NS for the host (to its solicited-node group), NDP to it.
+        let mut ns = v6("ff02::1:ff00:1".parse().unwrap(), 58, 86);
+        ns[54] = 135;
+        ns[62..78].copy_from_slice(&host6.octets());
+        assert_eq!(test_run(prog, &ns), pass, "NS for the host");
+        ns[62..78].copy_from_slice(&other6.octets());
+        assert_eq!(test_run(prog, &ns), drop, "NS for another");
+        let mut na = v6(host6, 58, 86);
+        na[54] = 136;
+        assert_eq!(test_run(prog, &na), pass, "NA to the host");
+        let mut tcp6 = v6(host6, 6, 74);
+        tcp6[56..58].copy_from_slice(&22u16.to_be_bytes());
+        assert_eq!(test_run(prog, &tcp6), pass, "tcp6:22");
+        tcp6[56..58].copy_from_slice(&80u16.to_be_bytes());
+        assert_eq!(test_run(prog, &tcp6), drop, "tcp6:80");
+        let mut echo6 = v6(host6, 58, 70);
+        echo6[54] = 128;
+        assert_eq!(test_run(prog, &echo6), pass, "icmp6 echo (icmp listed)");
+        assert_eq!(
+            test_run(prog, &v6(host6, 0, 80)),
+            drop,
+            "hop-by-hop first: no port"
+        );
+
+        // Without icmp: echo goes to xgw, NDP still passes.
+        rules.ports.retain(|p| p.proto != 1 && p.proto != 58);
+        h.replace(&rules).unwrap();
+        assert_eq!(test_run(prog, &v4(host4, 1, 5, 0)), drop, "icmp unlisted");
+        assert_eq!(test_run(prog, &echo6), drop, "icmp6 echo unlisted");
+        assert_eq!(test_run(prog, &na), pass, "NA always");
+        assert_eq!(test_run(prog, &v4(host4, 6, 5, 22)), pass, "tcp:22 kept");
+        assert_eq!(
+            test_run(prog, &v4(host4, 17, 5, 5001)),
+            pass,
+            "udp:5001 kept"
+        );
+
+        // No port list: everything to the host passes; a removed address
+        // no longer does.
+        let all = PassRules {
+            ethertypes: vec![],
+            ipv4_dst: vec![host4],
+            ipv6_dst: vec![],
+            ports: vec![],
+        };
+        h.replace(&all).unwrap();
+        assert_eq!(
+            test_run(prog, &v4(host4, 47, 5, 0)),
+            pass,
+            "gre, all passes"
+        );
+        assert_eq!(
+            test_run(prog, &v4(host4, 6, 5, 23)),
+            pass,
+            "tcp:23, all passes"
+        );
+        tcp6[56..58].copy_from_slice(&22u16.to_be_bytes());
+        assert_eq!(test_run(prog, &tcp6), drop, "v6 host removed");
+        assert_eq!(test_run(prog, &na), drop, "NA to a removed host");
+        assert_eq!(h.current(), &all);
+    }
+
+    #[test]
+    fn pass_ports_parse() {
+        let p = |s| PassPort::parse(s);
+        assert_eq!(
+            p("tcp:22").unwrap(),
+            vec![PassPort {
+                proto: 6,
+                ports: Some((22, 22))
+            }]
+        );
+        assert_eq!(
+            p("UDP:1-5").unwrap(),
+            vec![PassPort {
+                proto: 17,
+                ports: Some((1, 5))
+            }]
+        );
+        assert_eq!(p("icmp").unwrap().len(), 2);
+        assert_eq!(
+            p("47").unwrap(),
+            vec![PassPort {
+                proto: 47,
+                ports: None
+            }]
+        );
+        for bad in ["tcp:5-1", "gre:1", "tcp:70000", "smtp", "tcp:"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
     /// Run the program on a frame with BPF_PROG_TEST_RUN; returns the action.
     fn test_run(prog: &OwnedFd, frame: &[u8]) -> u32 {
         let mut attr = TestRunAttr {
@@ -1404,6 +1980,7 @@ mod tests {
                 ethertypes: vec![0x0806],
                 ipv4_dst: vec![v4],
                 ipv6_dst: vec![v6],
+                ports: vec![],
             },
         )
         .unwrap();
@@ -1440,6 +2017,8 @@ mod tests {
         let mut f = frame(0x86dd, 80);
         f[30..34].copy_from_slice(&v4.octets());
         assert_eq!(test_run(&prog, &f), drop, "v4 rule on v6 frame");
+
+        host_stack_rules(&maps, &prog);
 
         // The XSKMAP refuses a non-XSK fd (a file, a UDP socket).
         let file = std::fs::File::open("/dev/null").unwrap();

@@ -9,7 +9,7 @@ use super::value::{
     BusyPollBudget, Capacity, Ipv4, Ipv6, NetdevName, OfPort, PortName, RingSize, UnicastMac,
 };
 use super::{ConfigError, V};
-use crate::bpf::{PassRules, XdpModeRequest};
+use crate::bpf::{PassPort, PassRules, XdpModeRequest};
 use crate::port::afxdp::{BindRequest, XskConfig};
 
 #[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,7 @@ pub(super) struct RawPort {
     pub(super) pass_ethertypes: Option<Vec<u16>>,
     pub(super) pass_ipv4: Option<Vec<Ipv4>>,
     pub(super) pass_ipv6: Option<Vec<Ipv6>>,
+    pub(super) pass_ports: Option<Vec<String>>,
     pub(super) capacity: Option<Capacity>,
     pub(super) loopback: Option<bool>,
 }
@@ -131,7 +132,7 @@ pub(super) fn validate_ports<'a>(
             );
         }
         let mac = p.mac.map(|m| m.0);
-        let afxdp_only: [(&str, bool); 12] = [
+        let afxdp_only: [(&str, bool); 13] = [
             ("interface", p.interface.is_some()),
             ("queues", p.queues.is_some()),
             ("xdp_mode", p.xdp_mode.is_some()),
@@ -144,6 +145,7 @@ pub(super) fn validate_ports<'a>(
             ("busy_poll_budget", p.busy_poll_budget.is_some()),
             ("pass_ethertypes", p.pass_ethertypes.is_some()),
             ("pass_ipv4", p.pass_ipv4.is_some() || p.pass_ipv6.is_some()),
+            ("pass_ports", p.pass_ports.is_some()),
         ];
         let kind = match p.driver {
             Driver::AfXdp => {
@@ -172,11 +174,25 @@ pub(super) fn validate_ports<'a>(
                     need_wakeup: p.need_wakeup.unwrap_or(true),
                     busy_poll_budget: p.busy_poll_budget.map_or(0, |b| b.0),
                 };
-                let pass = PassRules {
+                let mut pass = PassRules {
                     ethertypes: p.pass_ethertypes.clone().unwrap_or_default(),
                     ipv4_dst: p.pass_ipv4.iter().flatten().map(|a| a.0).collect(),
                     ipv6_dst: p.pass_ipv6.iter().flatten().map(|a| a.0).collect(),
+                    ports: Vec::new(),
                 };
+                for (j, e) in p.pass_ports.iter().flatten().enumerate() {
+                    match PassPort::parse(e) {
+                        Ok(v) => pass.ports.extend(v),
+                        Err(why) => return v.err(format!("ports[{i}].pass_ports[{j}]"), why),
+                    }
+                }
+                if p.pass_ports.is_some() && pass.ipv4_dst.is_empty() && pass.ipv6_dst.is_empty() {
+                    return v.err(
+                        k("pass_ports"),
+                        "says which traffic to the host's addresses passes to the kernel, \
+                         but no address is given: add pass_ipv4 or pass_ipv6",
+                    );
+                }
                 if pass.ethertypes.len() + pass.ipv4_dst.len() + pass.ipv6_dst.len() > 64 {
                     return v.err(
                         k("pass_ethertypes"),
