@@ -35,6 +35,8 @@ pub struct StatsSource {
     workers: Vec<Arc<WorkerStats>>,
     hists: Vec<Hists>,
     function: Option<Box<dyn Instance>>,
+    /// `reload` (`xgw run` only).
+    reloader: Option<crate::reload::Reloader>,
 }
 
 fn pct(h: &hdrhistogram::Histogram<u64>) -> Value {
@@ -61,7 +63,15 @@ impl StatsSource {
             workers,
             hists,
             function: None,
+            reloader: None,
         }
+    }
+
+    /// Answers `reload`: re-reads the configuration file and applies the
+    /// difference (see [`crate::reload`]).
+    pub fn with_reloader(mut self, r: crate::reload::Reloader) -> Self {
+        self.reloader = Some(r);
+        self
     }
 
     /// Adds the pipeline function's commands (the router's routes,
@@ -239,6 +249,15 @@ impl StatsSource {
             "stats" => self.snapshot(),
             "runtime" => self.runtime(),
             "ping" => json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}),
+            "reload" => match &mut self.reloader {
+                Some(r) => r.reload(
+                    self.function.as_mut(),
+                    req["dry_run"].as_bool().unwrap_or(false),
+                ),
+                None => {
+                    json!({"error": "reload: this engine was not started by `xgw run` with a file"})
+                }
+            },
             "capture-arm" => capture_arm(&req),
             "capture-read" => capture_read(),
             "capture-stop" => {
@@ -265,7 +284,7 @@ impl StatsSource {
                 (None, _) => {
                     let shown: String = c.chars().take(40).collect();
                     let mut known = String::from(
-                        "stats, runtime, ping, drop-reasons, capture-arm, capture-read, capture-stop",
+                        "stats, runtime, ping, reload, drop-reasons, capture-arm, capture-read, capture-stop",
                     );
                     for k in function::all_commands() {
                         known.push_str(", ");

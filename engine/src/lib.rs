@@ -16,6 +16,7 @@ pub mod netdev;
 pub mod pfcp;
 pub mod port;
 pub mod prometheus;
+pub mod reload;
 pub mod replay;
 pub mod routectl;
 pub mod stats;

@@ -131,6 +131,19 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Re-read a running engine's configuration file and apply what
+    /// changed (routes, tunnels, GTP-U sessions, the ports' pass rules)
+    /// without restarting it; a bad file, or a change only a restart
+    /// applies, changes nothing and says why. SIGHUP does the same.
+    Reload {
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: Endpoint,
+    },
     /// Per-node runtime figures of a running engine (calls, vectors,
     /// packets, clocks per packet; like VPP's `show runtime`).
     Runtime {
@@ -194,7 +207,7 @@ fn load(path: Option<&Path>) -> Result<Config> {
 
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Run { config } => run(load(config.as_deref())?),
+        Cmd::Run { config } => run(load(config.as_deref())?, config),
         Cmd::Check { config } => {
             let c = Config::load(&config)?;
             println!(
@@ -213,6 +226,38 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             runtime,
             linger_ms,
         } => replay(&config, &inputs, &outputs, json, runtime, linger_ms),
+        Cmd::Reload { dry_run, json, at } => {
+            let path = at.path()?;
+            let v = control::request_json(
+                &path,
+                &serde_json::json!({"cmd": "reload", "dry_run": dry_run}),
+            )
+            .map_err(anyhow::Error::msg)?;
+            if json {
+                println!("{v}");
+            }
+            if let Some(e) = v["error"].as_str() {
+                bail!("{e}");
+            }
+            if !json {
+                let changes: Vec<&str> = v["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str())
+                    .collect();
+                let verb = if dry_run { "would change" } else { "changed" };
+                if changes.is_empty() {
+                    println!("reload: nothing {verb}");
+                } else {
+                    println!("reload: {} {verb}:", changes.len());
+                    for c in changes {
+                        println!("  {c}");
+                    }
+                }
+            }
+            Ok(())
+        }
         Cmd::Runtime { json, at } => {
             let v = ask(at, serde_json::json!({"cmd": "runtime"}))?;
             if json {
@@ -331,11 +376,14 @@ fn dispatch(cmd: Cmd) -> Result<()> {
     }
 }
 
-fn run(cfg: Config) -> Result<()> {
+fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing signal handlers")?;
     let listener = control::bind(&cfg.control_socket).map_err(anyhow::Error::msg)?;
     let prom = match cfg.prometheus {
         Some(a) => match std::net::TcpListener::bind(a) {
@@ -361,7 +409,22 @@ fn run(cfg: Config) -> Result<()> {
     let memberships = built.memberships;
     let mut links = xgw_engine::netdev::LinkWatch::for_ports(&built.ports, &xdp);
     let running = engine::start(built.workers)?;
-    let src = StatsSource::new(built.ports, running.stats.clone()).with_function(built.function);
+    let mut pass = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        if let xgw_engine::config::PortKind::AfXdp(x) = &p.kind {
+            if let Some(prog) = xdp.iter().find(|g| g.ifname() == x.interface) {
+                pass.push((
+                    i,
+                    prog.pass_handle()
+                        .context("duplicating the XDP map descriptors")?,
+                ));
+            }
+        }
+    }
+    let reloader = xgw_engine::reload::Reloader::new(cfg.clone(), path, pass);
+    let src = StatsSource::new(built.ports, running.stats.clone())
+        .with_function(built.function)
+        .with_reloader(reloader);
     let server = ControlServer::start_with(listener, cfg.control_socket.clone(), src, prom)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(
@@ -389,6 +452,18 @@ fn run(cfg: Config) -> Result<()> {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
+        if hup.swap(false, Ordering::Relaxed) {
+            // The control thread owns the configuration: ask it, as
+            // `xgw reload` would. It logs the outcome.
+            tracing::info!("SIGHUP: reloading the configuration");
+            let sock = cfg.control_socket.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = control::request_json(&sock, &serde_json::json!({"cmd": "reload"}))
+                {
+                    tracing::warn!("SIGHUP: reload request failed: {e}");
+                }
+            });
+        }
         if let Err(e) = links.check() {
             tracing::error!("{e}");
             lost_link = Some(e);

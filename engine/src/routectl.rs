@@ -6,6 +6,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+mod reload;
+pub use reload::ReloadPlan;
+
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use xgw_pipelines::ipip::{

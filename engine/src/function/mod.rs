@@ -130,6 +130,34 @@ pub trait Instance: Send {
     /// See [`Instance::io_fd`]: reads what arrived, runs timers.
     fn io(&mut self) {}
 
+    /// `xgw reload`, first half: checks that `new` (validated, the same
+    /// function's) differs from `old` (the running configuration) only in
+    /// what this function changes at run time, and plans it without
+    /// changing anything. Returns one line per change and the plan for
+    /// [`Instance::apply_reload`]; `Err`: a sentence naming the key.
+    /// By default any change of the pipeline's tables is refused.
+    #[allow(clippy::type_complexity)]
+    fn plan_reload(
+        &self,
+        old: &Config,
+        new: &Config,
+    ) -> Result<(Vec<String>, Box<dyn Any + Send>), String> {
+        if format!("{:?}", old.pipeline) == format!("{:?}", new.pipeline) {
+            Ok((Vec::new(), Box::new(())))
+        } else {
+            Err(format!(
+                "the {} pipeline's tables changed, which only a restart applies",
+                self.function().name()
+            ))
+        }
+    }
+
+    /// `xgw reload`, second half: applies what [`Instance::plan_reload`]
+    /// returned; on `Err` it has undone its own steps.
+    fn apply_reload(&mut self, _plan: Box<dyn Any + Send>) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The concrete instance (tests and benches that drive a function's
     /// control state directly).
     fn into_any(self: Box<Self>) -> Box<dyn Any>;

@@ -131,6 +131,26 @@ impl Instance for RouterControl {
         RouterControl::answer(self, cmd, req)
     }
 
+    fn plan_reload(
+        &self,
+        old: &Config,
+        new: &Config,
+    ) -> Result<(Vec<String>, Box<dyn Any + Send>), String> {
+        let (PipelineCfg::Router(o), PipelineCfg::Router(n)) = (&old.pipeline, &new.pipeline)
+        else {
+            return Err("key `pipeline.kind` changed, which only a restart applies".into());
+        };
+        let plan = RouterControl::plan_reload(self, o, n)?;
+        Ok((plan.changes.clone(), Box::new(plan)))
+    }
+
+    fn apply_reload(&mut self, plan: Box<dyn Any + Send>) -> Result<(), String> {
+        match plan.downcast::<routectl::ReloadPlan>() {
+            Ok(p) => RouterControl::apply_reload(self, *p),
+            Err(_) => Err("internal: not a router reload plan".into()),
+        }
+    }
+
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }

@@ -333,6 +333,15 @@ impl Rib {
         self.remove_any(prefix, len)
     }
 
+    /// Removes a connected route (not yet published), for a configured
+    /// route that overrides it; whether there was one.
+    pub fn remove_connected(&mut self, prefix: IpAddr, len: u8) -> bool {
+        match self.routes.get(&(prefix, len)) {
+            Some(r) if r.origin == Origin::Connected => self.remove_any(prefix, len).is_ok(),
+            _ => false,
+        }
+    }
+
     /// Removes any route, connected ones included.
     fn remove_any(&mut self, prefix: IpAddr, len: u8) -> Result<RibRoute, RouteError> {
         let Some(r) = self.routes.get(&(prefix, len)).copied() else {
