@@ -64,7 +64,7 @@ impl Reloader {
         if let Some(key) = fixed_diff(&self.current, &new) {
             return refused(format!(
                 "{}: key {key} changed, which only a restart applies \
-                 (a reload applies routes, tunnels, gtpu.sessions and ports[].pass_*)",
+                 (a reload applies routes, tunnels, interface addresses, gtpu.sessions and ports[].pass_*)",
                 new.source
             ));
         }

@@ -94,7 +94,18 @@ pub fn router_worker_with(
     extra: &str,
     edit: impl FnOnce(&mut Config),
 ) -> (Worker, crate::routectl::RouterControl) {
-    let cfg = format!(
+    let cfg = router_fixture(burst, extra);
+    let mut cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
+    edit(&mut cfg);
+    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
+    let rc = crate::function::router::control(built.function).expect("a router pipeline");
+    (built.workers.remove(0), rc)
+}
+
+/// The TOML of [`router_worker`]'s engine, `extra` appended (reload tests
+/// parse a second version of it).
+pub fn router_fixture(burst: usize, extra: &str) -> String {
+    format!(
         r#"
 [engine]
 cores = [0]
@@ -141,12 +152,7 @@ ip = "2001:db8:2::2"
 mac = "02:00:00:00:01:0b"
 {extra}
 "#
-    );
-    let mut cfg = Config::parse(&cfg, "router-fixture").expect("router fixture config");
-    edit(&mut cfg);
-    let mut built = build(&cfg, &PortIo::Live).expect("mem ports need no privileges");
-    let rc = crate::function::router::control(built.function).expect("a router pipeline");
-    (built.workers.remove(0), rc)
+    )
 }
 
 /// Puts `frames` on port `port`'s RX queue, runs one burst and frees what

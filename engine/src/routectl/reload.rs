@@ -4,9 +4,11 @@
 //! the RIB and published as one table version, so workers see all route and
 //! tunnel changes at once, between two bursts.
 //!
-//! What else differs (interfaces, static neighbours, `[gtpu]` other than
-//! its sessions, `[nat64]`, `[pfcp]`) is refused with the key named: those
-//! need a restart.
+//! Interface addresses may change too: the connected routes follow in the
+//! same publication, and each worker takes the new addresses with that
+//! table. What else differs (an interface's other keys, static neighbours,
+//! `[gtpu]` other than its sessions, `[nat64]`, `[pfcp]`) is refused with
+//! the key named: those need a restart.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +17,7 @@ use xgw_pipelines::gtpu::SessionSpec;
 use xgw_pipelines::router::spec::{
     IfaceId, RouteSpec, RouteTarget, RouterSpec, TunnelSpec, GTP_IFACE, NAT64_IFACE, TUN_BASE,
 };
-use xgw_pipelines::router::table::{Origin, RibRoute};
+use xgw_pipelines::router::table::{IfaceAddrs, Origin, RibRoute};
 
 use super::RouterControl;
 use crate::config::router::RouterCfg;
@@ -74,6 +76,8 @@ fn target_iface(t: RouteTarget) -> Option<IfaceId> {
 /// without changing anything, applied by [`RouterControl::apply_reload`].
 pub struct ReloadPlan {
     spec: RouterSpec,
+    /// The Ethernet interfaces' addresses before and after, if they change.
+    addrs: Option<(Vec<IfaceAddrs>, Vec<IfaceAddrs>)>,
     routes_out: Vec<(IpAddr, u8)>,
     /// With the new spec's interface ids (tunnels renumbered on apply).
     routes_in: Vec<RouteSpec>,
@@ -89,13 +93,15 @@ pub struct ReloadPlan {
 /// An applied step, undone in reverse order if a later one fails.
 enum Done {
     RouteIn(IpAddr, u8),
-    RouteOut(RibRoute),
+    /// With the name of the tunnel it led into (re-created under another id).
+    RouteOut(RibRoute, Option<String>),
     /// A tunnel removed, with the configured/runtime routes that went with it.
     TunnelOut(TunnelSpec, Vec<RibRoute>),
     TunnelIn(String),
     SessionIn(u64),
     SessionOut(SessionSpec),
     SessionMod(SessionSpec),
+    Addrs(Vec<IfaceAddrs>, Vec<IfaceAddrs>),
 }
 
 /// The first index where two lists differ in `what`, as a config key.
@@ -112,7 +118,7 @@ fn first_diff<T: std::fmt::Debug>(key: &str, old: &[T], new: &[T]) -> Option<Str
 fn restart(key: String, what: &str) -> String {
     format!(
         "key {key}: {what} changed, which only a restart applies \
-         (a reload applies routes, tunnels, gtpu.sessions and ports[].pass_*)"
+         (a reload applies routes, tunnels, interface addresses, gtpu.sessions and ports[].pass_*)"
     )
 }
 
@@ -121,8 +127,19 @@ impl RouterControl {
     /// `Err`: a sentence naming the key that cannot change at run time or
     /// the entry that cannot be applied; nothing is changed either way.
     pub fn plan_reload(&self, old: &RouterCfg, new: &RouterCfg) -> Result<ReloadPlan, String> {
-        if let Some(k) = first_diff("interfaces", &old.ifaces, &new.ifaces) {
-            return Err(restart(k, "an interface"));
+        // An interface's addresses may change; nothing else of it.
+        let bare = |l: &[crate::config::IfaceCfg]| -> Vec<crate::config::IfaceCfg> {
+            l.iter()
+                .map(|f| {
+                    let mut f = f.clone();
+                    f.ipv4.clear();
+                    f.ipv6.clear();
+                    f
+                })
+                .collect()
+        };
+        if let Some(k) = first_diff("interfaces", &bare(&old.ifaces), &bare(&new.ifaces)) {
+            return Err(restart(k, "an interface's key other than ipv4/ipv6"));
         }
         if let Some(k) = first_diff("neighbors", &old.neighbors, &new.neighbors) {
             return Err(restart(k, "a static neighbour"));
@@ -157,11 +174,87 @@ impl RouterControl {
         }
         let spec = new.spec(&macs)?;
         let cur = &self.spec;
+        let mut changes = Vec::new();
+
+        let addrs_of = |s: &RouterSpec| -> Vec<IfaceAddrs> {
+            s.ifaces
+                .iter()
+                .map(|f| IfaceAddrs {
+                    ipv4: f.ipv4.clone(),
+                    ipv6: f.ipv6.clone(),
+                })
+                .collect()
+        };
+        let (was, now) = (addrs_of(cur), addrs_of(&spec));
+        let addrs = if was != now {
+            for ((f, a), b) in cur.ifaces.iter().zip(&was).zip(&now) {
+                let show4 = |v: &[(std::net::Ipv4Addr, u8)]| {
+                    v.iter()
+                        .map(|(a, l)| format!("{a}/{l}"))
+                        .collect::<Vec<_>>()
+                };
+                let show6 = |v: &[(std::net::Ipv6Addr, u8)]| {
+                    v.iter()
+                        .map(|(a, l)| format!("{a}/{l}"))
+                        .collect::<Vec<_>>()
+                };
+                let (a4, b4) = (show4(&a.ipv4), show4(&b.ipv4));
+                let (a6, b6) = (show6(&a.ipv6), show6(&b.ipv6));
+                for x in a4
+                    .iter()
+                    .chain(&a6)
+                    .filter(|x| !b4.contains(x) && !b6.contains(x))
+                {
+                    changes.push(format!("interface {}: address {x} removed", f.name));
+                }
+                for x in b4
+                    .iter()
+                    .chain(&b6)
+                    .filter(|x| !a4.contains(x) && !a6.contains(x))
+                {
+                    changes.push(format!("interface {}: address {x} added", f.name));
+                }
+            }
+            // What was added at run time must still stand on the new
+            // addresses: a tunnel's local address, a route's gateway.
+            let ours = |ip: IpAddr| {
+                spec.ifaces.iter().any(|f| match ip {
+                    IpAddr::V4(a) => f.ipv4.iter().any(|&(x, _)| x == a),
+                    IpAddr::V6(a) => f.ipv6.iter().any(|&(x, _)| x == a),
+                })
+            };
+            for (_, t) in self.rib.tunnels() {
+                let in_file = spec.tunnels.iter().any(|n| n.name == t.spec.name);
+                if !in_file && !ours(t.spec.local) {
+                    return Err(format!(
+                        "key `interfaces`: tunnel {} (added at run time) has local address {}, \
+                         which the new interface addresses drop; delete the tunnel first",
+                        t.spec.name, t.spec.local
+                    ));
+                }
+            }
+            for r in self.rib.iter().filter(|r| r.origin == Origin::Runtime) {
+                if let RouteTarget::Via { gateway, iface } = r.target {
+                    if (iface as usize) < spec.ifaces.len() && spec.on_link(gateway) != Some(iface)
+                    {
+                        return Err(format!(
+                            "key `interfaces`: route {}/{} (added at run time) has gateway {gateway}, \
+                             which is on none of {}'s new subnets; delete the route first",
+                            r.prefix,
+                            r.len,
+                            iface_name(&spec, iface)
+                        ));
+                    }
+                }
+            }
+            Some((was, now))
+        } else {
+            None
+        };
 
         // Tunnels: by name; a changed one is replaced.
         let mut tunnels_out = Vec::new();
         let mut tunnels_in = Vec::new();
-        let mut changes = Vec::new();
         for t in &cur.tunnels {
             match spec.tunnels.iter().find(|n| n.name == t.name) {
                 None => {
@@ -270,6 +363,7 @@ impl RouterControl {
         }
         Ok(ReloadPlan {
             spec,
+            addrs,
             routes_out,
             routes_in,
             tunnels_out,
@@ -308,8 +402,13 @@ impl RouterControl {
         };
         for &(p, l) in &plan.routes_out {
             // (An error: gone with its tunnel, or deleted by hand.)
+            let via = self.rib.get(p, l).and_then(|r| target_iface(r.target));
+            let tunnel = via
+                .filter(|&i| i >= TUN_BASE)
+                .and_then(|i| self.rib.tunnels().find(|&(id, _)| id == i))
+                .map(|(_, t)| t.spec.name.clone());
             if let Ok(r) = self.rib.remove(p, l) {
-                done.push(Done::RouteOut(r));
+                done.push(Done::RouteOut(r, tunnel));
                 if let Some(c) = connected.iter().find(|c| c.prefix == p && c.len == l) {
                     if self.rib.insert(*c, Origin::Connected).is_ok() {
                         done.push(Done::RouteIn(p, l));
@@ -330,6 +429,12 @@ impl RouterControl {
                 .remove_tunnel(name)
                 .map_err(|e| format!("tunnel {name}: {e}"))?;
             done.push(Done::TunnelOut(t.spec, routes));
+        }
+        if let Some((was, now)) = &plan.addrs {
+            self.rib
+                .set_addresses(was, now)
+                .map_err(|e| format!("interface addresses: {e}"))?;
+            done.push(Done::Addrs(was.clone(), now.clone()));
         }
         for t in &plan.tunnels_in {
             self.rib
@@ -354,7 +459,7 @@ impl RouterControl {
             // A connected route this one overrides again.
             if let Some(x) = self.rib.get(r.prefix, r.len).copied() {
                 if x.origin == Origin::Connected && self.rib.remove_connected(r.prefix, r.len) {
-                    done.push(Done::RouteOut(x));
+                    done.push(Done::RouteOut(x, None));
                 }
             }
             self.rib
@@ -401,17 +506,23 @@ impl RouterControl {
         for d in done.into_iter().rev() {
             let r = match d {
                 Done::RouteIn(p, l) => self.rib.remove(p, l).map(drop).map_err(|e| e.to_string()),
-                Done::RouteOut(r) => self
-                    .rib
-                    .insert(
-                        RouteSpec {
-                            prefix: r.prefix,
-                            len: r.len,
-                            target: r.target,
-                        },
-                        r.origin,
-                    )
-                    .map_err(|e| e.to_string()),
+                Done::RouteOut(r, tunnel) => {
+                    let mut target = r.target;
+                    if let Some(id) = tunnel.and_then(|n| self.rib.iface_named(&n)) {
+                        target = match target {
+                            RouteTarget::Via { gateway, .. } => {
+                                RouteTarget::Via { gateway, iface: id }
+                            }
+                            _ => RouteTarget::Connected { iface: id },
+                        };
+                    }
+                    let spec = RouteSpec {
+                        prefix: r.prefix,
+                        len: r.len,
+                        target,
+                    };
+                    self.rib.insert(spec, r.origin).map_err(|e| e.to_string())
+                }
                 Done::TunnelIn(name) => self
                     .rib
                     .remove_tunnel(&name)
@@ -437,6 +548,10 @@ impl RouterControl {
                     }
                     Err(e) => Err(e.to_string()),
                 },
+                Done::Addrs(was, now) => self
+                    .rib
+                    .set_addresses(&now, &was)
+                    .map_err(|e| e.to_string()),
                 Done::SessionIn(id) => match self.gtp.as_mut() {
                     Some(g) => g
                         .sessions_mut()

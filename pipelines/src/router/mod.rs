@@ -248,6 +248,8 @@ pub struct Core {
     /// The (neighbour generation, route version) the memos were last
     /// checked against ([`Core::revalidate_memos`]).
     pub(crate) memo_epoch: (u64, u64),
+    /// The generation of interface addresses this worker holds.
+    addrs_gen: u64,
     /// An earlier frame of this burst went to the graph: the fast path
     /// leaves feature outputs to their nodes (arrival order).
     pub(crate) output_defer: bool,
@@ -286,18 +288,14 @@ pub fn build_worker_with(
     sessions: Option<Arc<crate::gtpu::SessionBus>>,
 ) -> Result<Router, String> {
     let mut by_port: Vec<Vec<(u16, IfaceId)>> = vec![Vec::new(); MAX_PORTS];
-    let mut local4 = Vec::new();
-    let mut local6 = Vec::new();
     for (i, f) in spec.ifaces.iter().enumerate() {
         let id = i as IfaceId;
         by_port
             .get_mut(f.port.index())
             .ok_or_else(|| format!("interface {}: port out of range", f.name))?
             .push((f.vlan, id));
-        local4.extend(f.ipv4.iter().map(|&(a, _)| (a, id)));
-        local6.extend(f.ipv6.iter().map(|&(a, _)| (a, id)));
-        local6.push((f.link_local, id));
     }
+    let (local4, local6, bcast4) = local_addresses(&spec.ifaces);
     let mut neigh = NeighCache::new(neigh::NEIGH_CAPACITY);
     for n in &spec.neighbors {
         neigh.add_static(
@@ -308,13 +306,6 @@ pub fn build_worker_with(
             n.mac,
         );
     }
-    let bcast4 = spec
-        .ifaces
-        .iter()
-        .flat_map(|f| f.ipv4.iter())
-        .filter(|&&(_, l)| l < 31)
-        .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
-        .collect();
     let workers = bus.workers();
     let mut r = Core {
         ifaces: spec.ifaces.clone(),
@@ -340,6 +331,7 @@ pub fn build_worker_with(
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
         host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
         memo_epoch: (0, 0),
+        addrs_gen: 0,
         output_defer: false,
         #[cfg(test)]
         fast_seen: [0; 3],
@@ -421,6 +413,32 @@ pub fn build_worker_with(
         info,
         fast_on: true,
     })
+}
+
+/// Our IPv4 and IPv6 addresses by interface (link-locals included) and the
+/// directed broadcast addresses of our IPv4 subnets (not /31, /32).
+#[allow(clippy::type_complexity)]
+fn local_addresses(
+    ifaces: &[IfaceSpec],
+) -> (
+    Vec<(Ipv4Addr, IfaceId)>,
+    Vec<(Ipv6Addr, IfaceId)>,
+    Vec<Ipv4Addr>,
+) {
+    let (mut local4, mut local6) = (Vec::new(), Vec::new());
+    for (i, f) in ifaces.iter().enumerate() {
+        let id = i as IfaceId;
+        local4.extend(f.ipv4.iter().map(|&(a, _)| (a, id)));
+        local6.extend(f.ipv6.iter().map(|&(a, _)| (a, id)));
+        local6.push((f.link_local, id));
+    }
+    let bcast4 = ifaces
+        .iter()
+        .flat_map(|f| f.ipv4.iter())
+        .filter(|&&(_, l)| l < 31)
+        .map(|&(a, l)| Ipv4Addr::from(u32::from(a) | (u32::MAX >> l)))
+        .collect();
+    (local4, local6, bcast4)
 }
 
 /// Builds a single-worker router pipeline with the configured routes only
@@ -538,6 +556,25 @@ impl Core {
             .unwrap_or(f.link_local)
     }
 
+    /// Interface addresses a reload changed (see `Rib::set_addresses`):
+    /// this worker's copies, its local-address lists and broadcast
+    /// addresses follow (allocates; once per change, never per packet).
+    #[cold]
+    fn take_addresses(&mut self) {
+        self.addrs_gen = self.table.addrs_gen;
+        let Some(addrs) = self.table.addrs.clone() else {
+            return;
+        };
+        for (f, a) in self.ifaces.iter_mut().zip(addrs.iter()) {
+            f.ipv4.clone_from(&a.ipv4);
+            f.ipv6.clone_from(&a.ipv6);
+        }
+        let (local4, local6, bcast4) = local_addresses(&self.ifaces);
+        self.local4 = local4;
+        self.local6 = local6;
+        self.bcast4 = bcast4;
+    }
+
     /// The neighbour entries, for `xgw neigh`.
     pub fn neighbours(&self) -> impl Iterator<Item = &neigh::Entry> {
         self.neigh.iter()
@@ -548,6 +585,9 @@ impl Core {
     fn refresh_routes(&mut self) {
         if self.routes.version() != self.table.version {
             self.table = self.routes.load();
+            if self.table.addrs_gen != self.addrs_gen {
+                self.take_addresses();
+            }
             // Tunnels (and their addresses) come with the table.
             self.rebuild_fast();
         }

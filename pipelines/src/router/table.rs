@@ -41,6 +41,18 @@ pub struct RouteTable {
     /// Indexed by tunnel slot (interface `TUN_BASE + slot`).
     pub tunnels: Vec<Option<Tunnel>>,
     pub version: u64,
+    /// The Ethernet interfaces' addresses, by interface, when a reload
+    /// changed them since the start (`None`: the spec's); workers take
+    /// them when `addrs_gen` moves.
+    pub addrs: Option<Arc<[IfaceAddrs]>>,
+    pub addrs_gen: u64,
+}
+
+/// One interface's addresses (see [`Rib::set_addresses`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfaceAddrs {
+    pub ipv4: Vec<(std::net::Ipv4Addr, u8)>,
+    pub ipv6: Vec<(std::net::Ipv6Addr, u8)>,
 }
 
 /// A tunnel with its interface view.
@@ -171,6 +183,8 @@ pub struct Rib {
     /// Freed tunnel slots with the version that freed them.
     tunnels_freed: Vec<(usize, u64)>,
     serial: u64,
+    addrs: Option<Arc<[IfaceAddrs]>>,
+    addrs_gen: u64,
 }
 
 fn is_link_local(a: IpAddr) -> bool {
@@ -207,6 +221,8 @@ impl Rib {
             nexthops: nexthops.clone(),
             tunnels: Vec::new(),
             version: 0,
+            addrs: None,
+            addrs_gen: 0,
         });
         let mut rib = Rib {
             fib4: Fib4::new(),
@@ -237,6 +253,8 @@ impl Rib {
             tunnels: Vec::new(),
             tunnels_freed: Vec::new(),
             serial: 0,
+            addrs: None,
+            addrs_gen: 0,
         };
         for t in &spec.tunnels {
             rib.add_tunnel(t.clone())
@@ -331,6 +349,55 @@ impl Rib {
             return Err(RouteError::Connected(prefix, len));
         }
         self.remove_any(prefix, len)
+    }
+
+    /// Gives the Ethernet interfaces new addresses (not yet published):
+    /// `old` and `new` list every interface's; the connected routes of
+    /// subnets no address covers any more go, those of new subnets come
+    /// (unless a configured or runtime route holds the prefix), and the
+    /// workers take the addresses with the next table.
+    pub fn set_addresses(
+        &mut self,
+        old: &[IfaceAddrs],
+        new: &[IfaceAddrs],
+    ) -> Result<(), RouteError> {
+        let subnets = |a: &[IfaceAddrs]| -> Vec<(IpAddr, u8, IfaceId)> {
+            let mut v = Vec::new();
+            for (i, f) in a.iter().enumerate() {
+                let nets = f
+                    .ipv4
+                    .iter()
+                    .map(|&(x, l)| (IpAddr::V4(x), l))
+                    .chain(f.ipv6.iter().map(|&(x, l)| (IpAddr::V6(x), l)));
+                for (x, l) in nets {
+                    let n = (super::spec::network(x, l), l, i as IfaceId);
+                    if !v.contains(&n) {
+                        v.push(n);
+                    }
+                }
+            }
+            v
+        };
+        let (was, now) = (subnets(old), subnets(new));
+        for &(p, l, _) in was.iter().filter(|n| !now.contains(n)) {
+            self.remove_connected(p, l);
+        }
+        for &(p, l, i) in now.iter().filter(|n| !was.contains(n)) {
+            if self.routes.contains_key(&(p, l)) {
+                continue;
+            }
+            self.insert(
+                RouteSpec {
+                    prefix: p,
+                    len: l,
+                    target: RouteTarget::Connected { iface: i },
+                },
+                Origin::Connected,
+            )?;
+        }
+        self.addrs = Some(new.into());
+        self.addrs_gen += 1;
+        Ok(())
     }
 
     /// Removes a connected route (not yet published), for a configured
@@ -526,6 +593,8 @@ impl Rib {
             nexthops: self.nexthops.clone(),
             tunnels: self.tunnels.clone(),
             version: self.version,
+            addrs: self.addrs.clone(),
+            addrs_gen: self.addrs_gen,
         });
         let old = self.handle.current.swap(t);
         self.handle.version.store(self.version, Ordering::Release);
