@@ -9,7 +9,8 @@
 #   1. install missing Debian packages (apt-get update only if something is
 #      missing): iproute2 iputils-ping iputils-tracepath traceroute ethtool
 #      tcpdump tshark iperf3 python3 python3-scapy procps, curl
-#      (netns/siit.sh, netns/nat64.sh), and unbound, ndisc6, dnsutils
+#      (netns/siit.sh, netns/nat64.sh, netns/xlat464.sh,
+#      netns/nat64-mq.sh), and unbound, ndisc6, dnsutils
 #      (netns/nat64.sh, which runs its own Unbound in a namespace: when this
 #      step installs unbound, Debian's unbound service is not started and is
 #      left disabled, so the host's resolver stays as it was), and
