@@ -211,10 +211,12 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Check { config } => {
             let c = Config::load(&config)?;
             println!(
-                "ok: {} ({} ports, {} workers)",
+                "ok: {} ({} port{}, {} worker{})",
                 config.display(),
                 c.ports.len(),
-                c.cores.len()
+                if c.ports.len() == 1 { "" } else { "s" },
+                c.cores.len(),
+                if c.cores.len() == 1 { "" } else { "s" }
             );
             Ok(())
         }

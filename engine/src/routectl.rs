@@ -714,7 +714,7 @@ pub fn render_trace(v: &Value) -> String {
                 format!("parked ({})", vd["park"])
             };
             out.push_str(&format!(
-                "  {:<18} {what}   [iface {}, nh {}]\n",
+                "  {:<18} {what:<40} [iface {}, nh {}]\n",
                 h["node"].as_str().unwrap_or("?"),
                 h["iface"].as_str().unwrap_or("?"),
                 h["nh"]

@@ -707,12 +707,12 @@ impl Core {
                     garp.emit(b).map(|_| arp::PACKET_LEN).unwrap_or(0)
                 });
             }
-            for &a in f
-                .ipv6
-                .iter()
-                .map(|(a, _)| a)
-                .chain(std::iter::once(&f.link_local))
-            {
+            // The link-local is announced only where IPv6 is in use (an
+            // address or Router Advertisements): an IPv4-only interface
+            // stays silent in IPv6 until someone solicits it.
+            let v6 = !f.ipv6.is_empty() || f.ra.is_some();
+            let link_local = v6.then_some(&f.link_local);
+            for &a in f.ipv6.iter().map(|(a, _)| a).chain(link_local) {
                 let na = NeighborAdvertRepr {
                     router: true,
                     solicited: false,
