@@ -477,12 +477,14 @@ impl RouterControl {
     /// nodes it went through.
     fn trace_read(&self) -> Value {
         let (recs, armed) = self.bus.trace.take();
+        let table = self.rib.handle().load();
         let nodes = xgw_pipelines::router::nodes();
         // (Graph node n is `nodes()[1 + n]`: router-fast comes first.)
         let name = |n: u8| nodes.get(usize::from(n) + 1).map_or("?", |i| i.name);
         let rows: Vec<Value> = recs
             .iter()
             .map(|r| {
+                let mut prev_nh = None;
                 let hops: Vec<Value> = r
                     .hops
                     .iter()
@@ -496,13 +498,18 @@ impl RouterControl {
                             xgw_pipelines::Verdict::Local => json!({"local": true}),
                             xgw_pipelines::Verdict::Park(t) => json!({"park": t}),
                         };
-                        json!({
+                        let mut hop = json!({
                             "node": name(h.node),
                             "verdict": to,
                             "iface": self.iface_name(h.iface),
                             "nh": h.nh,
                             "feature": h.feature,
-                        })
+                        });
+                        if let Some(k) = self.trace_key(name(h.node), h, prev_nh, &r.head, &table) {
+                            hop["key"] = json!(k);
+                        }
+                        prev_nh = Some(h.nh);
+                        hop
                     })
                     .collect();
                 json!({
@@ -515,6 +522,180 @@ impl RouterControl {
             })
             .collect();
         json!({"armed": armed, "frames": rows})
+    }
+
+    /// The key fields a traced hop used, in words: the route's next hop
+    /// (and the neighbour's MAC) at the lookups and ip-rewrite, the GTP-U
+    /// session at gtpu-input / gtpu-encap, the tunnel at ipip-*, the NAT64
+    /// binding at nat64-xlat (looked up in the workers' published tables
+    /// from the traced frame's head).
+    fn trace_key(
+        &self,
+        node: &str,
+        h: &xgw_pipelines::nodes::Hop,
+        prev_nh: Option<u32>,
+        head: &[u8],
+        table: &xgw_pipelines::router::table::RouteTable,
+    ) -> Option<String> {
+        use xgw_pipelines::router::NextHop;
+        let passed = !matches!(h.verdict, xgw_pipelines::Verdict::Drop(_));
+        match node {
+            "ip4-lookup" | "ip6-lookup" | "ip-rewrite" if passed => {
+                let nh = table.nexthops.get(h.nh as usize)?;
+                let (gw, iface) = match *nh {
+                    NextHop::Via { iface, gateway } => (Some(gateway), iface),
+                    NextHop::Connected { iface } => (None, iface),
+                    NextHop::Blackhole => return Some(format!("next hop {}: blackhole", h.nh)),
+                    NextHop::Unreachable => return Some(format!("next hop {}: unreachable", h.nh)),
+                };
+                let mut s = match gw {
+                    Some(g) => format!("next hop {}: via {g} dev {}", h.nh, self.iface_name(iface)),
+                    None => format!(
+                        "next hop {}: dev {} (connected)",
+                        h.nh,
+                        self.iface_name(iface)
+                    ),
+                };
+                if let Some(g) = gw {
+                    let mut mac = None;
+                    self.bus.read_views(|_, v| {
+                        if let Some(e) = v
+                            .entries
+                            .iter()
+                            .find(|e| e.key.ip == g && e.key.iface == iface)
+                        {
+                            if e.state != xgw_pipelines::router::neigh::State::Incomplete {
+                                mac = Some(e.mac);
+                            }
+                        }
+                    });
+                    if let Some(m) = mac {
+                        s.push_str(&format!(", neighbour {m}"));
+                    }
+                }
+                Some(s)
+            }
+            "gtpu-input" if passed => {
+                let g = self.gtp.as_ref()?;
+                let s = g.sessions().at_slot(h.feature[0])?;
+                Some(format!(
+                    "GTP-U session {} (local TEID {:#x} on {})",
+                    s.spec.id, s.spec.teid, s.spec.local
+                ))
+            }
+            "gtpu-encap" if h.feature[3] == xgw_pipelines::gtpu::ENCAP_MARK => {
+                let g = self.gtp.as_ref()?;
+                let s = g.sessions().at_slot(h.feature[0])?;
+                Some(format!(
+                    "GTP-U session {} -> peer {} TEID {:#x}",
+                    s.spec.id, s.spec.peer, h.feature[1]
+                ))
+            }
+            "ipip-decap" | "ipip-encap" | "ipip-icmp-relay" => {
+                // Decap: the frame's interface is the tunnel; encap: the
+                // route's next hop (the hop before) leads into it.
+                let via = match prev_nh.and_then(|n| table.nexthops.get(n as usize)) {
+                    Some(&NextHop::Via { iface, .. }) | Some(&NextHop::Connected { iface }) => {
+                        Some(iface)
+                    }
+                    _ => None,
+                };
+                let (_, t) = self
+                    .rib
+                    .tunnels()
+                    .find(|&(id, _)| id == h.iface)
+                    .or_else(|| self.rib.tunnels().find(|&(id, _)| Some(id) == via))?;
+                Some(format!(
+                    "tunnel {} ({} {} -> {})",
+                    t.spec.name,
+                    t.spec.kind.name(),
+                    t.spec.local,
+                    t.spec.remote
+                ))
+            }
+            "nat64-xlat" if h.feature[3] == xgw_pipelines::nat64::BINDING_MARK => {
+                let proto = match h.feature[1] & 0xff {
+                    6 => "tcp",
+                    17 => "udp",
+                    _ => "icmp",
+                };
+                Some(format!(
+                    "NAT64 binding -> {}:{} ({proto}){}",
+                    Ipv4Addr::from(h.feature[0]),
+                    h.feature[1] >> 8,
+                    self.trace_binding(head)
+                        .map(|b| format!("; {b}"))
+                        .unwrap_or_default()
+                ))
+            }
+            "nat64-xlat" => self.trace_binding(head),
+            _ => None,
+        }
+    }
+
+    /// The NAT64 binding a traced frame (its head) belongs to, from the
+    /// tables the workers last published.
+    fn trace_binding(&self, head: &[u8]) -> Option<String> {
+        let et = u16::from_be_bytes([*head.get(12)?, *head.get(13)?]);
+        let ip = head.get(14..)?;
+        let port = |l4: &[u8], o: usize| Some(u16::from_be_bytes([*l4.get(o)?, *l4.get(o + 1)?]));
+        // (side, proto, address, port): the IPv6 source or the IPv4 destination.
+        let (v6, proto, key) = match et {
+            0x86dd if ip.len() >= 40 => {
+                let proto = match ip[6] {
+                    58 => 1,
+                    p => p,
+                };
+                let l4 = &ip[40..];
+                let p = if proto == 1 {
+                    port(l4, 4)?
+                } else {
+                    port(l4, 0)?
+                };
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&ip[8..24]);
+                (true, proto, (a.to_vec(), p))
+            }
+            0x0800 if ip.len() >= 20 => {
+                let l4 = ip.get(usize::from(ip[0] & 15) * 4..)?;
+                let p = if ip[9] == 1 {
+                    port(l4, 4)?
+                } else {
+                    port(l4, 2)?
+                };
+                (false, ip[9], (ip[16..20].to_vec(), p))
+            }
+            _ => return None,
+        };
+        let mut found = None;
+        for m in &self.bus.nat64 {
+            let Ok(v) = m.lock() else { continue };
+            let hit = v.bibs.iter().find(|b| {
+                b.proto == proto
+                    && if v6 {
+                        (b.a6.as_slice(), b.p6) == (key.0.as_slice(), key.1)
+                    } else {
+                        (b.a4.as_slice(), b.p4) == (key.0.as_slice(), key.1)
+                    }
+            });
+            if let Some(b) = hit {
+                found = Some(format!(
+                    "NAT64 binding [{}]:{} <-> {}:{} ({}{})",
+                    Ipv6Addr::from(b.a6),
+                    b.p6,
+                    Ipv4Addr::from(b.a4),
+                    b.p4,
+                    match b.proto {
+                        6 => "tcp",
+                        17 => "udp",
+                        _ => "icmp",
+                    },
+                    if b.is_static { ", static" } else { "" }
+                ));
+                break;
+            }
+        }
+        found
     }
 
     /// `nat64-sessions` / `nat64-bib`: what the workers last published of
@@ -719,6 +900,9 @@ pub fn render_trace(v: &Value) -> String {
                 h["iface"].as_str().unwrap_or("?"),
                 h["nh"]
             ));
+            if let Some(k) = h["key"].as_str() {
+                out.push_str(&format!("  {:<18}   {k}\n", ""));
+            }
         }
     }
     if out.is_empty() {

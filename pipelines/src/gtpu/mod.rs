@@ -85,7 +85,9 @@ fn inner_of(core: &Core, p: &Packet<'_>) -> Option<crate::router::registry::Inne
 
 /// `Meta::feature[3]` of a packet gtpu-encap made (with `[2]` the length
 /// of its headers before the inner packet).
-const ENCAP_MARK: u32 = 0x6774_7075;
+/// `Meta::feature` word 3 of a frame gtpu-encap built (`[slot, peer TEID,
+/// header bytes, ENCAP_MARK]`; `xgw trace` reads it too).
+pub const ENCAP_MARK: u32 = 0x6774_7075;
 
 /// Sets the outer IP, UDP and GTP-U lengths in `o` for the T-PDU `inner`
 /// (and the outer IPv4 identification, checksums).

@@ -1035,6 +1035,12 @@ impl Sessions {
         self.slots[slot as usize].as_ref()
     }
 
+    /// The session in dataplane slot `slot` (what a frame's metadata
+    /// names), if any.
+    pub fn at_slot(&self, slot: u32) -> Option<&Session> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
     /// Every session, by id.
     pub fn list(&mut self) -> Vec<&Session> {
         self.drain_events();

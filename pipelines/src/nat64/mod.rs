@@ -324,6 +324,11 @@ pub const HANDOFF_BYTES: usize = 2048;
 /// Packets a worker takes from its ring per burst or tick.
 const HANDOFF_PER_RUN: usize = 32;
 
+/// `Meta::feature` word 3 of a frame stateful 6→4 translation gave a
+/// binding to (`[pool4 address, port << 8 | protocol, 0, BINDING_MARK]`;
+/// `xgw trace` reads it).
+pub const BINDING_MARK: u32 = 0x6e61_7436;
+
 /// A packet handed from one worker to the one owning its binding: the
 /// frame's bytes, its ingress port and its metadata as nat64-xlat got
 /// it. It is run again from nat64-xlat on the owner.
@@ -828,6 +833,13 @@ impl Core {
             }
             if let Some((sp, dp)) = nat_port {
                 xlat::set_ports(l4, proto, sp, dp);
+                // The binding, for `xgw trace` (its IPv4 side).
+                p.meta.feature.0 = [
+                    u32::from_be_bytes(s4),
+                    u32::from(sp) << 8 | u32::from(proto),
+                    0,
+                    BINDING_MARK,
+                ];
             }
         }
         // The IPv4 header ends where the upper layer starts; the Ethernet
