@@ -49,6 +49,10 @@ pub struct PfcpCfg {
     pub n1: u32,
     /// Associations held at most.
     pub max_peers: usize,
+    /// The SMFs allowed to talk to the agent (prefixes); empty: any.
+    /// Others get Request rejected to an Association Setup and nothing
+    /// to anything else (counted `peer_not_allowed`).
+    pub peers: Vec<(IpAddr, u8)>,
 }
 
 /// A Node ID (§8.2.38).
@@ -270,10 +274,11 @@ fn ntp_seconds(t: SystemTime) -> u32 {
 }
 
 /// The agent's counters, by name in `xgw pfcp stats`.
-pub const COUNTERS: [&str; 22] = [
+pub const COUNTERS: [&str; 23] = [
     "rx",
     "tx",
     "malformed",
+    "peer_not_allowed",
     "version_not_supported",
     "unknown_message",
     "unexpected_response",
@@ -352,6 +357,13 @@ impl Agent {
             .map_err(|e| format!("pfcp: cannot bind {}: {e}", cfg.listen))?;
         sock.set_nonblocking(true)
             .map_err(|e| format!("pfcp: {e}"))?;
+        if cfg.peers.is_empty() {
+            tracing::warn!(
+                "pfcp: [pfcp] peers is empty: any address that reaches {} may associate; \
+                 name your SMFs there",
+                cfg.listen
+            );
+        }
         Ok(Agent {
             cfg: cfg.clone(),
             sock,
@@ -410,6 +422,21 @@ impl Agent {
         }
     }
 
+    /// Whether `ip` may talk to the agent (`peers`).
+    fn allowed(&self, ip: IpAddr) -> bool {
+        // (An IPv4-mapped IPv6 source is its IPv4 address.)
+        let ip = match ip {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            a => a,
+        };
+        self.cfg.peers.is_empty()
+            || self
+                .cfg
+                .peers
+                .iter()
+                .any(|&(p, l)| xgw_pipelines::router::spec::contains(p, l, ip))
+    }
+
     /// One datagram from `from`.
     pub fn datagram(
         &mut self,
@@ -423,6 +450,19 @@ impl Agent {
             Ok(h) => h,
             Err(_) => return self.count("malformed"),
         };
+        if !self.allowed(from.ip()) {
+            self.count("peer_not_allowed");
+            // An SMF set up with the wrong address learns why; nothing
+            // else is answered (no reflection towards spoofed sources).
+            if h.version == 1 && h.msg_type == msg::ASSOCIATION_SETUP_REQUEST {
+                let r = Writer::new(msg::ASSOCIATION_SETUP_RESPONSE, None, h.seq)
+                    .node_id(&self.cfg.node_id)
+                    .ie(ie::CAUSE, &[cause::REQUEST_REJECTED])
+                    .finish();
+                self.send(from, &r);
+            }
+            return;
+        }
         if h.version != 1 {
             // §7.2.3.1: answered with Version Not Supported Response.
             self.count("version_not_supported");

@@ -17,6 +17,7 @@ pub(super) struct RawPfcp {
     t1_ms: Option<u32>,
     n1: Option<u32>,
     max_peers: Option<u32>,
+    peers: Option<Vec<String>>,
 }
 
 pub(super) fn validate_pfcp(v: &V<'_>, raw: &RawPfcp, gtpu: bool) -> Result<PfcpCfg, ConfigError> {
@@ -75,6 +76,31 @@ pub(super) fn validate_pfcp(v: &V<'_>, raw: &RawPfcp, gtpu: bool) -> Result<Pfcp
             )
         }
     };
+    let mut peers = Vec::new();
+    for (i, s) in raw.peers.iter().flatten().enumerate() {
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s.as_str(), None),
+        };
+        let Ok(ip) = addr.parse::<IpAddr>() else {
+            return v.err(
+                format!("pfcp.peers[{i}]"),
+                format!("\"{s}\" is not an address or prefix (\"10.0.0.5\", \"10.0.0.0/24\")"),
+            );
+        };
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let len = match len.map(|l| l.parse::<u8>()) {
+            None => max,
+            Some(Ok(l)) if l <= max => l,
+            _ => {
+                return v.err(
+                    format!("pfcp.peers[{i}]"),
+                    format!("\"{s}\": the prefix length must be 0 to {max}"),
+                )
+            }
+        };
+        peers.push((ip, len));
+    }
     Ok(PfcpCfg {
         listen: SocketAddr::new(a, port),
         node_id,
@@ -89,6 +115,7 @@ pub(super) fn validate_pfcp(v: &V<'_>, raw: &RawPfcp, gtpu: bool) -> Result<Pfcp
         t1_ms: range("pfcp.t1_ms", raw.t1_ms, 10, 60_000, 3000, "ms")?,
         n1: range("pfcp.n1", raw.n1, 1, 10, 3, "tries")?,
         max_peers: range("pfcp.max_peers", raw.max_peers, 1, 1024, 16, "associations")? as usize,
+        peers,
     })
 }
 

@@ -8,6 +8,7 @@ fn cfg(port: u16) -> PfcpCfg {
         t1_ms: 100,
         n1: 2,
         max_peers: 2,
+        peers: vec![],
     }
 }
 
@@ -599,4 +600,39 @@ fn bad_session_requests_get_their_cause() {
     );
     assert!(up.is_empty());
     assert_eq!(a.session_count(), 0);
+}
+
+#[test]
+fn peers_outside_the_allow_list_are_refused_and_counted() {
+    let mut c = cfg(0);
+    c.peers = vec![("192.0.2.0".parse().unwrap(), 24)];
+    let mut a = Agent::bind(&c).unwrap();
+    let smf = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let t0 = Instant::now();
+    // Association Setup: Request rejected, with our Node ID.
+    let r = ask(&mut a, &smf, &setup(1, "127.0.0.1", 1000), t0).expect("an answer");
+    let h = header(&r).unwrap();
+    assert_eq!(h.msg_type, msg::ASSOCIATION_SETUP_RESPONSE);
+    assert_eq!(cause_of(&r), (cause::REQUEST_REJECTED, None));
+    let l = ies(&r[h.ies..h.end]).unwrap();
+    assert!(
+        l.iter().any(|(t, _)| *t == ie::NODE_ID),
+        "Node ID in the refusal"
+    );
+    assert!(a.assocs.is_empty());
+    // Anything else: no answer at all.
+    let hb = Writer::new(msg::HEARTBEAT_REQUEST, None, 2)
+        .ie(ie::RECOVERY_TIME_STAMP, &1000u32.to_be_bytes())
+        .finish();
+    assert_eq!(ask(&mut a, &smf, &hb, t0), None);
+    assert_eq!(a.counts[count_of("peer_not_allowed")], 2);
+    assert_eq!(a.counts[count_of("heartbeat_request_in")], 0);
+
+    // Inside the list: associated as usual.
+    let mut c = cfg(0);
+    c.peers = vec![("127.0.0.0".parse().unwrap(), 8)];
+    let mut a = Agent::bind(&c).unwrap();
+    let r = ask(&mut a, &smf, &setup(1, "127.0.0.1", 1000), t0).expect("an answer");
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    assert_eq!(a.counts[count_of("peer_not_allowed")], 0);
 }
