@@ -228,6 +228,11 @@ fn bad_configs_name_their_key() {
             "70000 is out of range; expected 68 to 9000",
         ),
         (
+            "iface-mtu-frame.toml",
+            "key `interfaces[0].mtu`",
+            "1900 needs frames of 1914 bytes, but a UMEM chunk of engine.umem.frame_size 2048 holds at most 1792",
+        ),
+        (
             "iface-mtu-range.toml",
             "key `interfaces[0].mtu`",
             "70000 is out of range; expected 68 to 9000 (1280, the IPv6 minimum, with IPv6 addresses)",

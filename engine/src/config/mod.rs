@@ -350,6 +350,30 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let f = active.expect("every pipeline.kind has a registered function");
     let pipeline = f.validate(&section)?;
 
+    // A received frame must fit in one UMEM chunk (no XDP multi-buffer):
+    // the kernel leaves XDP_PACKET_HEADROOM and `headroom` in front.
+    if let PipelineCfg::Router(r) = &pipeline {
+        let room = umem.frame_size - crate::umem::XDP_PACKET_HEADROOM - umem.headroom;
+        for (i, f) in r.ifaces.iter().enumerate() {
+            let l2 = 14 + if f.vlan != 0 { 4 } else { 0 };
+            if u32::from(f.mtu) + l2 > room {
+                return v.err(
+                    format!("interfaces[{i}].mtu"),
+                    format!(
+                        "{} needs frames of {} bytes, but a UMEM chunk of engine.umem.frame_size {} \
+                         holds at most {room} after the kernel's headroom (256) and \
+                         engine.umem.headroom ({}): at most {} here (no XDP multi-buffer)",
+                        f.mtu,
+                        u32::from(f.mtu) + l2,
+                        umem.frame_size,
+                        umem.headroom,
+                        room - l2
+                    ),
+                );
+            }
+        }
+    }
+
     let prometheus = match raw.control.prometheus.as_deref() {
         None => None,
         Some(a) => match a.parse::<std::net::SocketAddr>() {
