@@ -13,9 +13,11 @@
 #      netns/nat64-mq.sh), and unbound, ndisc6, dnsutils
 #      (netns/nat64.sh, which runs its own Unbound in a namespace: when this
 #      step installs unbound, Debian's unbound service is not started and is
-#      left disabled, so the host's resolver stays as it was), and
-#      prometheus (netns/prometheus.sh, which runs its own prometheus
-#      process; Debian's prometheus service is likewise not started and
+#      left disabled, so the host's resolver stays as it was), prometheus
+#      (netns/prometheus.sh, which runs its own prometheus process; Debian's
+#      prometheus service is likewise not started and left disabled), and
+#      openssh-server, openssh-client (netns/hoststack.sh, which runs its
+#      own sshd in a namespace; Debian's ssh service is not started and is
 #      left disabled)
 #   2. cargo build --release --workspace
 #   3. cargo test --release --workspace --no-fail-fast
@@ -82,7 +84,9 @@ fi
 # tests run themselves (SERVICE_PKGS) are installed without starting it
 # (policy-rc.d while apt runs, unless one exists) and left stopped and
 # disabled, so the host stays as it was.
-SERVICE_PKGS=(unbound prometheus)
+SERVICE_PKGS=(unbound prometheus openssh-server)
+# svc_of PKG: the service a package brings
+svc_of() { case $1 in openssh-server) echo ssh ;; *) echo "$1" ;; esac; }
 install_pkgs() {
   local made_policy=0 rc=0 p new_svc=()
   for p in "${SERVICE_PKGS[@]}"; do
@@ -94,13 +98,13 @@ install_pkgs() {
     chmod 755 /usr/sbin/policy-rc.d
     made_policy=1
   fi
-  xt_install_pkgs curl unbound ndisc6 dnsutils prometheus || rc=$?
+  xt_install_pkgs curl unbound ndisc6 dnsutils prometheus openssh-server openssh-client || rc=$?
   ((made_policy)) && rm -f /usr/sbin/policy-rc.d
   for p in "${new_svc[@]}"; do
     if [[ -d /run/systemd/system ]]; then
-      systemctl disable --now --quiet "$p.service" 2>/dev/null || true
+      systemctl disable --now --quiet "$(svc_of "$p").service" 2>/dev/null || true
     else # no systemd: drop the SysV rc links the package made
-      update-rc.d "$p" disable >/dev/null 2>&1 || true
+      update-rc.d "$(svc_of "$p")" disable >/dev/null 2>&1 || true
     fi
   done
   return "$rc"
