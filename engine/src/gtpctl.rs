@@ -83,6 +83,44 @@ impl GtpControl {
         })
     }
 
+    /// A session's per-flow rules with their counters (`[]`: none).
+    pub(crate) fn flows_json(s: &Session, c: &[(u64, u64)]) -> Value {
+        let net = |n: Option<(std::net::IpAddr, u8)>| n.map(|(a, l)| format!("{a}/{l}"));
+        let ports = |p: Option<(u16, u16)>| {
+            p.map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+        };
+        Value::Array(
+            s.spec
+                .flows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let (p, b) = c.get(i).copied().unwrap_or_default();
+                    json!({
+                        "direction": if r.uplink { "uplink" } else { "downlink" },
+                        "precedence": r.precedence,
+                        "protocol": r.filter.proto,
+                        "remote": net(r.filter.remote),
+                        "remote_ports": ports(r.filter.remote_ports),
+                        "ue": net(r.filter.ue),
+                        "ue_ports": ports(r.filter.ue_ports),
+                        "action": if r.pass { "forward" } else { "drop" },
+                        "qfi": r.qfi,
+                        "mbr": r.mbr,
+                        "packets": p,
+                        "bytes": b,
+                    })
+                })
+                .collect(),
+        )
+    }
+
     /// Answers one of [`COMMANDS`]; `req` is the whole request object.
     pub fn answer(&mut self, cmd: &str, req: &Value) -> Value {
         match cmd {
@@ -114,7 +152,9 @@ impl GtpControl {
                     return err(format!("no session {id}"));
                 };
                 let c = self.sessions.counters(s.slot);
-                json!({ "session": Self::session_json(&s, c) })
+                let mut v = Self::session_json(&s, c);
+                v["flows"] = Self::flows_json(&s, &self.sessions.flow_counters(s.slot));
+                json!({ "session": v })
             }
             "gtp-session-list" => {
                 let list: Vec<Session> = self.sessions.list().into_iter().cloned().collect();

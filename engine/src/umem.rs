@@ -427,11 +427,8 @@ mod tests {
         let reserved = std::fs::write(NR, "2").is_ok() && huge_free() >= 2;
         if !reserved {
             // SAFETY: geteuid(2) takes no arguments and always succeeds.
-            assert_ne!(
-                unsafe { libc::geteuid() },
-                0,
-                "root, yet no huge pages could be reserved"
-            );
+            let euid = unsafe { libc::geteuid() };
+            assert_ne!(euid, 0, "root, yet no huge pages could be reserved");
             eprintln!("SKIPPED huge_page_umem_is_unmapped_whole: not root");
             return;
         }

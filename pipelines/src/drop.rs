@@ -122,6 +122,7 @@ drop_reasons! {
     GtpuInnerSpoofed = "gtpu.inner_spoofed": "uplink packet whose source is not the session's UE address or prefix",
     GtpuGateClosed = "gtpu.gate_closed": "the session's gate for this direction is closed",
     GtpuMbrExceeded = "gtpu.mbr_exceeded": "the packet exceeds the session's maximum bit rate for this direction",
+    GtpuSdfNoMatch = "gtpu.sdf_no_match": "the session has per-flow rules (PDRs with SDF filters) and none of its direction matched the packet (TS 29.244 §5.2.1)",
     GtpuNoSession = "gtpu.no_session": "packet routed into the GTP-U interface for a destination no session has as UE address or prefix",
     GtpuNoHeadroom = "gtpu.no_headroom": "no headroom left in the frame for the outer IP, UDP and GTP-U headers",
     GtpuBufferFull = "gtpu.buffer_full": "downlink packet of a buffering session (idle UE) beyond what a worker holds for it (64 packets, 1024 sessions)",

@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(src.answer("stats")["counting"]["asked"], 2);
         let e = src.answer("nope")["error"].as_str().unwrap().to_string();
         assert!(
-            e.ends_with("expected one of: stats, runtime, ping, drop-reasons, capture-arm, capture-read, capture-stop, route-list, route-add, route-del, neigh, tunnel-list, tunnel-add, tunnel-del, gtp-session-add, gtp-session-mod, gtp-session-del, gtp-session-list, gtp-session-show, gtp-stats, gtp-peers, pfcp-associations, pfcp-sessions, nat64-sessions, nat64-bib, trace-arm, trace-read, trace-stop"),
+            e.ends_with("expected one of: stats, runtime, ping, reload, drop-reasons, capture-arm, capture-read, capture-stop, route-list, route-add, route-del, neigh, tunnel-list, tunnel-add, tunnel-del, gtp-session-add, gtp-session-mod, gtp-session-del, gtp-session-list, gtp-session-show, gtp-stats, gtp-peers, pfcp-associations, pfcp-sessions, nat64-sessions, nat64-bib, trace-arm, trace-read, trace-stop"),
             "{e}"
         );
         let mut bare = StatsSource::new(Vec::new(), Vec::new());

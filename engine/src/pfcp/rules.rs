@@ -855,3 +855,170 @@ pub fn parse_fseid(v: &[u8]) -> R<(u64, IpAddr)> {
     };
     Ok((seid, addr))
 }
+
+/// A flow description (TS 29.244 §8.2.5, the IPFilterRule of RFC 6733
+/// §4.3 that SMFs send: `permit out PROTO from SRC [PORTS] to DST
+/// [PORTS]`) as SDF filters for the dataplane: one per combination of the
+/// port lists. The description is written from the network's side: `from`
+/// is the data network's end and `to` the UE's (`assigned`), for uplink
+/// and downlink PDRs alike; a `from assigned` description is read the
+/// other way round. `None` in a filter: any.
+pub fn parse_flow(s: &str) -> Result<Vec<xgw_pipelines::gtpu::SdfFilter>, String> {
+    use xgw_pipelines::gtpu::SdfFilter;
+    let bad = |why: &str| Err(format!("flow description {s:?}: {why}"));
+    let mut w = s.split_whitespace().peekable();
+    if w.next() != Some("permit") {
+        return bad("only `permit` rules are supported");
+    }
+    match w.next() {
+        Some("out" | "in") => {}
+        _ => return bad("expected `out` after `permit`"),
+    }
+    let proto = match w.next() {
+        Some("ip") => None,
+        Some("tcp") => Some(6),
+        Some("udp") => Some(17),
+        Some("icmp") => Some(1),
+        Some("sctp") => Some(132),
+        Some(n) => match n.parse::<u8>() {
+            Ok(p) => Some(p),
+            Err(_) => return bad("the protocol is `ip`, a name or a number 0-255"),
+        },
+        None => return bad("no protocol"),
+    };
+    if w.next() != Some("from") {
+        return bad("expected `from`");
+    }
+    type Side = (Option<(IpAddr, u8)>, bool, Vec<(u16, u16)>);
+    let side =
+        |w: &mut std::iter::Peekable<std::str::SplitWhitespace<'_>>| -> Result<Side, String> {
+            let a = w
+                .next()
+                .ok_or_else(|| format!("flow description {s:?}: an address is missing"))?;
+            let (net, assigned) = match a {
+                "any" => (None, false),
+                "assigned" => (None, true),
+                a => {
+                    let (ip, len) = match a.split_once('/') {
+                        Some((ip, l)) => (ip, Some(l)),
+                        None => (a, None),
+                    };
+                    let ip: IpAddr = ip
+                        .parse()
+                        .map_err(|_| format!("flow description {s:?}: {a:?} is not an address"))?;
+                    let max = if ip.is_ipv4() { 32 } else { 128 };
+                    let len = match len {
+                        None => max,
+                        Some(l) => l.parse::<u8>().ok().filter(|&l| l <= max).ok_or_else(|| {
+                            format!("flow description {s:?}: bad prefix length in {a:?}")
+                        })?,
+                    };
+                    (Some((ip, len)), false)
+                }
+            };
+            let mut ports = Vec::new();
+            if let Some(p) = w.peek().copied() {
+                if p.starts_with(|c: char| c.is_ascii_digit()) {
+                    w.next();
+                    for r in p.split(',') {
+                        let num = |x: &str| {
+                            x.parse::<u16>()
+                                .map_err(|_| format!("flow description {s:?}: bad port {x:?}"))
+                        };
+                        let (lo, hi) = match r.split_once('-') {
+                            Some((a, b)) => (num(a)?, num(b)?),
+                            None => (num(r)?, num(r)?),
+                        };
+                        if lo > hi {
+                            return Err(format!("flow description {s:?}: empty port range {r:?}"));
+                        }
+                        ports.push((lo, hi));
+                    }
+                }
+            }
+            Ok((net, assigned, ports))
+        };
+    let from = side(&mut w)?;
+    if w.next() != Some("to") {
+        return bad("expected `to`");
+    }
+    let to = side(&mut w)?;
+    if let Some(x) = w.next() {
+        return bad(&format!("{x:?}: options are not supported"));
+    }
+    // `from` is the network's end unless it is the UE's.
+    let (remote, ue) = if from.1 && !to.1 {
+        (to, from)
+    } else {
+        (from, to)
+    };
+    if (!remote.2.is_empty() || !ue.2.is_empty()) && !matches!(proto, Some(6 | 17 | 132)) {
+        return bad("ports need tcp (6), udp (17) or sctp (132)");
+    }
+    let ranges = |v: &Vec<(u16, u16)>| -> Vec<Option<(u16, u16)>> {
+        if v.is_empty() {
+            vec![None]
+        } else {
+            v.iter().copied().map(Some).collect()
+        }
+    };
+    let mut out = Vec::new();
+    for rp in ranges(&remote.2) {
+        for up in ranges(&ue.2) {
+            out.push(SdfFilter {
+                proto,
+                remote: remote.0,
+                ue: ue.0,
+                remote_ports: rp,
+                ue_ports: up,
+            });
+        }
+    }
+    if out.len() > 8 {
+        return bad("more than 8 port combinations");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod flow_tests {
+    use super::parse_flow;
+    use xgw_pipelines::gtpu::SdfFilter;
+
+    #[test]
+    fn flow_descriptions_smfs_send() {
+        let any = SdfFilter::default();
+        assert_eq!(
+            parse_flow("permit out ip from any to assigned").unwrap(),
+            vec![any.clone()]
+        );
+        let f =
+            parse_flow("permit out 17 from 198.51.100.0/24 5060 to assigned 1000-2000").unwrap();
+        assert_eq!(
+            f,
+            vec![SdfFilter {
+                proto: Some(17),
+                remote: Some(("198.51.100.0".parse().unwrap(), 24)),
+                ue: None,
+                remote_ports: Some((5060, 5060)),
+                ue_ports: Some((1000, 2000)),
+            }]
+        );
+        // Read the other way round when `from` is the UE.
+        let f = parse_flow("permit out tcp from assigned to 2001:db8::/32 80,443").unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].remote_ports, Some((443, 443)));
+        assert_eq!(f[1].remote, Some(("2001:db8::".parse().unwrap(), 32)));
+        for bad in [
+            "deny out ip from any to assigned",
+            "permit out ip from any",
+            "permit out ip from any to assigned frag",
+            "permit out ip from any 80 to assigned",
+            "permit out 17 from 10.0.0.0/33 to assigned",
+            "permit out 17 from any 9-1 to assigned",
+            "permit out 300 from any to assigned",
+        ] {
+            assert!(parse_flow(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -23,8 +23,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
+use xgw_pipelines::gtpu::session::MAX_RULES;
 use xgw_pipelines::gtpu::session::{Downlink, COUNTERS, DL_BYTES, DL_PKTS, UL_BYTES, UL_PKTS};
-use xgw_pipelines::gtpu::{SessionError, SessionSpec, Sessions};
+use xgw_pipelines::gtpu::{FlowRule, SdfFilter, SessionError, SessionSpec, Sessions};
 
 use super::rules::{self, action, method, report, t, trigger, Bad, Far, Pdr, Qer, Urr, Usage};
 use super::{cause, ie, msg, ntp_seconds, Agent, Header, NodeId, Writer, PORT};
@@ -398,90 +399,212 @@ impl PSession {
             let id = dl.first().or(ul.first()).copied().unwrap_or(0);
             return Err(Fail::rule(PDR, id.into(), "no PDR has a UE IP address"));
         };
-        // What each direction does: the same for all its PDRs.
+        // What each PDR does: its FAR, its QERs (those every PDR of its
+        // direction shares are the session's), its URRs.
         let far_of = |id: &u16| -> Result<&Far, Fail> {
             let p = &self.pdrs[id];
             p.far
                 .and_then(|f| self.fars.get(&f))
                 .ok_or_else(|| Fail::rule(PDR, (*id).into(), "its FAR does not exist"))
         };
-        let mut ul_forw = None;
-        for id in &ul {
-            let f = far_of(id)?;
-            let forw =
-                f.action & action::FORW != 0 && f.action & (action::DROP | action::BUFF) == 0;
-            if ul_forw.is_some_and(|x| x != forw) {
-                return Err(Fail::rule(
-                    PDR,
-                    (*id).into(),
-                    "uplink PDRs with different actions (per-SDF-filter forwarding)",
-                ));
-            }
-            ul_forw = Some(forw);
-        }
-        let mut dl_eff = None;
-        for id in &dl {
-            let f = far_of(id)?;
-            let e = dl_effect(f);
-            if e.0 == Downlink::Forward && e.2.is_none() {
-                return Err(Fail::rule(
-                    FAR,
-                    f.id,
-                    "downlink FORW without Outer Header Creation",
-                ));
-            }
-            if dl_eff.is_some_and(|x| x != e) {
-                return Err(Fail::rule(
-                    PDR,
-                    (*id).into(),
-                    "downlink PDRs with different actions (per-SDF-filter forwarding)",
-                ));
-            }
-            dl_eff = Some(e);
-        }
-        let (downlink, notify, ohc) = dl_eff.unwrap_or((Downlink::Drop, false, None));
-        // QERs and URRs of each direction.
-        let mut gate_ul = ul_forw.unwrap_or(false);
-        let mut gate_dl = true;
-        let (mut mbr_ul, mut mbr_dl, mut qfi) = (0u64, 0u64, None);
         let min_rate = |a: u64, b: u64| match (a, b) {
             (0, x) | (x, 0) => x,
             (x, y) => x.min(y),
         };
+        for id in ul.iter().chain(&dl) {
+            if let Some(q) = self.pdrs[id]
+                .qers
+                .iter()
+                .find(|q| !self.qers.contains_key(q))
+            {
+                let _ = q;
+                return Err(Fail::rule(PDR, (*id).into(), "its QER does not exist"));
+            }
+        }
+        let shared = |ids: &[u16]| -> Vec<u32> {
+            let Some(first) = ids.first() else {
+                return Vec::new();
+            };
+            self.pdrs[first]
+                .qers
+                .iter()
+                .copied()
+                .filter(|q| ids.iter().all(|id| self.pdrs[id].qers.contains(q)))
+                .collect()
+        };
+        let (sh_ul, sh_dl) = (shared(&ul), shared(&dl));
+        let (mut gate_ul, mut gate_dl, mut mbr_ul, mut mbr_dl, mut qfi) =
+            (true, true, 0u64, 0u64, None);
+        for q in &sh_ul {
+            let q = &self.qers[q];
+            gate_ul &= q.gate_ul;
+            mbr_ul = min_rate(mbr_ul, q.mbr_ul);
+        }
+        for q in &sh_dl {
+            let q = &self.qers[q];
+            gate_dl &= q.gate_dl;
+            mbr_dl = min_rate(mbr_dl, q.mbr_dl);
+            qfi = qfi.or(q.qfi);
+        }
         for u in self.urrs.values_mut() {
             u.ul = false;
             u.dl = false;
         }
+        /// A PDR's effect: (uplink, forwarded, QFI, MBR) and its filters.
+        struct Eff {
+            id: u16,
+            up: bool,
+            pass: bool,
+            qfi: Option<u8>,
+            mbr: u64,
+            filters: Vec<SdfFilter>,
+        }
+        let mut effs: Vec<Eff> = Vec::new();
+        let mut dl_mode = None;
+        let mut urr_links: Vec<(u32, u16, bool)> = Vec::new();
         for (ids, up) in [(&ul, true), (&dl, false)] {
             for id in ids {
-                let p = &self.pdrs[id];
-                for q in &p.qers {
-                    let q = self
-                        .qers
-                        .get(q)
-                        .ok_or_else(|| Fail::rule(PDR, (*id).into(), "its QER does not exist"))?;
-                    if up {
-                        gate_ul &= q.gate_ul;
-                        mbr_ul = min_rate(mbr_ul, q.mbr_ul);
+                let f = far_of(id)?;
+                let mut pass = if up {
+                    f.action & action::FORW != 0 && f.action & (action::DROP | action::BUFF) == 0
+                } else {
+                    let e = dl_effect(f);
+                    if e.0 == Downlink::Forward && e.2.is_none() {
+                        return Err(Fail::rule(
+                            FAR,
+                            f.id,
+                            "downlink FORW without Outer Header Creation",
+                        ));
+                    }
+                    if e.0 == Downlink::Drop {
+                        false
                     } else {
-                        gate_dl &= q.gate_dl;
-                        mbr_dl = min_rate(mbr_dl, q.mbr_dl);
-                        qfi = qfi.or(q.qfi);
+                        if dl_mode.is_some_and(|x| x != e) {
+                            return Err(Fail::rule(
+                                PDR,
+                                (*id).into(),
+                                "downlink PDRs that forward differently (another tunnel, \
+                                 or buffering for some flows only)",
+                            ));
+                        }
+                        dl_mode = Some(e);
+                        true
+                    }
+                };
+                let p = &self.pdrs[id];
+                let (mut q_fi, mut mbr) = (None, 0u64);
+                for q in p
+                    .qers
+                    .iter()
+                    .filter(|q| !(if up { &sh_ul } else { &sh_dl }).contains(q))
+                {
+                    let q = &self.qers[q];
+                    if up {
+                        pass &= q.gate_ul;
+                        mbr = min_rate(mbr, q.mbr_ul);
+                    } else {
+                        pass &= q.gate_dl;
+                        mbr = min_rate(mbr, q.mbr_dl);
+                        q_fi = q_fi.or(q.qfi);
                     }
                 }
                 for u in &p.urrs {
-                    let u = self
+                    let us = self
                         .urrs
                         .get_mut(u)
                         .ok_or_else(|| Fail::rule(PDR, (*id).into(), "its URR does not exist"))?;
                     if up {
-                        u.ul = true;
-                        gate_ul &= !u.exhausted;
+                        us.ul = true;
                     } else {
-                        u.dl = true;
-                        gate_dl &= !u.exhausted;
+                        us.dl = true;
                     }
+                    pass &= !us.exhausted;
+                    urr_links.push((*u, *id, up));
                 }
+                let mut filters = Vec::new();
+                for d in &p.sdf {
+                    let fs =
+                        rules::parse_flow(d).map_err(|why| Fail::rule(PDR, (*id).into(), &why))?;
+                    filters.extend(fs);
+                }
+                // A filter that matches everything is no filter.
+                if filters.iter().any(|f| *f == SdfFilter::default()) {
+                    filters.clear();
+                }
+                effs.push(Eff {
+                    id: *id,
+                    up,
+                    pass,
+                    qfi: if up { None } else { q_fi },
+                    mbr,
+                    filters,
+                });
+            }
+        }
+        let (downlink, notify, ohc) = dl_mode.unwrap_or((Downlink::Drop, false, None));
+        // Per-flow rules when the PDRs of a direction differ or filter.
+        let differ = |up: bool| {
+            let mut it = effs.iter().filter(|e| e.up == up);
+            let first = it.next();
+            it.any(|e| first.is_some_and(|f| (f.pass, f.qfi, f.mbr) != (e.pass, e.qfi, e.mbr)))
+        };
+        let per_flow = effs.iter().any(|e| !e.filters.is_empty()) || differ(true) || differ(false);
+        let mut flows = Vec::new();
+        if per_flow {
+            // A URR then measures a whole direction: per-flow charging
+            // (a URR on some flows of a direction only) is not offered.
+            for &(u, id, up) in &urr_links {
+                let all = effs
+                    .iter()
+                    .filter(|e| e.up == up)
+                    .all(|e| self.pdrs[&e.id].urrs.contains(&u));
+                if !all {
+                    return Err(Fail::rule(
+                        PDR,
+                        id.into(),
+                        "a URR on some SDF flows of a direction only (per-flow charging)",
+                    ));
+                }
+            }
+            effs.sort_by_key(|e| (self.pdrs[&e.id].precedence, e.id));
+            for e in &effs {
+                let precedence = self.pdrs[&e.id].precedence;
+                let filters = if e.filters.is_empty() {
+                    vec![SdfFilter::default()]
+                } else {
+                    e.filters.clone()
+                };
+                for filter in filters {
+                    flows.push(FlowRule {
+                        uplink: e.up,
+                        precedence,
+                        filter,
+                        pass: e.pass,
+                        qfi: e.qfi,
+                        mbr: e.mbr,
+                    });
+                }
+                if flows.len() > MAX_RULES {
+                    return Err(Fail::rule(
+                        PDR,
+                        e.id.into(),
+                        "more SDF filters in one session than xgw holds (16)",
+                    ));
+                }
+            }
+            gate_ul &= !ul.is_empty();
+        } else {
+            // Every PDR of a direction alike: the session's values.
+            if let Some(e) = effs.iter().find(|e| e.up) {
+                gate_ul &= e.pass;
+                mbr_ul = min_rate(mbr_ul, e.mbr);
+            } else {
+                gate_ul = false;
+            }
+            if let Some(e) = effs.iter().find(|e| !e.up) {
+                gate_dl &= e.pass || downlink == Downlink::Drop;
+                mbr_dl = min_rate(mbr_dl, e.mbr);
+                qfi = qfi.or(e.qfi);
             }
         }
         let (local, teid) = match fteid {
@@ -525,6 +648,7 @@ impl PSession {
                 instance,
                 downlink,
                 notify,
+                flows,
             },
             created,
         ))
@@ -1273,9 +1397,12 @@ impl Agent {
                 continue;
             }
             let gtp = up.as_deref_mut().and_then(|u| {
-                let c = u.counters(ps.slot);
-                u.get(gtp_id(ps.up_seid))
-                    .map(|s| crate::gtpctl::GtpControl::session_json(s, c))
+                let (c, fc) = (u.counters(ps.slot), u.flow_counters(ps.slot));
+                u.get(gtp_id(ps.up_seid)).map(|s| {
+                    let mut v = crate::gtpctl::GtpControl::session_json(s, c);
+                    v["flows"] = crate::gtpctl::GtpControl::flows_json(s, &fc);
+                    v
+                })
             });
             v.push(ps.json(gtp));
         }

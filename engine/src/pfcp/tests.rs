@@ -636,3 +636,175 @@ fn peers_outside_the_allow_list_are_refused_and_counted() {
     assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
     assert_eq!(a.counts[count_of("peer_not_allowed")], 0);
 }
+
+/// Two downlink PDRs, one for SIP by SDF filter (QFI 1, precedence 100)
+/// and one for the rest (QFI 9); `urr_on_sip_only`: URR 1 is linked to
+/// the SIP PDR alone (per-flow charging, refused).
+fn sdf_establishment(seq: u32, cp_seid: u64, urr_on_sip_only: bool) -> Vec<u8> {
+    let sdf = |d: &str| {
+        let mut v = vec![0x01, 0x00];
+        v.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        v.extend_from_slice(d.as_bytes());
+        v
+    };
+    let pdr =
+        |id: u16, prec: u32, src: u8, extra: Vec<(u16, Vec<u8>)>, far: u32, qer: u32, urr: bool| {
+            let mut pdi = vec![(t::SOURCE_INTERFACE, vec![src])];
+            pdi.extend(extra);
+            let mut m = vec![
+                (t::PDR_ID, id.to_be_bytes().to_vec()),
+                (t::PRECEDENCE, prec.to_be_bytes().to_vec()),
+                (t::PDI, grp(&pdi)),
+                (t::FAR_ID, far.to_be_bytes().to_vec()),
+                (t::QER_ID, qer.to_be_bytes().to_vec()),
+            ];
+            if urr {
+                m.push((t::URR_ID, 1u32.to_be_bytes().to_vec()));
+            }
+            grp(&m)
+        };
+    let ue = [10, 45, 0, 7];
+    let ul = pdr(
+        1,
+        200,
+        0,
+        vec![(t::F_TEID, vec![0x05]), (t::UE_IP_ADDRESS, ue4(ue, false))],
+        1,
+        1,
+        !urr_on_sip_only,
+    );
+    let dl = pdr(
+        2,
+        200,
+        1,
+        vec![
+            (t::UE_IP_ADDRESS, ue4(ue, true)),
+            (t::SDF_FILTER, sdf("permit out ip from any to assigned")),
+        ],
+        2,
+        1,
+        !urr_on_sip_only,
+    );
+    let sip = pdr(
+        3,
+        100,
+        1,
+        vec![
+            (t::UE_IP_ADDRESS, ue4(ue, true)),
+            (
+                t::SDF_FILTER,
+                sdf("permit out 17 from 198.51.100.0/24 5060 to assigned"),
+            ),
+        ],
+        2,
+        2,
+        true,
+    );
+    let far1 = grp(&[
+        (t::FAR_ID, 1u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![0x02]),
+        (
+            t::FORWARDING_PARAMETERS,
+            grp(&[(t::DESTINATION_INTERFACE, vec![1])]),
+        ),
+    ]);
+    let far2 = grp(&[
+        (t::FAR_ID, 2u32.to_be_bytes().to_vec()),
+        (t::APPLY_ACTION, vec![0x02]),
+        (
+            t::FORWARDING_PARAMETERS,
+            grp(&[
+                (t::DESTINATION_INTERFACE, vec![0]),
+                (t::OUTER_HEADER_CREATION, ohc(0x1001, [192, 0, 2, 99])),
+            ]),
+        ),
+    ]);
+    let qer = |id: u32, qfi: u8| {
+        grp(&[
+            (t::QER_ID, id.to_be_bytes().to_vec()),
+            (t::GATE_STATUS, vec![0]),
+            (t::QFI, vec![qfi]),
+        ])
+    };
+    let urr = grp(&[
+        (t::URR_ID, 1u32.to_be_bytes().to_vec()),
+        (t::MEASUREMENT_METHOD, vec![0x02]),
+        (t::REPORTING_TRIGGERS, vec![0x00, 0x00]),
+    ]);
+    Writer::new(msg::SESSION_ESTABLISHMENT_REQUEST, Some(0), seq)
+        .node_id(&NodeId::Ip("127.0.0.1".parse().unwrap()))
+        .ie(ie::F_SEID, &fseid(cp_seid))
+        .ie(t::CREATE_PDR, &ul)
+        .ie(t::CREATE_PDR, &dl)
+        .ie(t::CREATE_PDR, &sip)
+        .ie(t::CREATE_FAR, &far1)
+        .ie(t::CREATE_FAR, &far2)
+        .ie(t::CREATE_QER, &qer(1, 9))
+        .ie(t::CREATE_QER, &qer(2, 1))
+        .ie(t::CREATE_URR, &urr)
+        .finish()
+}
+
+#[test]
+fn sdf_filtered_pdrs_become_per_flow_rules() {
+    use xgw_pipelines::gtpu::{FlowRule, SdfFilter};
+    let (mut a, smf) = pair();
+    let mut up = up();
+    let t0 = Instant::now();
+    ask_up(&mut a, &smf, &setup(1, "127.0.0.1", 7), t0, &mut up).unwrap();
+    // Per-flow charging (a URR on the SIP flow only): refused, PDR named.
+    let r = ask_up(&mut a, &smf, &sdf_establishment(2, 0xd1, true), t0, &mut up).unwrap();
+    let (_, l) = list_of(&r);
+    assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
+    assert!(get(&l, t::FAILED_RULE_ID).is_some());
+    assert_eq!(up.len(), 0);
+    // With the URR on every PDR: three rules, SIP first.
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &sdf_establishment(3, 0xd2, false),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let (_, l) = list_of(&r);
+    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
+    let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
+    let sip = SdfFilter {
+        proto: Some(17),
+        remote: Some(("198.51.100.0".parse().unwrap(), 24)),
+        remote_ports: Some((5060, 5060)),
+        ..SdfFilter::default()
+    };
+    let rule = |uplink, precedence, filter, qfi| FlowRule {
+        uplink,
+        precedence,
+        filter,
+        pass: true,
+        qfi,
+        mbr: 0,
+    };
+    assert_eq!(
+        s.flows,
+        vec![
+            rule(false, 100, sip, Some(1)),
+            rule(true, 200, SdfFilter::default(), None),
+            rule(false, 200, SdfFilter::default(), Some(9)),
+        ]
+    );
+    assert_eq!((s.gate_ul, s.gate_dl, s.qfi), (true, true, None));
+    // The plain session of the other tests has no per-flow rules.
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(4, 0xd3, [10, 45, 0, 8], 2, true),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let (_, l) = list_of(&r);
+    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
+    assert!(up.get(gtp_id(up_seid)).unwrap().spec.flows.is_empty());
+}

@@ -42,7 +42,7 @@ use crate::wire::gtpu::{self as wire, msg};
 use crate::wire::{checksum, icmpv4, icmpv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
 use session::{stat, Entry, Replica, DL_BYTES, DL_PKTS, DROPS, NO_QFI, UL_BYTES, UL_PKTS};
-pub use session::{GtpuSpec, SessionBus, SessionError, SessionSpec, Sessions};
+pub use session::{FlowRule, GtpuSpec, SdfFilter, SessionBus, SessionError, SessionSpec, Sessions};
 use std::sync::atomic::Ordering::Relaxed;
 
 pub use crate::router::spec::GTP_IFACE;
@@ -210,6 +210,7 @@ pub(crate) const INPUT_DROPS: &[DropReason] = {
         GtpuInnerSpoofed,
         GtpuGateClosed,
         GtpuMbrExceeded,
+        GtpuSdfNoMatch,
         GtpuNoHeadroom,
         UdpTruncated,
         Udp6ZeroChecksum,
@@ -271,6 +272,7 @@ pub(crate) const ENCAP_DROPS: &[DropReason] = {
         GtpuBufferDiscarded,
         GtpuBufferExpired,
         GtpuMbrExceeded,
+        GtpuSdfNoMatch,
         GtpuNoHeadroom,
         Ip4Malformed,
         Ip6Malformed,
@@ -453,7 +455,7 @@ impl Core {
             _ => return Verdict::Drop(DropReason::GtpuInnerMalformed),
         };
         let rep = self.gtpu.sessions.as_mut().expect("an endpoint matched");
-        let e = &mut rep.entries[slot as usize];
+        let e = &rep.entries[slot as usize];
         let spoofed = if inner_v6 {
             let mut a = [0u8; 16];
             a.copy_from_slice(&inner[8..24]);
@@ -462,11 +464,17 @@ impl Core {
             !e.has(Entry::UE4)
                 || u32::from_be_bytes([inner[12], inner[13], inner[14], inner[15]]) != e.ue4
         };
+        let (gate, flows) = (e.has(Entry::GATE_UL), e.has(Entry::FLOWS));
         let verdict = if spoofed {
             Some(DropReason::GtpuInnerSpoofed)
-        } else if !e.has(Entry::GATE_UL) {
+        } else if !gate {
             Some(DropReason::GtpuGateClosed)
-        } else if !e.ul.take(cx.now_ns, inner.len()) {
+        } else if let Some(r) = flows
+            .then(|| rep.flows(slot, true, inner, inner_v6, cx.now_ns).err())
+            .flatten()
+        {
+            Some(r)
+        } else if !rep.entries[slot as usize].ul.take(cx.now_ns, inner.len()) {
             Some(DropReason::GtpuMbrExceeded)
         } else {
             None
@@ -755,12 +763,28 @@ impl Core {
         } else {
             d[L2 + 1]
         };
-        let e = &mut rep.entries[slot as usize];
-        let drop = if !e.has(Entry::GATE_DL) {
+        let e = &rep.entries[slot as usize];
+        let (gate, buffer) = (e.has(Entry::GATE_DL), e.mode & Entry::BUFFER != 0);
+        // Per-flow rules: the matched one's gate, rate and QFI.
+        let mut flow_qfi = NO_QFI;
+        let drop = if !gate {
             Some(DropReason::GtpuGateClosed)
-        } else if e.mode & Entry::BUFFER != 0 {
+        } else if let Some(r) = (e.has(Entry::FLOWS))
+            .then(
+                || match rep.flows(slot, false, &d[L2..], inner_v6, cx.now_ns) {
+                    Ok(q) => {
+                        flow_qfi = q;
+                        None
+                    }
+                    Err(r) => Some(r),
+                },
+            )
+            .flatten()
+        {
+            Some(r)
+        } else if buffer {
             return rep.buffer(slot, cx.now_ns);
-        } else if !e.dl.take(cx.now_ns, inner_len) {
+        } else if !rep.entries[slot as usize].dl.take(cx.now_ns, inner_len) {
             Some(DropReason::GtpuMbrExceeded)
         } else {
             None
@@ -769,9 +793,12 @@ impl Core {
             rep.count(slot, DROPS, 1);
             return Verdict::Drop(r);
         }
-        let e = *e;
+        let e = rep.entries[slot as usize];
         let outer_v6 = e.has(Entry::V6);
-        let qfi = (e.qfi != NO_QFI).then_some(e.qfi);
+        let qfi = match flow_qfi {
+            NO_QFI => (e.qfi != NO_QFI).then_some(e.qfi),
+            q => Some(q),
+        };
         let gh = wire::gpdu_header_len(qfi.is_some());
         let oh = if outer_v6 { 40 } else { 20 };
         if p.push_head(oh + 8 + gh).is_none() {

@@ -89,6 +89,192 @@ pub struct SessionSpec {
     /// Tell the control plane about the first downlink packet buffered
     /// (PFCP's NOCP: a Downlink Data Report).
     pub notify: bool,
+    /// Per-flow rules (PFCP PDRs with SDF filters), lowest precedence
+    /// first; empty: every packet of a direction is treated alike. With
+    /// rules, a packet takes the first rule of its direction whose filter
+    /// matches (none: dropped, `gtpu.sdf_no_match`), and that rule's
+    /// gate, maximum bit rate and (downlink) QFI apply on top of the
+    /// session's. At most [`MAX_RULES`].
+    pub flows: Vec<FlowRule>,
+}
+
+/// The most per-flow rules a session has (both directions).
+pub const MAX_RULES: usize = 16;
+/// Sessions with per-flow rules a store holds at most.
+pub const SDF_SESSIONS: usize = 4096;
+
+/// An SDF filter (TS 29.244 §5.2.1A.2A, a flow description's subset):
+/// written from the network's side, so `remote` is the data network's end
+/// and `ue` the UE's, whatever the direction. `None`: any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SdfFilter {
+    /// IP protocol (the header's, no extension headers walked).
+    pub proto: Option<u8>,
+    pub remote: Option<(IpAddr, u8)>,
+    pub ue: Option<(IpAddr, u8)>,
+    /// Inclusive port ranges (TCP, UDP, SCTP; a packet without ports
+    /// never matches a filter with ports).
+    pub remote_ports: Option<(u16, u16)>,
+    pub ue_ports: Option<(u16, u16)>,
+}
+
+/// One per-flow rule of a session (see [`SessionSpec::flows`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRule {
+    /// Uplink (from the UE) or downlink.
+    pub uplink: bool,
+    pub precedence: u32,
+    pub filter: SdfFilter,
+    /// Forwarded (else dropped: FAR DROP, or a QER's gate closed).
+    pub pass: bool,
+    /// Downlink: the QFI sent in the PDU Session Container (`None`: the
+    /// session's).
+    pub qfi: Option<u8>,
+    /// This flow's maximum bit rate (bits per second, 0: unlimited).
+    pub mbr: u64,
+}
+
+/// A session's rules as a worker uses them (built by the control thread,
+/// handed over whole; each worker owns its copy and its rate buckets).
+#[derive(Clone, Debug)]
+pub(crate) struct FlowTable {
+    /// Index of its counters (`SessionBus::flow_counters`).
+    pub(crate) fidx: u16,
+    /// The index is new: its counters start at zero.
+    pub(crate) fresh: bool,
+    pub(crate) rules: Vec<Rule>,
+}
+
+/// One compiled [`FlowRule`]: addresses as 128-bit values (IPv4
+/// IPv4-mapped) with masks, `fam` 0 (any), 4 or 6.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rule {
+    uplink: bool,
+    pass: bool,
+    qfi: u8,
+    /// 0x100: any protocol.
+    proto: u16,
+    fam: u8,
+    remote: (u128, u128),
+    ue: (u128, u128),
+    rports: (u16, u16),
+    uports: (u16, u16),
+    bucket: Bucket,
+}
+
+fn net128(p: Option<(IpAddr, u8)>) -> (u8, (u128, u128)) {
+    match p {
+        None => (0, (0, 0)),
+        Some((IpAddr::V4(a), l)) => {
+            let m = if l == 0 {
+                0
+            } else {
+                u128::MAX << (32 - u32::from(l.min(32)))
+            } & 0xffff_ffff;
+            (4, (u128::from(u32::from(a)) & m, m))
+        }
+        Some((IpAddr::V6(a), l)) => {
+            let m = if l == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(l.min(128)))
+            };
+            (6, (u128::from(a) & m, m))
+        }
+    }
+}
+
+impl Rule {
+    fn of(r: &FlowRule) -> Rule {
+        let (f1, remote) = net128(r.filter.remote);
+        let (f2, ue) = net128(r.filter.ue);
+        Rule {
+            uplink: r.uplink,
+            pass: r.pass,
+            qfi: r.qfi.unwrap_or(NO_QFI),
+            proto: r.filter.proto.map_or(0x100, u16::from),
+            fam: f1.max(f2),
+            remote,
+            ue,
+            rports: r.filter.remote_ports.unwrap_or((0, u16::MAX)),
+            uports: r.filter.ue_ports.unwrap_or((0, u16::MAX)),
+            bucket: Bucket::new(r.mbr),
+        }
+    }
+}
+
+/// The fields of an inner packet rules look at.
+struct Tuple {
+    v6: bool,
+    proto: u8,
+    src: u128,
+    dst: u128,
+    /// (source, destination) ports, if the packet has them.
+    ports: Option<(u16, u16)>,
+}
+
+impl Tuple {
+    fn of(ip: &[u8], v6: bool) -> Option<Tuple> {
+        let (proto, src, dst, l4, later) = if v6 {
+            let h = ip.get(..40)?;
+            let a = |o: usize| u128::from_be_bytes(h[o..o + 16].try_into().expect("16"));
+            (h[6], a(8), a(24), 40, false)
+        } else {
+            let h = ip.get(..20)?;
+            let a = |o: usize| u128::from(u32::from_be_bytes(h[o..o + 4].try_into().expect("4")));
+            let ihl = usize::from(h[0] & 15) * 4;
+            let later = u16::from_be_bytes([h[6], h[7]]) & 0x1fff != 0;
+            (h[9], a(12), a(16), ihl, later)
+        };
+        let ports = match (proto, later) {
+            (6 | 17 | 132, false) => ip.get(l4..l4 + 4).map(|p| {
+                (
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                )
+            }),
+            _ => None,
+        };
+        Some(Tuple {
+            v6,
+            proto,
+            src,
+            dst,
+            ports,
+        })
+    }
+}
+
+impl Rule {
+    #[inline]
+    fn matches(&self, t: &Tuple, uplink: bool) -> bool {
+        if self.uplink != uplink
+            || (self.fam == 4 && t.v6)
+            || (self.fam == 6 && !t.v6)
+            || (self.proto != 0x100 && self.proto != u16::from(t.proto))
+        {
+            return false;
+        }
+        // Uplink: the UE is the source.
+        let (ue, remote) = if uplink {
+            (t.src, t.dst)
+        } else {
+            (t.dst, t.src)
+        };
+        if ue & self.ue.1 != self.ue.0 || remote & self.remote.1 != self.remote.0 {
+            return false;
+        }
+        let any = |r: (u16, u16)| r == (0, u16::MAX);
+        if any(self.rports) && any(self.uports) {
+            return true;
+        }
+        let Some((sp, dp)) = t.ports else {
+            return false;
+        };
+        let (up, rp) = if uplink { (sp, dp) } else { (dp, sp) };
+        (self.uports.0..=self.uports.1).contains(&up)
+            && (self.rports.0..=self.rports.1).contains(&rp)
+    }
 }
 
 /// What a session does with downlink packets.
@@ -144,6 +330,7 @@ impl Default for SessionSpec {
             instance: String::new(),
             downlink: Downlink::Forward,
             notify: false,
+            flows: Vec::new(),
         }
     }
 }
@@ -225,6 +412,8 @@ impl Entry {
     pub(crate) const UE6_64: u8 = 1 << 4;
     pub(crate) const GATE_UL: u8 = 1 << 5;
     pub(crate) const GATE_DL: u8 = 1 << 6;
+    /// Per-flow rules apply (the worker's flow table for the slot).
+    pub(crate) const FLOWS: u8 = 1 << 7;
     /// `mode`: downlink is buffered.
     pub(crate) const BUFFER: u8 = 1 << 0;
     /// `mode`: the first buffered packet is reported.
@@ -295,7 +484,7 @@ impl Entry {
 }
 
 /// A change sent to the workers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Cmd {
     /// Slot `slot` holds `entry` from now on (a new session if `fresh`:
     /// its counters start at zero).
@@ -306,6 +495,8 @@ pub(crate) enum Cmd {
         entry: Entry,
         fresh: bool,
         end_marker: bool,
+        /// The session's flow table (`entry.fidx` names it).
+        flows: Option<Box<FlowTable>>,
     },
     /// Slot `slot` is empty (`end_marker`: as for `Put`).
     Del { slot: u32, end_marker: bool },
@@ -463,17 +654,23 @@ pub(crate) enum Event {
     DownlinkData { slot: u32, teid: u32 },
 }
 
+/// A session every worker starts with: its slot, entry and flow table.
+type Initial = (u32, Entry, Option<Box<FlowTable>>);
+
 /// What the control thread and the workers share: one change ring, one
 /// counter array and one stats row per worker, and the event ring.
 pub struct SessionBus {
     rings: Vec<ArrayQueue<Cmd>>,
     counters: Vec<Box<[AtomicU64]>>,
+    /// Per worker: packets and bytes of each flow table's rules
+    /// (`fidx * MAX_RULES * 2 + rule * 2`).
+    flow_counters: Vec<Box<[AtomicU64]>>,
     stats: Vec<[AtomicU64; stat::COUNT]>,
     events: ArrayQueue<Event>,
     /// Events the ring had no room for.
     events_lost: AtomicU64,
     /// The sessions every worker starts with (slot, entry).
-    initial: Mutex<Vec<(u32, Entry)>>,
+    initial: Mutex<Vec<Initial>>,
     max: usize,
     endpoints: Vec<IpAddr>,
     pub(crate) peers: Vec<Peer>,
@@ -500,6 +697,13 @@ impl SessionBus {
                 .collect(),
             counters: (0..if counters { n } else { 0 })
                 .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            flow_counters: (0..if counters { n } else { 0 })
+                .map(|_| {
+                    (0..SDF_SESSIONS.min(max) * MAX_RULES * 2)
+                        .map(|_| AtomicU64::new(0))
+                        .collect()
+                })
                 .collect(),
             stats: (0..n)
                 .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
@@ -597,10 +801,32 @@ pub enum SessionError {
     Full(usize),
     #[error("{0} is not a GTP-U endpoint of this gateway (see [gtpu] endpoints)")]
     NotEndpoint(IpAddr),
+    #[error("{0} sessions with per-flow (SDF) rules exist already, the most a store holds")]
+    FlowsFull(usize),
     #[error("a worker has not yet applied the last {0} changes; try again")]
     Busy(usize),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A session's per-flow rules fit ([`MAX_RULES`]) and are in precedence
+/// order.
+fn check_flows(s: &SessionSpec) -> Result<(), SessionError> {
+    if s.flows.len() > MAX_RULES {
+        return Err(SessionError::Invalid(format!(
+            "{} per-flow rules; at most {MAX_RULES}",
+            s.flows.len()
+        )));
+    }
+    if s.flows
+        .windows(2)
+        .any(|w| w[0].precedence > w[1].precedence)
+    {
+        return Err(SessionError::Invalid(
+            "per-flow rules must be in precedence order".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks what a session's fields can be on their own (not against other
@@ -700,6 +926,8 @@ pub struct Session {
     /// A downlink packet was buffered and reported (cleared when the
     /// session is modified).
     pub downlink_data: bool,
+    /// Its flow table's index, if it has per-flow rules.
+    pub fidx: Option<u16>,
 }
 
 /// The control thread's session store. See the module documentation.
@@ -716,6 +944,9 @@ pub struct Sessions {
     by_peer: HashMap<(IpAddr, u32), Vec<u32>>,
     /// Sessions with a first buffered downlink packet to report.
     dl_data: Vec<u64>,
+    /// Free flow-table indices, and the next never used.
+    fidx_free: Vec<u16>,
+    fidx_next: u16,
 }
 
 impl Sessions {
@@ -779,11 +1010,13 @@ impl Sessions {
             in_64: HashMap::new(),
             by_peer: HashMap::new(),
             dl_data: Vec::new(),
+            fidx_free: Vec::new(),
+            fidx_next: 0,
         };
         let mut initial = Vec::with_capacity(spec.sessions.len());
         for (i, x) in spec.sessions.iter().enumerate() {
             let slot = s.insert(x.clone()).map_err(|e| (i, e))?;
-            initial.push((slot, s.entry(slot)));
+            initial.push((slot, s.entry(slot), s.table(slot, true)));
         }
         *s.bus.initial.lock().unwrap_or_else(|e| e.into_inner()) = initial;
         Ok(s)
@@ -823,7 +1056,11 @@ impl Sessions {
             .iter()
             .position(|&e| e == s.spec.local)
             .unwrap_or(0) as u8;
-        Entry::of(&s.spec, ep)
+        let mut e = Entry::of(&s.spec, ep);
+        if s.fidx.is_some() {
+            e.flags |= Entry::FLOWS;
+        }
+        e
     }
 
     /// Checks `s` against the other sessions (all but `except`).
@@ -915,6 +1152,13 @@ impl Sessions {
             return Err(SessionError::Exists(s.id));
         }
         self.conflicts(&s, None)?;
+        check_flows(&s)?;
+        if !s.flows.is_empty()
+            && self.fidx_free.is_empty()
+            && self.fidx_next as usize >= self.sdf_max()
+        {
+            return Err(SessionError::FlowsFull(self.sdf_max()));
+        }
         let slot = match self.free.pop() {
             Some(x) => x,
             None if self.slots.len() < self.bus.max => {
@@ -923,14 +1167,65 @@ impl Sessions {
             }
             None => return Err(SessionError::Full(self.bus.max)),
         };
+        let fidx = (!s.flows.is_empty()).then(|| self.fidx_alloc()).flatten();
         self.index(slot, &s);
         self.slots[slot as usize] = Some(Session {
             spec: s,
             slot,
             error_indication: false,
             downlink_data: false,
+            fidx,
         });
         Ok(slot)
+    }
+
+    /// Flow tables this store holds at most.
+    fn sdf_max(&self) -> usize {
+        SDF_SESSIONS.min(self.bus.max)
+    }
+
+    fn fidx_alloc(&mut self) -> Option<u16> {
+        if let Some(i) = self.fidx_free.pop() {
+            return Some(i);
+        }
+        if (self.fidx_next as usize) < self.sdf_max() {
+            self.fidx_next += 1;
+            return Some(self.fidx_next - 1);
+        }
+        None
+    }
+
+    /// Slot `slot`'s flow table for the workers (`fresh`: a new index).
+    fn table(&self, slot: u32, fresh: bool) -> Option<Box<FlowTable>> {
+        let s = self.slots[slot as usize].as_ref()?;
+        let fidx = s.fidx?;
+        Some(Box::new(FlowTable {
+            fidx,
+            fresh,
+            rules: s.spec.flows.iter().map(Rule::of).collect(),
+        }))
+    }
+
+    /// Packets and bytes of each of session `slot`'s per-flow rules (in
+    /// its spec's order), summed over the workers; empty without rules.
+    pub fn flow_counters(&self, slot: u32) -> Vec<(u64, u64)> {
+        let Some(s) = self.slots.get(slot as usize).and_then(|s| s.as_ref()) else {
+            return Vec::new();
+        };
+        let Some(fidx) = s.fidx else {
+            return Vec::new();
+        };
+        let base = usize::from(fidx) * MAX_RULES * 2;
+        (0..s.spec.flows.len())
+            .map(|i| {
+                let mut c = (0, 0);
+                for w in &self.bus.flow_counters {
+                    c.0 += w.get(base + i * 2).map_or(0, |a| a.load(Relaxed));
+                    c.1 += w.get(base + i * 2 + 1).map_or(0, |a| a.load(Relaxed));
+                }
+                c
+            })
+            .collect()
     }
 
     /// Room for one more change on every worker's ring.
@@ -944,7 +1239,7 @@ impl Sessions {
     fn send(&self, c: Cmd) {
         for r in &self.bus.rings {
             // `room` was checked and this thread is the only producer.
-            let _ = r.push(c);
+            let _ = r.push(c.clone());
         }
     }
 
@@ -958,6 +1253,7 @@ impl Sessions {
             entry: self.entry(slot),
             fresh: true,
             end_marker: false,
+            flows: self.table(slot, true),
         });
         Ok(())
     }
@@ -970,7 +1266,26 @@ impl Sessions {
         self.room()?;
         let slot = *self.by_id.get(&s.id).ok_or(SessionError::NotFound(s.id))?;
         self.conflicts(&s, Some(slot))?;
+        check_flows(&s)?;
+        let had = self.slots[slot as usize].as_ref().and_then(|x| x.fidx);
+        if !s.flows.is_empty()
+            && had.is_none()
+            && self.fidx_free.is_empty()
+            && self.fidx_next as usize >= self.sdf_max()
+        {
+            return Err(SessionError::FlowsFull(self.sdf_max()));
+        }
         let old = self.slots[slot as usize].take().expect("indexed slot");
+        // A flow table kept goes on counting; a new one starts at zero.
+        let (fidx, fresh_flows) = match (had, s.flows.is_empty()) {
+            (Some(i), false) => (Some(i), false),
+            (Some(i), true) => {
+                self.fidx_free.push(i);
+                (None, false)
+            }
+            (None, false) => (self.fidx_alloc(), true),
+            (None, true) => (None, false),
+        };
         self.unindex(slot, &old.spec);
         let same_path = old.spec.peer == s.peer
             && old.spec.peer_teid == s.peer_teid
@@ -986,12 +1301,14 @@ impl Sessions {
             slot,
             error_indication: mark,
             downlink_data: reported,
+            fidx,
         });
         self.send(Cmd::Put {
             slot,
             entry: self.entry(slot),
             fresh: false,
             end_marker,
+            flows: self.table(slot, fresh_flows),
         });
         Ok(end_marker)
     }
@@ -1009,6 +1326,9 @@ impl Sessions {
         let old = self.slots[slot as usize].take().expect("indexed slot");
         self.unindex(slot, &old.spec);
         self.free.push(slot);
+        if let Some(i) = old.fidx {
+            self.fidx_free.push(i);
+        }
         let end_marker = end_marker && old.spec.peer_teid != 0;
         self.send(Cmd::Del { slot, end_marker });
         Ok((old, counters))
@@ -1105,6 +1425,9 @@ pub(crate) struct Replica {
     pub(crate) end_markers: std::collections::VecDeque<EndMarker>,
     /// Sessions with downlink packets parked here (capacity reserved).
     buffered: HashMap<u32, Held, Fx>,
+    /// Flow tables of the sessions with [`Entry::FLOWS`], by slot
+    /// (capacity reserved).
+    tables: HashMap<u32, Box<FlowTable>, Fx>,
 }
 
 /// One session's buffered downlink on one worker: the packets are parked
@@ -1142,6 +1465,7 @@ impl Replica {
                 0
             }),
             buffered: HashMap::with_capacity_and_hasher(BUFFER_SESSIONS, Fx::default()),
+            tables: HashMap::with_capacity_and_hasher(SDF_SESSIONS.min(max), Fx::default()),
             bus,
             worker,
         };
@@ -1151,7 +1475,10 @@ impl Replica {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for (slot, entry) in initial {
+        for (slot, entry, flows) in initial {
+            if let Some(t) = flows {
+                r.tables.insert(slot, t);
+            }
             r.put(slot, entry);
         }
         r
@@ -1270,9 +1597,22 @@ impl Replica {
                     entry,
                     fresh,
                     end_marker,
+                    flows,
                 } => {
                     if end_marker {
                         self.end_marker(slot, now_ns);
+                    }
+                    // (Within the reserved capacity: at most SDF_SESSIONS.)
+                    match flows {
+                        Some(t) => {
+                            if t.fresh {
+                                self.zero_flow_counters(t.fidx);
+                            }
+                            self.tables.insert(slot, t);
+                        }
+                        None => {
+                            self.tables.remove(&slot);
+                        }
                     }
                     if fresh {
                         let base = slot as usize * COUNTERS;
@@ -1287,6 +1627,7 @@ impl Replica {
                     if end_marker {
                         self.end_marker(slot, now_ns);
                     }
+                    self.tables.remove(&slot);
                     if (slot as usize) < self.entries.len() {
                         self.unkey(slot)
                     }
@@ -1302,6 +1643,56 @@ impl Replica {
             }
         }
         self.settle(cx, encap);
+    }
+
+    fn zero_flow_counters(&self, fidx: u16) {
+        let base = usize::from(fidx) * MAX_RULES * 2;
+        if let Some(w) = self.bus.flow_counters.get(self.worker) {
+            if let Some(cs) = w.get(base..base + MAX_RULES * 2) {
+                cs.iter().for_each(|c| c.store(0, Relaxed));
+            }
+        }
+    }
+
+    /// Session `slot`'s per-flow rules on inner packet `ip` (uplink or
+    /// downlink): the QFI the matched rule sends ([`NO_QFI`]: the
+    /// session's), or why the packet is dropped. Counts the rule.
+    #[inline]
+    pub(crate) fn flows(
+        &mut self,
+        slot: u32,
+        uplink: bool,
+        ip: &[u8],
+        v6: bool,
+        now_ns: u64,
+    ) -> Result<u8, crate::DropReason> {
+        use crate::DropReason;
+        let Some(t) = self.tables.get_mut(&slot) else {
+            return Ok(NO_QFI);
+        };
+        let fidx = t.fidx;
+        let Some(tuple) = Tuple::of(ip, v6) else {
+            return Err(DropReason::GtpuSdfNoMatch);
+        };
+        let Some(i) = t.rules.iter().position(|r| r.matches(&tuple, uplink)) else {
+            return Err(DropReason::GtpuSdfNoMatch);
+        };
+        let r = &mut t.rules[i];
+        if !r.pass {
+            return Err(DropReason::GtpuGateClosed);
+        }
+        if !r.bucket.take(now_ns, ip.len()) {
+            return Err(DropReason::GtpuMbrExceeded);
+        }
+        let qfi = r.qfi;
+        if let Some(w) = self.bus.flow_counters.get(self.worker) {
+            let base = usize::from(fidx) * MAX_RULES * 2 + i * 2;
+            if let (Some(p), Some(b)) = (w.get(base), w.get(base + 1)) {
+                p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+                b.store(b.load(Relaxed).wrapping_add(ip.len() as u64), Relaxed);
+            }
+        }
+        Ok(qfi)
     }
 
     /// Holds a downlink packet of buffering session `slot` (its entry

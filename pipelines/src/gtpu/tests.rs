@@ -1057,3 +1057,124 @@ fn buffered_downlink_is_reported_and_released_in_order() {
     assert_eq!(rig.discarded[0].1, DropReason::GtpuBufferDiscarded);
     assert!(rig.held.is_empty());
 }
+
+/// A packet with `proto` and ports (UDP, TCP: a bare header).
+fn inner4_ports(src: &str, dst: &str, tcp: bool, sport: u16, dport: u16) -> Vec<u8> {
+    let mut b = Vec::new();
+    let p = PacketBuilder::ipv4(
+        src.parse::<Ipv4Addr>().unwrap().octets(),
+        dst.parse::<Ipv4Addr>().unwrap().octets(),
+        64,
+    );
+    if tcp {
+        p.tcp(sport, dport, 1, 1000).write(&mut b, b"t").unwrap();
+    } else {
+        p.udp(sport, dport).write(&mut b, b"u").unwrap();
+    }
+    b
+}
+
+#[test]
+fn per_flow_rules_pick_qfi_gate_and_count_by_sdf_filter() {
+    use super::session::{FlowRule, SdfFilter};
+    let rule = |uplink, precedence, filter, pass, qfi| FlowRule {
+        uplink,
+        precedence,
+        filter,
+        pass,
+        qfi,
+        mbr: 0,
+    };
+    let mut s = session(1, 0x100, "10.45.0.2", "");
+    s.flows = vec![
+        // Downlink SIP from 198.51.100.0/24 port 5060: QFI 1.
+        rule(
+            false,
+            10,
+            SdfFilter {
+                proto: Some(17),
+                remote: Some((ip("198.51.100.0"), 24)),
+                remote_ports: Some((5060, 5060)),
+                ..SdfFilter::default()
+            },
+            true,
+            Some(1),
+        ),
+        // Uplink telnet: dropped.
+        rule(
+            true,
+            10,
+            SdfFilter {
+                proto: Some(6),
+                remote_ports: Some((23, 23)),
+                ..SdfFilter::default()
+            },
+            false,
+            None,
+        ),
+        // Everything else uplink passes; downlink only from 198.51.100.0/24.
+        rule(true, 20, SdfFilter::default(), true, None),
+        rule(
+            false,
+            30,
+            SdfFilter {
+                remote: Some((ip("198.51.100.0"), 24)),
+                ..SdfFilter::default()
+            },
+            true,
+            None,
+        ),
+    ];
+    let (mut rig, mut store) = rig(vec![s]);
+    let from_dn = |inner: &[u8]| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&X_DN);
+        f.extend_from_slice(&DN);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(inner);
+        f
+    };
+    // Downlink: SIP gets QFI 1, other traffic the session's 9, a source
+    // outside every downlink filter is dropped.
+    let sip = inner4_ports("198.51.100.7", "10.45.0.2", false, 5060, 5060);
+    let o = rig.rx(1, &from_dn(&sip));
+    assert_eq!(o.v, tx(0), "{o:?}");
+    assert_eq!(outer(&o.frame).4, Some(1));
+    let web = inner4_ports("198.51.100.7", "10.45.0.2", true, 80, 40000);
+    let o = rig.rx(1, &from_dn(&web));
+    assert_eq!(o.v, tx(0), "{o:?}");
+    assert_eq!(outer(&o.frame).4, Some(9));
+    let other = inner4_ports("203.0.113.9", "10.45.0.2", false, 53, 40000);
+    assert_eq!(
+        rig.rx(1, &from_dn(&other)).v,
+        drop(DropReason::GtpuSdfNoMatch)
+    );
+    // Uplink: telnet dropped, the rest forwarded.
+    let up = |dport: u16| {
+        from_gnb(
+            "192.0.2.1",
+            2152,
+            &gpdu(
+                0x100,
+                &inner4_ports("10.45.0.2", "198.51.100.7", true, 40000, dport),
+            ),
+        )
+    };
+    assert_eq!(rig.rx(0, &up(23)).v, drop(DropReason::GtpuGateClosed));
+    assert_eq!(rig.rx(0, &up(443)).v, tx(1));
+    assert_eq!(rig.rx(0, &up(443)).v, tx(1));
+    // Counted per rule, in the spec's order.
+    let slot = store.get(1).unwrap().slot;
+    let c: Vec<u64> = store.flow_counters(slot).iter().map(|x| x.0).collect();
+    assert_eq!(c, vec![1, 0, 2, 1]);
+    assert_eq!(store.counters(slot)[DL_PKTS], 2);
+
+    // Rules replaced at run time: no rules, every downlink packet alike.
+    let mut s2 = store.get(1).unwrap().spec.clone();
+    s2.flows.clear();
+    store.modify(s2, false).unwrap();
+    let o = rig.rx(1, &from_dn(&other));
+    assert_eq!(o.v, tx(0), "{o:?}");
+    assert_eq!(outer(&o.frame).4, Some(9));
+    assert!(store.flow_counters(slot).is_empty());
+}
