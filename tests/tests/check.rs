@@ -228,6 +228,11 @@ fn bad_configs_name_their_key() {
             "70000 is out of range; expected 68 to 9000",
         ),
         (
+            "host-link-local.toml",
+            "key `interfaces[0].link_local`",
+            "derives the same link-local address from the port's MAC",
+        ),
+        (
             "iface-mtu-frame.toml",
             "key `interfaces[0].mtu`",
             "1900 needs frames of 1914 bytes, but a UMEM chunk of engine.umem.frame_size 2048 holds at most 1792",

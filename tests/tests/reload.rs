@@ -241,6 +241,15 @@ fn changes_only_a_restart_applies_are_refused_by_key() {
     let old = cfg(BEFORE);
     let (_w, mut rc) = router_worker_with(32, BEFORE, |_| {});
     let before = ask(&mut rc, "route-list", json!({}));
+    // The same file again: nothing changes, nothing is published.
+    let plan = rc.plan_reload(router(&old), router(&old)).expect("plan");
+    assert!(plan.changes.is_empty());
+    rc.apply_reload(plan).expect("applies");
+    assert_eq!(
+        ask(&mut rc, "route-list", json!({})),
+        before,
+        "same version"
+    );
     let cases = [
         (
             router_fixture(32, BEFORE).replacen(

@@ -350,6 +350,23 @@ fn validate(raw: Raw, file: &str) -> Result<Config, ConfigError> {
     let f = active.expect("every pipeline.kind has a registered function");
     let pipeline = f.validate(&section)?;
 
+    // The host keeps IPv6 on a port (pass_ipv6): its link-local comes from
+    // the port's MAC, as xgw's would, and NDP for it would reach xgw.
+    if let PipelineCfg::Router(r) = &pipeline {
+        for (i, f) in r.ifaces.iter().enumerate() {
+            let host6 = matches!(&ports.get(f.port).map(|p| &p.kind),
+                Some(PortKind::AfXdp(x)) if !x.pass.ipv6_dst.is_empty());
+            if host6 && f.link_local.is_none() && f.mac.is_none() && f.vlan == 0 {
+                return v.err(
+                    format!("interfaces[{i}].link_local"),
+                    "the host keeps IPv6 addresses on this interface's port (pass_ipv6) and \
+                     derives the same link-local address from the port's MAC as xgw would; \
+                     give xgw its own, e.g. link_local = \"fe80::1\"",
+                );
+            }
+        }
+    }
+
     // A received frame must fit in one UMEM chunk (no XDP multi-buffer):
     // the kernel leaves XDP_PACKET_HEADROOM and `headroom` in front.
     if let PipelineCfg::Router(r) = &pipeline {

@@ -379,6 +379,11 @@ impl RouterControl {
     /// sessions through GTP-U's store. On an error every step already
     /// taken is undone (and nothing was published).
     pub fn apply_reload(&mut self, plan: ReloadPlan) -> Result<(), String> {
+        if plan.changes.is_empty() {
+            // Nothing to publish (the table version stays).
+            self.spec = plan.spec;
+            return Ok(());
+        }
         let mut done = Vec::new();
         match self.apply_steps(&plan, &mut done) {
             Ok(()) => {
