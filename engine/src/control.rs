@@ -555,6 +555,40 @@ pub fn render_rates(prev: &Value, v: &Value, dt: Duration) -> String {
     o
 }
 
+/// The nodes' figures over an interval (`xgw stats --watch`): for each
+/// node that saw packets between two `runtime` answers, packets per
+/// second, packets per vector and clocks per packet in that interval.
+pub fn render_node_rates(prev: &Value, v: &Value, dt: Duration) -> String {
+    use std::fmt::Write as _;
+    let s = dt.as_secs_f64().max(1e-3);
+    let mut o = String::new();
+    let now = v["total"].as_array().cloned().unwrap_or_default();
+    let before = prev["total"].as_array().cloned().unwrap_or_default();
+    for (n, b) in now.iter().zip(&before) {
+        let d = |k: &str| {
+            n[k].as_u64()
+                .unwrap_or(0)
+                .saturating_sub(b[k].as_u64().unwrap_or(0))
+        };
+        let (pk, vec, cyc) = (d("packets"), d("vectors"), d("cycles"));
+        if pk == 0 {
+            continue;
+        }
+        if o.is_empty() {
+            o.push_str("nodes (this interval):       packets/s   pkts/vector   clocks/pkt\n");
+        }
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>12.0} {:>13.1} {:>12.1}",
+            n["name"].as_str().unwrap_or("?"),
+            pk as f64 / s,
+            pk as f64 / vec.max(1) as f64,
+            cyc as f64 / pk as f64,
+        );
+    }
+    o
+}
+
 /// Renders a `runtime` answer for people, like VPP's `show runtime`: per
 /// worker, then the total over workers.
 pub fn render_runtime(v: &Value) -> String {
@@ -1224,6 +1258,31 @@ pub fn request_json(path: &Path, req: &Value) -> Result<Value, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_rates_cover_the_interval_only() {
+        let rt = |p: u64, v: u64, c: u64| {
+            json!({"total": [
+                {"name": "ip4-input", "packets": p, "vectors": v, "cycles": c},
+                {"name": "idle-node", "packets": 5, "vectors": 1, "cycles": 50},
+            ]})
+        };
+        let out = render_node_rates(
+            &rt(1000, 10, 100_000),
+            &rt(3000, 30, 160_000),
+            Duration::from_secs(2),
+        );
+        assert!(out.contains("ip4-input"), "{out}");
+        // 2000 packets in 2 s, 100 per vector, 60000 clocks / 2000.
+        assert!(
+            out.contains("1000") && out.contains("100.0") && out.contains("30.0"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("idle-node"),
+            "no packets in the interval: {out}"
+        );
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 

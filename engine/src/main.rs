@@ -285,22 +285,30 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             config,
         } => {
             let path = socket_of(socket, config)?;
-            let mut prev: Option<(serde_json::Value, std::time::Instant)> = None;
+            let mut prev: Option<(serde_json::Value, serde_json::Value, std::time::Instant)> = None;
             loop {
                 let v = control::request(&path, "stats").map_err(anyhow::Error::msg)?;
                 let now = std::time::Instant::now();
+                // (The per-node figures, for the interval's node rates.)
+                let rt = if watch {
+                    control::request(&path, "runtime").map_err(anyhow::Error::msg)?
+                } else {
+                    serde_json::Value::Null
+                };
                 if json {
                     println!("{v}");
                 } else {
                     print!("{}", control::render_table(&v));
-                    if let Some((p, t)) = &prev {
-                        print!("{}", control::render_rates(p, &v, now.duration_since(*t)));
+                    if let Some((p, prt, t)) = &prev {
+                        let dt = now.duration_since(*t);
+                        print!("{}", control::render_rates(p, &v, dt));
+                        print!("{}", control::render_node_rates(prt, &rt, dt));
                     }
                 }
                 if !watch {
                     return Ok(());
                 }
-                prev = Some((v, now));
+                prev = Some((v, rt, now));
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 println!();
             }
