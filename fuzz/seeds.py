@@ -165,6 +165,20 @@ def main():
     rec = lambda i, m: struct.pack("!H", len(m)) + bytes([(i * 5) & 0xFF]) + m
     put("pfcp", b"".join(rec(i, m) for i, m in enumerate(msgs)))
     put("pfcp", rec(0, msgs[0]) + rec(1, est) + b"".join(rec(0xFC, b"") for _ in range(8)) + rec(2, mods[1]))
+    # Per-flow rules: a SIP PDR with its own QER (QFI 1) and a telnet PDR
+    # that drops, beside the default downlink PDR; then the SIP PDR removed.
+    fd = lambda d: (23, b"\x01\0" + struct.pack("!H", len(d)) + d)
+    pdr_sip = (1, grp((56, b"\0\3"), (29, u32(100)),
+                      (2, grp((20, b"\1"), (93, ue(True)), fd(b"permit out 17 from 198.51.100.0/24 5060 to assigned"))),
+                      (108, u32(2)), (109, u32(2)), (81, u32(1))))
+    pdr_tel = (1, grp((56, b"\0\4"), (29, u32(150)),
+                      (2, grp((20, b"\1"), (93, ue(True)), fd(b"permit out 6 from any 23,2323 to assigned"))),
+                      (108, u32(3)), (81, u32(1))))
+    far_drop = (3, grp((108, u32(3)), (44, b"\x01")))
+    qer_sip = (7, grp((109, u32(2)), (25, b"\0"), (124, b"\x01")))
+    est_sdf = pfcp(50, 30, [node, fseid, pdr_ul, pdr_dl, pdr_sip, pdr_tel, far_ul, far_dl, far_drop, qer, qer_sip, urr], seid=0)
+    rm_sip = pfcp(52, 31, [(15, grp((56, b"\0\3")))], seid=1)
+    put("pfcp", rec(0, msgs[0]) + rec(1, est_sdf) + rec(2, rm_sip) + rec(3, pfcp(54, 32, [], seid=1)))
     # nat64: Jool's SIIT vectors (read in place from ../shared: GPL-2.0 test
     # data, never copied into the project; the corpus is not committed),
     # one record per packet, sides and steering as fuzz_targets/nat64.rs

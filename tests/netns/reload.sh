@@ -106,6 +106,7 @@ ip -n "$NS_S2" -6 route add 2001:db8:15::/64 via 2001:db8:18::1 src 2001:db8:18:
 #   STAGE start:  t44, t64, t66 and the routes into them
 #         reload: t64 and its route gone; gw1 adds 10.3.8.0/24 via 1.1.1.2
 #         hup:    reload + gw1 adds 10.4.8.0/24 via 1.1.1.2 (routes[3])
+#         addr:   hup + gw1's lan gets a second address, 10.1.6.1/24
 #   BAD (gw1, on top of "hup"): iface (lan's mtu) | cores | port (wan's
 #   rx_ring) | syntax | gateway (10.4.8.0/24's)
 write_config() {
@@ -113,6 +114,7 @@ write_config() {
   if [[ $side == 1 ]]; then
     me=1; peer=2; lanif=g1l; wanif=g1w; far=8; cores=1
     lan4='"10.1.5.1/24"'; lan6='"2001:db8:5::1/64", "2001:db8:15::1/64"'
+    [[ $stage == addr ]] && lan4='"10.1.5.1/24", "10.1.6.1/24"'
   else
     me=2; peer=1; lanif=g2l; wanif=g2w; far=5; cores=0
     lan4='"10.1.8.1/24"'; lan6='"2001:db8:8::1/64", "2001:db8:18::1/64"'
@@ -197,7 +199,7 @@ EOF
   fi
   if [[ $side == 1 && $stage != start ]]; then
     printf '\n[[routes]]\nprefix = "10.3.8.0/24"\nvia = "1.1.1.2"\n' >>"$f"
-    if [[ $stage == hup ]]; then
+    if [[ $stage == hup || $stage == addr ]]; then
       local gw=1.1.1.2
       [[ $bad == gateway ]] && gw=172.16.0.9
       printf '\n[[routes]]\nprefix = "10.4.8.0/24"\nvia = "%s"\n' "$gw" >>"$f"
@@ -536,6 +538,21 @@ check_eq "SIGHUP: route 10.4.8.0/24 listed (via, interface, origin)" "1.1.1.2 t4
 check_eq "SIGHUP: route table version +1" "$(($(version hup-a) + 1))" "$(version hup-b)"
 ping_ok "$NS_S1" "after SIGHUP: ping s1->10.4.8.10 (the route SIGHUP added)" 10.4.8.10
 ping_ok "$NS_S1" "after SIGHUP: ping s1->10.3.8.10 (the route of the first reload)" 10.3.8.10
+
+# ---------------------------------------------------------------------------
+step "d2. reload: an interface address added (its connected route follows)"
+ip -n "$NS_S1" addr add 10.1.6.10/24 dev s1
+ping_none "$NS_S1" "before: ping s1->10.1.6.1 (not gw1's yet)" '' 10.1.6.1
+write_config "$CFG1" 1 addr
+lists 1 addr-a
+reload_ok 1 "reload with lan's second address"
+check_eq "the reload names the address" 1 "$(grep -c 'interface lan: address 10.1.6.1/24 added' "$XT_WORK/reload.out")"
+lists 1 addr-b
+check_eq "route 10.1.6.0/24 listed (interface, origin)" "lan connected" \
+  "$(xt_json "$XT_WORK/addr-b.routes.json" '" | ".join("%s %s" % (r.get("interface"), r.get("origin")) for r in d["routes"] if r["prefix"] == "10.1.6.0/24")')"
+check_eq "route table version +1" "$(($(version addr-a) + 1))" "$(version addr-b)"
+ping_ok "$NS_S1" "after: ping s1->10.1.6.1 (gw1 answers ARP and echo on its new address)" 10.1.6.1
+ip -n "$NS_S1" addr del 10.1.6.10/24 dev s1
 
 # ---------------------------------------------------------------------------
 step "e. drops, accounting, SIGTERM"
