@@ -455,7 +455,7 @@ impl Core {
             _ => return Verdict::Drop(DropReason::GtpuInnerMalformed),
         };
         let rep = self.gtpu.sessions.as_mut().expect("an endpoint matched");
-        let e = &rep.entries[slot as usize];
+        let e = &mut rep.entries[slot as usize];
         let spoofed = if inner_v6 {
             let mut a = [0u8; 16];
             a.copy_from_slice(&inner[8..24]);
@@ -464,20 +464,19 @@ impl Core {
             !e.has(Entry::UE4)
                 || u32::from_be_bytes([inner[12], inner[13], inner[14], inner[15]]) != e.ue4
         };
-        let (gate, flows) = (e.has(Entry::GATE_UL), e.has(Entry::FLOWS));
         let verdict = if spoofed {
             Some(DropReason::GtpuInnerSpoofed)
-        } else if !gate {
+        } else if !e.has(Entry::GATE_UL) {
             Some(DropReason::GtpuGateClosed)
-        } else if let Some(r) = flows
-            .then(|| rep.flows(slot, true, inner, inner_v6, cx.now_ns).err())
-            .flatten()
-        {
-            Some(r)
-        } else if !rep.entries[slot as usize].ul.take(cx.now_ns, inner.len()) {
-            Some(DropReason::GtpuMbrExceeded)
+        } else if !e.has(Entry::FLOWS) {
+            (!e.ul.take(cx.now_ns, inner.len())).then_some(DropReason::GtpuMbrExceeded)
         } else {
-            None
+            // Per-flow rules (rare), then the session's rate.
+            match rep.flows(slot, true, inner, inner_v6, cx.now_ns) {
+                Err(r) => Some(r),
+                Ok(_) => (!rep.entries[slot as usize].ul.take(cx.now_ns, inner.len()))
+                    .then_some(DropReason::GtpuMbrExceeded),
+            }
         };
         if let Some(r) = verdict {
             rep.count(slot, DROPS, 1);
@@ -763,28 +762,24 @@ impl Core {
         } else {
             d[L2 + 1]
         };
-        let e = &rep.entries[slot as usize];
-        let (gate, buffer) = (e.has(Entry::GATE_DL), e.mode & Entry::BUFFER != 0);
-        // Per-flow rules: the matched one's gate, rate and QFI.
+        // Per-flow rules (rare): the matched one's gate, rate and QFI.
         let mut flow_qfi = NO_QFI;
-        let drop = if !gate {
+        let f = rep.entries[slot as usize].flags;
+        if f & (Entry::FLOWS | Entry::GATE_DL) == Entry::FLOWS | Entry::GATE_DL {
+            match rep.flows(slot, false, &d[L2..], inner_v6, cx.now_ns) {
+                Ok(q) => flow_qfi = q,
+                Err(r) => {
+                    rep.count(slot, DROPS, 1);
+                    return Verdict::Drop(r);
+                }
+            }
+        }
+        let e = &mut rep.entries[slot as usize];
+        let drop = if !e.has(Entry::GATE_DL) {
             Some(DropReason::GtpuGateClosed)
-        } else if let Some(r) = (e.has(Entry::FLOWS))
-            .then(
-                || match rep.flows(slot, false, &d[L2..], inner_v6, cx.now_ns) {
-                    Ok(q) => {
-                        flow_qfi = q;
-                        None
-                    }
-                    Err(r) => Some(r),
-                },
-            )
-            .flatten()
-        {
-            Some(r)
-        } else if buffer {
+        } else if e.mode & Entry::BUFFER != 0 {
             return rep.buffer(slot, cx.now_ns);
-        } else if !rep.entries[slot as usize].dl.take(cx.now_ns, inner_len) {
+        } else if !e.dl.take(cx.now_ns, inner_len) {
             Some(DropReason::GtpuMbrExceeded)
         } else {
             None
@@ -793,7 +788,7 @@ impl Core {
             rep.count(slot, DROPS, 1);
             return Verdict::Drop(r);
         }
-        let e = rep.entries[slot as usize];
+        let e = *e;
         let outer_v6 = e.has(Entry::V6);
         let qfi = match flow_qfi {
             NO_QFI => (e.qfi != NO_QFI).then_some(e.qfi),
