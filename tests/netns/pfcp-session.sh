@@ -8,7 +8,7 @@
 #   ns S (SMF, scapy)  s0 10.44.0.2 ──veth── n4 10.44.0.1   ns X (xgw: PFCP agent on the
 #                                                            host stack, [pfcp])
 #   ns R (base station) r0 192.168.0.99 ──veth── n3 192.168.0.1 [xgw router, GTP-U endpoint]
-#                          192.168.0.98 (handover)             n6 10.2.0.1 ──veth── d0 10.2.0.2  ns D
+#                          192.168.0.98 (handover)             n6 10.2.0.1 ──veth── d0 10.2.0.2, .3  ns D
 #   UE pool 10.45.0.0/16 routed into gtp0 (xgw); ns D routes it via 10.2.0.1.
 #   No static session: everything comes from PFCP.
 #   sessions (CP SEID, UE, downlink peer/TEID, QFI):
@@ -16,6 +16,8 @@
 #                           buffered, then .98/0x2003             QFI 9
 #     2  0x5002  10.45.0.3  192.168.0.99/0x3003, URR with a volume threshold  QFI 5
 #     3  0x5003  10.45.0.4  192.168.0.99/0x4004, ended by the Association Release  QFI 9
+#     4  0x5004  10.45.0.5  192.168.0.99/0x5005, per-flow rules (SDF filters):
+#                           SIP QFI 1, telnet DROP, the rest QFI 9
 #
 # Checks (every PFCP answer and every frame the base station gets parsed
 # with scapy; Usage Report volumes compared with the bytes of the packets
@@ -53,14 +55,31 @@
 #      each session add up to exactly the bytes sent and received; no
 #      session left (pfcp sessions, gtp session list); G-PDUs to the old
 #      TEIDs get Error Indications
-#  10. Association Release with a live session: released, the session and
+#  10. per-flow rules (SDF filters), session 4: downlink PDRs for SIP
+#      ("permit out 17 from 10.2.0.2/32 5060 to assigned", precedence 100,
+#      QER QFI 1), telnet ("permit out 6 from any 23 to assigned", 150, FAR
+#      DROP) and the rest ("permit out ip from any to assigned", 200, QER
+#      QFI 9, FAR FORW + Outer Header Creation), one uplink PDR (200,
+#      CHOOSE), URR 1 on every PDR.  Refused first with the URR on the SIP
+#      PDR only (per-flow charging): cause 73, Failed Rule ID PDR 3, nothing
+#      set up.  Then: `xgw pfcp sessions --json` lists the 4 rules
+#      (direction, precedence, protocol, remote, ports, action, QFI, MBR);
+#      UDP from 10.2.0.2:5060 arrives with QFI 1, UDP from :5061, from
+#      10.2.0.3:5060, from an ephemeral port, TCP from :24 and echo replies
+#      with QFI 9, TCP from :23 never (`xgw drops --json`:
+#      gtpu.gate_closed); per-rule packets and bytes = what each rule
+#      forwarded (a DROP rule counts nothing); session counters; Remove
+#      PDR 3: SIP arrives with QFI 9, each rule left keeps its own counts;
+#      Deletion: Usage Report (TERMR) = the forwarded bytes per direction
+#  11. Association Release with a live session: released, the session and
 #      its GTP-U session gone (Error Indication), heartbeat answered
-#  11. tshark: every PFCP message xgw sent (captured on s0 for the whole
+#  12. tshark: every PFCP message xgw sent (captured on s0 for the whole
 #      test) dissects without malformed frame or expert warning, and the
 #      capture holds exactly what the SMF received; every GTP-U frame xgw
 #      sent to the base station dissects cleanly
-#  12. gtpu.* drop reasons: only the unknown TEIDs sent on purpose; totals
-#      invariant, SIGTERM exits 0, no XDP program left
+#  13. gtpu.* drop reasons: only the unknown TEIDs and the telnet segments
+#      sent on purpose; totals invariant, SIGTERM exits 0, no XDP program
+#      left
 # Knobs: XT_KEEP=1  XGW=path/to/xgw
 set -euo pipefail
 # shellcheck disable=SC2034  # read by lib.sh
@@ -95,6 +114,7 @@ xt_dut_if "$NS_X" n3 "$MAC_N3"; xt_dut_if "$NS_X" n6 "$MAC_N6"
 xt_host_if "$NS_R" r0 192.168.0.99/24 "$MAC_R"
 ip -n "$NS_R" addr add 192.168.0.98/24 dev r0
 xt_host_if "$NS_D" d0 10.2.0.2/24 "$MAC_D"
+ip -n "$NS_D" addr add 10.2.0.3/24 dev d0   # (a source outside step 10's SIP filter)
 ip -n "$NS_D" route add 10.45.0.0/16 via 10.2.0.1
 for ns in "$NS_R" "$NS_D"; do
   ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 >/dev/null
@@ -189,7 +209,7 @@ cat >"$XT_WORK/smf.py" <<'EOF'
 # some unanswered) at once, whatever the main thread is waiting for.
 # Prints PASS/FAIL/INFO lines; writes what xgw sent to CONF["rx_log"].
 import ctypes, json, os, queue, select, socket, struct, subprocess, sys, threading, time
-from scapy.all import Ether, IP, UDP, ICMP, Raw, conf, raw
+from scapy.all import Ether, IP, UDP, TCP, ICMP, Raw, conf, raw
 from scapy.contrib.pfcp import *
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer, GTPErrorIndication, IE_TEIDI, IE_GSNAddress
 conf.verb = 0
@@ -1068,25 +1088,335 @@ ei_check("9. session 1", T1)
 ei_check("9. session 2", T2)
 heartbeat("9")
 
-info("== 10. Association Release with a live session")
+info("== 10. per-flow rules (SDF filters), session 4")
+T10 = time.monotonic()
+# Downlink PDRs: SIP from the data-network host (precedence 100, QER 2:
+# QFI 1), telnet (150, FAR 3: DROP), the rest (200, QER 1: QFI 9); one
+# uplink PDR (200); URR 1 on every PDR (or, refused, on the SIP PDR only).
+CP4, UE4, BT4 = 0x5004, "10.45.0.5", 0x5005
+DN2 = "10.2.0.3"   # the data-network host's second address: outside the SIP filter's /32
+FD_SIP = "permit out 17 from %s/32 5060 to assigned" % DN
+FD_TELNET = "permit out 6 from any 23 to assigned"
+FD_ANY = "permit out ip from any to assigned"
+VOL4 = Volume()
+
+
+def est_sdf(cp, urr_pdrs):
+    def pdr(i, prec, pdi, rest):
+        return IE_CreatePDR(IE_list=[IE_PDR_Id(id=i), IE_Precedence(precedence=prec), IE_PDI(IE_list=pdi)] + rest
+                            + ([IE_URR_Id(id=1)] if i in urr_pdrs else []))
+
+    def dl_pdi(fd):
+        return [IE_SourceInterface(interface=1), IE_NetworkInstance(instance=NI), IE_UE_IP_Address(V4=1, SD=1, ipv4=UE4),
+                IE_SDF_Filter(FD=1, flow_description=fd)]
+
+    def qer(i, qfi):
+        return IE_CreateQER(IE_list=[IE_QER_Id(id=i), IE_GateStatus(ul=0, dl=0), IE_MBR(ul=100000, dl=100000), IE_QFI(spare=0, QFI=qfi)])
+    l = [NODE, IE_FSEID(v4=1, seid=cp, ipv4=SMF_IP),
+         pdr(1, 200, [IE_SourceInterface(interface=0), IE_FTEID(V4=1, CH=1), IE_NetworkInstance(instance=NI),
+                      IE_UE_IP_Address(V4=1, SD=0, ipv4=UE4)], [IE_OuterHeaderRemoval(header=0), IE_FAR_Id(id=1)]),
+         pdr(2, 200, dl_pdi(FD_ANY), [IE_FAR_Id(id=2), IE_QER_Id(id=1)]),
+         pdr(3, 100, dl_pdi(FD_SIP), [IE_FAR_Id(id=2), IE_QER_Id(id=2)]),
+         pdr(4, 150, dl_pdi(FD_TELNET), [IE_FAR_Id(id=3)]),
+         IE_CreateFAR(IE_list=[IE_FAR_Id(id=1), IE_ApplyAction(spare=0, FORW=1),
+                               IE_ForwardingParameters(IE_list=[IE_DestinationInterface(interface=1), IE_NetworkInstance(instance=NI)])]),
+         IE_CreateFAR(IE_list=[IE_FAR_Id(id=2), IE_ApplyAction(spare=0, FORW=1),
+                               IE_ForwardingParameters(IE_list=[IE_DestinationInterface(interface=0), ohc(BT4, BS1)])]),
+         IE_CreateFAR(IE_list=[IE_FAR_Id(id=3), IE_ApplyAction(spare=0, DROP=1)]),
+         qer(1, 9), qer(2, 1),
+         IE_CreateURR(IE_list=[IE_URR_Id(id=1), IE_MeasurementMethod(VOLUM=1), IE_ReportingTriggers()])]
+    return PFCP(version=1, S=1, seid=0, seq=nseq()) / PFCPSessionEstablishmentRequest(IE_list=l)
+
+
+sdf_enc = raw(IE_SDF_Filter(FD=1, flow_description=FD_TELNET))[4:].hex()
+check(sdf_enc == "0100%04x" % len(FD_TELNET) + FD_TELNET.encode().hex() and raw(IE_ApplyAction(spare=0, DROP=1))[4:] == b"\x01"
+      and raw(IE_RemovePDR(IE_list=[IE_PDR_Id(id=3)])).hex() == "000f0006003800020003",
+      "10. the test's scapy encodings: SDF Filter FD with the flow description, Apply Action DROP 0x01, Remove PDR 3 (%s)" % sdf_enc[:8])
+
+# (direction, precedence) -> the rule's fields in `xgw pfcp sessions --json`
+RULE = {
+    ("downlink", 100): dict(protocol=17, remote=DN + "/32", remote_ports="5060", ue=None, ue_ports=None, action="forward", qfi=1, mbr=100000000),
+    ("downlink", 150): dict(protocol=6, remote=None, remote_ports="23", ue=None, ue_ports=None, action="drop", qfi=None, mbr=0),
+    ("uplink", 200): dict(protocol=None, remote=None, remote_ports=None, ue=None, ue_ports=None, action="forward", qfi=None, mbr=0),
+    ("downlink", 200): dict(protocol=None, remote=None, remote_ports=None, ue=None, ue_ports=None, action="forward", qfi=9, mbr=100000000),
+}
+FIELDS = ("protocol", "remote", "remote_ports", "ue", "ue_ports", "action", "qfi", "mbr")
+
+
+def one_session(name):
+    ss = pfcp_sessions()
+    if ss is None:
+        return None
+    if not check(len(ss) == 1 and ss[0].get("up_seid") == UP4,
+                 "%s: xgw pfcp sessions --json holds session 4 alone (UP SEIDs %s)" % (name, [s.get("up_seid") for s in ss])):
+        return None
+    return ss[0]
+
+
+def check_rules(name, s, keys):
+    """The session's flows: per direction, exactly the rules `keys` in
+    that order (precedence order), each with RULE's fields. Returns the
+    counters {key: (packets, bytes)} or None."""
+    fl = ((s or {}).get("gtp") or {}).get("flows")
+    if not check(isinstance(fl, list), "%s: the session's gtp part lists its per-flow rules (flows: %s)" % (name, json.dumps(fl)[:200])):
+        return None
+    got = [(f.get("direction"), f.get("precedence")) for f in fl]
+    pr = []
+    for d in ("uplink", "downlink"):
+        g = [k for k in got if k[0] == d]
+        w = [k for k in keys if k[0] == d]
+        if g != w:
+            pr.append("%s rules %s (want %s)" % (d, [k[1] for k in g], [k[1] for k in w]))
+    for f in fl:
+        k = (f.get("direction"), f.get("precedence"))
+        if k in RULE:
+            bad = {x: f.get(x) for x in FIELDS if f.get(x) != RULE[k][x]}
+            if bad:
+                pr.append("%s %s: %s (want %s)" % (k[0], k[1], bad, {x: RULE[k][x] for x in bad}))
+    check(not pr, "%s: flows %s, each with its protocol, remote, ports, action, QFI and MBR%s"
+          % (name, ", ".join("%s %d %s QFI %s" % (k[0], k[1], RULE[k]["action"], RULE[k]["qfi"]) for k in keys),
+             (": " + " | ".join(pr)) if pr else ""))
+    return {(f.get("direction"), f.get("precedence")): (f.get("packets"), f.get("bytes")) for f in fl}
+
+
+def drop_counts():
+    d = xjson("drops")
+    return {r.get("reason"): r.get("count") for r in (d or {}).get("drops", [])} if d else None
+
+
+def dn_sock(addr, port):
+    with netns(C["ns_d"]):
+        return usock(addr, port)
+
+
+def dn_raw():
+    with netns(C["ns_d"]):
+        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+
+
+RAWD = dn_raw()
+SOCKS = {}
+
+
+PKT_NO = [0]
+
+
+def send_dl(case, i):
+    """One downlink packet of `case` (name, proto, src, sport, want QFI or
+    None for dropped): what tells it apart (UDP: its payload, TCP: its
+    sequence number) and its inner IP length."""
+    name, proto, src, sport, qfi = case
+    PKT_NO[0] += 1
+    pl = b"XGWF" + struct.pack("!II", PKT_NO[0], i) + bytes(24)
+    if proto == 17:
+        if (src, sport) not in SOCKS:
+            SOCKS[(src, sport)] = dn_sock(src, sport)
+        SOCKS[(src, sport)].sendto(pl, (UE4, 5060 if sport else 9000))
+        return pl, 28 + len(pl)
+    # (a SYN-ACK, as a server's answer to a UE's connect: told apart by
+    # its sequence number)
+    seq = 0x10000000 + PKT_NO[0]
+    pkt = IP(src=src, dst=UE4, ttl=64) / TCP(sport=sport, dport=40000 + PKT_NO[0], flags="SA", seq=seq, ack=1)
+    RAWD.sendto(raw(pkt), (UE4, 0))
+    return ("tcp", seq), 40
+
+
+def traffic(name, cases, counts, rulecnt, rule_of):
+    """Sends counts[i] packets of each case (the dropped ones first),
+    collects what reaches the base station: every one of a forwarded case
+    arrives once as a G-PDU to BS1:2152 with TEID BT4 and its QFI, none of
+    a dropped one. Adds what arrived to VOL4 and to the expected per-rule
+    counters rulecnt (rule_of: case -> rule key)."""
+    bs_drain()
+    sent = {}
+    order = sorted(range(len(cases)), key=lambda c: cases[c][4] is not None)
+    for c in order:
+        for i in range(counts[c]):
+            key, n = send_dl(cases[c], i)
+            sent[key] = (c, n)
+    want = sum(counts[c] for c in range(len(cases)) if cases[c][4] is not None)
+    got = bs_collect(3.0, want=want, grace=0.4)
+    arrived = {c: [] for c in range(len(cases))}
+    stray = []
+    for f in got:
+        x = IP(f["inner"]) if f["gtp"] == 255 else None
+        key = bytes(x[UDP].payload) if x is not None and UDP in x else ("tcp", x[TCP].seq) if x is not None and TCP in x else None
+        if key not in sent:
+            stray.append(fdesc(f) + (" inner %s" % x.summary() if x is not None else ""))
+            continue
+        c, n = sent[key]
+        arrived[c].append((f, x, n))
+    for c, case in enumerate(cases):
+        cname, proto, src, sport, qfi = case
+        fr = arrived[c]
+        if qfi is None:
+            check(not fr, "%s: %d %s to the UE: none reaches the base station (%s)" % (name, counts[c], cname, [fdesc(f) for f, _, _ in fr]))
+            continue
+        bad = []
+        for f, x, n in fr:
+            if (f["dst"], f["dport"], f["teid"], f["psc"]) != (BS1, 2152, BT4, (0, qfi)) or len(f["inner"]) != n \
+                    or (x.src, x.dst) != (src, UE4):
+                bad.append("%s inner %s (%d bytes, sent %d)" % (fdesc(f), x.summary(), len(f["inner"]), n))
+        check(not bad and len(fr) == counts[c],
+                   "%s: %d/%d %s to the UE arrive as G-PDUs to %s:2152 TEID %#x with a DL PDU Session Container QFI %d%s"
+                   % (name, len(fr), counts[c], cname, BS1, BT4, qfi, (": " + " | ".join(bad[:3])) if bad else ""))
+        for f, x, n in fr:
+            VOL4.add(1, len(f["inner"]))
+            k = rule_of[c]
+            rulecnt[k] = (rulecnt[k][0] + 1, rulecnt[k][1] + len(f["inner"]))
+    check(not stray, "%s: nothing else reaches the base station (%s)" % (name, stray[:3]))
+
+
+def own(name, got, before, new):
+    """After a modification that kept the rules `new` names: each one's
+    packets and bytes are its own (it went on counting, or started again
+    at 0), never another rule's."""
+    pr, how = [], set()
+    for k, v in new.items():
+        cont = (before[k][0] + v[0], before[k][1] + v[1])
+        if got.get(k) == cont:
+            how.add("went on")
+        elif got.get(k) == v:
+            how.add("started again")
+        else:
+            pr.append("%s %d: %s (want %s, or %s had it started again)" % (k[0], k[1], got.get(k), cont, v))
+    check(not pr, "%s: each rule's packets and bytes are its own, %s%s"
+          % (name, ", ".join("%s %d %s" % (k[0], k[1], got.get(k)) for k in new),
+             (": " + " | ".join(pr)) if pr else " (%s)" % "/".join(sorted(how))))
+
+
+def ping4(name, n, rulecnt):
+    a0 = list(VOL4.all)
+    pings(name, VOL4, UE4, T4, BS1, n, 56, BS1, BT4, 9)
+    ub, db, up, dp = (b - a for a, b in zip(a0, VOL4.all))
+    rulecnt[("uplink", 200)] = (rulecnt[("uplink", 200)][0] + up, rulecnt[("uplink", 200)][1] + ub)
+    rulecnt[("downlink", 200)] = (rulecnt[("downlink", 200)][0] + dp, rulecnt[("downlink", 200)][1] + db)
+
+
+# -- refused: URR 1 on the SIP PDR only (per-flow charging)
+r = ask(est_sdf(0xE8, {3}))
+fr = ies(r[0].payload, IE_FailedRuleId) if r else []
+check(r is not None and r[0].message_type == 51 and r[0].S == 1 and r[0].seid == 0xE8 and cause(r[0]) == 73,
+      "10. URR 1 linked to the SIP PDR only (per-flow charging): cause 73 (Rule creation/modification failure), header SEID 0xe8 (%s)" % desc(r))
+check(len(fr) == 1 and fr[0].type == 0 and fr[0].pdr_id == 3,
+      "10. ... with a Failed Rule ID naming PDR 3, the SIP PDR the URR is on (%s)" % [raw(x).hex() for x in fr])
+check_session("10. nothing set up by the refused request", [])
+check_gtp("10. nothing set up by the refused request", [])
+heartbeat("10. after the refused per-flow charging")
+
+# -- session 4
+r = ask(est_sdf(CP4, {1, 2, 3, 4}))
+UP4, T4 = est_response("10. session 4 (4 PDRs with SDF filters, 3 FARs, 2 QERs, URR on every PDR)", r, CP4)
+if UP4 is not None and T4 is not None:
+    with LOCK:
+        UP_OF[CP4] = UP4
+    K_SIP, K_TEL, K_UL, K_DL = ("downlink", 100), ("downlink", 150), ("uplink", 200), ("downlink", 200)
+    s = one_session("10. established")
+    if s is not None:
+        pd = {p.get("id"): p for p in s.get("pdrs") or []}
+        want_pdrs = {1: (200, "access", [], 1, [], [1]), 2: (200, "core", [FD_ANY], 2, [1], [1]),
+                     3: (100, "core", [FD_SIP], 2, [2], [1]), 4: (150, "core", [FD_TELNET], 3, [], [1])}
+        gp = {i: (p.get("precedence"), p.get("source_interface"), p.get("sdf_filters"), p.get("far_id"), p.get("qer_ids"), p.get("urr_ids"))
+              for i, p in pd.items()}
+        check(gp == want_pdrs, "10. PDRs 1-4 as sent: precedence, source interface, SDF filters, FAR, QERs, URRs (%s)"
+              % ("as sent" if gp == want_pdrs else json.dumps(gp)))
+        fa = {f.get("id"): f.get("apply_action") for f in s.get("fars") or []}
+        check(fa == {1: ["FORW"], 2: ["FORW"], 3: ["DROP"]}, "10. FARs 1, 2 FORW, 3 DROP (%s)" % fa)
+        c0 = check_rules("10. established", s, [K_SIP, K_TEL, K_UL, K_DL])
+        check(c0 is not None and all(v == (0, 0) for v in c0.values()), "10. every rule at 0 packets, 0 bytes (%s)" % c0)
+    # traffic: echo through the default rules, then downlink UDP and TCP
+    cnt = {K_SIP: (0, 0), K_TEL: (0, 0), K_UL: (0, 0), K_DL: (0, 0)}
+    ping4("10. session 4, ICMP echo (uplink rule; replies: downlink default rule)", 2, cnt)
+    cases = [("UDP %s:5060 (SIP)" % DN, 17, DN, 5060, 1),
+             ("UDP %s:5061" % DN, 17, DN, 5061, 9),
+             ("UDP %s:5060 (outside the /32)" % DN2, 17, DN2, 5060, 9),
+             ("UDP %s:ephemeral" % DN, 17, DN, 0, 9),
+             ("TCP %s:24" % DN, 6, DN, 24, 9),
+             ("TCP %s:23 (telnet)" % DN, 6, DN, 23, None)]
+    rule_of = [K_SIP, K_DL, K_DL, K_DL, K_DL, K_TEL]
+    N = [3, 1, 1, 1, 1, 2]
+    d0 = drop_counts()
+    traffic("10. session 4", cases, N, cnt, rule_of)
+    time.sleep(0.2)
+    d1 = drop_counts()
+    gc = (d1.get("gtpu.gate_closed", 0) - d0.get("gtpu.gate_closed", 0)) if d0 is not None and d1 is not None else None
+    nm = (d1.get("gtpu.sdf_no_match", 0) - d0.get("gtpu.sdf_no_match", 0)) if d0 is not None and d1 is not None else None
+    check(gc == 2 and nm == 0, "10. xgw drops --json: gtpu.gate_closed +2 (the telnet segments: DROP rule), gtpu.sdf_no_match +0 (%s, %s)" % (gc, nm))
+    s = one_session("10. counted")
+    c1 = check_rules("10. counted", s, [K_SIP, K_TEL, K_UL, K_DL]) if s is not None else None
+    if c1 is not None:
+        check(c1 == cnt, "10. per-rule packets and bytes: SIP %s, telnet (DROP: counts what it forwards) %s, uplink %s, downlink default %s (want %s)"
+              % (c1.get(K_SIP), c1.get(K_TEL), c1.get(K_UL), c1.get(K_DL), cnt))
+        a = VOL4.all
+        g = ((s.get("gtp") or {}).get("counters") or {})
+        gg = tuple(g.get(k) for k in ("ul_packets", "ul_bytes", "dl_packets", "dl_bytes", "drops"))
+        check(gg == (a[2], a[0], a[3], a[1], 2),
+              "10. the session's counters: uplink %d packets / %d bytes, downlink %d / %d (forwarded only), drops 2 (%s)" % (a[2], a[0], a[3], a[1], gg))
+    # Remove PDR 3: SIP takes the default rule
+    r = ask(smr(UP4, [IE_RemovePDR(IE_list=[IE_PDR_Id(id=3)])]))
+    check(r is not None and r[0].message_type == 53 and r[0].S == 1 and r[0].seid == CP4 and cause(r[0]) == 1,
+          "10. Session Modification: Remove PDR 3 (SIP): cause 1 (%s)" % desc(r))
+    s = one_session("10. SIP PDR removed")
+    if s is not None:
+        check(sorted(p.get("id") for p in s.get("pdrs") or []) == [1, 2, 4], "10. PDRs 1, 2, 4 left (%s)" % [p.get("id") for p in s.get("pdrs") or []])
+    before = dict(cnt)
+    c2 = check_rules("10. SIP PDR removed", s, [K_TEL, K_UL, K_DL]) if s is not None else None
+    new = {K_TEL: (0, 0), K_UL: (0, 0), K_DL: (0, 0)}
+    if c2 is not None:
+        own("10. SIP PDR removed, before more traffic", c2, before, new)
+    cases2 = [("UDP %s:5060 (SIP, its PDR removed)" % DN, 17, DN, 5060, 9),
+              ("TCP %s:23 (telnet)" % DN, 6, DN, 23, None)]
+    traffic("10. SIP PDR removed", cases2, [2, 1], new, [K_DL, K_TEL])
+    ping4("10. SIP PDR removed, ICMP echo", 1, new)
+    time.sleep(0.2)
+    d2 = drop_counts()
+    gc = (d2.get("gtpu.gate_closed", 0) - d1.get("gtpu.gate_closed", 0)) if d1 is not None and d2 is not None else None
+    check(gc == 1, "10. SIP PDR removed: gtpu.gate_closed +1 (telnet still dropped) (%s)" % gc)
+    s = one_session("10. SIP PDR removed, counted")
+    c3 = check_rules("10. SIP PDR removed, counted", s, [K_TEL, K_UL, K_DL]) if s is not None else None
+    if c3 is not None:
+        own("10. SIP PDR removed, after more traffic", c3, before, new)
+        for k, v in new.items():
+            cnt[k] = (cnt[k][0] + v[0], cnt[k][1] + v[1])
+    # Deletion: the usage of the whole session, per direction
+    r = ask(sdr(UP4))
+    check(r is not None and r[0].message_type == 55 and r[0].S == 1 and r[0].seid == CP4 and cause(r[0]) == 1,
+          "10. session 4: Session Deletion Response, header SEID = CP SEID, cause 1 (%s)" % desc(r))
+    u = one_report("10. session 4", r[0], PFCPSessionDeletionResponse, IE_UsageReport_SDR) if r else None
+    if u is not None:
+        usage_report("10. session 4 (forwarded packets only: uplink echo requests; downlink SIP, UDP, TCP 24, echo replies; not the telnet)",
+                     u, b"\x00\x08\x00", VOL4)
+    check(VOL4.reported == VOL4.total(),
+          "10. session 4: its Usage Report is exactly the forwarded traffic: total/ul/dl bytes %s, packets %s (%s / %s)"
+          % (VOL4.reported[:3], VOL4.reported[3:], VOL4.total()[:3], VOL4.total()[3:]))
+    check_session("10. no session left", [])
+    check_gtp("10. no GTP-U session left", [])
+else:
+    check(False, "10. no session 4: its checks cannot run")
+for x in list(SOCKS.values()) + [RAWD]:
+    x.close()
+heartbeat("10")
+info("10. took %.1f s" % (time.monotonic() - T10))
+
+info("== 11. Association Release with a live session")
 r = ask(est(CP3, UE3, 0x4004, 9))
-UP3, T3 = est_response("10. session 3", r, CP3)
+UP3, T3 = est_response("11. session 3", r, CP3)
 if UP3 is None or T3 is None:
-    print("FAIL 10. no session 3: the rest cannot run", flush=True)
+    print("FAIL 11. no session 3: the rest cannot run", flush=True)
     sys.exit(1)
 with LOCK:
     UP_OF[CP3] = UP3
-pings("10. session 3", VOL3, UE3, T3, BS1, 1, 56, BS1, 0x4004, 9)
-check_gtp("10. session 3", [(T3, UE3, BS1, 0x4004, 9, "forward", None)])
+pings("11. session 3", VOL3, UE3, T3, BS1, 1, 56, BS1, 0x4004, 9)
+check_gtp("11. session 3", [(T3, UE3, BS1, 0x4004, 9, "forward", None)])
 a0 = pfcp_counters()
 r = ask(PFCP(version=1, S=0, seq=nseq()) / PFCPAssociationReleaseRequest(IE_list=[NODE]))
-check(r is not None and r[0].message_type == 10 and cause(r[0]) == 1, "10. Association Release Response: cause 1 (%s)" % desc(r))
+check(r is not None and r[0].message_type == 10 and cause(r[0]) == 1, "11. Association Release Response: cause 1 (%s)" % desc(r))
 time.sleep(0.3)
-check(pfcp_counters()["associations"] == [], "10. no association left")
-check_session("10. the association's session is gone", [])
-check_gtp("10. its GTP-U session is gone", [])
-ei_check("10. session 3", T3)
-heartbeat("10. after the release")
+check(pfcp_counters()["associations"] == [], "11. no association left")
+check_session("11. the association's session is gone", [])
+check_gtp("11. its GTP-U session is gone", [])
+ei_check("11. session 3", T3)
+heartbeat("11. after the release")
 time.sleep(1.5)  # (a heartbeat or report in flight arrives before the final tally)
 
 info("== final tally of what xgw sent")
@@ -1192,7 +1522,8 @@ ok &= check(mine == rx, "the capture holds, in order, exactly the %d messages th
             % (len(rx), ", ".join("%s: %d" % kv for kv in sorted(types.items(), key=str))))
 g, gbad, gtypes = 0, [], {}
 for num, src, sport, gm, teid, sev, grp, msg, mal in rows(sys.argv[2], 9):
-    if src != "192.168.0.1":
+    # (ip.src of a G-PDU is "outer|inner")
+    if src.split("|")[0] != "192.168.0.1":
         continue
     g += 1
     t = int(gm.split("|")[0], 0) if gm else None
@@ -1218,8 +1549,8 @@ print(json.dumps({k: v for k, v in sorted(d.items()) if v}))
 EOF
 )
 log "drops over the test: $(xt_json "$XT_WORK/stats1.json" '{k: v["count"] for k, v in d["drops"].items()}')"
-check_eq "gtpu.* drop reasons over the test: only the 3 G-PDUs sent to TEIDs of deleted sessions" \
-  '{"gtpu.unknown_teid": 3}' "$gd"
+check_eq "gtpu.* drop reasons over the test: the 3 G-PDUs sent to TEIDs of deleted sessions and the 3 telnet segments of step 10's DROP rule" \
+  '{"gtpu.gate_closed": 3, "gtpu.unknown_teid": 3}' "$gd"
 T=$XT_WORK/stats1.json
 rx=$(xt_json "$T" 'd["totals"]["rx"]'); em=$(xt_json "$T" 'd["totals"]["emitted"]')
 tx=$(xt_json "$T" 'd["totals"]["tx"]'); lo=$(xt_json "$T" 'd["totals"]["local"]')
