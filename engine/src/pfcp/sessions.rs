@@ -1068,7 +1068,10 @@ impl Agent {
             return Answer::fail(seid, ps.refusal(e));
         }
         ps.slot = up.get(spec.id).map_or(0, |s| s.slot);
-        ps.settle_urrs(usage_counters(up.counters(ps.slot)));
+        // A new session's counters start at zero: the workers clear the
+        // slot when they take the session, so what it holds now may still
+        // be a deleted session's.
+        ps.settle_urrs([0; 4]);
         ps.gtp = Some(spec);
         ps.compact();
         self.sessions.insert(up_seid, ps);

@@ -142,8 +142,13 @@ pub(crate) struct FlowTable {
     pub(crate) fidx: u16,
     /// The index is new: its counters start at zero.
     pub(crate) fresh: bool,
+    /// The rules changed: for each new rule, the old rule whose counters
+    /// it takes over (`NO_RULE`: none, it starts at zero).
+    pub(crate) remap: Option<[u8; MAX_RULES]>,
     pub(crate) rules: Vec<Rule>,
 }
+
+pub(crate) const NO_RULE: u8 = 0xff;
 
 /// One compiled [`FlowRule`]: addresses as 128-bit values (IPv4
 /// IPv4-mapped) with masks, `fam` 0 (any), 4 or 6.
@@ -1016,7 +1021,7 @@ impl Sessions {
         let mut initial = Vec::with_capacity(spec.sessions.len());
         for (i, x) in spec.sessions.iter().enumerate() {
             let slot = s.insert(x.clone()).map_err(|e| (i, e))?;
-            initial.push((slot, s.entry(slot), s.table(slot, true)));
+            initial.push((slot, s.entry(slot), s.table(slot, true, None)));
         }
         *s.bus.initial.lock().unwrap_or_else(|e| e.into_inner()) = initial;
         Ok(s)
@@ -1195,13 +1200,26 @@ impl Sessions {
         None
     }
 
-    /// Slot `slot`'s flow table for the workers (`fresh`: a new index).
-    fn table(&self, slot: u32, fresh: bool) -> Option<Box<FlowTable>> {
+    /// Slot `slot`'s flow table for the workers (`fresh`: a new index;
+    /// `old`: the rules it had, whose counters follow the same rules).
+    fn table(&self, slot: u32, fresh: bool, old: Option<&[FlowRule]>) -> Option<Box<FlowTable>> {
         let s = self.slots[slot as usize].as_ref()?;
         let fidx = s.fidx?;
+        let remap = old.filter(|o| *o != s.spec.flows.as_slice()).map(|o| {
+            let mut m = [NO_RULE; MAX_RULES];
+            let mut taken = [false; MAX_RULES];
+            for (i, r) in s.spec.flows.iter().enumerate() {
+                if let Some(j) = o.iter().enumerate().position(|(j, x)| x == r && !taken[j]) {
+                    taken[j] = true;
+                    m[i] = j as u8;
+                }
+            }
+            m
+        });
         Some(Box::new(FlowTable {
             fidx,
             fresh,
+            remap,
             rules: s.spec.flows.iter().map(Rule::of).collect(),
         }))
     }
@@ -1253,7 +1271,7 @@ impl Sessions {
             entry: self.entry(slot),
             fresh: true,
             end_marker: false,
-            flows: self.table(slot, true),
+            flows: self.table(slot, true, None),
         });
         Ok(())
     }
@@ -1276,7 +1294,9 @@ impl Sessions {
             return Err(SessionError::FlowsFull(self.sdf_max()));
         }
         let old = self.slots[slot as usize].take().expect("indexed slot");
-        // A flow table kept goes on counting; a new one starts at zero.
+        let old_flows = old.spec.flows.clone();
+        // A flow table kept goes on counting (each rule its own); a new
+        // one starts at zero.
         let (fidx, fresh_flows) = match (had, s.flows.is_empty()) {
             (Some(i), false) => (Some(i), false),
             (Some(i), true) => {
@@ -1308,7 +1328,7 @@ impl Sessions {
             entry: self.entry(slot),
             fresh: false,
             end_marker,
-            flows: self.table(slot, fresh_flows),
+            flows: self.table(slot, fresh_flows, Some(&old_flows)),
         });
         Ok(end_marker)
     }
@@ -1607,6 +1627,8 @@ impl Replica {
                         Some(t) => {
                             if t.fresh {
                                 self.zero_flow_counters(t.fidx);
+                            } else if let Some(m) = t.remap {
+                                self.remap_flow_counters(t.fidx, &m);
                             }
                             self.tables.insert(slot, t);
                         }
@@ -1643,6 +1665,29 @@ impl Replica {
             }
         }
         self.settle(cx, encap);
+    }
+
+    /// Moves this worker's counters of table `fidx` to the rules' new
+    /// positions (`m[new] = old`), zeroing rules that are new.
+    fn remap_flow_counters(&self, fidx: u16, m: &[u8; MAX_RULES]) {
+        let base = usize::from(fidx) * MAX_RULES * 2;
+        let Some(cs) = self
+            .bus
+            .flow_counters
+            .get(self.worker)
+            .and_then(|w| w.get(base..base + MAX_RULES * 2))
+        else {
+            return;
+        };
+        let old: [u64; MAX_RULES * 2] = std::array::from_fn(|k| cs[k].load(Relaxed));
+        for (i, &j) in m.iter().enumerate() {
+            let (p, b) = match j {
+                NO_RULE => (0, 0),
+                j => (old[usize::from(j) * 2], old[usize::from(j) * 2 + 1]),
+            };
+            cs[i * 2].store(p, Relaxed);
+            cs[i * 2 + 1].store(b, Relaxed);
+        }
     }
 
     fn zero_flow_counters(&self, fidx: u16) {

@@ -1169,6 +1169,15 @@ fn per_flow_rules_pick_qfi_gate_and_count_by_sdf_filter() {
     assert_eq!(c, vec![1, 0, 2, 1]);
     assert_eq!(store.counters(slot)[DL_PKTS], 2);
 
+    // The SIP rule removed: each remaining rule keeps its own counters.
+    let mut s1 = store.get(1).unwrap().spec.clone();
+    s1.flows.remove(0);
+    store.modify(s1, false).unwrap();
+    let o = rig.rx(1, &from_dn(&sip));
+    assert_eq!(outer(&o.frame).4, Some(9), "SIP now takes the default rule");
+    let c: Vec<u64> = store.flow_counters(slot).iter().map(|x| x.0).collect();
+    assert_eq!(c, vec![0, 2, 2]);
+
     // Rules replaced at run time: no rules, every downlink packet alike.
     let mut s2 = store.get(1).unwrap().spec.clone();
     s2.flows.clear();
