@@ -1,6 +1,7 @@
 //! The PFCP agent under fire: the input is a sequence of datagrams (a
 //! two-byte length, a source choice byte, the bytes), each handed to the
-//! agent as if it came from one of four SMF addresses, with time moving
+//! agent as if it came from one of four SMF addresses (127.0.0.4 outside
+//! the allow-list), with time moving
 //! on between them (heartbeats, retransmissions, losses, usage report
 //! timers). The agent drives a GTP-U session store as it does in xgw.
 //! Nothing may panic; what the agent holds stays within its bounds; every
@@ -25,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
         t1_ms: 100,
         n1: 2,
         max_peers: 2,
+        // Three of the four sources may associate; the fourth is refused.
+        peers: vec![
+            ("127.0.0.1".parse().unwrap(), 32),
+            ("127.0.0.2".parse().unwrap(), 31),
+        ],
     })
     .expect("a loopback socket");
     let mut up = Sessions::new(
