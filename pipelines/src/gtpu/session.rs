@@ -670,6 +670,9 @@ pub struct SessionBus {
     /// Per worker: packets and bytes of each flow table's rules
     /// (`fidx * MAX_RULES * 2 + rule * 2`).
     flow_counters: Vec<Box<[AtomicU64]>>,
+    /// Per worker: changes applied so far (the control thread's reads
+    /// of flow counters account for a table change not yet applied).
+    applied: Vec<AtomicU64>,
     stats: Vec<[AtomicU64; stat::COUNT]>,
     events: ArrayQueue<Event>,
     /// Events the ring had no room for.
@@ -703,6 +706,7 @@ impl SessionBus {
             counters: (0..if counters { n } else { 0 })
                 .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
+            applied: (0..n).map(|_| AtomicU64::new(0)).collect(),
             flow_counters: (0..if counters { n } else { 0 })
                 .map(|_| {
                     (0..SDF_SESSIONS.min(max) * MAX_RULES * 2)
@@ -952,6 +956,11 @@ pub struct Sessions {
     /// Free flow-table indices, and the next never used.
     fidx_free: Vec<u16>,
     fidx_next: u16,
+    /// Changes sent to the workers so far.
+    sent: u64,
+    /// The last flow-table change of each slot: the change's number, and
+    /// how the counter rows move (`None`: they start at zero).
+    flow_moves: HashMap<u32, (u64, Option<[u8; MAX_RULES]>)>,
 }
 
 impl Sessions {
@@ -1017,6 +1026,8 @@ impl Sessions {
             dl_data: Vec::new(),
             fidx_free: Vec::new(),
             fidx_next: 0,
+            sent: 0,
+            flow_moves: HashMap::new(),
         };
         let mut initial = Vec::with_capacity(spec.sessions.len());
         for (i, x) in spec.sessions.iter().enumerate() {
@@ -1234,16 +1245,38 @@ impl Sessions {
             return Vec::new();
         };
         let base = usize::from(fidx) * MAX_RULES * 2;
-        (0..s.spec.flows.len())
-            .map(|i| {
-                let mut c = (0, 0);
-                for w in &self.bus.flow_counters {
-                    c.0 += w.get(base + i * 2).map_or(0, |a| a.load(Relaxed));
-                    c.1 += w.get(base + i * 2 + 1).map_or(0, |a| a.load(Relaxed));
-                }
-                c
-            })
-            .collect()
+        let moved = self.flow_moves.get(&slot).copied();
+        let mut out = vec![(0u64, 0u64); s.spec.flows.len()];
+        for (w, row) in self.bus.flow_counters.iter().enumerate() {
+            let get = |i: usize| {
+                (
+                    row.get(base + i * 2).map_or(0, |a| a.load(Relaxed)),
+                    row.get(base + i * 2 + 1).map_or(0, |a| a.load(Relaxed)),
+                )
+            };
+            // A worker that has not yet taken the last table change still
+            // counts in the old rows: read them as they will be moved.
+            let behind = moved.filter(|&(seq, _)| {
+                self.bus
+                    .applied
+                    .get(w)
+                    .map_or(0, |a| a.load(std::sync::atomic::Ordering::Acquire))
+                    < seq
+            });
+            for (i, o) in out.iter_mut().enumerate() {
+                let c = match behind {
+                    None => get(i),
+                    Some((_, None)) => (0, 0),
+                    Some((_, Some(m))) => match m[i] {
+                        NO_RULE => (0, 0),
+                        j => get(usize::from(j)),
+                    },
+                };
+                o.0 += c.0;
+                o.1 += c.1;
+            }
+        }
+        out
     }
 
     /// Room for one more change on every worker's ring.
@@ -1254,7 +1287,19 @@ impl Sessions {
         }
     }
 
-    fn send(&self, c: Cmd) {
+    fn send(&mut self, c: Cmd) {
+        self.sent += 1;
+        if let Cmd::Put {
+            slot,
+            flows: Some(t),
+            ..
+        } = &c
+        {
+            if t.fresh || t.remap.is_some() {
+                self.flow_moves
+                    .insert(*slot, (self.sent, t.remap.filter(|_| !t.fresh)));
+            }
+        }
         for r in &self.bus.rings {
             // `room` was checked and this thread is the only producer.
             let _ = r.push(c.clone());
@@ -1349,6 +1394,7 @@ impl Sessions {
         if let Some(i) = old.fidx {
             self.fidx_free.push(i);
         }
+        self.flow_moves.remove(&slot);
         let end_marker = end_marker && old.spec.peer_teid != 0;
         self.send(Cmd::Del { slot, end_marker });
         Ok((old, counters))
@@ -1662,6 +1708,11 @@ impl Replica {
                         }
                     }
                 }
+            }
+            // (Single writer; Release: the counter moves above are seen
+            // by whoever sees the count.)
+            if let Some(a) = self.bus.applied.get(self.worker) {
+                a.store(a.load(Relaxed) + 1, std::sync::atomic::Ordering::Release);
             }
         }
         self.settle(cx, encap);

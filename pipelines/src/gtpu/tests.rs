@@ -1173,6 +1173,9 @@ fn per_flow_rules_pick_qfi_gate_and_count_by_sdf_filter() {
     let mut s1 = store.get(1).unwrap().spec.clone();
     s1.flows.remove(0);
     store.modify(s1, false).unwrap();
+    // Read before the worker took the change: already as it will be.
+    let c: Vec<u64> = store.flow_counters(slot).iter().map(|x| x.0).collect();
+    assert_eq!(c, vec![0, 2, 1], "before the worker applied the change");
     let o = rig.rx(1, &from_dn(&sip));
     assert_eq!(outer(&o.frame).4, Some(9), "SIP now takes the default rule");
     let c: Vec<u64> = store.flow_counters(slot).iter().map(|x| x.0).collect();
