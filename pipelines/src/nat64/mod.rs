@@ -29,6 +29,8 @@
 
 pub mod addr;
 pub(crate) mod fast;
+#[cfg(test)]
+mod proptests;
 pub mod stateful;
 pub mod xlat;
 
