@@ -4,7 +4,7 @@
 //! counters whichever way it goes, and a decapsulated packet goes on in
 //! the fused path (forwarded without the graph when it can be). The
 //! outer packet of an encapsulation leaves by the router's memoised route
-//! ([`Core::memo_route`]) when there is one.
+//! ([`Core::memo_out`]) when there is one.
 
 use super::GTP_IFACE;
 use crate::router::fast::{Ingress, LocalHit};
@@ -101,7 +101,7 @@ pub(crate) fn fast_output(
             .and_then(|b| b.try_into().ok())
             .map(|b| u128::from(u32::from_be_bytes(b)))
     };
-    let Some(r) = dst.and_then(|dst| core.memo_route(cx.now_ns, dst, outer_v6, total)) else {
+    let Some(r) = dst.and_then(|dst| core.memo_out(cx.now_ns, dst, outer_v6, total)) else {
         return to_nodes(v);
     };
     if let Some(h) = p.data_mut().first_chunk_mut::<12>() {

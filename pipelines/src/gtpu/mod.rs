@@ -41,7 +41,7 @@ use crate::router::{Core, RateLimit, L2, ROUTE_ARCS, TO_IP4_LOOKUP, TO_IP6_LOOKU
 use crate::wire::gtpu::{self as wire, msg};
 use crate::wire::{checksum, icmpv4, icmpv6};
 use crate::{Ctx, DropReason, Meta, Packet, Verdict};
-use session::{stat, Entry, Replica, DL_BYTES, DL_PKTS, DROPS, NO_QFI, UL_BYTES, UL_PKTS};
+use session::{stat, Entry, Replica, DL_PKTS, DROPS, NO_QFI, UL_PKTS};
 pub use session::{FlowRule, GtpuSpec, SdfFilter, SessionBus, SessionError, SessionSpec, Sessions};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -482,8 +482,7 @@ impl Core {
             rep.count(slot, DROPS, 1);
             return Verdict::Drop(r);
         }
-        rep.count(slot, UL_PKTS, 1);
-        rep.count(slot, UL_BYTES, inner.len() as u64);
+        rep.count_packet(slot, UL_PKTS, inner.len() as u64);
         rep.stat(stat::GPDU_IN);
         // Strip Ethernet-to-GTP-U: the Ethernet header moves up to the
         // inner packet (and what follows the GTP-U message goes).
@@ -800,33 +799,58 @@ impl Core {
             rep.count(slot, DROPS, 1);
             return Verdict::Drop(DropReason::GtpuNoHeadroom);
         }
-        rep.count(slot, DL_PKTS, 1);
-        rep.count(slot, DL_BYTES, inner_len as u64);
+        rep.count_packet(slot, DL_PKTS, inner_len as u64);
         rep.stat(stat::GPDU_OUT);
         let ours = rep.endpoint_addr(e.ep);
-        let peer = if outer_v6 {
-            IpAddr::V6(Ipv6Addr::from(e.peer))
-        } else {
-            IpAddr::V4(Ipv4Addr::new(e.peer[0], e.peer[1], e.peer[2], e.peer[3]))
-        };
-        if !outer_v6 {
-            self.ip_ident = self.ip_ident.wrapping_add(1);
-        }
-        let ident = self.ip_ident;
         let ulen = 8 + gh + inner_len;
-        let b = &mut p.data_mut()[L2..];
-        write_outer(b, ours, peer, ulen, tos, ident, hash & 0xf_ffff, outer_v6);
-        let u = oh;
-        b[u..u + 2].copy_from_slice(&(0xc000 | (hash as u16 & 0x3fff)).to_be_bytes());
-        b[u + 2..u + 4].copy_from_slice(&wire::PORT.to_be_bytes());
-        b[u + 4..u + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
-        b[u + 6..u + 8].fill(0);
-        let _ = wire::write_gpdu_header(&mut b[u + 8..], e.peer_teid, qfi, inner_len);
-        if outer_v6 {
-            let (s, t) = (addr16(b, 8), addr16(b, 24));
-            udp6_checksum(b, u, &s, &t);
-        }
-        let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
+        let g = Gpdu {
+            sport: 0xc000 | (hash as u16 & 0x3fff),
+            ulen: ulen as u16,
+            teid: e.peer_teid,
+            qfi,
+        };
+        let ethertype: u16 = match ours {
+            IpAddr::V6(s) if outer_v6 => {
+                // Headroom pushed: the frame holds Ethernet, the 64 octets
+                // of the longest outer header and the inner packet.
+                let Some(h) = p.data_mut().first_chunk_mut::<{ L2 + 64 }>() else {
+                    return Verdict::Drop(DropReason::GtpuNoHeadroom);
+                };
+                let w = 0x6000_0000u32 | (u32::from(tos) << 20) | (hash & 0xf_ffff);
+                h[L2..L2 + 4].copy_from_slice(&w.to_be_bytes());
+                h[L2 + 4..L2 + 6].copy_from_slice(&g.ulen.to_be_bytes());
+                h[L2 + 6] = 17;
+                h[L2 + 7] = 64;
+                h[L2 + 8..L2 + 24].copy_from_slice(&s.octets());
+                h[L2 + 24..L2 + 40].copy_from_slice(&e.peer);
+                g.write(h, L2 + 40);
+                let b = &mut p.data_mut()[L2..];
+                let (s, t) = (addr16(b, 8), addr16(b, 24));
+                udp6_checksum(b, 40, &s, &t);
+                0x86dd
+            }
+            IpAddr::V4(s) if !outer_v6 => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let Some(h) = p.data_mut().first_chunk_mut::<{ L2 + 44 }>() else {
+                    return Verdict::Drop(DropReason::GtpuNoHeadroom);
+                };
+                // DF clear: the underlay may fragment.
+                h[L2] = 0x45;
+                h[L2 + 1] = tos;
+                h[L2 + 2..L2 + 4].copy_from_slice(&(20 + g.ulen).to_be_bytes());
+                h[L2 + 4..L2 + 6].copy_from_slice(&self.ip_ident.to_be_bytes());
+                h[L2 + 6..L2 + 12].copy_from_slice(&[0, 0, 64, 17, 0, 0]);
+                h[L2 + 12..L2 + 16].copy_from_slice(&s.octets());
+                h[L2 + 16..L2 + 20].copy_from_slice(&e.peer[..4]);
+                let c = crate::router::fast::ip4_checksum(h, L2);
+                h[L2 + 10..L2 + 12].copy_from_slice(&c.to_be_bytes());
+                g.write(h, L2 + 20);
+                0x0800
+            }
+            // An endpoint of the other family: refused by the session
+            // checks, never stored.
+            _ => return Verdict::Drop(DropReason::GtpuNoSession),
+        };
         p.data_mut()[12..14].copy_from_slice(&ethertype.to_be_bytes());
         p.meta = Meta {
             l3: L2 as u16,
@@ -845,6 +869,56 @@ impl Core {
         } else {
             TO_IP4_LOOKUP
         })
+    }
+}
+
+/// The UDP header and G-PDU header (with a downlink PDU Session
+/// Container when `qfi`) of an encapsulation, as
+/// [`wire::write_gpdu_header`] writes the latter.
+struct Gpdu {
+    sport: u16,
+    /// UDP length.
+    ulen: u16,
+    teid: u32,
+    qfi: Option<u8>,
+}
+
+impl Gpdu {
+    /// Writes both headers at `h[at..]` (24 octets at most; the UDP
+    /// checksum zero).
+    #[inline(always)]
+    fn write<const N: usize>(&self, h: &mut [u8; N], at: usize) {
+        let Some(h) = h.get_mut(at..at + 24) else {
+            return;
+        };
+        h[0..2].copy_from_slice(&self.sport.to_be_bytes());
+        h[2..4].copy_from_slice(&wire::PORT.to_be_bytes());
+        h[4..6].copy_from_slice(&self.ulen.to_be_bytes());
+        h[6..8].fill(0);
+        // GTP-U length: what follows the 8 mandatory octets.
+        let glen = self.ulen - 16;
+        h[9] = wire::msg::G_PDU;
+        h[10..12].copy_from_slice(&glen.to_be_bytes());
+        h[12..16].copy_from_slice(&self.teid.to_be_bytes());
+        match self.qfi {
+            Some(qfi) => {
+                h[8] = wire::VERSION_PT | wire::FLAG_E;
+                // Sequence number and N-PDU number not meaningful (S and
+                // PN clear), then one 4-octet PSC: DL PDU SESSION
+                // INFORMATION (type 0), the QFI, no further extension.
+                h[16..24].copy_from_slice(&[
+                    0,
+                    0,
+                    0,
+                    wire::ext::PDU_SESSION_CONTAINER,
+                    1,
+                    0,
+                    qfi & 0x3f,
+                    wire::ext::NONE,
+                ]);
+            }
+            None => h[8] = wire::VERSION_PT,
+        }
     }
 }
 

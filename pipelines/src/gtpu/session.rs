@@ -1887,6 +1887,20 @@ impl Replica {
         }
     }
 
+    /// Adds one packet of `bytes` to a session's packet and byte
+    /// counters `k`, `k + 1` (`UL_PKTS` or `DL_PKTS`; single writer).
+    #[inline]
+    pub(crate) fn count_packet(&self, slot: u32, k: usize, bytes: u64) {
+        let at = slot as usize * COUNTERS + k;
+        if let Some([p, b]) = self.bus.counters[self.worker]
+            .get(at..at + 2)
+            .and_then(|c| c.first_chunk::<2>())
+        {
+            p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+            b.store(b.load(Relaxed).wrapping_add(bytes), Relaxed);
+        }
+    }
+
     /// Adds one to a feature counter.
     #[inline]
     pub(crate) fn stat(&self, k: usize) {

@@ -230,6 +230,8 @@ pub struct Core {
     gone: IfaceSpec,
     /// Gateway next hop → MAC answers (see `resolve`).
     pub(crate) nh_memo: [resolve::NhMemo; resolve::NH_MEMO],
+    /// Routes of our own outer packets by destination ([`Core::memo_out`]).
+    pub(crate) dst_memo: [fast::DstMemo; fast::DST_MEMO],
     /// IP-in-IP's per-worker state (its tunnel map and prepared headers).
     pub(crate) ipip: crate::ipip::fast::State,
     /// GTP-U's per-worker state (its interface and session replica).
@@ -329,6 +331,7 @@ pub fn build_worker_with(
             ..IfaceSpec::default()
         },
         nh_memo: [resolve::NhMemo::default(); resolve::NH_MEMO],
+        dst_memo: [fast::DstMemo::default(); fast::DST_MEMO],
         host_memo: Box::new([resolve::HostMemo::default(); resolve::HOST_MEMO]),
         memo_epoch: (0, 0),
         addrs_gen: 0,

@@ -73,11 +73,11 @@ pub mod ie {
 pub const SUPPORTED_EXT: [u8; 2] = [ext::UDP_PORT, ext::PDU_SESSION_CONTAINER];
 
 /// Flag bits of octet 1.
-const FLAG_E: u8 = 0x04;
+pub const FLAG_E: u8 = 0x04;
 const FLAG_S: u8 = 0x02;
 const FLAG_PN: u8 = 0x01;
 /// Version 1, PT 1 (GTP, not GTP').
-const VERSION_PT: u8 = 0x30;
+pub const VERSION_PT: u8 = 0x30;
 
 /// Why a buffer is not a GTP-U message this endpoint accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
