@@ -381,10 +381,13 @@ impl Core {
         if p.meta.flags & Meta::NEEDS_FRAG != 0 {
             // (The translator's IPv6 packets carry a Fragment Header
             // first; a feature's outer IPv6 header never does.)
-            if p.meta.ethertype == 0x86dd && p.data().get(L2 + 6) == Some(&44) {
-                self.fragment6(cx, p, iface, mac);
+            let cut = if p.meta.ethertype == 0x86dd && p.data().get(L2 + 6) == Some(&44) {
+                self.fragment6(cx, p, iface, mac)
             } else {
-                self.fragment4(cx, p, iface, mac);
+                self.fragment4(cx, p, iface, mac)
+            };
+            if let Err(r) = cut {
+                return Verdict::Drop(r);
             }
         }
         self.send_on(p, iface, mac)
@@ -392,7 +395,13 @@ impl Core {
 
     /// RFC 791 fragmentation of an option-less IPv4 packet to the egress
     /// MTU: the first fragment stays in `p`, the others are emitted.
-    fn fragment4(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
+    fn fragment4(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        iface: IfaceId,
+        mac: MacAddr,
+    ) -> Result<(), DropReason> {
         // An IPv4 packet we encapsulated (ipip-encap keeps NEEDS_FRAG for
         // the inner packet): the inner packet is fragmented and each fragment
         // gets a copy of the outer header, so the far end never has to
@@ -407,20 +416,20 @@ impl Core {
             .min(inner.map_or(usize::MAX, |i| i.mtu));
         let fix = inner.map_or(set_outer_len as FixOuter, |i| i.fix);
         if pre > 64 {
-            return;
+            return Ok(());
         }
         let Some(chunk) = mtu
             .checked_sub(ipv4::HEADER_LEN)
             .map(|c| c / 8 * 8)
             .filter(|&c| c >= 8)
         else {
-            return;
+            return Ok(());
         };
         let at = L2 + pre;
         let (hdr, payload_len, orig_off, orig_mf) = {
             let d = p.data();
             let Ok(ip) = ipv4::Packet::new_checked(&d[at..]) else {
-                return;
+                return Ok(());
             };
             let mut h = [0u8; ipv4::HEADER_LEN];
             h.copy_from_slice(&d[at..at + ipv4::HEADER_LEN]);
@@ -433,7 +442,13 @@ impl Core {
         };
         if payload_len <= chunk {
             p.meta.flags &= !Meta::NEEDS_FRAG;
-            return;
+            return Ok(());
+        }
+        // RFC 791: a datagram is at most 65,535 octets. A fragment whose
+        // offset and length go past that is malformed, and its pieces'
+        // offsets (`orig_off + off` below) would not fit in 16 bits.
+        if usize::from(orig_off) + ipv4::HEADER_LEN + payload_len > usize::from(u16::MAX) {
+            return Err(DropReason::Ip4Malformed);
         }
         let mut outer = [0u8; 64];
         outer[..pre].copy_from_slice(&p.data()[L2..at]);
@@ -482,6 +497,7 @@ impl Core {
         let (o, rest) = p.data_mut()[L2..].split_at_mut(pre);
         fix(o, outer_v4, rest, None);
         p.meta.flags &= !Meta::NEEDS_FRAG;
+        Ok(())
     }
 
     /// IPv6 fragmentation of a packet the translator made from a DF-clear
@@ -490,32 +506,44 @@ impl Core {
     /// translator wrote it, with the IPv4 identification), and is cut into
     /// fragments of at most the egress MTU and `lowest_ipv6_mtu`; the
     /// first stays in `p`, the others are emitted.
-    fn fragment6(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>, iface: IfaceId, mac: MacAddr) {
+    fn fragment6(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        iface: IfaceId,
+        mac: MacAddr,
+    ) -> Result<(), DropReason> {
         const FH: usize = 8;
         let size = usize::from(self.iface(iface).mtu).min(usize::from(self.nat64.lowest_mtu));
         let d = p.data();
         if d.len() < L2 + 40 + FH || d[L2 + 6] != 44 {
-            return;
+            return Ok(());
         }
         let Some(chunk) = size
             .checked_sub(40 + FH)
             .map(|c| c / 8 * 8)
             .filter(|&c| c >= 8)
         else {
-            return;
+            return Ok(());
         };
         let plen = usize::from(u16::from_be_bytes([d[L2 + 4], d[L2 + 5]]));
         let Some(data_len) = plen.checked_sub(FH).filter(|_| L2 + 40 + plen <= d.len()) else {
-            return;
+            return Ok(());
         };
         let mut hdr = [0u8; 40 + FH];
         hdr.copy_from_slice(&d[L2..L2 + 40 + FH]);
         p.meta.flags &= !Meta::NEEDS_FRAG;
         if data_len <= chunk {
-            return;
+            return Ok(());
         }
         let fo = u16::from_be_bytes([hdr[42], hdr[43]]);
         let (orig_off, orig_more) = (fo & 0xfff8, fo & 1 != 0);
+        // RFC 8200 §4.5: a fragment whose offset and length would make the
+        // reassembled payload longer than 65,535 octets is malformed, and
+        // its pieces' offsets (`orig_off + off` below) would not fit.
+        if usize::from(orig_off) + data_len > usize::from(u16::MAX) {
+            return Err(DropReason::Ip6Malformed);
+        }
         let at = L2 + 40 + FH;
         let mut off = chunk;
         while off < data_len {
@@ -540,6 +568,7 @@ impl Core {
         d[L2 + 4..L2 + 6].copy_from_slice(&((FH + chunk) as u16).to_be_bytes());
         d[L2 + 42..L2 + 44].copy_from_slice(&(orig_off | 1).to_be_bytes());
         p.set_len(at + chunk);
+        Ok(())
     }
 
     /// Sends a packet xgw makes on its own, outside any burst (a timer, a

@@ -1406,6 +1406,85 @@ fn mtu_fragmentation_and_too_big() {
     assert_eq!(r.rx(0, &q).v, tx(1));
 }
 
+/// 1500 bytes of UDP in IPv4 from A, DF clear, the last fragment of its
+/// datagram at `off8` (8-octet units): too big for "b" (MTU 1400) and for
+/// the translator's IPv6 side (1280).
+fn last_fragment4(dst: &str, off8: u16) -> Vec<u8> {
+    let data: Vec<u8> = (0..1472u32).map(|i| (i * 7) as u8).collect();
+    let mut q = udp4(H_A, X_A, "10.1.0.2", dst, 64, &data);
+    q[20..22].copy_from_slice(&(off8 & 0x1fff).to_be_bytes());
+    fix4(&mut q);
+    q
+}
+
+#[test]
+fn fragmenting_past_the_largest_datagram_is_malformed() {
+    let mut r = Rig::new(&spec(RpfMode::Off));
+    // The last piece of the largest datagram (64032 + 1500 <= 65535) is
+    // still cut: its second piece starts 1376 octets further.
+    let o = r.rx(0, &last_fragment4("10.2.0.2", 8004));
+    assert_eq!(o.v, tx(1));
+    let more = r.take_emitted(0x0800);
+    assert_eq!(more.len(), 1);
+    let w = |f: &[u8]| u16::from_be_bytes([f[20], f[21]]);
+    assert_eq!(w(&o.frame), 0x2000 | 8004, "MF, offset kept");
+    assert_eq!(w(&more[0].1), 8004 + 1376 / 8, "last, offset moved on");
+    // RFC 791: a datagram is at most 65,535 octets. Past that the pieces'
+    // offsets overflowed (a panic in debug builds, wrapped offsets in
+    // release): the fragment is malformed.
+    for off8 in [8005, 0x1fff] {
+        let o = r.rx(0, &last_fragment4("10.2.0.2", off8));
+        assert_eq!(o.v, drop(DropReason::Ip4Malformed), "offset {off8}");
+        assert!(r.take_emitted(0x0800).is_empty(), "offset {off8}");
+    }
+}
+
+#[test]
+fn translated_fragments_past_the_largest_datagram_are_malformed() {
+    use crate::nat64::addr::{EamTable, Pool6};
+    use crate::nat64::{Nat64Spec, NAT64_IFACE};
+    let mut s = spec(RpfMode::Off);
+    s.routes.push(RouteSpec {
+        prefix: "10.60.0.0".parse().unwrap(),
+        len: 16,
+        target: RouteTarget::Connected { iface: NAT64_IFACE },
+    });
+    s.routes.push(RouteSpec {
+        prefix: "64:ff9b::".parse().unwrap(),
+        len: 96,
+        target: RouteTarget::Via {
+            gateway: "2001:db8:2::2".parse().unwrap(),
+            iface: 1,
+        },
+    });
+    s.nat64 = Some(Nat64Spec {
+        iface: "siit0".into(),
+        pool6: Pool6::new("64:ff9b::".parse().unwrap(), 96),
+        eam: EamTable::new(&[]).unwrap(),
+        rfc6791_v4: None,
+        rfc6791_v6: None,
+        lowest_ipv6_mtu: 1280,
+        amend_udp_checksum_zero: false,
+        stateful: None,
+    });
+    let mut r = Rig::new(&s);
+    // (IPv6 fragments of at most 1280 octets: 1232 of data each.)
+    let o = r.rx(0, &last_fragment4("10.60.0.5", 8004));
+    assert_eq!(o.v, tx(1));
+    let more = r.take_emitted(0x86dd);
+    assert_eq!(more.len(), 1);
+    let fo = |f: &[u8]| u16::from_be_bytes([f[56], f[57]]);
+    assert_eq!(fo(&o.frame), (8004 << 3) | 1, "M, offset kept");
+    assert_eq!(fo(&more[0].1), (8004 + 1232 / 8) << 3, "last, offset moved on");
+    // RFC 8200 §4.5: a reassembled payload over 65,535 octets is
+    // malformed; the pieces' offsets overflowed (a panic in debug builds).
+    for off8 in [8007, 0x1fff] {
+        let o = r.rx(0, &last_fragment4("10.60.0.5", off8));
+        assert_eq!(o.v, drop(DropReason::Ip6Malformed), "offset {off8}");
+        assert!(r.take_emitted(0x86dd).is_empty(), "offset {off8}");
+    }
+}
+
 // ------------------------------------------------------------ VLAN
 
 #[test]
