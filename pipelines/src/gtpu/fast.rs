@@ -111,3 +111,68 @@ pub(crate) fn fast_output(
     p.meta.nh = r.nh;
     Verdict::Tx(r.port)
 }
+
+/// The router's per-burst pre-pass ([`crate::router::registry::Feature::prefetch`]):
+/// with a session table too big for the caches
+/// ([`super::session::Replica::prefetch_on`]), every frame's session is
+/// looked up ahead — the G-PDUs' by endpoint and TEID, anything else's by
+/// destination as a UE — and its entry and counters touched, so the
+/// misses of the burst overlap (no iteration depends on another) instead
+/// of each packet stalling on its own in turn: VPP's two-pass lookup. (A
+/// second loop for the entries, after all the lookups, measured slower:
+/// 7.06 against 6.41 µs per burst at 1M sessions.) Frames are only read; what is not an
+/// untagged IPv4 / IPv6 frame with a plain header is passed over, and the
+/// packets' own pass decides everything as before (its lookups then hit
+/// the cache).
+pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
+    let Some(rep) = core.gtpu.sessions.as_ref() else {
+        return;
+    };
+    if !rep.prefetch_on() {
+        return;
+    }
+    for p in pkts {
+        let d = p.data();
+        let slot = match d.get(12..14) {
+            Some([0x08, 0x00]) => {
+                let Some(h) = d.first_chunk::<{ L2 + 28 + 8 }>() else {
+                    continue;
+                };
+                let dst = &h[L2 + 16..L2 + 20];
+                // IPv4 without options, UDP to port 2152: a G-PDU's TEID.
+                if h[L2] == 0x45 && h[L2 + 9] == 17 && h[L2 + 22..L2 + 24] == PORT.to_be_bytes() {
+                    rep.endpoint(dst)
+                        .and_then(|ep| rep.uplink(ep, be32(&h[L2 + 32..L2 + 36])))
+                } else {
+                    rep.downlink4(be32(dst))
+                }
+            }
+            Some([0x86, 0xdd]) => {
+                let Some(h) = d.first_chunk::<{ L2 + 48 + 8 }>() else {
+                    continue;
+                };
+                let dst = &h[L2 + 24..L2 + 40];
+                if h[L2 + 6] == 17 && h[L2 + 42..L2 + 44] == PORT.to_be_bytes() {
+                    rep.endpoint(dst)
+                        .and_then(|ep| rep.uplink(ep, be32(&h[L2 + 52..L2 + 56])))
+                } else {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(dst);
+                    rep.downlink6(u128::from_be_bytes(a))
+                }
+            }
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            rep.prefetch_slot(slot);
+        }
+    }
+}
+
+#[inline(always)]
+fn be32(b: &[u8]) -> u32 {
+    match b.first_chunk::<4>() {
+        Some(&w) => u32::from_be_bytes(w),
+        None => 0,
+    }
+}

@@ -60,6 +60,7 @@ pub const FEATURE: Feature = Feature {
     output: Some("gtpu-encap"),
     fused: Some(crate::router::registry::Fused::Gtpu),
     rebuild: None,
+    prefetch: Some(fast::prefetch),
     iface_drop: None,
     inner: Some(inner_of),
 };

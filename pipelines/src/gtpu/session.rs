@@ -408,6 +408,9 @@ pub(crate) struct Entry {
 
 pub(crate) const NO_QFI: u8 = 0xff;
 
+/// Sessions from which [`Replica::prefetch_on`] holds.
+pub(crate) const PREFETCH_MIN: usize = 16384;
+
 impl Entry {
     pub(crate) const LIVE: u8 = 1 << 0;
     pub(crate) const V6: u8 = 1 << 1;
@@ -1884,6 +1887,32 @@ impl Replica {
     pub(crate) fn count(&self, slot: u32, k: usize, n: u64) {
         if let Some(c) = self.bus.counters[self.worker].get(slot as usize * COUNTERS + k) {
             c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        }
+    }
+
+    /// Whether a burst's sessions are looked up ahead
+    /// ([`super::fast::prefetch`]): with this many sessions their entries
+    /// (112 bytes), counters and hash buckets no longer fit in a core's
+    /// L2 cache (a 1M-session table missed on every packet: 2.4× the cost
+    /// per packet of 1k sessions, `cargo bench -p xgw-bench --bench
+    /// gtpu`); below it the second lookup would only cost instructions.
+    #[inline]
+    pub(crate) fn prefetch_on(&self) -> bool {
+        self.ul.len() >= PREFETCH_MIN
+    }
+
+    /// Touches the entry and counters of session `slot` (both cache lines
+    /// of each): plain loads whose values nobody waits for, so the CPU
+    /// overlaps their misses with the next frames' (this crate has no
+    /// `unsafe`, hence no prefetch instruction).
+    #[inline(always)]
+    pub(crate) fn prefetch_slot(&self, slot: u32) {
+        if let Some(e) = self.entries.get(slot as usize) {
+            std::hint::black_box((e.ue6 as u64) ^ e.dl.last_ns ^ e.ul.last_ns);
+        }
+        let at = slot as usize * COUNTERS;
+        if let Some(c) = self.bus.counters[self.worker].get(at..at + COUNTERS) {
+            std::hint::black_box(c[0].load(Relaxed) ^ c[COUNTERS - 1].load(Relaxed));
         }
     }
 

@@ -765,8 +765,26 @@ fn fused_path_matches_the_graph() {
         from_dn(&inner6("2001:db8:9::1", "2001:db8:45:3::5", b"i")),
         from_dn(&inner4("198.51.100.7", "10.45.0.99", b"j")),
     ];
-    let run = |fast: bool| {
-        let (mut rig, store) = rig(sessions.clone());
+    // `big`: enough other sessions that the fused path's per-burst
+    // pre-pass looks the burst's sessions up ahead (it must change
+    // nothing).
+    let run = |fast: bool, big: bool| {
+        let mut all = sessions.clone();
+        let mut spec = spec(vec![]);
+        if big {
+            let n = super::session::PREFETCH_MIN as u32;
+            all.extend((0..n).map(|k| {
+                let ue = std::net::Ipv4Addr::from(0x0a80_0000 | k).to_string();
+                session(1000 + u64::from(k), 0x10_0000 + k, &ue, "")
+            }));
+            if let Some(g) = spec.gtpu.as_mut() {
+                g.max_sessions = all.len() + 64;
+            }
+        }
+        if let Some(g) = spec.gtpu.as_mut() {
+            g.sessions = all;
+        }
+        let (mut rig, store) = rig_of(spec);
         rig.r.set_fast_path(fast);
         let a = rig.burst(0, &up);
         // Twice: the first outer packet to a base station fills the
@@ -785,13 +803,17 @@ fn fused_path_matches_the_graph() {
         let emitted = std::mem::take(&mut rig.emitted);
         (outs, emitted, stats, seen)
     };
-    let (fo, fe, fs, seen) = run(true);
-    let (go, ge, gs, _) = run(false);
+    let (fo, fe, fs, seen) = run(true, false);
+    let (go, ge, gs, _) = run(false, false);
+    let (bo, be, bs, big_seen) = run(true, true);
+    assert_eq!(fo.len(), go.len());
     for (i, (f, g)) in fo.iter().zip(&go).enumerate() {
         assert_eq!(f, g, "frame {i}");
     }
     assert_eq!(fe, ge, "emitted answers");
     assert_eq!(fs, gs, "GTP-U counters");
+    assert_eq!((&bo, &be, &bs), (&go, &ge, &gs), "with the pre-pass");
+    assert_eq!(big_seen, seen);
     assert!(seen[2] >= 3, "decapsulated by the fused path: {seen:?}");
     assert!(
         seen[1] >= 4,

@@ -63,6 +63,7 @@ pub const FEATURE: Feature = Feature {
     fused: Some(crate::router::registry::Fused::Ipip),
     inner: Some(inner_of),
     rebuild: Some(fast::rebuild),
+    prefetch: None,
     iface_drop: Some(count_iface_drop),
 };
 

@@ -56,6 +56,7 @@ pub const FEATURE: Feature = Feature {
     output: Some("nat64-xlat"),
     fused: Some(crate::router::registry::Fused::Nat64),
     rebuild: None,
+    prefetch: None,
     iface_drop: None,
     inner: None,
 };

@@ -671,6 +671,11 @@ impl Router {
             // graph.
             let clock = cx.clock;
             let t0 = clock.start();
+            for f in registry::FEATURES {
+                if let Some(prefetch) = f.prefetch {
+                    prefetch(core, pkts);
+                }
+            }
             core.output_defer = false;
             let mut pending = false;
             for (p, x) in pkts.iter_mut().zip(v.iter_mut()) {

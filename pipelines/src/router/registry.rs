@@ -69,6 +69,11 @@ pub struct Feature {
     pub fused: Option<Fused>,
     /// When the route table changes (its per-worker state follows).
     pub rebuild: Option<fn(&mut super::Core)>,
+    /// Once per burst, before the fused path takes its frames one by one:
+    /// a look at the whole burst to prefetch the state its frames will
+    /// touch (so their cache misses overlap rather than stall each frame
+    /// in turn). It changes nothing.
+    pub prefetch: Option<fn(&super::Core, &[crate::Packet<'_>])>,
     /// A frame that came in on one of its interfaces was dropped.
     pub iface_drop: Option<fn(&mut super::Core, &crate::Meta, crate::DropReason)>,
     /// Where the inner packet of an outer packet it made starts and how
