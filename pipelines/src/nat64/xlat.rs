@@ -506,7 +506,12 @@ pub fn body64(
     let rest_len = actual.saturating_sub(h.l4);
     let q = 20 + rest_len;
     let copy = rest_len.min(limit.saturating_sub(28));
-    let declared = (h.end - h.l4 + 20) as u16;
+    // The IPv4 Total Length the quoted packet would have (RFC 7915 §5.1:
+    // payload length less the extension headers, plus 20): a quoted
+    // IPv6 header claiming more than 65,515 octets of upper layer has no
+    // IPv4 form (it wrapped before: a false length in the quote).
+    let declared =
+        u16::try_from(h.end - h.l4 + 20).map_err(|_| DropReason::Nat64InnerUntranslatable)?;
     let (id, df, mf, off) = match h.frag {
         Some(f) => (f.id as u16, false, f.more, f.off),
         None => (0, usize::from(declared) > 1260, false, 0),
@@ -725,6 +730,61 @@ mod tests {
         assert_eq!(error46(12, 0, 9), Some((4, 0, Rest::Pointer(6))));
         assert_eq!(error46(5, 0, 0), None);
         assert_eq!(plateau(1500), 1492);
+    }
+
+    struct Same;
+    impl Maps for Same {
+        fn quoted64(
+            &self,
+            _: u8,
+            _: [u8; 16],
+            sp: u16,
+            _: [u8; 16],
+            dp: u16,
+        ) -> Option<([u8; 4], u16, [u8; 4], u16)> {
+            Some(([192, 0, 2, 1], sp, [198, 51, 100, 1], dp))
+        }
+        fn quoted46(
+            &self,
+            _: u8,
+            _: [u8; 4],
+            _: u16,
+            _: [u8; 4],
+            _: u16,
+            _: bool,
+        ) -> Option<([u8; 16], u16, [u8; 16], u16)> {
+            None
+        }
+    }
+
+    /// An ICMPv6 Destination Unreachable quoting an IPv6/UDP header whose
+    /// payload length is `plen`.
+    fn error_quoting(plen: u16) -> Vec<u8> {
+        let mut m = vec![0u8; 8 + 40 + 8];
+        m[0] = 1;
+        m[8] = 0x60;
+        m[12..14].copy_from_slice(&plen.to_be_bytes());
+        m[14] = 17;
+        m[15] = 64;
+        m[48..50].copy_from_slice(&1000u16.to_be_bytes());
+        m[50..52].copy_from_slice(&2000u16.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn a_quoted_length_with_no_ipv4_form_is_untranslatable() {
+        let mut out = [0u8; 600];
+        // The largest that fits: 65515 + 20.
+        let n = body64(&error_quoting(65515), &mut out, 576, (3, 1, 0), &Same).unwrap();
+        assert!(n >= 8 + 28);
+        assert_eq!(u16::from_be_bytes([out[10], out[11]]), 65535);
+        for plen in [65516, 65535] {
+            assert_eq!(
+                body64(&error_quoting(plen), &mut out, 576, (3, 1, 0), &Same),
+                Err(DropReason::Nat64InnerUntranslatable),
+                "{plen}"
+            );
+        }
     }
 
     #[test]
