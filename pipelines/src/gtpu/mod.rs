@@ -803,55 +803,28 @@ impl Core {
         rep.count_packet(slot, DL_PKTS, inner_len as u64);
         rep.stat(stat::GPDU_OUT);
         let ours = rep.endpoint_addr(e.ep);
+        let peer = if outer_v6 {
+            IpAddr::V6(Ipv6Addr::from(e.peer))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(e.peer[0], e.peer[1], e.peer[2], e.peer[3]))
+        };
+        if !outer_v6 {
+            self.ip_ident = self.ip_ident.wrapping_add(1);
+        }
+        let ident = self.ip_ident;
         let ulen = 8 + gh + inner_len;
-        let g = Gpdu {
-            sport: 0xc000 | (hash as u16 & 0x3fff),
-            ulen: ulen as u16,
-            teid: e.peer_teid,
-            qfi,
-        };
-        let ethertype: u16 = match ours {
-            IpAddr::V6(s) if outer_v6 => {
-                // Headroom pushed: the frame holds Ethernet, the 64 octets
-                // of the longest outer header and the inner packet.
-                let Some(h) = p.data_mut().first_chunk_mut::<{ L2 + 64 }>() else {
-                    return Verdict::Drop(DropReason::GtpuNoHeadroom);
-                };
-                let w = 0x6000_0000u32 | (u32::from(tos) << 20) | (hash & 0xf_ffff);
-                h[L2..L2 + 4].copy_from_slice(&w.to_be_bytes());
-                h[L2 + 4..L2 + 6].copy_from_slice(&g.ulen.to_be_bytes());
-                h[L2 + 6] = 17;
-                h[L2 + 7] = 64;
-                h[L2 + 8..L2 + 24].copy_from_slice(&s.octets());
-                h[L2 + 24..L2 + 40].copy_from_slice(&e.peer);
-                g.write(h, L2 + 40);
-                let b = &mut p.data_mut()[L2..];
-                let (s, t) = (addr16(b, 8), addr16(b, 24));
-                udp6_checksum(b, 40, &s, &t);
-                0x86dd
-            }
-            IpAddr::V4(s) if !outer_v6 => {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                let Some(h) = p.data_mut().first_chunk_mut::<{ L2 + 44 }>() else {
-                    return Verdict::Drop(DropReason::GtpuNoHeadroom);
-                };
-                // DF clear: the underlay may fragment.
-                h[L2] = 0x45;
-                h[L2 + 1] = tos;
-                h[L2 + 2..L2 + 4].copy_from_slice(&(20 + g.ulen).to_be_bytes());
-                h[L2 + 4..L2 + 6].copy_from_slice(&self.ip_ident.to_be_bytes());
-                h[L2 + 6..L2 + 12].copy_from_slice(&[0, 0, 64, 17, 0, 0]);
-                h[L2 + 12..L2 + 16].copy_from_slice(&s.octets());
-                h[L2 + 16..L2 + 20].copy_from_slice(&e.peer[..4]);
-                let c = crate::router::fast::ip4_checksum(h, L2);
-                h[L2 + 10..L2 + 12].copy_from_slice(&c.to_be_bytes());
-                g.write(h, L2 + 20);
-                0x0800
-            }
-            // An endpoint of the other family: refused by the session
-            // checks, never stored.
-            _ => return Verdict::Drop(DropReason::GtpuNoSession),
-        };
+        let b = &mut p.data_mut()[L2..];
+        write_outer(b, ours, peer, ulen, tos, ident, hash & 0xf_ffff, outer_v6);
+        let sport = 0xc000 | (hash as u16 & 0x3fff);
+        write_udp(b, oh, sport, wire::PORT, ulen);
+        if let Some(g) = b.get_mut(oh + 8..) {
+            let _ = wire::write_gpdu_header(g, e.peer_teid, qfi, inner_len);
+        }
+        if outer_v6 {
+            let (s, t) = (addr16(b, 8), addr16(b, 24));
+            udp6_checksum(b, oh, &s, &t);
+        }
+        let ethertype: u16 = if outer_v6 { 0x86dd } else { 0x0800 };
         p.data_mut()[12..14].copy_from_slice(&ethertype.to_be_bytes());
         p.meta = Meta {
             l3: L2 as u16,
@@ -870,56 +843,6 @@ impl Core {
         } else {
             TO_IP4_LOOKUP
         })
-    }
-}
-
-/// The UDP header and G-PDU header (with a downlink PDU Session
-/// Container when `qfi`) of an encapsulation, as
-/// [`wire::write_gpdu_header`] writes the latter.
-struct Gpdu {
-    sport: u16,
-    /// UDP length.
-    ulen: u16,
-    teid: u32,
-    qfi: Option<u8>,
-}
-
-impl Gpdu {
-    /// Writes both headers at `h[at..]` (24 octets at most; the UDP
-    /// checksum zero).
-    #[inline(always)]
-    fn write<const N: usize>(&self, h: &mut [u8; N], at: usize) {
-        let Some(h) = h.get_mut(at..at + 24) else {
-            return;
-        };
-        h[0..2].copy_from_slice(&self.sport.to_be_bytes());
-        h[2..4].copy_from_slice(&wire::PORT.to_be_bytes());
-        h[4..6].copy_from_slice(&self.ulen.to_be_bytes());
-        h[6..8].fill(0);
-        // GTP-U length: what follows the 8 mandatory octets.
-        let glen = self.ulen - 16;
-        h[9] = wire::msg::G_PDU;
-        h[10..12].copy_from_slice(&glen.to_be_bytes());
-        h[12..16].copy_from_slice(&self.teid.to_be_bytes());
-        match self.qfi {
-            Some(qfi) => {
-                h[8] = wire::VERSION_PT | wire::FLAG_E;
-                // Sequence number and N-PDU number not meaningful (S and
-                // PN clear), then one 4-octet PSC: DL PDU SESSION
-                // INFORMATION (type 0), the QFI, no further extension.
-                h[16..24].copy_from_slice(&[
-                    0,
-                    0,
-                    0,
-                    wire::ext::PDU_SESSION_CONTAINER,
-                    1,
-                    0,
-                    qfi & 0x3f,
-                    wire::ext::NONE,
-                ]);
-            }
-            None => h[8] = wire::VERSION_PT,
-        }
     }
 }
 
@@ -957,10 +880,7 @@ fn path_frame(
     let Ok(n) = msg(g) else { return 0 };
     let ulen = 8 + n;
     write_outer(b, ours, theirs, ulen, 0, ident, 0, v6);
-    b[oh..oh + 2].copy_from_slice(&wire::PORT.to_be_bytes());
-    b[oh + 2..oh + 4].copy_from_slice(&dport.to_be_bytes());
-    b[oh + 4..oh + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
-    b[oh + 6..oh + 8].fill(0);
+    write_udp(b, oh, wire::PORT, dport, ulen);
     if v6 {
         let (s, t) = (addr16(b, 8), addr16(b, 24));
         udp6_checksum(b, oh, &s, &t);
@@ -968,10 +888,23 @@ fn path_frame(
     oh + ulen
 }
 
+/// Writes a UDP header at `b[at..]` (checksum zero).
+#[inline(always)]
+fn write_udp(b: &mut [u8], at: usize, sport: u16, dport: u16, ulen: usize) {
+    if let Some(u) = b.get_mut(at..).and_then(|u| u.first_chunk_mut::<8>()) {
+        u[0..2].copy_from_slice(&sport.to_be_bytes());
+        u[2..4].copy_from_slice(&dport.to_be_bytes());
+        u[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+        u[6..8].fill(0);
+    }
+}
+
 /// Writes an outer IPv4 (DF clear: the underlay may fragment) or IPv6
-/// header for a UDP datagram of `ulen` octets at the start of `b`.
+/// header for a UDP datagram of `ulen` octets at the start of `b`
+/// (nothing if `b` is shorter), over fixed-size arrays, the IPv4 header
+/// checksum as the fast path computes it.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn write_outer(
     b: &mut [u8],
     src: IpAddr,
@@ -984,7 +917,9 @@ fn write_outer(
 ) {
     match (src, dst) {
         (IpAddr::V6(s), IpAddr::V6(t)) if v6 => {
-            let h = &mut b[..40];
+            let Some(h) = b.first_chunk_mut::<40>() else {
+                return;
+            };
             let w = 0x6000_0000u32 | (u32::from(tos) << 20) | (flow & 0xf_ffff);
             h[0..4].copy_from_slice(&w.to_be_bytes());
             h[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
@@ -994,7 +929,9 @@ fn write_outer(
             h[24..40].copy_from_slice(&t.octets());
         }
         (IpAddr::V4(s), IpAddr::V4(t)) => {
-            let h = &mut b[..20];
+            let Some(h) = b.first_chunk_mut::<20>() else {
+                return;
+            };
             h[0] = 0x45;
             h[1] = tos;
             h[2..4].copy_from_slice(&((20 + ulen) as u16).to_be_bytes());
@@ -1006,7 +943,7 @@ fn write_outer(
             h[10..12].fill(0);
             h[12..16].copy_from_slice(&s.octets());
             h[16..20].copy_from_slice(&t.octets());
-            let c = checksum::finish(checksum::sum(h));
+            let c = crate::router::fast::ip4_checksum(h, 0);
             h[10..12].copy_from_slice(&c.to_be_bytes());
         }
         _ => {}

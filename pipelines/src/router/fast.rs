@@ -434,12 +434,12 @@ impl Core {
                 }
                 h = p.data_mut().first_chunk_mut::<54>()?;
             }
-            if self.ours6(dst) {
+            if self.ours6(dst, ing.iface) {
                 return None;
             }
         }
         // Our own address as source: ip6-input drops it.
-        if self.local6_filter.maybe(hash6(src)) && self.ours6(src) {
+        if self.local6_filter.maybe(hash6(src)) && self.ours6(src, ing.iface) {
             return None;
         }
         let hops = h[21];
@@ -475,13 +475,11 @@ impl Core {
         self.is_local4(a) || self.bcast4.contains(&a)
     }
 
-    /// As [`Core::ours4`], for a global IPv6 address (the fast path takes
-    /// no link-local one): one of any interface's, virtual ones too, as
-    /// ip6-input decides.
+    /// As [`Core::ours4`], for an IPv6 address seen on `iface` (the
+    /// test ip6-input makes for sources and destinations alike).
     #[inline(never)]
-    fn ours6(&self, a: u128) -> bool {
-        let a = std::net::Ipv6Addr::from(a);
-        self.local6.iter().any(|&(x, _)| x == a) || self.is_virt_local6(a)
+    fn ours6(&self, a: u128, iface: IfaceId) -> bool {
+        self.is_own_src6(std::net::Ipv6Addr::from(a), iface)
     }
 
     /// Where next hop `nh` sends a packet of `total` bytes to `dst` (its
@@ -682,29 +680,26 @@ impl Core {
                 }
             }
         }
-        self.memo_out_miss(now, dst, v6, total, i)
+        let r = self.memo_route(now, dst, v6, total)?;
+        self.remember_out(
+            i,
+            DstMemo {
+                key,
+                gen,
+                version,
+                r: Some(r),
+            },
+        );
+        Some(r)
     }
 
-    /// [`Core::memo_out`] on a miss: the route, remembered.
+    /// [`Core::memo_out`] on a miss: the route found, remembered (out of
+    /// line).
     #[inline(never)]
-    fn memo_out_miss(
-        &mut self,
-        now: u64,
-        dst: u128,
-        v6: bool,
-        total: usize,
-        i: usize,
-    ) -> Option<MemoRoute> {
-        let r = self.memo_route(now, dst, v6, total)?;
-        if let Some(e) = self.dst_memo.get_mut(i) {
-            *e = DstMemo {
-                key: if v6 { dst } else { V4_KEY | dst },
-                gen: self.neigh.gen(),
-                version: self.table.version,
-                r: Some(r),
-            };
+    fn remember_out(&mut self, i: usize, e: DstMemo) {
+        if let Some(slot) = self.dst_memo.get_mut(i) {
+            *slot = e;
         }
-        Some(r)
     }
 
     /// As [`Core::memo_route`], for a next hop already looked up (the

@@ -1475,7 +1475,11 @@ fn translated_fragments_past_the_largest_datagram_are_malformed() {
     assert_eq!(more.len(), 1);
     let fo = |f: &[u8]| u16::from_be_bytes([f[56], f[57]]);
     assert_eq!(fo(&o.frame), (8004 << 3) | 1, "M, offset kept");
-    assert_eq!(fo(&more[0].1), (8004 + 1232 / 8) << 3, "last, offset moved on");
+    assert_eq!(
+        fo(&more[0].1),
+        (8004 + 1232 / 8) << 3,
+        "last, offset moved on"
+    );
     // RFC 8200 §4.5: a reassembled payload over 65,535 octets is
     // malformed; the pieces' offsets overflowed (a panic in debug builds).
     for off8 in [8007, 0x1fff] {

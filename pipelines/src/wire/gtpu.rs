@@ -73,11 +73,11 @@ pub mod ie {
 pub const SUPPORTED_EXT: [u8; 2] = [ext::UDP_PORT, ext::PDU_SESSION_CONTAINER];
 
 /// Flag bits of octet 1.
-pub const FLAG_E: u8 = 0x04;
+const FLAG_E: u8 = 0x04;
 const FLAG_S: u8 = 0x02;
 const FLAG_PN: u8 = 0x01;
 /// Version 1, PT 1 (GTP, not GTP').
-pub const VERSION_PT: u8 = 0x30;
+const VERSION_PT: u8 = 0x30;
 
 /// Why a buffer is not a GTP-U message this endpoint accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -255,6 +255,7 @@ pub const fn gpdu_header_len(psc: bool) -> usize {
 /// at the start of `buf`, with a downlink PDU Session Container carrying
 /// `qfi` if given (E flag set, sequence number 0 not meaningful: S clear).
 /// Returns the header's length.
+#[inline(always)]
 pub fn write_gpdu_header(
     buf: &mut [u8],
     teid: u32,
@@ -262,21 +263,30 @@ pub fn write_gpdu_header(
     payload_len: usize,
 ) -> Result<usize, TooShort> {
     let hl = gpdu_header_len(qfi.is_some());
-    let h = buf.get_mut(..hl).ok_or(TooShort)?;
     let len = u16::try_from(hl - HEADER_LEN + payload_len).map_err(|_| TooShort)?;
-    h[0] = VERSION_PT | if qfi.is_some() { FLAG_E } else { 0 };
-    h[1] = msg::G_PDU;
-    h[2..4].copy_from_slice(&len.to_be_bytes());
-    h[4..8].copy_from_slice(&teid.to_be_bytes());
-    if let Some(qfi) = qfi {
-        h[8..11].fill(0);
-        h[11] = ext::PDU_SESSION_CONTAINER;
-        // One 4-octet unit: DL PDU SESSION INFORMATION (type 0), QFI, no
+    if buf.len() < hl {
+        return Err(TooShort);
+    }
+    // Fixed-size pieces: one bounds check each, no per-octet ones.
+    let (h, rest) = buf.split_first_chunk_mut::<HEADER_LEN>().ok_or(TooShort)?;
+    let [l0, l1] = len.to_be_bytes();
+    let [t0, t1, t2, t3] = teid.to_be_bytes();
+    let flags = VERSION_PT | if qfi.is_some() { FLAG_E } else { 0 };
+    *h = [flags, msg::G_PDU, l0, l1, t0, t1, t2, t3];
+    if let (Some(qfi), Some(x)) = (qfi, rest.first_chunk_mut::<8>()) {
+        // Sequence and N-PDU numbers not meaningful (S, PN clear), then one
+        // 4-octet unit: DL PDU SESSION INFORMATION (type 0), QFI, no
         // further extension header.
-        h[12] = 1;
-        h[13] = 0;
-        h[14] = qfi & 0x3f;
-        h[15] = ext::NONE;
+        *x = [
+            0,
+            0,
+            0,
+            ext::PDU_SESSION_CONTAINER,
+            1,
+            0,
+            qfi & 0x3f,
+            ext::NONE,
+        ];
     }
     Ok(hl)
 }
