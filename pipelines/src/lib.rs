@@ -1,14 +1,16 @@
 //! xgw's protocol logic: packet views, stages and graphs of nodes, tables
 //! and the drop-reason table. Nothing here does I/O or needs root, and
-//! nothing here is `unsafe`: the engine crate owns UMEM, sockets and
-//! threads and hands stages and nodes plain `&mut [u8]` views of the
-//! frames of one burst.
-#![forbid(unsafe_code)]
+//! nothing here is `unsafe` but one software-prefetch hint (`hint.rs`,
+//! behind a safe function taking a reference): the engine crate owns
+//! UMEM, sockets and threads and hands stages and nodes plain `&mut [u8]`
+//! views of the frames of one burst.
+#![deny(unsafe_code)]
 
 pub mod drop;
 pub mod fib;
 pub mod graph;
 pub mod gtpu;
+mod hint;
 pub mod ipip;
 pub mod l2fwd;
 pub mod nat64;

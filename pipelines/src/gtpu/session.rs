@@ -1901,18 +1901,18 @@ impl Replica {
         self.ul.len() >= PREFETCH_MIN
     }
 
-    /// Touches the entry and counters of session `slot` (both cache lines
-    /// of each): plain loads whose values nobody waits for, so the CPU
-    /// overlaps their misses with the next frames' (this crate has no
-    /// `unsafe`, hence no prefetch instruction).
+    /// Prefetches the entry and counters of session `slot` (both cache
+    /// lines of each), so their misses overlap with the next frames'.
     #[inline(always)]
     pub(crate) fn prefetch_slot(&self, slot: u32) {
         if let Some(e) = self.entries.get(slot as usize) {
-            std::hint::black_box((e.ue6 as u64) ^ e.dl.last_ns ^ e.ul.last_ns);
+            crate::hint::prefetch(e);
+            crate::hint::prefetch(&e.dl);
         }
         let at = slot as usize * COUNTERS;
         if let Some(c) = self.bus.counters[self.worker].get(at..at + COUNTERS) {
-            std::hint::black_box(c[0].load(Relaxed) ^ c[COUNTERS - 1].load(Relaxed));
+            crate::hint::prefetch(&c[0]);
+            crate::hint::prefetch(&c[COUNTERS - 1]);
         }
     }
 

@@ -61,3 +61,67 @@ pub(crate) fn fast_output(
     }
     Verdict::Tx(r.port)
 }
+
+/// The router's per-burst pre-pass ([`crate::router::registry::Feature::prefetch`])
+/// for stateful NAT64 with a table too big for the caches
+/// ([`super::stateful::Table::prefetch_on`]): each frame that looks like
+/// a TCP or UDP packet of a flow through the translator (IPv6 into
+/// pool6, IPv4 to a pool4 address; plain headers only) has its binding
+/// and session looked up and their entries prefetched, so the burst's
+/// cache misses overlap instead of stalling each packet in turn. Frames
+/// are only read; the packets' own pass decides everything.
+pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
+    let (Some(t), Some(cfg)) = (core.nat64.table.as_ref(), core.nat64.cfg.as_deref()) else {
+        return;
+    };
+    if !t.prefetch_on() {
+        return;
+    }
+    for p in pkts {
+        let d = p.data();
+        match d.get(12..14) {
+            Some([0x86, 0xdd]) => {
+                let Some(h) = d.first_chunk::<{ L2 + 44 }>() else {
+                    continue;
+                };
+                let proto = h[L2 + 6];
+                if proto != 6 && proto != 17 {
+                    continue;
+                }
+                let dst = u128::from_be_bytes(addr16(h, L2 + 24));
+                let Some(r4) = cfg.pool6.as_ref().and_then(|p6| p6.extract_u(dst)) else {
+                    continue;
+                };
+                let a6 = addr16(h, L2 + 8);
+                let sp = u16::from_be_bytes([h[L2 + 40], h[L2 + 41]]);
+                let dp = u16::from_be_bytes([h[L2 + 42], h[L2 + 43]]);
+                t.prefetch_flow(proto, Some(a6), [0; 4], sp, r4.to_be_bytes(), dp);
+            }
+            Some([0x08, 0x00]) => {
+                let Some(h) = d.first_chunk::<{ L2 + 24 }>() else {
+                    continue;
+                };
+                let proto = h[L2 + 9];
+                if h[L2] != 0x45 || (proto != 6 && proto != 17) {
+                    continue;
+                }
+                let a4 = [h[L2 + 16], h[L2 + 17], h[L2 + 18], h[L2 + 19]];
+                if !t.spec().is_pool4_addr(a4) {
+                    continue;
+                }
+                let r4 = [h[L2 + 12], h[L2 + 13], h[L2 + 14], h[L2 + 15]];
+                let sp = u16::from_be_bytes([h[L2 + 20], h[L2 + 21]]);
+                let dp = u16::from_be_bytes([h[L2 + 22], h[L2 + 23]]);
+                t.prefetch_flow(proto, None, a4, dp, r4, sp);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[inline]
+fn addr16(d: &[u8], at: usize) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&d[at..at + 16]);
+    a
+}

@@ -30,6 +30,8 @@
 pub mod addr;
 pub(crate) mod fast;
 #[cfg(test)]
+mod prefetch_tests;
+#[cfg(test)]
 mod proptests;
 pub mod stateful;
 pub mod xlat;
@@ -56,7 +58,7 @@ pub const FEATURE: Feature = Feature {
     output: Some("nat64-xlat"),
     fused: Some(crate::router::registry::Fused::Nat64),
     rebuild: None,
-    prefetch: None,
+    prefetch: Some(fast::prefetch),
     iface_drop: None,
     inner: None,
 };

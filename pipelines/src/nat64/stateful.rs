@@ -11,7 +11,7 @@
 //! The hash maps use std's keyed SipHash: the keys (remote addresses and
 //! ports) are chosen by whoever sends the packets.
 
-use std::collections::hash_map::RandomState;
+use ahash::RandomState;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -163,6 +163,9 @@ pub struct Session {
     pub expires_ns: u64,
 }
 
+/// Sessions from which [`Table::prefetch_on`] holds.
+const PREFETCH_MIN: usize = 16384;
+
 type K6 = (u8, [u8; 16], u16);
 type K4 = (u8, [u8; 4], u16);
 type KS = (u32, [u8; 4], u16);
@@ -226,6 +229,9 @@ pub struct Counts {
 
 /// One worker's tables.
 pub struct Table {
+    /// Sessions from which the pre-pass runs ([`PREFETCH_MIN`]; tests
+    /// set it to 0 or `usize::MAX`).
+    pub(crate) prefetch_min: usize,
     spec: StatefulSpec,
     worker: u32,
     workers: u32,
@@ -279,6 +285,7 @@ impl Table {
         let nb = max + spec.static_bib.len();
         let mut t = Table {
             spec: spec.clone(),
+            prefetch_min: PREFETCH_MIN,
             worker: worker as u32,
             workers: workers.max(1) as u32,
             max,
@@ -476,6 +483,42 @@ impl Table {
             _ => t.icmp_s,
         };
         u64::from(s) * 1_000_000_000
+    }
+
+    /// Whether a burst's flows are looked up ahead ([`super::fast::prefetch`]):
+    /// with this many sessions the tables no longer fit in a core's L2
+    /// cache; below it the second lookup would only cost instructions.
+    #[inline]
+    pub(crate) fn prefetch_on(&self) -> bool {
+        self.by_key.len() >= self.prefetch_min
+    }
+
+    /// Looks the binding and session of a flow up and asks for their
+    /// entries' cache lines (nothing changes): `(a, p)` is the binding's
+    /// IPv6 (`v6`) or IPv4 transport address, `(r4, rp)` the remote.
+    #[inline]
+    pub(crate) fn prefetch_flow(
+        &self,
+        proto: u8,
+        v6: Option<[u8; 16]>,
+        a4: [u8; 4],
+        p: u16,
+        r4: [u8; 4],
+        rp: u16,
+    ) {
+        let b = match v6 {
+            Some(a6) => self.bib6.get(&(proto, a6, p)),
+            None => self.bib4.get(&(proto, a4, p)),
+        };
+        let Some(&b) = b else { return };
+        if let Some(x) = self.bibs.get(b as usize) {
+            crate::hint::prefetch(x);
+        }
+        if let Some(&i) = self.by_key.get(&(b, r4, rp)) {
+            if let Some(s) = self.sess.get(i as usize) {
+                crate::hint::prefetch(s);
+            }
+        }
     }
 
     /// An IPv6 packet of `proto` from `(a6, p6)` to the remote `(r4, rp)`:

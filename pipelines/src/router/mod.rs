@@ -654,6 +654,12 @@ impl Router {
         self.fast_on = on;
     }
 
+    /// The router's state, for tests that set a feature's knobs.
+    #[cfg(test)]
+    pub(crate) fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
     fn run(&mut self, cx: &mut Ctx<'_>, pkts: &mut [Packet<'_>], v: &mut [Verdict], at: NodeId) {
         let core = &mut self.core;
         core.refresh_routes();

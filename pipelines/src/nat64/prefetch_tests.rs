@@ -1,0 +1,253 @@
+//! The stateful translator's per-burst pre-pass ([`super::fast::prefetch`])
+//! only reads: two routers with the same configuration, one running the
+//! pre-pass on every burst and one never, must send the same frames with
+//! the same verdicts and end with the same tables, for bursts that make
+//! flows, reuse them, answer them from the IPv4 side and carry frames the
+//! pre-pass must pass over (truncated, extension headers, other
+//! protocols, addresses outside pool4).
+
+use std::net::Ipv4Addr;
+
+use etherparse::PacketBuilder;
+
+use super::addr::{EamTable, Pool6};
+use super::stateful::{Pool4, StatefulSpec, Timeouts};
+use super::{Nat64Spec, NAT64_IFACE};
+use crate::router::neigh::NeighborBus;
+use crate::router::spec::{IfaceSpec, NeighborSpec, RouteSpec, RouteTarget, RouterSpec};
+use crate::router::table::Rib;
+use crate::router::{build_worker, Router};
+use crate::wire::ethernet::MacAddr;
+use crate::{CollectEmit, Ctx, Packet, Pipeline, PortId, Verdict};
+
+const X6: [u8; 6] = [2, 0, 0, 0, 6, 1];
+const H6: [u8; 6] = [2, 0, 0, 0, 6, 2];
+const X4: [u8; 6] = [2, 0, 0, 0, 4, 1];
+const H4: [u8; 6] = [2, 0, 0, 0, 4, 2];
+const POOL4: [u8; 4] = [192, 0, 2, 1];
+const SERVER: [u8; 4] = [198, 51, 100, 7];
+
+fn ip(s: &str) -> std::net::IpAddr {
+    s.parse().unwrap()
+}
+
+fn router(prefetch_min: usize) -> Router {
+    let spec = RouterSpec {
+        ifaces: vec![
+            IfaceSpec {
+                name: "v6".into(),
+                port: PortId(0),
+                mac: MacAddr(X6),
+                ipv6: vec![("2001:db8:1::1".parse().unwrap(), 64)],
+                link_local: "fe80::1".parse().unwrap(),
+                ..IfaceSpec::default()
+            },
+            IfaceSpec {
+                name: "v4".into(),
+                port: PortId(1),
+                mac: MacAddr(X4),
+                ipv4: vec![("192.0.2.1".parse().unwrap(), 24)],
+                link_local: "fe80::2".parse().unwrap(),
+                ..IfaceSpec::default()
+            },
+        ],
+        routes: vec![
+            RouteSpec {
+                prefix: ip("64:ff9b::"),
+                len: 96,
+                target: RouteTarget::Connected { iface: NAT64_IFACE },
+            },
+            RouteSpec {
+                prefix: ip("0.0.0.0"),
+                len: 0,
+                target: RouteTarget::Via {
+                    gateway: ip("192.0.2.2"),
+                    iface: 1,
+                },
+            },
+            RouteSpec {
+                prefix: ip("::"),
+                len: 0,
+                target: RouteTarget::Via {
+                    gateway: ip("2001:db8:1::2"),
+                    iface: 0,
+                },
+            },
+        ],
+        neighbors: vec![
+            NeighborSpec {
+                iface: 0,
+                ip: ip("2001:db8:1::2"),
+                mac: MacAddr(H6),
+            },
+            NeighborSpec {
+                iface: 1,
+                ip: ip("192.0.2.2"),
+                mac: MacAddr(H4),
+            },
+        ],
+        tunnels: Vec::new(),
+        gtpu: None,
+        nat64: Some(Nat64Spec {
+            iface: "nat64".into(),
+            pool6: Pool6::new("64:ff9b::".parse().unwrap(), 96),
+            eam: EamTable::new(&[]).unwrap(),
+            rfc6791_v4: None,
+            rfc6791_v6: None,
+            lowest_ipv6_mtu: 1280,
+            amend_udp_checksum_zero: false,
+            stateful: Some(StatefulSpec {
+                pool4: vec![Pool4 {
+                    addr: Ipv4Addr::from(POOL4),
+                    lo: 1024,
+                    hi: 65535,
+                    tcp: true,
+                    udp: true,
+                    icmp: true,
+                }],
+                static_bib: Vec::new(),
+                max_sessions: 4096,
+                timeouts: Timeouts::default(),
+                address_dependent_filtering: false,
+                drop_externally_initiated_tcp: false,
+                max_stored_v4_syns: 0,
+            }),
+        }),
+    };
+    let rib = Rib::new(&spec).unwrap();
+    let mut r = build_worker(&spec, 0, NeighborBus::new(1), rib.handle()).unwrap();
+    r.set_fast_path(true);
+    r.core_mut().nat64.table.as_mut().unwrap().prefetch_min = prefetch_min;
+    r
+}
+
+/// One burst through `r`: each frame's verdict and bytes, then what the
+/// router emitted.
+fn burst(r: &mut Router, now: u64, frames: &[(u16, Vec<u8>)]) -> Vec<(Verdict, Vec<u8>)> {
+    const HEAD: usize = 256;
+    let mut bufs: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|(_, f)| {
+            let mut b = vec![0u8; 2048];
+            b[HEAD..HEAD + f.len()].copy_from_slice(f);
+            b
+        })
+        .collect();
+    let mut e = CollectEmit::default();
+    let mut out = {
+        let mut pkts: Vec<Packet<'_>> = bufs
+            .iter_mut()
+            .zip(frames)
+            .map(|(b, (port, f))| {
+                Packet::new(b, HEAD as u32, f.len() as u32, PortId(*port)).unwrap()
+            })
+            .collect();
+        let mut v = vec![Verdict::Local; pkts.len()];
+        r.process(&mut Ctx::new(now, &mut e), &mut pkts, &mut v);
+        v.into_iter()
+            .zip(&pkts)
+            .map(|(v, p)| (v, p.data().to_vec()))
+            .collect::<Vec<_>>()
+    };
+    out.extend(e.frames.into_iter().map(|(p, f)| (Verdict::Tx(p), f)));
+    out
+}
+
+fn from6(k: u16, proto: u8) -> Vec<u8> {
+    // 2001:db8:2::10xx: hosts behind the IPv6 gateway (on-link ones
+    // would wait for Neighbor Discovery).
+    let mut src = [0x20, 1, 0xd, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0];
+    src[14] |= (k >> 8) as u8;
+    src[15] = k as u8;
+    let mut dst = [0u8; 16];
+    dst[..4].copy_from_slice(&[0, 0x64, 0xff, 0x9b]);
+    dst[12..].copy_from_slice(&SERVER);
+    let b = PacketBuilder::ethernet2(H6, X6).ipv6(src, dst, 64);
+    let mut f = Vec::new();
+    if proto == 6 {
+        b.tcp(5000 + k, 80, 1, 1000)
+            .syn()
+            .write(&mut f, b"")
+            .unwrap();
+    } else {
+        b.udp(5000 + k, 53).write(&mut f, b"query").unwrap();
+    }
+    f
+}
+
+fn from4(to_port: u16, proto: u8) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(H4, X4).ipv4(SERVER, POOL4, 64);
+    let mut f = Vec::new();
+    if proto == 6 {
+        b.tcp(80, to_port, 7, 1000)
+            .syn()
+            .ack(2)
+            .write(&mut f, b"")
+            .unwrap();
+    } else {
+        b.udp(53, to_port).write(&mut f, b"answer").unwrap();
+    }
+    f
+}
+
+#[test]
+fn the_pre_pass_changes_nothing() {
+    let mut on = router(0);
+    let mut off = router(usize::MAX);
+    let now = 1_000_000_000;
+    let mut run = |frames: &[(u16, Vec<u8>)], now: u64| {
+        let a = burst(&mut on, now, frames);
+        let b = burst(&mut off, now, frames);
+        assert_eq!(a, b, "the pre-pass changed what the router sent");
+        a
+    };
+    // New flows (UDP and TCP SYNs), then the same flows again.
+    let first: Vec<(u16, Vec<u8>)> = (0..48)
+        .map(|k| (0, from6(k, if k % 3 == 0 { 6 } else { 17 })))
+        .collect();
+    let sent = run(&first, now);
+    let again = run(&first, now + 1_000);
+    // Every one translated, out of the IPv4 port.
+    for out in [&sent, &again] {
+        let tx4 = out
+            .iter()
+            .filter(|(v, _)| *v == Verdict::Tx(PortId(1)))
+            .count();
+        assert_eq!(tx4, first.len(), "{out:?}");
+    }
+    // Answers to the pool4 ports the flows got (pool4 is the router's own
+    // IPv4 address, shared by port range), with frames the pre-pass
+    // must pass over mixed in.
+    let mut replies: Vec<(u16, Vec<u8>)> = sent
+        .iter()
+        .filter(|(_, f)| f.len() >= 14 + 24 && f[12..14] == [8, 0])
+        .map(|(_, f)| {
+            let sport = u16::from_be_bytes([f[34], f[35]]);
+            (1, from4(sport, f[23]))
+        })
+        .collect();
+    assert_eq!(replies.len(), first.len());
+    let mut short = from6(1, 17);
+    short.truncate(14 + 30);
+    replies.push((0, short));
+    replies.push((1, from4(1000, 17)[..14 + 10].to_vec()));
+    let mut ext = from6(2, 17);
+    ext[14 + 6] = 60; // "Destination Options" with no such header
+    replies.push((0, ext));
+    let mut other = from4(2000, 17);
+    other[14 + 16..14 + 20].copy_from_slice(&[192, 0, 2, 77]);
+    replies.push((1, other));
+    replies.push((1, from4(4242, 6)));
+    let back = run(&replies, now + 2_000);
+    let tx6 = back
+        .iter()
+        .filter(|(v, _)| *v == Verdict::Tx(PortId(0)))
+        .count();
+    assert_eq!(tx6, first.len(), "{back:?}");
+    let t = |r: &mut Router| {
+        let t = r.core_mut().nat64.table.as_ref().unwrap();
+        (t.bib_count(), t.session_count())
+    };
+    assert_eq!(t(&mut on), t(&mut off));
+    assert_eq!(t(&mut on), (first.len(), first.len()));
+}
