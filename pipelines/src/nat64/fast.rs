@@ -5,6 +5,7 @@
 //! port; anything else continues at the node nat64-xlat would have sent
 //! it to.
 
+use crate::router::fast::LocalHit;
 use crate::router::spec::IfaceId;
 use crate::router::{Core, IP4_LOOKUP, IP6_LOOKUP, IP_REWRITE, L2, NAT64_XLAT, TO_REWRITE};
 use crate::{Ctx, Meta, Packet, Verdict};
@@ -17,6 +18,33 @@ pub(crate) fn fast_output(
     p: &mut Packet<'_>,
     _iface: IfaceId,
 ) -> Verdict {
+    translate(core, cx, p)
+}
+
+/// The fused path's hook for IPv4 packets to us (stateful NAT64 only): one
+/// that ip4-local would hand the translator (its pool4 transport address,
+/// [`super::claim4_at`]) is translated here, as nat64-xlat would; any
+/// other is left to the rest of the fused path (`None`, unchanged).
+#[inline(always)]
+pub(crate) fn fast_claim(
+    core: &mut Core,
+    cx: &mut Ctx<'_>,
+    p: &mut Packet<'_>,
+    hit: &mut LocalHit,
+) -> Option<Verdict> {
+    if hit.v6 || !super::claim4_at(core, p.data().get(..hit.end)?, L2 + hit.hl, hit.proto) {
+        return None;
+    }
+    // Committed: as ip4-input and ip4-local's claim leave it.
+    hit.commit(p);
+    Some(translate(core, cx, p))
+}
+
+/// nat64-xlat's code, then the translated packet straight out of its port
+/// when the router has a memoised route for it (else the node nat64-xlat
+/// would have sent it to).
+#[inline(always)]
+fn translate(core: &mut Core, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
     let Some(cfg) = core.nat64.cfg.take() else {
         return Verdict::Next(NAT64_XLAT);
     };

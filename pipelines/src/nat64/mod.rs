@@ -30,7 +30,7 @@
 pub mod addr;
 pub(crate) mod fast;
 #[cfg(test)]
-mod prefetch_tests;
+mod fast_tests;
 #[cfg(test)]
 mod proptests;
 pub mod stateful;
@@ -222,12 +222,18 @@ fn quoted_bib46(table: &Table, msg: &[u8]) -> Option<[u8; 16]> {
 /// the pool4 ranges keeps the router's answers). ICMP: an echo with an
 /// identifier in range, or an error quoting such a packet.
 fn claim4(core: &Core, p: &Packet<'_>) -> bool {
+    claim4_at(core, p.data(), p.meta.l4 as usize, p.meta.proto)
+}
+
+/// [`claim4`] on a frame `d` (no Ethernet padding) of IP protocol
+/// `proto` whose upper layer starts at `l4` (0: none): also the fused
+/// path's test ([`fast::fast_claim`]).
+#[inline]
+pub(crate) fn claim4_at(core: &Core, d: &[u8], l4: usize, proto: u8) -> bool {
     let Some(st) = core.nat64.table.as_ref().map(|t| t.spec()) else {
         return false;
     };
-    let m = &p.meta;
-    let d = p.data();
-    let (Some(ip), l4) = (d.get(L2..), m.l4 as usize) else {
+    let Some(ip) = d.get(L2..) else {
         return false;
     };
     if ip.len() < 20 || l4 > d.len() {
@@ -242,14 +248,14 @@ fn claim4(core: &Core, p: &Packet<'_>) -> bool {
     // translated, so every later fragment to pool4 is taken; the router
     // would drop it anyway: it reassembles nothing).
     if xlat::parse4(ip, false).is_some_and(|v| v.off != 0) {
-        return matches!(m.proto, 6 | 17);
+        return matches!(proto, 6 | 17);
     }
     if l4 == 0 {
         return false;
     }
     let body = &d[l4..];
-    match m.proto {
-        6 | 17 => xlat::ports(body, m.proto).is_some_and(|(_, dp)| st.in_pool4(dst, m.proto, dp)),
+    match proto {
+        6 | 17 => xlat::ports(body, proto).is_some_and(|(_, dp)| st.in_pool4(dst, proto, dp)),
         1 => match body.first() {
             Some(0 | 8) => xlat::ports(body, 1).is_some_and(|(id, _)| st.in_pool4(dst, 1, id)),
             Some(&t) if icmpv4::is_error(t) => {

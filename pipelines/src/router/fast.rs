@@ -346,6 +346,21 @@ impl Core {
             // again here). What the hook leaves, and what no hook takes,
             // takes the graph if it is really ours; a false positive of
             // the filter is forwarded here.
+            // A feature's claim first (stateful NAT64's pool4 transport
+            // addresses), as ip4-local tries claims first.
+            // (ip4-input drops a packet from our own address first.)
+            if let (false, Some(hook)) = (INNER, self.fast_claim4) {
+                if self.local4_filter.maybe(hash4(src)) && self.ours4(src) {
+                    return None;
+                }
+                let (s, d) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
+                let (ecn, end) = (h[15] & 3, L2 + total);
+                let v = self.fast_local::<false>(cx, p, hook, ing, proto, s, d, ecn, end);
+                if v.is_some() {
+                    return v;
+                }
+                h = p.data_mut().first_chunk_mut::<34>()?;
+            }
             if let (false, Some(hook)) = (INNER, self.fast_local4[proto as usize]) {
                 let (s, d) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
                 let (ecn, end) = (h[15] & 3, L2 + total);
@@ -600,6 +615,10 @@ impl Core {
             ingress: ing,
         };
         let v = f.local(self, cx, p, &mut hit)?;
+        #[cfg(test)]
+        {
+            self.fast_seen[3] += 1;
+        }
         let v6 = match v {
             Verdict::Next(IP4_INPUT) => false,
             Verdict::Next(IP6_INPUT) => true,

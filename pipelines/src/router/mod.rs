@@ -242,6 +242,10 @@ pub struct Core {
     /// for packets to us, by output index for routed packets; and the node
     /// each output index names.
     pub(crate) fast_local4: [Option<registry::Fused>; 256],
+    /// The feature whose IPv4 claim ([`registry::Feature::claim4`]) the
+    /// fused path tries first for a packet maybe to us (stateful NAT64
+    /// configured), as ip4-local does before its registrations.
+    pub(crate) fast_claim4: Option<registry::Fused>,
     pub(crate) fast_local6: [Option<registry::Fused>; 256],
     pub(crate) fast_output: Vec<Option<registry::Fused>>,
     pub(crate) output_node: Vec<NodeId>,
@@ -255,10 +259,11 @@ pub struct Core {
     /// An earlier frame of this burst went to the graph: the fast path
     /// leaves feature outputs to their nodes (arrival order).
     pub(crate) output_defer: bool,
-    /// How often the fast path forwarded, encapsulated and decapsulated
-    /// (tests check that their frames really took it).
+    /// How often the fast path forwarded, encapsulated, decapsulated and
+    /// let a feature take a packet to us (tests check that their frames
+    /// really took it).
     #[cfg(test)]
-    pub(crate) fast_seen: [u64; 3],
+    pub(crate) fast_seen: [u64; 4],
     pub(crate) fast_in: fast::FastPorts,
     pub(crate) local4_filter: fast::AddrFilter,
     pub(crate) local6_filter: fast::AddrFilter,
@@ -337,11 +342,12 @@ pub fn build_worker_with(
         addrs_gen: 0,
         output_defer: false,
         #[cfg(test)]
-        fast_seen: [0; 3],
+        fast_seen: [0; 4],
         ipip: crate::ipip::fast::State::default(),
         gtpu: crate::gtpu::State::new(spec.gtpu.as_ref(), sessions, worker),
         nat64: crate::nat64::State::new(spec.nat64.as_ref(), worker, workers),
         fast_local4: [None; 256],
+        fast_claim4: None,
         fast_local6: [None; 256],
         fast_output: registry::outputs()
             .map(|name| {
@@ -358,6 +364,11 @@ pub fn build_worker_with(
     };
     for f in registry::FEATURES {
         let Some(hook) = f.fused else { continue };
+        // Only with a stateful translator: the claim test would answer
+        // no to every packet to us otherwise.
+        if f.claim4.is_some() && spec.nat64.as_ref().is_some_and(|n| n.stateful.is_some()) {
+            r.fast_claim4 = Some(hook);
+        }
         for l in f.local {
             // A UDP port registration hooks UDP (the hook checks the port
             // and leaves other datagrams to the graph; one fused feature

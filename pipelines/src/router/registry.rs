@@ -153,8 +153,9 @@ impl Fused {
         match self {
             Fused::Ipip => crate::ipip::fast::fast_local(core, cx, p, hit),
             Fused::Gtpu => crate::gtpu::fast::fast_local(core, cx, p, hit),
-            // (The translator registers no local protocol.)
-            Fused::Nat64 => None,
+            // The translator's claim (stateful NAT64's pool4), which
+            // comes before any registration (`Core::fast_claim4`).
+            Fused::Nat64 => crate::nat64::fast::fast_claim(core, cx, p, hit),
         }
     }
 

@@ -1,10 +1,18 @@
-//! The stateful translator's per-burst pre-pass ([`super::fast::prefetch`])
-//! only reads: two routers with the same configuration, one running the
-//! pre-pass on every burst and one never, must send the same frames with
-//! the same verdicts and end with the same tables, for bursts that make
-//! flows, reuse them, answer them from the IPv4 side and carry frames the
-//! pre-pass must pass over (truncated, extension headers, other
-//! protocols, addresses outside pool4).
+//! The stateful translator in the router's fused path ([`super::fast`]),
+//! against routers that differ only there:
+//!
+//! - the per-burst pre-pass ([`super::fast::prefetch`]) only reads: a
+//!   router running it on every burst and one never running it send the
+//!   same frames with the same verdicts and end with the same tables;
+//! - the fused claim ([`super::fast::fast_claim`]) is ip4-local's: a
+//!   router with the fused path and one with the node graph only send the
+//!   same frames with the same verdicts (drop reasons included) and end
+//!   with the same tables.
+//!
+//! Both through bursts that make flows, reuse them, answer them from the
+//! IPv4 side and carry frames neither may take (truncated, extension
+//! headers, ports outside pool4, addresses outside pool4, spoofed
+//! sources).
 
 use std::net::Ipv4Addr;
 
@@ -26,12 +34,14 @@ const X4: [u8; 6] = [2, 0, 0, 0, 4, 1];
 const H4: [u8; 6] = [2, 0, 0, 0, 4, 2];
 const POOL4: [u8; 4] = [192, 0, 2, 1];
 const SERVER: [u8; 4] = [198, 51, 100, 7];
+/// The pre-pass off ([`the_pre_pass_changes_nothing`] turns it on).
+const PREFETCH: usize = usize::MAX;
 
 fn ip(s: &str) -> std::net::IpAddr {
     s.parse().unwrap()
 }
 
-fn router(prefetch_min: usize) -> Router {
+fn router(prefetch_min: usize, fast: bool) -> Router {
     let spec = RouterSpec {
         ifaces: vec![
             IfaceSpec {
@@ -116,7 +126,7 @@ fn router(prefetch_min: usize) -> Router {
     };
     let rib = Rib::new(&spec).unwrap();
     let mut r = build_worker(&spec, 0, NeighborBus::new(1), rib.handle()).unwrap();
-    r.set_fast_path(true);
+    r.set_fast_path(fast);
     r.core_mut().nat64.table.as_mut().unwrap().prefetch_min = prefetch_min;
     r
 }
@@ -192,8 +202,8 @@ fn from4(to_port: u16, proto: u8) -> Vec<u8> {
 
 #[test]
 fn the_pre_pass_changes_nothing() {
-    let mut on = router(0);
-    let mut off = router(usize::MAX);
+    let mut on = router(0, true);
+    let mut off = router(usize::MAX, true);
     let now = 1_000_000_000;
     let mut run = |frames: &[(u16, Vec<u8>)], now: u64| {
         let a = burst(&mut on, now, frames);
@@ -250,4 +260,90 @@ fn the_pre_pass_changes_nothing() {
     };
     assert_eq!(t(&mut on), t(&mut off));
     assert_eq!(t(&mut on), (first.len(), first.len()));
+}
+
+fn echo6(k: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    let mut dst = [0u8; 16];
+    dst[..4].copy_from_slice(&[0, 0x64, 0xff, 0x9b]);
+    dst[12..].copy_from_slice(&SERVER);
+    let src = [
+        0x20, 1, 0xd, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, k as u8,
+    ];
+    PacketBuilder::ethernet2(H6, X6)
+        .ipv6(src, dst, 64)
+        .icmpv6_echo_request(0x4000 + k, 1)
+        .write(&mut f, b"ping")
+        .unwrap();
+    f
+}
+
+#[test]
+fn the_fused_claim_matches_the_graph() {
+    let mut fast = router(PREFETCH, true);
+    let mut graph = router(PREFETCH, false);
+    let now = 1_000_000_000;
+    let mut run = |frames: &[(u16, Vec<u8>)], now: u64| {
+        let a = burst(&mut fast, now, frames);
+        let b = burst(&mut graph, now, frames);
+        assert_eq!(a, b, "the fused path and the node graph differ");
+        a
+    };
+    let mut first: Vec<(u16, Vec<u8>)> = (0..24)
+        .map(|k| (0, from6(k, if k % 2 == 0 { 6 } else { 17 })))
+        .collect();
+    first.extend((0..8).map(|k| (0, echo6(k))));
+    let sent = run(&first, now);
+    let tx4 = sent
+        .iter()
+        .filter(|(v, _)| *v == Verdict::Tx(PortId(1)))
+        .count();
+    assert_eq!(tx4, first.len(), "{sent:?}");
+    // The answers, claimed at pool4 and translated back.
+    let mut replies: Vec<(u16, Vec<u8>)> = Vec::new();
+    for (_, f) in sent
+        .iter()
+        .filter(|(_, f)| f.len() >= 38 && f[12..14] == [8, 0])
+    {
+        let port = u16::from_be_bytes([f[34], f[35]]);
+        match f[23] {
+            1 => {
+                let mut r = Vec::new();
+                PacketBuilder::ethernet2(H4, X4)
+                    .ipv4(SERVER, POOL4, 64)
+                    .icmpv4_echo_reply(u16::from_be_bytes([f[38], f[39]]), 1)
+                    .write(&mut r, b"ping")
+                    .unwrap();
+                replies.push((1, r));
+            }
+            p => replies.push((1, from4(port, p))),
+        }
+    }
+    assert_eq!(replies.len(), first.len());
+    // Not the translator's: a port below pool4's range (the router's own
+    // answer), a TCP segment no binding knows, a spoof of our own address,
+    // a truncated datagram, options.
+    replies.push((1, from4(80, 17)));
+    replies.push((1, from4(4242, 6)));
+    let mut spoof = from4(5001, 17);
+    spoof[14 + 12..14 + 16].copy_from_slice(&POOL4);
+    replies.push((1, spoof));
+    replies.push((1, from4(5001, 17)[..14 + 24].to_vec()));
+    let back = run(&replies, now + 1_000);
+    let tx6 = back
+        .iter()
+        .filter(|(v, _)| *v == Verdict::Tx(PortId(0)))
+        .count();
+    assert!(tx6 >= first.len(), "{back:?}");
+    // The fused path took the claimed ones itself.
+    // The fused path took the claimed ones itself: the 32 answers and the
+    // TCP segment to a pool4 port without a binding (claimed, then dropped
+    // as nat64.no_binding, as nat64-xlat does in the graph).
+    assert_eq!(fast.core_mut().fast_seen[3], first.len() as u64 + 1);
+    assert!(back.iter().any(|(v, _)| *v == Verdict::Drop(crate::DropReason::Nat64NoBinding)));
+    let t = |r: &mut Router| {
+        let t = r.core_mut().nat64.table.as_ref().unwrap();
+        (t.bib_count(), t.session_count())
+    };
+    assert_eq!(t(&mut fast), t(&mut graph));
 }
