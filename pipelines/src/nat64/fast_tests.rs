@@ -340,7 +340,9 @@ fn the_fused_claim_matches_the_graph() {
     // TCP segment to a pool4 port without a binding (claimed, then dropped
     // as nat64.no_binding, as nat64-xlat does in the graph).
     assert_eq!(fast.core_mut().fast_seen[3], first.len() as u64 + 1);
-    assert!(back.iter().any(|(v, _)| *v == Verdict::Drop(crate::DropReason::Nat64NoBinding)));
+    assert!(back
+        .iter()
+        .any(|(v, _)| *v == Verdict::Drop(crate::DropReason::Nat64NoBinding)));
     let t = |r: &mut Router| {
         let t = r.core_mut().nat64.table.as_ref().unwrap();
         (t.bib_count(), t.session_count())

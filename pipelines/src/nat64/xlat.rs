@@ -72,6 +72,14 @@ pub fn parse6(ip: &[u8], quoted: bool) -> Result<V6, V6Err> {
                     return Err(V6Err::Malformed);
                 }
                 let fo = u16::from_be_bytes([ip[off + 2], ip[off + 3]]);
+                // RFC 8200 §4.5: a fragment that would make the
+                // reassembled Payload Length exceed 65,535 octets is
+                // discarded.
+                if !quoted
+                    && (off - 40) + usize::from(fo & 0xfff8) + end.saturating_sub(off + 8) > 65535
+                {
+                    return Err(V6Err::Malformed);
+                }
                 frag = Some(Frag {
                     off: fo & 0xfff8,
                     more: fo & 1 != 0,
@@ -131,6 +139,12 @@ pub fn parse4(ip: &[u8], quoted: bool) -> Option<V4> {
         return None;
     }
     let ff = u16::from_be_bytes([ip[6], ip[7]]);
+    // A fragment whose offset and length put its end past 65,535 octets
+    // belongs to no datagram that can exist (RFC 791's Total Length):
+    // nothing to translate, and its IPv6 pieces' offsets would wrap.
+    if !quoted && usize::from(ff & 0x1fff) * 8 + total - ihl > 65535 {
+        return None;
+    }
     Some(V4 {
         ihl,
         total,
@@ -769,6 +783,39 @@ mod tests {
         m[48..50].copy_from_slice(&1000u16.to_be_bytes());
         m[50..52].copy_from_slice(&2000u16.to_be_bytes());
         m
+    }
+
+    #[test]
+    fn fragments_ending_past_65535_octets_are_refused() {
+        // IPv4: offset 65520 (8190 units) and 16 octets of data end at
+        // 65536; 15 end at 65535.
+        let v4 = |data: usize| {
+            let mut ip = vec![0u8; 20 + data];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((20 + data) as u16).to_be_bytes());
+            ip[6..8].copy_from_slice(&8190u16.to_be_bytes());
+            ip[9] = 17;
+            ip
+        };
+        assert_eq!(parse4(&v4(15), false).map(|v| v.off), Some(65520));
+        assert_eq!(parse4(&v4(16), false), None);
+        // A quoted header is only read, never translated as a datagram.
+        assert!(parse4(&v4(16), true).is_some());
+        // IPv6: a Fragment Header with offset 65520 and 15 / 16 octets.
+        let v6 = |data: usize| {
+            let mut ip = vec![0u8; 48 + data];
+            ip[0] = 0x60;
+            ip[4..6].copy_from_slice(&((8 + data) as u16).to_be_bytes());
+            ip[6] = 44;
+            ip[40] = 17;
+            ip[42..44].copy_from_slice(&65520u16.to_be_bytes());
+            ip
+        };
+        assert_eq!(
+            parse6(&v6(15), false).map(|v| v.frag.map(|f| f.off)),
+            Ok(Some(65520))
+        );
+        assert_eq!(parse6(&v6(16), false), Err(V6Err::Malformed));
     }
 
     #[test]
