@@ -95,9 +95,12 @@ fn translate(core: &mut Core, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
 /// ([`super::stateful::Table::prefetch_on`]): each frame that looks like
 /// a TCP or UDP packet of a flow through the translator (IPv6 into
 /// pool6, IPv4 to a pool4 address; plain headers only) has its binding
-/// and session looked up and their entries prefetched, so the burst's
-/// cache misses overlap instead of stalling each packet in turn. Frames
-/// are only read; the packets' own pass decides everything.
+/// looked up and prefetched, then, in a second loop, its session, so the
+/// burst's cache misses overlap instead of stalling each packet in turn.
+/// (Two loops: each lookup of a loop is independent of the others; one
+/// loop doing both, the session's key waiting on the binding's lookup,
+/// measured 19.21 against 17.34 µs per burst at 1M sessions.) Frames are
+/// only read; the packets' own pass decides everything.
 pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
     let (Some(t), Some(cfg)) = (core.nat64.table.as_ref(), core.nat64.cfg.as_deref()) else {
         return;
@@ -105,7 +108,8 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
     if !t.prefetch_on() {
         return;
     }
-    for p in pkts {
+    let mut later = arrayvec::ArrayVec::<(u32, [u8; 4], u16), { crate::MAX_BURST }>::new();
+    for p in pkts.iter().take(crate::MAX_BURST) {
         let d = p.data();
         match d.get(12..14) {
             Some([0x86, 0xdd]) => {
@@ -123,7 +127,10 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
                 let a6 = addr16(h, L2 + 8);
                 let sp = u16::from_be_bytes([h[L2 + 40], h[L2 + 41]]);
                 let dp = u16::from_be_bytes([h[L2 + 42], h[L2 + 43]]);
-                t.prefetch_flow(proto, Some(a6), [0; 4], sp, r4.to_be_bytes(), dp);
+                let r4 = r4.to_be_bytes();
+                if let Some(b) = t.prefetch_bib(proto, Some(a6), [0; 4], sp) {
+                    later.push((b, r4, dp));
+                }
             }
             Some([0x08, 0x00]) => {
                 let Some(h) = d.first_chunk::<{ L2 + 24 }>() else {
@@ -140,10 +147,15 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
                 let r4 = [h[L2 + 12], h[L2 + 13], h[L2 + 14], h[L2 + 15]];
                 let sp = u16::from_be_bytes([h[L2 + 20], h[L2 + 21]]);
                 let dp = u16::from_be_bytes([h[L2 + 22], h[L2 + 23]]);
-                t.prefetch_flow(proto, None, a4, dp, r4, sp);
+                if let Some(b) = t.prefetch_bib(proto, None, a4, dp) {
+                    later.push((b, r4, sp));
+                }
             }
             _ => {}
         }
+    }
+    for &(b, r4, rp) in &later {
+        t.prefetch_session(b, r4, rp);
     }
 }
 

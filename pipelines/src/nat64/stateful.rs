@@ -493,27 +493,31 @@ impl Table {
         self.by_key.len() >= self.prefetch_min
     }
 
-    /// Looks the binding and session of a flow up and asks for their
-    /// entries' cache lines (nothing changes): `(a, p)` is the binding's
-    /// IPv6 (`v6`) or IPv4 transport address, `(r4, rp)` the remote.
+    /// Looks a flow's binding up and asks for its entry's cache line
+    /// (nothing changes): `(a, p)` is the binding's IPv6 (`v6`) or IPv4
+    /// transport address. Returns the binding for [`Table::prefetch_session`].
     #[inline]
-    pub(crate) fn prefetch_flow(
+    pub(crate) fn prefetch_bib(
         &self,
         proto: u8,
         v6: Option<[u8; 16]>,
         a4: [u8; 4],
         p: u16,
-        r4: [u8; 4],
-        rp: u16,
-    ) {
-        let b = match v6 {
+    ) -> Option<u32> {
+        let &b = match v6 {
             Some(a6) => self.bib6.get(&(proto, a6, p)),
             None => self.bib4.get(&(proto, a4, p)),
-        };
-        let Some(&b) = b else { return };
+        }?;
         if let Some(x) = self.bibs.get(b as usize) {
             crate::hint::prefetch(x);
         }
+        Some(b)
+    }
+
+    /// Looks the session of binding `b` with the remote `(r4, rp)` up and
+    /// asks for its entry's cache line (nothing changes).
+    #[inline]
+    pub(crate) fn prefetch_session(&self, b: u32, r4: [u8; 4], rp: u16) {
         if let Some(&i) = self.by_key.get(&(b, r4, rp)) {
             if let Some(s) = self.sess.get(i as usize) {
                 crate::hint::prefetch(s);
