@@ -189,9 +189,9 @@ pub struct Built {
     /// The pipeline function's shared state (for the router: routes and
     /// neighbour views); the control thread takes it.
     pub function: Box<dyn Instance>,
-    /// Multicast groups joined on the devices for the pipeline function
-    /// (released when dropped).
-    pub memberships: Vec<netdev::Memberships>,
+    /// Multicast groups joined on the devices for the pipeline function,
+    /// by port index (released when dropped; a reload joins them anew).
+    pub memberships: Vec<(usize, netdev::Memberships)>,
 }
 
 /// Builds ports, UMEMs and workers. For live AF_XDP ports this attaches
@@ -296,7 +296,7 @@ pub fn build(cfg: &Config, io: &PortIo) -> Result<Built, EngineError> {
                 ))
             })?;
             tracing::info!(port = %p.name, interface = %x.interface, groups = m.groups.len(), "joined {}", g.joined);
-            memberships.push(m);
+            memberships.push((i, m));
         }
     }
     let mut workers = Vec::new();

@@ -416,7 +416,6 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
         }
     };
     let xdp = built.xdp;
-    let memberships = built.memberships;
     let mut links = xgw_engine::netdev::LinkWatch::for_ports(&built.ports, &xdp);
     let running = engine::start(built.workers)?;
     let mut pass = Vec::new();
@@ -431,7 +430,10 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
             }
         }
     }
-    let reloader = xgw_engine::reload::Reloader::new(cfg.clone(), path, pass);
+    // The reloader holds the multicast memberships: a reload that adds an
+    // IPv6 address joins its solicited-node group.
+    let reloader = xgw_engine::reload::Reloader::new(cfg.clone(), path, pass)
+        .with_memberships(built.memberships);
     let src = StatsSource::new(built.ports, running.stats.clone())
         .with_function(built.function)
         .with_reloader(reloader);
@@ -485,7 +487,6 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     let src = server.stop();
     // Sockets close (and UMEMs unmap) before the XDP links go.
     drop(workers);
-    drop(memberships);
     drop(xdp);
     if let Some(mut src) = src {
         eprint!("{}", control::render_table(&src.snapshot()));

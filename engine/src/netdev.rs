@@ -112,6 +112,8 @@ pub fn ensure_memlock(bytes: u64) -> Result<(), String> {
 /// and Router Solicitations from AF_XDP.
 pub struct Memberships {
     _fd: std::os::fd::OwnedFd,
+    /// The interface they are joined on.
+    pub ifindex: u32,
     pub groups: Vec<MacAddr>,
 }
 
@@ -150,6 +152,7 @@ pub fn join_multicast(ifindex: u32, groups: &[MacAddr]) -> io::Result<Membership
     }
     Ok(Memberships {
         _fd: owned,
+        ifindex,
         groups: groups.to_vec(),
     })
 }

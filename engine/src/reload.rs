@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::bpf::PassHandle;
 use crate::config::{Config, PortKind};
 use crate::function::{self, Instance};
+use crate::netdev;
 
 /// The running configuration and what a reload changes besides the
 /// function's state.
@@ -26,6 +27,10 @@ pub struct Reloader {
     current: Config,
     /// Per port index: its XDP program's pass rules (live af_xdp ports).
     pass: Vec<(usize, PassHandle)>,
+    /// Per port index: the multicast groups joined for the function (its
+    /// addresses' solicited-node groups), joined anew when a reload
+    /// changes them.
+    groups: Vec<(usize, netdev::Memberships)>,
 }
 
 impl Reloader {
@@ -34,7 +39,15 @@ impl Reloader {
             path,
             current,
             pass,
+            groups: Vec::new(),
         }
+    }
+
+    /// Hands the reloader the multicast memberships the engine joined
+    /// (live ports), to join anew what a reload changes.
+    pub fn with_memberships(mut self, groups: Vec<(usize, netdev::Memberships)>) -> Self {
+        self.groups = groups;
+        self
     }
 
     /// The configuration in force.
@@ -112,8 +125,9 @@ impl Reloader {
                 }
             }
         }
+        let mut function = function;
         if failed.is_none() {
-            if let Some(f) = function {
+            if let Some(f) = function.as_deref_mut() {
                 if let Err(e) = f.apply_reload(plan) {
                     failed = Some(e);
                 }
@@ -127,12 +141,56 @@ impl Reloader {
             }
             return refused(e);
         }
+        if let Some(f) = function.as_deref() {
+            self.rejoin(f.as_ref(), &new, &mut changes);
+        }
         for c in &changes {
             tracing::info!("reload: {c}");
         }
         tracing::info!(config = %new.source, changes = changes.len(), "configuration reloaded");
         self.current = new;
         json!({"ok": true, "changes": changes})
+    }
+}
+
+impl Reloader {
+    /// Joins the multicast groups the function now wants on each port
+    /// (an added IPv6 address's solicited-node group: without it a NIC
+    /// that filters multicast hides the Neighbor Solicitations for the
+    /// address). The new memberships are in place before the old ones go,
+    /// so groups kept are never left. A failure does not undo the reload
+    /// (the address works wherever multicast is not filtered): it is
+    /// logged and listed with the changes.
+    fn rejoin(&mut self, f: &dyn Instance, new: &Config, changes: &mut Vec<String>) {
+        for (port, m) in &mut self.groups {
+            let Some(g) = f.port_groups(*port) else {
+                continue;
+            };
+            if g.groups == m.groups {
+                continue;
+            }
+            let name = new.ports.get(*port).map_or("?", |p| p.name.as_str());
+            match netdev::join_multicast(m.ifindex, &g.groups) {
+                Ok(joined) => {
+                    changes.push(format!(
+                        "port {name}: {} joined anew ({} groups, were {})",
+                        g.what,
+                        joined.groups.len(),
+                        m.groups.len()
+                    ));
+                    *m = joined;
+                }
+                Err(e) => {
+                    tracing::warn!(port = %name, "joining {} failed: {e}", g.what);
+                    changes.push(format!(
+                        "port {name}: joining {} failed ({e}); the old groups stay, and a NIC that \
+                         filters multicast may hide Neighbor Solicitations for new IPv6 addresses \
+                         until a restart",
+                        g.what
+                    ));
+                }
+            }
+        }
     }
 }
 

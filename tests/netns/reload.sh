@@ -106,7 +106,8 @@ ip -n "$NS_S2" -6 route add 2001:db8:15::/64 via 2001:db8:18::1 src 2001:db8:18:
 #   STAGE start:  t44, t64, t66 and the routes into them
 #         reload: t64 and its route gone; gw1 adds 10.3.8.0/24 via 1.1.1.2
 #         hup:    reload + gw1 adds 10.4.8.0/24 via 1.1.1.2 (routes[3])
-#         addr:   hup + gw1's lan gets a second address, 10.1.6.1/24
+#         addr:   hup + gw1's lan gets a second IPv4 address, 10.1.6.1/24,
+#                 and a third IPv6 one, 2001:db8:25::25/64
 #   BAD (gw1, on top of "hup"): iface (lan's mtu) | cores | port (wan's
 #   rx_ring) | syntax | gateway (10.4.8.0/24's)
 write_config() {
@@ -114,7 +115,8 @@ write_config() {
   if [[ $side == 1 ]]; then
     me=1; peer=2; lanif=g1l; wanif=g1w; far=8; cores=1
     lan4='"10.1.5.1/24"'; lan6='"2001:db8:5::1/64", "2001:db8:15::1/64"'
-    [[ $stage == addr ]] && lan4='"10.1.5.1/24", "10.1.6.1/24"'
+    [[ $stage == addr ]] && lan4='"10.1.5.1/24", "10.1.6.1/24"' \
+      && lan6='"2001:db8:5::1/64", "2001:db8:15::1/64", "2001:db8:25::25/64"'
   else
     me=2; peer=1; lanif=g2l; wanif=g2w; far=5; cores=0
     lan4='"10.1.8.1/24"'; lan6='"2001:db8:8::1/64", "2001:db8:18::1/64"'
@@ -540,8 +542,13 @@ ping_ok "$NS_S1" "after SIGHUP: ping s1->10.4.8.10 (the route SIGHUP added)" 10.
 ping_ok "$NS_S1" "after SIGHUP: ping s1->10.3.8.10 (the route of the first reload)" 10.3.8.10
 
 # ---------------------------------------------------------------------------
-step "d2. reload: an interface address added (its connected route follows)"
+step "d2. reload: interface addresses added (connected routes and the solicited-node group follow)"
 ip -n "$NS_S1" addr add 10.1.6.10/24 dev s1
+ip -n "$NS_S1" -6 addr add 2001:db8:25::10/64 dev s1 nodad
+# 2001:db8:25::25's solicited-node group ff02::1:ff00:25, as a link-layer
+# membership on g1l (what a NIC's multicast filter is programmed from).
+snode() { ip -n "$NS_G1" maddr show dev g1l | grep -c 'link  *33:33:ff:00:00:25' || true; }
+check_eq "before: g1l has not joined 33:33:ff:00:00:25" 0 "$(snode)"
 arp_nfu() { xctl 1 drops --json | python3 -c 'import json,sys; print(sum(r["count"] for r in json.load(sys.stdin)["drops"] if r["reason"] == "arp.not_for_us"))'; }
 nfu0=$(arp_nfu)
 ping_none "$NS_S1" "before: ping s1->10.1.6.1 (not gw1's yet)" '' 10.1.6.1
@@ -559,7 +566,15 @@ check_eq "route table version +1" "$(($(version addr-a) + 1))" "$(version addr-b
 # (s1 gave up on 10.1.6.1 before: forget that, so it asks again at once.)
 ip -n "$NS_S1" neigh flush to 10.1.6.1 2>/dev/null || true
 ping_ok "$NS_S1" "after: ping s1->10.1.6.1 (gw1 answers ARP and echo on its new address)" 10.1.6.1
+check_eq "the reload names the IPv6 address" 1 "$(grep -c 'interface lan: address 2001:db8:25::25/64 added' "$XT_WORK/reload.out")"
+check_eq "the reload joined lan's groups anew" 1 "$(grep -c 'port lan: IPv6 multicast groups joined anew' "$XT_WORK/reload.out")"
+check_eq "after: g1l has joined 33:33:ff:00:00:25" 1 "$(snode)"
+ip -n "$NS_S1" -6 neigh flush to 2001:db8:25::25 2>/dev/null || true
+ping_ok "$NS_S1" "after: ping -6 s1->2001:db8:25::25 (gw1 answers NDP and echo on its new address)" -6 2001:db8:25::25
+check_eq "s1 resolved 2001:db8:25::25 to gw1's lan MAC" 1 \
+  "$(ip -n "$NS_S1" -6 neigh show 2001:db8:25::25 dev s1 | grep -ciE "lladdr $(ip -n "$NS_G1" -br link show g1l | awk '{print $3}')")"
 ip -n "$NS_S1" addr del 10.1.6.10/24 dev s1
+ip -n "$NS_S1" -6 addr del 2001:db8:25::10/64 dev s1
 
 # ---------------------------------------------------------------------------
 step "e. drops, accounting, SIGTERM"
