@@ -10,7 +10,7 @@ use xgw_pipelines::gtpu::GtpuSpec;
 use xgw_pipelines::router::spec::{
     contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec, RaSpec,
     RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, GTP_IFACE, NAT64_IFACE,
-    TUN_BASE,
+    TUN_BASE, VIRT_BASE,
 };
 use xgw_pipelines::wire::ethernet::MacAddr;
 use xgw_pipelines::PortId;
@@ -261,6 +261,14 @@ pub(super) fn validate_router(
         return v.err(
             "interfaces",
             "the router needs at least one [[interfaces]] table (name, port, addresses)",
+        );
+    }
+    // An interface's id is its index (a u16); from VIRT_BASE up the ids
+    // are the features' interfaces and the tunnels'.
+    if raw.interfaces.len() > usize::from(VIRT_BASE) {
+        return v.err(
+            "interfaces",
+            format!("{} interfaces; at most {VIRT_BASE}", raw.interfaces.len()),
         );
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -679,6 +687,32 @@ pub(super) mod tests {
 
     pub(crate) fn err(text: &str) -> String {
         Config::parse(text, "r.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn interface_ids_past_the_virtual_ones_are_refused() {
+        // Interface ids are u16 indices, and from VIRT_BASE (32512) up
+        // they name the GTP-U and NAT64 interfaces and the tunnels:
+        // interface 32512 was taken for the GTP-U interface (65536 would
+        // have been interface 0 again).
+        let mut text = String::from("[engine]\ncores = [0]\n");
+        for p in 0..8 {
+            text += &format!(
+                "[[ports]]\nname = \"p{p}\"\ndriver = \"mem\"\nmac = \"02:00:00:00:01:{p:02x}\"\n"
+            );
+        }
+        text += "[pipeline]\nkind = \"router\"\n";
+        for i in 0..=usize::from(VIRT_BASE) {
+            text += &format!("[[interfaces]]\nname = \"i{i}\"\nport = \"p{}\"\n", i % 8);
+            if i >= 8 {
+                text += &format!("vlan = {}\n", i / 8);
+            }
+        }
+        let e = err(&text);
+        assert!(
+            e.contains("interfaces") && e.contains("32513 interfaces; at most 32512"),
+            "{e}"
+        );
     }
 
     #[test]
