@@ -12,6 +12,9 @@ use super::router::IfaceCfg;
 
 /// The most `[gtpu] peers` (worker 0 walks them every tick).
 pub const MAX_PEERS: usize = 1024;
+/// The most `[gtpu] endpoints` (the dataplane keeps an endpoint's index
+/// in one octet).
+pub const MAX_ENDPOINTS: usize = 256;
 use super::{ConfigError, V};
 
 #[derive(Deserialize)]
@@ -171,6 +174,12 @@ pub(super) fn validate_gtpu(
         return v.err(
             "gtpu.endpoints",
             "GTP-U needs at least one endpoint address (one of the interfaces' addresses)",
+        );
+    }
+    if raw.endpoints.len() > MAX_ENDPOINTS {
+        return v.err(
+            "gtpu.endpoints",
+            format!("{} endpoints; at most {MAX_ENDPOINTS}", raw.endpoints.len()),
         );
     }
     for (i, e) in raw.endpoints.iter().enumerate() {
@@ -383,6 +392,40 @@ mod tests {
             r.routes.last().unwrap().target,
             RouteTarget::Connected { iface: GTP_IFACE }
         );
+    }
+
+    #[test]
+    fn more_endpoints_than_an_octet_indexes_are_refused() {
+        // The dataplane keeps a session's endpoint as an index of one
+        // octet: endpoint 256 became endpoint 0, so G-PDUs to one address
+        // found the sessions of another.
+        let addrs: Vec<String> = (1..=257u32)
+            .map(|k| format!("10.1.{}.{}", k >> 8, k & 0xff))
+            .collect();
+        let quoted = |suffix: &str| {
+            addrs
+                .iter()
+                .map(|a| format!("\"{a}{suffix}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = gtp("")
+            .replace(
+                "ipv4 = [\"10.1.0.1/24\"]",
+                &format!("ipv4 = [{}]", quoted("/16")),
+            )
+            .replace(
+                "endpoints = [\"192.0.2.1\"]",
+                &format!("endpoints = [{}]", quoted("")),
+            );
+        let e = err(&text);
+        assert!(
+            e.contains("gtpu.endpoints") && e.contains("257 endpoints; at most 256"),
+            "{e}"
+        );
+        // 256 are fine.
+        let text = text.replace(", \"10.1.1.1\"]", "]");
+        assert!(Config::parse(&text, "g.toml").is_ok());
     }
 
     #[test]
