@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 use xgw_pipelines::gtpu::GtpuSpec;
+use xgw_pipelines::router::neigh::NEIGH_CAPACITY;
 use xgw_pipelines::router::spec::{
     contains, network, overlaps, parse_route, special_addr, IfaceSpec, NeighborSpec, RaSpec,
     RouteInput, RouteSpec, RouteTarget, RouterSpec, RpfMode, TunnelSpec, GTP_IFACE, NAT64_IFACE,
@@ -555,6 +556,17 @@ pub(super) fn validate_router(
             });
         }
     }
+    // Static entries are never evicted from a worker's neighbour cache:
+    // past its size they were left out, silently.
+    if raw.neighbors.len() > NEIGH_CAPACITY {
+        return v.err(
+            "neighbors",
+            format!(
+                "{} static neighbours; at most {NEIGH_CAPACITY} (the neighbour cache's size)",
+                raw.neighbors.len()
+            ),
+        );
+    }
     let mut neighbors = Vec::new();
     for (i, n) in raw.neighbors.iter().enumerate() {
         let k = |x: &str| format!("neighbors[{i}].{x}");
@@ -713,6 +725,36 @@ pub(super) mod tests {
             e.contains("interfaces") && e.contains("32513 interfaces; at most 32512"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn more_static_neighbours_than_the_cache_holds_are_refused() {
+        // A static entry is never evicted: those past NEIGH_CAPACITY did
+        // not fit in the cache and were left out without a word.
+        let mut text = ROUTER.replace("ipv4 = [\"10.1.0.1/24\"]", "ipv4 = [\"10.1.0.1/16\"]");
+        // (ROUTER has one already.)
+        for k in 0..NEIGH_CAPACITY {
+            text += &format!(
+                "[[neighbors]]\ninterface = \"lan\"\nip = \"10.1.{}.{}\"\nmac = \"02:00:00:00:99:01\"\n",
+                1 + k / 250,
+                1 + k % 250
+            );
+        }
+        let e = err(&text);
+        assert!(
+            e.contains("neighbors") && e.contains("4097 static neighbours; at most 4096"),
+            "{e}"
+        );
+        // As many as the cache holds are fine, and all of them are in it.
+        let text = text.replace(
+            "[[neighbors]]\n        interface = \"wan\"\n        ip = \"192.0.2.2\"\n        mac = \"02:00:00:00:99:99\"\n",
+            "",
+        );
+        let c = Config::parse(&text, "r.toml").unwrap();
+        let PipelineCfg::Router(r) = &c.pipeline else {
+            panic!()
+        };
+        assert_eq!(r.neighbors.len(), NEIGH_CAPACITY);
     }
 
     #[test]
