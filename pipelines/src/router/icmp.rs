@@ -5,7 +5,8 @@
 //! the result is routed back to the source like any packet we originate.
 //!
 //! Never sent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)): about an ICMP error,
-//! about a non-first fragment, about a packet to or from a multicast or
+//! about a non-first IPv4 fragment or a non-first fragment of an ICMPv6
+//! message (which may be an error's), about a packet to or from a multicast or
 //! broadcast address, or about a packet we originated ourselves; never
 //! toward one of our own addresses (or a loopback / unspecified one); and
 //! at most as fast as the per-worker token bucket allows.
@@ -146,9 +147,20 @@ impl Core {
             return Verdict::Drop(DropReason::Ip6Malformed);
         };
         let orig_src = ip.src_addr();
+        // A non-first fragment of an ICMPv6 message carries no type, only
+        // data: it may be part of an error message, so it is treated as
+        // one (RFC 4443 §2.4(e.1): never an error about an error). (A
+        // non-first TCP / UDP fragment may be answered: RFC 4443 has no
+        // rule like RFC 1812's for IPv4.)
+        let non_first = m.flags & Meta::FRAGMENT != 0
+            && ip
+                .walk_ext_headers(super::parse::MAX_EXT_HEADERS)
+                .ok()
+                .and_then(|w| w.fragment)
+                .is_some_and(|f| f.offset_bytes != 0);
         let about_error = m.proto == icmpv6::NEXT_HEADER
             && m.l4 != 0
-            && d.get(m.l4 as usize).is_some_and(|&t| icmpv6::is_error(t));
+            && (non_first || d.get(m.l4 as usize).is_some_and(|&t| icmpv6::is_error(t)));
         self.icmp6_error_about(cx, p, orig_src, about_error, msg_type, code, word1)
     }
 

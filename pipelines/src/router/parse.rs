@@ -123,7 +123,7 @@ const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
 /// Extension headers walked at most (RFC 8200 leaves the chain unbounded;
 /// RFC 7045 lets a router drop what it cannot walk).
-const MAX_EXT_HEADERS: usize = 8;
+pub(crate) const MAX_EXT_HEADERS: usize = 8;
 
 impl Core {
     pub(crate) fn parse(&mut self, p: &mut Packet<'_>) -> Verdict {

@@ -1039,6 +1039,48 @@ fn no_icmp_error_about_errors_or_multicast() {
         drop(IcmpSuppressed),
         "about a packet too big"
     );
+    // IPv6 fragments of an ICMPv6 message: a non-first one has no type
+    // (its first data byte looks like an echo request's here): treated
+    // as maybe an error; the first one is read.
+    let frag6 = |offset: u16, first_byte: u8| {
+        let mut f = icmp6(
+            H_A,
+            X_A,
+            "2001:db8:1::2",
+            "2001:db8:9::1",
+            1,
+            first_byte,
+            [0; 4],
+            b"fragment",
+        );
+        // A Fragment Header (next header ICMPv6) in front of the payload.
+        let fh = [58, 0, (offset >> 8) as u8, offset as u8 | 1, 0, 0, 0, 7];
+        f.splice(54..54, fh);
+        f[20] = 44;
+        let plen = u16::from_be_bytes([f[18], f[19]]) + 8;
+        f[18..20].copy_from_slice(&plen.to_be_bytes());
+        f
+    };
+    assert_eq!(
+        r.rx(0, &frag6(64, icmpv6::ECHO_REQUEST)).v,
+        drop(IcmpSuppressed),
+        "non-first ICMPv6 fragment"
+    );
+    assert_eq!(
+        r.rx(0, &frag6(0, icmpv6::ECHO_REQUEST)).v,
+        tx(0),
+        "first ICMPv6 fragment"
+    );
+    let mut q = udp6(H_A, X_A, "2001:db8:1::2", "2001:db8:9::1", 1, b"fragment");
+    q.splice(54..54, [17, 0, 0, 64, 0, 0, 0, 8]);
+    q[20] = 44;
+    let plen = u16::from_be_bytes([q[18], q[19]]) + 8;
+    q[18..20].copy_from_slice(&plen.to_be_bytes());
+    assert_eq!(
+        r.rx(0, &q).v,
+        tx(0),
+        "non-first UDP fragment (IPv6): answered"
+    );
 
     // UDP to us, no listener: port unreachable, unless it came as an L2
     // broadcast or to a broadcast / multicast address
@@ -1482,9 +1524,11 @@ fn translated_fragments_past_the_largest_datagram_are_malformed() {
     );
     // RFC 8200 §4.5: a reassembled payload over 65,535 octets is
     // malformed; the pieces' offsets overflowed (a panic in debug builds).
+    // The translator refuses such an IPv4 fragment itself now (RFC 791:
+    // no datagram ends past 65,535), before ip-rewrite's own check.
     for off8 in [8007, 0x1fff] {
         let o = r.rx(0, &last_fragment4("10.60.0.5", off8));
-        assert_eq!(o.v, drop(DropReason::Ip6Malformed), "offset {off8}");
+        assert_eq!(o.v, drop(DropReason::Ip4Malformed), "offset {off8}");
         assert!(r.take_emitted(0x86dd).is_empty(), "offset {off8}");
     }
 }
