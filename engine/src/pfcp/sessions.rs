@@ -655,7 +655,11 @@ impl PSession {
     }
 
     /// The rules of a Create/Update/Remove list, applied to `self`.
-    fn apply_rules(&mut self, list: &[(u16, &[u8])], now: Instant) -> Result<Vec<u32>, Fail> {
+    fn apply_rules(&mut self, list: &[(u16, &[u8])], now: Instant) -> Result<Vec<UrrState>, Fail> {
+        // Removed URRs leave the session before anything is created, as
+        // the other rules do: a Create URR with the same ID in the same
+        // request is a new URR (measured from now), and the removed one's
+        // final report carries the removed one's usage.
         let mut removed_urrs = Vec::new();
         for &(ty, v) in list {
             match ty {
@@ -673,8 +677,8 @@ impl PSession {
                 }
                 t::REMOVE_URR => {
                     let id = rules::id_in(ty, v, t::URR_ID, 4)?;
-                    if self.urrs.contains_key(&id) {
-                        removed_urrs.push(id);
+                    if let Some(u) = self.urrs.remove(&id) {
+                        removed_urrs.push(u);
                     }
                 }
                 _ => {}
@@ -705,7 +709,7 @@ impl PSession {
                 }
                 t::CREATE_URR => {
                     let u = Urr::create(v)?;
-                    if self.urrs.contains_key(&u.id) && !removed_urrs.contains(&u.id) {
+                    if self.urrs.contains_key(&u.id) {
                         return Err(Fail::rule(URR, u.id, "URR ID exists"));
                     }
                     // (Its counters are set when the session is known.)
@@ -1157,12 +1161,8 @@ impl Agent {
         let c = usage_counters(up.counters(ps.slot));
         ps.settle_urrs(c);
         let mut reports = Vec::new();
-        for id in removed {
-            if let Some(mut u) = ps.urrs.remove(&id) {
-                // (The URR was created again in this request if it is
-                // back: that one starts now.)
-                reports.push(u.report(report::TERMR, c, now));
-            }
+        for mut u in removed {
+            reports.push(u.report(report::TERMR, c, now));
         }
         for id in queried {
             if let Some(u) = ps.urrs.get_mut(&id) {

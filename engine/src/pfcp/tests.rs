@@ -808,3 +808,127 @@ fn sdf_filtered_pdrs_become_per_flow_rules() {
     let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
     assert!(up.get(gtp_id(up_seid)).unwrap().spec.flows.is_empty());
 }
+
+/// A Session Modification Request of session `up_seid` with `ies`.
+fn modification(up_seid: u64, seq: u32, ies: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut w = Writer::new(msg::SESSION_MODIFICATION_REQUEST, Some(up_seid), seq);
+    for (ty, v) in ies {
+        w = w.ie(*ty, v);
+    }
+    w.finish()
+}
+
+#[test]
+fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
+    let (mut a, smf) = pair();
+    let mut up = up();
+    let t0 = Instant::now();
+    ask_up(&mut a, &smf, &setup(1, "127.0.0.1", 7), t0, &mut up).unwrap();
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &establishment(2, 0xc1, [10, 45, 0, 2], 2, true),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let (_, l) = list_of(&r);
+    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
+    let urr1 = || grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]);
+    // URR 1 (volume) reports once: its next report is number 1.
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &modification(up_seid, 3, &[(t::QUERY_URR, urr1())]),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    // Remove URR 1 and create a URR 1 measuring duration in one request:
+    // the final report is the removed one's (number 1, volume, TERMR).
+    let new_urr = grp(&[
+        (t::URR_ID, 1u32.to_be_bytes().to_vec()),
+        (t::MEASUREMENT_METHOD, vec![0x01]),
+        (t::REPORTING_TRIGGERS, vec![0x00, 0x00]),
+    ]);
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &modification(
+            up_seid,
+            4,
+            &[(t::REMOVE_URR, urr1()), (t::CREATE_URR, new_urr)],
+        ),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let (_, l) = list_of(&r);
+    let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
+    assert_eq!(get(&rep, t::URR_ID), Some(1u32.to_be_bytes().to_vec()));
+    assert_eq!(
+        get(&rep, t::UR_SEQN),
+        Some(1u32.to_be_bytes().to_vec()),
+        "the removed URR's report"
+    );
+    assert_eq!(
+        get(&rep, t::USAGE_REPORT_TRIGGER),
+        Some(vec![0, 0x08, 0]),
+        "TERMR"
+    );
+    assert!(
+        get(&rep, t::VOLUME_MEASUREMENT).is_some(),
+        "the removed URR measured volume"
+    );
+    assert!(get(&rep, t::DURATION_MEASUREMENT).is_none());
+    // The session now has the new URR 1: it answers a query (no cause 73),
+    // as report number 0, with a duration and no volume.
+    let v = a.sessions_json(None, Some(&mut up));
+    assert_eq!(
+        v["sessions"][0]["urrs"][0]["measurement_method"],
+        json!(["DURAT"])
+    );
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &modification(up_seid, 5, &[(t::QUERY_URR, urr1())]),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    let (_, l) = list_of(&r);
+    let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
+    assert_eq!(
+        get(&rep, t::UR_SEQN),
+        Some(0u32.to_be_bytes().to_vec()),
+        "the new URR's first report"
+    );
+    assert!(get(&rep, t::DURATION_MEASUREMENT).is_some());
+    assert!(get(&rep, t::VOLUME_MEASUREMENT).is_none());
+    // Removing URR 1 alone while PDRs still name it: refused (73, the
+    // PDR named), nothing changed.
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &modification(up_seid, 6, &[(t::REMOVE_URR, urr1())]),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
+    let (_, l) = list_of(&r);
+    assert_eq!(get(&l, t::FAILED_RULE_ID).map(|f| f[0]), Some(0), "a PDR");
+    let r = ask_up(
+        &mut a,
+        &smf,
+        &modification(up_seid, 7, &[(t::QUERY_URR, urr1())]),
+        t0,
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+}

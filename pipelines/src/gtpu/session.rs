@@ -228,6 +228,9 @@ impl Tuple {
             let h = ip.get(..20)?;
             let a = |o: usize| u128::from(u32::from_be_bytes(h[o..o + 4].try_into().expect("4")));
             let ihl = usize::from(h[0] & 15) * 4;
+            if ihl < 20 {
+                return None;
+            }
             let later = u16::from_be_bytes([h[6], h[7]]) & 0x1fff != 0;
             (h[9], a(12), a(16), ihl, later)
         };
@@ -1771,7 +1774,15 @@ impl Replica {
         };
         let fidx = t.fidx;
         let Some(tuple) = Tuple::of(ip, v6) else {
-            return Err(DropReason::GtpuSdfNoMatch);
+            // Not a whole IP header (uplink: straight out of the tunnel;
+            // downlink ones passed ip4-input / ip6-input).
+            return Err(if uplink {
+                DropReason::GtpuInnerMalformed
+            } else if v6 {
+                DropReason::Ip6Malformed
+            } else {
+                DropReason::Ip4Malformed
+            });
         };
         let Some(i) = t.rules.iter().position(|r| r.matches(&tuple, uplink)) else {
             return Err(DropReason::GtpuSdfNoMatch);

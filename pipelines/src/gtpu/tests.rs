@@ -1185,6 +1185,12 @@ fn per_flow_rules_pick_qfi_gate_and_count_by_sdf_filter() {
     assert_eq!(rig.rx(0, &up(23)).v, drop(DropReason::GtpuGateClosed));
     assert_eq!(rig.rx(0, &up(443)).v, tx(1));
     assert_eq!(rig.rx(0, &up(443)).v, tx(1));
+    // An inner IPv4 header with IHL 4: its "ports" would be read from
+    // inside the IP header; it matches no rule and counts for none.
+    let mut bad = inner4_ports("10.45.0.2", "198.51.100.7", true, 40000, 443);
+    bad[0] = 0x44;
+    let o = rig.rx(0, &from_gnb("192.0.2.1", 2152, &gpdu(0x100, &bad)));
+    assert_eq!(o.v, drop(DropReason::GtpuInnerMalformed));
     // Counted per rule, in the spec's order.
     let slot = store.get(1).unwrap().slot;
     let c: Vec<u64> = store.flow_counters(slot).iter().map(|x| x.0).collect();
