@@ -340,33 +340,33 @@ impl Core {
         }
         let (ttl, proto) = (h[22], h[23]);
         if self.local4_filter.maybe(hash4(dst)) {
-            // Maybe ours: a feature's registered protocol is its hook's
-            // (which checks exactly), unless the packet came out of a
-            // feature's interface (`INNER`: never handed to a feature
-            // again here). What the hook leaves, and what no hook takes,
-            // takes the graph if it is really ours; a false positive of
-            // the filter is forwarded here.
-            // A feature's claim first (stateful NAT64's pool4 transport
-            // addresses), as ip4-local tries claims first.
-            // (ip4-input drops a packet from our own address first.)
-            if let (false, Some(hook)) = (INNER, self.fast_claim4) {
-                if self.local4_filter.maybe(hash4(src)) && self.ours4(src) {
+            // Maybe ours: a feature's claim (stateful NAT64's pool4
+            // transport addresses) first, as ip4-local tries claims first,
+            // then the hook of the protocol's registration; each checks
+            // exactly. Not for a packet that came out of a feature's
+            // interface (`INNER`: never handed to a feature again here),
+            // nor from our own address (ip4-input drops it before any
+            // claim). What the hooks leave, and what no hook takes, takes
+            // the graph if it is really ours; a false positive of the
+            // filter is forwarded here.
+            let (claim, hook) = (self.fast_claim4, self.fast_local4[proto as usize]);
+            if !INNER && (claim.is_some() || hook.is_some()) {
+                if claim.is_some() && self.local4_filter.maybe(hash4(src)) && self.ours4(src) {
                     return None;
                 }
                 let (s, d) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
                 let (ecn, end) = (h[15] & 3, L2 + total);
-                let v = self.fast_local::<false>(cx, p, hook, ing, proto, s, d, ecn, end);
-                if v.is_some() {
-                    return v;
+                if let Some(c) = claim {
+                    let v = self.fast_local::<false>(cx, p, c, ing, proto, s, d, ecn, end);
+                    if v.is_some() {
+                        return v;
+                    }
                 }
-                h = p.data_mut().first_chunk_mut::<34>()?;
-            }
-            if let (false, Some(hook)) = (INNER, self.fast_local4[proto as usize]) {
-                let (s, d) = (V4_KEY | u128::from(src), V4_KEY | u128::from(dst));
-                let (ecn, end) = (h[15] & 3, L2 + total);
-                let v = self.fast_local::<false>(cx, p, hook, ing, proto, s, d, ecn, end);
-                if v.is_some() {
-                    return v;
+                if let Some(k) = hook {
+                    let v = self.fast_local::<false>(cx, p, k, ing, proto, s, d, ecn, end);
+                    if v.is_some() {
+                        return v;
+                    }
                 }
                 h = p.data_mut().first_chunk_mut::<34>()?;
             }
