@@ -759,17 +759,13 @@ fn sdf_filtered_pdrs_become_per_flow_rules() {
     assert!(get(&l, t::FAILED_RULE_ID).is_some());
     assert_eq!(up.len(), 0);
     // With the URR on every PDR: three rules, SIP first.
-    let r = ask_up(
+    let up_seid = established(
         &mut a,
         &smf,
         &sdf_establishment(3, 0xd2, false),
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
-    let (_, l) = list_of(&r);
-    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
+    );
     let s = up.get(gtp_id(up_seid)).unwrap().spec.clone();
     let sip = SdfFilter {
         proto: Some(17),
@@ -795,18 +791,23 @@ fn sdf_filtered_pdrs_become_per_flow_rules() {
     );
     assert_eq!((s.gate_ul, s.gate_dl, s.qfi), (true, true, None));
     // The plain session of the other tests has no per-flow rules.
-    let r = ask_up(
+    let up_seid = established(
         &mut a,
         &smf,
         &establishment(4, 0xd3, [10, 45, 0, 8], 2, true),
         t0,
         &mut up,
-    )
-    .unwrap();
+    );
+    assert!(up.get(gtp_id(up_seid)).unwrap().spec.flows.is_empty());
+}
+
+/// Sends a Session Establishment Request that must be accepted; returns
+/// the session's UP SEID.
+fn established(a: &mut Agent, smf: &UdpSocket, req: &[u8], now: Instant, up: &mut Sessions) -> u64 {
+    let r = ask_up(a, smf, req, now, up).unwrap();
     assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
     let (_, l) = list_of(&r);
-    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
-    assert!(up.get(gtp_id(up_seid)).unwrap().spec.flows.is_empty());
+    rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap().0
 }
 
 /// A Session Modification Request of session `up_seid` with `ies`.
@@ -824,17 +825,13 @@ fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
     let mut up = up();
     let t0 = Instant::now();
     ask_up(&mut a, &smf, &setup(1, "127.0.0.1", 7), t0, &mut up).unwrap();
-    let r = ask_up(
+    let up_seid = established(
         &mut a,
         &smf,
         &establishment(2, 0xc1, [10, 45, 0, 2], 2, true),
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
-    let (_, l) = list_of(&r);
-    let (up_seid, _) = rules::parse_fseid(&get(&l, ie::F_SEID).unwrap()).unwrap();
+    );
     let urr1 = || grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]);
     // URR 1 (volume) reports once: its next report is number 1.
     let r = ask_up(
