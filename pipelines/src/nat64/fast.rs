@@ -5,7 +5,7 @@
 //! port; anything else continues at the node nat64-xlat would have sent
 //! it to.
 
-use crate::router::fast::LocalHit;
+use crate::router::fast::{be128, be16, LocalHit};
 use crate::router::spec::IfaceId;
 use crate::router::{Core, IP4_LOOKUP, IP6_LOOKUP, IP_REWRITE, L2, NAT64_XLAT, TO_REWRITE};
 use crate::{Ctx, Meta, Packet, Verdict};
@@ -120,13 +120,12 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
                 if proto != 6 && proto != 17 {
                     continue;
                 }
-                let dst = u128::from_be_bytes(addr16(h, L2 + 24));
+                let dst = be128(h, L2 + 24);
                 let Some(r4) = cfg.pool6.as_ref().and_then(|p6| p6.extract_u(dst)) else {
                     continue;
                 };
-                let a6 = addr16(h, L2 + 8);
-                let sp = u16::from_be_bytes([h[L2 + 40], h[L2 + 41]]);
-                let dp = u16::from_be_bytes([h[L2 + 42], h[L2 + 43]]);
+                let a6 = be128(h, L2 + 8).to_be_bytes();
+                let (sp, dp) = (be16(h, L2 + 40), be16(h, L2 + 42));
                 let r4 = r4.to_be_bytes();
                 if let Some(b) = t.prefetch_bib(proto, Some(a6), [0; 4], sp) {
                     later.push((b, r4, dp));
@@ -145,8 +144,7 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
                     continue;
                 }
                 let r4 = [h[L2 + 12], h[L2 + 13], h[L2 + 14], h[L2 + 15]];
-                let sp = u16::from_be_bytes([h[L2 + 20], h[L2 + 21]]);
-                let dp = u16::from_be_bytes([h[L2 + 22], h[L2 + 23]]);
+                let (sp, dp) = (be16(h, L2 + 20), be16(h, L2 + 22));
                 if let Some(b) = t.prefetch_bib(proto, None, a4, dp) {
                     later.push((b, r4, sp));
                 }
@@ -157,11 +155,4 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
     for &(b, r4, rp) in &later {
         t.prefetch_session(b, r4, rp);
     }
-}
-
-#[inline]
-fn addr16(d: &[u8], at: usize) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&d[at..at + 16]);
-    a
 }

@@ -8,8 +8,9 @@
 //! that owns it. Tables are allocated whole at start and bounded
 //! (`max_sessions` per worker; BIB entries at most as many): when full, new
 //! flows are refused with a counted reason and existing ones keep working.
-//! The hash maps use std's keyed SipHash: the keys (remote addresses and
-//! ports) are chosen by whoever sends the packets.
+//! The hash maps use ahash's keyed hash (random keys, built to resist
+//! collision attacks): the keys (remote addresses and ports) are chosen by
+//! whoever sends the packets.
 
 use ahash::RandomState;
 use std::collections::HashMap;

@@ -233,12 +233,12 @@ pub(crate) fn hash6(a: u128) -> u16 {
 }
 
 #[inline(always)]
-fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
+pub(crate) fn be16<const N: usize>(b: &[u8; N], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
 #[inline(always)]
-fn be128<const N: usize>(b: &[u8; N], at: usize) -> u128 {
+pub(crate) fn be128<const N: usize>(b: &[u8; N], at: usize) -> u128 {
     (u128::from(be32(b, at)) << 96)
         | (u128::from(be32(b, at + 4)) << 64)
         | (u128::from(be32(b, at + 8)) << 32)
