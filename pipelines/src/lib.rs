@@ -1,13 +1,14 @@
 //! xgw's protocol logic: packet views, stages and graphs of nodes, tables
 //! and the drop-reason table. Nothing here does I/O or needs root, and
-//! nothing here is `unsafe` but one software-prefetch hint (`hint.rs`,
-//! behind a safe function taking a reference): the engine crate owns
+//! nothing here is `unsafe` but two hints (`hint.rs`: a software
+//! prefetch and huge-page advice, behind safe functions): the engine crate owns
 //! UMEM, sockets and threads and hands stages and nodes plain `&mut [u8]`
 //! views of the frames of one burst.
 #![deny(unsafe_code)]
 
 pub mod drop;
 pub mod fib;
+mod flat;
 pub mod graph;
 pub mod gtpu;
 mod hint;

@@ -470,12 +470,12 @@ impl Core {
         } else if !e.has(Entry::GATE_UL) {
             Some(DropReason::GtpuGateClosed)
         } else if !e.has(Entry::FLOWS) {
-            (!e.ul.take(cx.now_ns, inner.len())).then_some(DropReason::GtpuMbrExceeded)
+            (!e.take_ul(cx.now_ns, inner.len())).then_some(DropReason::GtpuMbrExceeded)
         } else {
             // Per-flow rules (rare), then the session's rate.
             match rep.flows(slot, true, inner, inner_v6, cx.now_ns) {
                 Err(r) => Some(r),
-                Ok(_) => (!rep.entries[slot as usize].ul.take(cx.now_ns, inner.len()))
+                Ok(_) => (!rep.entries[slot as usize].take_ul(cx.now_ns, inner.len()))
                     .then_some(DropReason::GtpuMbrExceeded),
             }
         };
@@ -779,7 +779,7 @@ impl Core {
             Some(DropReason::GtpuGateClosed)
         } else if e.mode & Entry::BUFFER != 0 {
             return rep.buffer(slot, cx.now_ns);
-        } else if !e.dl.take(cx.now_ns, inner_len) {
+        } else if !e.take_dl(cx.now_ns, inner_len) {
             Some(DropReason::GtpuMbrExceeded)
         } else {
             None

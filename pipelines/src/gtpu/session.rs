@@ -13,10 +13,11 @@
 //! error, when any worker's ring is full.
 //!
 //! Each worker keeps, for the sessions it was told about, an array of
-//! [`Entry`] by slot and three hash tables (uplink by endpoint + TEID,
-//! downlink by UE IPv4 address, by UE IPv6 /128 and by /64), all with
-//! their capacity reserved up front for the configured maximum: adding a
-//! session never allocates on a worker. The per-session counters live in
+//! [`Entry`] by slot and three indexes into it ([`FlatIndex`]: uplink by
+//! endpoint + TEID, downlink by UE IPv4 address, by UE IPv6 /128 and by
+//! /64), all with their capacity reserved up front for the configured
+//! maximum (the big arrays on huge pages, [`crate::hint::huge_vec`]):
+//! adding a session never allocates on a worker. The per-session counters live in
 //! one preallocated array per worker on the bus (the worker is their only
 //! writer, the control thread sums them).
 
@@ -29,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use crossbeam_queue::ArrayQueue;
 use rustc_hash::FxHasher;
 
+use crate::flat::{FlatIndex, Key};
+
 /// A fixed (unseeded) fast hasher: keys are TEIDs and UE addresses that
 /// xgw's control plane chose, and lookups of attacker-chosen keys cannot
 /// lengthen probe chains (only inserts could, and those come from the
@@ -36,8 +39,7 @@ use rustc_hash::FxHasher;
 type Fx = BuildHasherDefault<FxHasher>;
 
 /// Sessions a gateway holds unless `[gtpu] max_sessions` says otherwise
-/// (7/8 of a power of two: the hash tables' buckets are then all usable,
-/// see [`bytes_per_session`]).
+/// (see [`bytes_per_session`] for what each costs).
 pub const DEFAULT_MAX_SESSIONS: usize = 57_344;
 /// The largest `max_sessions` accepted.
 pub const MAX_SESSIONS_LIMIT: usize = 4 << 20;
@@ -343,11 +345,18 @@ impl Default for SessionSpec {
     }
 }
 
-/// A token bucket in bytes (a session's MBR in one direction).
+/// A token bucket in bytes (a session's MBR in one direction, or a
+/// flow rule's): its rate and its state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bucket {
     /// Bytes per second; 0: unlimited.
     rate: u64,
+    t: Tokens,
+}
+
+/// A token bucket's state: what changes as packets pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tokens {
     burst: u64,
     tokens: u64,
     last_ns: u64,
@@ -361,20 +370,28 @@ impl Bucket {
         let burst = (rate / 10).max(18_000);
         Bucket {
             rate,
-            burst,
-            tokens: burst,
-            last_ns: 0,
+            t: Tokens {
+                burst,
+                tokens: burst,
+                last_ns: 0,
+            },
         }
     }
 
     /// Takes `bytes`, or says the packet exceeds the rate.
     #[inline]
     pub(crate) fn take(&mut self, now: u64, bytes: usize) -> bool {
-        if self.rate == 0 {
-            return true;
-        }
+        self.rate == 0 || self.t.take(self.rate, now, bytes)
+    }
+}
+
+impl Tokens {
+    /// Takes `bytes` at `rate` (not 0) bytes per second, or says the
+    /// packet exceeds it.
+    #[inline]
+    fn take(&mut self, rate: u64, now: u64, bytes: usize) -> bool {
         let elapsed = now.saturating_sub(self.last_ns).min(1_000_000_000);
-        let add = (u128::from(elapsed) * u128::from(self.rate) / 1_000_000_000) as u64;
+        let add = (u128::from(elapsed) * u128::from(rate) / 1_000_000_000) as u64;
         if add > 0 {
             self.tokens = (self.tokens + add).min(self.burst);
             self.last_ns = now;
@@ -388,8 +405,13 @@ impl Bucket {
     }
 }
 
-/// A session as a worker's dataplane sees it (112 bytes).
+/// A session as a worker's dataplane sees it, in two cache lines
+/// (aligned): the first holds everything a packet of a session without
+/// a maximum bit rate reads (keys, peer, flags, the two rates: 64
+/// bytes), the second the rates' token states, read only when a rate is
+/// set. A pre-pass prefetches the first line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(64))]
 pub(crate) struct Entry {
     pub(crate) ue6: u128,
     /// The peer's outer address (IPv4 in the first 4 octets); ours is
@@ -405,8 +427,12 @@ pub(crate) struct Entry {
     pub(crate) qfi: u8,
     /// [`Entry::BUFFER`], [`Entry::NOTIFY`].
     pub(crate) mode: u8,
-    pub(crate) ul: Bucket,
-    pub(crate) dl: Bucket,
+    /// Uplink and downlink maximum bit rates, bytes per second (0: none).
+    ul_rate: u64,
+    dl_rate: u64,
+    // The second cache line.
+    ul: Tokens,
+    dl: Tokens,
 }
 
 pub(crate) const NO_QFI: u8 = 0xff;
@@ -462,6 +488,7 @@ impl Entry {
         if s.notify {
             mode |= Entry::NOTIFY;
         }
+        let (ul, dl) = (Bucket::new(s.mbr_ul), Bucket::new(s.mbr_dl));
         Entry {
             ue6: s.ue6.map_or(0, |(a, _)| u128::from(a)),
             peer: octets(s.peer),
@@ -472,14 +499,55 @@ impl Entry {
             flags,
             qfi: s.qfi.unwrap_or(NO_QFI),
             mode,
-            ul: Bucket::new(s.mbr_ul),
-            dl: Bucket::new(s.mbr_dl),
+            ul_rate: ul.rate,
+            dl_rate: dl.rate,
+            ul: ul.t,
+            dl: dl.t,
         }
+    }
+
+    /// Whether the session has a maximum bit rate either way.
+    #[inline(always)]
+    fn rated(&self) -> bool {
+        self.ul_rate | self.dl_rate != 0
+    }
+
+    /// Takes an uplink packet of `bytes` from the MBR's bucket, or says
+    /// it exceeds the rate.
+    #[inline]
+    pub(crate) fn take_ul(&mut self, now: u64, bytes: usize) -> bool {
+        self.ul_rate == 0 || self.ul.take(self.ul_rate, now, bytes)
+    }
+
+    /// The same downlink.
+    #[inline]
+    pub(crate) fn take_dl(&mut self, now: u64, bytes: usize) -> bool {
+        self.dl_rate == 0 || self.dl.take(self.dl_rate, now, bytes)
     }
 
     #[inline]
     pub(crate) fn has(&self, f: u8) -> bool {
         self.flags & f != 0
+    }
+
+    /// Whether this live entry has endpoint `ep`'s TEID `teid` (the
+    /// uplink index's key).
+    #[inline(always)]
+    fn is_ul(&self, ep: u8, teid: u32) -> bool {
+        self.teid == teid && self.ep == ep && self.has(Entry::LIVE)
+    }
+
+    /// Whether this entry has the downlink IPv4 key `a`.
+    #[inline(always)]
+    fn is_ue4(&self, a: u32) -> bool {
+        self.ue4 == a && self.has(Entry::UE4)
+    }
+
+    /// Whether this entry has the downlink IPv6 key `a` (a /128, or a /64
+    /// with its low 64 bits zero).
+    #[inline(always)]
+    fn is_ue6(&self, a: u128) -> bool {
+        self.ue6 == a && self.has(Entry::UE6)
     }
 
     /// The UE source check of an uplink inner IPv6 packet.
@@ -603,6 +671,12 @@ pub struct PeerView {
 /// packets and bytes (inner packets, as a usage report counts them), and
 /// drops (gate, rate, spoofed source).
 pub const COUNTERS: usize = 5;
+
+/// One session's counters on one worker, alone in a cache line (a
+/// packet's counting misses on one line, never two).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct Row(pub(crate) [AtomicU64; COUNTERS]);
 pub const UL_PKTS: usize = 0;
 pub const UL_BYTES: usize = 1;
 pub const DL_PKTS: usize = 2;
@@ -672,7 +746,7 @@ type Initial = (u32, Entry, Option<Box<FlowTable>>);
 /// counter array and one stats row per worker, and the event ring.
 pub struct SessionBus {
     rings: Vec<ArrayQueue<Cmd>>,
-    counters: Vec<Box<[AtomicU64]>>,
+    counters: Vec<Box<[Row]>>,
     /// Per worker: packets and bytes of each flow table's rules
     /// (`fidx * MAX_RULES * 2 + rule * 2`).
     flow_counters: Vec<Box<[AtomicU64]>>,
@@ -710,7 +784,7 @@ impl SessionBus {
                 .map(|_| ArrayQueue::new(RING.min((max * 2).max(1024))))
                 .collect(),
             counters: (0..if counters { n } else { 0 })
-                .map(|_| (0..max * COUNTERS).map(|_| AtomicU64::new(0)).collect())
+                .map(|_| crate::hint::huge_vec_with(max, Row::default).into_boxed_slice())
                 .collect(),
             applied: (0..n).map(|_| AtomicU64::new(0)).collect(),
             flow_counters: (0..if counters { n } else { 0 })
@@ -1444,10 +1518,11 @@ impl Sessions {
     /// A slot's counters summed over the workers.
     pub fn counters(&self, slot: u32) -> [u64; COUNTERS] {
         let mut c = [0u64; COUNTERS];
-        let base = slot as usize * COUNTERS;
         for w in &self.bus.counters {
-            for (k, x) in c.iter_mut().enumerate() {
-                *x += w.get(base + k).map_or(0, |a| a.load(Relaxed));
+            if let Some(r) = w.get(slot as usize) {
+                for (x, a) in c.iter_mut().zip(&r.0) {
+                    *x += a.load(Relaxed);
+                }
             }
         }
         c
@@ -1486,13 +1561,17 @@ pub(crate) struct Replica {
     bus: Arc<SessionBus>,
     worker: usize,
     pub(crate) entries: Vec<Entry>,
-    ul: HashMap<u64, u32, Fx>,
-    dl4: HashMap<u32, u32, Fx>,
-    /// UE IPv6 /128 addresses and /64 prefixes (the prefix with its low
-    /// 64 bits zero; a /128 never has them all zero).
-    dl6: HashMap<u128, u32, Fx>,
+    /// Slots by endpoint and TEID ([`ul_key`]).
+    ul: FlatIndex,
+    /// Slots by UE IPv4 address.
+    dl4: FlatIndex,
+    /// Slots by UE IPv6 /128 address and /64 prefix (the prefix with its
+    /// low 64 bits zero; a /128 never has them all zero).
+    dl6: FlatIndex,
     /// /128 entries in `dl6` (none: one probe per downlink packet).
     n128: usize,
+    /// Live entries with a maximum bit rate ([`Entry::rated`]).
+    n_rated: usize,
     /// End Markers to send (worker 0 sends them; capacity reserved).
     pub(crate) end_markers: std::collections::VecDeque<EndMarker>,
     /// Sessions with downlink packets parked here (capacity reserved).
@@ -1513,6 +1592,47 @@ struct Held {
     since_ns: u64,
 }
 
+/// A pre-pass's look-up in flight: the index and hash(es) of a frame's
+/// session ([`Replica::ahead_uplink`] and the like).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ahead {
+    Ul(u64),
+    Dl4(u64),
+    /// The /128 hash (when there are /128 sessions), the /64 one.
+    Dl6(Option<u64>, u64),
+}
+
+/// An uplink index look-up's key check: endpoint and TEID.
+struct UlKey<'a>(&'a [Entry], u8, u32);
+/// A downlink IPv4 index look-up's key check.
+struct Ue4Key<'a>(&'a [Entry], u32);
+/// A downlink IPv6 index look-up's key check (a /128, or a /64 prefix
+/// with its low bits zero).
+struct Ue6Key<'a>(&'a [Entry], u128);
+
+impl Key for UlKey<'_> {
+    #[inline(always)]
+    fn is(&self, slot: u32) -> bool {
+        self.0
+            .get(slot as usize)
+            .is_some_and(|e| e.is_ul(self.1, self.2))
+    }
+}
+
+impl Key for Ue4Key<'_> {
+    #[inline(always)]
+    fn is(&self, slot: u32) -> bool {
+        self.0.get(slot as usize).is_some_and(|e| e.is_ue4(self.1))
+    }
+}
+
+impl Key for Ue6Key<'_> {
+    #[inline(always)]
+    fn is(&self, slot: u32) -> bool {
+        self.0.get(slot as usize).is_some_and(|e| e.is_ue6(self.1))
+    }
+}
+
 /// The key of an uplink lookup: endpoint index and TEID.
 #[inline]
 fn ul_key(ep: u8, teid: u32) -> u64 {
@@ -1526,11 +1646,12 @@ impl Replica {
         let max = bus.max;
         let worker = worker.min(bus.rings.len() - 1);
         let mut r = Replica {
-            entries: vec![Entry::default(); max],
-            ul: HashMap::with_capacity_and_hasher(max, Fx::default()),
-            dl4: HashMap::with_capacity_and_hasher(max, Fx::default()),
-            dl6: HashMap::with_capacity_and_hasher(max, Fx::default()),
+            entries: crate::hint::huge_vec(max, Entry::default()),
+            ul: FlatIndex::with_capacity(max),
+            dl4: FlatIndex::with_capacity(max),
+            dl6: FlatIndex::with_capacity(max),
             n128: 0,
+            n_rated: 0,
             end_markers: std::collections::VecDeque::with_capacity(if worker == 0 {
                 END_MARKER_QUEUE
             } else {
@@ -1580,18 +1701,19 @@ impl Replica {
         if !e.has(Entry::LIVE) {
             return;
         }
-        let k = ul_key(e.ep, e.teid);
-        if self.ul.get(&k) == Some(&slot) {
-            self.ul.remove(&k);
+        // (Each removes the key's pair only if it still names `slot`.)
+        self.ul.remove(self.ul.hash64(ul_key(e.ep, e.teid)), slot);
+        if e.has(Entry::UE4) {
+            self.dl4.remove(self.dl4.hash64(u64::from(e.ue4)), slot);
         }
-        if e.has(Entry::UE4) && self.dl4.get(&e.ue4) == Some(&slot) {
-            self.dl4.remove(&e.ue4);
+        if e.has(Entry::UE6)
+            && self.dl6.remove(self.dl6.hash128(e.ue6), slot)
+            && !e.has(Entry::UE6_64)
+        {
+            self.n128 -= 1;
         }
-        if e.has(Entry::UE6) && self.dl6.get(&e.ue6) == Some(&slot) {
-            self.dl6.remove(&e.ue6);
-            if !e.has(Entry::UE6_64) {
-                self.n128 -= 1;
-            }
+        if e.rated() {
+            self.n_rated -= 1;
         }
         self.entries[slot as usize].flags = 0;
     }
@@ -1601,17 +1723,27 @@ impl Replica {
             return;
         };
         self.unkey(slot);
-        // (Within the reserved capacity: the control thread never has more
-        // than `max` sessions.)
-        self.ul.insert(ul_key(e.ep, e.teid), slot);
+        // A key another slot still has moves to `slot` (as the control
+        // thread's store already did). Within the reserved capacity: the
+        // control thread never has more than `max` sessions, each with at
+        // most one key per index.
+        let entries = &self.entries;
+        let h = self.ul.hash64(ul_key(e.ep, e.teid));
+        self.ul.insert(h, slot, UlKey(entries, e.ep, e.teid));
         if e.has(Entry::UE4) {
-            self.dl4.insert(e.ue4, slot);
+            let h = self.dl4.hash64(u64::from(e.ue4));
+            self.dl4.insert(h, slot, Ue4Key(entries, e.ue4));
         }
         if e.has(Entry::UE6) {
-            self.dl6.insert(e.ue6, slot);
-            if !e.has(Entry::UE6_64) {
+            let h = self.dl6.hash128(e.ue6);
+            let moved = self.dl6.get(h, Ue6Key(entries, e.ue6));
+            self.dl6.insert(h, slot, Ue6Key(entries, e.ue6));
+            if moved.is_none() && !e.has(Entry::UE6_64) {
                 self.n128 += 1;
             }
+        }
+        if e.rated() {
+            self.n_rated += 1;
         }
         self.entries[slot as usize] = e;
     }
@@ -1689,10 +1821,8 @@ impl Replica {
                         }
                     }
                     if fresh {
-                        let base = slot as usize * COUNTERS;
-                        if let Some(cs) = self.bus.counters[self.worker].get(base..base + COUNTERS)
-                        {
-                            cs.iter().for_each(|c| c.store(0, Relaxed));
+                        if let Some(r) = self.bus.counters[self.worker].get(slot as usize) {
+                            r.0.iter().for_each(|c| c.store(0, Relaxed));
                         }
                     }
                     self.put(slot, entry)
@@ -1865,7 +1995,7 @@ impl Replica {
             };
             if done && dropped {
                 // Dropped packets of a live session count as its drops.
-                if let Some(c) = bus.counters[worker].get(slot as usize * COUNTERS + DROPS) {
+                if let Some(c) = bus.counters[worker].get(slot as usize).map(|r| &r.0[DROPS]) {
                     c.store(c.load(Relaxed).wrapping_add(u64::from(h.n)), Relaxed);
                 }
             }
@@ -1873,37 +2003,94 @@ impl Replica {
         });
     }
 
+    /// The session of endpoint `ep`'s TEID `teid`.
     #[inline]
     pub(crate) fn uplink(&self, ep: u8, teid: u32) -> Option<u32> {
-        self.ul.get(&ul_key(ep, teid)).copied()
+        let h = self.ul.hash64(ul_key(ep, teid));
+        self.ul.get(h, UlKey(&self.entries, ep, teid))
     }
 
+    /// The session of UE IPv4 address `a`.
     #[inline]
     pub(crate) fn downlink4(&self, a: u32) -> Option<u32> {
-        self.dl4.get(&a).copied()
+        let h = self.dl4.hash64(u64::from(a));
+        self.dl4.get(h, Ue4Key(&self.entries, a))
     }
 
+    /// The session of UE IPv6 address `a`: its /128, else its /64.
     #[inline]
     pub(crate) fn downlink6(&self, a: u128) -> Option<u32> {
         if self.n128 != 0 {
-            if let Some(&s) = self.dl6.get(&a) {
+            if let Some(s) = self.dl6.get(self.dl6.hash128(a), Ue6Key(&self.entries, a)) {
                 return Some(s);
             }
         }
-        self.dl6.get(&(a & !(u64::MAX as u128))).copied()
+        let p = a & !(u64::MAX as u128);
+        self.dl6.get(self.dl6.hash128(p), Ue6Key(&self.entries, p))
+    }
+
+    /// A burst pre-pass's first step for a G-PDU to endpoint `ep`: its
+    /// index bucket prefetched, the look-up to finish with [`Replica::ahead_slot`].
+    #[inline(always)]
+    pub(crate) fn ahead_uplink(&self, ep: u8, teid: u32) -> Ahead {
+        let h = self.ul.hash64(ul_key(ep, teid));
+        self.ul.prefetch(h);
+        Ahead::Ul(h)
+    }
+
+    /// The same for a packet to UE IPv4 address `a`.
+    #[inline(always)]
+    pub(crate) fn ahead_downlink4(&self, a: u32) -> Ahead {
+        let h = self.dl4.hash64(u64::from(a));
+        self.dl4.prefetch(h);
+        Ahead::Dl4(h)
+    }
+
+    /// The same for a packet to UE IPv6 address `a` (its /128 bucket too
+    /// when there are /128 sessions).
+    #[inline(always)]
+    pub(crate) fn ahead_downlink6(&self, a: u128) -> Ahead {
+        let h64 = self.dl6.hash128(a & !(u64::MAX as u128));
+        self.dl6.prefetch(h64);
+        let h128 = (self.n128 != 0).then(|| self.dl6.hash128(a));
+        if let Some(h) = h128 {
+            self.dl6.prefetch(h);
+        }
+        Ahead::Dl6(h128, h64)
+    }
+
+    /// A pre-pass's second step: the session the bucket's fingerprint
+    /// names (not yet checked: its entry is not in the cache yet) gets
+    /// its entry's first line and its counters prefetched. Returns it.
+    #[inline(always)]
+    pub(crate) fn ahead_slot(&self, a: Ahead) -> Option<u32> {
+        let slot = match a {
+            Ahead::Ul(h) => self.ul.candidate(h),
+            Ahead::Dl4(h) => self.dl4.candidate(h),
+            Ahead::Dl6(h128, h64) => h128
+                .and_then(|h| self.dl6.candidate(h))
+                .or_else(|| self.dl6.candidate(h64)),
+        };
+        if let Some(slot) = slot {
+            self.prefetch_slot(slot);
+        }
+        slot
     }
 
     /// Adds to a session counter (single writer).
     #[inline]
     pub(crate) fn count(&self, slot: u32, k: usize, n: u64) {
-        if let Some(c) = self.bus.counters[self.worker].get(slot as usize * COUNTERS + k) {
+        if let Some(c) = self.bus.counters[self.worker]
+            .get(slot as usize)
+            .and_then(|r| r.0.get(k))
+        {
             c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
         }
     }
 
     /// Whether a burst's sessions are looked up ahead
     /// ([`super::fast::prefetch`]): with this many sessions their entries
-    /// (112 bytes), counters and hash buckets no longer fit in a core's
+    /// (128 bytes), counters and index buckets no longer fit in a core's
     /// L2 cache (a 1M-session table missed on every packet: 2.4× the cost
     /// per packet of 1k sessions, `cargo bench -p xgw-bench --bench
     /// gtpu`); below it the second lookup would only cost instructions.
@@ -1912,18 +2099,34 @@ impl Replica {
         self.ul.len() >= PREFETCH_MIN
     }
 
-    /// Prefetches the entry and counters of session `slot` (both cache
-    /// lines of each), so their misses overlap with the next frames'.
+    /// Prefetches the first line of session `slot`'s entry and its
+    /// counters, so their misses overlap with the next frames'.
     #[inline(always)]
     pub(crate) fn prefetch_slot(&self, slot: u32) {
         if let Some(e) = self.entries.get(slot as usize) {
             crate::hint::prefetch(e);
-            crate::hint::prefetch(&e.dl);
         }
-        let at = slot as usize * COUNTERS;
-        if let Some(c) = self.bus.counters[self.worker].get(at..at + COUNTERS) {
-            crate::hint::prefetch(&c[0]);
-            crate::hint::prefetch(&c[COUNTERS - 1]);
+        if let Some(r) = self.bus.counters[self.worker].get(slot as usize) {
+            crate::hint::prefetch(r);
+        }
+    }
+
+    /// Whether some session has a maximum bit rate (its entry's second
+    /// line is read too).
+    #[inline]
+    pub(crate) fn any_rated(&self) -> bool {
+        self.n_rated != 0
+    }
+
+    /// Prefetches the second line of session `slot`'s entry (its token
+    /// buckets) if it has a rate: a pre-pass's third step, once the
+    /// first lines are on their way.
+    #[inline(always)]
+    pub(crate) fn prefetch_rated(&self, slot: u32) {
+        if let Some(e) = self.entries.get(slot as usize) {
+            if e.rated() {
+                crate::hint::prefetch(&e.ul);
+            }
         }
     }
 
@@ -1931,9 +2134,9 @@ impl Replica {
     /// counters `k`, `k + 1` (`UL_PKTS` or `DL_PKTS`; single writer).
     #[inline]
     pub(crate) fn count_packet(&self, slot: u32, k: usize, bytes: u64) {
-        let at = slot as usize * COUNTERS + k;
         if let Some([p, b]) = self.bus.counters[self.worker]
-            .get(at..at + 2)
+            .get(slot as usize)
+            .and_then(|r| r.0.get(k..k + 2))
             .and_then(|c| c.first_chunk::<2>())
         {
             p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
@@ -1964,25 +2167,20 @@ impl Replica {
 
 impl Replica {
     /// Bytes this replica reserved: its entries, its counters and its
-    /// hash tables (hashbrown: a power-of-two number of buckets, at most
-    /// 7/8 of them used, one control byte each).
+    /// three indexes ([`FlatIndex`]: 64-byte buckets, a power of two of
+    /// them, at least a quarter as many as sessions).
     pub(crate) fn reserved_bytes(&self) -> usize {
-        fn table<K, V>(cap: usize) -> usize {
-            // `capacity()` is 7/8 of the buckets (rounded down).
-            let buckets = (cap * 8).div_ceil(7).next_power_of_two();
-            buckets * (std::mem::size_of::<(K, V)>() + 1)
-        }
         self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.bus.max * COUNTERS * 8
-            + table::<u64, u32>(self.ul.capacity())
-            + table::<u32, u32>(self.dl4.capacity())
-            + table::<u128, u32>(self.dl6.capacity())
+            + self.bus.max * std::mem::size_of::<Row>()
+            + self.ul.reserved_bytes()
+            + self.dl4.reserved_bytes()
+            + self.dl6.reserved_bytes()
     }
 }
 
 /// Bytes per session one worker reserves for `max_sessions` sessions
-/// (see `Replica::reserved_bytes`); lowest when `max_sessions` is 7/8 of
-/// a power of two.
+/// (see `Replica::reserved_bytes`): 240 when `max_sessions` is a multiple
+/// of 4, a little more for a handful of sessions.
 pub fn bytes_per_session(max_sessions: usize) -> usize {
     let max = max_sessions.clamp(1, MAX_SESSIONS_LIMIT);
     let bus = SessionBus::new(1, max, Vec::new());

@@ -775,7 +775,12 @@ fn fused_path_matches_the_graph() {
             let n = super::session::PREFETCH_MIN as u32;
             all.extend((0..n).map(|k| {
                 let ue = std::net::Ipv4Addr::from(0x0a80_0000 | k).to_string();
-                session(1000 + u64::from(k), 0x10_0000 + k, &ue, "")
+                let mut s = session(1000 + u64::from(k), 0x10_0000 + k, &ue, "");
+                // One with a rate: the pre-pass's third loop runs too.
+                if k == 0 {
+                    s.mbr_dl = 1_000_000_000;
+                }
+                s
             }));
             if let Some(g) = spec.gtpu.as_mut() {
                 g.max_sessions = all.len() + 64;

@@ -129,7 +129,11 @@ fn a_modification_may_keep_its_own_keys() {
 fn workers_apply_changes_in_order_without_growing() {
     let mut st = Sessions::new(&spec(4), 2).unwrap();
     let mut w = Replica::new(st.bus().clone(), 1);
-    let caps = (w.ul.capacity(), w.dl4.capacity(), w.dl6.capacity());
+    let caps = (
+        w.ul.reserved_bytes(),
+        w.dl4.reserved_bytes(),
+        w.dl6.reserved_bytes(),
+    );
     let bytes = w.reserved_bytes();
     for round in 0..50u32 {
         st.add(s(1, 10 + round, Some("10.45.0.1"), None)).unwrap();
@@ -152,8 +156,48 @@ fn workers_apply_changes_in_order_without_growing() {
             .downlink4(u32::from(Ipv4Addr::new(10, 45, 0, 1)))
             .is_none());
     }
-    assert_eq!(caps, (w.ul.capacity(), w.dl4.capacity(), w.dl6.capacity()));
+    assert_eq!(
+        caps,
+        (
+            w.ul.reserved_bytes(),
+            w.dl4.reserved_bytes(),
+            w.dl6.reserved_bytes()
+        )
+    );
+    assert_eq!((w.ul.len(), w.dl4.len(), w.dl6.len()), (0, 0, 0));
     assert_eq!(bytes, w.reserved_bytes());
+}
+
+/// The replica knows whether any session has a rate (the pre-pass's
+/// third loop), through adds, modifications, re-keyings and deletes; and
+/// a /128 key taken over by another session is counted once.
+#[test]
+fn rated_and_128_counts_follow_the_changes() {
+    let mut st = Sessions::new(&spec(8), 1).unwrap();
+    let mut w = Replica::new(st.bus().clone(), 0);
+    st.add(s(1, 10, Some("10.45.0.1"), Some(("2001:db8:45::1", 128))))
+        .unwrap();
+    apply(&mut w, APPLY_PER_TICK);
+    assert!(!w.any_rated());
+    assert_eq!(w.n128, 1);
+    let mut m = s(1, 11, Some("10.45.0.1"), Some(("2001:db8:45::1", 128)));
+    m.mbr_ul = 8_000_000;
+    st.modify(m.clone(), false).unwrap();
+    apply(&mut w, APPLY_PER_TICK);
+    assert!(w.any_rated());
+    assert_eq!(w.n128, 1);
+    assert_eq!(w.uplink(0, 11), Some(w.downlink4(0x0a2d_0001).unwrap()));
+    assert_eq!(w.uplink(0, 10), None);
+    m.mbr_ul = 0;
+    m.mbr_dl = 8_000_000;
+    st.modify(m, false).unwrap();
+    apply(&mut w, APPLY_PER_TICK);
+    assert!(w.any_rated());
+    st.delete(1, false).unwrap();
+    apply(&mut w, APPLY_PER_TICK);
+    assert!(!w.any_rated());
+    assert_eq!(w.n128, 0);
+    assert_eq!((w.ul.len(), w.dl4.len(), w.dl6.len()), (0, 0, 0));
 }
 
 #[test]
@@ -185,12 +229,20 @@ fn a_full_ring_refuses_the_change_whole() {
 
 #[test]
 fn bytes_per_session_at_the_table_sizes() {
-    assert_eq!(std::mem::size_of::<Entry>(), 112);
-    // 7/8 of a power of two fills the buckets: 112 + 40 + (17 + 9 + 33) × 8/7.
-    assert_eq!(bytes_per_session(7 << 13), 219);
-    // A power of two leaves half of them empty.
-    assert_eq!(bytes_per_session(1 << 16), 270);
-    assert_eq!(bytes_per_session(DEFAULT_MAX_SESSIONS), 219);
+    assert_eq!(std::mem::size_of::<Entry>(), 128);
+    assert_eq!(std::mem::size_of::<Row>(), 64);
+    // What a packet without an MBR reads is the entry's first line.
+    assert_eq!(std::mem::offset_of!(Entry, ul), 64);
+    assert_eq!(std::mem::offset_of!(Entry, dl_rate), 56);
+    // The entry, a row of counters and 3 indexes of a 64-byte bucket per
+    // 4 sessions: 128 + 64 + 3 × 16, whatever the maximum.
+    assert_eq!(bytes_per_session(7 << 13), 240);
+    assert_eq!(bytes_per_session(1 << 16), 240);
+    assert_eq!(bytes_per_session(1 << 20), 240);
+    assert_eq!(bytes_per_session(DEFAULT_MAX_SESSIONS), 240);
+    // Not a multiple of 4: a bucket's worth more, rounded down.
+    assert_eq!(bytes_per_session(1_000_001), 240);
+    assert_eq!(bytes_per_session(5), 268);
 }
 
 /// Applies up to `n` queued changes (nothing buffered: no engine needed).
