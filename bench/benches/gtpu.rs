@@ -13,9 +13,9 @@
 //!   applies them, at most 64 per burst): time per round; changes per
 //!   second = 64 / that.
 //!
-//! The traffic of a run is spread over 4096 sessions spaced evenly over
-//! all `n` (a busy gateway's tables are touched all over, not in one
-//! corner). Each measured iteration is one `poll_once` over a full burst
+//! The traffic of a run is spread over 4096 sessions scattered over all
+//! `n` (`xgw_bench::scattered`: a busy gateway's tables are touched all
+//! over, not in one corner nor at a fixed stride). Each measured iteration is one `poll_once` over a full burst
 //! injected beforehand, as in benches/ipip.rs.
 
 use std::time::{Duration, Instant};
@@ -40,10 +40,8 @@ fn inject(w: &mut Worker, port: usize, pool: &[Vec<u8>], at: &mut usize) {
 
 fn run(c: &mut Criterion, name: &str, n: u32, up: bool) {
     let (mut w, _rc) = gtpu_worker(BURST, n, false);
-    let stride = (n / 4096).max(1);
-    let pool: Vec<Vec<u8>> = (0..n.min(4096))
-        .map(|k| {
-            let i = k * stride;
+    let pool: Vec<Vec<u8>> = xgw_bench::scattered(n, 4096)
+        .map(|i| {
             if up {
                 uplink(i, false, false)
             } else {
