@@ -49,6 +49,14 @@ pub(crate) fn huge_vec<T: Clone>(n: usize, v: T) -> Vec<T> {
     x
 }
 
+/// An empty vector with room for `n`, that room advised as in
+/// [`huge_vec`] (an arena filled as it is used).
+pub(crate) fn huge_capacity<T>(n: usize) -> Vec<T> {
+    let mut x: Vec<T> = Vec::with_capacity(n);
+    advise_huge(x.spare_capacity_mut());
+    x
+}
+
 /// The same for values that are not `Clone` (atomics): `n` made by `f`.
 pub(crate) fn huge_vec_with<T>(n: usize, f: impl FnMut() -> T) -> Vec<T> {
     let mut x: Vec<T> = Vec::with_capacity(n);

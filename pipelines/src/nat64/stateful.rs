@@ -8,14 +8,18 @@
 //! that owns it. Tables are allocated whole at start and bounded
 //! (`max_sessions` per worker; BIB entries at most as many): when full, new
 //! flows are refused with a counted reason and existing ones keep working.
-//! The hash maps use ahash's keyed hash (random keys, built to resist
-//! collision attacks): the keys (remote addresses and ports) are chosen by
-//! whoever sends the packets.
+//! The bindings and sessions live in arenas, found through three
+//! [`FlatIndex`]es (by IPv6 and by IPv4 transport address, and sessions
+//! by binding and remote) whose buckets a burst pre-pass can prefetch;
+//! the index hashes and the remaining maps use ahash's keyed hash
+//! (random keys, built to resist collision attacks): the keys (remote
+//! addresses and ports) are chosen by whoever sends the packets.
 
 use ahash::RandomState;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::flat::{FlatIndex, Key};
 use crate::DropReason;
 
 pub const TCP: u8 = 6;
@@ -171,6 +175,32 @@ type K6 = (u8, [u8; 16], u16);
 type K4 = (u8, [u8; 4], u16);
 type KS = (u32, [u8; 4], u16);
 
+/// Index key checks against the arenas.
+struct Bib6<'a>(&'a [Option<Bib>], K6);
+struct Bib4<'a>(&'a [Option<Bib>], K4);
+struct Sess<'a>(&'a [Option<Session>], KS);
+
+impl Key for Bib6<'_> {
+    #[inline(always)]
+    fn is(&self, i: u32) -> bool {
+        matches!(self.0.get(i as usize), Some(Some(b)) if (b.proto, b.a6, b.p6) == self.1)
+    }
+}
+
+impl Key for Bib4<'_> {
+    #[inline(always)]
+    fn is(&self, i: u32) -> bool {
+        matches!(self.0.get(i as usize), Some(Some(b)) if (b.proto, b.a4, b.p4) == self.1)
+    }
+}
+
+impl Key for Sess<'_> {
+    #[inline(always)]
+    fn is(&self, i: u32) -> bool {
+        matches!(self.0.get(i as usize), Some(Some(s)) if (s.bib, s.r4, s.rp) == self.1)
+    }
+}
+
 /// Where a packet came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum From {
@@ -239,11 +269,16 @@ pub struct Table {
     max: usize,
     bibs: Vec<Option<Bib>>,
     bib_free: Vec<u32>,
-    bib6: HashMap<K6, u32, RandomState>,
-    bib4: HashMap<K4, u32, RandomState>,
+    /// Bindings by IPv6 transport address ([`K6`]).
+    bib6: FlatIndex,
+    /// Bindings by IPv4 transport address ([`K4`]).
+    bib4: FlatIndex,
     sess: Vec<Option<Session>>,
     sess_free: Vec<u32>,
-    by_key: HashMap<KS, u32, RandomState>,
+    /// Sessions by binding and remote ([`KS`]).
+    by_key: FlatIndex,
+    /// The three indexes' keyed hash.
+    rs: RandomState,
     /// Sessions per (binding, remote address): address-dependent
     /// filtering asks whether there is one.
     by_addr: HashMap<(u32, [u8; 4]), u32, RandomState>,
@@ -290,13 +325,14 @@ impl Table {
             worker: worker as u32,
             workers: workers.max(1) as u32,
             max,
-            bibs: Vec::with_capacity(nb),
+            bibs: crate::hint::huge_capacity(nb),
             bib_free: Vec::with_capacity(nb),
-            bib6: HashMap::with_capacity_and_hasher(nb, RandomState::new()),
-            bib4: HashMap::with_capacity_and_hasher(nb, RandomState::new()),
-            sess: vec![None; max],
+            bib6: FlatIndex::with_capacity(nb),
+            bib4: FlatIndex::with_capacity(nb),
+            sess: crate::hint::huge_vec(max, None),
             sess_free: (0..max as u32).rev().collect(),
-            by_key: HashMap::with_capacity_and_hasher(max, RandomState::new()),
+            by_key: FlatIndex::with_capacity(max),
+            rs: RandomState::new(),
             by_addr: HashMap::with_capacity_and_hasher(max, RandomState::new()),
             cursor: vec![0; spec.pool4.len()],
             free: Vec::new(),
@@ -346,8 +382,11 @@ impl Table {
             None => return None,
         };
         self.bibs[i as usize] = Some(b);
-        self.bib6.insert((b.proto, b.a6, b.p6), i);
-        self.bib4.insert((b.proto, b.a4, b.p4), i);
+        let (k6, k4) = ((b.proto, b.a6, b.p6), (b.proto, b.a4, b.p4));
+        let (h6, h4) = (self.h6(b.proto, b.a6, b.p6), self.h4(b.proto, b.a4, b.p4));
+        // (Within capacity: at most `nb` bindings, each one key per index.)
+        self.bib6.insert(h6, i, Bib6(&self.bibs, k6));
+        self.bib4.insert(h4, i, Bib4(&self.bibs, k4));
         if let Some((k, j)) = self.slot_of(b.proto, b.a4, b.p4) {
             self.free[k][j] = self.free[k][j].saturating_sub(1);
         }
@@ -371,8 +410,8 @@ impl Table {
 
     fn drop_bib(&mut self, i: u32) {
         if let Some(b) = self.bibs[i as usize].take() {
-            self.bib6.remove(&(b.proto, b.a6, b.p6));
-            self.bib4.remove(&(b.proto, b.a4, b.p4));
+            self.bib6.remove(self.h6(b.proto, b.a6, b.p6), i);
+            self.bib4.remove(self.h4(b.proto, b.a4, b.p4), i);
             self.bib_free.push(i);
             if let Some((k, j)) = self.slot_of(b.proto, b.a4, b.p4) {
                 self.free[k][j] += 1;
@@ -385,11 +424,46 @@ impl Table {
     }
 
     pub fn bib_by6(&self, proto: u8, a6: [u8; 16], p6: u16) -> Option<u32> {
-        self.bib6.get(&(proto, a6, p6)).copied()
+        self.bib6
+            .get(self.h6(proto, a6, p6), Bib6(&self.bibs, (proto, a6, p6)))
     }
 
     pub fn bib_by4(&self, proto: u8, a4: [u8; 4], p4: u16) -> Option<u32> {
-        self.bib4.get(&(proto, a4, p4)).copied()
+        self.bib4
+            .get(self.h4(proto, a4, p4), Bib4(&self.bibs, (proto, a4, p4)))
+    }
+
+    /// The session of binding `b` with the remote `(r4, rp)`.
+    #[inline]
+    fn session_of(&self, b: u32, r4: [u8; 4], rp: u16) -> Option<u32> {
+        self.by_key
+            .get(self.hs(b, r4, rp), Sess(&self.sess, (b, r4, rp)))
+    }
+
+    /// The index hash of a binding's IPv6 transport address (the key
+    /// packed into integers: one keyed round per word).
+    #[inline]
+    fn h6(&self, proto: u8, a6: [u8; 16], p: u16) -> u64 {
+        self.rs.hash_one((
+            u128::from_be_bytes(a6),
+            (u32::from(proto) << 16) | u32::from(p),
+        ))
+    }
+
+    /// The index hash of a binding's IPv4 transport address.
+    #[inline]
+    fn h4(&self, proto: u8, a4: [u8; 4], p: u16) -> u64 {
+        self.rs.hash_one(
+            (u64::from(proto) << 48) | (u64::from(u32::from_be_bytes(a4)) << 16) | u64::from(p),
+        )
+    }
+
+    /// The index hash of a session's key.
+    #[inline]
+    fn hs(&self, b: u32, r4: [u8; 4], rp: u16) -> u64 {
+        self.rs.hash_one(
+            (u128::from(b) << 48) | (u128::from(u32::from_be_bytes(r4)) << 16) | u128::from(rp),
+        )
     }
 
     /// Worker `w`'s slice of pool4 entry `p`'s range: the range split in
@@ -441,7 +515,7 @@ impl Table {
         // (A held SYN's address, if it is still free: the connection the
         // IPv4 peer is opening.)
         if let Some((a4, p4)) = at {
-            if !self.bib4.contains_key(&(proto, a4, p4)) {
+            if self.bib_by4(proto, a4, p4).is_none() {
                 return Some((a4, p4));
             }
         }
@@ -458,14 +532,14 @@ impl Table {
                 continue;
             };
             let a4 = p.addr.octets();
-            if (lo..=hi).contains(&u32::from(want)) && !self.bib4.contains_key(&(proto, a4, want)) {
+            if (lo..=hi).contains(&u32::from(want)) && self.bib_by4(proto, a4, want).is_none() {
                 return Some((a4, want));
             }
             let span = hi - lo + 1;
             for _ in 0..span {
                 let port = (lo + self.cursor[k] % span) as u16;
                 self.cursor[k] = (self.cursor[k] + 1) % span;
-                if !self.bib4.contains_key(&(proto, a4, port)) {
+                if self.bib_by4(proto, a4, port).is_none() {
                     return Some((a4, port));
                 }
             }
@@ -494,32 +568,49 @@ impl Table {
         self.by_key.len() >= self.prefetch_min
     }
 
-    /// Looks a flow's binding up and asks for its entry's cache line
-    /// (nothing changes): `(a, p)` is the binding's IPv6 (`v6`) or IPv4
-    /// transport address. Returns the binding for [`Table::prefetch_session`].
+    /// A pre-pass's first step for a flow: the hash of its binding's
+    /// key — its IPv6 (`v6`) or IPv4 transport address `(a, p)` — with
+    /// that index bucket prefetched.
     #[inline]
-    pub(crate) fn prefetch_bib(
-        &self,
-        proto: u8,
-        v6: Option<[u8; 16]>,
-        a4: [u8; 4],
-        p: u16,
-    ) -> Option<u32> {
-        let &b = match v6 {
-            Some(a6) => self.bib6.get(&(proto, a6, p)),
-            None => self.bib4.get(&(proto, a4, p)),
+    pub(crate) fn ahead_bib(&self, proto: u8, v6: Option<[u8; 16]>, a4: [u8; 4], p: u16) -> u64 {
+        match v6 {
+            Some(a6) => {
+                let h = self.h6(proto, a6, p);
+                self.bib6.prefetch(h);
+                h
+            }
+            None => {
+                let h = self.h4(proto, a4, p);
+                self.bib4.prefetch(h);
+                h
+            }
+        }
+    }
+
+    /// The second step: the binding the bucket's fingerprint names (not
+    /// yet checked) gets its entry prefetched, and the hash of its
+    /// session with the remote `(r4, rp)` is returned with that bucket
+    /// prefetched.
+    #[inline]
+    pub(crate) fn ahead_session(&self, h: u64, v6: bool, r4: [u8; 4], rp: u16) -> Option<u64> {
+        let b = if v6 {
+            self.bib6.candidate(h)
+        } else {
+            self.bib4.candidate(h)
         }?;
         if let Some(x) = self.bibs.get(b as usize) {
             crate::hint::prefetch(x);
         }
-        Some(b)
+        let h = self.hs(b, r4, rp);
+        self.by_key.prefetch(h);
+        Some(h)
     }
 
-    /// Looks the session of binding `b` with the remote `(r4, rp)` up and
-    /// asks for its entry's cache line (nothing changes).
+    /// The third step: the session the bucket names gets its entry
+    /// prefetched.
     #[inline]
-    pub(crate) fn prefetch_session(&self, b: u32, r4: [u8; 4], rp: u16) {
-        if let Some(&i) = self.by_key.get(&(b, r4, rp)) {
+    pub(crate) fn ahead_entry(&self, h: u64) {
+        if let Some(i) = self.by_key.candidate(h) {
             if let Some(s) = self.sess.get(i as usize) {
                 crate::hint::prefetch(s);
             }
@@ -573,7 +664,8 @@ impl Table {
                 i
             }
         };
-        self.touch(b, r4, rp, From::V6, flags, now)?;
+        let known = self.session_of(b, r4, rp);
+        self.touch(b, known, r4, rp, From::V6, flags, now)?;
         let bib = self.bib(b);
         Ok((bib.a4, bib.p4))
     }
@@ -595,8 +687,8 @@ impl Table {
         let Some(b) = self.bib_by4(proto, a4, p4) else {
             return Err(DropReason::Nat64NoBinding);
         };
-        let known = self.by_key.contains_key(&(b, r4, rp));
-        if !known {
+        let known = self.session_of(b, r4, rp);
+        if known.is_none() {
             if self.spec.address_dependent_filtering && !self.by_addr.contains_key(&(b, r4)) {
                 return Err(DropReason::Nat64Filtered);
             }
@@ -608,16 +700,19 @@ impl Table {
                 });
             }
         }
-        self.touch(b, r4, rp, From::V4, flags, now)?;
+        self.touch(b, known, r4, rp, From::V4, flags, now)?;
         let bib = self.bib(b);
         Ok((bib.a6, bib.p6))
     }
 
-    /// Finds or makes the session (binding `b`, remote `(r4, rp)`) and
-    /// moves its state and timer for a packet from `from`.
+    /// Makes the session (binding `b`, remote `(r4, rp)`) unless it is
+    /// `known` (its slot, looked up by the caller), and moves its state
+    /// and timer for a packet from `from`.
+    #[allow(clippy::too_many_arguments)]
     fn touch(
         &mut self,
         b: u32,
+        known: Option<u32>,
         r4: [u8; 4],
         rp: u16,
         from: From,
@@ -625,8 +720,8 @@ impl Table {
         now: u64,
     ) -> Result<(), DropReason> {
         let proto = self.bib(b).proto;
-        let i = match self.by_key.get(&(b, r4, rp)) {
-            Some(&i) => i,
+        let i = match known {
+            Some(i) => i,
             None => {
                 let Some(i) = self.sess_free.pop() else {
                     self.gc_bib(b);
@@ -643,7 +738,8 @@ impl Table {
                     tcp,
                     expires_ns: 0,
                 });
-                self.by_key.insert((b, r4, rp), i);
+                let h = self.hs(b, r4, rp);
+                self.by_key.insert(h, i, Sess(&self.sess, (b, r4, rp)));
                 *self.by_addr.entry((b, r4)).or_insert(0) += 1;
                 if let Some(x) = self.bibs[b as usize].as_mut() {
                     x.sessions += 1;
@@ -802,7 +898,7 @@ impl Table {
                 continue;
             }
             self.sess[i] = None;
-            self.by_key.remove(&(s.bib, s.r4, s.rp));
+            self.by_key.remove(self.hs(s.bib, s.r4, s.rp), i as u32);
             if let Some(c) = self.by_addr.get_mut(&(s.bib, s.r4)) {
                 *c -= 1;
                 if *c == 0 {
