@@ -132,6 +132,7 @@ drop_reasons! {
     Nat64Malformed = "nat64.malformed": "packet routed into the translator whose IPv6 extension headers or ICMP header are truncated or inconsistent",
     Nat64SrcUntranslatable = "nat64.src_untranslatable": "the source address has no mapping (neither an EAM entry nor the pool6 prefix) and the packet is not an ICMP error",
     Nat64DstUntranslatable = "nat64.dst_untranslatable": "packet routed into the translator whose destination has no mapping (neither an EAM entry nor the pool6 prefix)",
+    Nat64WkpNonGlobal = "nat64.wkp_non_global": "an IPv4 address that is not global (private, shared, loopback, documentation, ...) would be carried in the Well-Known Prefix 64:ff9b::/96, which RFC 6052 §3.1 forbids (`wkp_strict = true`)",
     Nat64IcmpUntranslatable = "nat64.icmp_untranslatable": "ICMP type or code with no counterpart in the other protocol (RFC 7915 §4.2, §5.2: silently dropped)",
     Nat64InnerUntranslatable = "nat64.inner_untranslatable": "the packet quoted in an ICMP error cannot be translated (truncated header, unmapped address, or an ICMP error inside)",
     Nat64IcmpFragmented = "nat64.icmp_fragmented": "fragmented ICMP message (its checksum covers the whole message, which a stateless translator never sees)",

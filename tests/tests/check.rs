@@ -48,6 +48,11 @@ fn bad_configs_name_their_key() {
             "192.168.0.9 is none of the interfaces' addresses",
         ),
         (
+            "nat64-wkp-strict-other-prefix.toml",
+            "key `nat64.wkp_strict`",
+            "applies to the Well-Known Prefix 64:ff9b::/96 only (RFC 6052 §3.1); pool6 is 2001:db8:64::/96",
+        ),
+        (
             "tunnel-bad-kind.toml",
             "key `tunnels[0].kind`",
             "expected 4in4, 6in4, 4in6 or 6in6",

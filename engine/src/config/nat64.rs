@@ -25,6 +25,7 @@ pub(super) struct RawNat64 {
     rfc6791_v6: Option<String>,
     lowest_ipv6_mtu: Option<u32>,
     amend_udp_checksum_zero: Option<bool>,
+    wkp_strict: Option<bool>,
     // Stateful NAT64 (mode = "nat64").
     #[serde(default)]
     pool4: Vec<RawPool4>,
@@ -337,6 +338,21 @@ pub(super) fn validate_nat64(
             }
             Some(p)
         }
+    };
+    let pool6 = match (raw.wkp_strict, pool6) {
+        (Some(true), Some(p)) if p.is_wkp() => Some(Pool6 { strict: true, ..p }),
+        (Some(true), p) => {
+            let what = p.map_or("no pool6".to_string(), |p| {
+                format!("pool6 is {}/{}", p.prefix, p.len)
+            });
+            return v.err(
+                "nat64.wkp_strict",
+                format!(
+                    "applies to the Well-Known Prefix 64:ff9b::/96 only (RFC 6052 §3.1); {what}"
+                ),
+            );
+        }
+        (_, p) => p,
     };
     if raw.eam.len() > MAX_EAM {
         return v.err(

@@ -14,6 +14,48 @@ pub const MAX_EAM: usize = 1024;
 pub struct Pool6 {
     pub prefix: Ipv6Addr,
     pub len: u8,
+    /// RFC 6052 §3.1 enforced: the prefix is the Well-Known Prefix and
+    /// addresses that are not global IPv4 ([`is_global4`]) are neither
+    /// extracted from it nor embedded in it (`[nat64] wkp_strict`).
+    pub strict: bool,
+}
+
+/// The Well-Known Prefix, 64:ff9b::/96 (RFC 6052 §2.1).
+pub const WKP: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
+
+/// Whether `a` is a global IPv4 address as RFC 6052 §3.1 means it: none
+/// of the special-purpose blocks of the IANA registry (RFC 6890) that are
+/// not globally reachable — this network (0/8), private space (10/8,
+/// 172.16/12, 192.168/16), shared address space (100.64/10), loopback
+/// (127/8), link local (169.254/16), IETF protocol assignments
+/// (192.0.0/24, save the globally reachable 192.0.0.9 and 192.0.0.10),
+/// the documentation nets (192.0.2/24, 198.51.100/24, 203.0.113/24),
+/// benchmarking (198.18/15), 6to4 relay anycast (192.88.99/24, deprecated),
+/// multicast (224/4), reserved (240/4) and the broadcast address.
+pub fn is_global4(a: u32) -> bool {
+    const NOT_GLOBAL: [(u32, u8); 15] = [
+        (0x0000_0000, 8),
+        (0x0a00_0000, 8),
+        (0x6440_0000, 10),
+        (0x7f00_0000, 8),
+        (0xa9fe_0000, 16),
+        (0xac10_0000, 12),
+        (0xc000_0000, 24),
+        (0xc000_0200, 24),
+        (0xc058_6300, 24),
+        (0xc0a8_0000, 16),
+        (0xc612_0000, 15),
+        (0xc633_6400, 24),
+        (0xcb00_7100, 24),
+        (0xe000_0000, 4),
+        (0xf000_0000, 4),
+    ];
+    if a == 0xc000_0009 || a == 0xc000_000a {
+        return true;
+    }
+    !NOT_GLOBAL
+        .iter()
+        .any(|&(p, l)| a & (u32::MAX << (32 - u32::from(l))) == p)
 }
 
 /// Where the four IPv4 octets go in an IPv6 address for each prefix
@@ -40,7 +82,33 @@ impl Pool6 {
         Some(Pool6 {
             prefix: Ipv6Addr::from(p),
             len,
+            strict: false,
         })
+    }
+
+    /// Whether this is the Well-Known Prefix, 64:ff9b::/96.
+    pub fn is_wkp(&self) -> bool {
+        self.len == 96 && self.prefix == WKP
+    }
+
+    /// Whether RFC 6052 §3.1 (with `strict`) keeps IPv4 address `a` out
+    /// of this prefix.
+    #[inline]
+    pub fn refuses(&self, a: u32) -> bool {
+        self.strict && !is_global4(a)
+    }
+
+    /// Whether `x` is inside the prefix but embeds an IPv4 address the
+    /// prefix [`refuses`](Pool6::refuses): why it did not extract.
+    pub fn refuses6(&self, x: u128) -> bool {
+        let m = u128::MAX << (128 - u32::from(self.len));
+        self.strict && x & m == u128::from(self.prefix) && self.refuses(x as u32)
+    }
+
+    /// [`Pool6::embed`], unless the prefix refuses `v4`.
+    #[inline]
+    pub fn embed_checked(&self, v4: Ipv4Addr) -> Option<Ipv6Addr> {
+        (!self.refuses(u32::from(v4))).then(|| self.embed(v4))
     }
 
     pub fn contains(&self, a: Ipv6Addr) -> bool {
@@ -65,7 +133,8 @@ impl Pool6 {
             return None;
         }
         if self.len == 96 {
-            return Some(x as u32);
+            let a = x as u32;
+            return (!self.refuses(a)).then_some(a);
         }
         let o = x.to_be_bytes();
         let s = slots(self.len);
@@ -74,12 +143,7 @@ impl Pool6 {
 
     /// The IPv4 address embedded in `a`, if `a` is inside the prefix.
     pub fn extract(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {
-        if !self.contains(a) {
-            return None;
-        }
-        let o = a.octets();
-        let s = slots(self.len);
-        Some(Ipv4Addr::new(o[s[0]], o[s[1]], o[s[2]], o[s[3]]))
+        self.extract_u(u128::from(a)).map(Ipv4Addr::from)
     }
 }
 
@@ -289,5 +353,88 @@ mod tests {
         let a: Ipv6Addr = "2001:db8:1c0:2:21::".parse().unwrap();
         assert_eq!(t.to6(Ipv4Addr::new(192, 0, 2, 33)), Some(a));
         assert_eq!(t.to4(a), Some(Ipv4Addr::new(192, 0, 2, 33)));
+    }
+
+    /// RFC 6890's blocks that are not globally reachable, at their edges.
+    #[test]
+    fn global_ipv4_per_rfc6890() {
+        let g = |s: &str| is_global4(u32::from(s.parse::<Ipv4Addr>().unwrap()));
+        for a in [
+            "0.0.0.0",
+            "0.255.255.255",
+            "10.0.0.1",
+            "10.255.255.255",
+            "100.64.0.0",
+            "100.127.255.255",
+            "127.0.0.1",
+            "169.254.1.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.0.255",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert!(!g(a), "{a} is not global");
+        }
+        for a in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "9.255.255.255",
+            "11.0.0.0",
+            "100.63.255.255",
+            "100.128.0.0",
+            "169.253.255.255",
+            "172.15.255.255",
+            "172.32.0.0",
+            "192.0.0.9",
+            "192.0.0.10",
+            "192.0.1.1",
+            "192.0.3.0",
+            "192.167.255.255",
+            "192.169.0.0",
+            "198.17.255.255",
+            "198.20.0.0",
+            "198.51.99.255",
+            "203.0.114.0",
+            "223.255.255.255",
+        ] {
+            assert!(g(a), "{a} is global");
+        }
+    }
+
+    /// A strict WKP neither extracts nor embeds a non-global address; a
+    /// plain one does both.
+    #[test]
+    fn a_strict_wkp_refuses_non_global_addresses() {
+        let p = Pool6::new(WKP, 96).unwrap();
+        assert!(p.is_wkp());
+        assert!(!Pool6::new("2001:db8:64::".parse().unwrap(), 96)
+            .unwrap()
+            .is_wkp());
+        let s = Pool6 { strict: true, ..p };
+        let private: Ipv6Addr = "64:ff9b::10.1.2.3".parse().unwrap();
+        let global: Ipv6Addr = "64:ff9b::8.8.4.4".parse().unwrap();
+        assert_eq!(p.extract(private), Some(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(s.extract(private), None);
+        assert!(s.refuses6(u128::from(private)));
+        assert!(!s.refuses6(u128::from(global)));
+        assert!(!p.refuses6(u128::from(private)));
+        assert!(!s.refuses6(u128::from(
+            "2001:db8::10.1.2.3".parse::<Ipv6Addr>().unwrap()
+        )));
+        assert_eq!(s.extract(global), Some(Ipv4Addr::new(8, 8, 4, 4)));
+        assert_eq!(s.embed_checked(Ipv4Addr::new(192, 168, 0, 1)), None);
+        assert_eq!(s.embed_checked(Ipv4Addr::new(8, 8, 4, 4)), Some(global));
+        assert_eq!(p.embed_checked(Ipv4Addr::new(10, 1, 2, 3)), Some(private));
     }
 }

@@ -42,6 +42,11 @@ fn ip(s: &str) -> std::net::IpAddr {
 }
 
 fn router(prefetch_min: usize, fast: bool) -> Router {
+    router_with(prefetch_min, fast, false)
+}
+
+/// `strict`: `wkp_strict` on (RFC 6052 §3.1).
+fn router_with(prefetch_min: usize, fast: bool, strict: bool) -> Router {
     let spec = RouterSpec {
         ifaces: vec![
             IfaceSpec {
@@ -100,7 +105,7 @@ fn router(prefetch_min: usize, fast: bool) -> Router {
         gtpu: None,
         nat64: Some(Nat64Spec {
             iface: "nat64".into(),
-            pool6: Pool6::new("64:ff9b::".parse().unwrap(), 96),
+            pool6: Pool6::new("64:ff9b::".parse().unwrap(), 96).map(|p| Pool6 { strict, ..p }),
             eam: EamTable::new(&[]).unwrap(),
             rfc6791_v4: None,
             rfc6791_v6: None,
@@ -348,4 +353,105 @@ fn the_fused_claim_matches_the_graph() {
         (t.bib_count(), t.session_count())
     };
     assert_eq!(t(&mut fast), t(&mut graph));
+}
+
+/// `wkp_strict` (RFC 6052 §3.1: the Well-Known Prefix carries global
+/// IPv4 addresses only), in the fused path and in the graph alike: an
+/// IPv6 flow to 64:ff9b::10.0.0.1 is refused with its own reason while
+/// one to a global server is translated; a packet from a private IPv4
+/// source to that flow's binding (endpoint-independent filtering would
+/// let it in) is refused too; an ICMP error from a private router about
+/// the flow still reaches the client, from an address of ours (RFC 6791:
+/// no pool configured); and without the knob the private flow goes.
+#[test]
+fn wkp_strict_keeps_non_global_ipv4_out_of_the_prefix() {
+    use crate::DropReason;
+    const GLOBAL: [u8; 4] = [8, 8, 8, 8];
+    let to = |v4: [u8; 4]| {
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[0, 0x64, 0xff, 0x9b]);
+        dst[12..].copy_from_slice(&v4);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(H6, X6)
+            .ipv6(
+                [0x20, 1, 0xd, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1],
+                dst,
+                64,
+            )
+            .udp(5001, 53)
+            .write(&mut f, b"query")
+            .unwrap();
+        f
+    };
+    let reply = |from: [u8; 4], port: u16| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(H4, X4)
+            .ipv4(from, POOL4, 64)
+            .udp(53, port)
+            .write(&mut f, b"answer")
+            .unwrap();
+        f
+    };
+    for fast in [true, false] {
+        let mut r = router_with(PREFETCH, fast, true);
+        let now = 1_000_000_000;
+        let out = burst(&mut r, now, &[(0, to([10, 0, 0, 1])), (0, to(GLOBAL))]);
+        assert_eq!(
+            out[0].0,
+            Verdict::Drop(DropReason::Nat64WkpNonGlobal),
+            "fast {fast}"
+        );
+        assert_eq!(out[1].0, Verdict::Tx(PortId(1)), "fast {fast}");
+        let sent = &out[1].1;
+        assert_eq!(sent[30..34], GLOBAL);
+        let port = u16::from_be_bytes([sent[34], sent[35]]);
+        // The ICMP error a private router sends about that datagram.
+        let mut err = Vec::new();
+        PacketBuilder::ethernet2(H4, X4)
+            .ipv4([10, 9, 9, 9], POOL4, 64)
+            .icmpv4(etherparse::Icmpv4Type::TimeExceeded(
+                etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ))
+            .write(&mut err, &sent[14..])
+            .unwrap();
+        let out = burst(
+            &mut r,
+            now,
+            &[
+                (1, reply([192, 168, 7, 7], port)),
+                (1, reply(GLOBAL, port)),
+                (1, err),
+            ],
+        );
+        assert_eq!(
+            out[0].0,
+            Verdict::Drop(DropReason::Nat64WkpNonGlobal),
+            "fast {fast}"
+        );
+        assert_eq!(out[1].0, Verdict::Tx(PortId(0)), "fast {fast}");
+        assert_eq!(
+            out[1].1[22..38],
+            to(GLOBAL)[38..54],
+            "from 64:ff9b::8.8.8.8"
+        );
+        assert_eq!(
+            out[2].0,
+            Verdict::Tx(PortId(0)),
+            "fast {fast}: the error is translated"
+        );
+        assert_eq!(out[2].1[20], 58, "ICMPv6");
+        assert_eq!(out[2].1[54], 3, "Time Exceeded");
+        assert_eq!(
+            out[2].1[22..38],
+            "2001:db8:1::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            "from our address"
+        );
+    }
+    // Without the knob: the private destination is translated.
+    let mut r = router_with(PREFETCH, true, false);
+    let out = burst(&mut r, 1_000_000_000, &[(0, to([10, 0, 0, 1]))]);
+    assert_eq!(out[0].0, Verdict::Tx(PortId(1)));
 }

@@ -115,13 +115,30 @@ impl Nat64Spec {
         let a = Ipv4Addr::from(a);
         self.eam
             .to6(a)
-            .or_else(|| self.pool6.map(|p| p.embed(a)))
+            .or_else(|| self.pool6.and_then(|p| p.embed_checked(a)))
             .map(|v| v.octets())
     }
     fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]> {
         match self.pool6 {
-            Some(p) => Some(p.embed(Ipv4Addr::from(a)).octets()),
+            Some(p) => p.embed_checked(Ipv4Addr::from(a)).map(|v| v.octets()),
             None => self.to6(a),
+        }
+    }
+
+    /// Why IPv6 address `a` did not map to IPv4: the Well-Known Prefix's
+    /// RFC 6052 §3.1 rule, or else `other`.
+    fn why6(&self, a: [u8; 16], other: DropReason) -> DropReason {
+        match self.pool6 {
+            Some(p) if p.refuses6(u128::from_be_bytes(a)) => DropReason::Nat64WkpNonGlobal,
+            _ => other,
+        }
+    }
+
+    /// Why IPv4 address `a` did not map to IPv6 (as [`Nat64Spec::why6`]).
+    fn why4(&self, a: [u8; 4], other: DropReason) -> DropReason {
+        match self.pool6 {
+            Some(p) if p.refuses(u32::from_be_bytes(a)) => DropReason::Nat64WkpNonGlobal,
+            _ => other,
         }
     }
 }
@@ -189,7 +206,7 @@ impl Maps for NatMaps<'_> {
         _: bool,
     ) -> Option<([u8; 16], u16, [u8; 16], u16)> {
         let b = self.table.bib(self.table.bib_by4(proto, src, sport)?);
-        let d6 = self.cfg.pool6?.embed(Ipv4Addr::from(dst)).octets();
+        let d6 = self.cfg.pool6?.embed_checked(Ipv4Addr::from(dst))?.octets();
         let dport = if proto == stateful::ICMP { b.p6 } else { dport };
         Some((b.a6, b.p6, d6, dport))
     }
@@ -496,6 +513,7 @@ pub const DROPS: &[DropReason] = &[
     DropReason::Nat64Malformed,
     DropReason::Nat64SrcUntranslatable,
     DropReason::Nat64DstUntranslatable,
+    DropReason::Nat64WkpNonGlobal,
     DropReason::Nat64IcmpUntranslatable,
     DropReason::Nat64InnerUntranslatable,
     DropReason::Nat64IcmpFragmented,
@@ -706,7 +724,7 @@ impl Core {
             return Verdict::Drop(DropReason::Nat64IcmpFragmented);
         }
         let Some(d4) = cfg.to4(dst) else {
-            return Verdict::Drop(DropReason::Nat64DstUntranslatable);
+            return Verdict::Drop(cfg.why6(dst, DropReason::Nat64DstUntranslatable));
         };
         // Stateful, several workers: a static binding's flows are its
         // owner's (dynamic ones are made from this worker's own slice).
@@ -785,7 +803,7 @@ impl Core {
             }
         };
         if s4.is_none() && !is_err {
-            return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
+            return Verdict::Drop(cfg.why6(src, DropReason::Nat64SrcUntranslatable));
         }
         // Stateful hairpinning: to one of our pool4 addresses, the
         // translated packet comes straight back in (RFC 6146 §3.8).
@@ -1039,7 +1057,7 @@ impl Core {
         let (s6, d6) = match self.nat64.table.as_mut() {
             None => {
                 let Some(d6) = cfg.to6(v.dst) else {
-                    return Verdict::Drop(DropReason::Nat64DstUntranslatable);
+                    return Verdict::Drop(cfg.why4(v.dst, DropReason::Nat64DstUntranslatable));
                 };
                 let s6 = if hairpin {
                     cfg.to6_pool(v.src)
@@ -1055,10 +1073,17 @@ impl Core {
                 let Some(pool6) = cfg.pool6 else {
                     return Verdict::Drop(DropReason::Nat64SrcUntranslatable);
                 };
-                let s6 = pool6.embed(Ipv4Addr::from(v.src)).octets();
+                // (An ICMP error from a source the Well-Known Prefix may
+                // not carry takes an RFC 6791 source below.)
+                let s6 = pool6
+                    .embed_checked(Ipv4Addr::from(v.src))
+                    .map(|a| a.octets());
+                if s6.is_none() && !is_err {
+                    return Verdict::Drop(DropReason::Nat64WkpNonGlobal);
+                }
                 if is_err {
                     match quoted_bib46(t, l4) {
-                        Some(a6) => (Some(s6), a6),
+                        Some(a6) => (s6, a6),
                         None => return Verdict::Drop(DropReason::Nat64InnerUntranslatable),
                     }
                 } else {
@@ -1074,7 +1099,7 @@ impl Core {
                         let Some(to) = t.frag_next(&fkey, cx.now_ns) else {
                             return Verdict::Drop(DropReason::Nat64FragmentNoState);
                         };
-                        (Some(s6), to)
+                        (s6, to)
                     } else {
                         if v.proto == 1 && l4.first().and_then(|&t| xlat::info46(t)).is_none() {
                             return Verdict::Drop(DropReason::Nat64IcmpUntranslatable);
@@ -1094,7 +1119,7 @@ impl Core {
                                 if v.is_fragment() {
                                     t.frag_first(fkey, a6, cx.now_ns);
                                 }
-                                (Some(s6), a6)
+                                (s6, a6)
                             }
                             Err(DropReason::Nat64NoBinding)
                                 if v.proto == 6
