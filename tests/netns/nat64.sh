@@ -92,6 +92,11 @@
 #      dropped (xgw counts what it answers with an ICMP error as tx); UDP
 #      to port 40000 (outside pool4) gets the router's port unreachable
 #      (3/3); ping -e 1000 (outside pool4) is answered by xgw itself, 3/3
+#   j. wkp_strict (RFC 6052 §3.1), xgw started again with it: S also holds
+#      8.8.8.8 (global; routed via S); ping -6 64:ff9b::808:808 from C
+#      gets 2/2 answers, ping -6 to S's documentation address 203.0.113.80
+#      none, each of its echo requests dropped as nat64.wkp_non_global;
+#      a clean SIGTERM exit
 # Knobs: FILE_BYTES=1048576  IPERF_SECS=5  IPERF_UDP_RATE=50M  SAMPLE=2000
 #        XT_KEEP=1 (keep namespaces/captures/logs)  XGW=path
 set -euo pipefail
@@ -1260,6 +1265,39 @@ if grep -qE 'error|fatal' "$XT_WORK/unbound/unbound.log"; then
   warn "unbound's log has errors:"; xt_indent <"$XT_WORK/unbound/unbound.log" >&2
 fi
 check_eq "the host's /etc/resolv.conf is untouched (sha256)" "$RESOLV_SUM0" "$(sha256sum /etc/resolv.conf | cut -d' ' -f1)"
+
+# ---------------------------------------------------------------------------
+step "j. wkp_strict: the Well-Known Prefix carries global IPv4 only"
+G4=8.8.8.8; G_IMG=64:ff9b::808:808
+ip -n "$NS_S" addr add "$G4/32" dev lo
+{
+  sed 's/^mode = "nat64"$/mode = "nat64"\nwkp_strict = true/' "$XT_WORK/xgw.toml"
+  printf '\n[[routes]]\nprefix = "%s/32"\nvia = "%s"\n' "$G4" "$S4"
+} >"$XT_WORK/xgw-strict.toml"
+grep -q '^wkp_strict = true$' "$XT_WORK/xgw-strict.toml" || die "wkp_strict not set in the config"
+cp "$XT_WORK/xgw-strict.toml" "$XT_WORK/xgw.toml"
+rc=0; out=$("$XGW" check --config "$XT_WORK/xgw.toml" 2>&1) || rc=$?
+check_eq "xgw check accepts wkp_strict with 64:ff9b::/96" 0 "$rc" "${out:0:300}"
+start_xgw
+stats "$XT_WORK/sj0.json"
+rc=0; out=$(csh ping -6 -n -c 2 -W 2 "$G_IMG" 2>&1) || rc=$?
+check_eq "ping -6 -c 2 $G_IMG (8.8.8.8, global): answered" 0 "$rc" "$(grep -E 'packets transmitted' <<<"$out")"
+rc=0; out=$(csh ping -6 -n -c 2 -W 1 "$S_IMG" 2>&1) || rc=$?
+if ((rc != 0)) && grep -q ' 0 received' <<<"$out"; then
+  pass "ping -6 -c 2 $S_IMG (203.0.113.80, documentation): no answer ($(grep -E 'packets transmitted' <<<"$out"))"
+else
+  fail "ping -6 $S_IMG was answered with wkp_strict on (rc $rc): $(grep -E 'packets transmitted' <<<"$out")"
+fi
+stats "$XT_WORK/sj1.json"
+dd=$(drops_delta "$XT_WORK/sj0.json" "$XT_WORK/sj1.json")
+log "drops over j: ${dd:-none}"
+check_eq "nat64.wkp_non_global over j (the two echo requests to $S_IMG)" "nat64.wkp_non_global:+2" \
+  "$(tr ' ' '\n' <<<"$dd" | grep -E '^nat64\.' | paste -sd' ' || true)"
+xt_xgw_stop "$XT_XGW_PID" TERM 15
+check_eq "xgw (wkp_strict) exit status after SIGTERM" 0 "$XT_RC"
+for i in "$IF_X6" "$IF_X4" "$IF_XD"; do xt_check_no_xdp "$NS_X" "$i" 2; done
+bad=$(grep -E 'panicked| (ERROR|WARN) ' "$XGW_LOG" | head -n 3 || true)
+check_eq "xgw's log (wkp_strict) has no panic, ERROR or WARN line" "" "$bad"
 
 log "iperf3: TCP ${IPERF_TCP:-?}; UDP ${IPERF_UDP:-?}"
 log "took $(($(date +%s) - T0)) s"
