@@ -8,10 +8,13 @@
 //! error's checksum before rebuilding it, so it never vouches for a
 //! corrupted one).
 //!
-//! Two translators: the first input byte picks SIIT (even) or stateful
+//! Three translators: the first input byte picks SIIT (even) or stateful
 //! NAT64 (odd: Jool's NAT64 lab, pool4 192.0.2.2 ports 1-3000 shared with
 //! the interface address, static bindings; the tables live across
-//! inputs, so bindings, sessions, TCP states and timers carry over).
+//! inputs, so bindings, sessions, TCP states and timers carry over), the
+//! latter with `wkp_strict` (RFC 6052 §3.1) when its bit 1 is set too
+//! (the lab's addresses are documentation ones, so it refuses them; the
+//! image of 8.8.8.8 and replies from it go through).
 //!
 //! Input after it: records as `xgw_fuzz::records` reads them (header byte, 16-bit
 //! length, bytes): the record is an L3 packet; header bit 0 picks the side
@@ -131,6 +134,9 @@ via = "2001:db8::5"
 [[routes]]
 prefix = "203.0.113.0/24"
 via = "192.0.2.5"
+[[routes]]
+prefix = "8.8.8.0/24"
+via = "192.0.2.5"
 [nat64]
 mode = "nat64"
 pool6 = "64:ff9b::/96"
@@ -147,17 +153,18 @@ timeouts = { udp = 2, tcp_established = 3, tcp_transitory = 1, icmp = 1 }
 /// Stateful steering: IPv6 destinations in pool6 (one of them our own
 /// pool4 address: hairpinning), sources on the IPv6 side; IPv4
 /// destinations our pool4 address, sources beyond.
-const NAT_DST6: [[u8; 16]; 3] = [
+const NAT_DST6: [[u8; 16]; 4] = [
     [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 5],
     [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 203, 0, 113, 24],
     [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 2],
+    [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8],
 ];
 const NAT_SRC6: [[u8; 16]; 2] = [
     [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
     [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
 ];
 const NAT_DST4: [[u8; 4]; 1] = [[192, 0, 2, 2]];
-const NAT_SRC4: [[u8; 4]; 2] = [[192, 0, 2, 5], [203, 0, 113, 24]];
+const NAT_SRC4: [[u8; 4]; 3] = [[192, 0, 2, 5], [203, 0, 113, 24], [8, 8, 8, 8]];
 
 const MAC: [[u8; 6]; 2] = [[2, 0, 0, 0, 6, 1], [2, 0, 0, 0, 4, 1]];
 const PEER: [[u8; 6]; 2] = [[2, 0, 0, 0, 6, 2], [2, 0, 0, 0, 4, 2]];
@@ -189,11 +196,26 @@ const DST4: [[u8; 4]; 3] = [[192, 0, 2, 33], [1, 0, 0, 8], [192, 0, 2, 1]];
 const SRC4: [[u8; 4]; 2] = [[198, 51, 100, 2], [10, 0, 0, 7]];
 
 thread_local! {
-    static RIGS: [RefCell<Rig>; 2] = [CONFIG, NAT64_CONFIG].map(|c| {
-        let mut r = Rig::from_config(c);
+    static RIGS: [RefCell<Rig>; 3] = [
+        CONFIG.to_string(),
+        NAT64_CONFIG.to_string(),
+        strict(NAT64_CONFIG),
+    ]
+    .map(|c| {
+        let mut r = Rig::from_config(&c);
         r.extra = Some(errors_are_whole);
         RefCell::new(r)
     });
+}
+
+/// `config` with `wkp_strict = true` in its `[nat64]` table.
+fn strict(config: &str) -> String {
+    let s = config.replace(
+        "mode = \"nat64\"\n",
+        "mode = \"nat64\"\nwkp_strict = true\n",
+    );
+    assert!(s.contains("wkp_strict = true"), "no stateful [nat64] table");
+    s
 }
 
 /// Every ICMP / ICMPv6 error xgw sends has a right checksum.
@@ -242,7 +264,14 @@ fuzz_target!(|input: &[u8]| {
         (&DST6, &SRC6, &DST4, &SRC4)
     };
     RIGS.with(|rigs| {
-        let mut r = rigs[usize::from(nat)].borrow_mut();
+        let k = if !nat {
+            0
+        } else if which & 2 == 0 {
+            1
+        } else {
+            2
+        };
+        let mut r = rigs[k].borrow_mut();
         let mut any = false;
         for (i, (_, pkt)) in records(data).enumerate() {
             let h = data_header(data, i);
