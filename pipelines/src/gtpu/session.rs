@@ -2132,7 +2132,7 @@ impl Replica {
 
     /// Adds one packet of `bytes` to a session's packet and byte
     /// counters `k`, `k + 1` (`UL_PKTS` or `DL_PKTS`; single writer).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count_packet(&self, slot: u32, k: usize, bytes: u64) {
         if let Some([p, b]) = self.bus.counters[self.worker]
             .get(slot as usize)
