@@ -102,6 +102,9 @@ impl Reloader {
             }
         }
         if dry_run {
+            if let Some(f) = function.as_deref() {
+                self.planned_rejoin(f.as_ref(), &new, &mut changes);
+            }
             return json!({"ok": true, "dry_run": true, "changes": changes});
         }
         // Pass rules first (a map update may fail: then they go back),
@@ -154,6 +157,25 @@ impl Reloader {
 }
 
 impl Reloader {
+    /// What [`Reloader::rejoin`] would do with configuration `new`: the
+    /// ports whose groups would change, listed (a dry run).
+    fn planned_rejoin(&self, f: &dyn Instance, new: &Config, changes: &mut Vec<String>) {
+        for (port, m) in &self.groups {
+            let Some(g) = f.planned_groups(new, *port) else {
+                continue;
+            };
+            if g.groups != m.groups {
+                let name = new.ports.get(*port).map_or("?", |p| p.name.as_str());
+                changes.push(format!(
+                    "port {name}: {} to join anew ({} groups, were {})",
+                    g.what,
+                    g.groups.len(),
+                    m.groups.len()
+                ));
+            }
+        }
+    }
+
     /// Joins the multicast groups the function now wants on each port
     /// (an added IPv6 address's solicited-node group: without it a NIC
     /// that filters multicast hides the Neighbor Solicitations for the

@@ -47,6 +47,10 @@
 #      and changes nothing; then the file with the route to 10.4.8.0/24
 #      gives "configuration reloaded", the route is listed (via 1.1.1.2,
 #      into t44) and 10.4.8.10 answers 3/3 (it did not before).
+#   d2. interface addresses added by reload: a dry run lists lan's IPv6
+#      multicast groups to join anew and joins nothing; the reload adds
+#      the connected routes, joins the new address's solicited-node group
+#      (ip maddr) and gw1 answers ARP, NDP and echo on the new addresses.
 #   e. both gateways: `xgw drops --json` holds no reason but the servers'
 #      MLD (ip6.multicast_not_forwarded); totals rx + emitted = tx + local
 #      + dropped + pending, pending 0; SIGTERM exits 0, no XDP program left.
@@ -556,6 +560,10 @@ nfu1=$(arp_nfu)
 if ((nfu1 > nfu0)); then pass "before: s1's ARP requests for 10.1.6.1 reached gw1, which let them be (arp.not_for_us +$((nfu1 - nfu0)))"
 else fail "before: no arp.not_for_us for s1's requests for 10.1.6.1 ($nfu0 -> $nfu1)"; fi
 write_config "$CFG1" 1 addr
+reload_ok 1 "xgw reload --dry-run with lan's second address" --dry-run
+check_eq "the dry run lists lan's groups to join anew" 1 \
+  "$(grep -c 'port lan: IPv6 multicast groups to join anew' "$XT_WORK/reload.out")"
+check_eq "after the dry run: g1l still has not joined 33:33:ff:00:00:25" 0 "$(snode)"
 lists 1 addr-a
 reload_ok 1 "reload with lan's second address"
 check_eq "the reload names the address" 1 "$(grep -c 'interface lan: address 10.1.6.1/24 added' "$XT_WORK/reload.out")"

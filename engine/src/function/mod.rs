@@ -112,6 +112,12 @@ pub trait Instance: Send {
         None
     }
 
+    /// The groups port `port` would join with configuration `new` (what
+    /// a dry-run reload lists; `None`: the function joins none).
+    fn planned_groups(&self, _new: &Config, _port: usize) -> Option<PortGroups> {
+        None
+    }
+
     /// Answers one of [`Function::commands`]; `req` is the whole request.
     fn answer(&mut self, cmd: &str, _req: &Value) -> Value {
         json!({"error": format!("unknown {} command {cmd:?}", self.function().name())})

@@ -111,20 +111,34 @@ impl Instance for RouterControl {
     /// All-routers (Router Solicitations) and the solicited-node group of
     /// every IPv6 address on the port (NS for us).
     fn port_groups(&self, port: usize) -> Option<PortGroups> {
-        let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
-        for f in self.spec().ifaces.iter().filter(|f| f.port.index() == port) {
-            for a in f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]) {
-                let g = ipv6::multicast_mac(&ipv6::solicited_node(&a));
-                if !groups.contains(&g) {
-                    groups.push(g);
-                }
-            }
-        }
-        Some(PortGroups {
-            groups,
-            what: "IPv6 multicast groups",
-            joined: "solicited-node and all-routers groups",
-        })
+        let spec = self.spec();
+        let addrs = spec
+            .ifaces
+            .iter()
+            .filter(|f| f.port.index() == port)
+            .flat_map(|f| f.ipv6.iter().map(|&(a, _)| a).chain([f.link_local]));
+        Some(groups_of(addrs))
+    }
+
+    fn planned_groups(&self, new: &Config, port: usize) -> Option<PortGroups> {
+        let PipelineCfg::Router(n) = &new.pipeline else {
+            return None;
+        };
+        // An interface without a link-local address in the file gets the
+        // EUI-64 one of its MAC: the file's, or the one its port has now.
+        let spec = self.spec();
+        let port_mac = spec
+            .ifaces
+            .iter()
+            .find(|f| f.port.index() == port)
+            .map(|f| f.mac);
+        let addrs = n.ifaces.iter().filter(|f| f.port == port).flat_map(|f| {
+            let ll = f
+                .link_local
+                .or_else(|| f.mac.or(port_mac).map(crate::config::link_local_from_mac));
+            f.ipv6.iter().map(|&(a, _)| a).chain(ll)
+        });
+        Some(groups_of(addrs))
     }
 
     fn answer(&mut self, cmd: &str, req: &Value) -> Value {
@@ -729,5 +743,22 @@ fn run_gtp(op: GtpOp) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+    }
+}
+
+/// The groups a router port joins for its IPv6 addresses: all-routers
+/// and each address's solicited-node group.
+fn groups_of(addrs: impl Iterator<Item = std::net::Ipv6Addr>) -> PortGroups {
+    let mut groups = vec![MacAddr([0x33, 0x33, 0, 0, 0, 2])];
+    for a in addrs {
+        let g = ipv6::multicast_mac(&ipv6::solicited_node(&a));
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    PortGroups {
+        groups,
+        what: "IPv6 multicast groups",
+        joined: "solicited-node and all-routers groups",
     }
 }
