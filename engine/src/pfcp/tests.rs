@@ -819,6 +819,21 @@ fn modification(up_seid: u64, seq: u32, ies: &[(u16, Vec<u8>)]) -> Vec<u8> {
     w.finish()
 }
 
+/// Sends a Session Modification Request of session `up_seid` that must
+/// be accepted; returns the response's IEs.
+fn modified(
+    a: &mut Agent,
+    smf: &UdpSocket,
+    (up_seid, seq): (u64, u32),
+    ies: &[(u16, Vec<u8>)],
+    now: Instant,
+    up: &mut Sessions,
+) -> Vec<(u16, Vec<u8>)> {
+    let r = ask_up(a, smf, &modification(up_seid, seq, ies), now, up).unwrap();
+    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    list_of(&r).1
+}
+
 #[test]
 fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
     let (mut a, smf) = pair();
@@ -834,15 +849,14 @@ fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
     );
     let urr1 = || grp(&[(t::URR_ID, 1u32.to_be_bytes().to_vec())]);
     // URR 1 (volume) reports once: its next report is number 1.
-    let r = ask_up(
+    modified(
         &mut a,
         &smf,
-        &modification(up_seid, 3, &[(t::QUERY_URR, urr1())]),
+        (up_seid, 3),
+        &[(t::QUERY_URR, urr1())],
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    );
     // Remove URR 1 and create a URR 1 measuring duration in one request:
     // the final report is the removed one's (number 1, volume, TERMR).
     let new_urr = grp(&[
@@ -850,20 +864,14 @@ fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
         (t::MEASUREMENT_METHOD, vec![0x01]),
         (t::REPORTING_TRIGGERS, vec![0x00, 0x00]),
     ]);
-    let r = ask_up(
+    let l = modified(
         &mut a,
         &smf,
-        &modification(
-            up_seid,
-            4,
-            &[(t::REMOVE_URR, urr1()), (t::CREATE_URR, new_urr)],
-        ),
+        (up_seid, 4),
+        &[(t::REMOVE_URR, urr1()), (t::CREATE_URR, new_urr)],
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
-    let (_, l) = list_of(&r);
+    );
     let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
     assert_eq!(get(&rep, t::URR_ID), Some(1u32.to_be_bytes().to_vec()));
     assert_eq!(
@@ -888,16 +896,14 @@ fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
         v["sessions"][0]["urrs"][0]["measurement_method"],
         json!(["DURAT"])
     );
-    let r = ask_up(
+    let l = modified(
         &mut a,
         &smf,
-        &modification(up_seid, 5, &[(t::QUERY_URR, urr1())]),
+        (up_seid, 5),
+        &[(t::QUERY_URR, urr1())],
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
-    let (_, l) = list_of(&r);
+    );
     let rep = sessions::members(&get(&l, t::USAGE_REPORT_MOD).unwrap());
     assert_eq!(
         get(&rep, t::UR_SEQN),
@@ -919,13 +925,12 @@ fn a_urr_removed_and_created_again_in_one_request_is_a_new_urr() {
     assert_eq!(cause_of(&r).0, cause::RULE_FAILURE);
     let (_, l) = list_of(&r);
     assert_eq!(get(&l, t::FAILED_RULE_ID).map(|f| f[0]), Some(0), "a PDR");
-    let r = ask_up(
+    modified(
         &mut a,
         &smf,
-        &modification(up_seid, 7, &[(t::QUERY_URR, urr1())]),
+        (up_seid, 7),
+        &[(t::QUERY_URR, urr1())],
         t0,
         &mut up,
-    )
-    .unwrap();
-    assert_eq!(cause_of(&r), (cause::ACCEPTED, None));
+    );
 }
