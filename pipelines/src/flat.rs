@@ -50,6 +50,17 @@ struct Bucket {
 /// The lane of [`Bucket::head`] that holds the overflow count.
 const OVER: usize = WAYS;
 
+/// What [`FlatIndex::insert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Put {
+    /// A pair was added for the key.
+    Added,
+    /// The key's pair (another slot's) now names the slot.
+    Moved,
+    /// No room (more keys than the index was made for): nothing changed.
+    Full,
+}
+
 /// Something that says whether a slot holds the key looked up (the
 /// index keeps no keys).
 pub(crate) trait Key {
@@ -149,15 +160,21 @@ impl FlatIndex {
     /// The slot of the key hashing to `h` for which `is(slot)` holds.
     #[inline(always)]
     pub(crate) fn get(&self, h: u64, key: impl Key) -> Option<u32> {
+        self.locate(h, &key).map(|(b, i)| self.buckets[b].slot[i])
+    }
+
+    /// Where the key's pair is: bucket and way.
+    #[inline(always)]
+    fn locate<K: Key>(&self, h: u64, key: &K) -> Option<(usize, usize)> {
         let f = Self::fp(h);
         let mut b = self.home(h);
         for _ in 0..self.n {
             let k = self.buckets.get(b)?;
             let mut m = Self::matches(k, f);
             while m != 0 {
-                let s = k.slot[m.trailing_zeros() as usize & WAYS];
-                if key.is(s) {
-                    return Some(s);
+                let i = m.trailing_zeros() as usize & WAYS;
+                if key.is(k.slot[i]) {
+                    return Some((b, i));
                 }
                 m &= m - 1;
             }
@@ -187,25 +204,15 @@ impl FlatIndex {
     }
 
     /// Maps the key hashing to `h` to `slot`: the pair of a slot for
-    /// which `is` holds (the key's present slot) is pointed at `slot`,
-    /// else a pair is added. `false` only if the index already holds
-    /// more keys than it was made for (and then nothing changed).
-    pub(crate) fn insert(&mut self, h: u64, slot: u32, key: impl Key) -> bool {
+    /// which `is` holds (the key's present slot) is pointed at `slot`
+    /// ([`Put::Moved`]), else a pair is added ([`Put::Added`]; [`Put::Full`]
+    /// only if the index already holds more keys than it was made for,
+    /// and then nothing changed).
+    pub(crate) fn insert(&mut self, h: u64, slot: u32, key: impl Key) -> Put {
         let f = Self::fp(h);
-        // The key's present pair, if any.
-        let mut b = self.home(h);
-        for _ in 0..self.n {
-            let k = &mut self.buckets[b];
-            for i in 0..WAYS {
-                if k.head[i] == f && key.is(k.slot[i]) {
-                    k.slot[i] = slot;
-                    return true;
-                }
-            }
-            if k.head[OVER] == 0 {
-                break;
-            }
-            b = self.next(b);
+        if let Some((b, i)) = self.locate(h, &key) {
+            self.buckets[b].slot[i] = slot;
+            return Put::Moved;
         }
         // The first free pair from home; every full bucket passed counts
         // the key (counted only once the free pair is known to exist).
@@ -222,11 +229,11 @@ impl FlatIndex {
                     p = self.next(p);
                 }
                 self.len += 1;
-                return true;
+                return Put::Added;
             }
             b = self.next(b);
         }
-        false
+        Put::Full
     }
 
     /// Removes the pair mapping the key hashing to `h` to `slot`, if
@@ -297,7 +304,10 @@ mod tests {
             self.unkey(slot);
             let h = self.ix.hash64(k);
             let keys = &self.keys;
-            assert!(self.ix.insert(h, slot, |s| keys[s as usize] == Some(k)));
+            assert_ne!(
+                self.ix.insert(h, slot, |s| keys[s as usize] == Some(k)),
+                Put::Full
+            );
             self.keys[slot as usize] = Some(k);
         }
         fn unkey(&mut self, slot: u32) {
@@ -397,7 +407,10 @@ mod tests {
         // Slot 2 takes key 42 while slot 1 still has it.
         let h = m.ix.hash64(42);
         let keys = m.keys.clone();
-        assert!(m.ix.insert(h, 2, |s| keys[s as usize] == Some(42)));
+        assert_eq!(
+            m.ix.insert(h, 2, |s| keys[s as usize] == Some(42)),
+            Put::Moved
+        );
         m.keys[2] = Some(42);
         assert_eq!(m.ix.len(), 1);
         // Slot 1 goes: its pair is gone already.

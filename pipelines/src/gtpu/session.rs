@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_queue::ArrayQueue;
 use rustc_hash::FxHasher;
 
-use crate::flat::{FlatIndex, Key};
+use crate::flat::{FlatIndex, Key, Put};
 
 /// A fixed (unseeded) fast hasher: keys are TEIDs and UE addresses that
 /// xgw's control plane chose, and lookups of attacker-chosen keys cannot
@@ -1736,9 +1736,8 @@ impl Replica {
         }
         if e.has(Entry::UE6) {
             let h = self.dl6.hash128(e.ue6);
-            let moved = self.dl6.get(h, Ue6Key(entries, e.ue6));
-            self.dl6.insert(h, slot, Ue6Key(entries, e.ue6));
-            if moved.is_none() && !e.has(Entry::UE6_64) {
+            let put = self.dl6.insert(h, slot, Ue6Key(entries, e.ue6));
+            if put == Put::Added && !e.has(Entry::UE6_64) {
                 self.n128 += 1;
             }
         }
