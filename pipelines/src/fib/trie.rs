@@ -37,6 +37,28 @@ const GCHUNK: usize = GROUP * GROUPS_PER_CHUNK;
 
 type RootChunk = [u32; ROOT_CHUNK];
 type GroupChunk = [u32; GCHUNK];
+type JumpChunk = [Jump; GROUPS_PER_CHUNK];
+
+/// A shortcut down a chain of groups that each have exactly one child
+/// group (path compression, as a side table: the groups themselves stay
+/// as they are). A long prefix alone in its part of the space (an IPv6
+/// /96 such as NAT64's 64:ff9b::/96 is ten 8-bit levels below the root;
+/// a /64 six) makes such a chain: every group on it holds one pointer
+/// deeper and leaves. The jump of the chain's first group says: a key
+/// whose bytes under `mask` equal `val` reaches group `to`, `n` bytes
+/// further down, through pointers only. The lookup takes it when the key
+/// matches and walks as before when it does not, so the answer is always
+/// the walk's; a jump depends only on the pointers of the groups on its
+/// chain, which change only on the path of an update, where
+/// [`Trie::apply`] recomputes them.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Jump {
+    mask: u128,
+    val: u128,
+    to: u32,
+    /// Key bytes the jump covers (0: no jump).
+    n: u32,
+}
 
 #[inline(always)]
 pub(crate) fn encode(len: u8, nh: u32) -> u32 {
@@ -94,6 +116,9 @@ impl Op {
 pub(crate) struct Pool {
     dir: Box<[Arc<GroupChunk>]>,
     zero: Arc<GroupChunk>,
+    /// Each group's [`Jump`], in chunks like `dir`.
+    jumps: Box<[Arc<JumpChunk>]>,
+    jzero: Arc<JumpChunk>,
     free: Vec<u32>,
     /// Groups `[0, next)` have been handed out at least once.
     next: u32,
@@ -105,9 +130,12 @@ impl Pool {
     fn new(max: u32) -> Self {
         let zero = zeroed::<GCHUNK>();
         let chunks = (max as usize).div_ceil(GROUPS_PER_CHUNK);
+        let jzero = Arc::new([Jump::default(); GROUPS_PER_CHUNK]);
         Pool {
             dir: vec![zero.clone(); chunks].into_boxed_slice(),
             zero,
+            jumps: vec![jzero.clone(); chunks].into_boxed_slice(),
+            jzero,
             free: Vec::new(),
             next: 0,
             used: 0,
@@ -121,6 +149,62 @@ impl Pool {
             Some(c) => c[((g as usize % GROUPS_PER_CHUNK) << 8) | (byte as usize & 0xff)],
             None => 0,
         }
+    }
+
+    /// Group `g`'s jump (`n == 0`: none).
+    #[inline(always)]
+    pub(crate) fn jump(&self, g: u32) -> Jump {
+        match self.jumps.get((g as usize) / GROUPS_PER_CHUNK) {
+            Some(c) => c[g as usize % GROUPS_PER_CHUNK],
+            None => Jump::default(),
+        }
+    }
+
+    fn set_jump(&mut self, g: u32, j: Jump) {
+        let c = &mut self.jumps[g as usize / GROUPS_PER_CHUNK];
+        if c[g as usize % GROUPS_PER_CHUNK].n == 0 && j.n == 0 {
+            return;
+        }
+        Arc::make_mut(c)[g as usize % GROUPS_PER_CHUNK] = j;
+    }
+
+    /// Recomputes the jump of group `g`, whose entries cover key byte
+    /// `at` (the jumps of the groups below it are up to date).
+    fn rejump(&mut self, g: u32, at: u32) {
+        let mut child = None;
+        for (i, &e) in self.group(g).iter().enumerate() {
+            if e & EXT != 0 {
+                if child.is_some() {
+                    child = None;
+                    break;
+                }
+                child = Some((i as u128, e & IDX_MASK));
+            }
+        }
+        let j = match child {
+            None => Jump::default(),
+            Some((byte, c)) => {
+                let shift = 120 - 8 * at;
+                let (mask, val) = (0xffu128 << shift, byte << shift);
+                let below = self.jump(c);
+                if below.n != 0 {
+                    Jump {
+                        mask: mask | below.mask,
+                        val: val | below.val,
+                        to: below.to,
+                        n: 1 + below.n,
+                    }
+                } else {
+                    Jump {
+                        mask,
+                        val,
+                        to: c,
+                        n: 1,
+                    }
+                }
+            }
+        };
+        self.set_jump(g, j);
     }
 
     fn group(&self, g: u32) -> &[u32] {
@@ -150,11 +234,13 @@ impl Pool {
         };
         self.used += 1;
         self.group_mut(g).fill(fill);
+        self.set_jump(g, Jump::default());
         g
     }
 
     fn release(&mut self, g: u32) {
         self.used -= 1;
+        self.set_jump(g, Jump::default());
         self.free.push(g);
     }
 
@@ -191,6 +277,13 @@ impl Pool {
             .count();
         chunks * std::mem::size_of::<GroupChunk>()
             + self.dir.len() * std::mem::size_of::<Arc<GroupChunk>>()
+            + self
+                .jumps
+                .iter()
+                .filter(|c| !Arc::ptr_eq(c, &self.jzero))
+                .count()
+                * std::mem::size_of::<JumpChunk>()
+            + self.jumps.len() * std::mem::size_of::<Arc<JumpChunk>>()
             + self.free.capacity() * 4
     }
 }
@@ -244,8 +337,9 @@ impl<const R: usize> Trie<R> {
         ((k >> (120 - s)) & 0xff) as usize
     }
 
-    /// Generic lookup of a left-aligned key (Fib4 has a faster special case).
-    #[inline]
+    /// Generic lookup of a left-aligned key (Fib4 has a faster special
+    /// case), taking a group's [`Jump`] when the key follows it.
+    #[inline(always)]
     pub(crate) fn lookup(&self, k: u128) -> Option<u32> {
         let i = Self::root_index(k);
         let mut e = self.root_entry(i / ROOT_CHUNK, i);
@@ -253,8 +347,16 @@ impl<const R: usize> Trie<R> {
         let bytes = k.to_be_bytes();
         let mut b = (Self::F / 8) as usize;
         while e & EXT != 0 {
+            let mut g = e & IDX_MASK;
+            let j = self.pool.jump(g);
+            if j.n != 0 && k & j.mask == j.val {
+                // A jump ends at a group with no jump of its own (not
+                // one child): its entry is next.
+                g = j.to;
+                b += j.n as usize;
+            }
             let &byte = bytes.get(b)?;
-            e = self.pool.entry(e & IDX_MASK, u32::from(byte));
+            e = self.pool.entry(g, u32::from(byte));
             b += 1;
         }
         decode(e)
@@ -398,6 +500,7 @@ impl<const R: usize> Trie<R> {
             parent = Loc::Group(g, b);
             s += 8;
         }
+        let mut live = path.len();
         if let Op::Remove(_) = op {
             for &(parent, g, s) in path.iter().rev() {
                 let Some(v) = self.pool.collapsible(g, s) else {
@@ -408,7 +511,13 @@ impl<const R: usize> Trie<R> {
                     Loc::Group(pg, b) => self.pool.group_mut(pg)[b] = v,
                 }
                 self.pool.release(g);
+                live -= 1;
             }
+        }
+        // Pointers changed only on this path (a group made or freed):
+        // its groups' jumps, bottom-up (each builds on the one below).
+        for &(_, g, s) in path[..live].iter().rev() {
+            self.pool.rejump(g, s / 8);
         }
     }
 
@@ -430,5 +539,50 @@ impl<const R: usize> Trie<R> {
             .count()
             + 1;
         root_chunks * std::mem::size_of::<RootChunk>() + self.pool.bytes()
+    }
+}
+
+#[cfg(test)]
+mod jump_tests {
+    use super::*;
+
+    /// The jump the walk of `k` meets first below the root.
+    fn first_jump(t: &Trie<1>, k: u128) -> Jump {
+        let i = Trie::<1>::root_index(k);
+        let e = t.root_entry(i / ROOT_CHUNK, i);
+        assert_ne!(e & EXT, 0, "the root points deeper");
+        t.pool.jump(e & IDX_MASK)
+    }
+
+    /// A lone /96 (NAT64's well-known prefix) is ten levels below the
+    /// root: one jump takes a lookup through the nine one-child groups to
+    /// the group that holds the leaves; a second route beside it on the
+    /// chain shortens the jump, and its removal restores it.
+    #[test]
+    fn a_lone_long_prefix_is_one_jump() {
+        let wkp: u128 = 0x0064_ff9b << 96;
+        let mut t = Trie::<1>::new(1024);
+        t.insert(wkp, 96, encode(96, 7)).unwrap();
+        let j = first_jump(&t, wkp);
+        assert_eq!(j.n, 9, "bytes 2..11 in one jump");
+        assert_eq!(t.lookup(wkp | 0xc000_0201), Some(7));
+        assert_eq!(t.lookup(wkp ^ (1 << 40)), None, "off the chain: walked");
+        // 64:ff9b:1::/56 needs a group below byte 5 = 1: the group of
+        // byte 5 has two children, and the chain ends there.
+        let other = wkp | (1 << 80);
+        t.insert(other, 56, encode(56, 8)).unwrap();
+        assert_eq!(first_jump(&t, wkp).n, 3, "bytes 2..4, then two children");
+        assert_eq!(t.lookup(wkp | 5), Some(7));
+        assert_eq!(t.lookup(other | 5), Some(8));
+        t.remove(other, 56, 0);
+        assert_eq!(first_jump(&t, wkp).n, 9);
+        assert_eq!(t.lookup(wkp | 5), Some(7));
+        assert_eq!(t.lookup(other | 5), None);
+        // A snapshot keeps its jumps while the table changes.
+        let snap = t.clone();
+        t.remove(wkp, 96, 0);
+        assert_eq!(t.lookup(wkp | 5), None);
+        assert_eq!(snap.lookup(wkp | 5), Some(7));
+        assert_eq!(first_jump(&snap, wkp).n, 9);
     }
 }
