@@ -776,12 +776,17 @@ impl Core {
                     match t.from6(proto4, src, sp, d4, rp, flags, cx.now_ns) {
                         Ok((a4, p4)) => {
                             nat_port = Some((p4, dp));
-                            // The other half of a simultaneous open: the
-                            // held IPv4 SYN goes (silently, RFC 6146
-                            // §3.5.2.2; counted).
-                            if let Some((i, h)) = t.held_for(d4, dp) {
-                                if proto4 == 6
-                                    && (h.a4, h.p4) == (a4, p4)
+                            // The other half of a simultaneous open: an
+                            // IPv6 SYN makes the held IPv4 SYN go
+                            // (silently, RFC 6146 §3.5.2.2; counted). Only
+                            // a SYN looks (the held slots are a scan).
+                            let held = if proto4 == 6 && flags.syn {
+                                t.held_for(d4, dp)
+                            } else {
+                                None
+                            };
+                            if let Some((i, h)) = held {
+                                if (h.a4, h.p4) == (a4, p4)
                                     && cx.discard(
                                         stateful::HELD_TOKEN | i,
                                         DropReason::Nat64HeldSynSuperseded,
