@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 1
 SECS=${1:-20}
 shift || true
-ALL=(router_frame router_burst l2fwd_burst wire config control gtpu pfcp nat64)
+ALL=(router_frame router_burst l2fwd_burst wire config control gtpu pfcp nat64 fib)
 TARGETS=("$@")
 ((${#TARGETS[@]})) || TARGETS=("${ALL[@]}")
 LOGS=${FUZZ_LOG_DIR:-$PWD/logs}

@@ -200,6 +200,24 @@ def main():
             put("nat64", bytes([rig, side | 8]) + struct.pack("<H", len(b)) + b)
         put("nat64", bytes([rig]) + b"".join(bytes([(0 if b[0] >> 4 == 6 else 1) | 8])
                                               + struct.pack("<H", len(b)) + b for b in blobs[:8]))
+    # fib: route changes and lookups (fuzz_targets/fib.rs: first byte =
+    # family and group budget; each op = op, base, depth, 2 flip bytes,
+    # then a length or route index): NAT64's /96 (a long one-child
+    # chain), a lookup inside it, a snapshot, a /56 branching off the
+    # chain, lookups, the /96's removal, lookups again.
+    def fib_op(op, pick, at, flip, extra=None):
+        return bytes([op, pick, at]) + struct.pack(">H", flip) + (bytes([extra]) if extra is not None else b"")
+    for first in (40, 41):
+        put("fib", bytes([first]) + fib_op(0, 0, 0, 0, 96) + fib_op(4, 0, 100, 0x0102)
+            + fib_op(3, 0, 0, 0) + fib_op(1, 0, 40, 1, 56) + fib_op(4, 0, 40, 1)
+            + fib_op(4, 0, 100, 0x0102) + fib_op(2, 0, 0, 0, 0) + fib_op(4, 0, 100, 0x0102)
+            + fib_op(4, 1, 8, 0xffff))
+    # ... and a chain that goes while the group at its top stays (a /24
+    # leaf beside it): the top's jump must go too, or a lookup there would
+    # follow it into groups that fd00::/120 then reuses.
+    put("fib", bytes([40]) + fib_op(0, 0, 0, 0, 96) + fib_op(0, 0, 8, 0x0065, 24)
+        + fib_op(4, 0, 100, 0x0102) + fib_op(2, 0, 0, 0, 0) + fib_op(4, 0, 100, 0x0102)
+        + fib_op(1, 3, 0, 0, 120) + fib_op(4, 0, 0, 0) + fib_op(4, 3, 0, 0))
     # Inputs that once found a bug (fuzz/regressions/TARGET/): always seeds.
     for path in sorted(glob.glob(os.path.join(ROOT, "fuzz", "regressions", "*", "*"))):
         with open(path, "rb") as f:
