@@ -14,9 +14,14 @@
 //!   branch is that indirection.
 //! - [`Fib6`]: the same scheme with a 2^16-entry root and up to fourteen
 //!   levels of 8-bit groups (DPDK's `rte_lpm6` layout, smaller root). A
-//!   lookup costs one load plus one per 8 bits of the matching route beyond
-//!   /16 (five for a /48). [`Fib6Table::lookup_burst`] walks a burst one
-//!   level at a time so that the misses of different addresses overlap.
+//!   walk costs one load plus one per 8 bits of the matching route beyond
+//!   /16 (five for a /48), but a chain of groups with one child group each
+//!   (a long prefix alone in its part of the space: 64:ff9b::/96 is ten
+//!   levels deep) is crossed in one step by the first group's *jump*
+//!   (`trie.rs`: a masked compare of the key, then the group at the chain's
+//!   end), so a lone /96 costs the root, one jump and one group.
+//!   [`Fib6Table::lookup_burst`] walks a burst one level at a time (no
+//!   jumps) so that the misses of different addresses overlap.
 //!
 //! Entries are `u32`: 0 (no route), a group index with the top bit set, or
 //! `(route length + 1) << 22 | next hop`. The length is what makes updates
@@ -57,6 +62,8 @@
 //!   chunks share one zero chunk); tbl8 1 KiB per /24 holding longer routes,
 //!   allocated 64 KiB at a time. The benchmark's 1M routes (4075 groups):
 //!   table 68.3 MiB, route set ~30 MiB (process RSS grew 97.8 MiB).
+//! - Each group also has a 48-byte jump (in 3 KiB chunks of 64, shared
+//!   like the groups' chunks while all their jumps are none).
 //! - IPv6: 256 KiB root plus 1 KiB per group; the benchmark's 100k routes
 //!   (mostly /48 in 8192 random /32s) need 158k groups: 155 MiB, about
 //!   1.5 KiB per route. This is the price of 8-bit strides on sparse
