@@ -8,7 +8,8 @@
 //!
 //! Entries are `u32`:
 //! - `0`: no route;
-//! - bit 31 set ([`EXT`]): the rest is a group index, look one level deeper;
+//! - bit 31 set ([`EXT`]): bits 0..29 are a group index, look one level
+//!   deeper (bit 30, [`JUMP`]: that group has a jump);
 //! - otherwise `(depth + 1) << 22 | next_hop`: a route of prefix length
 //!   `depth` (kept so updates know which entries a route owns; DPDK's
 //!   scheme) and its next hop (22 bits).
@@ -23,7 +24,10 @@ use std::sync::Arc;
 use super::FibError;
 
 pub(crate) const EXT: u32 = 1 << 31;
-const IDX_MASK: u32 = !EXT;
+/// In an [`EXT`] entry: the group it points to has a [`Jump`] worth
+/// taking (two levels or more), so a lookup reads it.
+pub(crate) const JUMP: u32 = 1 << 30;
+pub(crate) const IDX_MASK: u32 = !(EXT | JUMP);
 const DEPTH_SHIFT: u32 = 22;
 pub(crate) const NH_MASK: u32 = (1 << DEPTH_SHIFT) - 1;
 
@@ -31,16 +35,24 @@ pub(crate) const NH_MASK: u32 = (1 << DEPTH_SHIFT) - 1;
 pub(crate) const ROOT_CHUNK: usize = 1 << 16;
 /// Entries per group (8-bit stride).
 pub(crate) const GROUP: usize = 256;
-/// Groups per pool chunk (the unit of copy-on-write below the root: 64 KiB).
+/// Groups per pool chunk (the unit of copy-on-write below the root: 64 KiB
+/// of entries and 3 KiB of their jumps).
 pub(crate) const GROUPS_PER_CHUNK: usize = 64;
 const GCHUNK: usize = GROUP * GROUPS_PER_CHUNK;
 
 type RootChunk = [u32; ROOT_CHUNK];
-type GroupChunk = [u32; GCHUNK];
-type JumpChunk = [Jump; GROUPS_PER_CHUNK];
+
+/// 64 groups and their jumps: the unit of copy-on-write below the root
+/// (one reference count for both, so a snapshot clones no more pointers
+/// than the groups alone took).
+#[derive(Clone)]
+pub(crate) struct Chunk {
+    e: [u32; GCHUNK],
+    j: [Jump; GROUPS_PER_CHUNK],
+}
 
 /// A shortcut down a chain of groups that each have exactly one child
-/// group (path compression, as a side table: the groups themselves stay
+/// group (path compression beside the groups, in their chunk: they stay
 /// as they are). A long prefix alone in its part of the space (an IPv6
 /// /96 such as NAT64's 64:ff9b::/96 is ten 8-bit levels below the root;
 /// a /64 six) makes such a chain: every group on it holds one pointer
@@ -50,8 +62,11 @@ type JumpChunk = [Jump; GROUPS_PER_CHUNK];
 /// matches and walks as before when it does not, so the answer is always
 /// the walk's; a jump depends only on the pointers of the groups on its
 /// chain, which change only on the path of an update, where
-/// [`Trie::apply`] recomputes them.
-#[derive(Clone, Copy, Default)]
+/// [`Trie::apply`] recomputes them. Every group with one child group has
+/// its jump (a longer one is built from its child's), but only one of two
+/// levels or more is worth a read: the pointer to such a group has
+/// [`JUMP`] set, and a lookup reads no jump elsewhere.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Jump {
     mask: u128,
     val: u128,
@@ -79,6 +94,14 @@ pub(crate) fn decode(e: u32) -> Option<u32> {
 #[inline]
 fn depth(e: u32) -> Option<u32> {
     (e >> DEPTH_SHIFT).checked_sub(1)
+}
+
+fn zero_chunk() -> Arc<Chunk> {
+    // (67 KiB built once; copies are made on the heap by make_mut.)
+    Arc::new(Chunk {
+        e: [0; GCHUNK],
+        j: [Jump::default(); GROUPS_PER_CHUNK],
+    })
 }
 
 fn zeroed<const N: usize>() -> Arc<[u32; N]> {
@@ -114,11 +137,8 @@ impl Op {
 /// chunks of 64 groups that are shared between snapshots until written.
 #[derive(Clone)]
 pub(crate) struct Pool {
-    dir: Box<[Arc<GroupChunk>]>,
-    zero: Arc<GroupChunk>,
-    /// Each group's [`Jump`], in chunks like `dir`.
-    jumps: Box<[Arc<JumpChunk>]>,
-    jzero: Arc<JumpChunk>,
+    dir: Box<[Arc<Chunk>]>,
+    zero: Arc<Chunk>,
     free: Vec<u32>,
     /// Groups `[0, next)` have been handed out at least once.
     next: u32,
@@ -128,14 +148,11 @@ pub(crate) struct Pool {
 
 impl Pool {
     fn new(max: u32) -> Self {
-        let zero = zeroed::<GCHUNK>();
+        let zero = zero_chunk();
         let chunks = (max as usize).div_ceil(GROUPS_PER_CHUNK);
-        let jzero = Arc::new([Jump::default(); GROUPS_PER_CHUNK]);
         Pool {
             dir: vec![zero.clone(); chunks].into_boxed_slice(),
             zero,
-            jumps: vec![jzero.clone(); chunks].into_boxed_slice(),
-            jzero,
             free: Vec::new(),
             next: 0,
             used: 0,
@@ -146,7 +163,7 @@ impl Pool {
     #[inline(always)]
     pub(crate) fn entry(&self, g: u32, byte: u32) -> u32 {
         match self.dir.get((g as usize) / GROUPS_PER_CHUNK) {
-            Some(c) => c[((g as usize % GROUPS_PER_CHUNK) << 8) | (byte as usize & 0xff)],
+            Some(c) => c.e[((g as usize % GROUPS_PER_CHUNK) << 8) | (byte as usize & 0xff)],
             None => 0,
         }
     }
@@ -154,23 +171,24 @@ impl Pool {
     /// Group `g`'s jump (`n == 0`: none).
     #[inline(always)]
     pub(crate) fn jump(&self, g: u32) -> Jump {
-        match self.jumps.get((g as usize) / GROUPS_PER_CHUNK) {
-            Some(c) => c[g as usize % GROUPS_PER_CHUNK],
+        match self.dir.get((g as usize) / GROUPS_PER_CHUNK) {
+            Some(c) => c.j[g as usize % GROUPS_PER_CHUNK],
             None => Jump::default(),
         }
     }
 
     fn set_jump(&mut self, g: u32, j: Jump) {
-        let c = &mut self.jumps[g as usize / GROUPS_PER_CHUNK];
-        if c[g as usize % GROUPS_PER_CHUNK].n == 0 && j.n == 0 {
+        if self.jump(g) == j {
             return;
         }
-        Arc::make_mut(c)[g as usize % GROUPS_PER_CHUNK] = j;
+        let c = Arc::make_mut(&mut self.dir[g as usize / GROUPS_PER_CHUNK]);
+        c.j[g as usize % GROUPS_PER_CHUNK] = j;
     }
 
     /// Recomputes the jump of group `g`, whose entries cover key byte
-    /// `at` (the jumps of the groups below it are up to date).
-    fn rejump(&mut self, g: u32, at: u32) {
+    /// `at` (the jumps of the groups below it are up to date). Returns
+    /// whether it is worth taking (two levels or more).
+    fn rejump(&mut self, g: u32, at: u32) -> bool {
         let mut child = None;
         for (i, &e) in self.group(g).iter().enumerate() {
             if e & EXT != 0 {
@@ -205,18 +223,19 @@ impl Pool {
             }
         };
         self.set_jump(g, j);
+        j.n >= 2
     }
 
     fn group(&self, g: u32) -> &[u32] {
         let c = &self.dir[g as usize / GROUPS_PER_CHUNK];
         let o = (g as usize % GROUPS_PER_CHUNK) * GROUP;
-        &c[o..o + GROUP]
+        &c.e[o..o + GROUP]
     }
 
     fn group_mut(&mut self, g: u32) -> &mut [u32] {
         let c = Arc::make_mut(&mut self.dir[g as usize / GROUPS_PER_CHUNK]);
         let o = (g as usize % GROUPS_PER_CHUNK) * GROUP;
-        &mut c[o..o + GROUP]
+        &mut c.e[o..o + GROUP]
     }
 
     fn available(&self) -> u32 {
@@ -275,15 +294,8 @@ impl Pool {
             .iter()
             .filter(|c| !Arc::ptr_eq(c, &self.zero))
             .count();
-        chunks * std::mem::size_of::<GroupChunk>()
-            + self.dir.len() * std::mem::size_of::<Arc<GroupChunk>>()
-            + self
-                .jumps
-                .iter()
-                .filter(|c| !Arc::ptr_eq(c, &self.jzero))
-                .count()
-                * std::mem::size_of::<JumpChunk>()
-            + self.jumps.len() * std::mem::size_of::<Arc<JumpChunk>>()
+        chunks * std::mem::size_of::<Chunk>()
+            + self.dir.len() * std::mem::size_of::<Arc<Chunk>>()
             + self.free.capacity() * 4
     }
 }
@@ -348,12 +360,14 @@ impl<const R: usize> Trie<R> {
         let mut b = (Self::F / 8) as usize;
         while e & EXT != 0 {
             let mut g = e & IDX_MASK;
-            let j = self.pool.jump(g);
-            if j.n != 0 && k & j.mask == j.val {
-                // A jump ends at a group with no jump of its own (not
-                // one child): its entry is next.
-                g = j.to;
-                b += j.n as usize;
+            if e & JUMP != 0 {
+                let j = self.pool.jump(g);
+                if k & j.mask == j.val {
+                    // A jump ends at a group that has no child group or
+                    // several: its entry is next.
+                    g = j.to;
+                    b += j.n as usize;
+                }
             }
             let &byte = bytes.get(b)?;
             e = self.pool.entry(g, u32::from(byte));
@@ -515,9 +529,21 @@ impl<const R: usize> Trie<R> {
             }
         }
         // Pointers changed only on this path (a group made or freed):
-        // its groups' jumps, bottom-up (each builds on the one below).
-        for &(_, g, s) in path[..live].iter().rev() {
-            self.pool.rejump(g, s / 8);
+        // its groups' jumps, bottom-up (each builds on the one below), and
+        // the flag in the pointer to each.
+        for &(parent, g, s) in path[..live].iter().rev() {
+            let worth = self.pool.rejump(g, s / 8);
+            let e = match parent {
+                Loc::Root(i) => self.root_get(i),
+                Loc::Group(pg, b) => self.pool.group(pg)[b],
+            };
+            if (e & JUMP != 0) != worth {
+                let e = e ^ JUMP;
+                match parent {
+                    Loc::Root(i) => self.root_set(i, e),
+                    Loc::Group(pg, b) => self.pool.group_mut(pg)[b] = e,
+                }
+            }
         }
     }
 
@@ -551,7 +577,9 @@ mod jump_tests {
         let i = Trie::<1>::root_index(k);
         let e = t.root_entry(i / ROOT_CHUNK, i);
         assert_ne!(e & EXT, 0, "the root points deeper");
-        t.pool.jump(e & IDX_MASK)
+        let j = t.pool.jump(e & IDX_MASK);
+        assert_eq!(e & JUMP != 0, j.n >= 2, "the pointer's flag");
+        j
     }
 
     /// A lone /96 (NAT64's well-known prefix) is ten levels below the

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::trie::{decode, encode, Trie, EXT, ROOT_CHUNK};
+use super::trie::{decode, encode, Trie, EXT, IDX_MASK, ROOT_CHUNK};
 use super::{FibError, NextHopId, MAX_NEXT_HOP};
 
 /// Default cap on tbl8 groups (1 KiB each): 65536 groups, 64 MiB at most,
@@ -36,7 +36,7 @@ impl Fib4Table {
             .trie
             .root_entry((addr >> 24) as usize, ((addr >> 8) as usize) % ROOT_CHUNK);
         if e & EXT != 0 {
-            e = self.trie.pool.entry(e & !EXT, addr & 0xff);
+            e = self.trie.pool.entry(e & IDX_MASK, addr & 0xff);
         }
         decode(e)
     }

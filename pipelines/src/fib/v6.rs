@@ -31,7 +31,7 @@ impl Fib6Table {
     }
 
     /// [`lookup`](Self::lookup) on an address as a host-order `u128`.
-    #[inline(always)]
+    #[inline]
     pub fn lookup_u128(&self, addr: u128) -> Option<NextHopId> {
         self.trie.lookup(addr)
     }
