@@ -131,26 +131,26 @@ impl<'a> Packet<'a> {
     }
 
     /// Offset of the first data byte inside the chunk.
-    #[inline]
+    #[inline(always)]
     pub fn head(&self) -> u32 {
         self.head
     }
 
     /// Length of the frame in bytes.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.len as usize
     }
 
     /// The frame's bytes.
-    #[inline]
+    #[inline(always)]
     pub fn data(&self) -> &[u8] {
         &self.chunk[self.head as usize..(self.head + self.len) as usize]
     }
 
     /// The frame's bytes, writable.
-    #[inline]
+    #[inline(always)]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.chunk[self.head as usize..(self.head + self.len) as usize]
     }
@@ -183,7 +183,7 @@ impl<'a> Packet<'a> {
 
     /// Removes `n` bytes from the front (e.g. an outer header). `false` if
     /// the frame is shorter than `n`; the frame is then unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn pull_head(&mut self, n: usize) -> bool {
         if n > self.len as usize {
             return false;
@@ -195,7 +195,7 @@ impl<'a> Packet<'a> {
 
     /// Sets the frame length (trim, or grow into the tailroom). `false` if
     /// the new length does not fit in the chunk.
-    #[inline]
+    #[inline(always)]
     pub fn set_len(&mut self, len: usize) -> bool {
         if self.head as usize + len > self.chunk.len() {
             return false;

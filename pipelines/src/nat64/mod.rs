@@ -29,6 +29,7 @@
 
 pub mod addr;
 pub(crate) mod fast;
+
 #[cfg(test)]
 mod fast_tests;
 #[cfg(test)]
@@ -879,8 +880,7 @@ impl Core {
         // The IPv4 header ends where the upper layer starts; the Ethernet
         // header moves up in front of it.
         let shift = h.l4 - 20;
-        let data = p.data_mut();
-        data.copy_within(0..L2, shift);
+        move_eth(p.data_mut(), 0, shift);
         if !p.pull_head(shift) || !p.set_len(L2 + total) {
             return Verdict::Drop(DropReason::Nat64Malformed);
         }
@@ -1232,10 +1232,10 @@ impl Core {
             if p.push_head(grow).is_none() {
                 return Verdict::Drop(DropReason::Nat64NoRoom);
             }
-            p.data_mut().copy_within(grow..grow + L2, 0);
+            move_eth(p.data_mut(), grow, 0);
         } else {
             let shrink = v.ihl - hl;
-            p.data_mut().copy_within(0..L2, shrink);
+            move_eth(p.data_mut(), 0, shrink);
             p.pull_head(shrink);
         }
         if !p.set_len(L2 + hl + ulen) {
@@ -1333,5 +1333,21 @@ impl Core {
         d[L2 + 40..L2 + 40 + n].copy_from_slice(&self.nat64.scratch[..n]);
         xlat::write6(&mut d[L2..L2 + 40], tos, n as u16, 58, ttl, &s6, &d6);
         self.translated(p, *r, true, 58, false, false)
+    }
+}
+
+/// Moves the Ethernet header from `d[from..]` to `d[to..]` in two
+/// fixed-size copies (`copy_within` calls memmove for its 14 bytes).
+/// Offsets the caller checked; out of range, nothing moves.
+#[inline(always)]
+fn move_eth(d: &mut [u8], from: usize, to: usize) {
+    let Some(eth) = d
+        .get(from..from + L2)
+        .and_then(|b| <[u8; L2]>::try_from(b).ok())
+    else {
+        return;
+    };
+    if let Some(t) = d.get_mut(to..to + L2) {
+        t.copy_from_slice(&eth);
     }
 }
