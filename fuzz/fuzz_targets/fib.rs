@@ -9,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use xgw_fuzz::In;
 use xgw_pipelines::fib::{Fib4, Fib4Table, Fib6, Fib6Table};
 
 const BASES6: [u128; 4] = [
@@ -41,29 +42,12 @@ fn longest(routes: &[(u128, u8, u32)], w: u32, a: u128) -> Option<u32> {
         .map(|&(_, _, nh)| nh)
 }
 
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u128(&mut self, n: usize) -> Option<u128> {
-        let mut x = 0u128;
-        for _ in 0..n {
-            x = x << 8 | u128::from(self.u8()?);
-        }
-        Some(x)
-    }
-}
-
 /// An address of width `w` near one of the bases: the base with a few
 /// bits flipped at a chosen depth.
-fn near(b: &mut Bytes<'_>, w: u32) -> Option<u128> {
+fn near(b: &mut In<'_>, w: u32) -> Option<u128> {
     let pick = b.u8()?;
     let at = u32::from(b.u8()?) % w;
-    let flip = b.u128(2)?;
+    let flip = b.uint(2)?;
     let base = if w == 128 {
         BASES6[usize::from(pick) % BASES6.len()]
     } else {
@@ -84,7 +68,7 @@ enum Fib {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut b = Bytes(data);
+    let mut b = In(data);
     let Some(first) = b.u8() else {
         return;
     };

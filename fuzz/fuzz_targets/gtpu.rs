@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use xgw_fuzz::Rig;
+use xgw_fuzz::{In, Rig};
 
 thread_local! {
     static RIG: RefCell<Rig> = RefCell::new(Rig::router());
@@ -31,25 +31,6 @@ const XGW_WEST: [u8; 6] = [2, 0, 0, 0, 0x0a, 1];
 const XGW_EAST: [u8; 6] = [2, 0, 0, 0, 0x0b, 1];
 const PEER: [u8; 6] = [2, 0, 0, 0, 0x0b, 2];
 const HOST: [u8; 6] = [2, 0, 0, 0, 0x0a, 2];
-
-struct In<'a>(&'a [u8]);
-
-impl In<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
-    }
-    fn take(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.0.len());
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-}
 
 fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];

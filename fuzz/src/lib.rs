@@ -401,6 +401,40 @@ b_peer = "02:00:00:00:01:0b"
 
 /// Splits `data` into (port, frame) records: a header byte (port = its
 /// low two bits), a 16-bit little-endian length, then that many bytes (or
+
+/// Reads a fuzz input front to back (the targets that build their steps
+/// from bytes: `gtpu`, `fib`).
+pub struct In<'a>(pub &'a [u8]);
+
+impl In<'_> {
+    pub fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    pub fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
+    }
+
+    /// `n` bytes as a big-endian number (`n` at most 16).
+    pub fn uint(&mut self, n: usize) -> Option<u128> {
+        let mut x = 0u128;
+        for _ in 0..n.min(16) {
+            x = x << 8 | u128::from(self.u8()?);
+        }
+        Some(x)
+    }
+
+    /// Up to `n` bytes (fewer at the end).
+    pub fn take(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.0.len());
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a
+    }
+}
+
 /// what is left). Used by the burst targets.
 pub fn records(mut data: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     std::iter::from_fn(move || {
