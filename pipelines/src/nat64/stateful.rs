@@ -159,7 +159,11 @@ pub struct Bib {
 }
 
 /// A session: its BIB entry and the remote IPv4 transport address.
+/// Aligned to 32 bytes (24 of fields): a session never straddles two
+/// cache lines, so the pre-pass's one prefetch brings all of it (at 24
+/// bytes, one in three had its timer on the next line).
 #[derive(Clone, Copy, Debug)]
+#[repr(align(32))]
 pub struct Session {
     pub bib: u32,
     pub r4: [u8; 4],
