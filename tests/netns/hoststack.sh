@@ -434,7 +434,11 @@ check_eq "X's kernel counted them: Icmp InEchos, Icmp6InEchos, Udp InDatagrams, 
   "3 6 1 1" "$d_e4 $d_e6 $d_u4 $d_u6"
 if ((d_ns > 0 && d_na > 0)); then pass "X's kernel received Neighbor Solicitations (+$d_ns) and answered them (NA out +$d_na)"
 else fail "X's kernel: Icmp6InNeighborSolicits +$d_ns, Icmp6OutNeighborAdvertisements +$d_na (want both > 0)"; fi
-check_eq "xgw received none of it: pa rx" 0 "$(delta "$XT_WORK/q1a.json" "$XT_WORK/q1b.json" pa rx)"
+q1rx=$(delta "$XT_WORK/q1a.json" "$XT_WORK/q1b.json" pa rx)
+# (What xgw did with what it got, should it get anything: seen once in
+# a CI rehearsal, 1 frame, not reproduced in the next runs.)
+check_eq "xgw received none of it: pa rx" 0 "$q1rx" \
+  "$( ((q1rx == 0)) || echo "tx +$(delta "$XT_WORK/q1a.json" "$XT_WORK/q1b.json" pa tx), local +$(tdelta "$XT_WORK/q1a.json" "$XT_WORK/q1b.json" local), dropped +$(tdelta "$XT_WORK/q1a.json" "$XT_WORK/q1b.json" dropped), drops $(xt_json "$XT_WORK/q1b.json" '{k: v["count"] for k, v in d["drops"].items()}')")"
 neigh_ok "$NS_A" a0 "$H4" "$MAC_XA" "A resolved H4 (ARP answered by X's kernel) to xa's MAC"
 neigh_ok "$NS_A" a0 "$H6" "$MAC_XA" "A resolved H6 (ND answered by X's kernel) to xa's MAC"
 neigh_ok "$NS_X" xa "$A4" "$MAC_A" "X's kernel learned A over ARP"
