@@ -53,6 +53,8 @@ const PATHS: &[Path] = &[
     Path { name: "siit-4to6", target: 400, build: siit_4to6, what: "router: IPv4/UDP to EAM space (1024 destinations), translated (RFC 7915; source via pool6) and forwarded as IPv6" },
     Path { name: "nat64-6to4", target: 400, build: nat64_6to4, what: "router: stateful NAT64, IPv6/UDP to 64:ff9b::/96 on 1024 sessions (1024 bindings), translated and forwarded as IPv4" },
     Path { name: "nat64-4to6", target: 400, build: nat64_4to6, what: "router: stateful NAT64, IPv4/UDP replies to pool4 (claimed at local delivery) on 1024 sessions, translated and forwarded as IPv6" },
+    Path { name: "siit-6to4-eam1k", target: 400, build: siit_6to4_eam1k, what: "siit-6to4 with 1024 EAM entries (1022 /128s that match nothing, then the two of siit-6to4)" },
+    Path { name: "nat64-4to6-pool1k", target: 400, build: nat64_4to6_pool1k, what: "nat64-4to6 with 1024 pool4 entries (1023 other addresses listed before 10.2.0.1)" },
 ];
 
 /// A worker ready to run, and how to feed it.
@@ -277,6 +279,42 @@ fn siit_6to4(burst: usize) -> Result<Rig, String> {
     router(burst, &format!("{SIIT}{ROUTE4}"), 0, f)
 }
 
+/// [`SIIT`] with 1022 more EAM entries, /128s that no packet matches:
+/// the lookups must not grow with the table.
+fn siit_eam1k() -> String {
+    let mut s = String::from("[nat64]\nmode = \"siit\"\npool6 = \"64:ff9b::/96\"\neam = [\n");
+    for i in 0..1022u32 {
+        s.push_str(&format!(
+            "  {{ ipv6 = \"2001:db8:77::{:x}/128\", ipv4 = \"192.168.{}.{}/32\" }},\n",
+            i,
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    s.push_str(
+        "  { ipv6 = \"2001:db8:1::/120\", ipv4 = \"10.98.0.0/24\" },\n  \
+         { ipv6 = \"2001:db8:9::/112\", ipv4 = \"10.99.0.0/16\" },\n]\n\
+         [[routes]]\nprefix = \"10.99.0.0/16\"\ninterface = \"nat64\"\n",
+    );
+    s
+}
+
+fn siit_6to4_eam1k(burst: usize) -> Result<Rig, String> {
+    let dsts = (0..1024u32).map(|i| {
+        let v4 = u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i;
+        IpAddr::V6(Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(v4)))
+    });
+    let f = frames(
+        ROUTER_HOST_A,
+        ROUTER_PORT_A,
+        Encap::None,
+        "2001:db8:1::2".parse().unwrap(),
+        dsts,
+        84,
+    )?;
+    router(burst, &format!("{}{ROUTE4}", siit_eam1k()), 0, f)
+}
+
 fn siit_4to6(burst: usize) -> Result<Rig, String> {
     let dsts = (0..1024u32)
         .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 99, 0, 0)) | i)));
@@ -352,6 +390,25 @@ fn nat64_6to4(burst: usize) -> Result<Rig, String> {
 }
 
 fn nat64_4to6(burst: usize) -> Result<Rig, String> {
+    nat64_4to6_with(burst, nat64_config())
+}
+
+/// [`nat64_config`] with 1023 other pool4 addresses listed first: the
+/// pool4 tests must not grow with the pool.
+fn nat64_4to6_pool1k(burst: usize) -> Result<Rig, String> {
+    let mut extra = String::new();
+    for i in 0..1023u32 {
+        extra.push_str(&format!(
+            "{{ address = \"198.18.{}.{}\", ports = [10000, 19999] }}, ",
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    let c = nat64_config().replacen("pool4 = [ ", &format!("pool4 = [ {extra}"), 1);
+    nat64_4to6_with(burst, c)
+}
+
+fn nat64_4to6_with(burst: usize, config: String) -> Result<Rig, String> {
     // From 10.9.0.i#2000 (behind the wan gateway) to the binding of flow i.
     let f: Result<Vec<Vec<u8>>, String> = (0..1024u32)
         .map(|i| {
@@ -369,7 +426,7 @@ fn nat64_4to6(burst: usize) -> Result<Rig, String> {
             Ok(s.build(64)?.packet(0, 1, 0, 0))
         })
         .collect();
-    router(burst, &format!("{}{ROUTE4}", nat64_config()), 1, f?)
+    router(burst, &format!("{config}{ROUTE4}"), 1, f?)
 }
 
 fn gtpu_encap4(burst: usize) -> Result<Rig, String> {

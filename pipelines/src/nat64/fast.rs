@@ -142,7 +142,7 @@ pub(crate) fn prefetch(core: &Core, pkts: &[Packet<'_>]) {
                     continue;
                 }
                 let a4 = [h[L2 + 16], h[L2 + 17], h[L2 + 18], h[L2 + 19]];
-                if !t.spec().is_pool4_addr(a4) {
+                if !t.is_pool4_addr(a4) {
                     continue;
                 }
                 let r4 = [h[L2 + 12], h[L2 + 13], h[L2 + 14], h[L2 + 15]];

@@ -248,7 +248,7 @@ fn claim4(core: &Core, p: &Packet<'_>) -> bool {
 /// path's test ([`fast::fast_claim`]).
 #[inline]
 pub(crate) fn claim4_at(core: &Core, d: &[u8], l4: usize, proto: u8) -> bool {
-    let Some(st) = core.nat64.table.as_ref().map(|t| t.spec()) else {
+    let Some(st) = core.nat64.table.as_ref() else {
         return false;
     };
     let Some(ip) = d.get(L2..) else {
@@ -469,7 +469,7 @@ impl Core {
             }
             (proto, _) => (v.dst, proto, xlat::ports(l4, proto)?.1),
         };
-        if !t.spec().is_pool4_addr(a4) {
+        if !t.is_pool4_addr(a4) {
             return None;
         }
         let o = t.owner(a4, proto, port);
@@ -817,7 +817,7 @@ impl Core {
             .nat64
             .table
             .as_ref()
-            .is_some_and(|t| t.spec().is_pool4_addr(d4));
+            .is_some_and(|t| t.is_pool4_addr(d4));
         let r = match self.route_to(self.table.fib4.lookup(Ipv4Addr::from(d4))) {
             Ok(r) if pool4_dst => Route {
                 output: self.nat64.iface.output,
