@@ -434,7 +434,9 @@ impl Core {
     /// that is another worker.
     fn static_owner6(&self, ip: &[u8], h: &xlat::V6, src: [u8; 16]) -> Option<usize> {
         let t = self.nat64.table.as_ref()?;
-        if t.workers() < 2 {
+        // (Without static bindings there is nothing to look up: a
+        // dynamic binding is always this worker's.)
+        if t.workers() < 2 || t.spec().static_bib.is_empty() {
             return None;
         }
         let proto = xlat::proto64(h.proto);

@@ -336,6 +336,18 @@ pub struct Table {
     pub counts: Counts,
 }
 
+/// How long a session of `proto` in TCP state `st` lives past a packet.
+#[inline]
+fn lifetime_ns(t: &Timeouts, proto: u8, st: Option<TcpState>) -> u64 {
+    let s = match (proto, st) {
+        (TCP, Some(TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv)) => t.tcp_est_s,
+        (TCP, _) => t.tcp_trans_s,
+        (UDP, _) => t.udp_s,
+        _ => t.icmp_s,
+    };
+    u64::from(s) * 1_000_000_000
+}
+
 /// Sessions the sweep looks at per call (every tick).
 const SWEEP: usize = 4096;
 
@@ -627,16 +639,7 @@ impl Table {
     }
 
     fn lifetime_ns(&self, proto: u8, st: Option<TcpState>) -> u64 {
-        let t = &self.spec.timeouts;
-        let s = match (proto, st) {
-            (TCP, Some(TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv)) => {
-                t.tcp_est_s
-            }
-            (TCP, _) => t.tcp_trans_s,
-            (UDP, _) => t.udp_s,
-            _ => t.icmp_s,
-        };
-        u64::from(s) * 1_000_000_000
+        lifetime_ns(&self.spec.timeouts, proto, st)
     }
 
     /// Whether a burst's flows are looked up ahead ([`super::fast::prefetch`]):
@@ -831,9 +834,11 @@ impl Table {
                 return Ok(());
             }
         };
-        let Some(mut s) = self.sess[i as usize] else {
+        // (In place: a copy of the session out and back cost ~20.)
+        let Some(Some(s)) = self.sess.get_mut(i as usize) else {
             return Err(DropReason::Nat64NoState);
         };
+        let t = &self.spec.timeouts;
         if let Some(st) = s.tcp {
             use TcpState::*;
             let next = if f.rst {
@@ -854,12 +859,11 @@ impl Table {
             // The timer moves unless both sides have closed (RFC 6146
             // §3.5.2.2: V4 FIN + V6 FIN RCV keeps its transitory timer).
             if !(st == BothFinRcv && next == BothFinRcv) {
-                s.expires_ns = now + self.lifetime_ns(proto, Some(next));
+                s.expires_ns = now + lifetime_ns(t, proto, Some(next));
             }
         } else {
-            s.expires_ns = now + self.lifetime_ns(proto, None);
+            s.expires_ns = now + lifetime_ns(t, proto, None);
         }
-        self.sess[i as usize] = Some(s);
         Ok(())
     }
 

@@ -410,32 +410,44 @@ pub fn ports(l4: &[u8], proto4: u8) -> Option<(u16, u16)> {
 /// `sport` used) with the checksum updated incrementally; what the header
 /// does not reach is left alone.
 pub fn set_ports(l4: &mut [u8], proto4: u8, sport: u16, dport: u16) {
-    let (at, pairs): (usize, &[(usize, u16)]) = match proto4 {
-        6 => (16, &[(0, sport), (2, dport)]),
-        17 => (6, &[(0, sport), (2, dport)]),
-        1 => (2, &[(4, sport)]),
+    // Straight-line per protocol (a loop over a table of fields cost
+    // ~90 instructions a packet); each field that changes updates the
+    // checksum on its own (RFC 1624), so the result is the same octets
+    // as field-by-field updates, -0/+0 representation included.
+    #[inline(always)]
+    fn field(l4: &mut [u8], o: usize, v: u16, c: &mut u16) {
+        if let Some(f) = l4.get_mut(o..o + 2) {
+            let old = u16::from_be_bytes([f[0], f[1]]);
+            if old != v {
+                *c = checksum::update16(*c, old, v);
+                f.copy_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+    let at = match proto4 {
+        6 => 16,
+        17 => 6,
+        1 => 2,
         _ => return,
     };
-    if l4.len() < at + 2 {
+    let Some(cs) = l4.get(at..at + 2) else {
         return;
-    }
-    let mut c = u16::from_be_bytes([l4[at], l4[at + 1]]);
+    };
+    let mut c = u16::from_be_bytes([cs[0], cs[1]]);
     let udp0 = proto4 == 17 && c == 0;
-    for &(o, v) in pairs {
-        if l4.len() < o + 2 {
-            continue;
-        }
-        let old = u16::from_be_bytes([l4[o], l4[o + 1]]);
-        if old != v {
-            c = checksum::update16(c, old, v);
-            l4[o..o + 2].copy_from_slice(&v.to_be_bytes());
-        }
+    if proto4 == 1 {
+        field(l4, 4, sport, &mut c);
+    } else {
+        field(l4, 0, sport, &mut c);
+        field(l4, 2, dport, &mut c);
     }
     if !udp0 {
         if proto4 == 17 && c == 0 {
             c = 0xffff;
         }
-        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        if let Some(f) = l4.get_mut(at..at + 2) {
+            f.copy_from_slice(&c.to_be_bytes());
+        }
     }
 }
 
