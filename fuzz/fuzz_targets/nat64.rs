@@ -31,7 +31,10 @@ use libfuzzer_sys::fuzz_target;
 use xgw_fuzz::{csum, records, Rig};
 
 /// The Jool SIIT lab (../shared/conformance/jool): pool6 /40, two EAM
-/// entries, an RFC 6791 pool, a 1400-byte IPv4 link (PMTU paths).
+/// entries, an RFC 6791 pool, a 1400-byte IPv4 link (PMTU paths); plus
+/// three EAM entries nested in the two that map their addresses the same
+/// way, so the table is past the scan's size and the lookups take the
+/// tries (longest match among nested prefixes).
 const CONFIG: &str = r#"
 [engine]
 cores = [0]
@@ -86,7 +89,9 @@ interface = "siit0"
 mode = "siit"
 interface = "siit0"
 pool6 = "2001:db8:100::/40"
-eam = [ { ipv6 = "2001:db8:3::/120", ipv4 = "1.0.0.0/24" }, { ipv6 = "2001:db8:2::/120", ipv4 = "10.0.0.0/24" } ]
+eam = [ { ipv6 = "2001:db8:3::/120", ipv4 = "1.0.0.0/24" }, { ipv6 = "2001:db8:2::/120", ipv4 = "10.0.0.0/24" },
+  { ipv6 = "2001:db8:3::80/121", ipv4 = "1.0.0.128/25" }, { ipv6 = "2001:db8:2::40/122", ipv4 = "10.0.0.64/26" },
+  { ipv6 = "2001:db8:3::1/128", ipv4 = "1.0.0.1/32" } ]
 rfc6791_v4 = "203.0.113.8/32"
 lowest_ipv6_mtu = 1280
 "#;
