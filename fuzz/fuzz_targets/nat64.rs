@@ -97,7 +97,9 @@ lowest_ipv6_mtu = 1280
 "#;
 
 /// Jool's NAT64 lab (../shared/conformance/jool, `[translator.nat64]`),
-/// with a 1000-byte IPv4 link and short timers.
+/// with a 1000-byte IPv4 link and short timers; its pool4 range 1-3000
+/// split into ten entries, so the pool4 tests take the address index
+/// rather than the small-pool scan.
 const NAT64_CONFIG: &str = r#"
 [engine]
 cores = [0]
@@ -145,7 +147,18 @@ via = "192.0.2.5"
 [nat64]
 mode = "nat64"
 pool6 = "64:ff9b::/96"
-pool4 = [ { address = "192.0.2.2", ports = [1, 3000], protocols = ["tcp", "udp", "icmp"] } ]
+pool4 = [
+  { address = "192.0.2.2", ports = [1, 300] },
+  { address = "192.0.2.2", ports = [301, 600] },
+  { address = "192.0.2.2", ports = [601, 900] },
+  { address = "192.0.2.2", ports = [901, 1200] },
+  { address = "192.0.2.2", ports = [1201, 1500] },
+  { address = "192.0.2.2", ports = [1501, 1800] },
+  { address = "192.0.2.2", ports = [1801, 2100] },
+  { address = "192.0.2.2", ports = [2101, 2400] },
+  { address = "192.0.2.2", ports = [2401, 2700] },
+  { address = "192.0.2.2", ports = [2701, 3000] },
+]
 static_bib = [
   { protocol = "tcp", ipv6 = "2001:db8::5", ipv6_port = 2000, ipv4 = "192.0.2.2", ipv4_port = 2000 },
   { protocol = "udp", ipv6 = "2001:db8::5", ipv6_port = 2000, ipv4 = "192.0.2.2", ipv4_port = 2000 },
