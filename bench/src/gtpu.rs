@@ -64,6 +64,17 @@ pub fn session(i: u32, v6: bool) -> SessionSpec {
 /// A router worker with `n` GTP-U sessions (set up at start, as from
 /// the config; `max_sessions` the next 7/8 of a power of two).
 pub fn gtpu_worker(burst: usize, n: u32, v6: bool) -> (Worker, RouterControl) {
+    gtpu_worker_endpoints(burst, n, v6, 0)
+}
+
+/// [`gtpu_worker`] with `extra` more IPv4 endpoints (10.2.1.0 on, added
+/// to the wan interface) listed before the fixture's two.
+pub fn gtpu_worker_endpoints(
+    burst: usize,
+    n: u32,
+    v6: bool,
+    extra: u32,
+) -> (Worker, RouterControl) {
     router_worker_with(burst, EXTRA, |cfg| {
         let PipelineCfg::Router(r) = &mut cfg.pipeline else {
             unreachable!("a router")
@@ -75,6 +86,17 @@ pub fn gtpu_worker(burst: usize, n: u32, v6: bool) -> (Worker, RouterControl) {
         }
         g.max_sessions = max.max(7 << 10);
         g.sessions = (0..n).map(|i| session(i, v6)).collect();
+        let more: Vec<Ipv4Addr> = (0..extra)
+            .map(|j| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 2, 1, 0)) + j))
+            .collect();
+        g.endpoints
+            .splice(0..0, more.iter().map(|&a| IpAddr::V4(a)));
+        let wan = r
+            .ifaces
+            .iter_mut()
+            .find(|f| f.ipv4.iter().any(|&(a, _)| a == Ipv4Addr::new(10, 2, 0, 1)))
+            .expect("the wan interface");
+        wan.ipv4.extend(more.iter().map(|&a| (a, 32)));
     })
 }
 

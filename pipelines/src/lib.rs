@@ -18,6 +18,7 @@ pub mod nat64;
 pub mod nodes;
 pub mod packet;
 pub mod router;
+mod sorted;
 pub mod trace;
 pub mod wire;
 

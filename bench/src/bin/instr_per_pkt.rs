@@ -53,6 +53,7 @@ const PATHS: &[Path] = &[
     Path { name: "siit-4to6", target: 400, build: siit_4to6, what: "router: IPv4/UDP to EAM space (1024 destinations), translated (RFC 7915; source via pool6) and forwarded as IPv6" },
     Path { name: "nat64-6to4", target: 400, build: nat64_6to4, what: "router: stateful NAT64, IPv6/UDP to 64:ff9b::/96 on 1024 sessions (1024 bindings), translated and forwarded as IPv4" },
     Path { name: "nat64-4to6", target: 400, build: nat64_4to6, what: "router: stateful NAT64, IPv4/UDP replies to pool4 (claimed at local delivery) on 1024 sessions, translated and forwarded as IPv6" },
+    Path { name: "gtpu-decap-ep256", target: 250, build: gtpu_decap_ep256, what: "gtpu-decap with 256 endpoints (254 IPv4 ones listed before the fixture's two)" },
     Path { name: "siit-6to4-eam1k", target: 400, build: siit_6to4_eam1k, what: "siit-6to4 with 1024 EAM entries (1022 /128s that match nothing, then the two of siit-6to4)" },
     Path { name: "nat64-4to6-pool1k", target: 400, build: nat64_4to6_pool1k, what: "nat64-4to6 with 1024 pool4 entries (1023 other addresses listed before 10.2.0.1)" },
 ];
@@ -235,9 +236,17 @@ fn ipip_decap(burst: usize) -> Result<Rig, String> {
 
 /// GTP-U with 1024 sessions (see `xgw_bench::gtpu`): downlink from the
 /// lan host into the tunnels, or uplink G-PDUs from the base station.
+fn gtpu_decap_ep256(burst: usize) -> Result<Rig, String> {
+    gtpu_with(burst, false, true, 254)
+}
+
 fn gtpu(burst: usize, outer_v6: bool, up: bool) -> Result<Rig, String> {
-    use xgw_bench::gtpu::{downlink, gtpu_worker, uplink};
-    let (w, _rc) = gtpu_worker(burst, 1024, outer_v6);
+    gtpu_with(burst, outer_v6, up, 0)
+}
+
+fn gtpu_with(burst: usize, outer_v6: bool, up: bool, extra_eps: u32) -> Result<Rig, String> {
+    use xgw_bench::gtpu::{downlink, gtpu_worker_endpoints, uplink};
+    let (w, _rc) = gtpu_worker_endpoints(burst, 1024, outer_v6, extra_eps);
     let frames: Vec<Vec<u8>> = (0..1024)
         .map(|i| {
             if up {

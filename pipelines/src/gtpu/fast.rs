@@ -49,10 +49,10 @@ pub(crate) fn fast_local(
     } else {
         d.get(L2 + 16..L2 + 20)?
     };
-    rep.endpoint(dst)?;
+    let ep = rep.endpoint(dst)?;
     // Committed: as ip4-input / ip6-input and the local node leave it.
     hit.commit(p);
-    let v = core.gtpu_input(cx, p);
+    let v = core.gtpu_input(cx, p, Some(ep));
     match v {
         Verdict::Next(super::TO_IP4_INPUT) | Verdict::Next(super::TO_IP6_INPUT) => {
             // The inner packet goes on as received on the GTP-U interface.

@@ -257,7 +257,7 @@ impl Node<Core> for Input {
     ) {
         for &i in sel {
             let p = &mut pkts[i as usize];
-            v[i as usize] = core.gtpu_input(cx, p);
+            v[i as usize] = core.gtpu_input(cx, p, None);
         }
     }
 }
@@ -348,7 +348,14 @@ fn flow_hash(ip: &[u8], v6: bool) -> u32 {
 }
 
 impl Core {
-    pub(crate) fn gtpu_input(&mut self, cx: &mut Ctx<'_>, p: &mut Packet<'_>) -> Verdict {
+    /// `known`: the endpoint, when the caller (the fused path's hook)
+    /// has matched the destination already.
+    pub(crate) fn gtpu_input(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        p: &mut Packet<'_>,
+        known: Option<u8>,
+    ) -> Verdict {
         let m = p.meta;
         let v6 = m.ethertype == 0x86dd;
         let l4 = m.l4 as usize;
@@ -359,6 +366,7 @@ impl Core {
             d.get(L2 + 16..L2 + 20)
         };
         let ep = match (self.gtpu.sessions.as_ref(), dst) {
+            (Some(_), Some(_)) if known.is_some() => known,
             (Some(r), Some(a)) => r.endpoint(a),
             _ => None,
         };

@@ -761,6 +761,10 @@ pub struct SessionBus {
     initial: Mutex<Vec<Initial>>,
     max: usize,
     endpoints: Vec<IpAddr>,
+    /// The endpoints by address, sorted, with their index: what a
+    /// packet's destination is looked up in ([`Replica::endpoint`]).
+    ep4: Vec<(u32, u8)>,
+    ep6: Vec<(u128, u8)>,
     pub(crate) peers: Vec<Peer>,
     pub(crate) echo: EchoSpec,
 }
@@ -778,6 +782,16 @@ impl SessionBus {
         counters: bool,
     ) -> Arc<Self> {
         let n = workers.max(1);
+        let mut ep4 = Vec::new();
+        let mut ep6 = Vec::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            match e {
+                IpAddr::V4(a) => ep4.push((u32::from(*a), i as u8)),
+                IpAddr::V6(a) => ep6.push((u128::from(*a), i as u8)),
+            }
+        }
+        ep4.sort_unstable();
+        ep6.sort_unstable();
         Arc::new(SessionBus {
             // (A small store needs no big ring.)
             rings: (0..n)
@@ -802,6 +816,8 @@ impl SessionBus {
             initial: Mutex::new(Vec::new()),
             max,
             endpoints,
+            ep4,
+            ep6,
             peers: Vec::new(),
             echo: EchoSpec::default(),
         })
@@ -1677,17 +1693,20 @@ impl Replica {
         r
     }
 
-    /// The endpoint index of our address `a` (the outer destination).
+    /// The endpoint index of our address `a` (the outer destination, 4
+    /// or 16 octets): a scan of up to 8 endpoints of its family, a binary
+    /// search past that (up to 256 endpoints; a scan of them all, as
+    /// before, was up to ~1000 instructions a packet, two or three times).
     #[inline]
     pub(crate) fn endpoint(&self, a: &[u8]) -> Option<u8> {
-        self.bus
-            .endpoints
-            .iter()
-            .position(|e| match e {
-                IpAddr::V4(x) => a == x.octets(),
-                IpAddr::V6(x) => a == x.octets(),
-            })
-            .map(|i| i as u8)
+        use crate::sorted::find;
+        if let Ok(b) = <[u8; 4]>::try_from(a) {
+            find(&self.bus.ep4, u32::from_be_bytes(b))
+        } else if let Ok(b) = <[u8; 16]>::try_from(a) {
+            find(&self.bus.ep6, u128::from_be_bytes(b))
+        } else {
+            None
+        }
     }
 
     /// Our address of endpoint `ep`.

@@ -57,41 +57,26 @@ impl Pool4 {
 
 /// pool4 by address, for the per-packet tests (a binary search instead of
 /// a scan of every entry: with 1024 pool4 addresses the scans made each
-/// IPv4 packet to pool4 six times dearer).
+/// IPv4 packet to pool4 six times dearer): (address, index into `pool4`)
+/// sorted by address, config order within one.
 #[derive(Clone, Debug, Default)]
-struct Pool4Index {
-    /// Distinct addresses, sorted, each with its span of `order`.
-    addrs: Vec<(u32, u32, u32)>,
-    /// Indexes into `pool4`, grouped by address (config order within one).
-    order: Vec<u32>,
-}
+struct Pool4Index(Vec<(u32, u32)>);
 
 impl Pool4Index {
     fn new(pool4: &[Pool4]) -> Pool4Index {
-        let mut order: Vec<u32> = (0..pool4.len() as u32).collect();
-        order.sort_by_key(|&k| u32::from(pool4[k as usize].addr));
-        let mut addrs: Vec<(u32, u32, u32)> = Vec::new();
-        for (i, &k) in order.iter().enumerate() {
-            let a = u32::from(pool4[k as usize].addr);
-            match addrs.last_mut() {
-                Some(l) if l.0 == a => l.2 = i as u32 + 1,
-                _ => addrs.push((a, i as u32, i as u32 + 1)),
-            }
-        }
-        Pool4Index { addrs, order }
+        let mut v: Vec<(u32, u32)> = (0..pool4.len() as u32)
+            .map(|k| (u32::from(pool4[k as usize].addr), k))
+            .collect();
+        v.sort_by_key(|e| e.0);
+        Pool4Index(v)
     }
 
-    /// The pool4 entries of address `a` (indexes into `pool4`).
+    /// The pool4 entries of address `a` (their indexes into `pool4`).
     #[inline]
-    fn of(&self, a: [u8; 4]) -> &[u32] {
-        let a = u32::from_be_bytes(a);
-        match self.addrs.binary_search_by_key(&a, |e| e.0) {
-            Ok(i) => {
-                let (_, lo, hi) = self.addrs[i];
-                self.order.get(lo as usize..hi as usize).unwrap_or(&[])
-            }
-            Err(_) => &[],
-        }
+    fn of(&self, a: [u8; 4]) -> impl Iterator<Item = u32> + '_ {
+        crate::sorted::all(&self.0, u32::from_be_bytes(a))
+            .iter()
+            .map(|e| e.1)
     }
 }
 
@@ -439,7 +424,7 @@ impl Table {
     /// [`Table::pool4_entry`] of a pool larger than [`POOL4_SCAN`].
     #[inline(never)]
     fn pool4_indexed(&self, addr: [u8; 4], proto: u8, port: u16) -> Option<&Pool4> {
-        self.pool4_ix.of(addr).iter().find_map(|&k| {
+        self.pool4_ix.of(addr).find_map(|k| {
             let p = self.spec.pool4.get(k as usize)?;
             (p.has(proto) && (p.lo..=p.hi).contains(&port)).then_some(p)
         })
@@ -463,7 +448,7 @@ impl Table {
 
     #[inline(never)]
     fn pool4_ix_has(&self, addr: [u8; 4]) -> bool {
-        !self.pool4_ix.of(addr).is_empty()
+        self.pool4_ix.of(addr).next().is_some()
     }
 
     fn add_bib(&mut self, b: Bib) -> Option<u32> {
@@ -495,7 +480,7 @@ impl Table {
             UDP => 1,
             _ => 2,
         };
-        self.pool4_ix.of(a4).iter().find_map(|&k| {
+        self.pool4_ix.of(a4).find_map(|k| {
             let p = self.spec.pool4.get(k as usize)?;
             let (lo, hi) = self.slice(p, self.worker)?;
             (p.has(proto) && (lo..=hi).contains(&u32::from(port))).then_some((k as usize, j))

@@ -485,9 +485,8 @@ impl Core {
     /// the burst routed to a feature's interface after it waited there
     /// too, `Core::output_defer`). Out of line: rare.
     #[inline(never)]
-    fn ours4(&self, a: u32) -> bool {
-        let a = std::net::Ipv4Addr::from(a);
-        self.is_local4(a) || self.bcast4.contains(&a)
+    pub(crate) fn ours4(&self, a: u32) -> bool {
+        crate::sorted::find(&self.ours4_set, a).is_some()
     }
 
     /// As [`Core::ours4`], for an IPv6 address seen on `iface` (the
@@ -795,6 +794,27 @@ impl Core {
         for &(a, _) in &self.local6 {
             self.local6_filter.add(hash6(a.to_bits()));
         }
+        // The exact sets (allocates: once per table or address change).
+        let mut s4: Vec<(u32, bool)> = Vec::new();
+        let mut s6: Vec<(u128, IfaceId)> = Vec::new();
+        for &(a, f) in &self.local6 {
+            s6.push((a.to_bits(), f));
+        }
+        for &(a, _) in &self.local4 {
+            s4.push((a.to_bits(), true));
+        }
+        for (_, f) in self.table.virt_ifaces() {
+            s4.extend(f.ipv4.iter().map(|&(a, _)| (a.to_bits(), true)));
+            s6.extend(f.ipv6.iter().map(|&(a, _)| (a.to_bits(), super::ANY_IFACE)));
+        }
+        s4.extend(self.bcast4.iter().map(|a| (a.to_bits(), false)));
+        // An address of ours first where it is a broadcast address too.
+        s4.sort_unstable_by_key(|&(a, ours)| (a, !ours));
+        s4.dedup_by_key(|e| e.0);
+        s6.sort_unstable();
+        s6.dedup();
+        self.ours4_set = s4;
+        self.own6_set = s6;
         // The features' own state follows the table.
         for f in super::registry::FEATURES {
             if let Some(rebuild) = f.rebuild {

@@ -209,6 +209,14 @@ pub struct Core {
     /// Directed broadcast addresses of our IPv4 subnets (not /31, /32).
     pub(crate) bcast4: Vec<Ipv4Addr>,
     pub(crate) local6: Vec<(Ipv6Addr, IfaceId)>,
+    /// Exact sets behind the address filters, rebuilt with them
+    /// (`rebuild_fast`), for the per-packet tests ([`crate::sorted`]):
+    /// every IPv4 address of ours (virtual interfaces' too) and directed
+    /// broadcast address, `true` for an address of ours; every IPv6
+    /// address of ours with its interface ([`ANY_IFACE`] for a virtual
+    /// interface's, which match as a source whatever the interface).
+    pub(crate) ours4_set: Vec<(u32, bool)>,
+    pub(crate) own6_set: Vec<(u128, IfaceId)>,
     /// The route handle, and the table this worker currently uses
     /// (refreshed once per burst when the version moves).
     routes: Arc<RouteHandle>,
@@ -320,6 +328,8 @@ pub fn build_worker_with(
         by_port,
         local4,
         local6,
+        ours4_set: Vec::new(),
+        own6_set: Vec::new(),
         table: routes.load(),
         routes,
         neigh,
@@ -492,11 +502,7 @@ impl Core {
         if !self.local4_filter.maybe(fast::hash4(u32::from(a))) {
             return false;
         }
-        self.local4.iter().any(|&(x, _)| x == a)
-            || self
-                .table
-                .virt_ifaces()
-                .any(|(_, f)| f.ipv4.iter().any(|&(x, _)| x == a))
+        crate::sorted::find(&self.ours4_set, u32::from(a)) == Some(true)
     }
 
     /// One of our IPv6 addresses as a source seen on `iface`: a global
@@ -508,11 +514,9 @@ impl Core {
         }
         let ll = (a.segments()[0] & 0xffc0) == 0xfe80;
         !a.is_unspecified()
-            && (self
-                .local6
+            && crate::sorted::all(&self.own6_set, u128::from(a))
                 .iter()
-                .any(|&(x, f)| x == a && (!ll || f == iface))
-                || self.is_virt_local6(a))
+                .any(|&(_, f)| !ll || f == iface || f == ANY_IFACE)
     }
 
     /// An IPv6 address of one of the route table's virtual interfaces
@@ -607,6 +611,9 @@ impl Core {
         }
     }
 }
+
+/// The interface of a virtual interface's address in `Core::own6_set`.
+pub(crate) const ANY_IFACE: IfaceId = IfaceId::MAX;
 
 /// The metadata of a packet handed back to ip4-input / ip6-input (`v6`)
 /// as received on interface `iface` after a feature took an outer header

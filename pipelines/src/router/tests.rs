@@ -510,6 +510,63 @@ fn drop(r: DropReason) -> Verdict {
 
 // ------------------------------------------------------------ parse
 
+/// The exact address tests behind the filters (`Core::is_local4`,
+/// `ours4`, `is_own_src6`) with more addresses than the sorted sets scan:
+/// every address of ours, broadcast ones, link-locals only on their own
+/// interface, foreign ones near ours, as a plain reading of the lists says.
+#[test]
+fn own_address_tests_with_many_addresses() {
+    let mut spec = spec(RpfMode::Off);
+    for i in 0..40u32 {
+        let f = &mut spec.ifaces[(i % 2) as usize];
+        f.ipv4.push((Ipv4Addr::from(0x0a40_0000 + i * 256 + 1), 24));
+        f.ipv6.push((
+            Ipv6Addr::from((0x2001_0db8_0040u128 << 80) | u128::from(i)),
+            64,
+        ));
+    }
+    let rig = Rig::new(&spec);
+    let c = &rig.r.core;
+    let mut ours4 = Vec::new();
+    let mut bcast4 = Vec::new();
+    for f in &spec.ifaces {
+        for &(a, len) in &f.ipv4 {
+            ours4.push(a);
+            bcast4.push(Ipv4Addr::from(u32::from(a) | (u32::MAX >> len)));
+        }
+    }
+    for &a in ours4.iter().chain(&bcast4) {
+        for x in [u32::from(a) - 1, u32::from(a), u32::from(a) + 1] {
+            let x4 = Ipv4Addr::from(x);
+            assert_eq!(c.is_local4(x4), ours4.contains(&x4), "{x4}");
+            assert_eq!(
+                c.ours4(x),
+                ours4.contains(&x4) || bcast4.contains(&x4),
+                "{x4}"
+            );
+        }
+    }
+    for (id, f) in spec.ifaces.iter().enumerate() {
+        let other = (1 - id) as u16;
+        for &(a, _) in &f.ipv6 {
+            assert!(c.is_own_src6(a, other), "{a}");
+            let near = Ipv6Addr::from(u128::from(a) + 1);
+            let theirs = spec
+                .ifaces
+                .iter()
+                .any(|g| g.ipv6.iter().any(|&(x, _)| x == near));
+            assert_eq!(c.is_own_src6(near, other), theirs, "{near}");
+        }
+        assert!(c.is_own_src6(f.link_local, id as u16));
+        assert!(
+            !c.is_own_src6(f.link_local, other),
+            "{} on the other link",
+            f.link_local
+        );
+    }
+    assert!(!c.is_own_src6(Ipv6Addr::UNSPECIFIED, 0));
+}
+
 #[test]
 fn parse_rejects_with_named_reasons() {
     use DropReason::*;
