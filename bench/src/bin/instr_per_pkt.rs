@@ -273,42 +273,28 @@ eam = [ { ipv6 = \"2001:db8:1::/120\", ipv4 = \"10.98.0.0/24\" }, \
 [[routes]]\nprefix = \"10.99.0.0/16\"\ninterface = \"nat64\"\n";
 
 fn siit_6to4(burst: usize) -> Result<Rig, String> {
-    let dsts = (0..1024u32).map(|i| {
-        let v4 = u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i;
-        IpAddr::V6(Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(v4)))
-    });
-    let f = frames(
-        ROUTER_HOST_A,
-        ROUTER_PORT_A,
-        Encap::None,
-        "2001:db8:1::2".parse().unwrap(),
-        dsts,
-        84,
-    )?;
-    router(burst, &format!("{SIIT}{ROUTE4}"), 0, f)
+    siit_6to4_with(burst, SIIT.to_string())
 }
 
-/// [`SIIT`] with 1022 more EAM entries, /128s that no packet matches:
-/// the lookups must not grow with the table.
-fn siit_eam1k() -> String {
-    let mut s = String::from("[nat64]\nmode = \"siit\"\npool6 = \"64:ff9b::/96\"\neam = [\n");
-    for i in 0..1022u32 {
-        s.push_str(&format!(
-            "  {{ ipv6 = \"2001:db8:77::{:x}/128\", ipv4 = \"192.168.{}.{}/32\" }},\n",
-            i,
-            i >> 8,
-            i & 0xff
-        ));
-    }
-    s.push_str(
-        "  { ipv6 = \"2001:db8:1::/120\", ipv4 = \"10.98.0.0/24\" },\n  \
-         { ipv6 = \"2001:db8:9::/112\", ipv4 = \"10.99.0.0/16\" },\n]\n\
-         [[routes]]\nprefix = \"10.99.0.0/16\"\ninterface = \"nat64\"\n",
-    );
-    s
-}
-
+/// [`SIIT`] with 1022 more EAM entries ahead of its two, /128s that no
+/// packet matches: the lookups must not grow with the table.
 fn siit_6to4_eam1k(burst: usize) -> Result<Rig, String> {
+    let more: String = (0..1022u32)
+        .map(|i| {
+            format!(
+                "{{ ipv6 = \"2001:db8:77::{i:x}/128\", ipv4 = \"192.168.{}.{}/32\" }}, ",
+                i >> 8,
+                i & 0xff
+            )
+        })
+        .collect();
+    siit_6to4_with(
+        burst,
+        SIIT.replacen("eam = [ ", &format!("eam = [ {more}"), 1),
+    )
+}
+
+fn siit_6to4_with(burst: usize, config: String) -> Result<Rig, String> {
     let dsts = (0..1024u32).map(|i| {
         let v4 = u32::from(Ipv4Addr::new(10, 9, 0, 0)) | i;
         IpAddr::V6(Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(v4)))
@@ -321,7 +307,7 @@ fn siit_6to4_eam1k(burst: usize) -> Result<Rig, String> {
         dsts,
         84,
     )?;
-    router(burst, &format!("{}{ROUTE4}", siit_eam1k()), 0, f)
+    router(burst, &format!("{config}{ROUTE4}"), 0, f)
 }
 
 fn siit_4to6(burst: usize) -> Result<Rig, String> {
