@@ -336,8 +336,15 @@ pub struct Table {
     /// their keys in arrival order for expiry.
     frags: HashMap<FragKey, ([u8; 16], u64), RandomState>,
     frag_order: std::collections::VecDeque<(FragKey, u64)>,
-    /// IPv4 SYNs held for a simultaneous open, by slot.
+    /// IPv4 SYNs held for a simultaneous open, by slot; the free slots
+    /// (a stack); how many are held, and how many of those are marked
+    /// expired. A SYN flood at pool4 fills the slots: with the stack and
+    /// the counts a SYN that finds them full, and the tests for expired
+    /// ones between ticks, cost no scan of `max_stored_v4_syns` slots.
     held: Vec<Option<Held>>,
+    held_free: Vec<u32>,
+    held_live: u32,
+    held_expired: u32,
     /// Next port to try, per pool4 entry.
     cursor: Vec<u32>,
     /// Free ports of this worker's slice, per pool4 entry and protocol
@@ -401,6 +408,9 @@ impl Table {
             frags: HashMap::with_capacity_and_hasher(FRAG_CACHE, RandomState::new()),
             frag_order: std::collections::VecDeque::with_capacity(FRAG_CACHE),
             held: vec![None; spec.max_stored_v4_syns as usize],
+            held_free: (0..spec.max_stored_v4_syns).rev().collect(),
+            held_live: 0,
+            held_expired: 0,
             sweep: 0,
             counts: Counts::default(),
         };
@@ -961,7 +971,8 @@ impl Table {
     /// Holds an unsolicited IPv4 SYN to `(a4, p4)` from `(r4, rp)`: its
     /// slot, or `None` when none is free (or holding is off).
     pub fn hold(&mut self, a4: [u8; 4], p4: u16, r4: [u8; 4], rp: u16, now: u64) -> Option<u32> {
-        let i = self.held.iter().position(Option::is_none)?;
+        let i = self.held_free.pop()? as usize;
+        self.held_live += 1;
         self.held[i] = Some(Held {
             a4,
             p4,
@@ -976,6 +987,9 @@ impl Table {
     /// A SYN held from `(r4, rp)` (an IPv6 SYN toward it is the other half
     /// of a simultaneous open).
     pub fn held_for(&self, r4: [u8; 4], rp: u16) -> Option<(u32, Held)> {
+        if self.held_live == 0 {
+            return None;
+        }
         self.held.iter().enumerate().find_map(|(i, h)| {
             h.filter(|h| !h.expired && h.r4 == r4 && h.rp == rp)
                 .map(|h| (i as u32, h))
@@ -984,12 +998,21 @@ impl Table {
 
     /// The held SYN of slot `i`, taken out.
     pub fn unhold(&mut self, i: u32) -> Option<Held> {
-        self.held.get_mut(i as usize)?.take()
+        let h = self.held.get_mut(i as usize)?.take()?;
+        self.held_free.push(i);
+        self.held_live -= 1;
+        if h.expired {
+            self.held_expired -= 1;
+        }
+        Some(h)
     }
 
     /// The slot of an expired held SYN to `(a4, p4)` from `(r4, rp)` (its
     /// frame back from the engine's lot).
     pub fn expired_held(&self, a4: [u8; 4], p4: u16, r4: [u8; 4], rp: u16) -> Option<u32> {
+        if self.held_expired == 0 {
+            return None;
+        }
         self.held
             .iter()
             .position(|h| {
@@ -1004,9 +1027,15 @@ impl Table {
     /// again).
     pub fn held_due(&mut self, now: u64, out: &mut [u32; 16]) -> usize {
         let mut n = 0;
+        if self.held_live == 0 {
+            return 0;
+        }
         for (i, h) in self.held.iter_mut().enumerate() {
             if let Some(h) = h {
                 if h.until_ns <= now && n < out.len() {
+                    if !h.expired {
+                        self.held_expired += 1;
+                    }
                     h.expired = true;
                     out[n] = i as u32;
                     n += 1;
@@ -1172,6 +1201,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Held SYN slots: filled to the bound, refused past it, freed and
+    /// reused; expiry marks them (once counted however often a tick
+    /// returns them) and `expired_held` finds only marked ones; the
+    /// counts that let lookups skip the scans stay exact.
+    #[test]
+    fn held_syn_slots_fill_expire_and_free() {
+        let s = spec(); // 10 slots, 6 s
+        let mut t = Table::new(&s, 0, 1);
+        let a4 = [192, 0, 2, 2];
+        let r = |i: u8| [203, 0, 113, i];
+        assert!(t.held_for(r(0), 80).is_none());
+        let slots: Vec<u32> = (0..10u8)
+            .map(|i| t.hold(a4, 1000, r(i), 80, 0).expect("a free slot"))
+            .collect();
+        assert_eq!(t.hold(a4, 1000, r(99), 80, 0), None, "past the bound");
+        assert_eq!(t.held_live, 10);
+        assert_eq!(t.held_for(r(3), 80).map(|h| h.0), Some(slots[3]));
+        assert_eq!(t.expired_held(a4, 1000, r(3), 80), None, "not expired yet");
+        let mut out = [0u32; 16];
+        assert_eq!(t.held_due(5_000_000_000, &mut out), 0);
+        assert_eq!(t.held_due(6_000_000_000, &mut out), 10);
+        assert_eq!(
+            t.held_due(7_000_000_000, &mut out),
+            10,
+            "returned again until taken"
+        );
+        assert_eq!(t.held_expired, 10);
+        assert!(
+            t.held_for(r(3), 80).is_none(),
+            "an expired one is no longer waiting"
+        );
+        assert_eq!(t.expired_held(a4, 1000, r(3), 80), Some(slots[3]));
+        assert!(t.unhold(slots[3]).is_some());
+        assert!(t.unhold(slots[3]).is_none(), "taken once");
+        assert_eq!((t.held_live, t.held_expired), (9, 9));
+        let again = t.hold(a4, 1001, r(50), 80, 8_000_000_000);
+        assert_eq!(again, Some(slots[3]), "the freed slot is reused");
+        assert_eq!(t.held_for(r(50), 80).map(|h| h.1.p4), Some(1001));
+        for &i in &slots {
+            t.unhold(i);
+        }
+        assert_eq!((t.held_live, t.held_expired), (0, 0));
+        assert_eq!(t.held_due(u64::MAX, &mut out), 0);
     }
 
     const H: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
