@@ -815,6 +815,14 @@ impl Core {
         s6.dedup();
         self.ours4_set = s4;
         self.own6_set = s6;
+        let mut macs: Vec<(u64, ())> = self
+            .ifaces
+            .iter()
+            .map(|f| (super::mac_key(f.mac), ()))
+            .collect();
+        macs.sort_unstable();
+        macs.dedup();
+        self.own_macs = macs;
         // The features' own state follows the table.
         for f in super::registry::FEATURES {
             if let Some(rebuild) = f.rebuild {

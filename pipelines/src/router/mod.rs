@@ -217,6 +217,10 @@ pub struct Core {
     /// interface's, which match as a source whatever the interface).
     pub(crate) ours4_set: Vec<(u32, bool)>,
     pub(crate) own6_set: Vec<(u128, IfaceId)>,
+    /// Our interfaces' MACs (as 48-bit numbers), distinct and sorted: an
+    /// ARP or NDP packet claiming one is refused (`bad_lladdr`) without a
+    /// scan of every interface (VLAN sub-interfaces may be thousands).
+    pub(crate) own_macs: Vec<(u64, ())>,
     /// The route handle, and the table this worker currently uses
     /// (refreshed once per burst when the version moves).
     routes: Arc<RouteHandle>,
@@ -330,6 +334,7 @@ pub fn build_worker_with(
         local6,
         ours4_set: Vec::new(),
         own6_set: Vec::new(),
+        own_macs: Vec::new(),
         table: routes.load(),
         routes,
         neigh,
@@ -530,7 +535,9 @@ impl Core {
     /// A link-layer address no neighbour may have: zero, multicast or
     /// broadcast, or one of our own ports' MACs.
     pub(crate) fn bad_lladdr(&self, mac: crate::wire::ethernet::MacAddr) -> bool {
-        mac.0 == [0; 6] || mac.is_multicast() || self.ifaces.iter().any(|f| f.mac == mac)
+        mac.0 == [0; 6]
+            || mac.is_multicast()
+            || crate::sorted::find(&self.own_macs, mac_key(mac)).is_some()
     }
 
     /// Any IPv4 address of ours (ICMP errors from an interface without one).
@@ -610,6 +617,12 @@ impl Core {
             self.rebuild_fast();
         }
     }
+}
+
+/// A MAC as the key of `Core::own_macs`.
+pub(crate) fn mac_key(mac: crate::wire::ethernet::MacAddr) -> u64 {
+    let m = mac.0;
+    u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
 }
 
 /// The interface of a virtual interface's address in `Core::own6_set`.

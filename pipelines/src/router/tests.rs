@@ -513,7 +513,8 @@ fn drop(r: DropReason) -> Verdict {
 /// The exact address tests behind the filters (`Core::is_local4`,
 /// `ours4`, `is_own_src6`) with more addresses than the sorted sets scan:
 /// every address of ours, broadcast ones, link-locals only on their own
-/// interface, foreign ones near ours, as a plain reading of the lists says.
+/// interface, foreign ones near ours, as a plain reading of the lists says;
+/// and `bad_lladdr` with the MACs of 22 interfaces.
 #[test]
 fn own_address_tests_with_many_addresses() {
     let mut spec = spec(RpfMode::Off);
@@ -525,8 +526,30 @@ fn own_address_tests_with_many_addresses() {
             64,
         ));
     }
+    // VLAN sub-interfaces with MACs of their own: more than the sorted
+    // MAC set scans.
+    for i in 0..20u8 {
+        spec.ifaces.push(IfaceSpec {
+            name: format!("a.{}", 100 + u16::from(i)),
+            port: PortId(0),
+            vlan: 100 + u16::from(i),
+            mac: MacAddr([2, 0x0c, 0, 0, 0, i]),
+            link_local: Ipv6Addr::from(0xfe80_u128 << 112 | 0x0c00 | u128::from(i)),
+            ..IfaceSpec::default()
+        });
+    }
     let rig = Rig::new(&spec);
     let c = &rig.r.core;
+    for f in &spec.ifaces {
+        assert!(c.bad_lladdr(f.mac), "{:?} is ours", f.mac);
+    }
+    for m in [
+        [2, 0x0c, 0, 0, 0, 20],
+        [2, 0x0a, 0, 0, 0, 2],
+        [2, 0x0b, 0, 0, 0, 9],
+    ] {
+        assert!(!c.bad_lladdr(MacAddr(m)), "{m:?} is not ours");
+    }
     let mut ours4 = Vec::new();
     let mut bcast4 = Vec::new();
     for f in &spec.ifaces {
@@ -547,7 +570,7 @@ fn own_address_tests_with_many_addresses() {
         }
     }
     for (id, f) in spec.ifaces.iter().enumerate() {
-        let other = (1 - id) as u16;
+        let other = u16::from(id == 0);
         for &(a, _) in &f.ipv6 {
             assert!(c.is_own_src6(a, other), "{a}");
             let near = Ipv6Addr::from(u128::from(a) + 1);
