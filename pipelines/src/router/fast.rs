@@ -795,22 +795,29 @@ impl Core {
             self.local6_filter.add(hash6(a.to_bits()));
         }
         // The exact sets (allocates: once per table or address change).
-        let mut s4: Vec<(u32, bool)> = Vec::new();
+        let mut s4: Vec<(u32, u8)> = Vec::new();
         let mut s6: Vec<(u128, IfaceId)> = Vec::new();
         for &(a, f) in &self.local6 {
             s6.push((a.to_bits(), f));
         }
         for &(a, _) in &self.local4 {
-            s4.push((a.to_bits(), true));
+            s4.push((a.to_bits(), super::OURS4));
         }
         for (_, f) in self.table.virt_ifaces() {
-            s4.extend(f.ipv4.iter().map(|&(a, _)| (a.to_bits(), true)));
+            s4.extend(f.ipv4.iter().map(|&(a, _)| (a.to_bits(), super::OURS4)));
             s6.extend(f.ipv6.iter().map(|&(a, _)| (a.to_bits(), super::ANY_IFACE)));
         }
-        s4.extend(self.bcast4.iter().map(|a| (a.to_bits(), false)));
-        // An address of ours first where it is a broadcast address too.
-        s4.sort_unstable_by_key(|&(a, ours)| (a, !ours));
-        s4.dedup_by_key(|e| e.0);
+        s4.extend(self.bcast4.iter().map(|a| (a.to_bits(), super::BCAST4)));
+        // One entry per address, with what it is (both, should an address
+        // of ours be another subnet's broadcast address).
+        s4.sort_unstable();
+        s4.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 |= next.1;
+            }
+            same
+        });
         s6.sort_unstable();
         s6.dedup();
         self.ours4_set = s4;

@@ -80,7 +80,7 @@ impl Core {
         if super::parse::martian4(orig_src)
             || orig_src.is_multicast()
             || orig_src.is_broadcast()
-            || self.bcast4.contains(&orig_src)
+            || self.is_bcast4(orig_src)
             || self.is_local4(orig_src)
         {
             return Verdict::Drop(DropReason::IcmpSuppressed);

@@ -212,10 +212,11 @@ pub struct Core {
     /// Exact sets behind the address filters, rebuilt with them
     /// (`rebuild_fast`), for the per-packet tests ([`crate::sorted`]):
     /// every IPv4 address of ours (virtual interfaces' too) and directed
-    /// broadcast address, `true` for an address of ours; every IPv6
+    /// broadcast address of our subnets, with what it is ([`OURS4`],
+    /// [`BCAST4`]); every IPv6
     /// address of ours with its interface ([`ANY_IFACE`] for a virtual
     /// interface's, which match as a source whatever the interface).
-    pub(crate) ours4_set: Vec<(u32, bool)>,
+    pub(crate) ours4_set: Vec<(u32, u8)>,
     pub(crate) own6_set: Vec<(u128, IfaceId)>,
     /// Our interfaces' MACs (as 48-bit numbers), distinct and sorted: an
     /// ARP or NDP packet claiming one is refused (`bad_lladdr`) without a
@@ -507,12 +508,19 @@ impl Core {
         if !self.local4_filter.maybe(fast::hash4(u32::from(a))) {
             return false;
         }
-        crate::sorted::find(&self.ours4_set, u32::from(a)) == Some(true)
+        crate::sorted::find(&self.ours4_set, u32::from(a)).is_some_and(|k| k & OURS4 != 0)
     }
 
-    /// One of our IPv6 addresses as a source seen on `iface`: a global
-    /// address of any interface (virtual ones too), or the link-local address of
-    /// `iface` itself (link-locals are only unique per link).
+    /// A directed broadcast address of one of our subnets.
+    pub(crate) fn is_bcast4(&self, a: Ipv4Addr) -> bool {
+        self.local4_filter.maybe(fast::hash4(u32::from(a)))
+            && crate::sorted::find(&self.ours4_set, u32::from(a)).is_some_and(|k| k & BCAST4 != 0)
+    }
+
+    /// One of our IPv6 addresses, as a source or destination seen on
+    /// `iface` (ip6-input's test): a global address of any interface
+    /// (virtual ones too), or the link-local address of `iface` itself
+    /// (link-locals are only unique per link).
     pub(crate) fn is_own_src6(&self, a: Ipv6Addr, iface: IfaceId) -> bool {
         if !self.local6_filter.maybe(fast::hash6(u128::from(a))) {
             return false;
@@ -522,14 +530,6 @@ impl Core {
             && crate::sorted::all(&self.own6_set, u128::from(a))
                 .iter()
                 .any(|&(_, f)| !ll || f == iface || f == ANY_IFACE)
-    }
-
-    /// An IPv6 address of one of the route table's virtual interfaces
-    /// (they come with the table, so they are not in `local6`).
-    pub(crate) fn is_virt_local6(&self, a: Ipv6Addr) -> bool {
-        self.table
-            .virt_ifaces()
-            .any(|(_, f)| f.ipv6.iter().any(|&(x, _)| x == a))
     }
 
     /// A link-layer address no neighbour may have: zero, multicast or
@@ -624,6 +624,11 @@ pub(crate) fn mac_key(mac: crate::wire::ethernet::MacAddr) -> u64 {
     let m = mac.0;
     u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]])
 }
+
+/// What an address in `Core::ours4_set` is: one of ours, and/or a
+/// directed broadcast address of one of our subnets.
+pub(crate) const OURS4: u8 = 1;
+pub(crate) const BCAST4: u8 = 2;
 
 /// The interface of a virtual interface's address in `Core::own6_set`.
 pub(crate) const ANY_IFACE: IfaceId = IfaceId::MAX;

@@ -203,7 +203,7 @@ impl Core {
             || src.is_broadcast()
             || src.is_unspecified()
             || src.is_loopback()
-            || self.bcast4.contains(&src)
+            || self.is_bcast4(src)
         {
             return Verdict::Drop(Ip4MartianSource);
         }
@@ -216,7 +216,7 @@ impl Core {
         // subnets: received, never forwarded (RFC 2644 makes not
         // forwarding directed broadcasts the default; forwarding one as
         // unicast would ARP for the broadcast address).
-        let bcast = dst.is_broadcast() || self.bcast4.contains(&dst);
+        let bcast = dst.is_broadcast() || self.is_bcast4(dst);
         if dst.is_multicast() || bcast {
             m.flags |= Meta::L3_MULTICAST;
             // Only broadcasts (and no multicast groups) are for us.
@@ -292,12 +292,7 @@ impl Core {
         if martian6(dst) {
             return Verdict::Drop(Ip6MartianDestination);
         }
-        if self
-            .local6
-            .iter()
-            .any(|&(a, f)| a == dst && (!is_ll(a) || f == m.iface))
-            || self.is_virt_local6(dst)
-        {
+        if self.is_own_src6(dst, m.iface) {
             m.flags |= Meta::TO_US;
             return Verdict::Next(TO_LOCAL);
         }

@@ -511,7 +511,7 @@ fn drop(r: DropReason) -> Verdict {
 // ------------------------------------------------------------ parse
 
 /// The exact address tests behind the filters (`Core::is_local4`,
-/// `ours4`, `is_own_src6`) with more addresses than the sorted sets scan:
+/// `is_bcast4`, `ours4`, `is_own_src6`) with more addresses than the sorted sets scan:
 /// every address of ours, broadcast ones, link-locals only on their own
 /// interface, foreign ones near ours, as a plain reading of the lists says;
 /// and `bad_lladdr` with the MACs of 22 interfaces.
@@ -562,6 +562,7 @@ fn own_address_tests_with_many_addresses() {
         for x in [u32::from(a) - 1, u32::from(a), u32::from(a) + 1] {
             let x4 = Ipv4Addr::from(x);
             assert_eq!(c.is_local4(x4), ours4.contains(&x4), "{x4}");
+            assert_eq!(c.is_bcast4(x4), bcast4.contains(&x4), "{x4}");
             assert_eq!(
                 c.ours4(x),
                 ours4.contains(&x4) || bcast4.contains(&x4),
