@@ -241,8 +241,7 @@ impl std::fmt::Debug for EamTable {
 fn lpm(keys: impl ExactSizeIterator<Item = (u128, u8)>, per: u32) -> Result<Fib6, String> {
     let mut t = Fib6::with_max_groups(keys.len() as u32 * per + 1);
     for (i, (k, len)) in keys.enumerate() {
-        let m = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-        t.insert(Ipv6Addr::from(k & m), len, i as u32)
+        t.insert(Ipv6Addr::from(k & mask6(len)), len, i as u32)
             .map_err(|e| format!("EAM table: {e}"))?;
     }
     Ok(t)

@@ -686,10 +686,6 @@ impl Table {
         None
     }
 
-    fn lifetime_ns(&self, proto: u8, st: Option<TcpState>) -> u64 {
-        lifetime_ns(&self.spec.timeouts, proto, st)
-    }
-
     /// Whether a burst's flows are looked up ahead ([`super::fast::prefetch`]):
     /// with this many sessions the tables no longer fit in a core's L2
     /// cache; below it the second lookup would only cost instructions.
@@ -896,7 +892,7 @@ impl Table {
                     x.sessions += 1;
                 }
                 self.counts.sessions_created += 1;
-                let life = self.lifetime_ns(proto, tcp);
+                let life = lifetime_ns(&self.spec.timeouts, proto, tcp);
                 if let Some(s) = self.sess[i as usize].as_mut() {
                     s.expires_ns = now + life;
                 }
