@@ -63,13 +63,23 @@ pub fn is_global4(a: u32) -> bool {
     if a == 0xc000_0009 || a == 0xc000_000a {
         return true;
     }
+    // Most addresses are decided by their first octet: only these eight
+    // begin a listed block (the scan below is the definition).
+    match a >> 24 {
+        0 | 10 | 127 | 224.. => return false,
+        100 | 169 | 172 | 192 | 198 | 203 => {}
+        _ => return true,
+    }
     !NOT_GLOBAL
         .iter()
         .any(|&(p, l)| a & (u32::MAX << (32 - u32::from(l))) == p)
 }
 
 /// Where the four IPv4 octets go in an IPv6 address for each prefix
-/// length (RFC 6052 §2.2: octet 8, bits 64-71, is skipped).
+/// length (RFC 6052 §2.2: octet 8, bits 64-71, is skipped): the
+/// reference the arithmetic of [`Pool6::embed_u`] and
+/// [`Pool6::extract_u`] is tested against.
+#[cfg(test)]
 fn slots(len: u8) -> [usize; 4] {
     match len {
         32 => [4, 5, 6, 7],
@@ -128,11 +138,24 @@ impl Pool6 {
 
     /// The IPv6 address embedding `v4` (suffix zero).
     pub fn embed(&self, v4: Ipv4Addr) -> Ipv6Addr {
-        let mut o = self.prefix.octets();
-        for (s, b) in slots(self.len).into_iter().zip(v4.octets()) {
-            o[s] = b;
+        Ipv6Addr::from(self.embed_u(u32::from(v4)))
+    }
+
+    /// [`Pool6::embed`] on numbers (the per-packet form). Below /96 the
+    /// four octets are split around octet 8 (bits 64-71, left zero):
+    /// those of `v4` that fit end at octet 7 (bit 64), the other `n`
+    /// start at octet 9.
+    #[inline]
+    pub fn embed_u(&self, v4: u32) -> u128 {
+        let p = u128::from(self.prefix);
+        if self.len >= 96 {
+            return p | u128::from(v4);
         }
-        Ipv6Addr::from(o)
+        let n = u32::from(self.len.saturating_sub(32) / 8);
+        let v = u64::from(v4);
+        let hi = v >> (8 * n);
+        let lo = v & ((1u64 << (8 * n)) - 1);
+        p | u128::from(hi) << 64 | u128::from(lo) << (8 * (7 - n))
     }
 
     /// [`Pool6::extract`] on an address as a number (the per-packet form).
@@ -146,9 +169,11 @@ impl Pool6 {
             let a = x as u32;
             return (!self.refuses(a)).then_some(a);
         }
-        let o = x.to_be_bytes();
-        let s = slots(self.len);
-        Some(u32::from_be_bytes([o[s[0]], o[s[1]], o[s[2]], o[s[3]]]))
+        // (As `embed_u`, the other way.)
+        let n = u32::from(self.len.saturating_sub(32) / 8);
+        let hi = ((x >> 64) as u64) & ((1u64 << (32 - 8 * n)) - 1);
+        let lo = ((x >> (8 * (7 - n))) as u64) & ((1u64 << (8 * n)) - 1);
+        Some((hi << (8 * n) | lo) as u32)
     }
 
     /// The IPv4 address embedded in `a`, if `a` is inside the prefix.
@@ -327,18 +352,26 @@ impl EamTable {
     }
 
     /// The IPv6 address of `a` by its longest matching EAM entry.
-    #[inline]
     pub fn to6(&self, a: Ipv4Addr) -> Option<Ipv6Addr> {
-        let x = u32::from(a);
+        self.to6_u(u32::from(a)).map(Ipv6Addr::from)
+    }
+
+    /// [`EamTable::to6`] on an address as a number (the per-packet form).
+    #[inline(always)]
+    pub fn to6_u(&self, x: u32) -> Option<u128> {
         if self.by4.len() <= EAM_SCAN {
-            return self.scan6(x).map(Ipv6Addr::from);
+            return self.scan6(x);
         }
+        self.trie6(x)
+    }
+
+    /// [`EamTable::to6_u`] of a table larger than [`EAM_SCAN`].
+    #[inline(never)]
+    fn trie6(&self, x: u32) -> Option<u128> {
         let i = self.lpm4.as_ref()?.lookup_u128(u128::from(x) << 96)?;
         let e = self.by4.get(i as usize)?;
         let suffix = u128::from(x & !mask4(e.len4));
-        Some(Ipv6Addr::from(
-            u128::from(e.v6) | suffix.checked_shl(e.shift()).unwrap_or(0),
-        ))
+        Some(u128::from(e.v6) | suffix.checked_shl(e.shift()).unwrap_or(0))
     }
 
     /// The scan, longest prefix first: what small tables use, and the
@@ -350,7 +383,7 @@ impl EamTable {
         Some(u32::from(e.v4) | (x.checked_shr(e.shift()).unwrap_or(0) as u32 & !mask4(e.len4)))
     }
 
-    #[inline]
+    #[inline(always)]
     fn scan6(&self, x: u32) -> Option<u128> {
         let i = self.m4.iter().position(|&(m, v)| x & m == v)?;
         let e = self.by4.get(i)?;
@@ -366,6 +399,89 @@ impl EamTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arithmetic embedding and extraction against the octet table
+    /// of RFC 6052 §2.2 (`slots`), every length, prefixes with all bits
+    /// set around the IPv4 octets; and the first-octet shortcut of
+    /// `is_global4` against the plain scan of its blocks.
+    #[test]
+    fn embedding_arithmetic_matches_the_octet_table() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in POOL6_LENGTHS {
+            let full = Ipv6Addr::from(!(0xffu128 << 56));
+            let pool = Pool6::new(full, len).unwrap();
+            for _ in 0..2000 {
+                let v4 = next() as u32;
+                let mut o = pool.prefix.octets();
+                for (s, b) in slots(len).into_iter().zip(v4.to_be_bytes()) {
+                    o[s] = b;
+                }
+                let want = u128::from_be_bytes(o);
+                assert_eq!(pool.embed_u(v4), want, "/{len} {v4:#x}");
+                // Whatever the suffix holds, extraction reads the slots.
+                let mut in_slots = [0u8; 16];
+                for s in slots(len) {
+                    in_slots[s] = 0xff;
+                }
+                let free = !mask6(len) & !(0xffu128 << 56) & !u128::from_be_bytes(in_slots);
+                let any = want | (u128::from(next()) << 64 | u128::from(next())) & free;
+                let o = any.to_be_bytes();
+                let s = slots(len);
+                let back = u32::from_be_bytes([o[s[0]], o[s[1]], o[s[2]], o[s[3]]]);
+                assert_eq!(pool.extract_u(any), Some(back), "/{len} {any:#x}");
+                assert_eq!(back, v4);
+            }
+        }
+        let scan = |a: u32| {
+            a == 0xc000_0009
+                || a == 0xc000_000a
+                || ![
+                    (0x0000_0000u32, 8u32),
+                    (0x0a00_0000, 8),
+                    (0x6440_0000, 10),
+                    (0x7f00_0000, 8),
+                    (0xa9fe_0000, 16),
+                    (0xac10_0000, 12),
+                    (0xc000_0000, 24),
+                    (0xc000_0200, 24),
+                    (0xc058_6300, 24),
+                    (0xc0a8_0000, 16),
+                    (0xc612_0000, 15),
+                    (0xc633_6400, 24),
+                    (0xcb00_7100, 24),
+                    (0xe000_0000, 4),
+                    (0xf000_0000, 4),
+                ]
+                .iter()
+                .any(|&(p, l)| a & (u32::MAX << (32 - l)) == p)
+        };
+        for top in 0..=255u32 {
+            for _ in 0..400 {
+                let a = top << 24 | (next() as u32 & 0x00ff_ffff);
+                assert_eq!(is_global4(a), scan(a), "{}", Ipv4Addr::from(a));
+            }
+            // The blocks' own first and last addresses.
+            for a in [top << 24, top << 24 | 0x00ff_ffff] {
+                assert_eq!(is_global4(a), scan(a), "{}", Ipv4Addr::from(a));
+            }
+        }
+        for a in [
+            0xc000_0009,
+            0xc000_000a,
+            0xac1f_ffff,
+            0xac20_0000,
+            0x647f_ffff,
+            0x6480_0000,
+        ] {
+            assert_eq!(is_global4(a), scan(a), "{}", Ipv4Addr::from(a));
+        }
+    }
 
     #[test]
     fn rfc6052_examples() {

@@ -101,7 +101,7 @@ impl Nat64Spec {
 }
 
 impl Nat64Spec {
-    #[inline]
+    #[inline(always)]
     fn to4(&self, a: [u8; 16]) -> Option<[u8; 4]> {
         let x = u128::from_be_bytes(a);
         let v = if self.eam.is_empty() {
@@ -112,12 +112,19 @@ impl Nat64Spec {
         v.or_else(|| self.pool6.and_then(|p| p.extract_u(x)))
             .map(u32::to_be_bytes)
     }
+    #[inline(always)]
     fn to6(&self, a: [u8; 4]) -> Option<[u8; 16]> {
-        let a = Ipv4Addr::from(a);
-        self.eam
-            .to6(a)
-            .or_else(|| self.pool6.and_then(|p| p.embed_checked(a)))
-            .map(|v| v.octets())
+        let x = u32::from_be_bytes(a);
+        let v = if self.eam.is_empty() {
+            None
+        } else {
+            self.eam.to6_u(x)
+        };
+        v.or_else(|| {
+            self.pool6
+                .and_then(|p| (!p.refuses(x)).then(|| p.embed_u(x)))
+        })
+        .map(u128::to_be_bytes)
     }
     fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]> {
         match self.pool6 {

@@ -52,6 +52,15 @@ pub fn parse6(ip: &[u8], quoted: bool) -> Result<V6, V6Err> {
     if !quoted && end > ip.len() {
         return Err(V6Err::Malformed);
     }
+    // Most packets carry no extension header: the upper layer at 40.
+    if !matches!(ip[6], 0 | 43 | 44 | 60) {
+        return Ok(V6 {
+            l4: 40,
+            proto: ip[6],
+            frag: None,
+            end,
+        });
+    }
     let avail = ip.len().min(end);
     let (mut nh, mut off, mut frag) = (ip[6], 40usize, None);
     for _ in 0..=MAX_EXT {
@@ -160,7 +169,8 @@ pub fn parse4(ip: &[u8], quoted: bool) -> Option<V4> {
     })
 }
 
-/// Writes a 20-byte IPv4 header (with its checksum) into `h`.
+/// Writes a 20-byte IPv4 header (with its checksum) into `h` (nothing if
+/// `h` is shorter).
 #[allow(clippy::too_many_arguments)]
 pub fn write4(
     h: &mut [u8],
@@ -175,6 +185,10 @@ pub fn write4(
     src: [u8; 4],
     dst: [u8; 4],
 ) {
+    // One length check, then a fixed-size header.
+    let Some(h) = h.first_chunk_mut::<20>() else {
+        return;
+    };
     h[0] = 0x45;
     h[1] = tos;
     h[2..4].copy_from_slice(&total.to_be_bytes());
@@ -186,13 +200,16 @@ pub fn write4(
     h[10..12].fill(0);
     h[12..16].copy_from_slice(&src);
     h[16..20].copy_from_slice(&dst);
-    let c = checksum::finish(checksum::sum(&h[..20]));
+    let c = checksum::finish(checksum::sum_n(h));
     h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Writes a 40-byte IPv6 header into `h`.
+/// Writes a 40-byte IPv6 header into `h` (nothing if `h` is shorter).
 #[allow(clippy::too_many_arguments)]
 pub fn write6(h: &mut [u8], tc: u8, plen: u16, nh: u8, hop: u8, src: &[u8; 16], dst: &[u8; 16]) {
+    let Some(h) = h.first_chunk_mut::<40>() else {
+        return;
+    };
     h[0] = 0x60 | (tc >> 4);
     h[1] = tc << 4;
     h[2] = 0;
@@ -454,7 +471,8 @@ pub fn set_ports(l4: &mut [u8], proto4: u8, sport: u16, dport: u16) {
 /// Translates the upper-layer checksum of a TCP or UDP header at the start
 /// of `l4` (if it reaches the checksum) for the address change from
 /// `old` to `new` (the pseudo-header's other fields keep their values).
-fn fix_l4(l4: &mut [u8], proto: u8, old: &[u8], new: &[u8]) {
+#[inline(always)]
+fn fix_l4(l4: &mut [u8], proto: u8, old: u32, new: u32) {
     let at = match proto {
         6 => 16,
         17 => 6,
@@ -467,11 +485,53 @@ fn fix_l4(l4: &mut [u8], proto: u8, old: &[u8], new: &[u8]) {
     if proto == 17 && c == 0 {
         return;
     }
-    let n = match checksum::update_bytes(c, old, new) {
+    let n = match checksum::update_sums(c, old, new) {
         0 if proto == 17 => 0xffff,
         n => n,
     };
     f.copy_from_slice(&n.to_be_bytes());
+}
+
+/// [`fix_l4`] for addresses `(src, dst)` translated to `(s4, d4)`.
+#[inline]
+fn fix_l4_64(l4: &mut [u8], proto: u8, six: Addrs6<'_>, four: Addrs4<'_>) {
+    fix_l4(
+        l4,
+        proto,
+        checksum::sum_n(&cat6(six)),
+        checksum::sum_n(&cat4(four)),
+    );
+}
+
+/// [`fix_l4`] for addresses `(s4, d4)` translated to `(src, dst)`.
+#[inline]
+fn fix_l4_46(l4: &mut [u8], proto: u8, four: Addrs4<'_>, six: Addrs6<'_>) {
+    fix_l4(
+        l4,
+        proto,
+        checksum::sum_n(&cat4(four)),
+        checksum::sum_n(&cat6(six)),
+    );
+}
+
+type Addrs6<'a> = (&'a [u8; 16], &'a [u8; 16]);
+type Addrs4<'a> = (&'a [u8; 4], &'a [u8; 4]);
+
+/// A source and destination as one run (one sum: one fold).
+#[inline(always)]
+fn cat6((s, d): Addrs6<'_>) -> [u8; 32] {
+    let mut o = [0u8; 32];
+    o[..16].copy_from_slice(s);
+    o[16..].copy_from_slice(d);
+    o
+}
+
+#[inline(always)]
+fn cat4((s, d): Addrs4<'_>) -> [u8; 8] {
+    let mut o = [0u8; 8];
+    o[..4].copy_from_slice(s);
+    o[4..].copy_from_slice(d);
+    o
 }
 
 /// An ICMP echo's checksum moving between ICMPv4 (no pseudo-header) and
@@ -566,13 +626,7 @@ pub fn body64(
             let ps = checksum::pseudo_v6(&src, &dst, 58, (h.end - h.l4) as u32);
             fix_echo(l4, nt, ps, false);
         } else {
-            let mut old = [0u8; 32];
-            old[..16].copy_from_slice(&src);
-            old[16..].copy_from_slice(&dst);
-            let mut new = [0u8; 8];
-            new[..4].copy_from_slice(&s4);
-            new[4..].copy_from_slice(&d4);
-            fix_l4(l4, h.proto, &old, &new);
+            fix_l4_64(l4, h.proto, (&src, &dst), (&s4, &d4));
         }
         // (An ICMP query's identifier belongs to the destination side.)
         if proto == 1 {
@@ -656,13 +710,7 @@ pub fn body46(
             let ps = checksum::pseudo_v6(&s6, &d6, 58, (h.total - h.ihl) as u32);
             fix_echo(l4, nt, ps, true);
         } else {
-            let mut old = [0u8; 8];
-            old[..4].copy_from_slice(&h.src);
-            old[4..].copy_from_slice(&h.dst);
-            let mut new = [0u8; 32];
-            new[..16].copy_from_slice(&s6);
-            new[16..].copy_from_slice(&d6);
-            fix_l4(l4, h.proto, &old, &new);
+            fix_l4_46(l4, h.proto, (&h.src, &h.dst), (&s6, &d6));
         }
         // (An ICMP query's identifier belongs to the source side.)
         set_ports(l4, h.proto, sp6, dp6);
@@ -703,13 +751,7 @@ pub fn fix_transport_64(
             false,
         );
     } else {
-        let mut old = [0u8; 32];
-        old[..16].copy_from_slice(src);
-        old[16..].copy_from_slice(dst);
-        let mut new = [0u8; 8];
-        new[..4].copy_from_slice(&s4);
-        new[4..].copy_from_slice(&d4);
-        fix_l4(l4, proto6, &old, &new);
+        fix_l4_64(l4, proto6, (src, dst), (&s4, &d4));
     }
     Ok(())
 }
@@ -731,13 +773,7 @@ pub fn fix_transport_46(
             .ok_or(DropReason::Nat64IcmpUntranslatable)?;
         fix_echo(l4, nt, checksum::pseudo_v6(src, dst, 58, ulen as u32), true);
     } else {
-        let mut old = [0u8; 8];
-        old[..4].copy_from_slice(&s4);
-        old[4..].copy_from_slice(&d4);
-        let mut new = [0u8; 32];
-        new[..16].copy_from_slice(src);
-        new[16..].copy_from_slice(dst);
-        fix_l4(l4, proto4, &old, &new);
+        fix_l4_46(l4, proto4, (&s4, &d4), (src, dst));
     }
     Ok(())
 }

@@ -23,6 +23,11 @@
 /// The result is folded to at most 16 significant bits.
 #[inline]
 pub fn sum(data: &[u8]) -> u32 {
+    sum_in(data)
+}
+
+#[inline(always)]
+fn sum_in(data: &[u8]) -> u32 {
     // Eight octets at a time, as native-order 64-bit words with the
     // end-around carry added back at once (RFC 1071 § 2 (B) and (C): the
     // sum is independent of byte order, a native-order sum being the
@@ -43,21 +48,38 @@ pub fn sum(data: &[u8]) -> u32 {
         let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(t));
         acc = s + u64::from(carry);
     }
+    fold64(acc)
+}
+
+/// Folds the carries of a 32-bit partial sum into 16 bits (end-around
+/// carry, [RFC 1071 § 2 (B)]).
+#[inline]
+pub fn fold(sum: u32) -> u16 {
+    // Two steps always suffice: the first leaves at most 0x1fffe, the
+    // second at most 0xffff (no loop, no branch).
+    let s = (sum & 0xffff) + (sum >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// [`sum`] of a fixed-size run (an address, a header): the same sum,
+/// unrolled where it is inlined.
+#[inline(always)]
+pub fn sum_n<const N: usize>(data: &[u8; N]) -> u32 {
+    // `sum`'s code inlined with the length known at compile time:
+    // straight-line loads and adds, no loop and no bounds checks.
+    sum_in(data)
+}
+
+/// A native-order 64-bit ones' complement sum folded to 16 bits,
+/// big-endian (what [`sum`] returns).
+#[inline(always)]
+fn fold64(acc: u64) -> u32 {
     // 64 → 16 bits, end-around; a non-zero sum never folds to zero.
     let mut s = (acc & 0xffff_ffff) + (acc >> 32);
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
     u32::from(u16::from_be(s as u16))
-}
-
-/// Folds the carries of a 32-bit partial sum into 16 bits (end-around
-/// carry, [RFC 1071 § 2 (B)]).
-pub fn fold(mut sum: u32) -> u16 {
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// The value to store in a checksum field: the ones' complement of the
@@ -82,7 +104,7 @@ pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u32 {
 /// destination, 32-bit upper-layer packet length, three zero octets, next
 /// header.
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], proto: u8, len: u32) -> u32 {
-    sum(src) + sum(dst) + (len >> 16) + (len & 0xffff) + u32::from(proto)
+    sum_n(src) + sum_n(dst) + (len >> 16) + (len & 0xffff) + u32::from(proto)
 }
 
 /// Updates checksum `csum` after a 16-bit word of the covered data changed
@@ -115,9 +137,15 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
 /// covered data; they are normally of equal, even length, but a length
 /// change is handled as "remove `old`, add `new`".
 pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    update_sums(csum, sum(old), sum(new))
+}
+
+/// [`update_bytes`] given the partial sums of the old and the new octets
+/// (from [`sum`] / [`sum_n`], or sums of such sums).
+#[inline]
+pub fn update_sums(csum: u16, old: u32, new: u32) -> u16 {
     // ~m summed word by word equals ~(sum m) in ones' complement.
-    let s = u32::from(!csum) + u32::from(!fold(sum(old))) + sum(new);
-    !fold(s)
+    !fold(u32::from(!csum) + u32::from(!fold(old)) + u32::from(fold(new)))
 }
 
 #[cfg(test)]
@@ -132,6 +160,53 @@ mod tests {
         x ^= x << 17;
         *state = x;
         x
+    }
+
+    /// `sum_n` is `sum` for fixed sizes (with and without a tail), and the
+    /// branch-free `fold` is the loop it replaced, at the edges too.
+    #[test]
+    fn fixed_size_sums_and_fold() {
+        fn check<const N: usize>(st: &mut u64) {
+            for _ in 0..500 {
+                let mut a = [0u8; N];
+                for b in a.iter_mut() {
+                    *b = xorshift(st) as u8;
+                }
+                assert_eq!(sum_n(&a), sum(&a), "{N} {a:?}");
+            }
+            assert_eq!(sum_n(&[0xffu8; N]), sum(&[0xffu8; N]));
+            assert_eq!(sum_n(&[0u8; N]), 0);
+        }
+        let mut st = 0x1234_5678_9abc_def1;
+        check::<2>(&mut st);
+        check::<4>(&mut st);
+        check::<8>(&mut st);
+        check::<16>(&mut st);
+        check::<20>(&mut st);
+        check::<32>(&mut st);
+        check::<40>(&mut st);
+        let by_loop = |mut s: u32| {
+            while s >> 16 != 0 {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            s as u16
+        };
+        for s in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0xffff_ffff,
+            0xfffe_ffff,
+            0x8000_8000,
+        ] {
+            assert_eq!(fold(s), by_loop(s), "{s:#x}");
+        }
+        for _ in 0..10_000 {
+            let s = xorshift(&mut st) as u32;
+            assert_eq!(fold(s), by_loop(s), "{s:#x}");
+        }
     }
 
     // [RFC 1071 § 3] worked example: bytes 00 01 f2 03 f4 f5 f6 f7.
