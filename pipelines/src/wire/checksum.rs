@@ -43,8 +43,24 @@ fn sum_in(data: &[u8]) -> u32 {
     }
     let rest = words.remainder();
     if !rest.is_empty() {
+        // (The tail in fixed-size pieces: a copy of variable length would
+        // be a `memcpy` call.)
         let mut t = [0u8; 8];
-        t[..rest.len()].copy_from_slice(rest);
+        let mut k = 0;
+        if let Some(r) = rest.first_chunk::<4>() {
+            t[..4].copy_from_slice(r);
+            k = 4;
+        }
+        if let (Some(r), Some(d)) = (
+            rest.get(k..).and_then(|r| r.first_chunk::<2>()),
+            t.get_mut(k..k + 2),
+        ) {
+            d.copy_from_slice(r);
+            k += 2;
+        }
+        if let (Some(&r), Some(d)) = (rest.get(k), t.get_mut(k)) {
+            *d = r;
+        }
         let (s, carry) = acc.overflowing_add(u64::from_ne_bytes(t));
         acc = s + u64::from(carry);
     }
@@ -104,7 +120,10 @@ pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u32 {
 /// destination, 32-bit upper-layer packet length, three zero octets, next
 /// header.
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], proto: u8, len: u32) -> u32 {
-    sum_n(src) + sum_n(dst) + (len >> 16) + (len & 0xffff) + u32::from(proto)
+    let mut a = [0u8; 32];
+    a[..16].copy_from_slice(src);
+    a[16..].copy_from_slice(dst);
+    sum_n(&a) + (len >> 16) + (len & 0xffff) + u32::from(proto)
 }
 
 /// Updates checksum `csum` after a 16-bit word of the covered data changed
