@@ -265,7 +265,9 @@ pub(crate) fn claim4_at(core: &Core, d: &[u8], l4: usize, proto: u8) -> bool {
         return false;
     }
     let dst = [ip[16], ip[17], ip[18], ip[19]];
-    if !st.is_pool4_addr(dst) {
+    // (Looked up once for the tests below.)
+    let at = st.pool4_at(dst);
+    if !at.any() {
         return false;
     }
     // A later fragment carries no ports: the translator follows it if
@@ -280,16 +282,15 @@ pub(crate) fn claim4_at(core: &Core, d: &[u8], l4: usize, proto: u8) -> bool {
     }
     let body = &d[l4..];
     match proto {
-        6 | 17 => xlat::ports(body, proto).is_some_and(|(_, dp)| st.in_pool4(dst, proto, dp)),
+        6 | 17 => xlat::ports(body, proto).is_some_and(|(_, dp)| at.has(proto, dp)),
         1 => match body.first() {
-            Some(0 | 8) => xlat::ports(body, 1).is_some_and(|(id, _)| st.in_pool4(dst, 1, id)),
+            Some(0 | 8) => xlat::ports(body, 1).is_some_and(|(id, _)| at.has(1, id)),
             Some(&t) if icmpv4::is_error(t) => {
                 let Some(q) = body.get(8..).and_then(|q| xlat::parse4(q, true)) else {
                     return false;
                 };
                 let qb = &body[8 + q.ihl..];
-                q.src == dst
-                    && xlat::ports(qb, q.proto).is_some_and(|(sp, _)| st.in_pool4(dst, q.proto, sp))
+                q.src == dst && xlat::ports(qb, q.proto).is_some_and(|(sp, _)| at.has(q.proto, sp))
             }
             _ => false,
         },

@@ -71,19 +71,66 @@ impl Pool4Index {
         Pool4Index(v)
     }
 
-    /// The pool4 entries of address `a` (their indexes into `pool4`).
+    /// The index entries of address `a` (their second halves are
+    /// indexes into `pool4`).
     #[inline]
-    fn of(&self, a: [u8; 4]) -> impl Iterator<Item = u32> + '_ {
+    fn of(&self, a: [u8; 4]) -> &[(u32, u32)] {
         crate::sorted::all(&self.0, u32::from_be_bytes(a))
-            .iter()
-            .map(|e| e.1)
     }
 }
 
-/// Up to this many pool4 entries the per-packet tests scan them (cheaper
-/// than the index's binary search and indirection: 23 instructions per
-/// packet on nat64-6to4 with one entry).
-const POOL4_SCAN: usize = 8;
+/// What [`Table::pool4_at`] found: the pool4 entries of one address.
+#[derive(Clone, Copy)]
+pub enum Pool4At<'a> {
+    /// A pool small enough to scan, and the address.
+    Scan(&'a [Pool4], Ipv4Addr),
+    /// The pool and the address's index entries (their second halves
+    /// index the pool).
+    Indexed(&'a [Pool4], &'a [(u32, u32)]),
+}
+
+impl<'a> Pool4At<'a> {
+    /// Whether the address is in pool4 at all.
+    #[inline(always)]
+    pub fn any(&self) -> bool {
+        match *self {
+            Pool4At::Scan(pool, a) => pool.iter().any(|p| p.addr == a),
+            Pool4At::Indexed(_, ix) => !ix.is_empty(),
+        }
+    }
+
+    /// The entry of the address holding `port` of `proto`, if any.
+    #[inline(always)]
+    pub fn entry(&self, proto: u8, port: u16) -> Option<&'a Pool4> {
+        let fits = |p: &Pool4| p.has(proto) && (p.lo..=p.hi).contains(&port);
+        match *self {
+            Pool4At::Scan(pool, a) => {
+                for p in pool {
+                    if p.addr == a && fits(p) {
+                        return Some(p);
+                    }
+                }
+                None
+            }
+            Pool4At::Indexed(pool, ix) => {
+                for &(_, k) in ix {
+                    if let Some(p) = pool.get(k as usize) {
+                        if fits(p) {
+                            return Some(p);
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether `(proto, port)` of the address is in pool4.
+    #[inline(always)]
+    pub fn has(&self, proto: u8, port: u16) -> bool {
+        self.entry(proto, port).is_some()
+    }
+}
 
 /// A static BIB entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -444,28 +491,24 @@ impl Table {
         &self.spec
     }
 
+    /// The pool4 entries of address `addr`, looked up once (a scan of a
+    /// pool of up to [`crate::sorted::SCAN`] entries, cheaper there than
+    /// the index: 23 instructions per packet on nat64-6to4 with one; else
+    /// the index's binary search) for the tests that follow: whether
+    /// there are any, which holds a port.
+    #[inline(always)]
+    pub fn pool4_at(&self, addr: [u8; 4]) -> Pool4At<'_> {
+        let pool = &self.spec.pool4[..];
+        if pool.len() <= crate::sorted::SCAN {
+            return Pool4At::Scan(pool, Ipv4Addr::from(addr));
+        }
+        Pool4At::Indexed(pool, self.pool4_ix.of(addr))
+    }
+
     /// The pool4 entry holding `(addr, proto, port)`, if any.
     #[inline(always)]
     fn pool4_entry(&self, addr: [u8; 4], proto: u8, port: u16) -> Option<&Pool4> {
-        if self.spec.pool4.len() <= POOL4_SCAN {
-            let a = Ipv4Addr::from(addr);
-            for p in &self.spec.pool4 {
-                if p.addr == a && p.has(proto) && (p.lo..=p.hi).contains(&port) {
-                    return Some(p);
-                }
-            }
-            return None;
-        }
-        self.pool4_indexed(addr, proto, port)
-    }
-
-    /// [`Table::pool4_entry`] of a pool larger than [`POOL4_SCAN`].
-    #[inline(never)]
-    fn pool4_indexed(&self, addr: [u8; 4], proto: u8, port: u16) -> Option<&Pool4> {
-        self.pool4_ix.of(addr).find_map(|k| {
-            let p = self.spec.pool4.get(k as usize)?;
-            (p.has(proto) && (p.lo..=p.hi).contains(&port)).then_some(p)
-        })
+        self.pool4_at(addr).entry(proto, port)
     }
 
     /// Is `(addr, proto, port)` in pool4 (a packet to it is ours)?
@@ -477,16 +520,7 @@ impl Table {
     /// Is `addr` a pool4 address (of any protocol and port)?
     #[inline(always)]
     pub fn is_pool4_addr(&self, addr: [u8; 4]) -> bool {
-        if self.spec.pool4.len() <= POOL4_SCAN {
-            let a = Ipv4Addr::from(addr);
-            return self.spec.pool4.iter().any(|p| p.addr == a);
-        }
-        self.pool4_ix_has(addr)
-    }
-
-    #[inline(never)]
-    fn pool4_ix_has(&self, addr: [u8; 4]) -> bool {
-        self.pool4_ix.of(addr).next().is_some()
+        self.pool4_at(addr).any()
     }
 
     fn add_bib(&mut self, b: Bib) -> Option<u32> {
@@ -518,7 +552,7 @@ impl Table {
             UDP => 1,
             _ => 2,
         };
-        self.pool4_ix.of(a4).find_map(|k| {
+        self.pool4_ix.of(a4).iter().find_map(|&(_, k)| {
             let p = self.spec.pool4.get(k as usize)?;
             let (lo, hi) = self.slice(p, self.worker)?;
             (p.has(proto) && (lo..=hi).contains(&u32::from(port))).then_some((k as usize, j))
