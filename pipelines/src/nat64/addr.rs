@@ -33,6 +33,25 @@ pub struct Pool6 {
 /// The Well-Known Prefix, 64:ff9b::/96 (RFC 6052 §2.1).
 pub const WKP: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
 
+/// The blocks of [`is_global4`] (prefix, length).
+const NOT_GLOBAL: [(u32, u8); 15] = [
+    (0x0000_0000, 8),
+    (0x0a00_0000, 8),
+    (0x6440_0000, 10),
+    (0x7f00_0000, 8),
+    (0xa9fe_0000, 16),
+    (0xac10_0000, 12),
+    (0xc000_0000, 24),
+    (0xc000_0200, 24),
+    (0xc058_6300, 24),
+    (0xc0a8_0000, 16),
+    (0xc612_0000, 15),
+    (0xc633_6400, 24),
+    (0xcb00_7100, 24),
+    (0xe000_0000, 4),
+    (0xf000_0000, 4),
+];
+
 /// Whether `a` is a global IPv4 address as RFC 6052 §3.1 means it: none
 /// of the special-purpose blocks of the IANA registry (RFC 6890) that are
 /// not globally reachable — this network (0/8), private space (10/8,
@@ -43,28 +62,12 @@ pub const WKP: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0);
 /// benchmarking (198.18/15), 6to4 relay anycast (192.88.99/24, deprecated),
 /// multicast (224/4), reserved (240/4) and the broadcast address.
 pub fn is_global4(a: u32) -> bool {
-    const NOT_GLOBAL: [(u32, u8); 15] = [
-        (0x0000_0000, 8),
-        (0x0a00_0000, 8),
-        (0x6440_0000, 10),
-        (0x7f00_0000, 8),
-        (0xa9fe_0000, 16),
-        (0xac10_0000, 12),
-        (0xc000_0000, 24),
-        (0xc000_0200, 24),
-        (0xc058_6300, 24),
-        (0xc0a8_0000, 16),
-        (0xc612_0000, 15),
-        (0xc633_6400, 24),
-        (0xcb00_7100, 24),
-        (0xe000_0000, 4),
-        (0xf000_0000, 4),
-    ];
     if a == 0xc000_0009 || a == 0xc000_000a {
         return true;
     }
-    // Most addresses are decided by their first octet: only these eight
-    // begin a listed block (the scan below is the definition).
+    // Most addresses are decided by their first octet: the blocks begin
+    // with 0, 10, 100, 127, 169, 172, 192, 198, 203 and 224 up (the scan
+    // below is the definition, and what the tests hold this to).
     match a >> 24 {
         0 | 10 | 127 | 224.. => return false,
         100 | 169 | 172 | 192 | 198 | 203 => {}
@@ -441,25 +444,9 @@ mod tests {
         let scan = |a: u32| {
             a == 0xc000_0009
                 || a == 0xc000_000a
-                || ![
-                    (0x0000_0000u32, 8u32),
-                    (0x0a00_0000, 8),
-                    (0x6440_0000, 10),
-                    (0x7f00_0000, 8),
-                    (0xa9fe_0000, 16),
-                    (0xac10_0000, 12),
-                    (0xc000_0000, 24),
-                    (0xc000_0200, 24),
-                    (0xc058_6300, 24),
-                    (0xc0a8_0000, 16),
-                    (0xc612_0000, 15),
-                    (0xc633_6400, 24),
-                    (0xcb00_7100, 24),
-                    (0xe000_0000, 4),
-                    (0xf000_0000, 4),
-                ]
-                .iter()
-                .any(|&(p, l)| a & (u32::MAX << (32 - l)) == p)
+                || !NOT_GLOBAL
+                    .iter()
+                    .any(|&(p, l)| a & (u32::MAX << (32 - u32::from(l))) == p)
         };
         for top in 0..=255u32 {
             for _ in 0..400 {
