@@ -131,7 +131,13 @@ impl Pool6 {
     /// [`Pool6::embed`], unless the prefix refuses `v4`.
     #[inline]
     pub fn embed_checked(&self, v4: Ipv4Addr) -> Option<Ipv6Addr> {
-        (!self.refuses(u32::from(v4))).then(|| self.embed(v4))
+        self.embed_checked_u(u32::from(v4)).map(Ipv6Addr::from)
+    }
+
+    /// [`Pool6::embed_checked`] on numbers (the per-packet form).
+    #[inline]
+    pub fn embed_checked_u(&self, v4: u32) -> Option<u128> {
+        (!self.refuses(v4)).then(|| self.embed_u(v4))
     }
 
     pub fn contains(&self, a: Ipv6Addr) -> bool {

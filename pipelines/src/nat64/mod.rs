@@ -120,11 +120,8 @@ impl Nat64Spec {
         } else {
             self.eam.to6_u(x)
         };
-        v.or_else(|| {
-            self.pool6
-                .and_then(|p| (!p.refuses(x)).then(|| p.embed_u(x)))
-        })
-        .map(u128::to_be_bytes)
+        v.or_else(|| self.pool6.and_then(|p| p.embed_checked_u(x)))
+            .map(u128::to_be_bytes)
     }
     fn to6_pool(&self, a: [u8; 4]) -> Option<[u8; 16]> {
         match self.pool6 {
@@ -1091,8 +1088,8 @@ impl Core {
                 // (An ICMP error from a source the Well-Known Prefix may
                 // not carry takes an RFC 6791 source below.)
                 let s6 = pool6
-                    .embed_checked(Ipv4Addr::from(v.src))
-                    .map(|a| a.octets());
+                    .embed_checked_u(u32::from_be_bytes(v.src))
+                    .map(u128::to_be_bytes);
                 if s6.is_none() && !is_err {
                     return Verdict::Drop(DropReason::Nat64WkpNonGlobal);
                 }

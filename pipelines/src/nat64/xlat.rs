@@ -469,8 +469,9 @@ pub fn set_ports(l4: &mut [u8], proto4: u8, sport: u16, dport: u16) {
 }
 
 /// Translates the upper-layer checksum of a TCP or UDP header at the start
-/// of `l4` (if it reaches the checksum) for the address change from
-/// `old` to `new` (the pseudo-header's other fields keep their values).
+/// of `l4` (if it reaches the checksum) for the address change whose old
+/// and new addresses sum to `old` and `new` ([`checksum::sum_pair`]; the
+/// pseudo-header's other fields keep their values).
 #[inline(always)]
 fn fix_l4(l4: &mut [u8], proto: u8, old: u32, new: u32) {
     let at = match proto {
@@ -490,48 +491,6 @@ fn fix_l4(l4: &mut [u8], proto: u8, old: u32, new: u32) {
         n => n,
     };
     f.copy_from_slice(&n.to_be_bytes());
-}
-
-/// [`fix_l4`] for addresses `(src, dst)` translated to `(s4, d4)`.
-#[inline]
-fn fix_l4_64(l4: &mut [u8], proto: u8, six: Addrs6<'_>, four: Addrs4<'_>) {
-    fix_l4(
-        l4,
-        proto,
-        checksum::sum_n(&cat6(six)),
-        checksum::sum_n(&cat4(four)),
-    );
-}
-
-/// [`fix_l4`] for addresses `(s4, d4)` translated to `(src, dst)`.
-#[inline]
-fn fix_l4_46(l4: &mut [u8], proto: u8, four: Addrs4<'_>, six: Addrs6<'_>) {
-    fix_l4(
-        l4,
-        proto,
-        checksum::sum_n(&cat4(four)),
-        checksum::sum_n(&cat6(six)),
-    );
-}
-
-type Addrs6<'a> = (&'a [u8; 16], &'a [u8; 16]);
-type Addrs4<'a> = (&'a [u8; 4], &'a [u8; 4]);
-
-/// A source and destination as one run (one sum: one fold).
-#[inline(always)]
-fn cat6((s, d): Addrs6<'_>) -> [u8; 32] {
-    let mut o = [0u8; 32];
-    o[..16].copy_from_slice(s);
-    o[16..].copy_from_slice(d);
-    o
-}
-
-#[inline(always)]
-fn cat4((s, d): Addrs4<'_>) -> [u8; 8] {
-    let mut o = [0u8; 8];
-    o[..4].copy_from_slice(s);
-    o[4..].copy_from_slice(d);
-    o
 }
 
 /// An ICMP echo's checksum moving between ICMPv4 (no pseudo-header) and
@@ -626,7 +585,12 @@ pub fn body64(
             let ps = checksum::pseudo_v6(&src, &dst, 58, (h.end - h.l4) as u32);
             fix_echo(l4, nt, ps, false);
         } else {
-            fix_l4_64(l4, h.proto, (&src, &dst), (&s4, &d4));
+            fix_l4(
+                l4,
+                h.proto,
+                checksum::sum_pair(&src, &dst),
+                checksum::sum_pair(&s4, &d4),
+            );
         }
         // (An ICMP query's identifier belongs to the destination side.)
         if proto == 1 {
@@ -710,7 +674,12 @@ pub fn body46(
             let ps = checksum::pseudo_v6(&s6, &d6, 58, (h.total - h.ihl) as u32);
             fix_echo(l4, nt, ps, true);
         } else {
-            fix_l4_46(l4, h.proto, (&h.src, &h.dst), (&s6, &d6));
+            fix_l4(
+                l4,
+                h.proto,
+                checksum::sum_pair(&h.src, &h.dst),
+                checksum::sum_pair(&s6, &d6),
+            );
         }
         // (An ICMP query's identifier belongs to the source side.)
         set_ports(l4, h.proto, sp6, dp6);
@@ -751,7 +720,12 @@ pub fn fix_transport_64(
             false,
         );
     } else {
-        fix_l4_64(l4, proto6, (src, dst), (&s4, &d4));
+        fix_l4(
+            l4,
+            proto6,
+            checksum::sum_pair(src, dst),
+            checksum::sum_pair(&s4, &d4),
+        );
     }
     Ok(())
 }
@@ -773,7 +747,12 @@ pub fn fix_transport_46(
             .ok_or(DropReason::Nat64IcmpUntranslatable)?;
         fix_echo(l4, nt, checksum::pseudo_v6(src, dst, 58, ulen as u32), true);
     } else {
-        fix_l4_46(l4, proto4, (&s4, &d4), (src, dst));
+        fix_l4(
+            l4,
+            proto4,
+            checksum::sum_pair(&s4, &d4),
+            checksum::sum_pair(src, dst),
+        );
     }
     Ok(())
 }
