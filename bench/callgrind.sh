@@ -19,7 +19,9 @@
 # which also cancels whatever `measured` does only once (first calls).
 #
 # Knobs: BURSTS=2000 BURST=64 ANNOTATE=0 (1: top functions, self cost, per
-# path from the 2N run) KEEP=0 (1: keep callgrind.out files, printed)
+# path from the 2N run) SPLIT=0 (1: also split each path's figure into the
+# feature's own code and the router + runtime it runs on, see below)
+# KEEP=0 (1: keep callgrind.out files, printed)
 # SKIP_BUILD=0 CARGO_TARGET_DIR (default <repo>/target).
 # Installs valgrind with apt-get if it is missing.
 # Exit status: 0 when every path ran (targets missed are reported, not failed),
@@ -31,6 +33,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 BURSTS=${BURSTS:-2000}
 BURST=${BURST:-64}
 ANNOTATE=${ANNOTATE:-0}
+SPLIT=${SPLIT:-0}
 KEEP=${KEEP:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release/instr_per_pkt
@@ -83,6 +86,17 @@ run() {
   echo "$ir ${line##*packets=}"
 }
 
+# feature OUT -> Ir of the features' own code (gtpu/, nat64/, ipip/): their
+# lines inlined into the router's functions, with everything those lines
+# call (callgrind's inclusive cost of an inlined file:function pair); the
+# rest of the count is the router and the runtime the feature runs on.
+feature() {
+  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | awk '
+    /src\/(gtpu|nat64|ipip)\/[a-z_0-9]+\.rs:xgw_pipelines::router::/ && !/=>/ && !/\[/ {
+      gsub(",", "", $1); s += $1 }
+    END { print s + 0 }'
+}
+
 printf '\n%-12s %10s %8s  %-7s %11s  %s\n' path instr/pkt target verdict native-ns "what"
 rc=0
 for p in "${PATHS[@]}"; do
@@ -99,6 +113,13 @@ for p in "${PATHS[@]}"; do
   # native time per packet in `measured`, for scale only (noisy on a shared machine)
   ns=$("$BIN" "$p" $((50 * BURSTS)) "$BURST" 2>/dev/null | sed -n 's/.*ns_per_packet=\([0-9.]*\).*/\1/p')
   printf '%-12s %10s %8s  %-7s %11s  %s\n' "$p" "$ipp" "${TARGET[$p]}" "$verdict" "${ns:--}" "${WHAT[$p]}"
+  if [[ $SPLIT == 1 ]]; then
+    f1=$(feature "$WORK/callgrind.out.$p.$BURSTS")
+    f2=$(feature "$WORK/callgrind.out.$p.$((2 * BURSTS))")
+    awk -v a="$ir1" -v b="$ir2" -v f="$f1" -v g="$f2" -v p="$pk1" -v q="$pk2" 'BEGIN {
+      n = q - p; printf "%-12s %10.1f feature (gtpu/, nat64/, ipip/ code)\n%-12s %10.1f router + runtime\n",
+        "", (g - f) / n, "", ((b - a) - (g - f)) / n }'
+  fi
   if [[ $ANNOTATE == 1 ]]; then
     # self cost per function over the 2N run (inclusive of nothing), top 15
     # (file:function: inlined code is charged to the file it comes from)
