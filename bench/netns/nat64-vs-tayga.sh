@@ -29,7 +29,7 @@
 #   pool6 / tayga `prefix`:  PREFIX6 (default 2001:db8:64:ff9b::/96: RFC 6052
 #     forbids the well-known 64:ff9b::/96 for non-global IPv4 such as the
 #     benchmark range 198.18.0.0/15, and tayga enforces it; PREFIX6=64:ff9b::/96
-#     tries it anyway)
+#     tries it anyway, with xgw's wkp_strict on so that xgw enforces it too)
 #   the generator 2001:db8:1::1 <-> 198.19.128.2: tayga `map` (static 1:1),
 #     xgw `eam` entry /128 <-> /32 (RFC 7757)
 #   tayga: `tayga --nodetach` (one thread, a TUN device tayga0) pinned to
@@ -120,6 +120,15 @@ die() { say "FATAL: $*"; exit 1; }
 for t in $ORDER; do [[ $t == tayga || $t == xgw ]] || die "ORDER: tayga and/or xgw, not $t"; done
 [[ $DUT_NAPI == softirq || $DUT_NAPI == threaded ]] || die "DUT_NAPI: softirq or threaded, not $DUT_NAPI"
 [[ $PREFIX6 == */96 ]] || die "PREFIX6 must be a /96 (the addresses here are built for one)"
+# With the Well-Known Prefix, tayga drops what RFC 6052 §3.1 forbids (a
+# non-global IPv4 address such as the benchmark range 198.18.0.0/15 behind
+# 64:ff9b::/96); xgw does the same only with wkp_strict, so it is set: both
+# translators then do the same work (and deliver nothing: the harness
+# reports it).
+WKP_STRICT=""
+case ${PREFIX6,,} in
+  64:ff9b::/96 | 64:ff9b:0:0:0:0:0:0/96 | 0064:ff9b::/96) WKP_STRICT="wkp_strict = true" ;;
+esac
 if pgrep "^napi/$IF_SINK-" >/dev/null; then
   die "NAPI threads of another $IF_SINK exist (another run of this script?); wait for it to finish"
 fi
@@ -322,6 +331,7 @@ mac = "$MAC_SINK"
 mode = "siit"
 interface = "siit0"
 pool6 = "$PREFIX6"
+$WKP_STRICT
 eam = [ { ipv6 = "$IP6_GEN/128", ipv4 = "$IMG4_GEN/32" } ]
 # the generator's IPv4 image leads into the translator (the way back; the
 # route for pool6 is added by xgw itself)
