@@ -256,12 +256,12 @@ fn be32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
 #[inline(always)]
 fn sum20<const N: usize>(h: &[u8; N], at: usize) -> u16 {
     let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let mut s = w(at) + w(at + 4) + w(at + 8) + w(at + 12) + w(at + 16);
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
+    let s = w(at) + w(at + 4) + w(at + 8) + w(at + 12) + w(at + 16);
+    // Each fold adds a word to itself rotated by half its width: the
+    // upper half is then high + low with the end-around carry (Linux's
+    // csum_fold / from64to32).
+    let s = (s.wrapping_add(s.rotate_right(32)) >> 32) as u32;
+    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
 /// The header checksum of the 20-byte IPv4 header at `h[at..]` whose
@@ -855,6 +855,15 @@ mod tests {
             }
             if round % 7 == 0 {
                 h[14..34].fill(0xff);
+            }
+            // The folds' edges: nothing to carry, and every word's carry
+            // landing in one place.
+            if round % 11 == 0 {
+                h[14..34].fill(0);
+            }
+            if round % 13 == 0 {
+                h[14..34].fill(0);
+                h[14 + (round / 13) % 20] = 0xff;
             }
             h[24..26].fill(0);
             let want = checksum::finish(checksum::sum(&h[14..34]));

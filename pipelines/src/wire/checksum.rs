@@ -78,10 +78,9 @@ fn add_words(mut acc: u64, data: &[u8]) -> u64 {
 /// carry, [RFC 1071 § 2 (B)]).
 #[inline]
 pub fn fold(sum: u32) -> u16 {
-    // Two steps always suffice: the first leaves at most 0x1fffe, the
-    // second at most 0xffff (no loop, no branch).
-    let s = (sum & 0xffff) + (sum >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
+    // The word plus itself rotated by 16: the upper half is high + low
+    // with the end-around carry (no loop, no branch; as `fold64`).
+    (sum.wrapping_add(sum.rotate_right(16)) >> 16) as u16
 }
 
 /// [`sum`] of a fixed-size run (an address, a header): the same sum,
@@ -112,12 +111,13 @@ pub fn sum_pair<const N: usize>(a: &[u8; N], b: &[u8; N]) -> u32 {
 /// big-endian (what [`sum`] returns).
 #[inline(always)]
 fn fold64(acc: u64) -> u32 {
-    // 64 → 16 bits, end-around; a non-zero sum never folds to zero.
-    let mut s = (acc & 0xffff_ffff) + (acc >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    u32::from(u16::from_be(s as u16))
+    // 64 → 32 → 16 bits, end-around; a non-zero sum never folds to zero.
+    // Each step adds the word to itself rotated by half its width: the
+    // upper half is then high + low with the carry added back (Linux's
+    // from64to32 / csum_fold).
+    let s = (acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32;
+    let s = (s.wrapping_add(s.rotate_right(16)) >> 16) as u16;
+    u32::from(u16::from_be(s))
 }
 
 /// The value to store in a checksum field: the ones' complement of the
@@ -255,6 +255,32 @@ mod tests {
         for _ in 0..10_000 {
             let s = xorshift(&mut st) as u32;
             assert_eq!(fold(s), by_loop(s), "{s:#x}");
+        }
+        // The 64-bit fold (rotations) against the loop, at the carries'
+        // edges and at random.
+        let by_loop64 = |mut s: u128| {
+            while s >> 16 != 0 {
+                s = (s & 0xffff) + (s >> 16);
+            }
+            u32::from(u16::from_be(s as u16))
+        };
+        for a in [
+            0u64,
+            1,
+            0xffff,
+            0xffff_ffff,
+            1 << 32,
+            0xffff_ffff_0000_0001,
+            0x0001_0000_ffff_ffff,
+            0x8000_0000_8000_0000,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(fold64(a), by_loop64(u128::from(a)), "{a:#x}");
+        }
+        for _ in 0..10_000 {
+            let a = xorshift(&mut st);
+            assert_eq!(fold64(a), by_loop64(u128::from(a)), "{a:#x}");
         }
     }
 
