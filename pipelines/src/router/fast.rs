@@ -33,6 +33,7 @@
 use super::resolve::V4_KEY;
 use super::spec::{IfaceId, RpfMode, VIRT_BASE};
 use super::{Core, NextHop, IP4_INPUT, IP6_INPUT, L2};
+use crate::wire::checksum;
 use crate::wire::ethernet::MacAddr;
 use crate::{Ctx, Meta, Packet, Verdict, MAX_PORTS};
 
@@ -256,12 +257,7 @@ fn be32<const N: usize>(b: &[u8; N], at: usize) -> u32 {
 #[inline(always)]
 fn sum20<const N: usize>(h: &[u8; N], at: usize) -> u16 {
     let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let s = w(at) + w(at + 4) + w(at + 8) + w(at + 12) + w(at + 16);
-    // Each fold adds a word to itself rotated by half its width: the
-    // upper half is then high + low with the end-around carry (Linux's
-    // csum_fold / from64to32).
-    let s = (s.wrapping_add(s.rotate_right(32)) >> 32) as u32;
-    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
+    checksum::fold64_ne(w(at) + w(at + 4) + w(at + 8) + w(at + 12) + w(at + 16))
 }
 
 /// The header checksum of the 20-byte IPv4 header at `h[at..]` whose

@@ -76,10 +76,10 @@ fn add_words(mut acc: u64, data: &[u8]) -> u64 {
 
 /// Folds the carries of a 32-bit partial sum into 16 bits (end-around
 /// carry, [RFC 1071 § 2 (B)]).
-#[inline]
+#[inline(always)]
 pub fn fold(sum: u32) -> u16 {
     // The word plus itself rotated by 16: the upper half is high + low
-    // with the end-around carry (no loop, no branch; as `fold64`).
+    // with the end-around carry (no loop, no branch; Linux's csum_fold).
     (sum.wrapping_add(sum.rotate_right(16)) >> 16) as u16
 }
 
@@ -111,13 +111,16 @@ pub fn sum_pair<const N: usize>(a: &[u8; N], b: &[u8; N]) -> u32 {
 /// big-endian (what [`sum`] returns).
 #[inline(always)]
 fn fold64(acc: u64) -> u32 {
-    // 64 → 32 → 16 bits, end-around; a non-zero sum never folds to zero.
-    // Each step adds the word to itself rotated by half its width: the
-    // upper half is then high + low with the carry added back (Linux's
-    // from64to32 / csum_fold).
-    let s = (acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32;
-    let s = (s.wrapping_add(s.rotate_right(16)) >> 16) as u16;
-    u32::from(u16::from_be(s))
+    u32::from(u16::from_be(fold64_ne(acc)))
+}
+
+/// A 64-bit ones' complement sum folded to 16 bits, in the byte order it
+/// was summed in (native-order words give the big-endian sum
+/// byte-swapped, RFC 1071 §2(B)). 64 → 32 bits the way [`fold`] does
+/// 32 → 16 (Linux's from64to32); a non-zero sum never folds to zero.
+#[inline(always)]
+pub(crate) fn fold64_ne(acc: u64) -> u16 {
+    fold((acc.wrapping_add(acc.rotate_right(32)) >> 32) as u32)
 }
 
 /// The value to store in a checksum field: the ones' complement of the
