@@ -101,6 +101,14 @@ ip -n "$NS_C" -6 route add default via "$X6"
 ip -n "$NS_S" route add default via "$X4"
 ip netns exec "$NS_S" sysctl -qw "net.ipv6.conf.$IF_S.disable_ipv6=1" net.ipv4.icmp_ratelimit=0 >/dev/null
 ip netns exec "$NS_C" sysctl -qw net.ipv6.icmp.ratelimit=0 >/dev/null
+# C's TCP sockets keep their flow hash. By default Linux draws a new one
+# on a retransmission timeout (sk_rethink_txhash), and on a veth that moves
+# the flow to the other TX queue, so to the other worker. There the
+# flow has no binding and its segments are dropped as nat64.no_state
+# (seen once in CI under iperf3's load: 2 drops). A NIC hashes the
+# packet's own addresses and ports, so a flow keeps its queue whatever the
+# sender does; net.core.txrehash=0 gives the veth the same property.
+ip netns exec "$NS_C" sysctl -qw net.core.txrehash=0 >/dev/null || die "cannot set net.core.txrehash in $NS_C"
 check_eq "C has no IPv4 address" "" "$(ip -n "$NS_C" -4 -o addr show | awk '$2 != "lo" { print $2, $4 }' | paste -sd' ')"
 check_eq "S has no IPv6 address" "" "$(ip -n "$NS_S" -6 -o addr show | awk '{ print $2, $4 }' | paste -sd' ')"
 for nif in "$NS_C $IF_C" "$NS_X $IF_X6" "$NS_X $IF_X4" "$NS_S $IF_S"; do
